@@ -1,0 +1,177 @@
+"""Domain vocabulary shared by the engine, the FHIR mappings and the service.
+
+The engine never sees FHIR JSON. Inbound mapping (`pathways.fhir_in`) turns a resource into
+`ClinicalRecord`s, which are neutral about the pathway; the definition's code bindings then
+classify them into facts inside the engine. The engine answers with `Evaluation`s holding
+`Decision`s, which outbound mapping (`pathways.fhir_out`) renders as Task, ServiceRequest and
+Provenance. Everything here is a frozen value: safe to share, cache and compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+CAREPATH_CODE_SYSTEM = "https://carepath.dev/fhir/CodeSystem/pt-pathway"
+"""LOCAL codes of the spec (`pathway-spec.md`, "Facts the pathway reads")."""
+
+PATHWAY_STEP_SYSTEM = "https://carepath.dev/fhir/CodeSystem/pathway-step"
+"""System of the `meta.tag` that names the step of every proposal (spec, "What every proposal carries")."""
+
+TASK_CODE_SYSTEM = "http://hl7.org/fhir/CodeSystem/task-code"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Coding:
+    """A code in a code system; matching uses system and code, never display."""
+
+    system: str
+    code: str
+    display: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.system, self.code)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SourceRef:
+    """The FHIR resource version a record came from."""
+
+    resource_type: str
+    resource_id: str
+    version_id: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """Relative literal reference, e.g. `Observation/123`."""
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+class RecordStatus(StrEnum):
+    """Whether a record counts. Mapped from each resource type's own status elements."""
+
+    ACTIVE = "active"  # counts (final/amended/corrected/preliminary, finished, completed, ...)
+    RETRACTED = "retracted"  # entered-in-error, cancelled, refuted, deleted: stops counting
+    INACTIVE = "inactive"  # neither: e.g. Encounter in-progress, Condition resolved
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalRecord:
+    """One resource reduced to what any pathway could read; no pathway semantics yet.
+
+    `at` is the clinical time in UTC (spec: effective[x], Encounter period.start, Condition
+    recordedDate else onset, Procedure performed[x], DiagnosticReport effective[x]).
+    `codes` holds every coding of the resource's code (and Encounter type/serviceType).
+    """
+
+    source: SourceRef
+    patient_id: str
+    at: datetime
+    status: RecordStatus
+    codes: tuple[Coding, ...]
+    value_number: float | None = None
+    value_unit: str | None = None
+    value_codes: tuple[Coding, ...] = ()
+    value_boolean: bool | None = None
+    verification: str | None = None  # Condition.verificationStatus code, None when absent
+    clinical_status: str | None = None  # Condition.clinicalStatus code, None when absent
+
+
+class Priority(StrEnum):
+    """FHIR request-priority, in ascending urgency."""
+
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    ASAP = "asap"
+    STAT = "stat"
+
+
+class ProposalKind(StrEnum):
+    TASK = "Task"
+    SERVICE_REQUEST = "ServiceRequest"
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One resource a decision asks to write.
+
+    `item` is stable within the decision (e.g. `task`, `second-opinion`, `mri`, `ncs`) and is
+    part of the deterministic identifier. A ServiceRequest proposal gets its own `approve` Task
+    at the outbound edge; `codes` are the ServiceRequest's or the Task's code.
+    """
+
+    item: str
+    kind: ProposalKind
+    codes: tuple[Coding, ...]
+    text: str
+    priority: Priority
+    performer: Coding | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A number or fact behind a decision, e.g. `pain.baseline` = 7 from Observation/12."""
+
+    name: str
+    value: Any
+    sources: tuple[SourceRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A step that fired: what to propose, why, and on what evidence.
+
+    `occurrence` is 1 for once-per-episode steps and counts repeats of repeatable steps and of
+    red-flag severities; together with `episode` and `step` it keys the decision uniquely.
+    """
+
+    step: str
+    episode: str
+    occurrence: int
+    at: datetime
+    priority: Priority
+    proposals: tuple[Proposal, ...]
+    explanation: str
+    evidence: tuple[Evidence, ...]
+    reasons: tuple[SourceRef, ...]
+    definition: str  # canonical url|version
+    severity: str | None = None  # red-flags only: major / cluster / minor
+
+    @property
+    def key(self) -> str:
+        """Unique within a patient: episode, step, occurrence."""
+        return f"{self.episode}/{self.step}/{self.occurrence}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    """One rule tried during an evaluation, with the values it saw and its verdict."""
+
+    rule: str
+    fired: bool
+    reason: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A decision already made whose only supporting facts were retracted."""
+
+    decision_key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The result of one evaluation: decisions, the trace, and the next checkpoint."""
+
+    at: datetime
+    trigger: str  # e.g. "fact Observation/12", "checkpoint", "task-closed ..."
+    decisions: tuple[Decision, ...]
+    checks: tuple[RuleCheck, ...]
+    next_checkpoint_at: datetime | None
+    withdrawals: tuple[Withdrawal, ...] = ()

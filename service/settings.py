@@ -1,0 +1,127 @@
+"""Carepath settings: the only module that reads the environment.
+
+Every variable is listed in `ENVIRONMENT` with its default and meaning; the README's table is
+generated from the same list (`carepath settings --markdown`), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MEBIBYTE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+
+
+ENVIRONMENT: tuple[Variable, ...] = (
+    Variable("CAREPATH_DATA_DIR", "./var", "Folder for the embedded SQLite database and broker files."),
+    Variable("DATABASE_URL", "sqlite:///$CAREPATH_DATA_DIR/carepath.db",
+             "SQLAlchemy URL of the database; PostgreSQL in production (`postgresql+psycopg://...`)."),
+    Variable("REDIS_URL", "(empty)",
+             "Redis URL of the Celery broker. Empty: an embedded broker in a SQLite file "
+             "(kombu's SQLAlchemy transport), still served to real worker processes."),
+    Variable("HOST", "127.0.0.1", "Address the API listens on."),
+    Variable("PORT", "8000", "Port the API listens on (`--port` overrides it)."),
+    Variable("WEB_CONCURRENCY", "2", "gunicorn worker processes for the API."),
+    Variable("WORKER_CONCURRENCY", "2", "Celery worker processes per `carepath worker`."),
+    Variable("EHR_BASE_URL", "(empty)", "FHIR base URL of the EHR. Empty: decisions stay local."),
+    Variable("EHR_AUTH", "bearer", "How to authenticate to the EHR: `none` or `bearer`."),
+    Variable("EHR_TOKEN", "(empty)", "Bearer token for the EHR (never logged)."),
+    Variable("EHR_CONNECT_TIMEOUT", "3.05", "Seconds to wait for a connection to the EHR."),
+    Variable("EHR_READ_TIMEOUT", "20", "Seconds to wait for an EHR answer."),
+    Variable("PATHWAY_DEFINITION", "(shipped pt-nonresponse)",
+             "Path of the pathway definition YAML to run; empty runs the shipped default."),
+    Variable("MAX_BODY_BYTES", str(MEBIBYTE), "Largest request body accepted (larger: 413)."),
+    Variable("SWEEP_INTERVAL_SECONDS", "30",
+             "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions."),
+    Variable("LOG_LEVEL", "INFO", "Log level."),
+    Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
+)
+
+
+def _unset(value: str | None) -> bool:
+    return value is None or value.strip() == ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Carepath reads, resolved once from the environment."""
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_concurrency: int = 2
+    worker_concurrency: int = 2
+    ehr_base_url: str | None = None
+    ehr_auth: str = "bearer"
+    ehr_token: str | None = field(default=None, repr=False)
+    ehr_connect_timeout: float = 3.05
+    ehr_read_timeout: float = 20.0
+    pathway_definition: Path | None = None
+    max_body_bytes: int = MEBIBYTE
+    sweep_interval_seconds: float = 30.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return None if _unset(value) else value
+
+        data_dir = Path(get("CAREPATH_DATA_DIR") or "./var")
+        definition = get("PATHWAY_DEFINITION")
+        return cls(
+            data_dir=data_dir,
+            database_url=get("DATABASE_URL") or f"sqlite:///{data_dir.resolve() / 'carepath.db'}",
+            redis_url=get("REDIS_URL"),
+            host=get("HOST") or "127.0.0.1",
+            port=int(get("PORT") or 8000),
+            web_concurrency=int(get("WEB_CONCURRENCY") or 2),
+            worker_concurrency=int(get("WORKER_CONCURRENCY") or 2),
+            ehr_base_url=(get("EHR_BASE_URL") or "").rstrip("/") or None,
+            ehr_auth=(get("EHR_AUTH") or "bearer").lower(),
+            ehr_token=get("EHR_TOKEN"),
+            ehr_connect_timeout=float(get("EHR_CONNECT_TIMEOUT") or 3.05),
+            ehr_read_timeout=float(get("EHR_READ_TIMEOUT") or 20),
+            pathway_definition=Path(definition) if definition else None,
+            max_body_bytes=int(get("MAX_BODY_BYTES") or MEBIBYTE),
+            sweep_interval_seconds=float(get("SWEEP_INTERVAL_SECONDS") or 30),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_format=(get("LOG_FORMAT") or "json").lower(),
+        )
+
+    @property
+    def broker_url(self) -> str:
+        """Redis when configured, else the embedded SQLite broker file."""
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{self.data_dir.resolve() / 'broker.db'}"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def ehr_configured(self) -> bool:
+        return self.ehr_base_url is not None
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, from the same list the code reads."""
+    rows = ["| Name | Default | Meaning |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | `{v.default}` | {v.meaning} |" for v in ENVIRONMENT]
+    return "\n".join(rows)

@@ -1,0 +1,61 @@
+"""Engine creation, transactions and the per-patient lock."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # several worker processes share one SQLite file: wait, don't fail
+
+
+def make_engine(url: str, **options: Any) -> sa.Engine:
+    """Create an engine; nothing connects until first use."""
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **options)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own BEGIN handling defers the write lock; take it at BEGIN instead so two
+        # processes evaluating the same patient serialize instead of failing mid-transaction.
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **options)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@contextmanager
+def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One database transaction: committed on success, rolled back on any error."""
+    with engine.begin() as connection:
+        yield connection
+
+
+def lock_patient(connection: sa.Connection, patient_id: str) -> None:
+    """Serialize work on one patient across processes and machines until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE already holds the
+    database write lock for the whole transaction.
+    """
+    if connection.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(patient_id.encode(), digest_size=8).digest(), "big", signed=True)
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def ping(engine: sa.Engine) -> None:
+    """Raise unless the database answers."""
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))

@@ -1,0 +1,152 @@
+"""Database tables (SQLAlchemy Core). Migrations in `service/store/migrations` create them.
+
+The same schema runs on PostgreSQL (production) and SQLite (embedded default). JSON columns
+hold FHIR bodies and engine state; everything queried by the service is a real column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores none natively)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# The raw inbound event, committed before the sender gets its 2xx. `dedup_key` is
+# type/id/versionId (or a content hash without a version): a second delivery is a no-op.
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(300), nullable=False, unique=True),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("resource_type", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(64), nullable=False),
+    sa.Column("version_id", sa.String(64)),
+    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("processed_at", UtcDateTime()),
+    sa.Column("status", sa.String(16), nullable=False, default="pending", index=True),
+)
+
+# Every clinical record of a patient in its latest version: the timeline the engine was fed,
+# re-read only for a rebuild (a retraction, an earlier episode start) or a dry run.
+patient_records = sa.Table(
+    "patient_records",
+    metadata,
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("resource_type", sa.String(64), primary_key=True),
+    sa.Column("resource_id", sa.String(64), primary_key=True),
+    sa.Column("version_id", sa.String(64)),
+    sa.Column("clinical_time", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("inbound_events.id")),
+)
+
+# Per-patient engine state. `revision` is an optimistic lock: two evaluations of one patient
+# never both commit. `checkpoint_due_at` is the pending timer that beat sweeps.
+patient_states = sa.Table(
+    "patient_states",
+    metadata,
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("definition", sa.String(300), nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, default=1),
+    sa.Column("checkpoint_due_at", UtcDateTime(), index=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    sa.Column("decision_key", sa.String(200), nullable=False),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("definition", sa.String(300), nullable=False),
+    sa.Column("decided_at", UtcDateTime(), nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("patient_id", "decision_key", name="uq_decisions_patient_key"),
+)
+
+# Carepath's own copy of each Task / ServiceRequest / Provenance it decided, searchable with or
+# without an EHR. `ehr_id` is filled once the EHR holds it.
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), nullable=False, index=True),
+    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    sa.Column("resource_type", sa.String(64), nullable=False),
+    sa.Column("identifier", sa.String(400), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("priority", sa.String(16)),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("authored_on", UtcDateTime(), nullable=False),
+    sa.Column("resource", sa.JSON, nullable=False),
+    sa.Column("ehr_id", sa.String(64)),
+    sa.Column("last_updated", UtcDateTime(), nullable=False),
+)
+
+# Outbox: one delivery per decision, retried on its own budget, never re-running clinical logic.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, default="pending", index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("urgent", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("delivered_at", UtcDateTime()),
+)
+
+# The evaluation trace: every rule tried, the values seen, and why it fired or not.
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    sa.Column("evaluated_at", UtcDateTime(), nullable=False),
+    sa.Column("trigger", sa.String(200), nullable=False),
+    sa.Column("definition", sa.String(300), nullable=False),
+    sa.Column("checks", sa.JSON, nullable=False),
+    sa.Column("decision_keys", sa.JSON, nullable=False),
+    sa.Column("next_checkpoint_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
