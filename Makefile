@@ -1,0 +1,38 @@
+# Carepath: the two commands a new machine needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test unit integration lint typecheck bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+## Run Carepath on the embedded defaults (SQLite, embedded broker, no EHR) on 127.0.0.1:8000.
+run: install
+	$(BIN)/carepath run
+
+## Install everything, start PostgreSQL and Redis if needed, and run the whole test suite.
+test: install
+	bash tests/ehr/install.sh
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy pathways
+
+bench: install
+	$(BIN)/python bench/engine_cost.py
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,1 @@
+"""HTTP entrypoints (Flask blueprints). Thin: validate, store, queue after commit, answer."""

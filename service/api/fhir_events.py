@@ -1,0 +1,116 @@
+"""Inbound FHIR events: single resources and batch/transaction Bundles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from service import ingest
+from service.api.context import dispatcher, services
+from service.api.outcomes import fhir_response
+from service.problems import Problem, issue
+from service.store.database import transaction
+
+blueprint = Blueprint("fhir_events", __name__)
+
+JSON_TYPES = ("application/fhir+json", "application/json")
+
+
+def _json_body() -> Any:
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES:
+        raise Problem(415, "not-supported", f"Content-Type must be one of {', '.join(JSON_TYPES)}")
+    return ingest.parse_json(request.get_data(cache=False))
+
+
+def _location(prepared: ingest.PreparedEvent) -> str:
+    version = f"/_history/{prepared.version_id}" if prepared.version_id else ""
+    return f"{prepared.resource_type}/{prepared.resource_id}{version}"
+
+
+@blueprint.post("/fhir/<resource_type>")
+def post_resource(resource_type: str) -> Response:
+    """Accept one Observation, Encounter, Condition, Procedure or DiagnosticReport."""
+    if resource_type not in ingest.ACCEPTED_TYPES:
+        raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
+    prepared = ingest.prepare(_json_body(), resource_type)
+    svc = services()
+    with transaction(svc.db) as connection:
+        event_id, created = ingest.store(connection, prepared, "api", svc.clock())
+    if created:
+        dispatcher().evaluate_event_safely(event_id)
+    status = 201 if created else 200
+    return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
+
+
+@blueprint.post("/fhir")
+@blueprint.post("/fhir/")
+def post_bundle() -> Response:
+    """Accept a batch or transaction Bundle and answer entry by entry."""
+    bundle = _json_body()
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise Problem(400, "invalid", "POST to the base expects a Bundle.", ["Bundle.resourceType"])
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise Problem(400, "not-supported", "Bundle.type must be batch or transaction.", ["Bundle.type"])
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise Problem(400, "structure", "Bundle.entry must be a list.", ["Bundle.entry"])
+    fullurls = _patient_fullurls(entries)
+    results = [_prepare_entry(entry, i, fullurls) for i, entry in enumerate(entries)]
+    if kind == "transaction":
+        refused = [r for r in results if isinstance(r, Problem)]
+        if refused:
+            raise Problem(400, "invalid", "Transaction refused; nothing was stored.",
+                          issues=[i for p in refused for i in p.outcome()["issue"]])
+    return _store_entries(results, f"{kind}-response")
+
+
+def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
+    """Map Patient entries' fullUrls to `Patient/<id>` so entries may reference them by urn:uuid."""
+    mapping = {}
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and entry.get("fullUrl"):
+            patient_id = resource.get("id") or str(entry["fullUrl"]).rsplit(":", 1)[-1]
+            mapping[entry["fullUrl"]] = f"Patient/{patient_id}"
+    return mapping
+
+
+def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> ingest.PreparedEvent | Problem | None:
+    path = f"Bundle.entry[{index}].resource."
+    try:
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+            raise Problem(400, "required", "Each entry needs a resource.", [f"Bundle.entry[{index}].resource"])
+        if entry["resource"].get("resourceType") == "Patient":
+            return None  # context for references only; Carepath keeps no demographics
+        return ingest.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
+    except Problem as problem:
+        return problem
+
+
+def _store_entries(results: list[ingest.PreparedEvent | Problem | None], response_type: str) -> Response:
+    svc = services()
+    created_events: list[int] = []
+    responses: list[dict[str, Any]] = []
+    with transaction(svc.db) as connection:
+        now = svc.clock()
+        for result in results:
+            if result is None:
+                responses.append({"response": {"status": "200 OK", "outcome": _information("Patient not stored")}})
+            elif isinstance(result, Problem):
+                responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
+            else:
+                event_id, created = ingest.store(connection, result, "api", now)
+                if created:
+                    created_events.append(event_id)
+                status = "201 Created" if created else "200 OK"
+                responses.append({"response": {"status": status, "location": _location(result)}})
+    for event_id in created_events:
+        dispatcher().evaluate_event_safely(event_id)
+    return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)
+
+
+def _information(message: str) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "issue": [issue("informational", message, severity="information")]}

@@ -1,0 +1,46 @@
+"""Liveness and readiness: readiness pings every dependency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Blueprint, Response, jsonify
+
+from service.api.context import services
+from service.store.database import ping as ping_database
+from workers.broker import ping_broker
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    """The process is alive."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz() -> Response:
+    """Ping the database, the broker and (when configured) the EHR."""
+    svc = services()
+    checks: dict[str, Callable[[], None]] = {
+        "database": lambda: ping_database(svc.db),
+        "broker": lambda: ping_broker(svc.settings),
+    }
+    if svc.ehr is not None:
+        checks["ehr"] = svc.ehr.ping
+    results = {name: _check(fn) for name, fn in checks.items()}
+    ready = all(r["status"] == "ok" for r in results.values())
+    response = jsonify(status="ok" if ready else "unavailable", checks=results)
+    response.status_code = 200 if ready else 503
+    return response
+
+
+def _check(fn: Callable[[], None]) -> dict[str, object]:
+    started = time.perf_counter()
+    try:
+        fn()
+    except Exception as error:  # noqa: BLE001 - a failed ping of any kind means not ready
+        return {"status": "down", "error": type(error).__name__}
+    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}

@@ -1,0 +1,55 @@
+"""Every error leaves as a FHIR OperationOutcome naming the element, from one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from service.problems import Problem, issue
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = FHIR_JSON
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+HTTP_ISSUE_CODES = {
+    400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+    409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 415: "not-supported",
+    422: "business-rule", 429: "throttled",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every refusal and failure with an OperationOutcome."""
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem) -> Response:
+        return fhir_response(problem.outcome(), problem.status)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = error.description or error.name
+        if status == 413:
+            message = f"Request body larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes."
+        return fhir_response(
+            {"resourceType": "OperationOutcome", "issue": [issue(HTTP_ISSUE_CODES.get(status, "exception"), message)]},
+            status,
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        app.logger.exception("unhandled error")  # the traceback names code, not patient data
+        return fhir_response(
+            {"resourceType": "OperationOutcome", "issue": [issue("exception", "Internal error; nothing was stored.")]},
+            500,
+        )

@@ -1,0 +1,34 @@
+"""The Flask app factory. No module-level app: `create_app()` wires everything from settings."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from service.api import fhir_events, health, metadata, search
+from service.api.outcomes import register_error_handlers
+from service.bootstrap import Services, build
+from service.logs import bind_request_logging
+from service.settings import Settings
+from workers.celery_app import make_celery
+from workers.dispatch import Dispatcher
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> Flask:
+    """Build the API application."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    services = services or build(settings)
+    app = Flask("carepath")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["carepath.services"] = services
+    app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(make_celery(settings))
+    register_error_handlers(app)
+    bind_request_logging(app)
+    # metadata before search: /fhir/metadata must not be read as a search on "metadata"
+    for blueprint in (health.blueprint, metadata.blueprint, fhir_events.blueprint, search.blueprint):
+        app.register_blueprint(blueprint)
+    return app

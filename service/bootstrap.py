@@ -1,0 +1,65 @@
+"""The composition root: settings in, every service out. Used by the API, the workers and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from pathways.definitions import Definition, default_definition, load_definition
+from service.ehr.auth import Auth, BearerToken, NoAuth
+from service.ehr.client import EhrClient
+from service.settings import Settings
+from service.store.database import make_engine
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: sa.Engine
+    definition: Definition
+    ehr: EhrClient | None
+    clock: Clock
+
+
+def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | None = None) -> Services:
+    """Wire every dependency from settings; nothing connects until first use."""
+    definition = (
+        load_definition(settings.pathway_definition) if settings.pathway_definition else default_definition()
+    )
+    return Services(
+        settings=settings,
+        db=make_engine(settings.database_url),
+        definition=definition,
+        ehr=ehr if ehr is not None else build_ehr_client(settings),
+        clock=clock,
+    )
+
+
+def build_ehr_client(settings: Settings) -> EhrClient | None:
+    """The EHR client the settings describe, or None when no EHR is configured."""
+    if settings.ehr_base_url is None:
+        return None
+    return EhrClient(
+        settings.ehr_base_url,
+        auth=ehr_auth(settings),
+        timeout=(settings.ehr_connect_timeout, settings.ehr_read_timeout),
+    )
+
+
+def ehr_auth(settings: Settings) -> Auth:
+    if settings.ehr_auth == "none":
+        return NoAuth()
+    if settings.ehr_auth == "bearer":
+        if not settings.ehr_token:
+            raise ValueError("EHR_AUTH=bearer needs EHR_TOKEN")
+        return BearerToken(settings.ehr_token)
+    raise ValueError(f"EHR_AUTH must be none or bearer, not {settings.ehr_auth!r}")

@@ -1,0 +1,218 @@
+"""Decisions, the FHIR proposals rendered from them, and their delivery outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pathways.model import Decision, Priority
+from service.store.codec import evidence_to_json
+from service.store.tables import decisions, deliveries, proposals
+from service.store.upsert import insert_ignoring_conflicts
+
+URGENT_PRIORITIES = frozenset({Priority.URGENT, Priority.ASAP, Priority.STAT})
+
+
+def save_decision(connection: sa.Connection, patient_id: str, decision: Decision, now: datetime) -> int | None:
+    """Store a decision once; return its id, or None when it was already stored."""
+    created = insert_ignoring_conflicts(
+        connection,
+        decisions,
+        {
+            "patient_id": patient_id,
+            "decision_key": decision.key,
+            "step": decision.step,
+            "priority": decision.priority.value,
+            "definition": decision.definition,
+            "decided_at": decision.at,
+            "explanation": decision.explanation,
+            "evidence": evidence_to_json(decision.evidence),
+            "status": "active",
+            "created_at": now,
+        },
+    )
+    if not created:
+        return None
+    return connection.execute(
+        sa.select(decisions.c.id).where(
+            decisions.c.patient_id == patient_id, decisions.c.decision_key == decision.key
+        )
+    ).scalar_one()
+
+
+def save_proposal(
+    connection: sa.Connection,
+    *,
+    decision_id: int,
+    patient_id: str,
+    step: str,
+    resource: dict[str, Any],
+    identifier: str,
+    now: datetime,
+) -> None:
+    """Store Carepath's own copy of a rendered resource (idempotent on its identifier)."""
+    insert_ignoring_conflicts(
+        connection,
+        proposals,
+        {
+            "id": resource["id"],
+            "decision_id": decision_id,
+            "patient_id": patient_id,
+            "resource_type": resource["resourceType"],
+            "identifier": identifier,
+            "status": resource.get("status", "unknown"),
+            "priority": resource.get("priority"),
+            "step": step,
+            "authored_on": now if "authoredOn" not in resource else datetime.fromisoformat(resource["authoredOn"]),
+            "resource": resource,
+            "last_updated": now,
+        },
+    )
+
+
+def queue_delivery(connection: sa.Connection, decision_id: int, priority: Priority, now: datetime) -> None:
+    insert_ignoring_conflicts(
+        connection,
+        deliveries,
+        {
+            "decision_id": decision_id,
+            "status": "pending",
+            "attempts": 0,
+            "urgent": priority in URGENT_PRIORITIES,
+            "updated_at": now,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    decision_id: int
+    patient_id: str
+    status: str
+    attempts: int
+    urgent: bool
+    resources: list[dict[str, Any]]
+
+
+def load_delivery(connection: sa.Connection, decision_id: int) -> PendingDelivery | None:
+    """A delivery with its resources in write order (as rendered)."""
+    row = connection.execute(
+        sa.select(deliveries, decisions.c.patient_id)
+        .join(decisions, decisions.c.id == deliveries.c.decision_id)
+        .where(deliveries.c.decision_id == decision_id)
+    ).first()
+    if row is None:
+        return None
+    resources = connection.execute(
+        sa.select(proposals.c.resource)
+        .where(proposals.c.decision_id == decision_id)
+        .order_by(proposals.c.identifier)
+    ).scalars()
+    return PendingDelivery(
+        decision_id=decision_id,
+        patient_id=row.patient_id,
+        status=row.status,
+        attempts=row.attempts,
+        urgent=row.urgent,
+        resources=list(resources),
+    )
+
+
+def record_attempt(
+    connection: sa.Connection, decision_id: int, *, delivered: bool, error: str | None, now: datetime
+) -> None:
+    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "updated_at": now, "last_error": error}
+    if delivered:
+        values |= {"status": "delivered", "delivered_at": now}
+    connection.execute(sa.update(deliveries).where(deliveries.c.decision_id == decision_id).values(**values))
+
+
+def record_ehr_id(connection: sa.Connection, identifier: str, ehr_id: str, now: datetime) -> None:
+    connection.execute(
+        sa.update(proposals).where(proposals.c.identifier == identifier).values(ehr_id=ehr_id, last_updated=now)
+    )
+
+
+def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[tuple[int, bool]]:
+    """(decision id, urgent) of deliveries still pending since before `cutoff`."""
+    rows = connection.execute(
+        sa.select(deliveries.c.decision_id, deliveries.c.urgent)
+        .where(deliveries.c.status == "pending", deliveries.c.updated_at < cutoff)
+        .order_by(deliveries.c.urgent.desc(), deliveries.c.decision_id)
+        .limit(limit)
+    ).all()
+    return [(r.decision_id, r.urgent) for r in rows]
+
+
+def search_proposals(
+    connection: sa.Connection,
+    resource_type: str,
+    *,
+    patient_id: str | None = None,
+    status: str | None = None,
+    step: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Stored proposals of one resource type matching the filters: (total, page)."""
+    where = [proposals.c.resource_type == resource_type]
+    if patient_id is not None:
+        where.append(proposals.c.patient_id == patient_id)
+    if status is not None:
+        where.append(proposals.c.status.in_(status.split(",")))
+    if step is not None:
+        where.append(proposals.c.step == step)
+    total = connection.execute(sa.select(sa.func.count()).select_from(proposals).where(*where)).scalar_one()
+    page = connection.execute(
+        sa.select(proposals.c.resource)
+        .where(*where)
+        .order_by(proposals.c.authored_on.desc(), proposals.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    return total, list(page)
+
+
+def read_proposal(connection: sa.Connection, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+    return connection.execute(
+        sa.select(proposals.c.resource).where(
+            proposals.c.resource_type == resource_type, proposals.c.id == resource_id
+        )
+    ).scalar_one_or_none()
+
+
+def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        sa.select(decisions).where(decisions.c.patient_id == patient_id).order_by(decisions.c.decided_at)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def withdraw(connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime) -> None:
+    """Mark a decision withdrawn and cancel / revoke Carepath's copies of its proposals."""
+    decision_id = connection.execute(
+        sa.select(decisions.c.id).where(
+            decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key
+        )
+    ).scalar_one_or_none()
+    if decision_id is None:
+        return
+    connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
+    rows = connection.execute(sa.select(proposals.c.id, proposals.c.resource).where(proposals.c.decision_id == decision_id))
+    for row in rows.all():
+        resource = dict(row.resource)
+        if resource["resourceType"] == "Task":
+            resource["status"] = "cancelled"
+            resource["statusReason"] = {"text": reason}
+        elif resource["resourceType"] == "ServiceRequest":
+            resource["status"] = "revoked"
+        else:
+            continue
+        connection.execute(
+            sa.update(proposals)
+            .where(proposals.c.id == row.id)
+            .values(resource=resource, status=resource["status"], last_updated=now)
+        )

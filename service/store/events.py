@@ -1,0 +1,97 @@
+"""Inbound events: stored before acknowledgement, processed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.store.tables import inbound_events
+from service.store.upsert import insert_ignoring_conflicts
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    resource_type: str
+    resource_id: str
+    version_id: str | None
+    patient_id: str
+    body: dict[str, Any]
+    status: str
+
+
+def store_event(
+    connection: sa.Connection,
+    *,
+    dedup_key: str,
+    channel: str,
+    resource_type: str,
+    resource_id: str,
+    version_id: str | None,
+    patient_id: str,
+    body: dict[str, Any],
+    received_at: datetime,
+) -> tuple[int, bool]:
+    """Store an event unless its dedup key is known; return (event id, newly stored)."""
+    created = insert_ignoring_conflicts(
+        connection,
+        inbound_events,
+        {
+            "dedup_key": dedup_key,
+            "channel": channel,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "version_id": version_id,
+            "patient_id": patient_id,
+            "body": body,
+            "received_at": received_at,
+            "status": "pending",
+        },
+    )
+    event_id = connection.execute(
+        sa.select(inbound_events.c.id).where(inbound_events.c.dedup_key == dedup_key)
+    ).scalar_one()
+    return event_id, created
+
+
+def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
+    """The stored event, or None."""
+    row = connection.execute(sa.select(inbound_events).where(inbound_events.c.id == event_id)).first()
+    if row is None:
+        return None
+    return StoredEvent(
+        id=row.id,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        version_id=row.version_id,
+        patient_id=row.patient_id,
+        body=row.body,
+        status=row.status,
+    )
+
+
+def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
+    connection.execute(
+        sa.update(inbound_events)
+        .where(inbound_events.c.id == event_id)
+        .values(status="processed", processed_at=at)
+    )
+
+
+def unprocessed_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[int]:
+    """Events stored before `cutoff` and still unprocessed: their queue message was lost."""
+    return list(
+        connection.execute(
+            sa.select(inbound_events.c.id)
+            .where(inbound_events.c.status == "pending", inbound_events.c.received_at < cutoff)
+            .order_by(inbound_events.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def count_events(connection: sa.Connection) -> int:
+    return connection.execute(sa.select(sa.func.count()).select_from(inbound_events)).scalar_one()

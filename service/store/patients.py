@@ -1,0 +1,110 @@
+"""Per-patient timeline records and engine state (with the pending checkpoint timer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pathways.model import ClinicalRecord
+from service.store.codec import record_from_json, record_to_json
+from service.store.tables import patient_records, patient_states
+
+
+def _version_number(version_id: str | None) -> int:
+    try:
+        return int(version_id) if version_id is not None else -1
+    except ValueError:
+        return -1
+
+
+def save_record(connection: sa.Connection, record: ClinicalRecord, event_id: int | None) -> bool:
+    """Keep the newest version of a record; return False when `record` is an older version."""
+    key = (
+        (patient_records.c.patient_id == record.patient_id)
+        & (patient_records.c.resource_type == record.source.resource_type)
+        & (patient_records.c.resource_id == record.source.resource_id)
+    )
+    current = connection.execute(sa.select(patient_records.c.version_id).where(key)).first()
+    values = {
+        "version_id": record.source.version_id,
+        "clinical_time": record.at,
+        "status": record.status.value,
+        "record": record_to_json(record),
+        "event_id": event_id,
+    }
+    if current is None:
+        connection.execute(
+            sa.insert(patient_records).values(
+                patient_id=record.patient_id,
+                resource_type=record.source.resource_type,
+                resource_id=record.source.resource_id,
+                **values,
+            )
+        )
+        return True
+    if _version_number(record.source.version_id) < _version_number(current.version_id):
+        return False
+    connection.execute(sa.update(patient_records).where(key).values(**values))
+    return True
+
+
+def load_records(connection: sa.Connection, patient_id: str) -> list[ClinicalRecord]:
+    """Every record of a patient in clinical-time order: for rebuilds and dry runs only."""
+    rows = connection.execute(
+        sa.select(patient_records.c.record)
+        .where(patient_records.c.patient_id == patient_id)
+        .order_by(patient_records.c.clinical_time, patient_records.c.resource_id)
+    ).scalars()
+    return [record_from_json(r) for r in rows]
+
+
+def load_state(connection: sa.Connection, patient_id: str) -> tuple[dict[str, Any] | None, int]:
+    """The stored engine state JSON and its revision (None, 0 for a new patient)."""
+    row = connection.execute(
+        sa.select(patient_states.c.state, patient_states.c.revision).where(
+            patient_states.c.patient_id == patient_id
+        )
+    ).first()
+    return (None, 0) if row is None else (row.state, row.revision)
+
+
+class StaleState(RuntimeError):
+    """Another evaluation of the same patient committed first."""
+
+
+def save_state(
+    connection: sa.Connection,
+    patient_id: str,
+    *,
+    definition: str,
+    state: dict[str, Any],
+    revision: int,
+    checkpoint_due_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Store the new state if nobody else did since `revision` was read."""
+    values = {"definition": definition, "state": state, "checkpoint_due_at": checkpoint_due_at, "updated_at": now}
+    if revision == 0:
+        connection.execute(sa.insert(patient_states).values(patient_id=patient_id, revision=1, **values))
+        return
+    updated = connection.execute(
+        sa.update(patient_states)
+        .where(patient_states.c.patient_id == patient_id, patient_states.c.revision == revision)
+        .values(revision=revision + 1, **values)
+    )
+    if updated.rowcount != 1:
+        raise StaleState(patient_id)
+
+
+def due_checkpoints(connection: sa.Connection, now: datetime, limit: int = 500) -> list[str]:
+    """Patients whose pending checkpoint is due."""
+    return list(
+        connection.execute(
+            sa.select(patient_states.c.patient_id)
+            .where(patient_states.c.checkpoint_due_at <= now)
+            .order_by(patient_states.c.checkpoint_due_at)
+            .limit(limit)
+        ).scalars()
+    )

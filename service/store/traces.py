@@ -1,0 +1,50 @@
+"""The evaluation trace: why something fired, and why nothing did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pathways.model import Evaluation
+from service.store.codec import checks_to_json
+from service.store.tables import evaluations
+
+
+def save_evaluation(
+    connection: sa.Connection, patient_id: str, definition: str, evaluation: Evaluation, now: datetime
+) -> None:
+    connection.execute(
+        sa.insert(evaluations).values(
+            patient_id=patient_id,
+            evaluated_at=evaluation.at,
+            trigger=evaluation.trigger[:200],
+            definition=definition,
+            checks=checks_to_json(evaluation.checks),
+            decision_keys=[d.key for d in evaluation.decisions],
+            next_checkpoint_at=evaluation.next_checkpoint_at,
+            created_at=now,
+        )
+    )
+
+
+def evaluations_of(connection: sa.Connection, patient_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest evaluations of a patient, newest first."""
+    rows = connection.execute(
+        sa.select(evaluations)
+        .where(evaluations.c.patient_id == patient_id)
+        .order_by(evaluations.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [
+        {
+            "evaluated_at": r["evaluated_at"].isoformat(),
+            "trigger": r["trigger"],
+            "definition": r["definition"],
+            "checks": r["checks"],
+            "decisions": r["decision_keys"],
+            "next_checkpoint_at": r["next_checkpoint_at"].isoformat() if r["next_checkpoint_at"] else None,
+        }
+        for r in rows
+    ]

@@ -1,0 +1,15 @@
+"""Dialect-aware INSERT ... ON CONFLICT, the one thing SQLite and PostgreSQL spell alike but import apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_ignoring_conflicts(connection: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert `values`; return False, changing nothing, when a unique key already holds them."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return connection.execute(statement).rowcount == 1

@@ -1,0 +1,61 @@
+"""The Celery application, built from Settings (never at import).
+
+Design: evaluation and delivery are separate tasks with separate retry budgets, so an EHR
+outage never re-runs clinical logic. Every task takes ids only, is safe to run twice and is
+acknowledged late: a worker killed mid-task leaves its message to be redelivered. Urgent
+deliveries have their own queue so a routine backlog never delays a red flag.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+
+from service.settings import Settings
+
+EVALUATE_QUEUE = "carepath.evaluate"
+DELIVER_QUEUE = "carepath.deliver"
+URGENT_QUEUE = "carepath.urgent"
+ALL_QUEUES = (URGENT_QUEUE, EVALUATE_QUEUE, DELIVER_QUEUE)
+
+EVALUATE_EVENT = "carepath.evaluate_event"
+RUN_CHECKPOINT = "carepath.run_checkpoint"
+DELIVER_DECISION = "carepath.deliver_decision"
+SWEEP = "carepath.sweep"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app wired to the broker the settings name; tasks registered, nothing connected."""
+    app = Celery("carepath", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=EVALUATE_QUEUE,
+        task_routes={
+            EVALUATE_EVENT: {"queue": EVALUATE_QUEUE},
+            RUN_CHECKPOINT: {"queue": EVALUATE_QUEUE},
+            DELIVER_DECISION: {"queue": DELIVER_QUEUE},
+            SWEEP: {"queue": EVALUATE_QUEUE},
+        },
+        beat_schedule={
+            "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_interval_seconds)},
+        },
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+    )
+    if settings.uses_embedded_broker:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The SQLite transport polls; a short interval keeps local latency low.
+        app.conf.broker_transport_options = {"polling_interval": 0.2}
+    app.carepath_settings = settings  # type: ignore[attr-defined]
+    from workers import tasks  # noqa: F401  (registers the shared tasks on this app)
+
+    return app

@@ -1,0 +1,69 @@
+"""Queue work by task name: the one place that knows which queue and priority each job takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import structlog
+from celery import Celery
+
+from workers.celery_app import DELIVER_DECISION, DELIVER_QUEUE, EVALUATE_EVENT, RUN_CHECKPOINT, URGENT_QUEUE
+
+
+@dataclass(frozen=True)
+class DeliveryOrder:
+    decision_id: int
+    urgent: bool
+
+
+@dataclass
+class SweepWork:
+    due_patients: list[str] = field(default_factory=list)
+    stranded_events: list[int] = field(default_factory=list)
+    stranded_deliveries: list[DeliveryOrder] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "due_checkpoints": len(self.due_patients),
+            "requeued_events": len(self.stranded_events),
+            "requeued_deliveries": len(self.stranded_deliveries),
+        }
+
+
+log = structlog.get_logger(__name__)
+
+
+class Dispatcher:
+    """Sends Carepath's tasks to the broker. Call only after the database commit."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def evaluate_event(self, event_id: int) -> None:
+        self._app.send_task(EVALUATE_EVENT, args=[event_id])
+
+    def evaluate_event_safely(self, event_id: int) -> None:
+        """Queue an evaluation; if the broker is down, the stored event waits for the sweeper."""
+        try:
+            self.evaluate_event(event_id)
+        except Exception as error:  # noqa: BLE001 - any broker failure: the database copy is the record
+            log.warning("queueing deferred to the sweeper", event_id=event_id, error=type(error).__name__)
+
+    def run_checkpoint(self, patient_id: str) -> None:
+        self._app.send_task(RUN_CHECKPOINT, args=[patient_id])
+
+    def deliver(self, order: DeliveryOrder) -> None:
+        queue = URGENT_QUEUE if order.urgent else DELIVER_QUEUE
+        self._app.send_task(DELIVER_DECISION, args=[order.decision_id], queue=queue)
+
+    def deliver_all(self, orders: Iterable[DeliveryOrder]) -> None:
+        for order in sorted(orders, key=lambda o: not o.urgent):
+            self.deliver(order)
+
+    def dispatch_sweep(self, work: SweepWork) -> None:
+        for patient_id in work.due_patients:
+            self.run_checkpoint(patient_id)
+        for event_id in work.stranded_events:
+            self.evaluate_event(event_id)
+        self.deliver_all(work.stranded_deliveries)

@@ -1,0 +1,165 @@
+"""Handlers: plain functions that orchestrate store, engine and EHR. No Celery in here.
+
+Each handler is safe to run twice: evaluation skips events already processed and decisions are
+unique per patient and key; delivery writes with conditional creates on deterministic
+identifiers. Handlers return the follow-up work; the task queues it after the commit.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+
+from pathways import engine, fhir_in
+from service.bootstrap import Services
+from service.store import decisions, events, patients, traces
+from service.store.database import lock_patient, transaction
+from workers.delivery import deliver_resources
+from workers.dispatch import DeliveryOrder, SweepWork
+from workers.persist import persist_evaluation
+
+log = structlog.get_logger(__name__)
+
+STRANDED_AFTER = timedelta(minutes=2)  # longer than any normal queue wait; shorter than a human notices
+
+
+class Contention(RuntimeError):
+    """Another process changed the same patient first; retrying re-reads and succeeds."""
+
+
+def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
+    """Feed one stored event to the patient's pathway and record what it decided."""
+    definition = services.definition
+    try:
+        with transaction(services.db) as connection:
+            event = events.load_event(connection, event_id)
+            if event is None or event.status == "processed":
+                return []
+            lock_patient(connection, event.patient_id)
+            now = services.clock()
+            state = _load_state(connection, event.patient_id)
+            orders: list[DeliveryOrder] = []
+            records = fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
+            for record in records:
+                if not patients.save_record(connection, record, event.id):
+                    continue  # an older version than the one already applied
+                state, due = _run_due_checkpoint_before(connection, services, event.patient_id, state, record.at, now)
+                orders += due
+                if state.needs_rebuild_for(record):
+                    history = patients.load_records(connection, event.patient_id)
+                    state, evaluation = engine.rebuild(definition, history, state, now)
+                else:
+                    state, evaluation = engine.apply_record(definition, state, record, now)
+                orders += persist_evaluation(connection, services, event.patient_id, evaluation, now)
+            _save_state(connection, services, event.patient_id, state, now)
+            events.mark_processed(connection, event_id, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    log.info("event evaluated", event_id=event_id, decisions=len(orders))
+    return orders
+
+
+def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:
+    """Evaluate a patient's pending checkpoint if it is due."""
+    try:
+        with transaction(services.db) as connection:
+            lock_patient(connection, patient_id)
+            now = services.clock()
+            state = _load_state(connection, patient_id)
+            state, orders = _run_due_checkpoint_before(
+                connection, services, patient_id, state, now, now, inclusive=True
+            )
+            _save_state(connection, services, patient_id, state, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    return orders
+
+
+def _run_due_checkpoint_before(
+    connection: sa.Connection,
+    services: Services,
+    patient_id: str,
+    state: engine.PatientState,
+    moment: datetime,
+    now: datetime,
+    *,
+    inclusive: bool = False,
+) -> tuple[engine.PatientState, list[DeliveryOrder]]:
+    """Fire checkpoints that fell due before `moment` (facts at an instant go before its checkpoint)."""
+    orders: list[DeliveryOrder] = []
+    while (due := state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
+        if due > now:
+            break
+        state, evaluation = engine.run_checkpoint(services.definition, state, due)
+        orders += persist_evaluation(connection, services, patient_id, evaluation, now)
+    return state, orders
+
+
+def _load_state(connection: sa.Connection, patient_id: str) -> engine.PatientState:
+    data, revision = patients.load_state(connection, patient_id)
+    state = engine.new_state() if data is None else engine.PatientState.from_json(data)
+    connection.info["carepath_revision"] = revision
+    return state
+
+
+def _save_state(
+    connection: sa.Connection, services: Services, patient_id: str, state: engine.PatientState, now: datetime
+) -> None:
+    patients.save_state(
+        connection,
+        patient_id,
+        definition=services.definition.reference,
+        state=state.to_json(),
+        revision=connection.info.pop("carepath_revision"),
+        checkpoint_due_at=state.checkpoint_due_at,
+        now=now,
+    )
+
+
+def deliver_decision(services: Services, decision_id: int) -> None:
+    """Write a decision's resources to the EHR; a no-op when delivered or when no EHR is set."""
+    if services.ehr is None:
+        return
+    with transaction(services.db) as connection:
+        delivery = decisions.load_delivery(connection, decision_id)
+    if delivery is None or delivery.status == "delivered":
+        return
+    ehr_ids = deliver_resources(services.ehr, delivery.resources)
+    now = services.clock()
+    with transaction(services.db) as connection:
+        for identifier, ehr_id in ehr_ids.items():
+            decisions.record_ehr_id(connection, identifier, ehr_id, now)
+        decisions.record_attempt(connection, decision_id, delivered=True, error=None, now=now)
+    log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
+
+
+def retry_delay(retries: int, retry_after: float | None, cap_seconds: float) -> float:
+    """Exponential backoff with full jitter, capped; an EHR's Retry-After wins when longer."""
+    backoff = random.uniform(0, min(cap_seconds, 2.0 ** (retries + 1)))
+    return max(backoff, retry_after or 0.0)
+
+
+def sweep(services: Services) -> SweepWork:
+    """Find due checkpoints and work whose queue message was lost."""
+    now = services.clock()
+    cutoff = now - STRANDED_AFTER
+    with transaction(services.db) as connection:
+        work = SweepWork(
+            due_patients=patients.due_checkpoints(connection, now),
+            stranded_events=events.unprocessed_before(connection, cutoff),
+            stranded_deliveries=[
+                DeliveryOrder(decision_id, urgent)
+                for decision_id, urgent in decisions.undelivered_before(connection, cutoff)
+            ]
+            if services.ehr is not None
+            else [],
+        )
+    return work
+
+
+def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, object]]:
+    with transaction(services.db) as connection:
+        return traces.evaluations_of(connection, patient_id)
