@@ -53,8 +53,6 @@ def make_celery(settings: Settings) -> Celery:
     )
     if settings.uses_embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        # The SQLite transport polls; a short interval keeps local latency low.
-        app.conf.broker_transport_options = {"polling_interval": 0.2}
     app.carepath_settings = settings  # type: ignore[attr-defined]
     from workers import tasks  # noqa: F401  (registers the shared tasks on this app)
 

@@ -1,0 +1,63 @@
+"""The pathway as FHIR: read it as a PlanDefinition, and `$apply` it as a dry run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from pathways.plandefinition import to_plan_definition
+from service import ingest
+from service.api.context import services
+from service.api.outcomes import fhir_response
+from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
+from service.problems import Problem
+
+blueprint = Blueprint("plandefinition", __name__)
+
+
+def _known(definition_id: str) -> None:
+    if definition_id != services().definition.id:
+        raise Problem(404, "not-found", f"PlanDefinition/{definition_id} is not known to Carepath.")
+
+
+@blueprint.get("/fhir/PlanDefinition/<definition_id>")
+def read(definition_id: str) -> Response:
+    """The running pathway definition as an R4 PlanDefinition."""
+    _known(definition_id)
+    return fhir_response(to_plan_definition(services().definition))
+
+
+@blueprint.post("/fhir/PlanDefinition/<definition_id>/$apply")
+def apply(definition_id: str) -> Response:
+    """Dry run: Parameters(subject, data Bundle, now) in, collection Bundle of proposals out."""
+    _known(definition_id)
+    parameters = ingest.parse_json(request.get_data(cache=False))
+    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+        raise Problem(400, "invalid", "$apply expects a Parameters resource.", ["Parameters.resourceType"])
+    named = _parameters(parameters)
+    if "data" not in named or "resource" not in named["data"]:
+        raise Problem(400, "required", "Parameter 'data' must hold a Bundle.", ["Parameters.parameter('data')"])
+    if "now" not in named:
+        raise Problem(400, "required", "Parameter 'now' (valueDateTime) is required.", ["Parameters.parameter('now')"])
+    try:
+        moment = parse_instant(str(named["now"].get("valueDateTime") or named["now"].get("valueInstant") or ""))
+        records = records_of_bundle(named["data"]["resource"])
+    except DryRunError as error:
+        raise Problem(400, "invalid", str(error), ["Parameters.parameter('data')"]) from error
+    subject = _subject(named.get("subject"))
+    if subject and records and any(r.patient_id != subject for r in records):
+        raise Problem(400, "invalid", "The data belong to another patient than 'subject'.",
+                      ["Parameters.parameter('subject')"])
+    return fhir_response(dry_run(services().definition, records, moment))
+
+
+def _parameters(parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in parameters.get("parameter") or [] if isinstance(p, dict) and "name" in p}
+
+
+def _subject(parameter: dict[str, Any] | None) -> str | None:
+    if parameter is None:
+        return None
+    reference = parameter.get("valueString") or (parameter.get("valueReference") or {}).get("reference") or ""
+    return reference.rsplit("/", 1)[-1] or None

@@ -1,0 +1,67 @@
+"""Small builders of FHIR R4 resources for tests: one line per clinical fact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+LOCAL = "https://carepath.dev/fhir/CodeSystem/pt-pathway"
+PAIN = (LOINC, "72514-3")
+ODI = (LOINC, "97909-6")
+PT_VISIT = (SNOMED, "91251008")
+CAUDA_EQUINA = (SNOMED, "192970008")
+FEVER = (SNOMED, "386661006")
+
+
+def _id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _when(at: datetime | str) -> str:
+    return at if isinstance(at, str) else at.isoformat().replace("+00:00", "Z")
+
+
+def pt_visit(patient: str, at: datetime | str, resource_id: str | None = None) -> dict[str, Any]:
+    """A finished PT Encounter."""
+    return {
+        "resourceType": "Encounter",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "type": [{"coding": [{"system": PT_VISIT[0], "code": PT_VISIT[1], "display": "Physical therapy procedure"}]}],
+        "subject": {"reference": f"Patient/{patient}"},
+        "period": {"start": _when(at)},
+    }
+
+
+def measure(patient: str, code: tuple[str, str], value: float, at: datetime | str,
+            resource_id: str | None = None, status: str = "final", version: str = "1") -> dict[str, Any]:
+    """An Observation with a numeric score."""
+    return {
+        "resourceType": "Observation",
+        "id": resource_id or _id(),
+        "meta": {"versionId": version},
+        "status": status,
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": _when(at),
+        "valueQuantity": {"value": value, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"},
+    }
+
+
+def finding(patient: str, code: tuple[str, str], at: datetime | str, resource_id: str | None = None) -> dict[str, Any]:
+    """An Observation whose code is the finding (present)."""
+    return {
+        "resourceType": "Observation",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "status": "final",
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": _when(at),
+        "valueBoolean": True,
+    }
