@@ -1,0 +1,1 @@
+"""Test EHR launcher (SEKMET) shared by the test suite and local scripts."""
