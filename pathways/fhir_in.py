@@ -1,0 +1,426 @@
+"""Inbound mapping: one FHIR R4 resource (plain JSON) becomes a pathway-neutral `ClinicalRecord`.
+
+Pure: no I/O, no clock. Which records matter, and which need a value, is decided later by the
+definition's code bindings; here a resource is only rejected when what any pathway would read
+(clinical time, patient, status, a malformed value) is missing or unusable.
+
+Observation values: a valueQuantity needs a finite numeric `value` and no `comparator`;
+valueInteger must be an integer; valueBoolean a boolean. An Observation with no value[x], no
+component and no dataAbsentReason is a *finding* (present, unless a later valueBoolean false says
+otherwise) and keeps its status. One with no value[x] but a dataAbsentReason or components carries
+nothing usable at the top level, so it does not count (INACTIVE); a newer version of it still
+replaces an older one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
+
+Json = Mapping[str, Any]
+
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""FHIR R4 `id` datatype (datatypes.html#id)."""
+
+_DATE_TIME = re.compile(
+    # FHIR R4 dateTime/instant (datatypes.html#dateTime): partial dates allowed; a time needs a zone.
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?"
+)
+
+_PATIENT_REFERENCE = re.compile(
+    # Relative `Patient/x` or an absolute URL ending in it, optionally version-specific.
+    r"(?:https?://\S+/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?"
+)
+
+CONDITION_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+# Status → RecordStatus, per `pathway-spec.md` "Rules for all facts"; anything else is INACTIVE.
+_OBSERVATION_ACTIVE = frozenset({"final", "amended", "corrected", "preliminary"})
+_OBSERVATION_RETRACTED = frozenset({"entered-in-error", "cancelled"})
+_ENCOUNTER_ACTIVE = frozenset({"finished"})
+_ENCOUNTER_RETRACTED = frozenset({"entered-in-error", "cancelled"})
+_PROCEDURE_ACTIVE = frozenset({"completed"})
+_PROCEDURE_RETRACTED = frozenset({"entered-in-error", "not-done"})
+_REPORT_ACTIVE = frozenset({"final", "amended", "corrected", "appended"})
+_REPORT_RETRACTED = frozenset({"entered-in-error", "cancelled"})
+_CONDITION_COUNTING = frozenset({"active", "recurrence", "relapse"})
+_CONDITION_RETRACTED = frozenset({"refuted", "entered-in-error"})
+
+
+class RecordRejected(ValueError):
+    """A resource that cannot become a record; `expression` locates the culprit element."""
+
+    def __init__(self, expression: str, message: str, code: str = "invalid") -> None:
+        super().__init__(f"{expression}: {message}")
+        self.expression = expression
+        self.message = message
+        self.code = code  # FHIR IssueType for the OperationOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    number: float | None = None
+    unit: str | None = None
+    codes: tuple[Coding, ...] = ()
+    boolean: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What every mapped resource has: its source version and its patient."""
+
+    resource_type: str
+    source: SourceRef
+    patient_id: str
+
+
+def records_from_resource(
+    resource: Json,
+    resource_id: str | None = None,
+    fullurl_map: Mapping[str, str] | None = None,
+) -> list[ClinicalRecord]:
+    """Map an Observation, Encounter, Condition, Procedure or DiagnosticReport to records.
+
+    `resource_id` is the id the resource is stored under (e.g. server-assigned on create); it
+    wins over the body's `id`, as a FHIR create ignores a supplied id. `fullurl_map` resolves
+    `urn:uuid:` references inside a Bundle: fullUrl → `Patient/x`.
+    """
+    if not isinstance(resource, Mapping):
+        raise RecordRejected("Resource", "expected a JSON object", "structure")
+    resource_type = resource.get("resourceType")
+    mapper = _MAPPERS.get(resource_type) if isinstance(resource_type, str) else None
+    if mapper is None:
+        raise RecordRejected(
+            f"{resource_type if isinstance(resource_type, str) else 'Resource'}.resourceType",
+            f"unsupported resource type; expected one of {', '.join(sorted(_MAPPERS))}",
+            "not-supported",
+        )
+    header = _header(str(resource_type), resource, resource_id, fullurl_map or {})
+    return [mapper(header, resource)]
+
+
+def deleted_record(resource_type: str, resource_id: str, patient_id: str, at: datetime) -> ClinicalRecord:
+    """A RETRACTED record standing for a deleted resource, so its facts stop counting."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    return ClinicalRecord(
+        source=SourceRef(resource_type, resource_id),
+        patient_id=patient_id,
+        at=at.astimezone(UTC),
+        status=RecordStatus.RETRACTED,
+        codes=(),
+    )
+
+
+def parse_fhir_datetime(text: str) -> datetime:
+    """FHIR date/dateTime/instant → UTC datetime; a missing part is its first instant."""
+    match = _DATE_TIME.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a FHIR dateTime: {text!r}")
+    part = match.groupdict()
+    fraction = (part["fraction"] or "0")[:6].ljust(6, "0")  # Python keeps microseconds only
+    moment = datetime(
+        int(part["year"]),
+        int(part["month"] or 1),
+        int(part["day"] or 1),
+        int(part["hour"] or 0),
+        int(part["minute"] or 0),
+        int(part["second"] or 0),
+        int(fraction),
+        tzinfo=_zone(part["zone"]),
+    )
+    return moment.astimezone(UTC)
+
+
+def _zone(text: str | None) -> timezone:
+    if text is None or text == "Z":
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    hours, minutes = int(text[1:3]), int(text[4:6])
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+# --- header: source and patient -------------------------------------------------------------
+
+
+def _header(resource_type: str, resource: Json, resource_id: str | None, fullurl_map: Mapping[str, str]) -> _Header:
+    rid = resource_id or resource.get("id")
+    if not isinstance(rid, str) or FHIR_ID.fullmatch(rid) is None:
+        raise RecordRejected(f"{resource_type}.id", "missing or not a valid FHIR id", "required")
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    source = SourceRef(resource_type, rid, version if isinstance(version, str) else None)
+    return _Header(resource_type, source, _patient_id(resource_type, resource, fullurl_map))
+
+
+def _patient_id(resource_type: str, resource: Json, fullurl_map: Mapping[str, str]) -> str:
+    expression = f"{resource_type}.subject"
+    subject = resource.get("subject")
+    if not isinstance(subject, Mapping) or not isinstance(subject.get("reference"), str):
+        raise RecordRejected(expression, "a literal reference to the Patient is required", "required")
+    reference: str = subject["reference"]
+    reference = fullurl_map.get(reference, reference)
+    if reference.startswith("urn:uuid:"):
+        raise RecordRejected(expression, f"{reference} does not resolve to a Bundle entry")
+    match = _PATIENT_REFERENCE.fullmatch(reference)
+    if match is None:
+        raise RecordRejected(expression, f"{reference!r} is not a reference to a Patient")
+    return match["id"]
+
+
+# --- clinical time ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeRule:
+    """Where a type keeps its clinical time: elements tried in order, and the name when none is."""
+
+    elements: tuple[str, ...]  # a name ending in "Period" means its `.start`
+    missing: str
+
+
+_TIME_RULES = {
+    "Observation": _TimeRule(("effectiveDateTime", "effectivePeriod", "effectiveInstant"), "effective[x]"),
+    "Encounter": _TimeRule(("period",), "period.start"),
+    "Condition": _TimeRule(("recordedDate", "onsetDateTime", "onsetPeriod"), "recordedDate"),
+    "Procedure": _TimeRule(("performedDateTime", "performedPeriod"), "performed[x]"),
+    "DiagnosticReport": _TimeRule(("effectiveDateTime", "effectivePeriod"), "effective[x]"),
+}
+
+
+def _clinical_time(resource_type: str, resource: Json) -> datetime:
+    rule = _TIME_RULES[resource_type]
+    for element in rule.elements:
+        if element in resource:
+            return _time_of(resource_type, element, resource[element])
+    raise RecordRejected(
+        f"{resource_type}.{rule.missing}",
+        f"no clinical time: expected one of {', '.join(rule.elements)}",
+        "required",
+    )
+
+
+def _time_of(resource_type: str, element: str, raw: Any) -> datetime:
+    expression = f"{resource_type}.{element}"
+    if element.lower().endswith("period"):
+        expression += ".start"
+        raw = raw.get("start") if isinstance(raw, Mapping) else None
+        if raw is None:
+            raise RecordRejected(expression, "the period has no start", "required")
+    if not isinstance(raw, str):
+        raise RecordRejected(expression, "expected a FHIR dateTime string", "value")
+    try:
+        return parse_fhir_datetime(raw)
+    except ValueError as error:
+        raise RecordRejected(expression, str(error), "value") from error
+
+
+# --- codes and status ---------------------------------------------------------------------------
+
+
+def _codings(concept: Any) -> tuple[Coding, ...]:
+    """Every coding with a system and a code; matching needs both."""
+    if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
+        return ()
+    return tuple(
+        Coding(item["system"], item["code"], _text(item.get("display")))
+        for item in concept["coding"]
+        if isinstance(item, Mapping) and isinstance(item.get("system"), str) and isinstance(item.get("code"), str)
+    )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _concept_code(concept: Any, system: str) -> str | None:
+    """The code from `system` if present, else the first coding's code."""
+    if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
+        return None
+    codes = [c for c in concept["coding"] if isinstance(c, Mapping) and isinstance(c.get("code"), str)]
+    preferred = [c for c in codes if c.get("system") == system]
+    chosen = preferred or codes
+    return str(chosen[0]["code"]) if chosen else None
+
+
+def _status(resource_type: str, resource: Json) -> str:
+    status = resource.get("status")
+    if not isinstance(status, str):
+        raise RecordRejected(f"{resource_type}.status", "status is required", "required")
+    return status
+
+
+def _classify(status: str, active: frozenset[str], retracted: frozenset[str]) -> RecordStatus:
+    if status in retracted:
+        return RecordStatus.RETRACTED
+    return RecordStatus.ACTIVE if status in active else RecordStatus.INACTIVE
+
+
+# --- Observation values -------------------------------------------------------------------------
+
+
+def _observation_value(resource: Json) -> _Value:
+    keys = [key for key in resource if key.startswith("value") and key[5:6].isupper()]
+    if len(keys) > 1:
+        raise RecordRejected("Observation.value[x]", f"only one value[x] allowed, got {keys}", "structure")
+    if not keys:
+        return _Value()
+    key = keys[0]
+    reader = _VALUE_READERS.get(key)
+    # Other value types (string, range, ratio, ...) carry no number, code or flag to read.
+    return reader(f"Observation.{key}", resource[key]) if reader else _Value()
+
+
+def _quantity(expression: str, raw: Any) -> _Value:
+    if not isinstance(raw, Mapping):
+        raise RecordRejected(expression, "expected a Quantity object", "structure")
+    if "comparator" in raw:
+        # "<2" is a bound, not a measurement: comparing it to a threshold would be wrong.
+        raise RecordRejected(f"{expression}.comparator", "a bounded quantity is not a usable value", "value")
+    if "value" not in raw:
+        raise RecordRejected(f"{expression}.value", "the quantity has no value", "required")
+    number = _number(f"{expression}.value", raw["value"])
+    unit = raw.get("code") if isinstance(raw.get("code"), str) else raw.get("unit")
+    return _Value(number=number, unit=unit if isinstance(unit, str) else None)
+
+
+def _integer(expression: str, raw: Any) -> _Value:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise RecordRejected(expression, f"expected an integer, got {raw!r}", "value")
+    return _Value(number=float(raw))
+
+
+def _decimal(expression: str, raw: Any) -> _Value:
+    return _Value(number=_number(expression, raw))
+
+
+def _number(expression: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
+        raise RecordRejected(expression, f"expected a number, got {raw!r}", "value")
+    number = float(raw)
+    if not math.isfinite(number):
+        raise RecordRejected(expression, f"expected a finite number, got {raw!r}", "value")
+    return number
+
+
+def _concept(expression: str, raw: Any) -> _Value:
+    if not isinstance(raw, Mapping):
+        raise RecordRejected(expression, "expected a CodeableConcept object", "structure")
+    return _Value(codes=_codings(raw))
+
+
+def _boolean(expression: str, raw: Any) -> _Value:
+    if not isinstance(raw, bool):
+        raise RecordRejected(expression, f"expected true or false, got {raw!r}", "value")
+    return _Value(boolean=raw)
+
+
+_VALUE_READERS: dict[str, Callable[[str, Any], _Value]] = {
+    "valueQuantity": _quantity,
+    "valueInteger": _integer,
+    "valueDecimal": _decimal,
+    "valueCodeableConcept": _concept,
+    "valueBoolean": _boolean,
+}
+
+
+# --- per type -----------------------------------------------------------------------------------
+
+
+def _observation(header: _Header, resource: Json) -> ClinicalRecord:
+    status = _classify(_status("Observation", resource), _OBSERVATION_ACTIVE, _OBSERVATION_RETRACTED)
+    at = _clinical_time("Observation", resource)
+    # A retraction must never be blocked by a malformed value it withdraws.
+    value = _Value() if status is RecordStatus.RETRACTED else _observation_value(resource)
+    if status is RecordStatus.ACTIVE and value == _Value() and _has_absent_value(resource):
+        status = RecordStatus.INACTIVE
+    return ClinicalRecord(
+        source=header.source,
+        patient_id=header.patient_id,
+        at=at,
+        status=status,
+        codes=_codings(resource.get("code")),
+        value_number=value.number,
+        value_unit=value.unit,
+        value_codes=value.codes,
+        value_boolean=value.boolean,
+    )
+
+
+def _has_absent_value(resource: Json) -> bool:
+    """True when a missing value is explained (dataAbsentReason) or lives in components."""
+    has_value_key = any(key.startswith("value") and key[5:6].isupper() for key in resource)
+    return not has_value_key and ("dataAbsentReason" in resource or bool(resource.get("component")))
+
+
+def _encounter(header: _Header, resource: Json) -> ClinicalRecord:
+    status = _classify(_status("Encounter", resource), _ENCOUNTER_ACTIVE, _ENCOUNTER_RETRACTED)
+    codes = tuple(c for concept in _as_list(resource.get("type")) for c in _codings(concept))
+    for service in _as_list(resource.get("serviceType")):
+        # R4 serviceType is one CodeableConcept; R5 made it a list of CodeableReference.
+        codes += _codings(service.get("concept", service) if isinstance(service, Mapping) else None)
+    return _simple(header, "Encounter", resource, status, codes)
+
+
+def _as_list(raw: Any) -> list[Any]:
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else [raw]
+
+
+def _condition(header: _Header, resource: Json) -> ClinicalRecord:
+    verification = _concept_code(resource.get("verificationStatus"), CONDITION_VERIFICATION_SYSTEM)
+    clinical = _concept_code(resource.get("clinicalStatus"), CONDITION_CLINICAL_SYSTEM)
+    if verification in _CONDITION_RETRACTED:
+        status = RecordStatus.RETRACTED
+    elif clinical is None or clinical in _CONDITION_COUNTING:
+        status = RecordStatus.ACTIVE
+    else:
+        status = RecordStatus.INACTIVE
+    record = _simple(header, "Condition", resource, status, _codings(resource.get("code")))
+    return replace(record, verification=verification, clinical_status=clinical)
+
+
+def _procedure(header: _Header, resource: Json) -> ClinicalRecord:
+    status = _classify(_status("Procedure", resource), _PROCEDURE_ACTIVE, _PROCEDURE_RETRACTED)
+    return _simple(header, "Procedure", resource, status, _codings(resource.get("code")))
+
+
+def _diagnostic_report(header: _Header, resource: Json) -> ClinicalRecord:
+    status = _classify(_status("DiagnosticReport", resource), _REPORT_ACTIVE, _REPORT_RETRACTED)
+    return _simple(header, "DiagnosticReport", resource, status, _codings(resource.get("code")))
+
+
+def _simple(
+    header: _Header,
+    resource_type: str,
+    resource: Json,
+    status: RecordStatus,
+    codes: tuple[Coding, ...],
+) -> ClinicalRecord:
+    return ClinicalRecord(
+        source=header.source,
+        patient_id=header.patient_id,
+        at=_clinical_time(resource_type, resource),
+        status=status,
+        codes=codes,
+    )
+
+
+_MAPPERS: dict[str, Callable[[_Header, Json], ClinicalRecord]] = {
+    "Observation": _observation,
+    "Encounter": _encounter,
+    "Condition": _condition,
+    "Procedure": _procedure,
+    "DiagnosticReport": _diagnostic_report,
+}
