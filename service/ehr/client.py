@@ -1,0 +1,325 @@
+"""EhrClient: FHIR R4 calls over one requests.Session, with explicit timeouts and auth.
+
+Every failure leaves as one of the exceptions in `service.ehr.errors`, exactly once: the
+client never retries (no loops, no urllib3 Retry). Deciding to try again belongs to the
+Celery task, so an EHR outage is never hammered by two retry layers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+
+from service.ehr.auth import Auth
+from service.ehr.errors import EhrError, EhrRejected, error_for_status
+from service.ehr.responses import CreateResult, create_result, outcome_of, resource_of, scrub, transport_error
+
+FHIR_JSON = "application/fhir+json"
+JSON_PATCH = "application/json-patch+json"
+MAX_SEARCH_PAGES = 20  # a search needing more pages is too broad for one worker call
+PING_TIMEOUT = (2.0, 3.0)  # /readyz must answer well before its own probe gives up
+RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
+SEARCH_SPECIALS = ("\\", "|", ",", "$")  # FHIR search escapes these with a backslash
+
+SearchParams = Mapping[str, str] | Sequence[tuple[str, str]]
+
+__all__ = ["CreateResult", "EhrClient", "identifier_criteria", "search_token"]
+
+
+def search_token(system: str, value: str) -> str:
+    """A `system|value` token search value, with FHIR's backslash escapes applied."""
+    return f"{_escape(system)}|{_escape(value)}"
+
+
+def identifier_criteria(system: str, value: str) -> str:
+    """The `identifier=...` query for If-None-Exist and transaction `ifNoneExist`."""
+    return "identifier=" + quote(search_token(system, value), safe="")
+
+
+def _escape(text: str) -> str:
+    for special in SEARCH_SPECIALS:
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+def _etag(if_match: str) -> str:
+    """Accept an ETag as the server sent it, or a bare version id."""
+    return if_match if if_match.startswith(('W/"', '"')) else f'W/"{if_match}"'
+
+
+class EhrClient:
+    """A FHIR R4 EHR at `base_url`; safe to build at start-up, it connects only when called."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth,
+        timeout: tuple[float, float],
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._auth = auth
+        self._owns_session = session is None
+        self._session = session or _new_session()
+        self._capabilities: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"EhrClient(base_url={self.base_url!r}, auth={self._auth!r}, timeout={self.timeout!r})"
+
+    def close(self) -> None:
+        """Close the session if this client created it."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> EhrClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- server ------------------------------------------------------------------------------
+
+    def capabilities(self) -> dict[str, Any]:
+        """The EHR's CapabilityStatement, fetched once per client."""
+        if self._capabilities is None:
+            response = self._send("GET", f"{self.base_url}/metadata", "metadata")
+            self._capabilities = resource_of(response, "GET", "metadata", "CapabilityStatement")
+        return self._capabilities
+
+    def supports_transactions(self) -> bool:
+        """True when the CapabilityStatement lists the `transaction` interaction."""
+        for rest in self.capabilities().get("rest") or []:
+            if rest.get("mode", "server") != "server":
+                continue
+            if any(i.get("code") == "transaction" for i in rest.get("interaction") or []):
+                return True
+        return False
+
+    def ping(self) -> None:
+        """Check the EHR answers /metadata quickly; raise an EhrError otherwise."""
+        timeout = (min(self.timeout[0], PING_TIMEOUT[0]), min(self.timeout[1], PING_TIMEOUT[1]))
+        self._send("GET", f"{self.base_url}/metadata", "metadata", timeout=timeout)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read(self, resource_type: str, id: str) -> dict[str, Any]:
+        """Read `resource_type/id`."""
+        path = self._path("GET", resource_type, id)
+        response = self._send("GET", f"{self.base_url}/{path}", path)
+        return resource_of(response, "GET", path, resource_type)
+
+    def read_url(self, url: str) -> dict[str, Any]:
+        """Read an absolute or relative URL on this EHR (e.g. a notification's focus)."""
+        absolute, path = self._own_url(url, "GET")
+        response = self._send("GET", absolute, path)
+        return resource_of(response, "GET", path, path.partition("/")[0])
+
+    def search(
+        self, resource_type: str, params: SearchParams, *, max_pages: int = MAX_SEARCH_PAGES
+    ) -> list[dict[str, Any]]:
+        """Search and follow `next` links; return the `match` resources of every page."""
+        path = self._path("GET", resource_type)
+        url: str = f"{self.base_url}/{path}"
+        query: SearchParams | None = params
+        matches: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            bundle = resource_of(self._send("GET", url, path, params=query), "GET", path, "Bundle")
+            matches += _matches(bundle)
+            next_url = _next_link(bundle)
+            if next_url is None:
+                return matches
+            url, query = self._own_url(next_url, "GET")[0], None  # the next link carries the query
+        raise EhrRejected(f"GET {path}: search has more than {max_pages} pages; narrow it", method="GET", path=path)
+
+    def search_by_identifier(self, resource_type: str, system: str, value: str) -> list[dict[str, Any]]:
+        """Every `resource_type` carrying identifier `system|value` (a re-read after a conflict)."""
+        return self.search(resource_type, [("identifier", search_token(system, value))])
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def conditional_create(
+        self, resource: dict[str, Any], identifier_system: str, identifier_value: str
+    ) -> CreateResult:
+        """POST `resource` unless one already carries the identifier (If-None-Exist)."""
+        resource_type = str(resource.get("resourceType", ""))
+        path = self._path("POST", resource_type)
+        if not _carries(resource, identifier_system, identifier_value):
+            # Otherwise the condition never matches what we write, and every retry duplicates.
+            raise EhrRejected(
+                f"POST {path}: resource lacks the identifier its If-None-Exist names",
+                method="POST",
+                path=path,
+            )
+        criteria = identifier_criteria(identifier_system, identifier_value)
+        response = self._send(
+            "POST", f"{self.base_url}/{path}", path, json=resource, headers={"If-None-Exist": criteria}
+        )
+        return create_result(response)
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """POST a transaction Bundle; return the transaction-response Bundle."""
+        response = self._send("POST", self.base_url, "transaction", json=bundle)
+        return resource_of(response, "POST", "transaction", "Bundle")
+
+    def update(
+        self, resource_type: str, id: str, resource: dict[str, Any], if_match: str | None = None
+    ) -> dict[str, Any]:
+        """PUT `resource_type/id`; with `if_match` (ETag or version id), only that version."""
+        path = self._path("PUT", resource_type, id)
+        headers = {"If-Match": _etag(if_match)} if if_match else {}
+        response = self._send("PUT", f"{self.base_url}/{path}", path, json=resource, headers=headers)
+        return resource_of(response, "PUT", path, resource_type, allow_empty=True)
+
+    def patch_json(
+        self, resource_type: str, id: str, ops: list[dict[str, Any]], if_match: str | None = None
+    ) -> dict[str, Any]:
+        """Apply a JSON Patch to `resource_type/id`; with `if_match`, only to that version."""
+        path = self._path("PATCH", resource_type, id)
+        headers = {"Content-Type": JSON_PATCH, **({"If-Match": _etag(if_match)} if if_match else {})}
+        response = self._send("PATCH", f"{self.base_url}/{path}", path, json=ops, headers=headers)
+        return resource_of(response, "PATCH", path, resource_type, allow_empty=True)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _path(self, method: str, resource_type: str, id: str | None = None) -> str:
+        """`Type` or `Type/id`, refusing anything that could leave the resource's URL."""
+        if not RESOURCE_TYPE.fullmatch(resource_type):
+            raise EhrRejected(f"{method}: not a FHIR resource type", method=method, path="")
+        if id is None:
+            return resource_type
+        if not RESOURCE_ID.fullmatch(id) or id in (".", ".."):
+            raise EhrRejected(f"{method} {resource_type}: not a FHIR id", method=method, path=resource_type)
+        return f"{resource_type}/{id}"
+
+    def _own_url(self, url: str, method: str) -> tuple[str, str]:
+        """Resolve `url` against the base; refuse other servers (our token must not go there)."""
+        base = urlsplit(self.base_url + "/")
+        target = urlsplit(urljoin(self.base_url + "/", url))
+        same_origin = (target.scheme, target.hostname, _port(target)) == (base.scheme, base.hostname, _port(base))
+        path = target.path[len(base.path) :] if target.path.startswith(base.path) else ""
+        segments = path.split("/")
+        if not same_origin or not path or ".." in segments or "" in segments:
+            raise EhrRejected(
+                f"{method}: refusing a URL outside the EHR base ({target.scheme}://{target.hostname})",
+                method=method,
+                path="",
+            )
+        return target.geturl(), path
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        label: str,
+        *,
+        timeout: tuple[float, float] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Make one request; log one line; raise the taxonomy for transport errors and statuses."""
+        request_headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+        request_headers.update(headers or {})
+        self._auth.apply(request_headers)
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method,
+                url,
+                headers=request_headers,
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except requests.RequestException as cause:
+            error = transport_error(cause, method, label)
+            _log_call(method, label, None, started, error, cause)
+            # `from None`: the requests error repeats the URL with its query (identifiers).
+            raise error from None
+        if 200 <= response.status_code < 300:
+            _log_call(method, label, response.status_code, started)
+            return response
+        outcome = scrub(outcome_of(response), _credentials(request_headers))
+        error = error_for_status(method, label, response.status_code, outcome, response.headers.get("Retry-After"))
+        _log_call(method, label, response.status_code, started, error)
+        raise error
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    # Explicitly zero retries: only the Celery task decides to try again.
+    adapter = HTTPAdapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _credentials(headers: Mapping[str, str]) -> list[str]:
+    """Secrets an error message must never echo (the Authorization value and its credential)."""
+    value = headers.get("Authorization")
+    return [value, value.partition(" ")[2]] if value else []
+
+
+def _carries(resource: dict[str, Any], system: str, value: str) -> bool:
+    identifiers = resource.get("identifier") or []
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    return any(i.get("system") == system and i.get("value") == value for i in identifiers)
+
+
+def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entry resources whose search mode is `match` (servers may omit the mode)."""
+    found = []
+    for entry in bundle.get("entry") or []:
+        mode = (entry.get("search") or {}).get("mode", "match")
+        if mode == "match" and isinstance(entry.get("resource"), dict):
+            found.append(entry["resource"])
+    return found
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def _log_call(
+    method: str,
+    label: str,
+    status: int | None,
+    started: float,
+    error: EhrError | None = None,
+    cause: Exception | None = None,
+) -> None:
+    """One line per EHR call: no ids beyond the type, no query, no headers, no bodies."""
+    fields: dict[str, Any] = {
+        "method": method,
+        "resource_type": label.partition("/")[0],
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    # Looked up per call, so logging configured after import (or captured in tests) applies.
+    log = structlog.get_logger(__name__)
+    if error is None:
+        log.debug("ehr call", **fields)
+        return
+    codes = [issue.get("code") for issue in (error.outcome or {}).get("issue") or [] if isinstance(issue, dict)]
+    cause_name = type(cause).__name__ if cause else None
+    log.info("ehr call failed", error=type(error).__name__, cause=cause_name, issue_codes=codes, **fields)
