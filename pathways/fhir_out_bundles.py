@@ -44,7 +44,7 @@ def transaction_bundle(rendered: Rendered | Sequence[Json]) -> Resource:
         }
         for resource in resources
     ]
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return _bundle("transaction", entries)
 
 
 def collection_bundle(rendered: Iterable[Rendered | Sequence[Json]]) -> Resource:
@@ -54,11 +54,13 @@ def collection_bundle(rendered: Iterable[Rendered | Sequence[Json]]) -> Resource
     entries: dict[str, Resource] = {}
     for resource in resources:
         entries.setdefault(full_url(resource), _rewritten(resource, local))  # bdl-7: one entry per fullUrl
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries.items()],
-    }
+    return _bundle("collection", [{"fullUrl": url, "resource": resource} for url, resource in entries.items()])
+
+
+def _bundle(bundle_type: str, entries: list[Resource]) -> Resource:
+    """A Bundle; with no entries the element is left out, as FHIR JSON forbids empty arrays."""
+    bundle: Resource = {"resourceType": "Bundle", "type": bundle_type}
+    return bundle | {"entry": entries} if entries else bundle
 
 
 def _resources(rendered: Rendered | Sequence[Json]) -> Sequence[Json]:

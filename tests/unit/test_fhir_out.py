@@ -524,6 +524,12 @@ def test_a_collection_bundle_of_several_decisions_validates_and_resolves_every_r
     assert not [r for r in _references(bundle) if r.startswith(("Task/", "ServiceRequest/", "Provenance/"))]
 
 
+def test_a_dry_run_that_proposes_nothing_is_a_valid_empty_collection() -> None:
+    bundle = collection_bundle([])
+    assert bundle == {"resourceType": "Bundle", "type": "collection"}
+    validate_resource(bundle, "Bundle")
+
+
 def test_bundling_leaves_the_rendered_resources_untouched() -> None:
     rendered = render_decision(reassessment(), "123")
     before = json.dumps(rendered.resources)
