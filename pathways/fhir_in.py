@@ -86,15 +86,10 @@ class _Header:
 
 def records_from_resource(
     resource: Json,
-    resource_id: str | None = None,
-    fullurl_map: Mapping[str, str] | None = None,
+    resource_id: str | None = None,  # the id it is stored under; wins, as a FHIR create ignores a posted id
+    fullurl_map: Mapping[str, str] | None = None,  # Bundle fullUrl → `Patient/x`, to resolve `urn:uuid:` subjects
 ) -> list[ClinicalRecord]:
-    """Map an Observation, Encounter, Condition, Procedure or DiagnosticReport to records.
-
-    `resource_id` is the id the resource is stored under (e.g. server-assigned on create); it
-    wins over the body's `id`, as a FHIR create ignores a supplied id. `fullurl_map` resolves
-    `urn:uuid:` references inside a Bundle: fullUrl → `Patient/x`.
-    """
+    """Map an Observation, Encounter, Condition, Procedure or DiagnosticReport to its record."""
     if not isinstance(resource, Mapping):
         raise RecordRejected("Resource", "expected a JSON object", "structure")
     resource_type = resource.get("resourceType")
