@@ -130,8 +130,8 @@ def deliver_decision(services: Services, decision_id: int) -> None:
     ehr_ids = deliver_resources(services.ehr, delivery.resources)
     now = services.clock()
     with transaction(services.db) as connection:
-        for identifier, ehr_id in ehr_ids.items():
-            decisions.record_ehr_id(connection, identifier, ehr_id, now)
+        for key, ehr_id in ehr_ids.items():
+            decisions.record_ehr_id(connection, key, ehr_id, now)
         decisions.record_attempt(connection, decision_id, delivered=True, error=None, now=now)
     log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
 

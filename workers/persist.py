@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 import sqlalchemy as sa
 
 from pathways import fhir_out
@@ -12,12 +10,6 @@ from pathways.model import Decision, Evaluation
 from service.bootstrap import Services
 from service.store import decisions, traces
 from workers.dispatch import DeliveryOrder
-
-
-def identifier_of(resource: dict[str, Any]) -> str:
-    """`system|value` of the deterministic identifier every rendered resource carries."""
-    identifier = resource["identifier"][0] if isinstance(resource.get("identifier"), list) else resource["identifier"]
-    return f"{identifier['system']}|{identifier['value']}"
 
 
 def persist_evaluation(
@@ -49,7 +41,7 @@ def _persist_decision(
             patient_id=patient_id,
             step=decision.step,
             resource=resource,
-            identifier=identifier_of(resource),
+            identifier=fhir_out.key_of(resource),
             now=now,
         )
     if services.ehr is None:
