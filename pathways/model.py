@@ -143,8 +143,9 @@ class Decision:
 
     @property
     def key(self) -> str:
-        """Unique within a patient: episode, step, occurrence."""
-        return f"{self.episode}/{self.step}/{self.occurrence}"
+        """Unique within a patient: episode, step (with the red-flag severity), occurrence."""
+        step = f"{self.step}:{self.severity}" if self.severity else self.step
+        return f"{self.episode}/{step}/{self.occurrence}"
 
 
 @dataclass(frozen=True, slots=True)

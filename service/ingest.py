@@ -78,7 +78,7 @@ def prepare(
     except fhir_in.RecordRejected as error:
         raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
     version_id = (payload.get("meta") or {}).get("versionId")
-    stored = dict(payload, id=resource_id)
+    stored = _resolved_subject(dict(payload, id=resource_id), fullurl_map or {})
     return PreparedEvent(
         resource=stored,
         resource_type=resource_type,
@@ -87,6 +87,15 @@ def prepare(
         patient_id=records[0].patient_id if records else _subject_id(payload),
         dedup_key=f"{resource_type}/{resource_id}/" + (f"v{version_id}" if version_id else f"h{digest}"),
     )
+
+
+def _resolved_subject(resource: dict[str, Any], fullurl_map: dict[str, str]) -> dict[str, Any]:
+    """Store Bundle entries with `Patient/x` where they named the patient by its entry's fullUrl."""
+    for element in ("subject", "patient"):
+        reference = (resource.get(element) or {}).get("reference")
+        if reference in fullurl_map:
+            resource[element] = dict(resource[element], reference=fullurl_map[reference])
+    return resource
 
 
 def _subject_id(payload: dict[str, Any]) -> str:
