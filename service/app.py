@@ -30,7 +30,11 @@ def create_app(
     bind_request_logging(app)
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"
     for blueprint in (
-        health.blueprint, metadata.blueprint, plandefinition.blueprint, fhir_events.blueprint, search.blueprint
+        health.blueprint,
+        metadata.blueprint,
+        plandefinition.blueprint,
+        fhir_events.blueprint,
+        search.blueprint,
     ):
         app.register_blueprint(blueprint)
     return app

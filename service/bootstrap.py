@@ -32,9 +32,7 @@ class Services:
 
 def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | None = None) -> Services:
     """Wire every dependency from settings; nothing connects until first use."""
-    definition = (
-        load_definition(settings.pathway_definition) if settings.pathway_definition else default_definition()
-    )
+    definition = load_definition(settings.pathway_definition) if settings.pathway_definition else default_definition()
     return Services(
         settings=settings,
         db=make_engine(settings.database_url),

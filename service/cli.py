@@ -79,9 +79,7 @@ def beat() -> None:
     configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = make_celery(settings)
-    app.worker_main(
-        ["beat", f"--loglevel={settings.log_level}", f"--schedule={settings.data_dir / 'beat-schedule'}"]
-    )
+    app.worker_main(["beat", f"--loglevel={settings.log_level}", f"--schedule={settings.data_dir / 'beat-schedule'}"])
 
 
 @main.command()
@@ -98,8 +96,12 @@ def migrate() -> None:
 @main.command()
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--now", "now_text", required=True, help="Evaluate as of this instant, e.g. 2026-03-01T00:00:00Z.")
-@click.option("--definition", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Pathway definition YAML (default: the shipped pt-nonresponse).")
+@click.option(
+    "--definition",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pathway definition YAML (default: the shipped pt-nonresponse).",
+)
 def simulate(bundle: Path, now_text: str, definition: Path | None) -> None:
     """Replay one patient's Bundle up to --now and print what the pathway would have written."""
     from service.dry_run import DryRunError, dry_run_from_text

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pathways.simulate import simulate
+
 from pathways import fhir_in, fhir_out
 from pathways.definitions import Definition, DefinitionError, default_definition, load_definition
 from pathways.model import ClinicalRecord
-from pathways.simulate import simulate
-from service.problems import Problem
 from service.ingest import ACCEPTED_TYPES, prepare
+from service.problems import Problem
 
 
 class DryRunError(ValueError):
@@ -55,9 +56,7 @@ def records_of_bundle(bundle: Any) -> list[ClinicalRecord]:
 
 def _describe(problem: Problem) -> str:
     issues = problem.outcome()["issue"]
-    return "; ".join(
-        f"{', '.join(i.get('expression', []) or ['Bundle'])}: {i.get('diagnostics', '')}" for i in issues
-    )
+    return "; ".join(f"{', '.join(i.get('expression', []) or ['Bundle'])}: {i.get('diagnostics', '')}" for i in issues)
 
 
 def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, Any]:

@@ -65,8 +65,12 @@ def prepare(
         where = f"{path}resourceType" if path else f"{expected_type or 'Resource'}.resourceType"
         raise Problem(400, "not-supported", f"resourceType must be one of {', '.join(ACCEPTED_TYPES)}", [where])
     if expected_type is not None and resource_type != expected_type:
-        raise Problem(400, "invalid", f"resourceType {resource_type!r} posted to {expected_type}",
-                      [f"{expected_type}.resourceType"])
+        raise Problem(
+            400,
+            "invalid",
+            f"resourceType {resource_type!r} posted to {expected_type}",
+            [f"{expected_type}.resourceType"],
+        )
     try:
         fhir_validation.validate_resource(payload, resource_type)
     except fhir_validation.InvalidResource as error:
@@ -113,9 +117,7 @@ def _prefixed(error: fhir_validation.InvalidResource, path: str) -> list[dict[st
     outcome = fhir_validation.operation_outcome(error.issues)
     if not path:
         return list(outcome["issue"])
-    return [
-        dict(i, expression=[_path(path, e) for e in i.get("expression", [])]) for i in outcome["issue"]
-    ]
+    return [dict(i, expression=[_path(path, e) for e in i.get("expression", [])]) for i in outcome["issue"]]
 
 
 def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now: datetime) -> tuple[int, bool]:

@@ -23,11 +23,17 @@ class Variable:
 
 ENVIRONMENT: tuple[Variable, ...] = (
     Variable("CAREPATH_DATA_DIR", "./var", "Folder for the embedded SQLite database and broker files."),
-    Variable("DATABASE_URL", "sqlite:///$CAREPATH_DATA_DIR/carepath.db",
-             "SQLAlchemy URL of the database; PostgreSQL in production (`postgresql+psycopg://...`)."),
-    Variable("REDIS_URL", "(empty)",
-             "Redis URL of the Celery broker. Empty: an embedded broker in a SQLite file "
-             "(kombu's SQLAlchemy transport), still served to real worker processes."),
+    Variable(
+        "DATABASE_URL",
+        "sqlite:///$CAREPATH_DATA_DIR/carepath.db",
+        "SQLAlchemy URL of the database; PostgreSQL in production (`postgresql+psycopg://...`).",
+    ),
+    Variable(
+        "REDIS_URL",
+        "(empty)",
+        "Redis URL of the Celery broker. Empty: an embedded broker in a SQLite file "
+        "(kombu's SQLAlchemy transport), still served to real worker processes.",
+    ),
     Variable("HOST", "127.0.0.1", "Address the API listens on."),
     Variable("PORT", "8000", "Port the API listens on (`--port` overrides it)."),
     Variable("WEB_CONCURRENCY", "2", "gunicorn worker processes for the API."),
@@ -37,11 +43,17 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("EHR_TOKEN", "(empty)", "Bearer token for the EHR (never logged)."),
     Variable("EHR_CONNECT_TIMEOUT", "3.05", "Seconds to wait for a connection to the EHR."),
     Variable("EHR_READ_TIMEOUT", "20", "Seconds to wait for an EHR answer."),
-    Variable("PATHWAY_DEFINITION", "(shipped pt-nonresponse)",
-             "Path of the pathway definition YAML to run; empty runs the shipped default."),
+    Variable(
+        "PATHWAY_DEFINITION",
+        "(shipped pt-nonresponse)",
+        "Path of the pathway definition YAML to run; empty runs the shipped default.",
+    ),
     Variable("MAX_BODY_BYTES", str(MEBIBYTE), "Largest request body accepted (larger: 413)."),
-    Variable("SWEEP_INTERVAL_SECONDS", "30",
-             "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions."),
+    Variable(
+        "SWEEP_INTERVAL_SECONDS",
+        "30",
+        "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions.",
+    ),
     Variable("LOG_LEVEL", "INFO", "Log level."),
     Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
 )

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import structlog
 
 from pathways import engine, fhir_in
+from pathways.model import ClinicalRecord
 from service.bootstrap import Services
 from service.store import decisions, events, patients, traces
 from service.store.database import lock_patient, transaction
@@ -24,6 +25,7 @@ from workers.persist import persist_evaluation
 log = structlog.get_logger(__name__)
 
 STRANDED_AFTER = timedelta(minutes=2)  # longer than any normal queue wait; shorter than a human notices
+MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
 
 
 class Contention(RuntimeError):
@@ -32,18 +34,43 @@ class Contention(RuntimeError):
 
 def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
     """Feed one stored event to the patient's pathway and record what it decided."""
+    if not _begin_attempt(services, event_id):
+        return []
+    try:
+        return _evaluate_event(services, event_id)
+    except fhir_in.RecordRejected as error:
+        # Validated at intake, so only a mapping change can get here: keep the event, stop retrying.
+        with transaction(services.db) as connection:
+            events.set_aside(connection, event_id, "rejected", f"{error.expression}: {error.code}", services.clock())
+        log.warning("event set aside", event_id=event_id, expression=error.expression)
+        return []
+
+
+def _begin_attempt(services: Services, event_id: int) -> bool:
+    """Count the attempt; False when the event is done, unknown, or has failed too often."""
+    with transaction(services.db) as connection:
+        event = events.load_event(connection, event_id)
+        if event is None or event.status != "pending":
+            return False
+        if events.start_attempt(connection, event_id) <= MAX_EVENT_ATTEMPTS:
+            return True
+        events.set_aside(connection, event_id, "failed", "too many attempts", services.clock())
+    log.error("event failed too often; set aside", event_id=event_id)
+    return False
+
+
+def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
     definition = services.definition
     try:
         with transaction(services.db) as connection:
             event = events.load_event(connection, event_id)
-            if event is None or event.status == "processed":
+            if event is None or event.status != "pending":
                 return []
             lock_patient(connection, event.patient_id)
             now = services.clock()
             state = _load_state(connection, event.patient_id)
             orders: list[DeliveryOrder] = []
-            records = fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
-            for record in records:
+            for record in _records_of(event):
                 if not patients.save_record(connection, record, event.id):
                     continue  # an older version than the one already applied
                 state, due = _run_due_checkpoint_before(connection, services, event.patient_id, state, record.at, now)
@@ -60,6 +87,10 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
         raise Contention(str(error)) from error
     log.info("event evaluated", event_id=event_id, decisions=len(orders))
     return orders
+
+
+def _records_of(event: events.StoredEvent) -> list[ClinicalRecord]:
+    return fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
 
 
 def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:

@@ -14,16 +14,18 @@ DELIVERY_MAX_RETRIES = 12  # with capped exponential backoff: about two hours of
 DELIVERY_BACKOFF_MAX_SECONDS = 600
 
 
-@shared_task(name="carepath.evaluate_event", bind=True, max_retries=5, autoretry_for=(handlers.Contention,),
-             retry_backoff=True)
+@shared_task(
+    name="carepath.evaluate_event", bind=True, max_retries=5, autoretry_for=(handlers.Contention,), retry_backoff=True
+)
 def evaluate_event(self: Task, event_id: int) -> None:
     """Evaluate the pathway for one stored inbound event."""
     orders = handlers.evaluate_event(services_for(self.app), event_id)
     dispatcher_for(self.app).deliver_all(orders)
 
 
-@shared_task(name="carepath.run_checkpoint", bind=True, max_retries=5, autoretry_for=(handlers.Contention,),
-             retry_backoff=True)
+@shared_task(
+    name="carepath.run_checkpoint", bind=True, max_retries=5, autoretry_for=(handlers.Contention,), retry_backoff=True
+)
 def run_checkpoint(self: Task, patient_id: str) -> None:
     """Evaluate a patient's due checkpoint."""
     orders = handlers.run_due_checkpoint(services_for(self.app), patient_id)

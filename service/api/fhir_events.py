@@ -62,8 +62,12 @@ def post_bundle() -> Response:
     if kind == "transaction":
         refused = [r for r in results if isinstance(r, Problem)]
         if refused:
-            raise Problem(400, "invalid", "Transaction refused; nothing was stored.",
-                          issues=[i for p in refused for i in p.outcome()["issue"]])
+            raise Problem(
+                400,
+                "invalid",
+                "Transaction refused; nothing was stored.",
+                issues=[i for p in refused for i in p.outcome()["issue"]],
+            )
     return _store_entries(results, f"{kind}-response")
 
 

@@ -39,7 +39,13 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "implementation": {"description": "Carepath care-pathway service", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/json"],
-        "rest": [{"mode": "server", "resource": intake + decided, "interaction": [{"code": "batch"}, {"code": "transaction"}]}],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": intake + decided,
+                "interaction": [{"code": "batch"}, {"code": "transaction"}],
+            }
+        ],
     }
 
 

@@ -22,9 +22,18 @@ def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
 
 
 HTTP_ISSUE_CODES = {
-    400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-    409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 415: "not-supported",
-    422: "business-rule", 429: "throttled",
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "business-rule",
+    429: "throttled",
 }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, request
-
 from pathways.plandefinition import to_plan_definition
+
 from service import ingest
 from service.api.context import services
 from service.api.outcomes import fhir_response
@@ -47,8 +47,9 @@ def apply(definition_id: str) -> Response:
         raise Problem(400, "invalid", str(error), ["Parameters.parameter('data')"]) from error
     subject = _subject(named.get("subject"))
     if subject and records and any(r.patient_id != subject for r in records):
-        raise Problem(400, "invalid", "The data belong to another patient than 'subject'.",
-                      ["Parameters.parameter('subject')"])
+        raise Problem(
+            400, "invalid", "The data belong to another patient than 'subject'.", ["Parameters.parameter('subject')"]
+        )
     return fhir_response(dry_run(services().definition, records, moment))
 
 

@@ -70,14 +70,20 @@ def _searchset(resource_type: str, total: int, page: list[dict[str, Any]], count
     params = {k: v for k, v in request.args.items() if k not in ("_offset",)}
     links = [{"relation": "self", "url": f"{base}?{urlencode(dict(params, _offset=offset))}"}]
     if offset + count < total:
-        links.append({"relation": "next", "url": f"{base}?{urlencode(dict(params, _count=count, _offset=offset + count))}"})
+        links.append(
+            {"relation": "next", "url": f"{base}?{urlencode(dict(params, _count=count, _offset=offset + count))}"}
+        )
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": links,
         "entry": [
-            {"fullUrl": f"{request.host_url}fhir/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            {
+                "fullUrl": f"{request.host_url}fhir/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
             for r in page
         ],
     }
@@ -107,9 +113,14 @@ def patient_evaluations(patient_id: str) -> Response:
             "evaluations": trace,
             "decisions": [
                 {
-                    "key": d["decision_key"], "step": d["step"], "priority": d["priority"],
-                    "decided_at": d["decided_at"].isoformat(), "status": d["status"],
-                    "definition": d["definition"], "explanation": d["explanation"], "evidence": d["evidence"],
+                    "key": d["decision_key"],
+                    "step": d["step"],
+                    "priority": d["priority"],
+                    "decided_at": d["decided_at"].isoformat(),
+                    "status": d["status"],
+                    "definition": d["definition"],
+                    "explanation": d["explanation"],
+                    "evidence": d["evidence"],
                 }
                 for d in decided
             ],

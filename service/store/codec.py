@@ -62,16 +62,13 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):  # enums
+    if hasattr(value, "value") and isinstance(value.value, str):  # enums
         return value.value
     return str(value)
 
 
 def evidence_to_json(evidence: tuple[Evidence, ...]) -> list[dict[str, Any]]:
-    return [
-        {"name": e.name, "value": jsonable(e.value), "sources": [s.reference for s in e.sources]}
-        for e in evidence
-    ]
+    return [{"name": e.name, "value": jsonable(e.value), "sources": [s.reference for s in e.sources]} for e in evidence]
 
 
 def checks_to_json(checks: tuple[RuleCheck, ...]) -> list[dict[str, Any]]:

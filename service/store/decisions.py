@@ -37,9 +37,7 @@ def save_decision(connection: sa.Connection, patient_id: str, decision: Decision
     if not created:
         return None
     return connection.execute(
-        sa.select(decisions.c.id).where(
-            decisions.c.patient_id == patient_id, decisions.c.decision_key == decision.key
-        )
+        sa.select(decisions.c.id).where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision.key)
     ).scalar_one()
 
 
@@ -107,9 +105,7 @@ def load_delivery(connection: sa.Connection, decision_id: int) -> PendingDeliver
     if row is None:
         return None
     resources = connection.execute(
-        sa.select(proposals.c.resource)
-        .where(proposals.c.decision_id == decision_id)
-        .order_by(proposals.c.identifier)
+        sa.select(proposals.c.resource).where(proposals.c.decision_id == decision_id).order_by(proposals.c.identifier)
     ).scalars()
     return PendingDelivery(
         decision_id=decision_id,
@@ -178,9 +174,7 @@ def search_proposals(
 
 def read_proposal(connection: sa.Connection, resource_type: str, resource_id: str) -> dict[str, Any] | None:
     return connection.execute(
-        sa.select(proposals.c.resource).where(
-            proposals.c.resource_type == resource_type, proposals.c.id == resource_id
-        )
+        sa.select(proposals.c.resource).where(proposals.c.resource_type == resource_type, proposals.c.id == resource_id)
     ).scalar_one_or_none()
 
 
@@ -194,14 +188,14 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
 def withdraw(connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime) -> None:
     """Mark a decision withdrawn and cancel / revoke Carepath's copies of its proposals."""
     decision_id = connection.execute(
-        sa.select(decisions.c.id).where(
-            decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key
-        )
+        sa.select(decisions.c.id).where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
     ).scalar_one_or_none()
     if decision_id is None:
         return
     connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
-    rows = connection.execute(sa.select(proposals.c.id, proposals.c.resource).where(proposals.c.decision_id == decision_id))
+    rows = connection.execute(
+        sa.select(proposals.c.id, proposals.c.resource).where(proposals.c.decision_id == decision_id)
+    )
     for row in rows.all():
         resource = dict(row.resource)
         if resource["resourceType"] == "Task":

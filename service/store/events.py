@@ -49,6 +49,7 @@ def store_event(
             "body": body,
             "received_at": received_at,
             "status": "pending",
+            "attempts": 0,
         },
     )
     event_id = connection.execute(
@@ -75,9 +76,24 @@ def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
 
 def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
     connection.execute(
+        sa.update(inbound_events).where(inbound_events.c.id == event_id).values(status="processed", processed_at=at)
+    )
+
+
+def start_attempt(connection: sa.Connection, event_id: int) -> int:
+    """Count one more evaluation attempt of an event; return the new count."""
+    connection.execute(
+        sa.update(inbound_events).where(inbound_events.c.id == event_id).values(attempts=inbound_events.c.attempts + 1)
+    )
+    return connection.execute(sa.select(inbound_events.c.attempts).where(inbound_events.c.id == event_id)).scalar_one()
+
+
+def set_aside(connection: sa.Connection, event_id: int, status: str, error: str, at: datetime) -> None:
+    """Stop retrying an event (`rejected` or `failed`), keeping why."""
+    connection.execute(
         sa.update(inbound_events)
         .where(inbound_events.c.id == event_id)
-        .values(status="processed", processed_at=at)
+        .values(status=status, error=error[:300], processed_at=at)
     )
 
 

@@ -63,9 +63,7 @@ def load_records(connection: sa.Connection, patient_id: str) -> list[ClinicalRec
 def load_state(connection: sa.Connection, patient_id: str) -> tuple[dict[str, Any] | None, int]:
     """The stored engine state JSON and its revision (None, 0 for a new patient)."""
     row = connection.execute(
-        sa.select(patient_states.c.state, patient_states.c.revision).where(
-            patient_states.c.patient_id == patient_id
-        )
+        sa.select(patient_states.c.state, patient_states.c.revision).where(patient_states.c.patient_id == patient_id)
     ).first()
     return (None, 0) if row is None else (row.state, row.revision)
 

@@ -57,6 +57,8 @@ inbound_events = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("processed_at", UtcDateTime()),
     sa.Column("status", sa.String(16), nullable=False, default="pending", index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.String(300)),  # why an event was set aside; an error class, never PHI
 )
 
 # Every clinical record of a patient in its latest version: the timeline the engine was fed,
@@ -149,4 +151,41 @@ evaluations = sa.Table(
     sa.Column("decision_keys", sa.JSON, nullable=False),
     sa.Column("next_checkpoint_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Every delivery attempt: when, what came back. Answers "what happened to this decision?".
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), nullable=False, index=True),
+    sa.Column("attempted_at", UtcDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # delivered | unavailable | rejected | conflict
+    sa.Column("http_status", sa.Integer),
+    sa.Column("detail", sa.JSON),  # the EHR's OperationOutcome, or the error class; never PHI
+)
+
+# Deliveries the EHR refused (4xx) or that ran out of retries: kept for an administrator to replay.
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), primary_key=True),
+    sa.Column("reason", sa.String(32), nullable=False),  # rejected | retries-exhausted
+    sa.Column("http_status", sa.Integer),
+    sa.Column("outcome", sa.JSON),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("dead_at", UtcDateTime(), nullable=False),
+    sa.Column("replayed_at", UtcDateTime()),
+)
+
+# Per-EHR circuit breaker: stop calling an EHR that keeps failing, probe it again later.
+circuit_breakers = sa.Table(
+    "circuit_breakers",
+    metadata,
+    sa.Column("name", sa.String(300), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # closed | open | half-open
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("opened_at", UtcDateTime()),
+    sa.Column("next_probe_at", UtcDateTime()),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )

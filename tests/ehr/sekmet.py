@@ -189,14 +189,15 @@ class SekmetServer:
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 self._fail(f"SEKMET exited with code {self._process.returncode}")
-            if self._metadata_ok():
+            if self._answers("metadata", {}) and self._answers("Basic?_summary=count", self.auth_headers()):
                 return
             time.sleep(POLL_INTERVAL_SECONDS)
         self._fail(f"SEKMET did not answer {self.base_url}/metadata within {self.startup_timeout} s")
 
-    def _metadata_ok(self) -> bool:
+    def _answers(self, path: str, headers: dict[str, str]) -> bool:
+        """True on a 200; the token check proves it is our process, not another on the port."""
         try:
-            return requests.get(f"{self.base_url}/metadata", timeout=1).status_code == 200
+            return requests.get(f"{self.base_url}/{path}", headers=headers, timeout=1).status_code == 200
         except requests.RequestException:
             return False
 

@@ -59,6 +59,8 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.String(length=300), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_events')),
     sa.UniqueConstraint('dedup_key', name=op.f('uq_inbound_events_dedup_key'))
     )
@@ -125,9 +127,48 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_proposals_decision_id'), ['decision_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_proposals_patient_id'), ['patient_id'], unique=False)
 
+    op.create_table('delivery_attempts',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('decision_id', sa.Integer(), nullable=False),
+    sa.Column('attempted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('http_status', sa.Integer(), nullable=True),
+    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], name=op.f('fk_delivery_attempts_decision_id_decisions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_attempts'))
+    )
+    with op.batch_alter_table('delivery_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_delivery_attempts_decision_id'), ['decision_id'], unique=False)
+
+    op.create_table('dead_letters',
+    sa.Column('decision_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('http_status', sa.Integer(), nullable=True),
+    sa.Column('outcome', sa.JSON(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('dead_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('replayed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], name=op.f('fk_dead_letters_decision_id_decisions')),
+    sa.PrimaryKeyConstraint('decision_id', name=op.f('pk_dead_letters'))
+    )
+    op.create_table('circuit_breakers',
+    sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('next_probe_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_circuit_breakers'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('circuit_breakers')
+    op.drop_table('dead_letters')
+    with op.batch_alter_table('delivery_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_delivery_attempts_decision_id'))
+
+    op.drop_table('delivery_attempts')
     with op.batch_alter_table('proposals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_proposals_patient_id'))
         batch_op.drop_index(batch_op.f('ix_proposals_decision_id'))
