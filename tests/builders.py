@@ -38,8 +38,15 @@ def pt_visit(patient: str, at: datetime | str, resource_id: str | None = None) -
     }
 
 
-def measure(patient: str, code: tuple[str, str], value: float, at: datetime | str,
-            resource_id: str | None = None, status: str = "final", version: str = "1") -> dict[str, Any]:
+def measure(
+    patient: str,
+    code: tuple[str, str],
+    value: float,
+    at: datetime | str,
+    resource_id: str | None = None,
+    status: str = "final",
+    version: str = "1",
+) -> dict[str, Any]:
     """An Observation with a numeric score."""
     return {
         "resourceType": "Observation",

@@ -55,7 +55,9 @@ def sekmet() -> Iterator[SekmetServer]:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(postgres_url: str, redis_url: str, sekmet: SekmetServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def stack_settings(
+    postgres_url: str, redis_url: str, sekmet: SekmetServer, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """Settings for the production shape: PostgreSQL, Redis, SEKMET as the EHR."""
     return replace(
         Settings.from_env({}),

@@ -36,8 +36,10 @@ def test_the_six_week_checkpoint_fires_through_beat_with_no_new_event(
 
     def progress_check_in_ehr() -> bool:
         bundle = requests.get(
-            f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}"},
-            headers=sekmet.auth_headers(), timeout=10,
+            f"{sekmet.base_url}/Task",
+            params={"patient": f"Patient/{patient}"},
+            headers=sekmet.auth_headers(),
+            timeout=10,
         ).json()
         codes = [e["resource"]["code"]["coding"][0]["code"] for e in bundle.get("entry", [])]
         return codes == ["reassess-outcomes"]

@@ -26,8 +26,14 @@ def test_carepath_run_turns_a_posted_event_into_a_task_with_no_services_configur
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "carepath-run.log").open("wb")
-    run = subprocess.Popen([sys.executable, "-m", "service.cli", "run"], cwd=ROOT, env=embedded_env(tmp_path, port),
-                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "run"],
+        cwd=ROOT,
+        env=embedded_env(tmp_path, port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/healthz"), 60, what="carepath run to serve /healthz")

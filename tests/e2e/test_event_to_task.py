@@ -61,8 +61,11 @@ def test_a_major_red_flag_becomes_exactly_one_task_in_the_ehr_even_when_posted_t
     events = [pt_visit(patient, start), finding(patient, CAUDA_EQUINA, start + timedelta(days=1))]
 
     assert [post(running_stack, e).status_code for e in events] == [201, 201]
-    wait_until(lambda: "urgent-red-flag-review" in task_codes(ehr_tasks(sekmet, patient)), 60,
-               what="the red-flag Task in the EHR")
+    wait_until(
+        lambda: "urgent-red-flag-review" in task_codes(ehr_tasks(sekmet, patient)),
+        60,
+        what="the red-flag Task in the EHR",
+    )
     wait_until(lambda: len(ehr_tasks(sekmet, patient)) == 2, 30, what="the approve Task of the proposal")
     first = ehr_tasks(sekmet, patient)
 

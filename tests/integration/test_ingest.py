@@ -79,8 +79,15 @@ def test_a_new_version_of_the_same_resource_is_a_new_event(client: FlaskClient, 
         (lambda o: o.update(subject={"reference": "Group/7"}), "Observation.subject"),
         (lambda o: o.update(resourceType="Encounter"), "Observation.resourceType"),
     ],
-    ids=["missing-code", "missing-status", "bogus-status", "bad-datetime", "unknown-element", "not-a-patient",
-         "wrong-type"],
+    ids=[
+        "missing-code",
+        "missing-status",
+        "bogus-status",
+        "bad-datetime",
+        "unknown-element",
+        "not-a-patient",
+        "wrong-type",
+    ],
 )
 def test_an_invalid_observation_gets_an_outcome_naming_the_element_and_stores_nothing(
     client: FlaskClient, stack_services: Services, mutate: Any, expected_expression: str
@@ -111,10 +118,14 @@ def test_a_transaction_with_one_bad_entry_is_refused_whole(client: FlaskClient, 
     patient = new_patient_id()
     bad = measure(patient, PAIN, 7, "2026-01-05T10:00:00Z")
     del bad["status"]
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": pt_visit(patient, "2026-01-05T09:00:00Z"), "request": {"method": "POST", "url": "Encounter"}},
-        {"resource": bad, "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": pt_visit(patient, "2026-01-05T09:00:00Z"), "request": {"method": "POST", "url": "Encounter"}},
+            {"resource": bad, "request": {"method": "POST", "url": "Observation"}},
+        ],
+    }
     response = client.post("/fhir", data=json.dumps(bundle), headers=FHIR_JSON)
     assert response.status_code == 400
     assert "Bundle.entry[1].resource.status" in expressions(response)
@@ -125,10 +136,14 @@ def test_a_batch_answers_entry_by_entry_and_keeps_the_valid_ones(client: FlaskCl
     patient = new_patient_id()
     bad = measure(patient, PAIN, 7, "2026-01-05T10:00:00Z")
     del bad["code"]
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": pt_visit(patient, "2026-01-05T09:00:00Z"), "request": {"method": "POST", "url": "Encounter"}},
-        {"resource": bad, "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": pt_visit(patient, "2026-01-05T09:00:00Z"), "request": {"method": "POST", "url": "Encounter"}},
+            {"resource": bad, "request": {"method": "POST", "url": "Observation"}},
+        ],
+    }
     response = client.post("/fhir", data=json.dumps(bundle), headers=FHIR_JSON)
     assert response.status_code == 200
     body = response.get_json()

@@ -71,9 +71,9 @@ def test_delivering_a_decision_twice_leaves_one_of_each_resource_in_the_ehr(
     assert ehr_count(sekmet, "Task", patient) == 2  # the red-flag Task and the approve Task of its proposal
     assert ehr_count(sekmet, "ServiceRequest", patient) == 1
     with transaction(stack_services.db) as connection:
-        ehr_ids = connection.execute(
-            sa.select(proposals.c.ehr_id).where(proposals.c.patient_id == patient)
-        ).scalars().all()
+        ehr_ids = (
+            connection.execute(sa.select(proposals.c.ehr_id).where(proposals.c.patient_id == patient)).scalars().all()
+        )
         status = connection.execute(
             sa.select(deliveries.c.status, deliveries.c.attempts).where(deliveries.c.decision_id == order.decision_id)
         ).one()

@@ -66,8 +66,12 @@ def test_settings_default_to_embedded_sqlite_and_broker_with_no_ehr() -> None:
 
 def test_settings_read_every_documented_variable_and_hide_the_ehr_token() -> None:
     environ = {
-        "DATABASE_URL": "postgresql+psycopg://db/x", "REDIS_URL": "redis://r:6379/0", "PORT": "9000",
-        "EHR_BASE_URL": "https://ehr.example/fhir/", "EHR_TOKEN": "s3cret", "MAX_BODY_BYTES": "10",
+        "DATABASE_URL": "postgresql+psycopg://db/x",
+        "REDIS_URL": "redis://r:6379/0",
+        "PORT": "9000",
+        "EHR_BASE_URL": "https://ehr.example/fhir/",
+        "EHR_TOKEN": "s3cret",
+        "MAX_BODY_BYTES": "10",
     }
     settings = Settings.from_env(environ)
     assert settings.broker_url == "redis://r:6379/0"
