@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways.fhir_out import key_of, transaction_bundle
+from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM, key_of, search_token, transaction_bundle
 from service.ehr.client import EhrClient
+from service.ehr.errors import EhrUnavailable
 
 # ServiceRequests before the Tasks that focus them, Provenance (which names both) last.
 WRITE_ORDER = {"ServiceRequest": 0, "Task": 1, "Provenance": 2}
@@ -25,4 +26,25 @@ def deliver_resources(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[s
         parts = location.split("/_history")[0].rstrip("/").split("/")
         if len(parts) >= 2:
             ids[key_of(resource)] = parts[-1]
+    return ids
+
+
+def existing_ids(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, str]:
+    """After a conflict, find what the EHR already holds for each identifier.
+
+    Several matches (a peer server's racy conditional create) resolve to the oldest, so every
+    later write links to the same resource. Nothing found means the EHR is mid-change: retry.
+    """
+    ids: dict[str, str] = {}
+    for resource in resources:
+        key = key_of(resource)
+        if resource["resourceType"] == "Provenance":
+            # R4 Provenance has no identifier: its key rides in meta.tag
+            matches = ehr.search("Provenance", [("_tag", search_token(PROPOSAL_IDENTIFIER_SYSTEM, key))])
+        else:
+            matches = ehr.search_by_identifier(resource["resourceType"], PROPOSAL_IDENTIFIER_SYSTEM, key)
+        if not matches:
+            raise EhrUnavailable("conflict without a match; retry", method="GET", path=resource["resourceType"])
+        oldest = min(matches, key=lambda r: (r.get("meta", {}).get("lastUpdated", ""), r.get("id", "")))
+        ids[key] = oldest["id"]
     return ids

@@ -35,9 +35,13 @@ def run_checkpoint(self: Task, patient_id: str) -> None:
 @shared_task(name="carepath.deliver_decision", bind=True, max_retries=DELIVERY_MAX_RETRIES)
 def deliver_decision(self: Task, decision_id: int) -> None:
     """Write one decision's resources to the EHR."""
+    services = services_for(self.app)
     try:
-        handlers.deliver_decision(services_for(self.app), decision_id)
+        handlers.deliver_decision(services, decision_id)
     except EhrUnavailable as error:
+        if self.request.retries >= DELIVERY_MAX_RETRIES:
+            handlers.give_up_delivery(services, decision_id, error)
+            return
         countdown = handlers.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
         raise self.retry(exc=error, countdown=countdown) from error
 

@@ -117,15 +117,6 @@ def load_delivery(connection: sa.Connection, decision_id: int) -> PendingDeliver
     )
 
 
-def record_attempt(
-    connection: sa.Connection, decision_id: int, *, delivered: bool, error: str | None, now: datetime
-) -> None:
-    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "updated_at": now, "last_error": error}
-    if delivered:
-        values |= {"status": "delivered", "delivered_at": now}
-    connection.execute(sa.update(deliveries).where(deliveries.c.decision_id == decision_id).values(**values))
-
-
 def record_ehr_id(connection: sa.Connection, identifier: str, ehr_id: str, now: datetime) -> None:
     connection.execute(
         sa.update(proposals).where(proposals.c.identifier == identifier).values(ehr_id=ehr_id, last_updated=now)

@@ -1,0 +1,93 @@
+"""A per-EHR circuit breaker shared by every worker process through the database.
+
+Closed: calls go through and consecutive failures are counted. After FAILURE_THRESHOLD
+failures it opens: no worker calls the EHR (deliveries wait with a retry) until the cool-down
+ends; then exactly one worker claims the probe (half-open). The probe's success closes the
+breaker; its failure opens it again. Peers without a breaker fill their queues with doomed
+calls against a down EHR (Medplum issue 3452); this keeps the EHR and our workers calm.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from service.ehr.errors import EhrUnavailable
+from service.store.database import transaction
+from service.store.tables import circuit_breakers
+from service.store.upsert import insert_ignoring_conflicts
+
+FAILURE_THRESHOLD = 5  # consecutive transient failures: one flaky answer must not stop delivery
+COOL_DOWN = timedelta(seconds=30)  # long enough for an EHR restart, short for urgent work
+PROBE_TIMEOUT = timedelta(seconds=60)  # a probe that never reports back frees the slot again
+
+
+class BreakerOpen(EhrUnavailable):
+    """The breaker is open: the EHR was not called."""
+
+
+def before_call(engine: sa.Engine, name: str, now: datetime) -> None:
+    """Raise BreakerOpen unless this call may go to the EHR (closed, or it won the probe)."""
+    with transaction(engine) as connection:
+        row = _row(connection, name, now)
+        if row.state == "closed":
+            return
+        if row.next_probe_at is not None and row.next_probe_at <= now:
+            claimed = connection.execute(
+                sa.update(circuit_breakers)
+                .where(
+                    circuit_breakers.c.name == name,
+                    circuit_breakers.c.state == row.state,
+                    circuit_breakers.c.next_probe_at == row.next_probe_at,
+                )
+                .values(state="half-open", next_probe_at=now + PROBE_TIMEOUT, updated_at=now)
+            ).rowcount
+            if claimed:
+                return
+        wait = (row.next_probe_at - now).total_seconds() if row.next_probe_at else COOL_DOWN.total_seconds()
+    raise BreakerOpen("circuit breaker open; EHR not called", method="-", path="", retry_after=max(1.0, wait))
+
+
+def succeeded(engine: sa.Engine, name: str, now: datetime) -> None:
+    """The EHR answered: close the breaker and forget past failures."""
+    with transaction(engine) as connection:
+        _row(connection, name, now)
+        connection.execute(
+            sa.update(circuit_breakers)
+            .where(
+                circuit_breakers.c.name == name,
+                (circuit_breakers.c.state != "closed") | (circuit_breakers.c.failures != 0),
+            )
+            .values(state="closed", failures=0, opened_at=None, next_probe_at=None, updated_at=now)
+        )
+
+
+def failed(engine: sa.Engine, name: str, now: datetime) -> None:
+    """The EHR failed transiently: count it, and open the breaker past the threshold or on a failed probe."""
+    with transaction(engine) as connection:
+        row = _row(connection, name, now)
+        failures = row.failures + 1
+        opens = row.state == "half-open" or failures >= FAILURE_THRESHOLD
+        values = {"failures": failures, "updated_at": now}
+        if opens:
+            values |= {"state": "open", "opened_at": now, "next_probe_at": now + COOL_DOWN}
+        connection.execute(sa.update(circuit_breakers).where(circuit_breakers.c.name == name).values(**values))
+
+
+def state_of(engine: sa.Engine, name: str) -> str:
+    with engine.connect() as connection:
+        state = connection.execute(
+            sa.select(circuit_breakers.c.state).where(circuit_breakers.c.name == name)
+        ).scalar_one_or_none()
+    return state or "closed"
+
+
+def _row(connection: sa.Connection, name: str, now: datetime) -> sa.Row:
+    insert_ignoring_conflicts(
+        connection, circuit_breakers, {"name": name, "state": "closed", "failures": 0, "updated_at": now}
+    )
+    query = sa.select(circuit_breakers).where(circuit_breakers.c.name == name)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return connection.execute(query).one()
