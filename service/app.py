@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import fhir_events, health, metadata, plandefinition, search
+from service.api import admin, fhir_events, health, metadata, plandefinition, search
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
 from service.logs import bind_request_logging
@@ -30,6 +30,7 @@ def create_app(
     bind_request_logging(app)
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"
     for blueprint in (
+        admin.blueprint,
         health.blueprint,
         metadata.blueprint,
         plandefinition.blueprint,

@@ -171,5 +171,13 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
     sys.exit(1 if failed and not stopping else 0)
 
 
+def _register_command_groups() -> None:
+    from service.cli_deadletters import deadletters
+
+    main.add_command(deadletters)
+
+
+_register_command_groups()
+
 if __name__ == "__main__":
     main()
