@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, fhir_events, health, metadata, plandefinition, search
+from service.api import admin, fhir_events, health, metadata, metrics, plandefinition, search
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
 from service.logs import bind_request_logging
@@ -33,6 +33,7 @@ def create_app(
         admin.blueprint,
         health.blueprint,
         metadata.blueprint,
+        metrics.blueprint,
         plandefinition.blueprint,
         fhir_events.blueprint,
         search.blueprint,
