@@ -173,8 +173,10 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
 
 def _register_command_groups() -> None:
     from service.cli_deadletters import deadletters
+    from service.cli_trace import trace
 
     main.add_command(deadletters)
+    main.add_command(trace)
 
 
 _register_command_groups()
