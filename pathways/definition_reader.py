@@ -1,0 +1,134 @@
+"""Reading raw definition data field by field, collecting every problem with its exact path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a definition: where (dotted path) and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class DefinitionError(ValueError):
+    """A definition was rejected; `problems` lists every path and reason."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+def join(path: str, key: str | int) -> str:
+    """`steps` + `adherence` → `steps.adherence`; `codes` + 1 → `codes[1]`."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+Node = Mapping[str, Any]
+
+
+class Reader:
+    """Reads typed values out of parsed YAML; reports problems instead of raising at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def report(self, path: str, reason: str) -> None:
+        self.problems.append(Problem(path, reason))
+
+    def fields(self, value: Any, path: str, required: Sequence[str], optional: Sequence[str] = ()) -> Node:
+        """Check a mapping's keys: unknown and missing keys are reported; returns the mapping."""
+        if not isinstance(value, Mapping):
+            self.report(path or "(top)", "must be a mapping")
+            return {}
+        for key in value:
+            if key not in required and key not in optional:
+                self.report(join(path, str(key)), "unknown key")
+        for key in required:
+            if key not in value:
+                self.report(join(path, key), "missing")
+        return value
+
+    def text(self, node: Node, key: str, path: str, default: str = "") -> str:
+        value = node.get(key, default)
+        if not isinstance(value, str) or (key in node and not value.strip()):
+            self.report(join(path, key), "must be a non-empty string")
+            return default
+        return value
+
+    def optional_text(self, node: Node, key: str, path: str) -> str | None:
+        return self.text(node, key, path) if key in node else None
+
+    def integer(self, node: Node, key: str, path: str, low: int, high: int) -> int:
+        value = node.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.report(join(path, key), "must be an integer")
+            return low
+        return self._within(value, join(path, key), low, high)
+
+    def number(self, node: Node, key: str, path: str, low: float, high: float) -> float:
+        value = node.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.report(join(path, key), "must be a number")
+            return low
+        return self._within(float(value), join(path, key), low, high)
+
+    def _within(self, value: T, path: str, low: Any, high: Any) -> T:
+        if not low <= value <= high:
+            self.report(path, f"must be between {low:g} and {high:g}")
+        return value
+
+    def boolean(self, node: Node, key: str, path: str, default: bool = False) -> bool:
+        value = node.get(key, default)
+        if not isinstance(value, bool):
+            self.report(join(path, key), "must be true or false")
+            return default
+        return value
+
+    def choice(self, node: Node, key: str, path: str, options: Sequence[str]) -> str:
+        value = node.get(key, options[0])
+        if value not in options:
+            self.report(join(path, key), f"must be one of: {', '.join(options)}")
+            return options[0]
+        return str(value)
+
+    def sequence(self, node: Node, key: str, path: str, *, non_empty: bool = True) -> list[tuple[Any, str]]:
+        """The items of a list with their paths."""
+        value = node.get(key, [])
+        if not isinstance(value, list):
+            self.report(join(path, key), "must be a list")
+            return []
+        if non_empty and not value and key in node:
+            self.report(join(path, key), "must not be empty")
+        return [(item, join(join(path, key), i)) for i, item in enumerate(value)]
+
+    def names(self, node: Node, key: str, path: str, known: Sequence[str], what: str) -> tuple[str, ...]:
+        """A list of ids, each of which must be among `known`."""
+        ids: list[str] = []
+        for item, item_path in self.sequence(node, key, path):
+            if item not in known:
+                self.report(item_path, f"unknown {what} {item!r}")
+            else:
+                ids.append(str(item))
+        return tuple(ids)
+
+    def entries(self, node: Node, key: str, path: str) -> list[tuple[str, Any, str]]:
+        """The entries of a mapping of named things, with their paths."""
+        value = node.get(key, {})
+        if not isinstance(value, Mapping):
+            self.report(join(path, key), "must be a mapping")
+            return []
+        if not value and key in node:
+            self.report(join(path, key), "must not be empty")
+        return [(str(name), item, join(join(path, key), str(name))) for name, item in value.items()]
