@@ -1,0 +1,71 @@
+"""Questions the steps ask of the aggregates: diagnoses on record, region, neurological findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from pathways.classify import IMAGING, INJECTION
+from pathways.definition_model import Definition
+from pathways.state import DiagnosisEntry, Entry, PatientState
+
+
+def diagnoses(
+    state: PatientState,
+    groups: Sequence[str],
+    moment: datetime,
+    *,
+    triggering: bool = True,
+    since: datetime | None = None,
+    after: datetime | None = None,
+) -> tuple[DiagnosisEntry, ...]:
+    """Diagnoses in any of `groups` recorded by `moment` (optionally from `since` / after `after`)."""
+    return tuple(
+        d
+        for d in state.diagnoses
+        if set(d.groups) & set(groups)
+        and d.at <= moment
+        and (d.triggers or not triggering)
+        and (since is None or d.at >= since)
+        and (after is None or d.at > after)
+    )
+
+
+def region(definition: Definition, state: PatientState, moment: datetime) -> tuple[str, tuple[DiagnosisEntry, ...]]:
+    """The episode's region (spec: cervical when a cervical code is present, else lumbar)."""
+    for region_id, _ in definition.regions.by_code:
+        found = tuple(d for d in state.diagnoses if d.region == region_id and d.at <= moment)
+        if found:
+            return region_id, found
+    return definition.regions.default, ()
+
+
+def window_start(definition: Definition, state: PatientState) -> datetime | None:
+    """t0 − the red-flag window: findings before it are not read (context findings excepted)."""
+    t0 = state.t0
+    return None if t0 is None else t0 - timedelta(days=definition.red_flags.window_days_before_t0)
+
+
+def neurological(definition: Definition, state: PatientState, moment: datetime) -> tuple[DiagnosisEntry | Entry, ...]:
+    """Neurological findings: a radicular diagnosis, or a weakness/sensory finding since t0 − 30 d."""
+    rules = definition.neurological
+    found: list[DiagnosisEntry | Entry] = list(diagnoses(state, rules.diagnosis_groups, moment, triggering=False))
+    start = window_start(definition, state)
+    found += [
+        f for f in state.findings if f.name in rules.findings and f.at <= moment and (start is None or f.at >= start)
+    ]
+    return tuple(found)
+
+
+def imaging_since_t0(state: PatientState, moment: datetime) -> tuple[Entry, ...]:
+    t0 = state.t0
+    return tuple(i for i in state.interventions if i.name == IMAGING and t0 is not None and t0 <= i.at <= moment)
+
+
+def injections_after(state: PatientState, moment: datetime) -> tuple[Entry, ...]:
+    """Completed injection Procedures dated after `moment`, earliest first."""
+    return tuple(sorted((i for i in state.interventions if i.name == INJECTION and i.at > moment), key=lambda i: i.at))
+
+
+def contraindications(state: PatientState, moment: datetime) -> tuple[Entry, ...]:
+    return tuple(c for c in state.contraindications if c.at <= moment)

@@ -1,0 +1,120 @@
+"""Steps that fire when a fact arrives (spec, second table), and facts that move the checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pathways.classify import INJECTION
+from pathways.rules import context
+from pathways.rules.interventions import (
+    fire_injection,
+    fire_medication,
+    fire_surgical_consult,
+    set_injection_checkpoint,
+    surgical_priority,
+)
+from pathways.rules.run import Run, holding
+from pathways.rules.snapshot import Snapshot, snapshot
+from pathways.state import DiagnosisEntry, Entry
+
+
+def evaluate_fact_steps(run: Run) -> None:
+    """Injection and medication (together when both apply), then surgical consult (b)."""
+    if run.state.episode is None:
+        run.check("fact-steps", False, "no episode yet (no finished PT visit)")
+        return
+    snap = snapshot(run)
+    for step_id in run.definition.fact_steps:
+        if step_id == "surgical-consult":
+            _surgical_consult(run, snap)
+        else:
+            _after_reassessment(run, snap, step_id)
+
+
+def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
+    state, definition = run.state, run.definition
+    step = definition.injection if step_id == "injection" else definition.medication
+    reassessed = state.first_fired("reassessment")
+    found = context.diagnoses(state, step.diagnosis_groups, run.now, since=reassessed.at) if reassessed else ()
+    already = state.has_fired(step_id)
+    holds = bool(reassessed and found) and not already and not state.responded
+    reason = (
+        "fired before (once per episode)"
+        if already
+        else "reassessment has not fired"
+        if not reassessed
+        else "no confirmed qualifying diagnosis recorded since reassessment"
+        if not found
+        else "the patient responded at the latest checkpoint"
+        if state.responded
+        else "a confirmed qualifying diagnosis was recorded since reassessment"
+    )
+    rule = f"{step_id} (fact)"
+    if not holds or holding(run, rule, step.propose.priority):
+        if not holds:
+            run.check(rule, False, reason, diagnoses=tuple(d.source.reference for d in found))
+        return
+    run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found))
+    if step_id == "injection":
+        fire_injection(run, snap, found)
+    else:
+        fire_medication(run, snap, found)
+
+
+def _surgical_consult(run: Run, snap: Snapshot) -> None:
+    state, step = run.state, run.definition.surgical_consult
+    found = context.diagnoses(state, step.fact_groups, run.now, after=state.t0)
+    already = state.has_fired("surgical-consult")
+    holds = bool(found) and not already
+    priority = surgical_priority(run, found)
+    reason = (
+        "fired before (once per episode)"
+        if already
+        else "no confirmed instability or fracture diagnosis recorded after t0"
+        if not found
+        else "a confirmed diagnosis for a surgical opinion was recorded after t0, whatever the response"
+    )
+    rule = "surgical-consult (fact)"
+    if not holds or holding(run, rule, priority):
+        if not holds:
+            run.check(rule, False, reason, diagnoses=tuple(d.source.reference for d in found))
+        return
+    run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found), priority=priority.value)
+    fire_surgical_consult(run, snap, found, priority, "")
+
+
+def move_checkpoint(run: Run, diagnoses: Sequence[DiagnosisEntry], interventions: Sequence[Entry]) -> None:
+    """Facts that move the pending checkpoint: a diagnosis after imaging, an injection done."""
+    pending = run.state.checkpoint
+    if pending is None:
+        return
+    if pending.set_by == "imaging":
+        _diagnosis_after_imaging(run, diagnoses)
+    elif pending.set_by == "injection" and any(i.name == INJECTION for i in interventions):
+        before = pending.due_at
+        set_injection_checkpoint(run)
+        after = run.state.checkpoint
+        run.check(
+            "injection.next-checkpoint",
+            after is not None and after.due_at != before,
+            "6 weeks after the first completed injection since the proposal",
+            due=after.due_at if after else None,
+        )
+
+
+def _diagnosis_after_imaging(run: Run, diagnoses: Sequence[DiagnosisEntry]) -> None:
+    imaging = run.state.first_fired("imaging")
+    groups = set(run.definition.imaging.next_checkpoint_on_diagnosis)
+    qualifying = [
+        d for d in diagnoses if imaging and d.triggers and set(d.groups) & groups and imaging.at <= d.at <= run.now
+    ]
+    run.check(
+        "imaging.next-checkpoint",
+        bool(qualifying),
+        "a qualifying diagnosis arrived after imaging: the checkpoint is now"
+        if qualifying
+        else "no qualifying diagnosis after imaging: the checkpoint stays",
+        diagnoses=tuple(d.source.reference for d in qualifying),
+    )
+    if qualifying:
+        run.set_checkpoint(run.now, "imaging")

@@ -1,0 +1,103 @@
+"""Injection, medication and surgical consult: fired at a checkpoint or when a diagnosis arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from pathways.explain import day, listing
+from pathways.model import Evidence, Priority
+from pathways.rules import context
+from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.rules.snapshot import Snapshot
+from pathways.state import DiagnosisEntry
+
+
+def diagnosis_words(run: Run, found: Sequence[DiagnosisEntry], groups: Sequence[str]) -> str:
+    """e.g. "confirmed radicular diagnosis (2024-03-01)"."""
+    labels = [run.definition.diagnosis_group(g).label for d in found for g in d.groups if g in groups]
+    dates = listing([day(d.at) for d in found])
+    return f"Confirmed {listing(labels)} ({dates})"
+
+
+def _evidence(found: Sequence[DiagnosisEntry]) -> tuple[Evidence, ...]:
+    groups = tuple(sorted({g for d in found for g in d.groups}))
+    return (Evidence("diagnosis_groups", groups, tuple(d.source for d in found)),)
+
+
+def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
+    """Propose the epidural injection and a modified PT programme; set the injection checkpoint."""
+    step = run.definition.injection
+    words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
+    fire(
+        run,
+        Firing(
+            step="injection",
+            priority=step.propose.priority,
+            proposals=build_proposals(step.propose, words, variants={"injection": snap.region}),
+            explanation=fill(step.propose.explanation, words),
+            evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
+            reasons=reasons_of(found, snap.region_sources),
+        ),
+    )
+    set_injection_checkpoint(run)
+
+
+def set_injection_checkpoint(run: Run) -> None:
+    """6 weeks after the first completed injection after the proposal, else after the proposal."""
+    proposal = run.state.first_fired("injection")
+    assert proposal is not None
+    done = context.injections_after(run.state, proposal.at)
+    start = done[0].at if done else proposal.at
+    run.set_checkpoint(start + timedelta(weeks=run.definition.injection.next_checkpoint_weeks), "injection")
+
+
+def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
+    """Propose a medication review for neuropathic pain (the caller sets any checkpoint)."""
+    step = run.definition.medication
+    words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
+    fire(
+        run,
+        Firing(
+            step="medication",
+            priority=step.propose.priority,
+            proposals=build_proposals(step.propose, words),
+            explanation=fill(step.propose.explanation, words),
+            evidence=_evidence(found),
+            reasons=reasons_of(found),
+        ),
+    )
+
+
+def surgical_priority(run: Run, found: Sequence[DiagnosisEntry]) -> Priority:
+    """Urgent for a fracture (spec, surgical-consult (b)), routine otherwise."""
+    step = run.definition.surgical_consult
+    urgent = any(set(d.groups) & set(step.urgent_groups) for d in found)
+    return step.urgent_priority if urgent else step.propose.priority
+
+
+def fire_surgical_consult(
+    run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry], priority: Priority, context_words: str
+) -> None:
+    """Referral to the orthopaedic surgeon (neurosurgeon when cervical) and a coordinator Task."""
+    step = run.definition.surgical_consult
+    template = step.propose.template("referral")
+    variant = template.variant(snap.region)
+    groups = (*run.definition.structural_groups, *step.fact_groups)
+    words = {
+        **snap.words,
+        "diagnoses": diagnosis_words(run, found, groups),
+        "specialty": variant.label if variant else "",
+        "context": context_words,
+    }
+    fire(
+        run,
+        Firing(
+            step="surgical-consult",
+            priority=priority,
+            proposals=build_proposals(step.propose, words, variants={"referral": snap.region}, priority=priority),
+            explanation=fill(step.propose.explanation, words),
+            evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
+            reasons=reasons_of(found, snap.region_sources),
+        ),
+    )

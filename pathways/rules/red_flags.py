@@ -1,0 +1,138 @@
+"""Red flags (spec, "Red flags"): major → stat, cluster → urgent, single minor → routine review.
+
+On one evaluation only the highest severity that newly holds fires. A severity fires once; it
+fires again only after its Task was closed and a finding dated after the close qualifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from pathways.definition_model import Definition, Severity, SeverityRule
+from pathways.explain import day, listing
+from pathways.model import Evidence
+from pathways.rules.context import window_start
+from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.state import Entry, PatientState
+
+STEP = "red-flags"
+
+
+def _severity(definition: Definition, entry: Entry) -> Severity | None:
+    finding = next((f for f in definition.findings if f.id == entry.name), None)
+    return None if finding is None else finding.severity
+
+
+def readable(definition: Definition, state: PatientState, moment: datetime) -> tuple[Entry, ...]:
+    """Findings the rules read: on or after t0 − window (context: whatever its date), by `moment`."""
+    start = window_start(definition, state)
+    return tuple(
+        f
+        for f in state.findings
+        if f.at <= moment and (_severity(definition, f) is Severity.CONTEXT or (start is not None and f.at >= start))
+    )
+
+
+def support(definition: Definition, finding: Entry, severity: str, known: Sequence[Entry]) -> tuple[Entry, ...]:
+    """The findings that make `severity` hold with `finding` among them; empty when it does not."""
+    own = _severity(definition, finding)
+    if severity == "major":
+        return (finding,) if own is Severity.MAJOR else ()
+    if severity == "minor":
+        return (finding,) if own is Severity.MINOR else ()
+    minors = [g for g in known if _severity(definition, g) is Severity.MINOR]
+    contexts = [g for g in known if _severity(definition, g) is Severity.CONTEXT]
+    if own is Severity.MINOR:
+        days = timedelta(days=definition.red_flags.cluster_days)
+        partners = [g for g in minors if g.name != finding.name and abs(g.at - finding.at) <= days]
+        return (finding, *partners, *contexts) if partners or contexts else ()
+    if own is Severity.CONTEXT and minors:
+        return (finding, *minors)
+    return ()
+
+
+def evaluate_red_flags(run: Run, candidates: Sequence[Entry]) -> None:
+    """Fire the highest severity that newly holds on `candidates` (one fact's findings, or all)."""
+    definition, state = run.definition, run.state
+    if state.episode is None:
+        run.check(
+            STEP,
+            False,
+            "no episode yet: findings are kept and checked when the first PT visit sets t0",
+            findings=tuple(c.name for c in candidates),
+        )
+        return
+    known = readable(definition, state, run.now)
+    fresh = [c for c in candidates if c in known]
+    if not fresh:
+        run.check(
+            STEP,
+            False,
+            "no finding dated on or after t0 − the red-flag window",
+            findings=tuple(c.name for c in candidates),
+        )
+        return
+    for rule in definition.red_flags.severities:
+        if _try(run, rule, fresh, known):
+            _cover_lower(run, rule.id, fresh)
+            return
+
+
+def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[Entry]) -> bool:
+    definition, state = run.definition, run.state
+    rule_name = f"{STEP}.{rule.id}"
+    open_task = next((f for f in state.fired_of(STEP) if f.severity == rule.id and f.open and not f.withdrawn), None)
+    since = state.since(rule.id)
+    qualifying = [f for f in fresh if since is None or f.at > since]
+    found = next((s for f in qualifying if (s := support(definition, f, rule.id, known))), ())
+    if open_task is not None:
+        run.check(rule_name, False, f"its Task {open_task.key} is still open", holds=bool(found))
+        return False
+    if not found:
+        why = "does not hold" if since is None else f"no qualifying finding dated after its Task closed ({day(since)})"
+        run.check(rule_name, False, why, findings=tuple(f.name for f in fresh))
+        return False
+    run.check(rule_name, True, "holds", findings=tuple(f.name for f in found))
+    _fire(run, rule, found)
+    return True
+
+
+def _fire(run: Run, rule: SeverityRule, found: Sequence[Entry]) -> None:
+    definition = run.definition
+    labels = []
+    for entry in found:
+        finding = definition.finding(entry.name)
+        when = "history" if finding.severity is Severity.CONTEXT else day(entry.at)
+        labels.append(f"{finding.label} ({when})")
+    words = {"findings": listing(labels)}
+    fire(
+        run,
+        Firing(
+            step=STEP,
+            priority=rule.propose.priority,
+            proposals=build_proposals(rule.propose, words),
+            explanation=fill(rule.propose.explanation, words),
+            evidence=(Evidence("red_flag_findings", tuple(f.name for f in found), reasons_of(found)),),
+            reasons=reasons_of(found),
+            severity=rule.id,
+        ),
+    )
+
+
+def _cover_lower(run: Run, fired: str, fresh: Sequence[Entry]) -> None:
+    """Lower severities of the same findings are covered: only findings after these fire them."""
+    names = [r.id for r in run.definition.red_flags.severities]
+    latest = max(f.at for f in fresh)
+    since = dict(run.state.red_flag_since)
+    for lower in names[names.index(fired) + 1 :]:
+        since[lower] = max(since.get(lower, latest), latest)
+    run.state = replace(run.state, red_flag_since=tuple(sorted(since.items())))
+
+
+def close(state: PatientState, severity: str, moment: datetime) -> PatientState:
+    """After its Task closes, a severity fires again only on findings dated after `moment`."""
+    since = dict(state.red_flag_since)
+    since[severity] = moment
+    return replace(state, red_flag_since=tuple(sorted(since.items())))

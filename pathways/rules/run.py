@@ -1,0 +1,140 @@
+"""One evaluation in progress: the state as it changes, the decisions made, every rule tried."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from pathways.definition_model import Definition, Proposing
+from pathways.model import Decision, Evaluation, Evidence, Priority, Proposal, RuleCheck, SourceRef, Withdrawal
+from pathways.state import Checkpoint, Fired, PatientState
+
+EPISODE_ID = "1"
+"""Version 1 has one episode per patient; the id keeps decision keys stable if t0 moves."""
+
+
+class _Blank(dict[str, str]):
+    """Formatting values where a placeholder with no value reads as empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, words: Mapping[str, str]) -> str:
+    """A wording template with its placeholders filled (validated when the definition loaded)."""
+    return " ".join(template.format_map(_Blank(words)).split())
+
+
+@dataclass
+class Run:
+    """Accumulates one evaluation; the engine returns its state and `evaluation()`."""
+
+    definition: Definition
+    state: PatientState
+    now: datetime
+    decisions: list[Decision] = field(default_factory=list)
+    checks: list[RuleCheck] = field(default_factory=list)
+    withdrawals: list[Withdrawal] = field(default_factory=list)
+
+    def check(self, rule: str, fired: bool, reason: str, **values: Any) -> None:
+        """Record one rule tried, what it saw and why it fired or not."""
+        self.checks.append(RuleCheck(rule, fired, reason, tuple(values.items())))
+
+    def set_checkpoint(self, due: datetime | None, set_by: str) -> None:
+        """Replace the pending checkpoint (a later setting replaces an earlier); None clears it."""
+        self.state = replace(self.state, checkpoint=None if due is None else Checkpoint(due, set_by))
+
+    def evaluation(self, trigger: str) -> Evaluation:
+        return Evaluation(
+            at=self.now,
+            trigger=trigger,
+            decisions=tuple(self.decisions),
+            checks=tuple(self.checks),
+            next_checkpoint_at=self.state.checkpoint_due_at,
+            withdrawals=tuple(self.withdrawals),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What a step decided to propose, before it becomes a `Decision`."""
+
+    step: str
+    priority: Priority
+    proposals: tuple[Proposal, ...]
+    explanation: str
+    evidence: tuple[Evidence, ...]
+    reasons: tuple[SourceRef, ...]
+    severity: str | None = None
+
+
+def fire(run: Run, firing: Firing) -> Decision:
+    """Make the decision, remember it in the state and return it."""
+    occurrence = len(run.state.fired_of(firing.step)) + 1
+    reasons = tuple(dict.fromkeys(firing.reasons))  # de-duplicated, order kept
+    decision = Decision(
+        step=firing.step,
+        episode=run.state.episode or EPISODE_ID,
+        occurrence=occurrence,
+        at=run.now,
+        priority=firing.priority,
+        proposals=firing.proposals,
+        explanation=firing.explanation,
+        evidence=firing.evidence,
+        reasons=reasons,
+        definition=run.definition.reference,
+        severity=firing.severity,
+    )
+    remembered = Fired(decision.key, firing.step, occurrence, run.now, firing.priority, firing.severity, reasons)
+    run.state = replace(run.state, fired=(*run.state.fired, remembered))
+    run.decisions.append(decision)
+    return decision
+
+
+def build_proposals(
+    propose: Proposing,
+    words: Mapping[str, str],
+    *,
+    variants: Mapping[str, str] | None = None,
+    only: Sequence[str] | None = None,
+    priority: Priority | None = None,
+) -> tuple[Proposal, ...]:
+    """Proposals from a step's templates: chosen variants, filled text, the step's priority."""
+    chosen = variants or {}
+    proposals = []
+    for template in propose.proposals:
+        if only is not None and template.item not in only:
+            continue
+        variant = template.variant(chosen[template.item]) if template.item in chosen else None
+        proposals.append(
+            Proposal(
+                item=template.item,
+                kind=template.kind,
+                codes=variant.codes if variant else template.codes,
+                text=fill(template.text, words),
+                priority=priority or propose.priority,
+                performer=(variant.performer if variant else None) or template.performer,
+                note=template.note,
+            )
+        )
+    return tuple(proposals)
+
+
+def holding(run: Run, rule: str, priority: Priority) -> bool:
+    """True (and traced) when an open urgent or stat red-flag Task holds a routine step."""
+    hold = run.state.hold
+    if hold is None or priority is not Priority.ROUTINE:
+        return False
+    run.check(rule, False, f"held: urgent red-flag Task {hold.key} is open", hold=hold.key)
+    return True
+
+
+def reasons_of(*groups: Sequence[Any]) -> tuple[SourceRef, ...]:
+    """Sources of values and entries (anything with a `source`), flattened."""
+    return tuple(item.source for group in groups for item in group if item is not None)
+
+
+def fired_entry(state: PatientState, key: str) -> Fired | None:
+    return next((f for f in state.fired if f.key == key), None)

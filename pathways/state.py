@@ -1,0 +1,188 @@
+"""Per-patient engine state: aggregates of the facts, what has fired, the pending checkpoint.
+
+The state never holds the patient's history. Measures and adherence keep only the values the
+rules read (baseline and latest, with their sources), so its size does not grow with
+observations; PT visits, barriers (pruned to their window), findings, diagnoses, interventions
+and decisions are kept as small sets. `needs_rebuild_for` says when one record cannot be folded
+in incrementally and the caller must pass every record to `engine.rebuild`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pathways.model import ClinicalRecord, Priority, RecordStatus, SourceRef
+
+EPISODE_START = "episode-start"
+"""`Checkpoint.set_by` of the first checkpoint, t0 + the first-checkpoint weeks."""
+
+HOLDING_PRIORITIES = (Priority.URGENT, Priority.ASAP, Priority.STAT)
+"""An open red-flag Task of these priorities holds every routine step (spec, "Red flags")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A dated number and the record it came from."""
+
+    at: datetime
+    number: float
+    source: SourceRef
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureState:
+    """Baseline (earliest on or after t0 − window; earliest of all before t0) and latest value."""
+
+    measure: str
+    baseline: Value | None
+    latest: Value | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A dated fact kept as a set member: a visit, barrier, finding or intervention."""
+
+    at: datetime
+    name: str
+    source: SourceRef
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisEntry:
+    """A counting diagnosis: its groups, whether it may trigger a step, its region."""
+
+    at: datetime
+    groups: tuple[str, ...]
+    triggers: bool
+    region: str | None
+    source: SourceRef
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A decision made: for once-per-episode rules, red-flag holds and withdrawals."""
+
+    key: str
+    step: str
+    occurrence: int
+    at: datetime
+    priority: Priority
+    severity: str | None
+    reasons: tuple[SourceRef, ...]
+    retracted: tuple[str, ...] = ()
+    open: bool = True
+    withdrawn: bool = False
+
+    @property
+    def holds(self) -> bool:
+        """True for an open urgent or stat red-flag Task."""
+        return self.step == "red-flags" and self.open and not self.withdrawn and self.priority in HOLDING_PRIORITIES
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The one pending checkpoint; `held` while an urgent red-flag Task is open."""
+
+    due_at: datetime
+    set_by: str
+    held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PatientState:
+    """Everything the engine remembers about one patient."""
+
+    episode: str | None = None
+    visits: tuple[Entry, ...] = ()
+    measures: tuple[MeasureState, ...] = ()
+    adherence: Value | None = None
+    barriers: tuple[Entry, ...] = ()
+    findings: tuple[Entry, ...] = ()
+    contraindications: tuple[Entry, ...] = ()
+    diagnoses: tuple[DiagnosisEntry, ...] = ()
+    interventions: tuple[Entry, ...] = ()
+    fired: tuple[Fired, ...] = ()
+    red_flag_since: tuple[tuple[str, datetime], ...] = ()
+    checkpoint: Checkpoint | None = None
+    responded: bool = False
+    horizon: datetime | None = None
+
+    @property
+    def t0(self) -> datetime | None:
+        """Start of the first finished PT visit."""
+        return min((v.at for v in self.visits), default=None)
+
+    @property
+    def t0_visit(self) -> Entry | None:
+        return min(self.visits, key=lambda v: v.at, default=None)
+
+    @property
+    def checkpoint_due_at(self) -> datetime | None:
+        """When `engine.run_checkpoint` should run; None when none is pending or it is held."""
+        if self.checkpoint is None or self.checkpoint.held:
+            return None
+        return self.checkpoint.due_at
+
+    def measure(self, measure_id: str) -> MeasureState:
+        return next((m for m in self.measures if m.measure == measure_id), MeasureState(measure_id, None, None))
+
+    def fired_of(self, step: str) -> tuple[Fired, ...]:
+        return tuple(f for f in self.fired if f.step == step)
+
+    def has_fired(self, step: str) -> bool:
+        """Once-per-episode memory: a withdrawn decision still counts as fired."""
+        return any(f.step == step for f in self.fired)
+
+    def first_fired(self, step: str) -> Fired | None:
+        return next((f for f in self.fired if f.step == step), None)
+
+    @property
+    def hold(self) -> Fired | None:
+        """The open urgent or stat red-flag decision that holds routine steps, if any."""
+        return next((f for f in self.fired if f.holds), None)
+
+    def since(self, severity: str) -> datetime | None:
+        """Findings must be dated after this to fire `severity` again (its Task was closed)."""
+        return dict(self.red_flag_since).get(severity)
+
+    def pinned_sources(self) -> tuple[SourceRef, ...]:
+        """Sources of min/max aggregates: a change to one of them needs a rebuild."""
+        values = [m.baseline for m in self.measures] + [m.latest for m in self.measures] + [self.adherence]
+        first = self.t0_visit
+        return tuple(v.source for v in values if v is not None) + ((first.source,) if first else ())
+
+    def needs_rebuild_for(self, record: ClinicalRecord) -> bool:
+        """True when `record` cannot be folded in incrementally: call `engine.rebuild`.
+
+        That is: a new version or retraction of a record holding a baseline, a latest value or
+        t0; a finished Encounter before t0 (it may move t0); or the first Encounter when
+        measures were recorded before it (which of them is the baseline depends on t0).
+        """
+        for source in self.pinned_sources():
+            if source.reference == record.source.reference:
+                changed = source.version_id != record.source.version_id or source.version_id is None
+                return changed or record.status is not RecordStatus.ACTIVE
+        if record.source.resource_type != "Encounter" or record.status is not RecordStatus.ACTIVE:
+            return False
+        t0 = self.t0
+        if t0 is not None:
+            return record.at < t0
+        return any(m.baseline is not None and m.baseline.at < record.at for m in self.measures)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe form; `PatientState.from_json` reads it back exactly."""
+        from pathways.state_json import state_to_json
+
+        return state_to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> PatientState:
+        from pathways.state_json import state_from_json
+
+        return state_from_json(data)
+
+
+def new_state() -> PatientState:
+    """The state of a patient the pathway has not seen yet."""
+    return PatientState()

@@ -1,0 +1,135 @@
+"""JSON form of `PatientState`: plain dicts and lists, datetimes as ISO 8601 strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pathways.model import Priority, SourceRef
+from pathways.state import Checkpoint, DiagnosisEntry, Entry, Fired, MeasureState, PatientState, Value
+
+FORMAT = 1
+"""Bumped when the JSON shape changes; an older shape is refused rather than misread."""
+
+
+def _ref(source: SourceRef) -> list[str | None]:
+    return [source.resource_type, source.resource_id, source.version_id]
+
+
+def _unref(data: Any) -> SourceRef:
+    return SourceRef(data[0], data[1], data[2])
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _untime(text: Any) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _value(value: Value | None) -> list[Any] | None:
+    return None if value is None else [_time(value.at), value.number, _ref(value.source)]
+
+
+def _unvalue(data: Any) -> Value | None:
+    return None if data is None else Value(_untime(data[0]), float(data[1]), _unref(data[2]))
+
+
+def _entry(entry: Entry) -> list[Any]:
+    return [_time(entry.at), entry.name, _ref(entry.source)]
+
+
+def _unentry(data: Any) -> Entry:
+    return Entry(_untime(data[0]), data[1], _unref(data[2]))
+
+
+def _diagnosis(entry: DiagnosisEntry) -> dict[str, Any]:
+    return {
+        "at": _time(entry.at),
+        "groups": list(entry.groups),
+        "triggers": entry.triggers,
+        "region": entry.region,
+        "source": _ref(entry.source),
+    }
+
+
+def _undiagnosis(data: Any) -> DiagnosisEntry:
+    return DiagnosisEntry(
+        _untime(data["at"]), tuple(data["groups"]), data["triggers"], data["region"], _unref(data["source"])
+    )
+
+
+def _fired(fired: Fired) -> dict[str, Any]:
+    return {
+        "key": fired.key,
+        "step": fired.step,
+        "occurrence": fired.occurrence,
+        "at": _time(fired.at),
+        "priority": fired.priority.value,
+        "severity": fired.severity,
+        "reasons": [_ref(r) for r in fired.reasons],
+        "retracted": list(fired.retracted),
+        "open": fired.open,
+        "withdrawn": fired.withdrawn,
+    }
+
+
+def _unfired(data: Any) -> Fired:
+    return Fired(
+        key=data["key"],
+        step=data["step"],
+        occurrence=data["occurrence"],
+        at=_untime(data["at"]),
+        priority=Priority(data["priority"]),
+        severity=data["severity"],
+        reasons=tuple(_unref(r) for r in data["reasons"]),
+        retracted=tuple(data["retracted"]),
+        open=data["open"],
+        withdrawn=data["withdrawn"],
+    )
+
+
+def state_to_json(state: PatientState) -> dict[str, object]:
+    """The JSON-safe dict of a state."""
+    checkpoint = state.checkpoint
+    return {
+        "format": FORMAT,
+        "episode": state.episode,
+        "visits": [_entry(v) for v in state.visits],
+        "measures": [[m.measure, _value(m.baseline), _value(m.latest)] for m in state.measures],
+        "adherence": _value(state.adherence),
+        "barriers": [_entry(e) for e in state.barriers],
+        "findings": [_entry(e) for e in state.findings],
+        "contraindications": [_entry(e) for e in state.contraindications],
+        "diagnoses": [_diagnosis(d) for d in state.diagnoses],
+        "interventions": [_entry(e) for e in state.interventions],
+        "fired": [_fired(f) for f in state.fired],
+        "red_flag_since": [[severity, _time(at)] for severity, at in state.red_flag_since],
+        "checkpoint": None if checkpoint is None else [_time(checkpoint.due_at), checkpoint.set_by, checkpoint.held],
+        "responded": state.responded,
+        "horizon": _time(state.horizon),
+    }
+
+
+def state_from_json(data: dict[str, Any]) -> PatientState:
+    """The state a `state_to_json` dict describes."""
+    if data.get("format") != FORMAT:
+        raise ValueError(f"unknown patient state format {data.get('format')!r}; expected {FORMAT}")
+    checkpoint = data["checkpoint"]
+    return PatientState(
+        episode=data["episode"],
+        visits=tuple(_unentry(v) for v in data["visits"]),
+        measures=tuple(MeasureState(m[0], _unvalue(m[1]), _unvalue(m[2])) for m in data["measures"]),
+        adherence=_unvalue(data["adherence"]),
+        barriers=tuple(_unentry(e) for e in data["barriers"]),
+        findings=tuple(_unentry(e) for e in data["findings"]),
+        contraindications=tuple(_unentry(e) for e in data["contraindications"]),
+        diagnoses=tuple(_undiagnosis(d) for d in data["diagnoses"]),
+        interventions=tuple(_unentry(e) for e in data["interventions"]),
+        fired=tuple(_unfired(f) for f in data["fired"]),
+        red_flag_since=tuple((s, _untime(at)) for s, at in data["red_flag_since"]),
+        checkpoint=None if checkpoint is None else Checkpoint(_untime(checkpoint[0]), checkpoint[1], checkpoint[2]),
+        responded=data["responded"],
+        horizon=None if data["horizon"] is None else _untime(data["horizon"]),
+    )
