@@ -72,7 +72,8 @@ class Firing:
 
 def fire(run: Run, firing: Firing) -> Decision:
     """Make the decision, remember it in the state and return it."""
-    occurrence = len(run.state.fired_of(firing.step)) + 1
+    # Repeats are counted per step and, for red flags, per severity (`Decision.key` holds both).
+    occurrence = 1 + sum(1 for f in run.state.fired_of(firing.step) if f.severity == firing.severity)
     reasons = tuple(dict.fromkeys(firing.reasons))  # de-duplicated, order kept
     decision = Decision(
         step=firing.step,
