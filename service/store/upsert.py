@@ -11,5 +11,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 def insert_ignoring_conflicts(connection: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """Insert `values`; return False, changing nothing, when a unique key already holds them."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return connection.execute(statement).rowcount == 1
+    # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL drivers do not report rowcount.
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(sa.literal_column("1"))
+    return connection.execute(statement).first() is not None
