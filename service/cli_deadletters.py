@@ -52,13 +52,13 @@ def list_command(include_replayed: bool, as_json: bool) -> None:
 def replay_command(decision_ids: tuple[int, ...], replay_all: bool) -> None:
     """Queue dead letters for delivery again: the ones named, or --all."""
     from service.bootstrap import build
-    from workers import handlers
     from workers.celery_app import make_celery
     from workers.dispatch import Dispatcher
+    from workers.handlers import outbound
 
     if not decision_ids and not replay_all:
         raise click.UsageError("name decision ids or pass --all")
     settings = Settings.from_env()
-    orders = handlers.replay_dead_letters(build(settings), list(decision_ids) or None)
+    orders = outbound.replay_dead_letters(build(settings), list(decision_ids) or None)
     Dispatcher(make_celery(settings)).deliver_all(orders)
     click.echo(f"replayed {len(orders)} dead letter(s)")

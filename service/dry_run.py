@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pathways.simulate import simulate
-
 from pathways import fhir_in, fhir_out
 from pathways.definitions import Definition, DefinitionError, default_definition, load_definition
 from pathways.model import ClinicalRecord
+from pathways.simulate import simulate
 from service.ingest import ACCEPTED_TYPES, prepare
 from service.problems import Problem
 

@@ -7,7 +7,8 @@ from typing import Any
 from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
-from workers import handlers
+from workers.handlers import evaluation, outbound
+from workers.handlers import sweep as sweeping
 from workers.runtime import dispatcher_for, services_for
 
 DELIVERY_MAX_RETRIES = 12  # with capped exponential backoff: about two hours of EHR outage
@@ -15,20 +16,20 @@ DELIVERY_BACKOFF_MAX_SECONDS = 600
 
 
 @shared_task(
-    name="carepath.evaluate_event", bind=True, max_retries=5, autoretry_for=(handlers.Contention,), retry_backoff=True
+    name="carepath.evaluate_event", bind=True, max_retries=5, autoretry_for=(evaluation.Contention,), retry_backoff=True
 )
 def evaluate_event(self: Task, event_id: int) -> None:
     """Evaluate the pathway for one stored inbound event."""
-    orders = handlers.evaluate_event(services_for(self.app), event_id)
+    orders = evaluation.evaluate_event(services_for(self.app), event_id)
     dispatcher_for(self.app).deliver_all(orders)
 
 
 @shared_task(
-    name="carepath.run_checkpoint", bind=True, max_retries=5, autoretry_for=(handlers.Contention,), retry_backoff=True
+    name="carepath.run_checkpoint", bind=True, max_retries=5, autoretry_for=(evaluation.Contention,), retry_backoff=True
 )
 def run_checkpoint(self: Task, patient_id: str) -> None:
     """Evaluate a patient's due checkpoint."""
-    orders = handlers.run_due_checkpoint(services_for(self.app), patient_id)
+    orders = evaluation.run_due_checkpoint(services_for(self.app), patient_id)
     dispatcher_for(self.app).deliver_all(orders)
 
 
@@ -37,18 +38,18 @@ def deliver_decision(self: Task, decision_id: int) -> None:
     """Write one decision's resources to the EHR."""
     services = services_for(self.app)
     try:
-        handlers.deliver_decision(services, decision_id)
+        outbound.deliver_decision(services, decision_id)
     except EhrUnavailable as error:
         if self.request.retries >= DELIVERY_MAX_RETRIES:
-            handlers.give_up_delivery(services, decision_id, error)
+            outbound.give_up_delivery(services, decision_id, error)
             return
-        countdown = handlers.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
+        countdown = outbound.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
         raise self.retry(exc=error, countdown=countdown) from error
 
 
 @shared_task(name="carepath.sweep", bind=True)
 def sweep(self: Task) -> dict[str, Any]:
     """Queue due checkpoints, events never processed and deliveries never finished."""
-    work = handlers.sweep(services_for(self.app))
+    work = sweeping.sweep(services_for(self.app))
     dispatcher_for(self.app).dispatch_sweep(work)
     return work.summary()

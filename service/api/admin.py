@@ -8,7 +8,7 @@ from service.api.context import dispatcher, services
 from service.problems import Problem
 from service.store import outbox
 from service.store.database import transaction
-from workers import handlers
+from workers.handlers import outbound
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -39,7 +39,7 @@ def list_dead_letters() -> Response:
 @blueprint.post("/deadletters/<int:decision_id>/replay")
 def replay_one(decision_id: int) -> Response:
     """Queue one dead letter for delivery again."""
-    orders = handlers.replay_dead_letters(services(), [decision_id])
+    orders = outbound.replay_dead_letters(services(), [decision_id])
     if not orders:
         raise Problem(404, "not-found", f"No dead letter for decision {decision_id}.")
     dispatcher().deliver_all(orders)
@@ -49,7 +49,7 @@ def replay_one(decision_id: int) -> Response:
 @blueprint.post("/deadletters/replay")
 def replay_all() -> Response:
     """Queue every dead letter for delivery again."""
-    orders = handlers.replay_dead_letters(services(), None)
+    orders = outbound.replay_dead_letters(services(), None)
     dispatcher().deliver_all(orders)
     return jsonify(replayed=[o.decision_id for o in orders])
 

@@ -15,7 +15,7 @@ from service.store.tables import deliveries, proposals
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers import handlers
+from workers.handlers import evaluation, outbound
 
 
 def store(services: Services, resource: dict) -> int:
@@ -41,9 +41,9 @@ def test_evaluating_an_event_twice_records_one_decision(stack_services: Services
     start = datetime.now(UTC) - timedelta(days=2)
     visit = store(stack_services, pt_visit(patient, start))
     flag = store(stack_services, finding(patient, CAUDA_EQUINA, start + timedelta(hours=1)))
-    handlers.evaluate_event(stack_services, visit)
-    orders = handlers.evaluate_event(stack_services, flag)
-    again = handlers.evaluate_event(stack_services, flag)
+    evaluation.evaluate_event(stack_services, visit)
+    orders = evaluation.evaluate_event(stack_services, flag)
+    again = evaluation.evaluate_event(stack_services, flag)
     assert len(orders) == 1 and orders[0].urgent
     assert again == []
     with transaction(stack_services.db) as connection:
@@ -57,17 +57,17 @@ def test_delivering_a_decision_twice_leaves_one_of_each_resource_in_the_ehr(
 ) -> None:
     patient = new_patient_id()
     start = datetime.now(UTC) - timedelta(days=2)
-    handlers.evaluate_event(stack_services, store(stack_services, pt_visit(patient, start)))
-    (order,) = handlers.evaluate_event(
+    evaluation.evaluate_event(stack_services, store(stack_services, pt_visit(patient, start)))
+    (order,) = evaluation.evaluate_event(
         stack_services, store(stack_services, finding(patient, CAUDA_EQUINA, start + timedelta(hours=1)))
     )
-    handlers.deliver_decision(stack_services, order.decision_id)
+    outbound.deliver_decision(stack_services, order.decision_id)
     # a redelivered message after the EHR write but before our commit: force the write again
     with transaction(stack_services.db) as connection:
         connection.execute(
             sa.update(deliveries).where(deliveries.c.decision_id == order.decision_id).values(status="pending")
         )
-    handlers.deliver_decision(stack_services, order.decision_id)
+    outbound.deliver_decision(stack_services, order.decision_id)
     assert ehr_count(sekmet, "Task", patient) == 2  # the red-flag Task and the approve Task of its proposal
     assert ehr_count(sekmet, "ServiceRequest", patient) == 1
     with transaction(stack_services.db) as connection:

@@ -1,14 +1,13 @@
-"""Handlers: plain functions that orchestrate store, engine and EHR. No Celery in here.
+"""Evaluate a patient's pathway: a new event, a due checkpoint, or a Task closed in the EHR.
 
-Each handler is safe to run twice: evaluation skips events already processed and decisions are
-unique per patient and key; delivery writes with conditional creates on deterministic
-identifiers. Handlers return the follow-up work; the task queues it after the commit.
+Every evaluation of one patient runs under that patient's lock; the state row's revision
+guards against a second writer all the same. Decisions are unique per patient and key, so an
+evaluation run twice decides once.
 """
 
 from __future__ import annotations
 
-import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
@@ -16,17 +15,13 @@ import structlog
 from pathways import engine, fhir_in
 from pathways.model import ClinicalRecord
 from service.bootstrap import Services
-from service.ehr.errors import EhrConflict, EhrError, EhrRejected, EhrUnavailable
-from service.store import decisions, events, outbox, patients, traces
+from service.store import events, patients, traces
 from service.store.database import lock_patient, transaction
-from workers import breaker
-from workers.delivery import deliver_resources, existing_ids
-from workers.dispatch import DeliveryOrder, SweepWork
+from workers.dispatch import DeliveryOrder
 from workers.persist import persist_evaluation
 
 log = structlog.get_logger(__name__)
 
-STRANDED_AFTER = timedelta(minutes=2)  # longer than any normal queue wait; shorter than a human notices
 MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
 
 
@@ -150,112 +145,6 @@ def _save_state(
         checkpoint_due_at=state.checkpoint_due_at,
         now=now,
     )
-
-
-def deliver_decision(services: Services, decision_id: int) -> None:
-    """Write a decision's resources to the EHR once; a no-op when done, dead, or with no EHR.
-
-    Transient failures (EhrUnavailable) propagate for the task to retry; a refusal goes to the
-    dead letters; a conflict is settled by re-reading what the EHR already holds.
-    """
-    ehr = services.ehr
-    if ehr is None:
-        return
-    with transaction(services.db) as connection:
-        delivery = decisions.load_delivery(connection, decision_id)
-    if delivery is None or delivery.status != "pending":
-        return
-    breaker_name = services.settings.ehr_base_url or "ehr"
-    breaker.before_call(services.db, breaker_name, services.clock())
-    try:
-        ehr_ids = deliver_resources(ehr, delivery.resources)
-    except EhrUnavailable as error:
-        breaker.failed(services.db, breaker_name, services.clock())
-        _record(services, decision_id, "unavailable", error)
-        raise
-    except EhrRejected as error:
-        breaker.succeeded(services.db, breaker_name, services.clock())
-        _record(services, decision_id, "rejected", error, bury_as="rejected")
-        log.error("delivery rejected; dead-lettered", decision_id=decision_id, status=error.status)
-        return
-    except EhrConflict as error:
-        breaker.succeeded(services.db, breaker_name, services.clock())
-        _record(services, decision_id, "conflict", error)
-        ehr_ids = existing_ids(ehr, delivery.resources)  # raises EhrUnavailable if still ambiguous
-    else:
-        breaker.succeeded(services.db, breaker_name, services.clock())
-    now = services.clock()
-    with transaction(services.db) as connection:
-        for key, ehr_id in ehr_ids.items():
-            decisions.record_ehr_id(connection, key, ehr_id, now)
-        outbox.record_attempt(connection, decision_id, outcome="delivered", now=now)
-    log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
-
-
-def give_up_delivery(services: Services, decision_id: int, error: EhrError) -> None:
-    """Retries are spent: dead-letter the delivery so an administrator can replay it."""
-    with transaction(services.db) as connection:
-        outbox.bury(
-            connection,
-            decision_id,
-            reason="retries-exhausted",
-            now=services.clock(),
-            http_status=error.status,
-            outcome=error.outcome,
-        )
-    log.error("delivery retries exhausted; dead-lettered", decision_id=decision_id)
-
-
-def _record(services: Services, decision_id: int, outcome: str, error: EhrError, *, bury_as: str | None = None) -> None:
-    """Log the failed attempt (its own transaction, so a retry keeps it) and maybe bury it."""
-    detail = error.outcome or {"error": type(error).__name__}
-    now = services.clock()
-    with transaction(services.db) as connection:
-        outbox.record_attempt(
-            connection, decision_id, outcome=outcome, now=now, http_status=error.status, detail=detail
-        )
-        if bury_as is not None:
-            outbox.bury(
-                connection, decision_id, reason=bury_as, now=now, http_status=error.status, outcome=error.outcome
-            )
-
-
-def replay_dead_letters(services: Services, decision_ids: list[int] | None) -> list[DeliveryOrder]:
-    """Put dead letters (all, or the ones named) back in the outbox; return what to queue."""
-    now = services.clock()
-    with transaction(services.db) as connection:
-        candidates = decision_ids or [d.decision_id for d in outbox.list_dead_letters(connection)]
-        revived = [d for d in candidates if outbox.revive(connection, d, now)]
-        orders = []
-        for decision_id in revived:
-            delivery = decisions.load_delivery(connection, decision_id)
-            if delivery is not None:
-                orders.append(DeliveryOrder(decision_id, urgent=delivery.urgent))
-    return orders
-
-
-def retry_delay(retries: int, retry_after: float | None, cap_seconds: float) -> float:
-    """Exponential backoff with full jitter, capped; an EHR's Retry-After wins when longer."""
-    backoff = random.uniform(0, min(cap_seconds, 2.0 ** (retries + 1)))
-    return max(backoff, retry_after or 0.0)
-
-
-def sweep(services: Services) -> SweepWork:
-    """Find due checkpoints and work whose queue message was lost."""
-    now = services.clock()
-    cutoff = now - STRANDED_AFTER
-    with transaction(services.db) as connection:
-        work = SweepWork(
-            due_patients=patients.due_checkpoints(connection, now),
-            stranded_events=events.unprocessed_before(connection, cutoff),
-            stranded_deliveries=[
-                DeliveryOrder(decision_id, urgent)
-                for decision_id, urgent in decisions.undelivered_before(connection, cutoff)
-            ]
-            if services.ehr is not None
-            else [],
-        )
-    return work
 
 
 def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, object]]:

@@ -1,0 +1,30 @@
+"""Find due checkpoints and work whose queue message was lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from service.bootstrap import Services
+from service.store import decisions, events, patients
+from service.store.database import transaction
+from workers.dispatch import DeliveryOrder, SweepWork
+
+STRANDED_AFTER = timedelta(minutes=2)  # longer than any normal queue wait; shorter than a human notices
+
+
+def sweep(services: Services) -> SweepWork:
+    """Find due checkpoints and work whose queue message was lost."""
+    now = services.clock()
+    cutoff = now - STRANDED_AFTER
+    with transaction(services.db) as connection:
+        work = SweepWork(
+            due_patients=patients.due_checkpoints(connection, now),
+            stranded_events=events.unprocessed_before(connection, cutoff),
+            stranded_deliveries=[
+                DeliveryOrder(decision_id, urgent)
+                for decision_id, urgent in decisions.undelivered_before(connection, cutoff)
+            ]
+            if services.ehr is not None
+            else [],
+        )
+    return work
