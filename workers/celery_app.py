@@ -23,6 +23,8 @@ EVALUATE_EVENT = "carepath.evaluate_event"
 RUN_CHECKPOINT = "carepath.run_checkpoint"
 DELIVER_DECISION = "carepath.deliver_decision"
 SWEEP = "carepath.sweep"
+SYNC_DECISION = "carepath.sync_decision"
+RECONCILE_TASKS = "carepath.reconcile_tasks"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -44,9 +46,15 @@ def make_celery(settings: Settings) -> Celery:
             RUN_CHECKPOINT: {"queue": EVALUATE_QUEUE},
             DELIVER_DECISION: {"queue": DELIVER_QUEUE},
             SWEEP: {"queue": EVALUATE_QUEUE},
+            SYNC_DECISION: {"queue": DELIVER_QUEUE},
+            RECONCILE_TASKS: {"queue": EVALUATE_QUEUE},
         },
         beat_schedule={
             "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_interval_seconds)},
+            "reconcile-tasks": {
+                "task": RECONCILE_TASKS,
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+            },
         },
         worker_hijack_root_logger=False,
         timezone="UTC",

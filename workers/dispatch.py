@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import structlog
 from celery import Celery
 
-from workers.celery_app import DELIVER_DECISION, DELIVER_QUEUE, EVALUATE_EVENT, RUN_CHECKPOINT, URGENT_QUEUE
+from workers.celery_app import (
+    DELIVER_DECISION,
+    DELIVER_QUEUE,
+    EVALUATE_EVENT,
+    RUN_CHECKPOINT,
+    SYNC_DECISION,
+    URGENT_QUEUE,
+)
 
 
 @dataclass(frozen=True)
@@ -22,12 +29,14 @@ class SweepWork:
     due_patients: list[str] = field(default_factory=list)
     stranded_events: list[int] = field(default_factory=list)
     stranded_deliveries: list[DeliveryOrder] = field(default_factory=list)
+    decisions_to_sync: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         return {
             "due_checkpoints": len(self.due_patients),
             "requeued_events": len(self.stranded_events),
             "requeued_deliveries": len(self.stranded_deliveries),
+            "decisions_to_sync": len(self.decisions_to_sync),
         }
 
 
@@ -67,3 +76,5 @@ class Dispatcher:
         for event_id in work.stranded_events:
             self.evaluate_event(event_id)
         self.deliver_all(work.stranded_deliveries)
+        for decision_id in work.decisions_to_sync:
+            self._app.send_task(SYNC_DECISION, args=[decision_id])

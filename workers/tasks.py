@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from service.ehr.errors import EhrUnavailable
-from workers.handlers import evaluation, outbound
+from service.ehr.errors import EhrConflict, EhrUnavailable
+from workers.handlers import evaluation, outbound, reconcile
 from workers.handlers import sweep as sweeping
 from workers.runtime import dispatcher_for, services_for
 
@@ -53,3 +53,23 @@ def sweep(self: Task) -> dict[str, Any]:
     work = sweeping.sweep(services_for(self.app))
     dispatcher_for(self.app).dispatch_sweep(work)
     return work.summary()
+
+
+@shared_task(
+    name="carepath.sync_decision",
+    bind=True,
+    max_retries=DELIVERY_MAX_RETRIES,
+    autoretry_for=(EhrUnavailable, EhrConflict),
+    retry_backoff=True,
+    retry_backoff_max=600,
+)
+def sync_decision(self: Task, decision_id: int) -> None:
+    """Make the EHR's copies of a withdrawn decision follow Carepath's."""
+    reconcile.sync_decision(services_for(self.app), decision_id)
+
+
+@shared_task(name="carepath.reconcile_tasks", bind=True)
+def reconcile_tasks(self: Task) -> None:
+    """Read Task outcomes from the EHR and feed closed Tasks back to the pathway."""
+    orders = reconcile.reconcile_tasks(services_for(self.app))
+    dispatcher_for(self.app).deliver_all(orders)

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pathways import fhir_out
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.tables import decisions, deliveries, proposals
@@ -177,27 +178,88 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
 
 
 def withdraw(connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime) -> None:
-    """Mark a decision withdrawn and cancel / revoke Carepath's copies of its proposals."""
+    """Withdraw a decision: cancel its Tasks and revoke its ServiceRequests, here and in the EHR.
+
+    Copies not yet delivered are simply not delivered; delivered ones are flagged for sync.
+    """
     decision_id = connection.execute(
         sa.select(decisions.c.id).where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
     ).scalar_one_or_none()
     if decision_id is None:
         return
     connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
-    rows = connection.execute(
-        sa.select(proposals.c.id, proposals.c.resource).where(proposals.c.decision_id == decision_id)
+    connection.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.decision_id == decision_id, deliveries.c.status == "pending")
+        .values(status="withdrawn", updated_at=now)
     )
-    for row in rows.all():
-        resource = dict(row.resource)
-        if resource["resourceType"] == "Task":
-            resource["status"] = "cancelled"
-            resource["statusReason"] = {"text": reason}
-        elif resource["resourceType"] == "ServiceRequest":
-            resource["status"] = "revoked"
-        else:
-            continue
-        connection.execute(
-            sa.update(proposals)
-            .where(proposals.c.id == row.id)
-            .values(resource=resource, status=resource["status"], last_updated=now)
+    for proposal in proposals_of_decision(connection, decision_id):
+        update = fhir_out.withdrawal_updates(proposal.resource, reason)
+        if update is not None:
+            update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
+
+
+@dataclass(frozen=True)
+class StoredProposal:
+    id: str
+    decision_id: int
+    decision_key: str
+    patient_id: str
+    resource_type: str
+    identifier: str
+    status: str
+    resource: dict[str, Any]
+    ehr_id: str | None
+    sync_pending: bool
+
+
+def _stored(row: Any) -> StoredProposal:
+    return StoredProposal(
+        id=row.id,
+        decision_id=row.decision_id,
+        decision_key=row.decision_key,
+        patient_id=row.patient_id,
+        resource_type=row.resource_type,
+        identifier=row.identifier,
+        status=row.status,
+        resource=row.resource,
+        ehr_id=row.ehr_id,
+        sync_pending=row.sync_pending,
+    )
+
+
+def _proposal_query() -> sa.Select[Any]:
+    return sa.select(proposals, decisions.c.decision_key).join(decisions, decisions.c.id == proposals.c.decision_id)
+
+
+def proposal_by_key(connection: sa.Connection, identifier: str) -> StoredProposal | None:
+    """A stored proposal by its deterministic identifier value."""
+    row = connection.execute(_proposal_query().where(proposals.c.identifier == identifier)).first()
+    return None if row is None else _stored(row)
+
+
+def proposals_of_decision(connection: sa.Connection, decision_id: int) -> list[StoredProposal]:
+    rows = connection.execute(_proposal_query().where(proposals.c.decision_id == decision_id))
+    return [_stored(r) for r in rows]
+
+
+def update_proposal(
+    connection: sa.Connection, proposal_id: str, resource: dict[str, Any], now: datetime, *, sync_pending: bool
+) -> None:
+    """Replace Carepath's copy of a proposal (status changes from either side)."""
+    connection.execute(
+        sa.update(proposals)
+        .where(proposals.c.id == proposal_id)
+        .values(
+            resource=resource, status=resource.get("status", "unknown"), last_updated=now, sync_pending=sync_pending
         )
+    )
+
+
+def decisions_to_sync(connection: sa.Connection, limit: int = 500) -> list[int]:
+    """Decisions with a proposal whose EHR copy must follow a change Carepath made."""
+    return list(
+        connection.execute(
+            sa.select(proposals.c.decision_id).where(proposals.c.sync_pending.is_(True)).distinct().limit(limit)
+        ).scalars()
+    )

@@ -123,6 +123,8 @@ proposals = sa.Table(
     sa.Column("resource", sa.JSON, nullable=False),
     sa.Column("ehr_id", sa.String(64)),
     sa.Column("last_updated", UtcDateTime(), nullable=False),
+    # set when Carepath changed its copy (a withdrawal) and the EHR's copy must follow
+    sa.Column("sync_pending", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
 # Outbox: one delivery per decision, retried on its own budget, never re-running clinical logic.
@@ -188,4 +190,12 @@ circuit_breakers = sa.Table(
     sa.Column("opened_at", UtcDateTime()),
     sa.Column("next_probe_at", UtcDateTime()),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# High-water marks of periodic reconciliations with the EHR (e.g. Task statuses changed there).
+sync_watermarks = sa.Table(
+    "sync_watermarks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", UtcDateTime(), nullable=False),
 )

@@ -8,14 +8,15 @@ evaluation run twice decides once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
-from pathways import engine, fhir_in
+from pathways import engine, fhir_in, fhir_out
 from pathways.model import ClinicalRecord
 from service.bootstrap import Services
-from service.store import events, patients, traces
+from service.store import decisions, events, patients, traces
 from service.store.database import lock_patient, transaction
 from workers.dispatch import DeliveryOrder
 from workers.persist import persist_evaluation
@@ -150,3 +151,44 @@ def _save_state(
 def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, object]]:
     with transaction(services.db) as connection:
         return traces.evaluations_of(connection, patient_id)
+
+
+CLOSED_TASK_STATUSES = frozenset({"completed", "cancelled", "rejected"})  # spec: a closed Task
+FOLLOWED_TASK_ELEMENTS = ("status", "statusReason", "businessStatus", "owner", "lastModified", "note", "output")
+
+
+def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryOrder]:
+    """The EHR's copy of one of our Tasks changed: record it; a closed Task feeds the pathway."""
+    try:
+        key = fhir_out.key_of(ehr_task)
+    except ValueError:
+        return []  # not one of ours
+    with transaction(services.db) as connection:
+        found = decisions.proposal_by_key(connection, key)
+        if found is None or found.resource_type != "Task":
+            return []
+        lock_patient(connection, found.patient_id)
+        now = services.clock()
+        merged = dict(found.resource)
+        merged.update({k: ehr_task[k] for k in FOLLOWED_TASK_ELEMENTS if k in ehr_task})
+        if merged == found.resource:
+            return []
+        decisions.update_proposal(connection, found.id, merged, now, sync_pending=False)
+        closes = found.status not in CLOSED_TASK_STATUSES and merged.get("status") in CLOSED_TASK_STATUSES
+        if not (closes and _closes_decision(connection, found)):
+            return []
+        state = _load_state(connection, found.patient_id)
+        state, evaluation = engine.close_task(services.definition, state, found.decision_key, now)
+        orders = persist_evaluation(connection, services, found.patient_id, evaluation, now)
+        state, due = _run_due_checkpoint_before(connection, services, found.patient_id, state, now, now, inclusive=True)
+        _save_state(connection, services, found.patient_id, state, now)
+    log.info("task closed in the EHR", decision=found.decision_key, status=merged.get("status"))
+    return orders + due
+
+
+def _closes_decision(connection: sa.Connection, task: decisions.StoredProposal) -> bool:
+    """The decision's own Task closes it; an approve Task only when the decision has no other."""
+    if not task.identifier.endswith(fhir_out.APPROVE_SUFFIX):
+        return True
+    siblings = decisions.proposals_of_decision(connection, task.decision_id)
+    return not any(p.resource_type == "Task" and not p.identifier.endswith(fhir_out.APPROVE_SUFFIX) for p in siblings)

@@ -26,5 +26,6 @@ def sweep(services: Services) -> SweepWork:
             ]
             if services.ehr is not None
             else [],
+            decisions_to_sync=decisions.decisions_to_sync(connection) if services.ehr is not None else [],
         )
     return work
