@@ -1,0 +1,209 @@
+"""Accept a notification: authenticate, resolve its events, store them and the counters at once.
+
+Order matters: authentication first (an unknown subscription or a wrong secret stores nothing),
+then EHR reads (a failure refuses the notification whole), then ONE transaction holding the
+stored events and the subscription's counters. The caller queues evaluation after it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from service import ingest
+from service.ehr import EhrClient
+from service.notifications import envelope, resolve, sequence, store
+from service.notifications.auth import bearer_token, matches, secret_hash
+from service.notifications.envelope import Event, Notification
+from service.notifications.store import Subscription
+from service.problems import Problem
+from service.store.database import transaction
+
+UNAUTHORIZED = "Unknown subscription, or missing or wrong credentials; nothing was stored."
+LATE_DELIVERY = "late-delivery"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A committed notification: the inbound events to queue and a line for the sender."""
+
+    subscription_id: str
+    event_ids: tuple[int, ...]
+    message: str
+
+
+def authenticate(db: sa.Engine, subscription_id: str | None, authorization: str | None) -> Subscription:
+    """The subscription the sender names (or whose secret it presents); else 401."""
+    token = bearer_token(authorization)
+    with db.connect() as connection:
+        if subscription_id:
+            subscription = store.find(connection, subscription_id)
+        else:
+            subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
+    if subscription is None or subscription.status == store.OFF or not matches(subscription.secret_hash, token):
+        log.info("notification refused", subscription_id=subscription_id, known=subscription is not None)
+        raise Problem(401, "login", UNAUTHORIZED)
+    return subscription
+
+
+def notification(db: sa.Engine, ehr: EhrClient | None, now: datetime, body: Any, authorization: str | None) -> Accepted:
+    """A Backport (R4), R4B or R5 notification Bundle."""
+    parsed = envelope.parse(body)
+    subscription = authenticate(db, parsed.subscription_id, authorization)
+    with db.connect() as connection:
+        before = store.ledger(connection, subscription)
+    events = parsed.events if parsed.carries_events else ()
+    pending = _unique(e for e in events if not before.accounted(e.number))
+    resolved = (
+        resolve.events(ehr, subscription, parsed, pending, patient_lookup(db), now)
+        if parsed.carries_events
+        else resolve.Resolved()
+    )
+    with transaction(db) as connection:
+        current = _lock(connection, subscription.id)
+        numbers = [e.number for e in events]
+        step = sequence.receive(store.ledger(connection, current), numbers, parsed.events_since_start)
+        event_ids = _store_events(connection, current, step, events, resolved, now)
+        store.add_gaps(connection, current.id, step.gaps, now)
+        _close_filled_gaps(connection, current.id, step.ledger, now)
+        store.save_progress(
+            connection,
+            current.id,
+            step.ledger,
+            now,
+            status=store.ACTIVE,
+            ehr_status=parsed.status or current.ehr_status,
+            reconciled_through=later(current.reconciled_through, resolved.newest),
+        )
+    return _accepted(current.id, parsed, step, event_ids)
+
+
+def classic_ping(db: sa.Engine, ehr: EhrClient | None, now: datetime, authorization: str | None) -> Accepted:
+    """An R4 classic rest-hook POST without a body: re-run the subscription's criteria."""
+    subscription = authenticate(db, None, authorization)
+    outcome, newest = resolve.search(ehr, subscription, subscription.reconciled_through or subscription.created_at)
+    with transaction(db) as connection:
+        current = _lock(connection, subscription.id)
+        event_ids = store_items(connection, outcome.items, now)
+        reconciled = later(current.reconciled_through, newest)
+        store.update(connection, current.id, now, last_seen_at=now, status=store.ACTIVE, reconciled_through=reconciled)
+    return Accepted(current.id, tuple(event_ids), f"ping: {outcome.note}, {len(event_ids)} new")
+
+
+def classic_resource(
+    db: sa.Engine,
+    ehr: EhrClient | None,
+    now: datetime,
+    authorization: str | None,
+    resource_type: str,
+    resource_id: str,
+    body: Any | None,
+) -> Accepted:
+    """An R4 classic rest-hook PUT of `{type}/{id}`: the resource itself, or nothing (then read it)."""
+    subscription = authenticate(db, None, authorization)
+    if body is None:
+        focus = Event(number=0, focus=f"{resource_type}/{resource_id}")
+        outcome = resolve.focus(ehr, focus, {}, patient_lookup(db), now)
+    else:
+        if isinstance(body, dict) and body.get("id") not in (None, resource_id):
+            raise Problem(400, "invalid", "The resource id must match the URL.", [f"{resource_type}.id"])
+        prepared = ingest.prepare(body, resource_type)
+        outcome = resolve.Outcome((resolve.Item(prepared, resolve.NOTIFICATION),), f"stored {resource_type}")
+    with transaction(db) as connection:
+        _lock(connection, subscription.id)
+        event_ids = store_items(connection, outcome.items, now)
+        store.update(connection, subscription.id, now, last_seen_at=now, status=store.ACTIVE)
+    return Accepted(subscription.id, tuple(event_ids), f"{outcome.note or 'nothing to store'}, {len(event_ids)} new")
+
+
+def store_items(connection: sa.Connection, items: Iterable[resolve.Item], now: datetime) -> list[int]:
+    """Store each event; return the ids of those not stored before (to queue after the commit)."""
+    created_ids = []
+    for item in items:
+        event_id, created = ingest.store(connection, item.prepared, item.channel, now)
+        if created:
+            created_ids.append(event_id)
+    return created_ids
+
+
+def _store_events(
+    connection: sa.Connection,
+    subscription: Subscription,
+    step: sequence.Step,
+    events: tuple[Event, ...],
+    resolved: resolve.Resolved,
+    now: datetime,
+) -> list[int]:
+    by_number = {e.number: e for e in events}
+    event_ids: list[int] = []
+    for number in step.fresh:
+        outcome = resolved.outcomes.get(number, resolve.Outcome(note="not resolved"))
+        event_ids += store_items(connection, outcome.items, now)
+        event_at = resolve.instant(by_number[number].timestamp)
+        store.record_event(connection, subscription.id, number, event_at, now, outcome.note)
+    searched = resolved.outcomes.get(None)
+    if searched is not None:
+        event_ids += store_items(connection, searched.items, now)
+    return event_ids
+
+
+def _close_filled_gaps(connection: sa.Connection, subscription_id: str, ledger: sequence.Ledger, now: datetime) -> None:
+    for gap in store.gaps(connection, subscription_id, open_only=True):
+        if ledger.filled(gap.run):
+            store.close_gap(connection, gap.id, now, LATE_DELIVERY, "every event arrived late", attempted=False)
+
+
+def _accepted(subscription_id: str, parsed: Notification, step: sequence.Step, event_ids: list[int]) -> Accepted:
+    log.info(
+        "notification accepted",
+        subscription_id=subscription_id,
+        kind=parsed.kind,
+        release=parsed.release,
+        fresh=list(step.fresh),
+        duplicates=list(step.duplicates),
+        gaps=[list(run) for run in step.gaps],
+        stored=len(event_ids),
+    )
+    message = (
+        f"{parsed.kind}: {len(step.fresh)} new event(s), {len(step.duplicates)} repeated, "
+        f"{len(event_ids)} resource event(s) stored"
+    )
+    return Accepted(subscription_id, tuple(event_ids), message)
+
+
+def _unique(events: Iterable[Event]) -> list[Event]:
+    """First occurrence of each event number (a sender may repeat one within a Bundle)."""
+    by_number: dict[int, Event] = {}
+    for event in events:
+        by_number.setdefault(event.number, event)
+    return list(by_number.values())
+
+
+def _lock(connection: sa.Connection, subscription_id: str) -> Subscription:
+    """Hold the subscription row until commit, so its notifications are counted one at a time."""
+    subscription = store.find(connection, subscription_id, lock=True)
+    if subscription is None:  # forgotten between authentication and now
+        raise Problem(401, "login", UNAUTHORIZED)
+    return subscription
+
+
+def later(current: datetime | None, candidate: datetime | None) -> datetime | None:
+    """The later of two optional instants (a cursor only moves forward)."""
+    return max(current, candidate) if current and candidate else (candidate or current)
+
+
+def patient_lookup(db: sa.Engine) -> resolve.PatientLookup:
+    """How a deletion finds the patient Carepath filed the deleted resource under."""
+
+    def patient_of(resource_type: str, resource_id: str) -> str | None:
+        with db.connect() as connection:
+            return store.known_patient(connection, resource_type, resource_id)
+
+    return patient_of

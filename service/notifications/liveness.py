@@ -1,0 +1,61 @@
+"""Heartbeat liveness: a subscription silent beyond its heartbeat period (plus grace) is stale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from service.notifications.store import ACTIVE
+from service.store.subscription_tables import subscriptions
+
+Watched = tuple[str, int, datetime]  # id, heartbeat seconds, last heard of (or created)
+
+
+class StaleSubscriptions(RuntimeError):
+    """Subscriptions whose heartbeats stopped; `details` names them for /readyz."""
+
+    def __init__(self, subscription_ids: list[str]) -> None:
+        super().__init__(f"{len(subscription_ids)} subscription(s) silent beyond their heartbeat period")
+        self.details = {"stale": subscription_ids}
+
+
+def watched(connection: sa.Connection) -> list[Watched]:
+    """Active subscriptions that promised heartbeats."""
+    rows = connection.execute(
+        sa.select(
+            subscriptions.c.id,
+            subscriptions.c.heartbeat_seconds,
+            sa.func.coalesce(subscriptions.c.last_seen_at, subscriptions.c.created_at),
+        ).where(subscriptions.c.status == ACTIVE, subscriptions.c.heartbeat_seconds.is_not(None))
+    )
+    return [(row[0], row[1], _utc(row[2])) for row in rows]
+
+
+def stale(rows: list[Watched], now: datetime, grace: timedelta) -> list[str]:
+    """Ids of subscriptions not heard from within their heartbeat period plus `grace`."""
+    return sorted(i for i, period, seen in rows if now - seen > timedelta(seconds=period) + grace)
+
+
+def heartbeat_check(db: sa.Engine, clock: Callable[[], datetime], grace_seconds: float) -> Callable[[], None] | None:
+    """The /readyz check, or None when no subscription expects heartbeats (or the database is down)."""
+    try:
+        with db.connect() as connection:
+            rows = watched(connection)
+    except sa.exc.SQLAlchemyError:
+        return None  # the database check reports it
+    if not rows:
+        return None
+
+    def check() -> None:
+        silent = stale(rows, clock(), timedelta(seconds=grace_seconds))
+        if silent:
+            raise StaleSubscriptions(silent)
+
+    return check
+
+
+def _utc(value: datetime) -> datetime:
+    """`coalesce` loses the column type, so SQLite hands back a naive UTC datetime."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
