@@ -135,5 +135,18 @@ def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now:
     )
 
 
+def deletion(resource_type: str, resource_id: str, patient_id: str, at: datetime) -> PreparedEvent:
+    """An event saying the EHR deleted a resource: the worker retracts the fact it carried."""
+    stamp = at.isoformat()
+    return PreparedEvent(
+        resource={"resourceType": resource_type, "id": resource_id, "meta": {"lastUpdated": stamp}},
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version_id=None,
+        patient_id=patient_id,
+        dedup_key=f"{resource_type}/{resource_id}/deleted@{stamp}",
+    )
+
+
 def bundle_problem(message: str, expression: str) -> Problem:
     return Problem(400, "invalid", message, issues=[issue("invalid", message, [expression])])

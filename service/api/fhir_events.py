@@ -10,6 +10,7 @@ from service import ingest
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
 from service.problems import Problem, issue
+from service.store import patients
 from service.store.database import transaction
 
 blueprint = Blueprint("fhir_events", __name__)
@@ -42,6 +43,23 @@ def post_resource(resource_type: str) -> Response:
         dispatcher().evaluate_event_safely(event_id)
     status = 201 if created else 200
     return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
+
+
+@blueprint.delete("/fhir/<resource_type>/<resource_id>")
+def delete_resource(resource_type: str, resource_id: str) -> Response:
+    """The EHR deleted a resource: retract the fact it carried (idempotent, like FHIR delete)."""
+    if resource_type not in ingest.ACCEPTED_TYPES:
+        raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
+    svc = services()
+    with transaction(svc.db) as connection:
+        held = patients.filed_under(connection, resource_type, resource_id)
+        if held is None:
+            return Response(status=204)  # nothing held: already gone, as FHIR delete allows
+        prepared = ingest.deletion(resource_type, resource_id, held[0], svc.clock())
+        event_id, created = ingest.store(connection, prepared, "api-delete", svc.clock())
+    if created:
+        dispatcher().evaluate_event_safely(event_id)
+    return Response(status=204)
 
 
 @blueprint.post("/fhir")

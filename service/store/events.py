@@ -15,6 +15,7 @@ from service.store.upsert import insert_ignoring_conflicts
 @dataclass(frozen=True)
 class StoredEvent:
     id: int
+    channel: str
     resource_type: str
     resource_id: str
     version_id: str | None
@@ -65,6 +66,7 @@ def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
         return None
     return StoredEvent(
         id=row.id,
+        channel=row.channel,
         resource_type=row.resource_type,
         resource_id=row.resource_id,
         version_id=row.version_id,

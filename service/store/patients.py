@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.model import ClinicalRecord
+from pathways.model import ClinicalRecord, RecordStatus
 from service.store.codec import record_from_json, record_to_json
 from service.store.tables import patient_records, patient_states
 
@@ -44,8 +44,9 @@ def save_record(connection: sa.Connection, record: ClinicalRecord, event_id: int
             )
         )
         return True
-    if _version_number(record.source.version_id) < _version_number(current.version_id):
-        return False
+    deletion = record.status is RecordStatus.RETRACTED and record.source.version_id is None
+    if not deletion and _version_number(record.source.version_id) < _version_number(current.version_id):
+        return False  # an older version arriving late never replaces the newer one
     connection.execute(sa.update(patient_records).where(key).values(**values))
     return True
 
@@ -106,3 +107,13 @@ def due_checkpoints(connection: sa.Connection, now: datetime, limit: int = 500) 
             .limit(limit)
         ).scalars()
     )
+
+
+def filed_under(connection: sa.Connection, resource_type: str, resource_id: str) -> tuple[str, datetime] | None:
+    """(patient id, clinical time) of a record Carepath holds, or None."""
+    row = connection.execute(
+        sa.select(patient_records.c.patient_id, patient_records.c.clinical_time)
+        .where(patient_records.c.resource_type == resource_type, patient_records.c.resource_id == resource_id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row.patient_id, row.clinical_time)

@@ -24,6 +24,7 @@ from workers.persist import persist_evaluation
 log = structlog.get_logger(__name__)
 
 MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
+DELETION_SUFFIX = "-delete"  # channels of events that say a resource was deleted in the EHR
 
 
 class Contention(RuntimeError):
@@ -68,7 +69,7 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
             now = services.clock()
             state = _load_state(connection, event.patient_id)
             orders: list[DeliveryOrder] = []
-            for record in _records_of(event):
+            for record in _records_of(connection, event):
                 if not patients.save_record(connection, record, event.id):
                     continue  # an older version than the one already applied
                 state, due = _run_due_checkpoint_before(connection, services, event.patient_id, state, record.at, now)
@@ -87,8 +88,15 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
     return orders
 
 
-def _records_of(event: events.StoredEvent) -> list[ClinicalRecord]:
-    return fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
+def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[ClinicalRecord]:
+    """The records an event carries; a deletion retracts the record Carepath holds."""
+    if not event.channel.endswith(DELETION_SUFFIX):
+        return fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
+    held = patients.filed_under(connection, event.resource_type, event.resource_id)
+    if held is None:
+        return []  # never seen, so nothing to retract
+    patient_id, clinical_time = held
+    return [fhir_in.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
 
 
 def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:

@@ -1,0 +1,75 @@
+"""Corrections: a retracted fact withdraws the proposal that rested on it, here and in the EHR."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from service import ingest
+from service.bootstrap import Services
+from service.store import decisions
+from service.store.database import transaction
+from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.ehr.sekmet import SekmetServer
+from tests.stack import new_patient_id
+from workers.handlers import evaluation, outbound, reconcile
+from workers.handlers.sweep import sweep
+
+
+def evaluate(services: Services, prepared: ingest.PreparedEvent, channel: str = "test") -> None:
+    with transaction(services.db) as connection:
+        event_id, _ = ingest.store(connection, prepared, channel, services.clock())
+    for order in evaluation.evaluate_event(services, event_id):
+        outbound.deliver_decision(services, order.decision_id)
+
+
+def ehr_statuses(sekmet: SekmetServer, resource_type: str, patient: str) -> list[str]:
+    bundle = requests.get(
+        f"{sekmet.base_url}/{resource_type}", params={"patient": f"Patient/{patient}"},
+        headers=sekmet.auth_headers(), timeout=10,
+    ).json()
+    return sorted(e["resource"]["status"] for e in bundle.get("entry", []))
+
+
+def sync_withdrawals(services: Services) -> None:
+    for decision_id in sweep(services).decisions_to_sync:
+        reconcile.sync_decision(services, decision_id)
+
+
+def red_flag_patient(services: Services) -> tuple[str, dict]:
+    patient = new_patient_id()
+    t0 = datetime.now(UTC) - timedelta(days=3)
+    flag = finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1))
+    evaluate(services, ingest.prepare(pt_visit(patient, t0), "Encounter"))
+    evaluate(services, ingest.prepare(flag, "Observation"))
+    return patient, flag
+
+
+def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
+    stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient, flag = red_flag_patient(stack_services)
+    assert ehr_statuses(sekmet, "Task", patient) == ["requested", "requested"]
+
+    corrected = dict(flag, status="entered-in-error", meta={"versionId": "2"})
+    evaluate(stack_services, ingest.prepare(corrected, "Observation"))
+    sync_withdrawals(stack_services)
+
+    with transaction(stack_services.db) as connection:
+        (made,) = decisions.decisions_of(connection, patient)
+    assert made["status"] == "withdrawn"
+    assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+    assert ehr_statuses(sekmet, "ServiceRequest", patient) == ["revoked"]
+    task = requests.get(
+        f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}", "code": "urgent-red-flag-review"},
+        headers=sekmet.auth_headers(), timeout=10,
+    ).json()["entry"][0]["resource"]
+    assert task["statusReason"]["text"]
+
+
+def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services, sekmet: SekmetServer) -> None:
+    patient, flag = red_flag_patient(stack_services)
+    evaluate(stack_services, ingest.deletion("Observation", flag["id"], patient, stack_services.clock()), "api-delete")
+    sync_withdrawals(stack_services)
+    assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
