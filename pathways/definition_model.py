@@ -185,14 +185,19 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressCheckStep(Step):
+class ProposingStep(Step):
+    """A step with one set of proposals (every step but red flags, which has one per severity)."""
+
     propose: Proposing
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressCheckStep(ProposingStep):
     next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
-class AdherenceStep(Step):
-    propose: Proposing
+class AdherenceStep(ProposingStep):
     min_adherence_pct: float
     adherence_window_days: int
     min_pt_visits: int
@@ -211,36 +216,31 @@ class SpecialtyRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ReassessmentStep(Step):
-    propose: Proposing
+class ReassessmentStep(ProposingStep):
     second_opinion: tuple[SpecialtyRule, ...]
     next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
-class ImagingStep(Step):
-    propose: Proposing
+class ImagingStep(ProposingStep):
     next_checkpoint_weeks: int
     next_checkpoint_on_diagnosis: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class InjectionStep(Step):
-    propose: Proposing
+class InjectionStep(ProposingStep):
     diagnosis_groups: tuple[str, ...]
     next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
-class MedicationStep(Step):
-    propose: Proposing
+class MedicationStep(ProposingStep):
     diagnosis_groups: tuple[str, ...]
     next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
-class SurgicalConsultStep(Step):
-    propose: Proposing
+class SurgicalConsultStep(ProposingStep):
     fact_groups: tuple[str, ...]
     urgent_groups: tuple[str, ...]
     urgent_priority: Priority

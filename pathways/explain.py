@@ -39,12 +39,12 @@ def weeks_between(start: datetime | None, moment: datetime) -> str:
     return number(round((moment - start) / timedelta(weeks=1), 1))
 
 
-def listing(items: Sequence[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
-    items = list(dict.fromkeys(items))
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
+def listing(items: Sequence[str], last: str = "and") -> str:
+    """Items joined for reading: `a`, `a and b`, `a, b and c` (or `a, b or c`), without repeats."""
+    unique = list(dict.fromkeys(items))
+    if len(unique) <= 1:
+        return "".join(unique)
+    return f"{', '.join(unique[:-1])} {last} {unique[-1]}"
 
 
 def needs(view: MeasureView) -> str:
