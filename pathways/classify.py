@@ -6,7 +6,7 @@ Condition, its clinical and verification statuses allow it (spec, "Rules for all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pathways.definition_model import Definition
@@ -79,13 +79,13 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     kind = record.source.resource_type
     base = Facts(record.source, record.at, record_counts(record))
     if kind == "Encounter":
-        return _replace(base, pt_visit=definition.pt_visit.matches(record.codes))
+        return replace(base, pt_visit=definition.pt_visit.matches(record.codes))
     if kind == "Observation":
         return _observation(definition, record, base)
     if kind == "Condition":
         return _condition(definition, record, base)
     if kind in ("Procedure", "DiagnosticReport"):
-        return _replace(base, interventions=_interventions(definition, record))
+        return replace(base, interventions=_interventions(definition, record))
     return base
 
 
@@ -97,7 +97,7 @@ def _observation(definition: Definition, record: ClinicalRecord, base: Facts) ->
         value_keys = {c.key for c in record.value_codes}
         barriers = tuple(b.id for b in definition.barriers if b.code.key in value_keys)
     present = record.value_boolean is not False
-    return _replace(
+    return replace(
         base,
         measure=measure if has_number else None,
         value=record.value_number if measure and has_number else None,
@@ -109,7 +109,7 @@ def _observation(definition: Definition, record: ClinicalRecord, base: Facts) ->
 
 
 def _condition(definition: Definition, record: ClinicalRecord, base: Facts) -> Facts:
-    return _replace(
+    return replace(
         base,
         findings=_findings(definition, record),
         mri_contraindicated=definition.mri_contraindicated.matches(record.codes),
@@ -130,9 +130,3 @@ def _interventions(definition: Definition, record: ClinicalRecord) -> tuple[str,
     if definition.imaging_codes.matches(record.codes):
         found.append(IMAGING)
     return tuple(found)
-
-
-def _replace(base: Facts, **changes: object) -> Facts:
-    from dataclasses import replace
-
-    return replace(base, **changes)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ class CodeSet:
 
     def matches(self, codes: Iterable[Coding]) -> bool:
         """True when any of `codes` is in the set."""
-        return any(c.key in self.keys for c in codes)
+        return not self.keys.isdisjoint(c.key for c in codes)
 
 
 class Better(StrEnum):

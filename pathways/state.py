@@ -1,9 +1,9 @@
 """Per-patient engine state: aggregates of the facts, what has fired, the pending checkpoint.
 
-The state never holds the patient's history. Measures and adherence keep only the values the
-rules read (baseline and latest, with their sources), so its size does not grow with
-observations; PT visits, barriers (pruned to their window), findings, diagnoses, interventions
-and decisions are kept as small sets. `needs_rebuild_for` says when one record cannot be folded
+The state never holds the patient's history. Measures, adherence and barriers keep only the
+values the rules read (baseline and latest; the latest record of each barrier), so its size does
+not grow with observations; PT visits, findings, diagnoses, interventions and decisions are kept
+as small sets (a PT course, the rare red-flag or diagnosis records, the steps that fired). `needs_rebuild_for` says when one record cannot be folded
 in incrementally and the caller must pass every record to `engine.rebuild`.
 """
 
@@ -149,14 +149,14 @@ class PatientState:
     def pinned_sources(self) -> tuple[SourceRef, ...]:
         """Sources of min/max aggregates: a change to one of them needs a rebuild."""
         values = [m.baseline for m in self.measures] + [m.latest for m in self.measures] + [self.adherence]
-        first = self.t0_visit
-        return tuple(v.source for v in values if v is not None) + ((first.source,) if first else ())
+        entries = [*self.barriers, self.t0_visit]
+        return tuple(v.source for v in values if v is not None) + tuple(e.source for e in entries if e is not None)
 
     def needs_rebuild_for(self, record: ClinicalRecord) -> bool:
         """True when `record` cannot be folded in incrementally: call `engine.rebuild`.
 
-        That is: a new version or retraction of a record holding a baseline, a latest value or
-        t0; a finished Encounter before t0 (it may move t0); or the first Encounter when
+        That is: a new version or retraction of a record holding a baseline, a latest value, the
+        latest of a barrier or t0; a finished Encounter before t0 (it may move t0); or the first Encounter when
         measures were recorded before it (which of them is the baseline depends on t0).
         """
         for source in self.pinned_sources():

@@ -50,6 +50,9 @@ def baseline_floor(definition: Definition, t0: datetime | None) -> datetime | No
 
 def forget(state: PatientState, reference: str) -> PatientState:
     """Drop the set entries of one resource: a newer version or a retraction replaces them."""
+    entries = (state.visits, state.barriers, state.findings, state.contraindications, state.diagnoses)
+    if not any(e.source.reference == reference for group in (*entries, state.interventions) for e in group):
+        return state  # the usual case: a new record
 
     def keep(items: Iterable[Entry]) -> tuple[Entry, ...]:
         return tuple(e for e in items if e.source.reference != reference)
@@ -81,6 +84,11 @@ def check_pinned(state: PatientState, facts: Facts) -> None:
         and not (facts.counts and facts.adherence_pct is not None and facts.at == adherence.at)
     ):
         raise RebuildRequired(f"{reference} held the latest adherence value")
+    for barrier in state.barriers:
+        if barrier.source.reference == reference and not (
+            facts.counts and barrier.name in facts.barriers and facts.at == barrier.at
+        ):
+            raise RebuildRequired(f"{reference} held the latest {barrier.name}")
     first = state.t0_visit
     if first and first.source.reference == reference and not (facts.counts and facts.pt_visit and facts.at == first.at):
         raise RebuildRequired(f"{reference} was the t0 visit")
@@ -98,14 +106,16 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
         value = Value(facts.at, facts.adherence_pct, facts.source)
         if state.adherence is None or _replaces(value, state.adherence) or is_later(value, state.adherence):
             state = replace(state, adherence=value)
-    entries = [Entry(facts.at, name, facts.source) for name in facts.barriers]
+    for name in facts.barriers:
+        state = _barrier(state, Entry(facts.at, name, facts.source))
     findings = [Entry(facts.at, name, facts.source) for name in facts.findings]
     interventions = [Entry(facts.at, name, facts.source) for name in facts.interventions]
     contraindications = [Entry(facts.at, "mri-contraindicated", facts.source)] if facts.mri_contraindicated else []
     diagnoses = [DiagnosisEntry(facts.at, facts.diagnosis_groups, facts.triggers, facts.region, facts.source)]
+    if not (findings or interventions or contraindications or facts.is_diagnosis):
+        return state
     return replace(
         state,
-        barriers=state.barriers + tuple(entries),
         findings=state.findings + tuple(findings),
         interventions=state.interventions + tuple(interventions),
         contraindications=state.contraindications + tuple(contraindications),
@@ -115,6 +125,19 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
 
 def _replaces(new: Value, old: Value) -> bool:
     return new.source.reference == old.source.reference
+
+
+def _barrier(state: PatientState, entry: Entry) -> PatientState:
+    """Only the latest record of each barrier is read (named with its remedy if in the window)."""
+    old = next((b for b in state.barriers if b.name == entry.name), None)
+    if old is not None and not is_later(_as_value(entry), _as_value(old)):
+        return state
+    others = tuple(b for b in state.barriers if b.name != entry.name)
+    return replace(state, barriers=tuple(sorted((*others, entry), key=lambda b: b.name)))
+
+
+def _as_value(entry: Entry) -> Value:
+    return Value(entry.at, 0.0, entry.source)
 
 
 def _visit(definition: Definition, state: PatientState, facts: Facts) -> PatientState:
@@ -164,4 +187,6 @@ def prune(definition: Definition, state: PatientState) -> PatientState:
     if state.checkpoint is not None:
         earliest_moment = min(earliest_moment, state.checkpoint.due_at)
     cutoff = earliest_moment - timedelta(days=definition.adherence.barrier_window_days)
+    if all(b.at >= cutoff for b in state.barriers):
+        return state
     return replace(state, barriers=tuple(b for b in state.barriers if b.at >= cutoff))

@@ -13,6 +13,9 @@ from pathways.state import Fired
 
 def apply_retractions(run: Run, retracted: Collection[str], restored: Collection[str]) -> None:
     """Mark retracted reasons; withdraw decisions left with none (closing their Tasks)."""
+    touched = set(retracted) | set(restored)
+    if not any(touched & ({r.reference for r in d.reasons} | set(d.retracted)) for d in run.state.fired):
+        return
     fired: list[Fired] = []
     for decision in run.state.fired:
         references = {r.reference for r in decision.reasons}

@@ -253,3 +253,21 @@ def _receive(state: PatientState, record: ClinicalRecord, stored: list[ClinicalR
     if state.needs_rebuild_for(record):
         return rebuild(DEFINITION, everything, state, now)  # type: ignore[arg-type]
     return apply_record(DEFINITION, state, record, now)  # type: ignore[arg-type]
+
+
+def test_only_the_latest_record_of_each_barrier_is_kept_and_its_retraction_needs_a_rebuild() -> None:
+    t = Timeline()
+    t.weekly_visits(9)
+    t.adherence(39, 92)
+    t.pain(0, 7)
+    t.pain(40, 6)
+    t.barrier(20, "barrier-time")
+    later = t.barrier(30, "barrier-time")
+    patient = _live(t.records, 41)
+    assert [b.source for b in patient.state.barriers] == [later.source]
+    retraction = retracted(later)
+    assert patient.state.needs_rebuild_for(retraction)
+    patient.receive(retraction, now=41)
+    assert [b.at for b in patient.state.barriers] == [day(20)]  # the earlier one, still within 30 days
+    patient.advance(43)
+    assert [d.step for d in patient.decisions] == ["adherence"]

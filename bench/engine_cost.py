@@ -1,0 +1,111 @@
+"""Per-event cost of the engine as a patient's history grows: it should stay flat.
+
+    python bench/engine_cost.py
+
+Builds one patient's state with 10, 100, 1,000 and 10,000 prior observations (pain, ODI, PSFS,
+adherence and barriers over an episode of PT visits), then times `apply_record` for fresh
+observations on that state, and the state's JSON round trip. Each figure is the best of a few
+repeats of a mean (as `timeit` reports), so other work on the machine does not hide the trend.
+Not a test: numbers vary by machine.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pathways.definitions import default_definition  # noqa: E402
+from pathways.engine import apply_record, new_state  # noqa: E402
+from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef  # noqa: E402
+from pathways.state import PatientState  # noqa: E402
+
+DEFINITION = default_definition()
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SIZES = (10, 100, 1_000, 10_000)
+EVENTS = 500
+ROUND_TRIPS = 200
+REPEATS = 5
+
+# Codes come from the shipped definition, so the benchmark reads what the engine reads.
+PT = DEFINITION.pt_visit.codings[0]
+MEASURES = [m.codes.codings[0] for m in DEFINITION.measures]
+ADHERENCE = DEFINITION.adherence_codes.codings[0]
+BARRIER = DEFINITION.barrier_codes.codings[0]
+BARRIER_VALUE = DEFINITION.barriers[0].code
+
+
+def record(number: int, kind: str, code: Coding, at: datetime, **values: object) -> ClinicalRecord:
+    return ClinicalRecord(
+        SourceRef(kind, f"{kind.lower()}-{number}", "1"),
+        "bench",
+        at,
+        RecordStatus.ACTIVE,
+        (code,),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def observation(number: int, at: datetime) -> ClinicalRecord:
+    """The n-th observation of the mix: measures, adherence, now and then a barrier."""
+    slot = number % 5
+    if slot < len(MEASURES):
+        return record(number, "Observation", MEASURES[slot], at, value_number=float(3 + number % 5))
+    if slot == 3:
+        return record(number, "Observation", ADHERENCE, at, value_number=float(70 + number % 30))
+    return record(number, "Observation", BARRIER, at, value_codes=(BARRIER_VALUE,))
+
+
+def build(observations: int) -> PatientState:
+    """A state after nine PT visits and `observations` observations spread over 40 days."""
+    state = new_state()
+    for i in range(9):
+        visit = record(i, "Encounter", PT, T0 + timedelta(days=4 * i))
+        state, _ = apply_record(DEFINITION, state, visit, visit.at)
+    step = timedelta(days=40) / observations
+    for i in range(observations):
+        item = observation(i, T0 + step * i)
+        state, _ = apply_record(DEFINITION, state, item, item.at)
+    return state
+
+
+def mean_apply(state: PatientState) -> float:
+    """Mean seconds of `apply_record` for fresh observations, each on the same state."""
+    start = T0 + timedelta(days=40)
+    events = [observation(10_000_000 + i, start + timedelta(minutes=i)) for i in range(EVENTS)]
+    began = time.perf_counter()
+    for event in events:
+        apply_record(DEFINITION, state, event, event.at)
+    return (time.perf_counter() - began) / EVENTS
+
+
+def mean_round_trip(state: PatientState) -> float:
+    began = time.perf_counter()
+    for _ in range(ROUND_TRIPS):
+        PatientState.from_json(json.loads(json.dumps(state.to_json())))
+    return (time.perf_counter() - began) / ROUND_TRIPS
+
+
+def best(measure: Callable[[PatientState], float], state: PatientState) -> float:
+    gc.collect()
+    return min(measure(state) for _ in range(REPEATS))
+
+
+def main() -> None:
+    print(f"{'prior observations':>18}  {'apply_record':>13}  {'JSON round trip':>15}  {'state JSON':>10}")
+    for size in SIZES:
+        state = build(size)
+        apply_cost = best(mean_apply, state)
+        trip_cost = best(mean_round_trip, state)
+        size_bytes = len(json.dumps(state.to_json()))
+        print(f"{size:>18,}  {apply_cost * 1e6:>10.0f} µs  {trip_cost * 1e6:>12.0f} µs  {size_bytes:>8,} B")
+
+
+if __name__ == "__main__":
+    main()
