@@ -2,9 +2,10 @@
 
 The state never holds the patient's history. Measures, adherence and barriers keep only the
 values the rules read (baseline and latest; the latest record of each barrier), so its size does
-not grow with observations; PT visits, findings, diagnoses, interventions and decisions are kept
-as small sets (a PT course, the rare red-flag or diagnosis records, the steps that fired). `needs_rebuild_for` says when one record cannot be folded
-in incrementally and the caller must pass every record to `engine.rebuild`.
+not grow with observations. PT visits, findings, diagnoses, interventions and decisions are kept
+as small sets: one PT course, the rare red-flag and diagnosis records, the steps that fired.
+`needs_rebuild_for` says when one record cannot be folded in incrementally and the caller must
+pass every record to `engine.rebuild`.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class PatientState:
         """True when `record` cannot be folded in incrementally: call `engine.rebuild`.
 
         That is: a new version or retraction of a record holding a baseline, a latest value, the
-        latest of a barrier or t0; a finished Encounter before t0 (it may move t0); or the first Encounter when
-        measures were recorded before it (which of them is the baseline depends on t0).
+        latest of a barrier or t0; a finished Encounter before t0 (it may move t0); or the first
+        Encounter when measures were recorded before it (which is the baseline depends on t0).
         """
         for source in self.pinned_sources():
             if source.reference == record.source.reference:
