@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, fhir_events, health, metadata, metrics, plandefinition, search
+from service.api import admin, fhir_events, health, metadata, metrics, notifications, plandefinition, search
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
 from service.logs import bind_request_logging
@@ -36,6 +36,7 @@ def create_app(
         metrics.blueprint,
         plandefinition.blueprint,
         fhir_events.blueprint,
+        notifications.blueprint,
         search.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -54,6 +54,21 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "30",
         "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions.",
     ),
+    Variable(
+        "NOTIFICATION_BASE_URL",
+        "(empty)",
+        "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
+    ),
+    Variable(
+        "HEARTBEAT_GRACE_SECONDS",
+        "30",
+        "Silence beyond a subscription's heartbeat period tolerated before /readyz reports it stale.",
+    ),
+    Variable(
+        "GAP_GRACE_SECONDS",
+        "10",
+        "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
+    ),
     Variable("LOG_LEVEL", "INFO", "Log level."),
     Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
 )
@@ -82,6 +97,9 @@ class Settings:
     pathway_definition: Path | None = None
     max_body_bytes: int = MEBIBYTE
     sweep_interval_seconds: float = 30.0
+    notification_base_url: str | None = None
+    heartbeat_grace_seconds: float = 30.0
+    gap_grace_seconds: float = 10.0
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -112,6 +130,9 @@ class Settings:
             pathway_definition=Path(definition) if definition else None,
             max_body_bytes=int(get("MAX_BODY_BYTES") or MEBIBYTE),
             sweep_interval_seconds=float(get("SWEEP_INTERVAL_SECONDS") or 30),
+            notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
+            heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
+            gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=(get("LOG_FORMAT") or "json").lower(),
         )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, jsonify
 
 from service.api.context import services
+from service.notifications.liveness import heartbeat_check
 from service.store.database import ping as ping_database
 from workers.broker import ping_broker
 
@@ -30,6 +31,8 @@ def readyz() -> Response:
     }
     if svc.ehr is not None:
         checks["ehr"] = svc.ehr.ping
+    if (heartbeats := heartbeat_check(svc.db, svc.clock, svc.settings.heartbeat_grace_seconds)) is not None:
+        checks["subscriptions"] = heartbeats
     results = {name: _check(fn) for name, fn in checks.items()}
     ready = all(r["status"] == "ok" for r in results.values())
     response = jsonify(status="ok" if ready else "unavailable", checks=results)
@@ -42,5 +45,5 @@ def _check(fn: Callable[[], None]) -> dict[str, object]:
     try:
         fn()
     except Exception as error:  # noqa: BLE001 - a failed ping of any kind means not ready
-        return {"status": "down", "error": type(error).__name__}
+        return {"status": "down", "error": type(error).__name__, **getattr(error, "details", {})}
     return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}

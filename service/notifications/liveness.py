@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -30,7 +30,7 @@ def watched(connection: sa.Connection) -> list[Watched]:
             sa.func.coalesce(subscriptions.c.last_seen_at, subscriptions.c.created_at),
         ).where(subscriptions.c.status == ACTIVE, subscriptions.c.heartbeat_seconds.is_not(None))
     )
-    return [(row[0], row[1], _utc(row[2])) for row in rows]
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 def stale(rows: list[Watched], now: datetime, grace: timedelta) -> list[str]:
@@ -55,7 +55,3 @@ def heartbeat_check(db: sa.Engine, clock: Callable[[], datetime], grace_seconds:
 
     return check
 
-
-def _utc(value: datetime) -> datetime:
-    """`coalesce` loses the column type, so SQLite hands back a naive UTC datetime."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

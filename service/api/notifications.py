@@ -1,0 +1,78 @@
+"""The rest-hook endpoint an EHR Subscription points at (`channel.endpoint` = `<base>/notifications`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from flask import Blueprint, Response, request
+
+from service import ingest
+from service.api.context import dispatcher, services
+from service.api.fhir_events import JSON_TYPES
+from service.api.outcomes import fhir_response
+from service.bootstrap import Services
+from service.notifications import intake, recovery
+from service.problems import Problem, issue
+from workers.dispatch import Dispatcher
+
+blueprint = Blueprint("notifications", __name__)
+log = structlog.get_logger(__name__)
+
+
+@blueprint.post("/notifications")
+def post_notification() -> Response:
+    """A Backport/R4B/R5 notification Bundle, or an R4 classic empty POST (re-run the criteria)."""
+    svc = services()
+    body = _body()
+    authorization = request.headers.get("Authorization")
+    if body is None:
+        accepted = intake.classic_ping(svc.db, svc.ehr, svc.clock(), authorization)
+    else:
+        accepted = intake.notification(svc.db, svc.ehr, svc.clock(), body, authorization)
+    return _acknowledge(accepted)
+
+
+@blueprint.put("/notifications/<resource_type>/<resource_id>")
+def put_resource(resource_type: str, resource_id: str) -> Response:
+    """An R4 classic rest-hook update: the resource, or an empty body meaning "read it"."""
+    svc = services()
+    authorization = request.headers.get("Authorization")
+    accepted = intake.classic_resource(svc.db, svc.ehr, svc.clock(), authorization, resource_type, resource_id, _body())
+    return _acknowledge(accepted)
+
+
+def _body() -> Any | None:
+    """The JSON body, or None for an empty one (classic rest-hook pings carry none)."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return None
+    if (request.mimetype or "") not in JSON_TYPES:
+        raise Problem(415, "not-supported", f"Content-Type must be one of {', '.join(JSON_TYPES)}")
+    return ingest.parse_json(raw)
+
+
+def _acknowledge(accepted: intake.Accepted) -> Response:
+    """Queue evaluation (the events are committed), answer, then recover any gap that is due."""
+    queue = dispatcher()
+    for event_id in accepted.event_ids:
+        queue.evaluate_event_safely(event_id)
+    note = issue("informational", accepted.message, severity="information")
+    response = fhir_response({"resourceType": "OperationOutcome", "issue": [note]}, 200)
+    svc = services()
+    # After the answer is sent: the EHR's delivery timeout must not include recovery reads.
+    response.call_on_close(lambda: _recover_due_gaps(svc, queue))
+    return response
+
+
+def _recover_due_gaps(svc: Services, queue: Dispatcher) -> None:
+    grace = timedelta(seconds=svc.settings.gap_grace_seconds)
+    try:
+        event_ids = recovery.recover_due(svc.db, svc.ehr, svc.clock(), grace)
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("gap recovery deferred to the next notification", error=type(error).__name__)
+        return
+    for event_id in event_ids:
+        queue.evaluate_event_safely(event_id)

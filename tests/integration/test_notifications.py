@@ -1,0 +1,406 @@
+"""Subscription notifications from a real EHR (SEKMET) into Carepath's own API and worker processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.bootstrap import Services, build
+from service.notifications import registration, store
+from service.notifications.auth import secret_hash
+from service.settings import Settings
+from service.store.database import transaction
+from service.store.subscription_tables import subscription_events
+from service.store.tables import inbound_events
+from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
+from tests.ehr.sekmet import SekmetServer, free_port
+from tests.processes import ROOT, CarepathProcess, start_api, start_worker, wait_until
+from tests.stack import new_patient_id
+
+TOPIC_FILE = ROOT / "tests" / "fixtures" / "fhir" / "topic-pt-intake.json"
+TOPIC = json.loads(TOPIC_FILE.read_text())
+TOPIC_URL = "https://carepath.dev/fhir/SubscriptionTopic/pt-intake"
+FHIR_JSON = "application/fhir+json"
+GAP_GRACE_SECONDS = 1  # short, so a gap test waits one second instead of the default ten
+HEARTBEAT_GRACE = 3  # SEKMET checks heartbeats once a second, so a 1 s heartbeat may come 2 s apart
+
+
+@pytest.fixture(scope="module")
+def api(stack_env: dict[str, str]) -> Iterator[str]:
+    """`carepath worker` and `carepath serve` as separate processes; yields the API base URL."""
+    env = dict(stack_env, GAP_GRACE_SECONDS=str(GAP_GRACE_SECONDS), HEARTBEAT_GRACE_SECONDS=str(HEARTBEAT_GRACE))
+    worker = start_worker(env, name="notifications-worker")
+    server, base = start_api(env, name="notifications-api")
+    processes: list[CarepathProcess] = [worker, server]
+    yield base
+    for process in processes:
+        process.stop()
+
+
+@pytest.fixture()
+def registered(stack_services: Services, sekmet: SekmetServer) -> Iterator[list[str]]:
+    """Subscriptions a test registers; switched off afterwards, here and on the EHR."""
+    ids: list[str] = []
+    yield ids
+    for subscription_id in ids:
+        silence(sekmet, subscription_id)
+        with transaction(stack_services.db) as connection:
+            store.update(connection, subscription_id, datetime.now(UTC), status=store.OFF)
+
+
+def register(
+    services: Services, endpoint: str, patient: str, ids: list[str], **changes: Any
+) -> registration.Registered:
+    """Register through the module the CLI uses (the secret is only needed to forge notifications)."""
+    values: dict[str, Any] = {
+        "endpoint": endpoint,
+        "payload": "id-only",
+        "topic": TOPIC_URL,
+        "filters": (f"Observation?patient=Patient/{patient}", f"Encounter?patient=Patient/{patient}"),
+    }
+    request = registration.Request(**{**values, **changes})
+    assert services.ehr is not None
+    result = registration.register(services.db, services.ehr, request, services.clock(), TOPIC)
+    ids.append(result.subscription_id)
+    # SEKMET sends the handshake asynchronously; switching it off before that lands would be undone.
+    assert registration.wait_for_activation(services.ehr, result.subscription_id, 10)["status"] == "active"
+    return result
+
+
+def silence(sekmet: SekmetServer, subscription_id: str) -> None:
+    """Switch the Subscription off on the EHR: from now on only the test sends notifications."""
+    url = f"{sekmet.base_url}/Subscription/{subscription_id}"
+    current = requests.get(url, headers=sekmet.auth_headers(), timeout=10).json()
+    current = dict(current, status="off")
+    current.pop("error", None)
+    response = requests.put(url, json=current, headers={**sekmet.auth_headers(), "Content-Type": FHIR_JSON}, timeout=10)
+    response.raise_for_status()
+
+
+def ehr_status(sekmet: SekmetServer, subscription_id: str) -> str:
+    url = f"{sekmet.base_url}/Subscription/{subscription_id}"
+    return str(requests.get(url, headers=sekmet.auth_headers(), timeout=10).json()["status"])
+
+
+def ehr_put(sekmet: SekmetServer, resource: dict[str, Any]) -> dict[str, Any]:
+    """Write a resource directly to the EHR under its own id."""
+    url = f"{sekmet.base_url}/{resource['resourceType']}/{resource['id']}"
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    response = requests.put(url, json=body, headers={**sekmet.auth_headers(), "Content-Type": FHIR_JSON}, timeout=10)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def ehr_tasks(sekmet: SekmetServer, patient: str) -> list[dict[str, Any]]:
+    response = requests.get(
+        f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}"}, headers=sekmet.auth_headers(), timeout=10
+    )
+    response.raise_for_status()
+    return [e["resource"] for e in response.json().get("entry", [])]
+
+
+def notification(
+    base_url: str, subscription_id: str, kind: str, count: int, events: list[tuple[int, dict[str, Any]]] = ()
+) -> dict[str, Any]:
+    """A Backport R4 notification shaped exactly like SEKMET's own (id-only, patient as context)."""
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    parameters: list[dict[str, Any]] = [
+        {"name": "subscription", "valueReference": {"reference": f"{base_url}/Subscription/{subscription_id}"}},
+        {"name": "topic", "valueCanonical": TOPIC_URL},
+        {"name": "status", "valueCode": "active"},
+        {"name": "type", "valueCode": kind},
+        {"name": "events-since-subscription-start", "valueString": str(count)},
+    ]
+    for number, focus in events:
+        parts = [
+            {"name": "event-number", "valueString": str(number)},
+            {"name": "timestamp", "valueInstant": stamp},
+            {"name": "focus", "valueReference": {"reference": f"{base_url}/{focus['resourceType']}/{focus['id']}"}},
+            {
+                "name": "additional-context",
+                "valueReference": {"reference": f"{base_url}/{focus['subject']['reference']}"},
+            },
+        ]
+        parameters.append({"name": "notification-event", "part": parts})
+    status = {"resourceType": "Parameters", "id": "status", "parameter": parameters}
+    return {"resourceType": "Bundle", "type": "history", "timestamp": stamp, "entry": [{"resource": status}]}
+
+
+def deliver(base: str, body: dict[str, Any], secret: str | None) -> requests.Response:
+    headers = {"Content-Type": f"{FHIR_JSON}; charset=utf-8"}
+    if secret is not None:
+        headers["Authorization"] = f"Bearer {secret}"
+    return requests.post(f"{base}/notifications", data=json.dumps(body), headers=headers, timeout=30)
+
+
+def stored(services: Services, patient: str) -> list[tuple[str, str, str]]:
+    """(channel, type, id) of every inbound event of a patient."""
+    with services.db.connect() as connection:
+        rows = connection.execute(
+            sa.select(inbound_events.c.channel, inbound_events.c.resource_type, inbound_events.c.resource_id)
+            .where(inbound_events.c.patient_id == patient)
+            .order_by(inbound_events.c.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def numbers_seen(services: Services, subscription_id: str) -> list[int]:
+    with services.db.connect() as connection:
+        query = sa.select(subscription_events.c.event_number).where(
+            subscription_events.c.subscription_id == subscription_id
+        )
+        return sorted(connection.execute(query).scalars())
+
+
+def gaps(services: Services, subscription_id: str) -> list[store.Gap]:
+    with services.db.connect() as connection:
+        return store.gaps(connection, subscription_id)
+
+
+def carepath(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "subscriptions", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# -- the whole loop --------------------------------------------------------------------------------
+
+
+def test_a_red_flag_written_to_the_ehr_reaches_carepath_by_id_only_notification_and_returns_as_a_task(
+    api: str, stack_env: dict[str, str], stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    result = carepath(
+        stack_env,
+        "register",
+        "--topic", TOPIC_URL,
+        "--filter", f"Observation?patient=Patient/{patient}",
+        "--filter", f"Encounter?patient=Patient/{patient}",
+        "--endpoint", f"{api}/notifications",
+        "--payload", "id-only",
+        "--heartbeat", "60",
+        "--topic-resource", str(TOPIC_FILE),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [subscription_id] = [
+        line.removeprefix("Subscription/") for line in result.stdout.splitlines() if line.startswith("Subscription/")
+    ]
+    registered.append(subscription_id)
+    assert "EHR status: active" in result.stdout  # SEKMET activates only after Carepath accepted its handshake
+    assert "Bearer" not in result.stdout + result.stderr
+
+    start = datetime.now(UTC) - timedelta(days=3)
+    visit = ehr_put(sekmet, pt_visit(patient, start))
+    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, start + timedelta(days=1)))
+
+    def red_flag_task() -> bool:
+        codes = [t["code"]["coding"][0]["code"] for t in ehr_tasks(sekmet, patient)]
+        return "urgent-red-flag-review" in codes
+
+    wait_until(red_flag_task, 60, what="the red-flag Task in the EHR")
+    assert sorted(stored(stack_services, patient)) == sorted(
+        [("notification", "Encounter", visit["id"]), ("notification", "Observation", flag["id"])]
+    )
+    assert numbers_seen(stack_services, subscription_id) == [1, 2]
+    status = carepath(stack_env, "status", subscription_id)
+    assert status.returncode == 0, status.stderr
+    assert "events: 2 contiguous of 2 known" in status.stdout
+    assert "EHR $status: active, 2 event(s) since start" in status.stdout
+    assert subscription_id in carepath(stack_env, "list").stdout
+
+
+def test_a_classic_rest_hook_put_of_the_resource_is_stored_like_a_direct_post(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    criteria = f"Observation?patient=Patient/{patient}"
+    register(stack_services, f"{api}/notifications", patient, registered, topic=None, filters=(),
+             criteria=criteria, payload="full-resource")  # fmt: skip
+    pain = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
+    wait_until(lambda: bool(stored(stack_services, patient)), 30, what="the PUT notification to be stored")
+    assert stored(stack_services, patient) == [("notification", "Observation", pain["id"])]
+
+
+def test_a_classic_rest_hook_ping_without_a_body_runs_the_subscription_criteria(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    criteria = f"Observation?patient=Patient/{patient}"
+    register(stack_services, f"{api}/notifications", patient, registered, topic=None, filters=(),
+             criteria=criteria, payload="empty")  # fmt: skip
+    pain = ehr_put(sekmet, measure(patient, PAIN, 6, "2026-01-06T10:00:00Z"))
+    wait_until(lambda: bool(stored(stack_services, patient)), 30, what="the searched resource to be stored")
+    assert stored(stack_services, patient) == [("notification-search", "Observation", pain["id"])]
+
+
+# -- authentication, duplicates, gaps --------------------------------------------------------------------
+
+
+def test_a_notification_with_a_wrong_or_missing_secret_is_refused_and_stores_nothing(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered)
+    silence(sekmet, subscription.subscription_id)
+    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
+    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
+    unknown = notification(sekmet.base_url, "carepath-unknown", "event-notification", 1, [(1, flag)])
+
+    for refused in (deliver(api, body, "wrong"), deliver(api, body, None), deliver(api, unknown, subscription.secret)):
+        assert refused.status_code == 401
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        assert refused.json()["issue"][0]["code"] == "login"
+    assert stored(stack_services, patient) == []
+    assert numbers_seen(stack_services, subscription.subscription_id) == []
+
+
+def test_a_repeated_notification_is_acknowledged_and_processed_once(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered)
+    silence(sekmet, subscription.subscription_id)
+    pain = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
+    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, pain)])
+
+    first, second = deliver(api, body, subscription.secret), deliver(api, body, subscription.secret)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert "1 repeated" in second.json()["issue"][0]["diagnostics"]
+    assert stored(stack_services, patient) == [("notification", "Observation", pain["id"])]
+    assert numbers_seen(stack_services, subscription.subscription_id) == [1]
+
+
+def test_a_missed_event_is_recovered_from_the_ehr_and_the_gap_recorded(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered)
+    sid, secret = subscription.subscription_id, subscription.secret
+    silence(sekmet, sid)
+    first, missed, third = (
+        ehr_put(sekmet, measure(patient, PAIN, value, f"2026-01-0{day}T10:00:00Z"))
+        for day, value in ((5, 7), (6, 6), (7, 5))
+    )
+
+    assert (
+        deliver(api, notification(sekmet.base_url, sid, "event-notification", 1, [(1, first)]), secret).status_code
+        == 200
+    )
+    assert (
+        deliver(api, notification(sekmet.base_url, sid, "event-notification", 3, [(3, third)]), secret).status_code
+        == 200
+    )
+    [gap] = gaps(stack_services, sid)
+    assert (gap.run, gap.recovered_at) == ((2, 2), None)
+
+    wait_until(lambda: datetime.now(UTC) - gap.detected_at > timedelta(seconds=GAP_GRACE_SECONDS), 10)
+    assert deliver(api, notification(sekmet.base_url, sid, "heartbeat", 3), secret).status_code == 200
+    wait_until(lambda: gaps(stack_services, sid)[0].recovered_at is not None, 30, what="the gap to be recovered")
+
+    [recovered] = gaps(stack_services, sid)
+    assert recovered.method == "search"  # SEKMET offers no $events; its CapabilityStatement says so
+    assert recovered.outcome is not None and recovered.outcome.endswith("1 new")
+    assert ("notification-search", "Observation", missed["id"]) in stored(stack_services, patient)
+    assert len(stored(stack_services, patient)) == 3
+    with stack_services.db.connect() as connection:
+        assert store.find(connection, sid).contiguous_through == 3  # type: ignore[union-attr]
+
+
+def test_a_focus_deleted_before_carepath_reads_it_is_stored_as_a_deletion(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered)
+    sid, secret = subscription.subscription_id, subscription.secret
+    silence(sekmet, sid)
+    pain = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
+    assert (
+        deliver(api, notification(sekmet.base_url, sid, "event-notification", 1, [(1, pain)]), secret).status_code
+        == 200
+    )
+    requests.delete(f"{sekmet.base_url}/Observation/{pain['id']}", headers=sekmet.auth_headers(), timeout=10)
+
+    assert (
+        deliver(api, notification(sekmet.base_url, sid, "event-notification", 2, [(2, pain)]), secret).status_code
+        == 200
+    )
+    assert stored(stack_services, patient)[-1] == ("notification-delete", "Observation", pain["id"])
+    with stack_services.db.connect() as connection:
+        body = connection.execute(
+            sa.select(inbound_events.c.body).where(inbound_events.c.channel == "notification-delete",
+                                                   inbound_events.c.patient_id == patient)
+        ).scalar_one()  # fmt: skip
+    assert body["resourceType"] == "Observation" and body["id"] == pain["id"] and "lastUpdated" in body["meta"]
+
+
+# -- durability and liveness -----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def offline_client(stack_settings: Settings) -> Iterator[tuple[FlaskClient, Services]]:
+    """The API in-process, with the EHR pointed at a port where nothing listens."""
+    settings = replace(stack_settings, ehr_base_url=f"http://127.0.0.1:{free_port()}/fhir")
+    services = build(settings)
+    with create_app(settings, services=services).test_client() as client:
+        yield client, services
+    services.db.dispose()
+
+
+def test_an_unreachable_ehr_answers_503_and_stores_nothing(offline_client: tuple[FlaskClient, Services]) -> None:
+    client, services = offline_client
+    patient, secret = new_patient_id(), "offline-secret-" + new_patient_id()
+    subscription_id = f"carepath-{patient}"
+    now = datetime.now(UTC)
+    with transaction(services.db) as connection:
+        store.insert(connection, store.Subscription(
+            id=subscription_id, kind="backport", topic=TOPIC_URL, criteria=(f"Observation?patient=Patient/{patient}",),
+            payload="id-only", endpoint="http://127.0.0.1/notifications", secret_hash=secret_hash(secret),
+            status=store.ACTIVE, heartbeat_seconds=None, created_at=now,
+        ))  # fmt: skip
+    focus = measure(patient, PAIN, 7, "2026-01-05T10:00:00Z")
+    body = notification(str(services.settings.ehr_base_url), subscription_id, "event-notification", 1, [(1, focus)])
+
+    response = client.post("/notifications", json=body, headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 503
+    assert response.get_json()["issue"][0]["code"] == "transient"
+    assert stored(services, patient) == []
+    assert numbers_seen(services, subscription_id) == []
+    with transaction(services.db) as connection:
+        store.update(connection, subscription_id, now, status=store.OFF)
+
+
+def test_a_subscription_whose_heartbeats_stop_is_reported_on_readyz(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered, heartbeat_seconds=1)
+    wait_until(lambda: ehr_status(sekmet, subscription.subscription_id) == "active", 10)
+    checks = requests.get(f"{api}/readyz", timeout=10).json()["checks"]
+    assert checks["subscriptions"]["status"] == "ok"
+
+    silence(sekmet, subscription.subscription_id)
+
+    def reported_stale() -> bool:
+        check = requests.get(f"{api}/readyz", timeout=10).json()["checks"]["subscriptions"]
+        return subscription.subscription_id in check.get("stale", [])
+
+    wait_until(reported_stale, 15, what="the silent subscription on /readyz")
+    ready = requests.get(f"{api}/readyz", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["subscriptions"]["error"] == "StaleSubscriptions"
