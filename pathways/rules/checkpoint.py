@@ -11,9 +11,9 @@ from pathways.model import Evidence
 from pathways.rules import context
 from pathways.rules.imaging import fire_imaging
 from pathways.rules.interventions import fire_injection, fire_medication, fire_surgical_consult
-from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot, snapshot
-from pathways.state import Checkpoint, DiagnosisEntry, PatientState
+from pathways.state import Checkpoint, DiagnosisEntry
 
 Row = Callable[[Run, Snapshot, Checkpoint], bool]
 
@@ -40,10 +40,6 @@ def evaluate_checkpoint(run: Run, due: Checkpoint) -> None:
     run.set_checkpoint(None, "")
 
 
-def _fired(state: PatientState, step: str) -> bool:
-    return state.has_fired(step)
-
-
 def progress_check(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     evaluable = [v.measure.label for v in snap.views if v.evaluable]
     days = run.definition.episode.evaluable_after_days
@@ -57,16 +53,13 @@ def progress_check(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
         return False
     step = run.definition.progress_check
     t0 = run.state.t0_visit
-    fire(
+    decide(
         run,
-        Firing(
-            step="progress-check",
-            priority=step.propose.priority,
-            proposals=build_proposals(step.propose, snap.words),
-            explanation=fill(step.propose.explanation, snap.words),
-            evidence=(*measure_evidence(snap.views), Evidence("weeks_since_t0", snap.words["weeks"])),
-            reasons=(*reasons_of([t0]), *reasons_of(snap.measure_sources())),
-        ),
+        "progress-check",
+        step.propose,
+        snap.words,
+        evidence=(*measure_evidence(snap.views), Evidence("weeks_since_t0", snap.words["weeks"])),
+        reasons=(*reasons_of([t0]), *reasons_of(snap.measure_sources())),
     )
     run.set_checkpoint(run.now + timedelta(weeks=step.next_checkpoint_weeks), "progress-check")
     return True
@@ -74,8 +67,8 @@ def progress_check(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 
 def adherence(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     view = snap.adherence
-    reassessed = _fired(run.state, "reassessment")
-    already = _fired(run.state, "adherence")
+    reassessed = run.state.has_fired("reassessment")
+    already = run.state.has_fired("adherence")
     holds = not view.adherent and not reassessed and not already
     reason = (
         "fired before (once per episode)"
@@ -91,16 +84,13 @@ def adherence(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
         return False
     step = run.definition.adherence
     words = {**snap.words, "remedies": remedies_text(run.definition, view)}
-    fire(
+    decide(
         run,
-        Firing(
-            step="adherence",
-            priority=step.propose.priority,
-            proposals=build_proposals(step.propose, words),
-            explanation=fill(step.propose.explanation, words),
-            evidence=(*measure_evidence(snap.views), *adherence_evidence(view)),
-            reasons=reasons_of(snap.measure_sources(), [view.latest], view.barriers),
-        ),
+        "adherence",
+        step.propose,
+        words,
+        evidence=(*measure_evidence(snap.views), *adherence_evidence(view)),
+        reasons=reasons_of(snap.measure_sources(), [view.latest], view.barriers),
     )
     run.set_checkpoint(run.now + timedelta(weeks=step.next_checkpoint_weeks), "adherence")
     return True
@@ -108,8 +98,8 @@ def adherence(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 
 def reassessment(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     view = snap.adherence
-    after_adherence = _fired(run.state, "adherence")
-    already = _fired(run.state, "reassessment")
+    after_adherence = run.state.has_fired("adherence")
+    already = run.state.has_fired("reassessment")
     holds = (view.adherent or after_adherence) and not already
     reason = (
         "fired before (once per episode)"
@@ -128,20 +118,18 @@ def reassessment(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     variant = step.propose.template("second-opinion").variant(specialty)
     verdict = "adherent non-responder" if view.adherent else "still not responding after the adherence step"
     words = {**snap.words, "verdict": verdict, "specialty": variant.label if variant else specialty}
-    fire(
+    decide(
         run,
-        Firing(
-            step="reassessment",
-            priority=step.propose.priority,
-            proposals=build_proposals(step.propose, words, variants={"second-opinion": specialty}),
-            explanation=fill(step.propose.explanation, words),
-            evidence=(
-                *measure_evidence(snap.views),
-                *adherence_evidence(view),
-                Evidence("second_opinion", specialty, reasons_of(basis)),
-            ),
-            reasons=reasons_of(snap.measure_sources(), [view.latest], basis),
+        "reassessment",
+        step.propose,
+        words,
+        evidence=(
+            *measure_evidence(snap.views),
+            *adherence_evidence(view),
+            Evidence("second_opinion", specialty, reasons_of(basis)),
         ),
+        reasons=reasons_of(snap.measure_sources(), [view.latest], basis),
+        variants={"second-opinion": specialty},
     )
     run.set_checkpoint(run.now + timedelta(weeks=step.next_checkpoint_weeks), "reassessment")
     return True
@@ -164,9 +152,9 @@ def choose_specialty(run: Run) -> tuple[str, tuple[object, ...]]:
 
 def imaging(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     state, now = run.state, run.now
-    reassessed = _fired(state, "reassessment")
+    reassessed = state.has_fired("reassessment")
     done = context.imaging_since_t0(state, now)
-    already = _fired(state, "imaging")
+    already = state.has_fired("imaging")
     holds = reassessed and not done and not already
     reason = (
         "fired before (once per episode)"
@@ -204,8 +192,8 @@ def medication(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 
 
 def _after_imaging(run: Run, step: str, found: tuple[DiagnosisEntry, ...]) -> bool:
-    imaged = _fired(run.state, "imaging")
-    already = _fired(run.state, step)
+    imaged = run.state.has_fired("imaging")
+    already = run.state.has_fired(step)
     holds = imaged and bool(found) and not already
     reason = (
         "fired before (once per episode)"
@@ -223,8 +211,8 @@ def _after_imaging(run: Run, step: str, found: tuple[DiagnosisEntry, ...]) -> bo
 def surgical_consult(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     state = run.state
     found = context.diagnoses(state, run.definition.structural_groups, run.now)
-    injected = _fired(state, "injection")
-    already = _fired(state, "surgical-consult")
+    injected = state.has_fired("injection")
+    already = state.has_fired("surgical-consult")
     own = due.set_by == "injection"
     holds = injected and own and bool(found) and not already
     reason = (

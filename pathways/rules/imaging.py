@@ -7,12 +7,13 @@ from datetime import timedelta
 from pathways.explain import listing, measure_evidence
 from pathways.model import Evidence
 from pathways.rules import context
-from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.rules.run import Run, build_proposals, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+    """`Nerve conduction study` → `nerve …` inside a sentence; acronyms such as `CT` stay."""
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
 
 
 def fire_imaging(run: Run, snap: Snapshot) -> None:
@@ -26,20 +27,19 @@ def fire_imaging(run: Run, snap: Snapshot) -> None:
     proposals = build_proposals(step.propose, snap.words, variants={study: snap.region}, only=items)
     texts = [p.text.rstrip(".") for p in proposals]
     words = {**snap.words, "studies": listing([texts[0], *map(_lower_first, texts[1:])])}
-    fire(
+    decide(
         run,
-        Firing(
-            step="imaging",
-            priority=step.propose.priority,
-            proposals=proposals,
-            explanation=fill(step.propose.explanation, words),
-            evidence=(
-                *measure_evidence(snap.views),
-                Evidence("region", snap.region, reasons_of(snap.region_sources)),
-                Evidence("mri_contraindicated", bool(contraindicated), reasons_of(contraindicated)),
-                Evidence("neurological_findings", bool(neuro), reasons_of(neuro)),
-            ),
-            reasons=reasons_of(snap.measure_sources(), contraindicated, neuro),
+        "imaging",
+        step.propose,
+        words,
+        evidence=(
+            *measure_evidence(snap.views),
+            Evidence("region", snap.region, reasons_of(snap.region_sources)),
+            Evidence("mri_contraindicated", bool(contraindicated), reasons_of(contraindicated)),
+            Evidence("neurological_findings", bool(neuro), reasons_of(neuro)),
         ),
+        reasons=reasons_of(snap.measure_sources(), contraindicated, neuro),
+        variants={study: snap.region},
+        only=items,
     )
     run.set_checkpoint(now + timedelta(weeks=step.next_checkpoint_weeks), "imaging")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathways.explain import day, listing
 from pathways.model import Evidence, Priority
 from pathways.rules import context
-from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
 from pathways.state import DiagnosisEntry
 
@@ -29,16 +29,14 @@ def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) ->
     """Propose the epidural injection and a modified PT programme; set the injection checkpoint."""
     step = run.definition.injection
     words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
-    fire(
+    decide(
         run,
-        Firing(
-            step="injection",
-            priority=step.propose.priority,
-            proposals=build_proposals(step.propose, words, variants={"injection": snap.region}),
-            explanation=fill(step.propose.explanation, words),
-            evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
-            reasons=reasons_of(found, snap.region_sources),
-        ),
+        "injection",
+        step.propose,
+        words,
+        evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
+        reasons=reasons_of(found, snap.region_sources),
+        variants={"injection": snap.region},
     )
     set_injection_checkpoint(run)
 
@@ -56,16 +54,13 @@ def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -
     """Propose a medication review for neuropathic pain (the caller sets any checkpoint)."""
     step = run.definition.medication
     words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
-    fire(
+    decide(
         run,
-        Firing(
-            step="medication",
-            priority=step.propose.priority,
-            proposals=build_proposals(step.propose, words),
-            explanation=fill(step.propose.explanation, words),
-            evidence=_evidence(found),
-            reasons=reasons_of(found),
-        ),
+        "medication",
+        step.propose,
+        words,
+        evidence=_evidence(found),
+        reasons=reasons_of(found),
     )
 
 
@@ -90,14 +85,13 @@ def fire_surgical_consult(
         "specialty": variant.label if variant else "",
         "context": context_words,
     }
-    fire(
+    decide(
         run,
-        Firing(
-            step="surgical-consult",
-            priority=priority,
-            proposals=build_proposals(step.propose, words, variants={"referral": snap.region}, priority=priority),
-            explanation=fill(step.propose.explanation, words),
-            evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
-            reasons=reasons_of(found, snap.region_sources),
-        ),
+        "surgical-consult",
+        step.propose,
+        words,
+        evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
+        reasons=reasons_of(found, snap.region_sources),
+        variants={"referral": snap.region},
+        priority=priority,
     )

@@ -14,7 +14,7 @@ from pathways.definition_model import Definition, Severity, SeverityRule
 from pathways.explain import day, listing
 from pathways.model import Evidence
 from pathways.rules.context import window_start
-from pathways.rules.run import Firing, Run, build_proposals, fill, fire, reasons_of
+from pathways.rules.run import Run, decide, reasons_of
 from pathways.state import Entry, PatientState
 
 STEP = "red-flags"
@@ -107,17 +107,14 @@ def _fire(run: Run, rule: SeverityRule, found: Sequence[Entry]) -> None:
         when = "history" if finding.severity is Severity.CONTEXT else day(entry.at)
         labels.append(f"{finding.label} ({when})")
     words = {"findings": listing(labels)}
-    fire(
+    decide(
         run,
-        Firing(
-            step=STEP,
-            priority=rule.propose.priority,
-            proposals=build_proposals(rule.propose, words),
-            explanation=fill(rule.propose.explanation, words),
-            evidence=(Evidence("red_flag_findings", tuple(f.name for f in found), reasons_of(found)),),
-            reasons=reasons_of(found),
-            severity=rule.id,
-        ),
+        STEP,
+        rule.propose,
+        words,
+        evidence=(Evidence("red_flag_findings", tuple(f.name for f in found), reasons_of(found)),),
+        reasons=reasons_of(found),
+        severity=rule.id,
     )
 
 

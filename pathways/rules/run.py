@@ -57,38 +57,37 @@ class Run:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Firing:
-    """What a step decided to propose, before it becomes a `Decision`."""
-
-    step: str
-    priority: Priority
-    proposals: tuple[Proposal, ...]
-    explanation: str
-    evidence: tuple[Evidence, ...]
-    reasons: tuple[SourceRef, ...]
-    severity: str | None = None
-
-
-def fire(run: Run, firing: Firing) -> Decision:
-    """Make the decision, remember it in the state and return it."""
+def decide(
+    run: Run,
+    step: str,
+    propose: Proposing,
+    words: Mapping[str, str],
+    *,
+    evidence: Sequence[Evidence],
+    reasons: Sequence[SourceRef],
+    variants: Mapping[str, str] | None = None,
+    only: Sequence[str] | None = None,
+    priority: Priority | None = None,
+    severity: str | None = None,
+) -> Decision:
+    """Make a step's decision from its templates and `words`, remember it in the state, return it."""
+    chosen = priority or propose.priority
     # Repeats are counted per step and, for red flags, per severity (`Decision.key` holds both).
-    occurrence = 1 + sum(1 for f in run.state.fired_of(firing.step) if f.severity == firing.severity)
-    reasons = tuple(dict.fromkeys(firing.reasons))  # de-duplicated, order kept
+    occurrence = 1 + sum(1 for f in run.state.fired_of(step) if f.severity == severity)
     decision = Decision(
-        step=firing.step,
+        step=step,
         episode=run.state.episode or EPISODE_ID,
         occurrence=occurrence,
         at=run.now,
-        priority=firing.priority,
-        proposals=firing.proposals,
-        explanation=firing.explanation,
-        evidence=firing.evidence,
-        reasons=reasons,
+        priority=chosen,
+        proposals=build_proposals(propose, words, variants=variants, only=only, priority=chosen),
+        explanation=fill(propose.explanation, words),
+        evidence=tuple(evidence),
+        reasons=tuple(dict.fromkeys(reasons)),  # de-duplicated, order kept
         definition=run.definition.reference,
-        severity=firing.severity,
+        severity=severity,
     )
-    remembered = Fired(decision.key, firing.step, occurrence, run.now, firing.priority, firing.severity, reasons)
+    remembered = Fired(decision.key, step, occurrence, run.now, chosen, severity, decision.reasons)
     run.state = replace(run.state, fired=(*run.state.fired, remembered))
     run.decisions.append(decision)
     return decision
