@@ -116,7 +116,9 @@ def register(
     _check(request)
     criteria = searchable_criteria(request, topic_resource)
     if topic_resource is not None:
-        ehr.update("Basic", str(topic_resource.get("id")), topic_resource)
+        if topic_resource.get("resourceType") != "Basic" or not topic_resource.get("id"):
+            raise RegistrationError("the topic resource must be a Basic with an id")
+        ehr.update("Basic", str(topic_resource["id"]), topic_resource)
     subscription_id, secret = f"{ID_PREFIX}{uuid.uuid4().hex}", new_secret()
     row = store.Subscription(
         id=subscription_id,

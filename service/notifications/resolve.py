@@ -6,7 +6,7 @@ an EHR that cannot be read turns into a 503 (the EHR retries) with nothing store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import structlog
 
 from pathways.fhir_in import parse_fhir_datetime
+from pathways.fhir_out_requests import fhir_instant
 from service import ingest
 from service.ehr import EhrClient, EhrError, EhrRejected
 from service.notifications.envelope import Event, Notification, reference_key
@@ -65,10 +66,6 @@ def instant(text: str | None) -> datetime | None:
         return None
 
 
-def fhir_instant(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
 def events(
     ehr: EhrClient | None,
     subscription: Subscription,
@@ -93,7 +90,7 @@ def events(
 
 
 def focus(
-    ehr: EhrClient | None, event: Event, inline: dict[str, Any] | Any, patient_of: PatientLookup, now: datetime
+    ehr: EhrClient | None, event: Event, inline: Mapping[str, Any], patient_of: PatientLookup, now: datetime
 ) -> Outcome:
     """The event's focus: carried in the Bundle, else read from the EHR; gone means deleted."""
     key = reference_key(event.focus)

@@ -225,28 +225,23 @@ def test_a_red_flag_written_to_the_ehr_reaches_carepath_by_id_only_notification_
     assert subscription_id in carepath(stack_env, "list").stdout
 
 
-def test_a_classic_rest_hook_put_of_the_resource_is_stored_like_a_direct_post(
-    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+@pytest.mark.parametrize(
+    ("payload", "channel"),
+    [
+        ("full-resource", "notification"),  # the EHR PUTs {endpoint}/Observation/{id} with the resource
+        ("empty", "notification-search"),  # the EHR POSTs nothing; Carepath re-runs the criteria
+    ],
+)
+def test_a_classic_rest_hook_notification_stores_the_matching_resource(
+    payload: str, channel: str, api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
 ) -> None:
     patient = new_patient_id()
     criteria = f"Observation?patient=Patient/{patient}"
     register(stack_services, f"{api}/notifications", patient, registered, topic=None, filters=(),
-             criteria=criteria, payload="full-resource")  # fmt: skip
+             criteria=criteria, payload=payload)  # fmt: skip
     pain = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
-    wait_until(lambda: bool(stored(stack_services, patient)), 30, what="the PUT notification to be stored")
-    assert stored(stack_services, patient) == [("notification", "Observation", pain["id"])]
-
-
-def test_a_classic_rest_hook_ping_without_a_body_runs_the_subscription_criteria(
-    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
-) -> None:
-    patient = new_patient_id()
-    criteria = f"Observation?patient=Patient/{patient}"
-    register(stack_services, f"{api}/notifications", patient, registered, topic=None, filters=(),
-             criteria=criteria, payload="empty")  # fmt: skip
-    pain = ehr_put(sekmet, measure(patient, PAIN, 6, "2026-01-06T10:00:00Z"))
-    wait_until(lambda: bool(stored(stack_services, patient)), 30, what="the searched resource to be stored")
-    assert stored(stack_services, patient) == [("notification-search", "Observation", pain["id"])]
+    wait_until(lambda: bool(stored(stack_services, patient)), 30, what="the notified resource to be stored")
+    assert stored(stack_services, patient) == [(channel, "Observation", pain["id"])]
 
 
 # -- authentication, duplicates, gaps --------------------------------------------------------------------

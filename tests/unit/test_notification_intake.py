@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pathways.fhir_out_requests import fhir_instant
 from service.ehr import EhrRejected, EhrUnavailable
 from service.notifications import auth, liveness, registration, resolve
 from service.notifications.envelope import Event, Notification
@@ -183,7 +184,7 @@ def test_events_without_a_focus_run_one_search_over_the_subscription_criteria_si
     [(resource_type, params)] = ehr.searches
     since = NOW - timedelta(days=1) - resolve.SEARCH_OVERLAP
     assert resource_type == "Observation"
-    assert params == [("patient", "Patient/p1"), ("_lastUpdated", f"gt{resolve.fhir_instant(since)}")]
+    assert params == [("patient", "Patient/p1"), ("_lastUpdated", f"gt{fhir_instant(since)}")]
     assert [i.prepared.resource_id for i in resolved.outcomes[None].items] == ["o1"]
     assert resolved.newest == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
