@@ -21,7 +21,15 @@ from datetime import datetime, timedelta
 from pathways.classify import Facts, classify
 from pathways.definition_model import Definition
 from pathways.model import ClinicalRecord, Evaluation, RecordStatus
-from pathways.rules.aggregate import RebuildRequired, absorb, check_pinned, forget, prune, version_number
+from pathways.rules.aggregate import (
+    RebuildRequired,
+    absorb,
+    carry_known_at,
+    check_pinned,
+    forget,
+    prune,
+    version_number,
+)
 from pathways.rules.checkpoint import evaluate_checkpoint
 from pathways.rules.fact_steps import evaluate_fact_steps, move_checkpoint
 from pathways.rules.red_flags import close, evaluate_red_flags
@@ -61,7 +69,9 @@ def apply_record(
     reference = record.source.reference
     check_pinned(run.state, facts)
     had_episode = run.state.episode is not None
+    previous = next((d for d in run.state.diagnoses if d.source.reference == reference), None)
     run.state = absorb(definition, forget(run.state, reference), facts)
+    run.state = carry_known_at(run.state, previous, now)
     run.check("classify", facts.bound and facts.counts, describe(facts))
     _retractions(run, [record])
     if not had_episode and run.state.t0 is not None:
@@ -127,6 +137,8 @@ def rebuild(
     latest = latest_versions(records)
     old_t0, had_episode = state.t0, state.episode is not None
     run.state = fold(definition, latest, run.state)
+    for previous in state.diagnoses:
+        run.state = carry_known_at(run.state, previous, now)
     run.check("rebuild", True, f"aggregates recomputed from {len(latest)} records", t0=run.state.t0)
     _retractions(run, latest)
     t0 = run.state.t0

@@ -51,13 +51,18 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class DiagnosisEntry:
-    """A counting diagnosis: its groups, whether it may trigger a step, its region."""
+    """A counting diagnosis: its groups, whether it may trigger a step, its region.
+
+    `known_at` is when it became a triggering diagnosis for the pathway: its clinical time, or
+    the arrival of the newer version that confirmed an earlier provisional one.
+    """
 
     at: datetime
     groups: tuple[str, ...]
     triggers: bool
     region: str | None
     source: SourceRef
+    known_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,12 +51,18 @@ def _diagnosis(entry: DiagnosisEntry) -> dict[str, Any]:
         "triggers": entry.triggers,
         "region": entry.region,
         "source": _ref(entry.source),
+        "known_at": _time(entry.known_at),
     }
 
 
 def _undiagnosis(data: Any) -> DiagnosisEntry:
     return DiagnosisEntry(
-        _untime(data["at"]), tuple(data["groups"]), data["triggers"], data["region"], _unref(data["source"])
+        _untime(data["at"]),
+        tuple(data["groups"]),
+        data["triggers"],
+        data["region"],
+        _unref(data["source"]),
+        _untime(data["known_at"]),
     )
 
 

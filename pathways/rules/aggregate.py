@@ -111,7 +111,7 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
     findings = [Entry(facts.at, name, facts.source) for name in facts.findings]
     interventions = [Entry(facts.at, name, facts.source) for name in facts.interventions]
     contraindications = [Entry(facts.at, "mri-contraindicated", facts.source)] if facts.mri_contraindicated else []
-    diagnoses = [DiagnosisEntry(facts.at, facts.diagnosis_groups, facts.triggers, facts.region, facts.source)]
+    diagnoses = [DiagnosisEntry(facts.at, facts.diagnosis_groups, facts.triggers, facts.region, facts.source, facts.at)]
     if not (findings or interventions or contraindications or facts.is_diagnosis):
         return state
     return replace(
@@ -177,6 +177,20 @@ def _measure(definition: Definition, state: PatientState, measure: str, value: V
     others = tuple(m for m in state.measures if m.measure != measure)
     measures = sorted((*others, MeasureState(measure, baseline, latest)), key=lambda m: m.measure)
     return replace(state, measures=tuple(measures))
+
+
+def carry_known_at(state: PatientState, previous: DiagnosisEntry | None, moment: datetime) -> PatientState:
+    """Keep when a diagnosis became triggering across its versions; a confirmation is news now."""
+    if previous is None:
+        return state
+
+    def known(entry: DiagnosisEntry) -> DiagnosisEntry:
+        if entry.source.reference != previous.source.reference or not entry.triggers:
+            return entry
+        when = previous.known_at if previous.triggers else max(moment, entry.at)
+        return replace(entry, known_at=when)
+
+    return replace(state, diagnoses=tuple(known(d) for d in state.diagnoses))
 
 
 def prune(definition: Definition, state: PatientState) -> PatientState:

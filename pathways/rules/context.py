@@ -16,18 +16,18 @@ def diagnoses(
     moment: datetime,
     *,
     triggering: bool = True,
-    since: datetime | None = None,
-    after: datetime | None = None,
+    known_since: datetime | None = None,
+    known_after: datetime | None = None,
 ) -> tuple[DiagnosisEntry, ...]:
-    """Diagnoses in any of `groups` recorded by `moment` (optionally from `since` / after `after`)."""
+    """Diagnoses in any of `groups` recorded by `moment`; optionally known (confirmed) since or after."""
     return tuple(
         d
         for d in state.diagnoses
         if set(d.groups) & set(groups)
         and d.at <= moment
         and (d.triggers or not triggering)
-        and (since is None or d.at >= since)
-        and (after is None or d.at > after)
+        and (known_since is None or d.known_at >= known_since)
+        and (known_after is None or d.known_at > known_after)
     )
 
 

@@ -35,7 +35,7 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
     state, definition = run.state, run.definition
     step = definition.injection if step_id == "injection" else definition.medication
     reassessed = state.first_fired("reassessment")
-    found = context.diagnoses(state, step.diagnosis_groups, run.now, since=reassessed.at) if reassessed else ()
+    found = context.diagnoses(state, step.diagnosis_groups, run.now, known_since=reassessed.at) if reassessed else ()
     already = state.has_fired(step_id)
     holds = bool(reassessed and found) and not already and not state.responded
     reason = (
@@ -63,7 +63,7 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
 
 def _surgical_consult(run: Run, snap: Snapshot) -> None:
     state, step = run.state, run.definition.surgical_consult
-    found = context.diagnoses(state, step.fact_groups, run.now, after=state.t0)
+    found = context.diagnoses(state, step.fact_groups, run.now, known_after=state.t0)
     already = state.has_fired("surgical-consult")
     holds = bool(found) and not already
     priority = surgical_priority(run, found)
@@ -106,7 +106,9 @@ def _diagnosis_after_imaging(run: Run, diagnoses: Sequence[DiagnosisEntry]) -> N
     imaging = run.state.first_fired("imaging")
     groups = set(run.definition.imaging.next_checkpoint_on_diagnosis)
     qualifying = [
-        d for d in diagnoses if imaging and d.triggers and set(d.groups) & groups and imaging.at <= d.at <= run.now
+        d
+        for d in diagnoses
+        if imaging and d.triggers and set(d.groups) & groups and d.at <= run.now and d.known_at >= imaging.at
     ]
     run.check(
         "imaging.next-checkpoint",

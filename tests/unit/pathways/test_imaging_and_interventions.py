@@ -24,6 +24,7 @@ from tests.unit.pathways.timeline import (
     checks,
     codes_of,
     fired,
+    new_version,
     only,
     run,
     steps,
@@ -254,3 +255,27 @@ def test_surgical_consult_fires_once_per_episode() -> None:
     t.condition(5, FRACTURE)
     t.condition(9, SPONDYLOLISTHESIS)
     assert steps(run(t, 12)) == ["surgical-consult"]
+
+
+def test_a_diagnosis_confirmed_after_reassessment_triggers_injection_even_when_recorded_earlier() -> None:
+    patient = Patient()
+    t = Timeline()
+    t.nonresponder()
+    provisional = t.condition(10, RADICULOPATHY, verification="provisional")
+    for record in t.records:
+        patient.receive(record)
+    patient.advance(week(6.5))
+    confirmed = patient.receive(new_version(provisional, verification="confirmed"), now=week(7))
+    assert [d.step for d in confirmed.decisions] == ["injection", "medication"]
+    assert patient.state.diagnoses[0].known_at == week(7)
+
+
+def test_an_old_confirmed_diagnosis_arriving_late_takes_its_place_before_reassessment() -> None:
+    patient = Patient()
+    t = Timeline()
+    t.nonresponder()
+    for record in t.records:
+        patient.receive(record)
+    patient.advance(week(6.5))
+    late = patient.receive(t.condition(10, RADICULOPATHY), now=week(7))
+    assert late.decisions == ()
