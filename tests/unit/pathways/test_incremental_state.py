@@ -271,3 +271,19 @@ def test_only_the_latest_record_of_each_barrier_is_kept_and_its_retraction_needs
     assert [b.at for b in patient.state.barriers] == [day(20)]  # the earlier one, still within 30 days
     patient.advance(43)
     assert [d.step for d in patient.decisions] == ["adherence"]
+
+
+def test_rebuild_withdraws_a_decision_once_its_last_reason_is_retracted() -> None:
+    t = Timeline()
+    t.nonresponder()
+    patient = _live(t.records, 43)
+    reassessment = patient.decisions[0]
+    reasons = [r for r in t.records if r.source in reassessment.reasons]
+    assert {r.source.resource_type for r in reasons} == {"Observation"}
+    withdrawals = []
+    for reason in reasons:
+        retraction = retracted(reason)
+        assert patient.state.needs_rebuild_for(retraction)  # each held a baseline, latest or adherence
+        withdrawals += patient.receive(retraction, now=44).withdrawals
+    assert [w.decision_key for w in withdrawals] == [reassessment.key]
+    assert withdrawals[0].reason.startswith("every fact it rested on was retracted")
