@@ -79,8 +79,12 @@ def apply_record(
         evaluate_red_flags(run, run.state.findings)
     elif facts.counts and facts.findings:
         evaluate_red_flags(run, [f for f in run.state.findings if f.source.reference == reference])
+    else:
+        run.check("red-flags", False, "no finding in this fact: nothing new to check")
     if facts.counts and facts.is_diagnosis:
         evaluate_fact_steps(run)
+    else:
+        run.check("fact-steps", False, "no diagnosis in this fact: injection, medication and consult not tried")
     own = [d for d in run.state.diagnoses if d.source.reference == reference]
     move_checkpoint(run, own, [i for i in run.state.interventions if i.source.reference == reference])
     return _finish(run, f"fact {reference}")
@@ -220,7 +224,7 @@ def describe(facts: Facts) -> str:
     """What a record was read as, for the trace."""
     reference = facts.source.reference
     if not facts.counts:
-        return f"{reference} does not count (retracted, inactive, refuted or not confirmed-able): it stops counting"
+        return f"{reference} does not count (retracted, inactive or refuted): it stops counting"
     parts = []
     if facts.pt_visit:
         parts.append("PT visit")
