@@ -11,7 +11,7 @@ from pathways.model import Evidence
 from pathways.rules import context
 from pathways.rules.imaging import fire_imaging
 from pathways.rules.interventions import fire_injection, fire_medication, fire_surgical_consult
-from pathways.rules.run import Run, decide, reasons_of
+from pathways.rules.run import ONCE, Run, decide, reasons_of, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
 from pathways.state import Checkpoint, DiagnosisEntry
 
@@ -43,13 +43,12 @@ def evaluate_checkpoint(run: Run, due: Checkpoint) -> None:
 def progress_check(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     evaluable = [v.measure.label for v in snap.views if v.evaluable]
     days = run.definition.episode.evaluable_after_days
-    reason = (
-        f"{listing(evaluable)} evaluable"
-        if evaluable
-        else f"no measure has a latest value {days} days after its baseline"
+    holds, reason = verdict(
+        (bool(evaluable), f"{listing(evaluable)} evaluable"),
+        holds=f"no measure has a latest value {days} days after its baseline",
     )
-    run.check("progress-check", not evaluable, reason, measures=snap.words["measures"])
-    if evaluable:
+    run.check("progress-check", holds, reason, measures=snap.words["measures"])
+    if not holds:
         return False
     step = run.definition.progress_check
     t0 = run.state.t0_visit
@@ -67,17 +66,11 @@ def progress_check(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 
 def adherence(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     view = snap.adherence
-    reassessed = run.state.has_fired("reassessment")
-    already = run.state.has_fired("adherence")
-    holds = not view.adherent and not reassessed and not already
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "reassessment has fired"
-        if reassessed
-        else f"adherent: {snap.words['adherence']}"
-        if view.adherent
-        else f"not adherent: {snap.words['adherence']}"
+    holds, reason = verdict(
+        (run.state.has_fired("adherence"), ONCE),
+        (run.state.has_fired("reassessment"), "reassessment has fired"),
+        (view.adherent, f"adherent: {snap.words['adherence']}"),
+        holds=f"not adherent: {snap.words['adherence']}",
     )
     run.check("adherence", holds, reason, adherence=snap.words["adherence"], visits=view.visits)
     if not holds:
@@ -99,16 +92,10 @@ def adherence(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 def reassessment(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     view = snap.adherence
     after_adherence = run.state.has_fired("adherence")
-    already = run.state.has_fired("reassessment")
-    holds = (view.adherent or after_adherence) and not already
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "adherent non-responder"
-        if view.adherent
-        else "not adherent and the adherence step has fired"
-        if after_adherence
-        else "not adherent and the adherence step has not fired"
+    holds, reason = verdict(
+        (run.state.has_fired("reassessment"), ONCE),
+        (not (view.adherent or after_adherence), "not adherent and the adherence step has not fired"),
+        holds="adherent non-responder" if view.adherent else "not adherent and the adherence step has fired",
     )
     run.check("reassessment", holds, reason, adherence=snap.words["adherence"])
     if not holds:
@@ -116,8 +103,8 @@ def reassessment(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     step = run.definition.reassessment
     specialty, basis = choose_specialty(run)
     variant = step.propose.template("second-opinion").variant(specialty)
-    verdict = "adherent non-responder" if view.adherent else "still not responding after the adherence step"
-    words = {**snap.words, "verdict": verdict, "specialty": variant.label if variant else specialty}
+    summary = "adherent non-responder" if view.adherent else "still not responding after the adherence step"
+    words = {**snap.words, "verdict": summary, "specialty": variant.label if variant else specialty}
     decide(
         run,
         "reassessment",
@@ -151,19 +138,13 @@ def choose_specialty(run: Run) -> tuple[str, tuple[object, ...]]:
 
 
 def imaging(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
-    state, now = run.state, run.now
-    reassessed = state.has_fired("reassessment")
-    done = context.imaging_since_t0(state, now)
-    already = state.has_fired("imaging")
-    holds = reassessed and not done and not already
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "reassessment has not fired"
-        if not reassessed
-        else "imaging is recorded since t0"
-        if done
-        else "reassessment fired and no imaging since t0"
+    state = run.state
+    done = context.imaging_since_t0(state, run.now)
+    holds, reason = verdict(
+        (state.has_fired("imaging"), ONCE),
+        (not state.has_fired("reassessment"), "reassessment has not fired"),
+        (bool(done), "imaging is recorded since t0"),
+        holds="reassessment fired and no imaging since t0",
     )
     run.check("imaging", holds, reason, imaging_since_t0=tuple(i.source.reference for i in done))
     if not holds:
@@ -192,17 +173,11 @@ def medication(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
 
 
 def _after_imaging(run: Run, step: str, found: tuple[DiagnosisEntry, ...]) -> bool:
-    imaged = run.state.has_fired("imaging")
-    already = run.state.has_fired(step)
-    holds = imaged and bool(found) and not already
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "imaging has not fired"
-        if not imaged
-        else "no confirmed qualifying diagnosis on record"
-        if not found
-        else "imaging fired and a confirmed qualifying diagnosis is on record"
+    holds, reason = verdict(
+        (run.state.has_fired(step), ONCE),
+        (not run.state.has_fired("imaging"), "imaging has not fired"),
+        (not found, "no confirmed qualifying diagnosis on record"),
+        holds="imaging fired and a confirmed qualifying diagnosis is on record",
     )
     run.check(step, holds, reason, diagnoses=tuple(d.source.reference for d in found))
     return holds
@@ -211,20 +186,12 @@ def _after_imaging(run: Run, step: str, found: tuple[DiagnosisEntry, ...]) -> bo
 def surgical_consult(run: Run, snap: Snapshot, due: Checkpoint) -> bool:
     state = run.state
     found = context.diagnoses(state, run.definition.structural_groups, run.now)
-    injected = state.has_fired("injection")
-    already = state.has_fired("surgical-consult")
-    own = due.set_by == "injection"
-    holds = injected and own and bool(found) and not already
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "injection has not fired"
-        if not injected
-        else f"this checkpoint was set by {due.set_by}, not by injection"
-        if not own
-        else "no confirmed structural diagnosis on record"
-        if not found
-        else "after the injection, a confirmed structural diagnosis is on record"
+    holds, reason = verdict(
+        (state.has_fired("surgical-consult"), ONCE),
+        (not state.has_fired("injection"), "injection has not fired"),
+        (due.set_by != "injection", f"this checkpoint was set by {due.set_by}, not by injection"),
+        (not found, "no confirmed structural diagnosis on record"),
+        holds="after the injection, a confirmed structural diagnosis is on record",
     )
     run.check("surgical-consult", holds, reason, diagnoses=tuple(d.source.reference for d in found))
     if holds:

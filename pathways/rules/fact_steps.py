@@ -13,7 +13,7 @@ from pathways.rules.interventions import (
     set_injection_checkpoint,
     surgical_priority,
 )
-from pathways.rules.run import Run, holding
+from pathways.rules.run import ONCE, Run, holding, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
 from pathways.state import DiagnosisEntry, Entry
 
@@ -36,18 +36,12 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
     step = definition.injection if step_id == "injection" else definition.medication
     reassessed = state.first_fired("reassessment")
     found = context.diagnoses(state, step.diagnosis_groups, run.now, known_since=reassessed.at) if reassessed else ()
-    already = state.has_fired(step_id)
-    holds = bool(reassessed and found) and not already and not state.responded
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "reassessment has not fired"
-        if not reassessed
-        else "no confirmed qualifying diagnosis recorded since reassessment"
-        if not found
-        else "the patient responded at the latest checkpoint"
-        if state.responded
-        else "a confirmed qualifying diagnosis was recorded since reassessment"
+    holds, reason = verdict(
+        (state.has_fired(step_id), ONCE),
+        (reassessed is None, "reassessment has not fired"),
+        (not found, "no confirmed qualifying diagnosis recorded since reassessment"),
+        (state.responded, "the patient responded at the latest checkpoint"),
+        holds="a confirmed qualifying diagnosis was recorded since reassessment",
     )
     rule = f"{step_id} (fact)"
     if not holds or holding(run, rule, step.propose.priority):
@@ -64,15 +58,11 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
 def _surgical_consult(run: Run, snap: Snapshot) -> None:
     state, step = run.state, run.definition.surgical_consult
     found = context.diagnoses(state, step.fact_groups, run.now, known_after=state.t0)
-    already = state.has_fired("surgical-consult")
-    holds = bool(found) and not already
     priority = surgical_priority(run, found)
-    reason = (
-        "fired before (once per episode)"
-        if already
-        else "no confirmed instability or fracture diagnosis recorded after t0"
-        if not found
-        else "a confirmed diagnosis for a surgical opinion was recorded after t0, whatever the response"
+    holds, reason = verdict(
+        (state.has_fired("surgical-consult"), ONCE),
+        (not found, "no confirmed instability or fracture diagnosis recorded after t0"),
+        holds="a confirmed diagnosis for a surgical opinion was recorded after t0, whatever the response",
     )
     rule = "surgical-consult (fact)"
     if not holds or holding(run, rule, priority):

@@ -91,7 +91,9 @@ def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[E
         run.check(rule_name, False, f"its Task {open_task.key} is still open", holds=bool(found))
         return False
     if not found:
-        why = "does not hold" if since is None else f"no qualifying finding dated after its Task closed ({day(since)})"
+        why = "does not hold"
+        if since is not None:
+            why = f"no qualifying finding dated after {day(since)}, when its Task closed or a higher severity fired"
         run.check(rule_name, False, why, findings=tuple(f.name for f in fresh))
         return False
     run.check(rule_name, True, "holds", findings=tuple(f.name for f in found))

@@ -122,6 +122,15 @@ def build_proposals(
     return tuple(proposals)
 
 
+def verdict(*blockers: tuple[bool, str], holds: str) -> tuple[bool, str]:
+    """Whether a rule holds, and why: the first blocker that applies, else `holds`."""
+    reason = next((why for blocked, why in blockers if blocked), None)
+    return (reason is None, reason or holds)
+
+
+ONCE = "fired before (once per episode)"
+
+
 def holding(run: Run, rule: str, priority: Priority) -> bool:
     """True (and traced) when an open urgent or stat red-flag Task holds a routine step."""
     hold = run.state.hold

@@ -161,7 +161,7 @@ def test_a_finding_dated_before_the_close_does_not_fire_again() -> None:
     patient.close(first, 7)
     late = patient.receive(t.finding(6, CAUDA_EQUINA), now=8)
     assert late.decisions == ()
-    assert "dated after its Task closed" in checks([late], "red-flags.major")[0][1]
+    assert "no qualifying finding dated after 2024-01-08" in checks([late], "red-flags.major")[0][1]
 
 
 def test_an_open_urgent_red_flag_holds_the_checkpoint_until_its_task_closes() -> None:
