@@ -79,7 +79,7 @@ def beat() -> None:
     configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = make_celery(settings)
-    app.worker_main(["beat", f"--loglevel={settings.log_level}", f"--schedule={settings.data_dir / 'beat-schedule'}"])
+    app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={settings.data_dir / 'beat-schedule'}"])
 
 
 @main.command()
@@ -173,10 +173,12 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
 
 def _register_command_groups() -> None:
     from service.cli_deadletters import deadletters
+    from service.cli_keys import keys
     from service.cli_subscriptions import subscriptions
     from service.cli_trace import trace
 
     main.add_command(deadletters)
+    main.add_command(keys)
     main.add_command(subscriptions)
     main.add_command(trace)
 

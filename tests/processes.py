@@ -104,7 +104,16 @@ def start_worker(env: dict[str, str], name: str = "worker", concurrency: int = 2
 
 
 def start_beat(env: dict[str, str], name: str = "beat") -> CarepathProcess:
-    return CarepathProcess(name, ["beat"], env)
+    """Start `carepath beat` and wait until its scheduler runs."""
+    process = CarepathProcess(name, ["beat"], env)
+
+    def started() -> bool:
+        if not process.alive():
+            raise RuntimeError(f"beat exited:\n{process.log_tail()}")
+        return "beat: Starting..." in process.log_path.read_text(errors="replace")
+
+    wait_until(started, 30, what=f"{name} to start")
+    return process
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -57,6 +57,7 @@ def make_celery(settings: Settings) -> Celery:
             },
         },
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,  # our JSON log lines go to stdout as they are
         timezone="UTC",
     )
     if settings.uses_embedded_broker:
