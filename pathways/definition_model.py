@@ -326,12 +326,6 @@ class Definition:
             self.red_flags,
         )
 
-    def step(self, step_id: str) -> Step:
-        return next(s for s in self.steps if s.id == step_id)
-
-    def measure(self, measure_id: str) -> Measure:
-        return next(m for m in self.measures if m.id == measure_id)
-
     def finding(self, finding_id: str) -> Finding:
         return next(f for f in self.findings if f.id == finding_id)
 
