@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MEBIBYTE = 1024 * 1024
+# SMART v2 scopes for what Carepath does on the EHR: writes (c), reads (r), patches and PUTs (u)
+# and identifier searches after a conflict or for reconciliation (s) of its own orders; reads and
+# searches of the clinical facts it follows; and its Subscriptions.
+DEFAULT_EHR_SCOPES = (
+    "system/Task.crus system/ServiceRequest.crus system/Provenance.crs system/Observation.rs "
+    "system/Encounter.rs system/Condition.rs system/Procedure.rs system/DiagnosticReport.rs "
+    "system/Subscription.crus"
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,26 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("WEB_CONCURRENCY", "2", "gunicorn worker processes for the API."),
     Variable("WORKER_CONCURRENCY", "2", "Celery worker processes per `carepath worker`."),
     Variable("EHR_BASE_URL", "(empty)", "FHIR base URL of the EHR. Empty: decisions stay local."),
-    Variable("EHR_AUTH", "bearer", "How to authenticate to the EHR: `none` or `bearer`."),
+    Variable(
+        "EHR_AUTH",
+        "bearer",
+        "How to authenticate to the EHR: `none`, `bearer` or `smart` (SMART Backend Services).",
+    ),
     Variable("EHR_TOKEN", "(empty)", "Bearer token for the EHR (never logged)."),
+    Variable("EHR_CLIENT_ID", "(empty)", "`EHR_AUTH=smart`: the client id the EHR issued at registration."),
+    Variable(
+        "EHR_PRIVATE_KEY_FILE",
+        "(empty)",
+        "`EHR_AUTH=smart`: PEM private key signing the client assertions; RSA signs RS384, P-384 EC "
+        "signs ES384 (`carepath keys generate`).",
+    ),
+    Variable("EHR_KEY_ID", "(JWK thumbprint)", "`EHR_AUTH=smart`: the `kid` of that key in the registered JWKS."),
+    Variable("EHR_SCOPES", DEFAULT_EHR_SCOPES, "`EHR_AUTH=smart`: the scopes requested with each token."),
+    Variable(
+        "EHR_TOKEN_URL",
+        "(discovered)",
+        "`EHR_AUTH=smart`: token endpoint; empty: read from `$EHR_BASE_URL/.well-known/smart-configuration`.",
+    ),
     Variable("EHR_CONNECT_TIMEOUT", "3.05", "Seconds to wait for a connection to the EHR."),
     Variable("EHR_READ_TIMEOUT", "20", "Seconds to wait for an EHR answer."),
     Variable(
@@ -92,6 +118,11 @@ class Settings:
     ehr_base_url: str | None = None
     ehr_auth: str = "bearer"
     ehr_token: str | None = field(default=None, repr=False)
+    ehr_client_id: str | None = None
+    ehr_private_key_file: Path | None = None
+    ehr_key_id: str | None = None
+    ehr_scopes: str = DEFAULT_EHR_SCOPES
+    ehr_token_url: str | None = None
     ehr_connect_timeout: float = 3.05
     ehr_read_timeout: float = 20.0
     pathway_definition: Path | None = None
@@ -125,6 +156,11 @@ class Settings:
             ehr_base_url=(get("EHR_BASE_URL") or "").rstrip("/") or None,
             ehr_auth=(get("EHR_AUTH") or "bearer").lower(),
             ehr_token=get("EHR_TOKEN"),
+            ehr_client_id=get("EHR_CLIENT_ID"),
+            ehr_private_key_file=Path(key_file) if (key_file := get("EHR_PRIVATE_KEY_FILE")) else None,
+            ehr_key_id=get("EHR_KEY_ID"),
+            ehr_scopes=" ".join((get("EHR_SCOPES") or DEFAULT_EHR_SCOPES).split()),
+            ehr_token_url=get("EHR_TOKEN_URL"),
             ehr_connect_timeout=float(get("EHR_CONNECT_TIMEOUT") or 3.05),
             ehr_read_timeout=float(get("EHR_READ_TIMEOUT") or 20),
             pathway_definition=Path(definition) if definition else None,
