@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from pathways.definitions import Definition, default_definition, load_definition
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
+from service.ehr.keys import load_signing_key
+from service.ehr.smart import SmartBackendAuth
 from service.settings import Settings
 from service.store.database import make_engine
 
@@ -60,4 +62,22 @@ def ehr_auth(settings: Settings) -> Auth:
         if not settings.ehr_token:
             raise ValueError("EHR_AUTH=bearer needs EHR_TOKEN")
         return BearerToken(settings.ehr_token)
-    raise ValueError(f"EHR_AUTH must be none or bearer, not {settings.ehr_auth!r}")
+    if settings.ehr_auth == "smart":
+        return smart_auth(settings)
+    raise ValueError(f"EHR_AUTH must be none, bearer or smart, not {settings.ehr_auth!r}")
+
+
+def smart_auth(settings: Settings) -> SmartBackendAuth:
+    """SMART Backend Services auth; reads the key now, so a bad one stops start-up, not a delivery."""
+    base_url, client_id, key_file = settings.ehr_base_url, settings.ehr_client_id, settings.ehr_private_key_file
+    if not (base_url and client_id and key_file):
+        named = {"EHR_BASE_URL": base_url, "EHR_CLIENT_ID": client_id, "EHR_PRIVATE_KEY_FILE": key_file}
+        raise ValueError(f"EHR_AUTH=smart needs {', '.join(name for name, value in named.items() if not value)}")
+    return SmartBackendAuth(
+        base_url,
+        client_id=client_id,
+        key=load_signing_key(key_file, kid=settings.ehr_key_id),
+        scopes=settings.ehr_scopes,
+        token_url=settings.ehr_token_url,
+        timeout=(settings.ehr_connect_timeout, settings.ehr_read_timeout),
+    )
