@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pathways.classify import INJECTION
+from pathways.explain import listing
 from pathways.rules import context
 from pathways.rules.interventions import (
     fire_injection,
@@ -61,7 +62,7 @@ def _surgical_consult(run: Run, snap: Snapshot) -> None:
     priority = surgical_priority(run, found)
     holds, reason = verdict(
         (state.has_fired("surgical-consult"), ONCE),
-        (not found, "no confirmed instability or fracture diagnosis recorded after t0"),
+        (not found, f"no confirmed {_labels(run, step.fact_groups)} diagnosis recorded after t0"),
         holds="a confirmed diagnosis for a surgical opinion was recorded after t0, whatever the response",
     )
     rule = "surgical-consult (fact)"
@@ -71,6 +72,10 @@ def _surgical_consult(run: Run, snap: Snapshot) -> None:
         return
     run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found), priority=priority.value)
     fire_surgical_consult(run, snap, found, priority, "")
+
+
+def _labels(run: Run, groups: Sequence[str]) -> str:
+    return listing([run.definition.diagnosis_group(g).label for g in groups], "or")
 
 
 def move_checkpoint(run: Run, diagnoses: Sequence[DiagnosisEntry], interventions: Sequence[Entry]) -> None:

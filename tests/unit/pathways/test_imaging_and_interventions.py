@@ -245,7 +245,7 @@ def test_a_fracture_recorded_at_or_before_t0_triggers_no_consult(when: float) ->
     evaluation = patient.receive(t.condition(when, FRACTURE), now=9)  # arrives late
     assert evaluation.decisions == ()
     assert checks([evaluation], "surgical-consult (fact)") == [
-        (False, "no confirmed instability or fracture diagnosis recorded after t0")
+        (False, "no confirmed instability or vertebral fracture diagnosis recorded after t0")
     ]
 
 
