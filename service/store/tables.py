@@ -199,3 +199,21 @@ sync_watermarks = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", UtcDateTime(), nullable=False),
 )
+
+# Pathway definitions administrators upload: immutable versions, one published per pathway.
+# Enrolled patients stay on the version they started with (patient_states.definition).
+pathway_definitions = sa.Table(
+    "pathway_definitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pathway_id", sa.String(64), nullable=False, index=True),
+    sa.Column("url", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # draft | active | retired
+    sa.Column("source", sa.Text, nullable=False),  # the YAML as uploaded
+    sa.Column("uploaded_at", UtcDateTime(), nullable=False),
+    sa.Column("uploaded_by", sa.String(120)),
+    sa.Column("published_at", UtcDateTime()),
+    sa.Column("retired_at", UtcDateTime()),
+    sa.UniqueConstraint("url", "version", name="uq_pathway_definitions_url_version"),
+)
