@@ -132,7 +132,7 @@ def test_surgical_consult_at_the_checkpoint_the_injection_set_with_a_structural_
     assert consult.at == week(22)
     assert consult.priority is Priority.ROUTINE
     assert codes_of(consult, "referral") == {"308481009"}
-    assert codes_of(consult, "task") == {"arrange-surgical-consult"}
+    assert codes_of(consult, "task") == {"make-contact"}
     assert evaluations[-1].next_checkpoint_at is None
 
 
