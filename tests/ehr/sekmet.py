@@ -7,6 +7,10 @@
     ehr.stop(); ehr.start()                               # same port, same data
     ehr.close()
 
+    SekmetServer(smart_clients=[{"client_id": "carepath", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}])
+        # SMART Backend Services too: discovery at {base}/.well-known/smart-configuration, tokens
+        # at ehr.token_url for assertions signed RS384/ES384/RS256/ES256 by a registered key
+
 SEKMET lives in its own venv (`tests/ehr/install.sh` creates it) because it pins its own
 FastAPI/pydantic stack.
 """
@@ -21,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -61,6 +65,7 @@ class SekmetServer:
         db_path: Path | str | None = None,
         workdir: Path | str | None = None,
         simulator: bool = False,
+        smart_clients: Sequence[Mapping[str, Any]] = (),
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
     ) -> None:
         self.token = token or secrets.token_urlsafe(16)
@@ -71,6 +76,8 @@ class SekmetServer:
         self.db_path = str(db_path) if db_path is not None else ":memory:"
         # Off by default: SEKMET's filler simulator would otherwise answer active orders by itself.
         self.simulator = simulator
+        self.smart_clients = [dict(client) for client in smart_clients]
+        self.token_url = f"http://127.0.0.1:{self.port}/auth/token"
         self.startup_timeout = startup_timeout
         self.log_path = self.workdir / "sekmet.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -174,9 +181,16 @@ class SekmetServer:
             "data_dir": str(self.workdir / "data"),
             "db_path": self.db_path,
             "log_inbound": False,  # the traffic log slows every request by about a third
-            "server_auth": {"types": ["bearer"], "tokens": [self.token]},
+            "server_auth": self._server_auth(),
             "simulator": {"enabled": self.simulator},
         }
+
+    def _server_auth(self) -> dict[str, Any]:
+        auth: dict[str, Any] = {"types": ["bearer"], "tokens": [self.token]}
+        if self.smart_clients:
+            # Beside the static token, which the readiness probe and helpers keep using.
+            auth.update(types=["bearer", "smart"], smart_clients=self.smart_clients)
+        return auth
 
     def _write_settings(self) -> Path:
         path = self.workdir / "settings.yaml"
