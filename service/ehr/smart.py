@@ -97,7 +97,7 @@ def _strings(document: dict[str, Any], name: str) -> tuple[str, ...] | None:
 
 
 def require_secure_token_url(token_url: str, fhir_base_url: str) -> None:
-    """Refuse to send an assertion over plain HTTP unless the FHIR base itself is plain or loopback."""
+    """Refuse a plain-HTTP token endpoint unless it is on loopback or the FHIR base is plain HTTP too."""
     if urlsplit(token_url).scheme == "https":
         return
     base = urlsplit(fhir_base_url)
