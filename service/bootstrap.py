@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pathways.definitions import Definition, default_definition, load_definition
+from pathways.definitions import SHIPPED, Definition, load_definition
+from service.definition_registry import DefinitionRegistry
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
 from service.ehr.keys import load_signing_key
@@ -27,18 +28,23 @@ def system_clock() -> datetime:
 class Services:
     settings: Settings
     db: sa.Engine
-    definition: Definition
+    definitions: DefinitionRegistry
     ehr: EhrClient | None
     clock: Clock
+
+    @property
+    def definition(self) -> Definition:
+        """The definition Carepath was started with (what it ships, or PATHWAY_DEFINITION)."""
+        return self.definitions.shipped
 
 
 def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | None = None) -> Services:
     """Wire every dependency from settings; nothing connects until first use."""
-    definition = load_definition(settings.pathway_definition) if settings.pathway_definition else default_definition()
+    source = (settings.pathway_definition or SHIPPED).read_text(encoding="utf-8")
     return Services(
         settings=settings,
         db=make_engine(settings.database_url),
-        definition=definition,
+        definitions=DefinitionRegistry(load_definition(source), source, clock),
         ehr=ehr if ehr is not None else build_ehr_client(settings),
         clock=clock,
     )

@@ -14,10 +14,15 @@ from workers.dispatch import DeliveryOrder
 
 
 def persist_evaluation(
-    connection: sa.Connection, services: Services, patient_id: str, evaluation: Evaluation, now: datetime
+    connection: sa.Connection,
+    services: Services,
+    patient_id: str,
+    definition_reference: str,
+    evaluation: Evaluation,
+    now: datetime,
 ) -> list[DeliveryOrder]:
     """Store the trace and every new decision; return the deliveries to queue after commit."""
-    traces.save_evaluation(connection, patient_id, services.definition.reference, evaluation, now)
+    traces.save_evaluation(connection, patient_id, definition_reference, evaluation, now)
     orders = []
     for decision in evaluation.decisions:
         order = _persist_decision(connection, services, patient_id, decision, now)

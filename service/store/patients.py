@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -61,12 +62,21 @@ def load_records(connection: sa.Connection, patient_id: str) -> list[ClinicalRec
     return [record_from_json(r) for r in rows]
 
 
-def load_state(connection: sa.Connection, patient_id: str) -> tuple[dict[str, Any] | None, int]:
-    """The stored engine state JSON and its revision (None, 0 for a new patient)."""
+@dataclass(frozen=True)
+class StoredState:
+    state: dict[str, Any]
+    revision: int
+    definition: str  # the url|version the patient is enrolled on
+
+
+def load_state(connection: sa.Connection, patient_id: str) -> StoredState | None:
+    """The stored engine state of a patient, or None for a patient not yet enrolled."""
     row = connection.execute(
-        sa.select(patient_states.c.state, patient_states.c.revision).where(patient_states.c.patient_id == patient_id)
+        sa.select(patient_states.c.state, patient_states.c.revision, patient_states.c.definition).where(
+            patient_states.c.patient_id == patient_id
+        )
     ).first()
-    return (None, 0) if row is None else (row.state, row.revision)
+    return None if row is None else StoredState(row.state, row.revision, row.definition)
 
 
 class StaleState(RuntimeError):

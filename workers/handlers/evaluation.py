@@ -7,6 +7,7 @@ evaluation run twice decides once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 import structlog
 
 from pathways import engine, fhir_in, fhir_out
-from pathways.model import ClinicalRecord
+from pathways.definitions import Definition
+from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
 from service.store import decisions, events, patients, traces
 from service.store.database import lock_patient, transaction
@@ -59,7 +61,6 @@ def _begin_attempt(services: Services, event_id: int) -> bool:
 
 
 def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
-    definition = services.definition
     try:
         with transaction(services.db) as connection:
             event = events.load_event(connection, event_id)
@@ -67,20 +68,19 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
                 return []
             lock_patient(connection, event.patient_id)
             now = services.clock()
-            state = _load_state(connection, event.patient_id)
+            patient = enrol(connection, services, event.patient_id)
             orders: list[DeliveryOrder] = []
             for record in _records_of(connection, event):
                 if not patients.save_record(connection, record, event.id):
                     continue  # an older version than the one already applied
-                state, due = _run_due_checkpoint_before(connection, services, event.patient_id, state, record.at, now)
-                orders += due
-                if state.needs_rebuild_for(record):
+                orders += _checkpoints_due(connection, services, patient, record.at, now)
+                if patient.state.needs_rebuild_for(record):
                     history = patients.load_records(connection, event.patient_id)
-                    state, evaluation = engine.rebuild(definition, history, state, now)
+                    patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, now)
                 else:
-                    state, evaluation = engine.apply_record(definition, state, record, now)
-                orders += persist_evaluation(connection, services, event.patient_id, evaluation, now)
-            _save_state(connection, services, event.patient_id, state, now)
+                    patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, now)
+                orders += _persist(connection, services, patient, evaluation, now)
+            save(connection, patient, now)
             events.mark_processed(connection, event_id, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
@@ -105,55 +105,69 @@ def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrde
         with transaction(services.db) as connection:
             lock_patient(connection, patient_id)
             now = services.clock()
-            state = _load_state(connection, patient_id)
-            state, orders = _run_due_checkpoint_before(
-                connection, services, patient_id, state, now, now, inclusive=True
-            )
-            _save_state(connection, services, patient_id, state, now)
+            patient = enrol(connection, services, patient_id)
+            orders = _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+            save(connection, patient, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
     return orders
 
 
-def _run_due_checkpoint_before(
+@dataclass
+class Enrolment:
+    """One patient on the pathway version it started with, loaded under the patient's lock."""
+
+    patient_id: str
+    definition: Definition
+    state: engine.PatientState
+    revision: int  # 0 for a patient not yet stored
+
+
+def enrol(connection: sa.Connection, services: Services, patient_id: str) -> Enrolment:
+    """Load a patient's state and pinned definition; a new patient starts on the active version."""
+    stored = patients.load_state(connection, patient_id)
+    if stored is None:
+        return Enrolment(patient_id, services.definitions.active(connection), engine.new_state(), 0)
+    definition = services.definitions.get(connection, stored.definition)
+    return Enrolment(patient_id, definition, engine.PatientState.from_json(stored.state), stored.revision)
+
+
+def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
+    """Store the patient's new state (raises StaleState if another writer got there first)."""
+    patients.save_state(
+        connection,
+        patient.patient_id,
+        definition=patient.definition.reference,
+        state=patient.state.to_json(),
+        revision=patient.revision,
+        checkpoint_due_at=patient.state.checkpoint_due_at,
+        now=now,
+    )
+
+
+def _persist(
+    connection: sa.Connection, services: Services, patient: Enrolment, evaluation: Evaluation, now: datetime
+) -> list[DeliveryOrder]:
+    return persist_evaluation(connection, services, patient.patient_id, patient.definition.reference, evaluation, now)
+
+
+def _checkpoints_due(
     connection: sa.Connection,
     services: Services,
-    patient_id: str,
-    state: engine.PatientState,
+    patient: Enrolment,
     moment: datetime,
     now: datetime,
     *,
     inclusive: bool = False,
-) -> tuple[engine.PatientState, list[DeliveryOrder]]:
+) -> list[DeliveryOrder]:
     """Fire checkpoints that fell due before `moment` (facts at an instant go before its checkpoint)."""
     orders: list[DeliveryOrder] = []
-    while (due := state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
+    while (due := patient.state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
         if due > now:
             break
-        state, evaluation = engine.run_checkpoint(services.definition, state, due)
-        orders += persist_evaluation(connection, services, patient_id, evaluation, now)
-    return state, orders
-
-
-def _load_state(connection: sa.Connection, patient_id: str) -> engine.PatientState:
-    data, revision = patients.load_state(connection, patient_id)
-    state = engine.new_state() if data is None else engine.PatientState.from_json(data)
-    connection.info["carepath_revision"] = revision
-    return state
-
-
-def _save_state(
-    connection: sa.Connection, services: Services, patient_id: str, state: engine.PatientState, now: datetime
-) -> None:
-    patients.save_state(
-        connection,
-        patient_id,
-        definition=services.definition.reference,
-        state=state.to_json(),
-        revision=connection.info.pop("carepath_revision"),
-        checkpoint_due_at=state.checkpoint_due_at,
-        now=now,
-    )
+        patient.state, evaluation = engine.run_checkpoint(patient.definition, patient.state, due)
+        orders += _persist(connection, services, patient, evaluation, now)
+    return orders
 
 
 def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, object]]:
@@ -185,13 +199,13 @@ def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryO
         closes = found.status not in CLOSED_TASK_STATUSES and merged.get("status") in CLOSED_TASK_STATUSES
         if not (closes and _closes_decision(connection, found)):
             return []
-        state = _load_state(connection, found.patient_id)
-        state, evaluation = engine.close_task(services.definition, state, found.decision_key, now)
-        orders = persist_evaluation(connection, services, found.patient_id, evaluation, now)
-        state, due = _run_due_checkpoint_before(connection, services, found.patient_id, state, now, now, inclusive=True)
-        _save_state(connection, services, found.patient_id, state, now)
+        patient = enrol(connection, services, found.patient_id)
+        patient.state, evaluation = engine.close_task(patient.definition, patient.state, found.decision_key, now)
+        orders = _persist(connection, services, patient, evaluation, now)
+        orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+        save(connection, patient, now)
     log.info("task closed in the EHR", decision=found.decision_key, status=merged.get("status"))
-    return orders + due
+    return orders
 
 
 def _closes_decision(connection: sa.Connection, task: decisions.StoredProposal) -> bool:

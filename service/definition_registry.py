@@ -1,0 +1,207 @@
+"""Pathway definitions administrators upload, publish and retire; each patient stays on its own.
+
+Versions are immutable: a `url|version` is uploaded once (as a draft), published (active: new
+enrolments start on it; the previously active version is retired for new enrolments) and
+retired. A patient's state row names the version it started with, and every evaluation of that
+patient uses exactly that version until an administrator migrates the patient explicitly.
+The definition Carepath ships (or `PATHWAY_DEFINITION`) is the active version until another
+is published.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pathways.definitions import Definition, DefinitionError, load_definition
+from service.problems import Problem, issue
+from service.store.tables import pathway_definitions
+from service.store.upsert import insert_ignoring_conflicts
+
+SHIPPED_UPLOADER = "carepath"
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    pathway_id: str
+    url: str
+    version: str
+    status: str
+    uploaded_at: datetime | None
+    uploaded_by: str | None
+    published_at: datetime | None
+    retired_at: datetime | None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.url}|{self.version}"
+
+
+class DefinitionRegistry:
+    """Parsed definitions by `url|version`, read from the database once and kept (they never change)."""
+
+    def __init__(self, shipped: Definition, shipped_source: str, clock: Callable[[], datetime]) -> None:
+        self.shipped = shipped
+        self._shipped_source = shipped_source
+        self._clock = clock
+        self._parsed: dict[str, Definition] = {shipped.reference: shipped}
+        self._lock = threading.Lock()
+
+    def active(self, connection: sa.Connection) -> Definition:
+        """The version new enrolments start on."""
+        reference = connection.execute(
+            sa.select(pathway_definitions.c.url, pathway_definitions.c.version).where(
+                pathway_definitions.c.pathway_id == self.shipped.id, pathway_definitions.c.status == "active"
+            )
+        ).first()
+        return self.shipped if reference is None else self.get(connection, f"{reference.url}|{reference.version}")
+
+    def get(self, connection: sa.Connection, reference: str) -> Definition:
+        """The definition `url|version`; raises Problem 404 when unknown."""
+        with self._lock:
+            cached = self._parsed.get(reference)
+        if cached is not None:
+            return cached
+        url, _, version = reference.partition("|")
+        source = connection.execute(
+            sa.select(pathway_definitions.c.source).where(
+                pathway_definitions.c.url == url, pathway_definitions.c.version == version
+            )
+        ).scalar_one_or_none()
+        if source is None:
+            raise Problem(404, "not-found", f"No pathway definition {reference}.")
+        definition = load_definition(source)
+        with self._lock:
+            self._parsed[reference] = definition
+        return definition
+
+    def versions(self, connection: sa.Connection) -> list[DefinitionVersion]:
+        """Every version of every pathway, newest upload first."""
+        self._ensure_shipped(connection)
+        rows = connection.execute(sa.select(pathway_definitions).order_by(pathway_definitions.c.id.desc()))
+        return [_version(r) for r in rows]
+
+    def source(self, connection: sa.Connection, reference: str) -> str:
+        self._ensure_shipped(connection)
+        url, _, version = reference.partition("|")
+        text = connection.execute(
+            sa.select(pathway_definitions.c.source).where(
+                pathway_definitions.c.url == url, pathway_definitions.c.version == version
+            )
+        ).scalar_one_or_none()
+        if text is None:
+            raise Problem(404, "not-found", f"No pathway definition {reference}.")
+        return str(text)
+
+    def upload(self, connection: sa.Connection, source: str, uploaded_by: str, now: datetime) -> DefinitionVersion:
+        """Validate and store a new draft version; refuse with every problem's exact path."""
+        self._ensure_shipped(connection)
+        try:
+            definition = load_definition(source if "\n" in source else source + "\n")
+        except DefinitionError as error:
+            raise Problem(
+                422,
+                "invalid",
+                "The definition is invalid; nothing was stored.",
+                issues=[issue("invalid", f"{p.path}: {p.reason}", [p.path]) for p in error.problems],
+            ) from error
+        stored = insert_ignoring_conflicts(
+            connection,
+            pathway_definitions,
+            {
+                "pathway_id": definition.id,
+                "url": definition.url,
+                "version": definition.version,
+                "status": "draft",
+                "source": source,
+                "uploaded_at": now,
+                "uploaded_by": uploaded_by,
+            },
+        )
+        if not stored:
+            raise Problem(
+                409, "duplicate", f"{definition.reference} exists; versions are immutable — raise the version."
+            )
+        return self._row(connection, definition.reference)
+
+    def publish(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
+        """Make a version the one new enrolments start on; the previous one is retired for them."""
+        current = self._row(connection, reference)
+        if current.status == "retired":
+            raise Problem(409, "business-rule", f"{reference} is retired; upload a new version instead.")
+        connection.execute(
+            sa.update(pathway_definitions)
+            .where(pathway_definitions.c.pathway_id == current.pathway_id, pathway_definitions.c.status == "active")
+            .values(status="retired", retired_at=now)
+        )
+        self._set(connection, reference, status="active", published_at=now)
+        return self._row(connection, reference)
+
+    def retire(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
+        """Stop new enrolments on a version; patients already on it stay on it."""
+        current = self._row(connection, reference)
+        if current.status == "active":
+            raise Problem(
+                409,
+                "business-rule",
+                f"{reference} is the active version; publish its successor first so new patients have a pathway.",
+            )
+        self._set(connection, reference, status="retired", retired_at=now)
+        return self._row(connection, reference)
+
+    def _ensure_shipped(self, connection: sa.Connection) -> None:
+        """List the shipped definition as a version (active unless another was published)."""
+        has_active = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(pathway_definitions)
+            .where(pathway_definitions.c.pathway_id == self.shipped.id, pathway_definitions.c.status == "active")
+        ).scalar_one()
+        insert_ignoring_conflicts(
+            connection,
+            pathway_definitions,
+            {
+                "pathway_id": self.shipped.id,
+                "url": self.shipped.url,
+                "version": self.shipped.version,
+                "status": "retired" if has_active else "active",
+                "source": self._shipped_source,
+                "uploaded_at": self._clock(),
+                "uploaded_by": SHIPPED_UPLOADER,
+            },
+        )
+
+    def _row(self, connection: sa.Connection, reference: str) -> DefinitionVersion:
+        url, _, version = reference.partition("|")
+        row = connection.execute(
+            sa.select(pathway_definitions).where(
+                pathway_definitions.c.url == url, pathway_definitions.c.version == version
+            )
+        ).first()
+        if row is None:
+            raise Problem(404, "not-found", f"No pathway definition {reference}.")
+        return _version(row)
+
+    def _set(self, connection: sa.Connection, reference: str, **values: object) -> None:
+        url, _, version = reference.partition("|")
+        connection.execute(
+            sa.update(pathway_definitions)
+            .where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
+            .values(**values)
+        )
+
+
+def _version(row: sa.Row) -> DefinitionVersion:
+    return DefinitionVersion(
+        pathway_id=row.pathway_id,
+        url=row.url,
+        version=row.version,
+        status=row.status,
+        uploaded_at=row.uploaded_at,
+        uploaded_by=row.uploaded_by,
+        published_at=row.published_at,
+        retired_at=row.retired_at,
+    )
