@@ -2,7 +2,13 @@
 
 Seeded, so a failing run can be replayed. Faults apply before forwarding: a faulted request
 never reaches the EHR, like a load balancer refusing it; a timeout holds the connection past
-the client's read timeout and then drops it without forwarding.
+the client's read timeout and then drops it without forwarding. A write delay holds every write
+(POST, PUT, PATCH, DELETE) that passes and then forwards it whether or not its client is still
+waiting: a slow EHR that still applies a write its caller gave up on, or died during. A lost
+answer is the same seen from the caller: the request is forwarded and applied, and then the
+connection drops before the answer.
+
+The plan is read on every request, so a test may change it while the proxy runs.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,10 +33,14 @@ class FaultPlan:
     server_error: float = 0.0
     throttled: float = 0.0
     timeout: float = 0.0
+    lost_answer: float = 0.0
     timeout_seconds: float = 25.0
     retry_after_seconds: int = 1
+    write_delay_seconds: float = 0.0
     seed: int = 7
-    counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "timeout": 0, "passed": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"500": 0, "429": 0, "timeout": 0, "lost": 0, "passed": 0, "delayed": 0, "forwarded": 0}
+    )
 
 
 class FaultProxy:
@@ -40,6 +51,7 @@ class FaultProxy:
         self.plan = plan
         self._random = random.Random(plan.seed)
         self._lock = threading.Lock()
+        self.received: Counter[str] = Counter()  # "METHOD /path" of every request, answered or not
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -67,10 +79,17 @@ class FaultProxy:
                 fate = "429"
             elif roll < plan.server_error + plan.throttled + plan.timeout:
                 fate = "timeout"
+            elif roll < plan.server_error + plan.throttled + plan.timeout + plan.lost_answer:
+                fate = "lost"
             else:
                 fate = "passed"
             plan.counts[fate] += 1
             return fate
+
+    def count(self, name: str, counter: dict[str, int] | None = None) -> None:
+        with self._lock:
+            counts = self.plan.counts if counter is None else counter
+            counts[name] = counts.get(name, 0) + 1
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -84,6 +103,7 @@ class FaultProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                proxy.count(f"{self.command} {self.path.split('?')[0]}", proxy.received)
                 fate = proxy.draw() if not self.path.endswith("/metadata") else "passed"
                 if fate == "timeout":
                     time.sleep(proxy.plan.timeout_seconds)
@@ -97,6 +117,10 @@ class FaultProxy:
                         {"Retry-After": str(proxy.plan.retry_after_seconds)} if fate == "429" else {},
                     )
                     return
+                delay = proxy.plan.write_delay_seconds if self.command != "GET" else 0.0
+                if delay > 0:
+                    proxy.count("delayed")
+                    time.sleep(delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
                 upstream = requests.request(
                     self.command,
@@ -106,8 +130,15 @@ class FaultProxy:
                     timeout=30,
                     allow_redirects=False,
                 )
+                proxy.count("forwarded")
+                if fate == "lost":
+                    self.close_connection = True  # applied upstream; the caller never hears back
+                    return
                 relay = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-                self._answer(upstream.status_code, upstream.content, relay)
+                try:
+                    self._answer(upstream.status_code, upstream.content, relay)
+                except OSError:
+                    self.close_connection = True  # the client is gone (gave up, or was killed)
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
