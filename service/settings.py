@@ -81,6 +81,11 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions.",
     ),
     Variable(
+        "STRANDED_AFTER_SECONDS",
+        "120",
+        "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
+    ),
+    Variable(
         "NOTIFICATION_BASE_URL",
         "(empty)",
         "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
@@ -128,6 +133,7 @@ class Settings:
     pathway_definition: Path | None = None
     max_body_bytes: int = MEBIBYTE
     sweep_interval_seconds: float = 30.0
+    stranded_after_seconds: float = 120.0
     notification_base_url: str | None = None
     heartbeat_grace_seconds: float = 30.0
     gap_grace_seconds: float = 10.0
@@ -166,6 +172,7 @@ class Settings:
             pathway_definition=Path(definition) if definition else None,
             max_body_bytes=int(get("MAX_BODY_BYTES") or MEBIBYTE),
             sweep_interval_seconds=float(get("SWEEP_INTERVAL_SECONDS") or 30),
+            stranded_after_seconds=float(get("STRANDED_AFTER_SECONDS") or 120),
             notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
             heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
             gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),

@@ -9,13 +9,12 @@ from service.store import decisions, events, patients
 from service.store.database import transaction
 from workers.dispatch import DeliveryOrder, SweepWork
 
-STRANDED_AFTER = timedelta(minutes=2)  # longer than any normal queue wait; shorter than a human notices
-
 
 def sweep(services: Services) -> SweepWork:
     """Find due checkpoints and work whose queue message was lost."""
     now = services.clock()
-    cutoff = now - STRANDED_AFTER
+    # STRANDED_AFTER_SECONDS: longer than any normal queue wait; shorter than a human notices
+    cutoff = now - timedelta(seconds=services.settings.stranded_after_seconds)
     with transaction(services.db) as connection:
         work = SweepWork(
             due_patients=patients.due_checkpoints(connection, now),
