@@ -1,7 +1,8 @@
 """How the EHR client authenticates: one small `Auth` seam per scheme.
 
-SMART Backend Services (a client_credentials token fetched with a signed JWT and cached
-until shortly before expiry) will be another `Auth` here; the client does not change.
+SMART Backend Services (`service.ehr.smart.SmartBackendAuth`: a client_credentials token
+fetched with a signed JWT and cached until shortly before expiry) is another `Auth`; a scheme
+that fetches tokens also offers `invalidate()`, which the client calls when a token is refused.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 
 from service.ehr.auth import Auth
-from service.ehr.errors import EhrError, EhrRejected, error_for_status
+from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, error_for_status
 from service.ehr.responses import CreateResult, create_result, outcome_of, resource_of, scrub, transport_error
 
 FHIR_JSON = "application/fhir+json"
@@ -252,9 +252,30 @@ class EhrClient:
             _log_call(method, label, response.status_code, started)
             return response
         outcome = scrub(outcome_of(response), _credentials(request_headers))
+        if response.status_code == 401 and _forget_token(self._auth):
+            # A fetched token can die early (the EHR restarted, rotated keys): the next try gets
+            # a fresh one, so this is transient; a static token stays a permanent refusal.
+            refused = EhrUnavailable(
+                f"{method} {label or '[base]'} -> 401: access token refused; a new one is fetched next try",
+                method=method,
+                path=label,
+                status=401,
+                outcome=outcome,
+            )
+            _log_call(method, label, response.status_code, started, refused)
+            raise refused
         error = error_for_status(method, label, response.status_code, outcome, response.headers.get("Retry-After"))
         _log_call(method, label, response.status_code, started, error)
         raise error
+
+
+def _forget_token(auth: Auth) -> bool:
+    """Drop a cached access token, if this auth scheme fetches tokens; True when it did."""
+    invalidate = getattr(auth, "invalidate", None)
+    if invalidate is None:
+        return False
+    invalidate()
+    return True
 
 
 def _new_session() -> requests.Session:

@@ -497,3 +497,32 @@ def test_ping_reads_metadata_with_a_short_timeout_and_raises_when_down(connect: 
     client.ping()
     assert transport.sent[0].url == f"{BASE}/metadata" and transport.timeouts == [(2.0, 3.0)]
     assert isinstance(fails_with(connect, requests.ConnectTimeout("x"), lambda c: c.ping()), EhrUnavailable)
+
+
+class _RefreshingAuth:
+    """An auth scheme that fetches tokens: it can be told a token was refused."""
+
+    def __init__(self) -> None:
+        self.invalidated = 0
+
+    def apply(self, headers: dict[str, str]) -> None:
+        headers["Authorization"] = "Bearer fetched"
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+
+
+def test_a_refused_fetched_token_is_forgotten_and_the_call_is_worth_retrying() -> None:
+    auth = _RefreshingAuth()
+    transport = FakeTransport(lambda request: answer(401, outcome("login", "token expired")))
+    session = requests.Session()
+    session.mount("https://", transport)
+    client = EhrClient(BASE, auth=auth, timeout=(1, 1), session=session)
+    with pytest.raises(EhrUnavailable):
+        client.read("Task", "t1")
+    assert (auth.invalidated, len(transport.sent)) == (1, 1)
+
+
+def test_a_refused_static_token_stays_a_rejection(connect: Connect) -> None:
+    error = fails_with(connect, answer(401, outcome("login", "bad token")), lambda c: c.read("Task", "t1"))
+    assert isinstance(error, EhrRejected)
