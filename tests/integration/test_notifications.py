@@ -32,7 +32,7 @@ TOPIC_FILE = ROOT / "tests" / "fixtures" / "fhir" / "topic-pt-intake.json"
 TOPIC = json.loads(TOPIC_FILE.read_text())
 TOPIC_URL = "https://carepath.dev/fhir/SubscriptionTopic/pt-intake"
 FHIR_JSON = "application/fhir+json"
-GAP_GRACE_SECONDS = 1  # short, so a gap test waits one second instead of the default ten
+GAP_GRACE_SECONDS = 3  # short enough to wait for, long enough that a gap is seen open first
 HEARTBEAT_GRACE = 3  # SEKMET checks heartbeats once a second, so a 1 s heartbeat may come 2 s apart
 
 
