@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, fhir_events, health, metadata, metrics, notifications, plandefinition, search
+from service.api import (
+    admin,
+    definitions,
+    fhir_events,
+    health,
+    metadata,
+    metrics,
+    notifications,
+    plandefinition,
+    search,
+)
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
 from service.logs import bind_request_logging
@@ -31,6 +41,7 @@ def create_app(
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"
     for blueprint in (
         admin.blueprint,
+        definitions.blueprint,
         health.blueprint,
         metadata.blueprint,
         metrics.blueprint,

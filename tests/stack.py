@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
-import redis
 import sqlalchemy as sa
 
 from service.bootstrap import Services, build
@@ -16,14 +16,14 @@ from service.settings import Settings
 from service.store import migrate
 from service.store.database import make_engine
 from tests.ehr.sekmet import SekmetServer, sekmet_server
+from tests.faults.redis_server import RedisServer
 
 POSTGRES_ADMIN_URL = os.environ.get("CAREPATH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("CAREPATH_TEST_REDIS", "redis://127.0.0.1:6379/9")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A new, migrated PostgreSQL database for this test run, dropped afterwards."""
+@contextmanager
+def new_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped afterwards; yields its URL."""
     name = f"carepath_test_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -32,20 +32,31 @@ def postgres_url() -> Iterator[str]:
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A new, migrated PostgreSQL database for this test run."""
+    with new_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A Redis database emptied before and after the run."""
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    client.flushdb()
-    yield REDIS_TEST_URL
-    client.flushdb()
-    client.close()
+    """A private redis-server for this test run.
+
+    Each run gets its own so that runs on one machine never consume each other's tasks (a
+    worker of one run taking another run's sweep would act on the wrong database).
+    """
+    server = RedisServer().start()
+    yield server.url()
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,33 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, request
-from pathways.plandefinition import to_plan_definition
 
+from pathways.definitions import Definition
+from pathways.plandefinition import to_plan_definition
 from service import ingest
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
 from service.problems import Problem
+from service.store.database import transaction
 
 blueprint = Blueprint("plandefinition", __name__)
 
 
-def _known(definition_id: str) -> None:
-    if definition_id != services().definition.id:
+def _definition(definition_id: str) -> Definition:
+    """The active version of a pathway, or the one `?version=` names."""
+    svc = services()
+    if definition_id != svc.definitions.shipped.id:
         raise Problem(404, "not-found", f"PlanDefinition/{definition_id} is not known to Carepath.")
+    with transaction(svc.db) as connection:
+        version = request.args.get("version")
+        if version:
+            return svc.definitions.get(connection, f"{svc.definitions.shipped.url}|{version}")
+        return svc.definitions.active(connection)
 
 
 @blueprint.get("/fhir/PlanDefinition/<definition_id>")
 def read(definition_id: str) -> Response:
-    """The running pathway definition as an R4 PlanDefinition."""
-    _known(definition_id)
-    return fhir_response(to_plan_definition(services().definition))
+    """A pathway as an R4 PlanDefinition: the active version, or `?version=`."""
+    return fhir_response(to_plan_definition(_definition(definition_id)))
 
 
 @blueprint.post("/fhir/PlanDefinition/<definition_id>/$apply")
 def apply(definition_id: str) -> Response:
     """Dry run: Parameters(subject, data Bundle, now) in, collection Bundle of proposals out."""
-    _known(definition_id)
+    definition = _definition(definition_id)
     parameters = ingest.parse_json(request.get_data(cache=False))
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
         raise Problem(400, "invalid", "$apply expects a Parameters resource.", ["Parameters.resourceType"])
@@ -50,7 +58,7 @@ def apply(definition_id: str) -> Response:
         raise Problem(
             400, "invalid", "The data belong to another patient than 'subject'.", ["Parameters.parameter('subject')"]
         )
-    return fhir_response(dry_run(services().definition, records, moment))
+    return fhir_response(dry_run(definition, records, moment))
 
 
 def _parameters(parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
