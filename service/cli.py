@@ -173,11 +173,13 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
 
 def _register_command_groups() -> None:
     from service.cli_deadletters import deadletters
+    from service.cli_definitions import definitions
     from service.cli_keys import keys
     from service.cli_subscriptions import subscriptions
     from service.cli_trace import trace
 
     main.add_command(deadletters)
+    main.add_command(definitions)
     main.add_command(keys)
     main.add_command(subscriptions)
     main.add_command(trace)
