@@ -117,7 +117,8 @@ class _Reader:
             self.fail("required", "entry[0] must hold the subscription status.", "Bundle.entry")
             return None
         status = entries[0].get("resource")
-        kind = status.get("resourceType") if isinstance(status, dict) else None
+        status = status if isinstance(status, dict) else {}
+        kind = status.get("resourceType")
         if body["type"] == "history" and kind == "Parameters":
             notification = self.parameters(status)
         elif kind == "SubscriptionStatus":
@@ -225,12 +226,12 @@ class _Reader:
         return reference
 
     def kind(self, found: tuple[Any, str] | None, parent: str, name: str) -> str | None:
-        value = found[0] if found else None
+        value, where = found if found else (None, parent)
         if value is None:
             self.fail("required", f"The status needs '{name}' (the notification type).", parent)
             return None
         if value not in KINDS:
-            self.fail("not-supported", f"'{name}' must be one of {', '.join(sorted(KINDS))}.", found[1])
+            self.fail("not-supported", f"'{name}' must be one of {', '.join(sorted(KINDS))}.", where)
             return None
         return str(value)
 

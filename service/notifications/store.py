@@ -165,11 +165,12 @@ def record_event(
 
 def last_event_before(connection: sa.Connection, subscription_id: str, number: int) -> datetime | None:
     """The EHR's timestamp of the latest event received before `number` (where a search resumes)."""
-    return connection.execute(
+    latest: datetime | None = connection.execute(
         sa.select(sa.func.max(subscription_events.c.event_at)).where(
             subscription_events.c.subscription_id == subscription_id, subscription_events.c.event_number < number
         )
     ).scalar_one()
+    return latest
 
 
 def known_patient(connection: sa.Connection, resource_type: str, resource_id: str) -> str | None:
