@@ -16,7 +16,7 @@ T = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
+def db(tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('breaker') / 'breaker.db'}")
     migrate.upgrade(engine)
     return engine
@@ -33,15 +33,13 @@ def fail(db: sa.Engine, ehr: str, times: int, at: datetime = T) -> None:
         breaker.failed(db, ehr, at)
 
 
-def test_the_breaker_stays_closed_below_the_threshold(database: sa.Engine, ehr: str) -> None:
-    db = database
+def test_the_breaker_stays_closed_below_the_threshold(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD - 1)
     breaker.before_call(db, ehr, T)
     assert breaker.state_of(db, ehr) == "closed"
 
 
-def test_a_success_forgets_earlier_failures(database: sa.Engine, ehr: str) -> None:
-    db = database
+def test_a_success_forgets_earlier_failures(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD - 1)
     breaker.succeeded(db, ehr, T)
     fail(db, ehr, breaker.FAILURE_THRESHOLD - 1)
@@ -59,8 +57,7 @@ def test_the_breaker_opens_at_the_threshold_and_refuses_calls_during_the_cool_do
     assert refused.value.retry_after == pytest.approx((breaker.COOL_DOWN / 2).total_seconds())
 
 
-def test_after_the_cool_down_exactly_one_caller_probes(database: sa.Engine, ehr: str) -> None:
-    db = database
+def test_after_the_cool_down_exactly_one_caller_probes(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD)
     later = T + breaker.COOL_DOWN + timedelta(seconds=1)
     breaker.before_call(db, ehr, later)  # the probe
@@ -69,8 +66,7 @@ def test_after_the_cool_down_exactly_one_caller_probes(database: sa.Engine, ehr:
         breaker.before_call(db, ehr, later)
 
 
-def test_a_successful_probe_closes_and_a_failed_probe_reopens(database: sa.Engine, ehr: str) -> None:
-    db = database
+def test_a_successful_probe_closes_and_a_failed_probe_reopens(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD)
     later = T + breaker.COOL_DOWN + timedelta(seconds=1)
     breaker.before_call(db, ehr, later)
@@ -83,8 +79,7 @@ def test_a_successful_probe_closes_and_a_failed_probe_reopens(database: sa.Engin
     breaker.before_call(db, ehr, again)
 
 
-def test_a_probe_that_never_reports_frees_the_slot_after_its_timeout(database: sa.Engine, ehr: str) -> None:
-    db = database
+def test_a_probe_that_never_reports_frees_the_slot_after_its_timeout(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD)
     later = T + breaker.COOL_DOWN + timedelta(seconds=1)
     breaker.before_call(db, ehr, later)
