@@ -47,9 +47,8 @@ def test_a_success_forgets_earlier_failures(db: sa.Engine, ehr: str) -> None:
 
 
 def test_the_breaker_opens_at_the_threshold_and_refuses_calls_during_the_cool_down(
-    database: sa.Engine, ehr: str
+    db: sa.Engine, ehr: str
 ) -> None:
-    db = database
     fail(db, ehr, breaker.FAILURE_THRESHOLD)
     assert breaker.state_of(db, ehr) == "open"
     with pytest.raises(breaker.BreakerOpen) as refused:
