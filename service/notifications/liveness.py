@@ -54,4 +54,3 @@ def heartbeat_check(db: sa.Engine, clock: Callable[[], datetime], grace_seconds:
             raise StaleSubscriptions(silent)
 
     return check
-
