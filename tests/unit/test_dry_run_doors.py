@@ -13,6 +13,8 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.cli import main as carepath
 from service.settings import Settings
+from service.store import migrate
+from service.store.database import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEY = ROOT / "docs" / "examples" / "adherent-non-responder.json"
@@ -21,8 +23,10 @@ NOW = "2026-03-01T00:00:00Z"
 
 @pytest.fixture()
 def client(tmp_path: Path) -> FlaskClient:
-    app = create_app(Settings.from_env({"CAREPATH_DATA_DIR": str(tmp_path)}))
-    return app.test_client()
+    """The API on the embedded defaults, migrated as `carepath migrate` would."""
+    settings = Settings.from_env({"CAREPATH_DATA_DIR": str(tmp_path)})
+    migrate.upgrade(make_engine(settings.database_url))
+    return create_app(settings).test_client()
 
 
 def simulate(*args: str) -> tuple[int, str]:
