@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(BIN)/carepath run
 
-## Install everything, start PostgreSQL and Redis if needed, and run the whole test suite.
+## Install everything, start PostgreSQL and Redis and install Chromium if needed, and run the whole test suite.
 test: install
 	bash tests/ehr/install.sh
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
 
 unit: install
