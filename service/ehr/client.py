@@ -28,6 +28,7 @@ MAX_SEARCH_PAGES = 20  # a search needing more pages is too broad for one worker
 PING_TIMEOUT = (2.0, 3.0)  # /readyz must answer well before its own probe gives up
 RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
+OPERATION = re.compile(r"\$[A-Za-z][A-Za-z0-9\-]{0,63}")  # `$status`, `$events`: a name, never a path
 SEARCH_SPECIALS = ("\\", "|", ",", "$")  # FHIR search escapes these with a backslash
 
 SearchParams = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -126,6 +127,21 @@ class EhrClient:
         absolute, path = self._own_url(url, "GET")
         response = self._send("GET", absolute, path)
         return resource_of(response, "GET", path, path.partition("/")[0])
+
+    def instance_operation(
+        self,
+        resource_type: str,
+        id: str,
+        operation: str,
+        expected: str,
+        params: Sequence[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """GET `Type/id/$operation` (e.g. a Subscription's `$status`); the answer must be `expected`."""
+        if not OPERATION.fullmatch(operation):
+            raise EhrRejected("GET: not a FHIR operation name", method="GET", path="")
+        path = f"{self._path('GET', resource_type, id)}/{operation}"
+        response = self._send("GET", f"{self.base_url}/{path}", path, params=list(params or ()))
+        return resource_of(response, "GET", path, expected)
 
     def search(
         self, resource_type: str, params: SearchParams, *, max_pages: int = MAX_SEARCH_PAGES

@@ -6,7 +6,6 @@ from typing import Any
 
 from service.ehr import EhrClient, EhrError
 from service.ehr.client import RESOURCE_ID
-from service.ehr.responses import resource_of
 
 STATUS, EVENTS = "$status", "$events"
 
@@ -17,11 +16,7 @@ def subscription_operation(
     """GET `Subscription/{id}/{operation}`; the answer must be a Bundle."""
     if not RESOURCE_ID.fullmatch(subscription_id) or operation not in (STATUS, EVENTS):
         raise ValueError("not a Subscription id or not a subscription operation")
-    path = f"Subscription/{subscription_id}/{operation}"
-    # The client's reads expect the resource type named in the path; an operation answers with a
-    # Bundle, so this goes through its one request path (same auth, timeouts, errors and logs).
-    response = ehr._send("GET", f"{ehr.base_url}/{path}", path, params=params)
-    return resource_of(response, "GET", path, "Bundle")
+    return ehr.instance_operation("Subscription", subscription_id, operation, "Bundle", params)
 
 
 def supports_events(ehr: EhrClient) -> bool:

@@ -526,3 +526,11 @@ def test_a_refused_fetched_token_is_forgotten_and_the_call_is_worth_retrying() -
 def test_a_refused_static_token_stays_a_rejection(connect: Connect) -> None:
     error = fails_with(connect, answer(401, outcome("login", "bad token")), lambda c: c.read("Task", "t1"))
     assert isinstance(error, EhrRejected)
+
+
+def test_an_instance_operation_reads_its_bundle_answer_and_refuses_a_non_operation(connect: Connect) -> None:
+    client, transport = connect(lambda request: answer(200, {"resourceType": "Bundle", "type": "searchset"}))
+    assert client.instance_operation("Subscription", "s1", "$status", "Bundle")["type"] == "searchset"
+    assert transport.sent[0].url == f"{BASE}/Subscription/s1/$status"
+    with pytest.raises(EhrRejected):
+        client.instance_operation("Subscription", "s1", "../../admin", "Bundle")
