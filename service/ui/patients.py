@@ -1,0 +1,105 @@
+"""What the patient and Task pages show, read in one transaction together with their audit row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from markupsafe import Markup
+
+from pathways.definitions import Definition
+from pathways.state import PatientState
+from service import audit
+from service.bootstrap import Services
+from service.store import decisions, patients
+from service.store import worklist as worklist_store
+from service.store.database import transaction
+from service.store.traces import evaluations_of
+from service.ui import chart, timeline
+from service.ui.session import Refused
+
+
+@dataclass(frozen=True)
+class PatientView:
+    patient_id: str
+    definition: Definition
+    chart: Markup
+    timeline: timeline.Timeline
+    decisions: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: dict[str, Any]
+    version: int
+    decision: dict[str, Any] | None
+    focus: dict[str, Any] | None
+    patient: PatientView
+
+
+def patient_view(services: Services, patient_id: str, actor: audit.Actor, route: str) -> PatientView:
+    """Everything the patient page shows; the read is audited in the same transaction."""
+    with transaction(services.db) as connection:
+        view = _patient(services, connection, patient_id)
+        _audit_read(services, connection, actor, [f"Patient/{patient_id}"], route)
+    return view
+
+
+def task_view(services: Services, task_id: str, actor: audit.Actor, route: str) -> TaskView:
+    """One Task with its decision's explanation and evidence, and its patient's course."""
+    with transaction(services.db) as connection:
+        found = worklist_store.read(connection, "Task", task_id)
+        if found is None:
+            raise Refused(404, f"Carepath holds no Task {task_id}.")
+        task = found.resource
+        patient_id = str(task.get("for", {}).get("reference", "")).removeprefix("Patient/")
+        decision = _decision_of(connection, task_id, patient_id)
+        focus_ref = str(task.get("focus", {}).get("reference", ""))
+        focus = (
+            decisions.read_proposal(connection, "ServiceRequest", focus_ref.removeprefix("ServiceRequest/"))
+            if focus_ref.startswith("ServiceRequest/")
+            else None
+        )
+        patient = _patient(services, connection, patient_id)
+        _audit_read(services, connection, actor, [f"Task/{task_id}", f"Patient/{patient_id}"], route)
+    return TaskView(task, found.version, decision, focus, patient)
+
+
+def _patient(services: Services, connection: sa.Connection, patient_id: str) -> PatientView:
+    stored = patients.load_state(connection, patient_id)
+    records = patients.load_records(connection, patient_id)
+    if stored is None and not records:
+        raise Refused(404, f"Carepath holds nothing for patient {patient_id}.")
+    definition = (
+        services.definitions.get(connection, stored.definition) if stored else services.definitions.active(connection)
+    )
+    state = PatientState.from_json(stored.state) if stored else None
+    decided = decisions.decisions_of(connection, patient_id)
+    course = timeline.build(definition, records, state, decided)
+    _, tasks = decisions.search_proposals(connection, "Task", patient_id=patient_id, limit=200)
+    return PatientView(
+        patient_id=patient_id,
+        definition=definition,
+        chart=chart.render(course),
+        timeline=course,
+        decisions=decided,
+        evaluations=evaluations_of(connection, patient_id),
+        tasks=tasks,
+    )
+
+
+def _decision_of(connection: sa.Connection, task_id: str, patient_id: str) -> dict[str, Any] | None:
+    identifier = worklist_store.identifier_of(connection, task_id)
+    stored = decisions.proposal_by_key(connection, identifier) if identifier else None
+    if stored is None:
+        return None
+    return next((d for d in decisions.decisions_of(connection, patient_id) if d["id"] == stored.decision_id), None)
+
+
+def _audit_read(
+    services: Services, connection: sa.Connection, actor: audit.Actor, entities: list[str], route: str
+) -> None:
+    audit.record(connection, actor, audit.READ, "read", entities, services.clock(), description=f"GET {route} -> 200")

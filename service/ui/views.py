@@ -1,0 +1,244 @@
+"""The web UI's routes: each reads the request, calls one plain function and renders a template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from service.access.identity import ADMIN, COORDINATOR
+from service.access.policy import READERS
+from service.api.context import dispatcher, services
+from service.problems import Problem
+from service.ui import navigation, operations, pathway, patients, worklist
+from service.ui.session import (
+    Refused,
+    actor,
+    check_csrf,
+    csrf_token,
+    current_identity,
+    redirect_to,
+    requires,
+    safe_next,
+    sign_in,
+    sign_out,
+)
+
+blueprint = Blueprint(
+    "ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static", static_url_path="/static"
+)
+blueprint.before_request(check_csrf)
+blueprint.add_app_template_filter(navigation.when, "when")
+blueprint.add_app_template_filter(navigation.duration, "duration")
+blueprint.add_app_template_filter(navigation.shown, "shown")
+
+
+@blueprint.context_processor
+def page_context() -> dict[str, object]:
+    identity = current_identity()
+    return {"identity": identity, "nav": navigation.links(identity), "csrf_token": csrf_token}
+
+
+@blueprint.errorhandler(Refused)
+def refused(error: Refused) -> tuple[str, int]:
+    return render_template("error.html", message=error.message, status=error.status), error.status
+
+
+@blueprint.errorhandler(Problem)
+def problem(error: Problem) -> tuple[str, int]:
+    return render_template("error.html", message=error.message, status=error.status), error.status
+
+
+@blueprint.get("/")
+def home() -> Response:
+    identity = current_identity()
+    if identity is None:
+        return redirect_to("ui.sign_in")
+    return redirect_to("ui.pathway_page" if identity.role == ADMIN else "ui.worklist_page")
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"], endpoint="sign_in")
+def sign_in_page() -> Any:
+    """Paste a token (or an OIDC JWT when configured) to start a session."""
+    error = None
+    if request.method == "POST":
+        try:
+            sign_in(request.form.get("token", ""))
+        except Refused as refusal:
+            error = refusal.message
+        else:
+            return redirect(safe_next(request.form.get("next")), code=303)
+    oidc = services().settings.oidc_issuer
+    status = 401 if error else 200
+    return render_template("sign_in.html", error=error, oidc=oidc, next=request.values.get("next", "")), status
+
+
+@blueprint.post("/sign-out")
+def sign_out_page() -> Response:
+    sign_out()
+    return redirect_to("ui.sign_in")
+
+
+@blueprint.get("/patients")
+@requires(*READERS)
+def find_patient() -> Response:
+    patient_id = request.args.get("id", "").strip().removeprefix("Patient/")
+    if not patient_id:
+        raise Refused(400, "Enter a patient id.")
+    return redirect_to("ui.patient_page", patient_id=patient_id)
+
+
+@blueprint.get("/patients/<patient_id>")
+@requires(*READERS)
+def patient_page(patient_id: str) -> str:
+    view = patients.patient_view(services(), patient_id, actor(), "/ui/patients/<patient_id>")
+    return render_template("patient.html", view=view, patient=view)
+
+
+@blueprint.get("/tasks/<task_id>")
+@requires(*READERS)
+def task_page(task_id: str) -> str:
+    view = patients.task_view(services(), task_id, actor(), "/ui/tasks/<task_id>")
+    identity = current_identity()
+    may_work = identity is not None and identity.role == COORDINATOR
+    actions = worklist.actions_for(view.task.get("status", ""), may_work, bool(view.task.get("owner")))
+    return render_template("task.html", view=view, patient=view.patient, actions=actions)
+
+
+@blueprint.get("/worklist")
+@requires(*READERS)
+def worklist_page() -> str:
+    identity = current_identity()
+    assert identity is not None  # `requires` let only a signed-in person through
+    filters = worklist.Filters.of(request.args)
+    found = worklist.page(services(), identity, filters, "/ui/worklist")
+    kept = {k: v for k, v in request.args.items() if k != "offset"}
+    return render_template("worklist.html", page=found, choices=worklist.CHOICES, filters_args=kept)
+
+
+@blueprint.post("/tasks/<task_id>/act")
+@requires(COORDINATOR)
+def task_action(task_id: str) -> Response:
+    """Claim, accept, start, complete, reject or cancel; If-Match is the version the page showed."""
+    version = request.form.get("version", "")
+    if not version.isdigit():
+        raise Refused(400, "The form lost the Task's version; reload the page and try again.")
+    action, reason = request.form.get("action", ""), request.form.get("reason", "")
+    status = worklist.act(services(), dispatcher(), actor(), task_id, int(version), action, reason)
+    flash(f"The Task is now {status}.")
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/ui/") else url_for("ui.task_page", task_id=task_id), code=303)
+
+
+@blueprint.get("/pathway")
+@requires(ADMIN)
+def pathway_page() -> str:
+    overview = pathway.overview(services(), request.args.get("version"))
+    return render_template("pathway.html", overview=overview, upload=None, source="", simulation=None)
+
+
+@blueprint.post("/pathway/upload")
+@requires(ADMIN)
+def pathway_upload() -> Any:
+    """Store a new draft; a refusal re-renders the page with each path and reason next to the text."""
+    file = request.files.get("file")
+    source = file.read().decode("utf-8", errors="replace") if file and file.filename else request.form.get("source", "")
+    identity = current_identity()
+    result = pathway.upload(services(), source, identity.name if identity else "unknown")
+    if result.version is not None:
+        flash(f"Uploaded {result.version.version} as a draft. Review its diagram and diff, then publish it.")
+        return redirect_to("ui.pathway_page", version=result.version.reference)
+    overview = pathway.overview(services(), None)
+    page = render_template("pathway.html", overview=overview, upload=result, source=source, simulation=None)
+    return page, 422
+
+
+@blueprint.post("/pathway/publish")
+@requires(ADMIN)
+def pathway_publish() -> Response:
+    version = pathway.publish(services(), request.form.get("reference", ""))
+    flash(f"Published {version.version}: new patients start on it; enrolled patients stay where they are.")
+    return redirect_to("ui.pathway_page", version=version.reference)
+
+
+@blueprint.post("/pathway/retire")
+@requires(ADMIN)
+def pathway_retire() -> Response:
+    version = pathway.retire(services(), request.form.get("reference", ""))
+    flash(f"Retired {version.version}: no new enrolments; patients on it stay on it.")
+    return redirect_to("ui.pathway_page", version=version.reference)
+
+
+@blueprint.get("/pathway/diff")
+@requires(ADMIN)
+def pathway_diff() -> str:
+    reference = request.args.get("version", "")
+    changes = pathway.migration_diff(services(), reference, actor(), "/ui/pathway/diff")
+    return render_template("diff.html", reference=reference, changes=changes)
+
+
+@blueprint.post("/pathway/simulate")
+@requires(ADMIN)
+def pathway_simulate() -> str:
+    """Replay an uploaded Bundle up to a date and list what would have been proposed."""
+    file = request.files.get("bundle")
+    text = file.read().decode("utf-8", errors="replace") if file and file.filename else request.form.get("bundle", "")
+    reference, moment = request.form.get("reference", ""), request.form.get("date", "")
+    found = pathway.simulate(services(), reference, text, moment, actor())
+    overview = pathway.overview(services(), reference or None)
+    simulation = {"date": moment, "proposals": found}
+    return render_template("pathway.html", overview=overview, upload=None, source="", simulation=simulation)
+
+
+@blueprint.get("/admin/dead-letters")
+@requires(ADMIN)
+def dead_letters_page() -> str:
+    letters = operations.dead_letters(services(), actor(), "/ui/admin/dead-letters")
+    return render_template("dead_letters.html", letters=letters)
+
+
+@blueprint.post("/admin/dead-letters/replay")
+@requires(ADMIN)
+def dead_letters_replay() -> Response:
+    one = request.form.get("decision_id")
+    if one is not None and not one.isdigit():
+        raise Refused(400, "Choose a dead letter to replay.")
+    count = operations.replay(services(), dispatcher(), actor(), [int(one)] if one else None)
+    flash(f"Queued {count} deliver{'y' if count == 1 else 'ies'} again.")
+    return redirect_to("ui.dead_letters_page")
+
+
+@blueprint.get("/admin/tokens")
+@requires(ADMIN)
+def tokens_page() -> str:
+    return render_template("tokens.html", tokens=operations.all_tokens(services()), created=None, error=None)
+
+
+@blueprint.post("/admin/tokens")
+@requires(ADMIN)
+def tokens_create() -> Any:
+    """Issue a token and show it on this one answer only (never cached, never stored)."""
+    svc = services()
+    try:
+        created = operations.create_token(svc, actor(), request.form.get("name", ""), request.form.get("role", ""))
+    except Problem as refusal:
+        page = render_template("tokens.html", tokens=operations.all_tokens(svc), created=None, error=refusal.message)
+        return page, 422
+    response = make_response(render_template("tokens.html", tokens=operations.all_tokens(svc), created=created))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/admin/tokens/<int:token_id>/revoke")
+@requires(ADMIN)
+def tokens_revoke(token_id: int) -> Response:
+    record = operations.revoke_token(services(), actor(), token_id)
+    flash(f"Token {record.id} ({record.name}) is revoked and stops working at once.")
+    return redirect_to("ui.tokens_page")
+
+
+@blueprint.get("/admin/subscriptions")
+@requires(ADMIN)
+def subscriptions_page() -> str:
+    return render_template("subscriptions.html", subscriptions=operations.subscriptions(services()))
