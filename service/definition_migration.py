@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from pathways import engine
 from pathways.definitions import Definition
-from pathways.model import Decision
+from pathways.model import ClinicalRecord, Decision
 from pathways.simulate import simulate
 from service.bootstrap import Services
 from service.store import patients
@@ -46,7 +46,7 @@ def enrolled_elsewhere(connection: sa.Connection, target: Definition, limit: int
     return [(r.patient_id, r.definition) for r in rows]
 
 
-def _proposals(definition: Definition, records: list, now: datetime) -> set[str]:
+def _proposals(definition: Definition, records: list[ClinicalRecord], now: datetime) -> set[str]:
     return {_describe(d) for e in simulate(definition, records, now) for d in e.decisions}
 
 

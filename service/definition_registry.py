@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -194,7 +195,7 @@ class DefinitionRegistry:
         )
 
 
-def _version(row: sa.Row) -> DefinitionVersion:
+def _version(row: sa.Row[Any]) -> DefinitionVersion:
     return DefinitionVersion(
         pathway_id=row.pathway_id,
         url=row.url,

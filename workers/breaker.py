@@ -10,6 +10,7 @@ calls against a down EHR (Medplum issue 3452); this keeps the EHR and our worker
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -83,7 +84,7 @@ def state_of(engine: sa.Engine, name: str) -> str:
     return state or "closed"
 
 
-def _row(connection: sa.Connection, name: str, now: datetime) -> sa.Row:
+def _row(connection: sa.Connection, name: str, now: datetime) -> sa.Row[Any]:
     insert_ignoring_conflicts(
         connection, circuit_breakers, {"name": name, "state": "closed", "failures": 0, "updated_at": now}
     )

@@ -60,6 +60,7 @@ def list_versions() -> Response:
 @blueprint.post("")
 def upload() -> Response:
     """Upload a new version (YAML, or JSON `{"source": "..."}`): validated, stored as a draft."""
+    source: object
     if request.mimetype in YAML_TYPES:
         source = request.get_data(as_text=True)
     else:
