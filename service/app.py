@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from service.api import (
+    access,
     admin,
+    admin_access,
     definitions,
     fhir_events,
     health,
@@ -38,9 +40,11 @@ def create_app(
     app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(make_celery(settings))
     register_error_handlers(app)
     bind_request_logging(app)
+    access.install(app, services)  # after the request id is bound: audit rows carry it
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"
     for blueprint in (
         admin.blueprint,
+        admin_access.blueprint,
         definitions.blueprint,
         health.blueprint,
         metadata.blueprint,

@@ -142,6 +142,7 @@ def run(port: int | None) -> None:
         subprocess.Popen([*carepath, "serve"], env=env),
     ]
     click.echo(f"Carepath is running on http://{settings.host}:{settings.port} (Ctrl-C to stop)")
+    click.echo("Create a token: carepath tokens create --role admin --name you")
     _supervise(children)
 
 
@@ -176,12 +177,14 @@ def _register_command_groups() -> None:
     from service.cli_definitions import definitions
     from service.cli_keys import keys
     from service.cli_subscriptions import subscriptions
+    from service.cli_tokens import tokens
     from service.cli_trace import trace
 
     main.add_command(deadletters)
     main.add_command(definitions)
     main.add_command(keys)
     main.add_command(subscriptions)
+    main.add_command(tokens)
     main.add_command(trace)
 
 

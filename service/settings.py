@@ -100,6 +100,16 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "10",
         "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
     ),
+    Variable(
+        "OIDC_ISSUER",
+        "(empty)",
+        "OpenID Connect issuer whose JWTs the API accepts besides its own tokens (keys from its discovery "
+        "document). Empty: API tokens only.",
+    ),
+    Variable("OIDC_AUDIENCE", "(empty)", "`aud` a JWT must carry; empty: not checked."),
+    Variable(
+        "OIDC_ROLE_CLAIM", "carepath_role", "JWT claim holding the caller's role: `ehr`, `coordinator` or `admin`."
+    ),
     Variable("LOG_LEVEL", "INFO", "Log level."),
     Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
 )
@@ -137,6 +147,9 @@ class Settings:
     notification_base_url: str | None = None
     heartbeat_grace_seconds: float = 30.0
     gap_grace_seconds: float = 10.0
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_role_claim: str = "carepath_role"
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -176,6 +189,9 @@ class Settings:
             notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
             heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
             gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),
+            oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
+            oidc_audience=get("OIDC_AUDIENCE"),
+            oidc_role_claim=get("OIDC_ROLE_CLAIM") or "carepath_role",
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=(get("LOG_FORMAT") or "json").lower(),
         )

@@ -39,24 +39,33 @@ class Accepted:
     message: str
 
 
-def authenticate(db: sa.Engine, subscription_id: str | None, authorization: str | None) -> Subscription:
-    """The subscription the sender names (or whose secret it presents); else 401."""
+def authenticate(
+    db: sa.Engine, subscription_id: str | None, authorization: str | None, *, trusted: bool = False
+) -> Subscription:
+    """The subscription the sender names (or whose secret it presents); else 401.
+
+    `trusted`: the sender showed an `ehr` API token instead of the secret; the subscription
+    must still be named and known.
+    """
     token = bearer_token(authorization)
     with db.connect() as connection:
         if subscription_id:
             subscription = store.find(connection, subscription_id)
         else:
             subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
-    if subscription is None or subscription.status == store.OFF or not matches(subscription.secret_hash, token):
+    secret_ok = (trusted or matches(subscription.secret_hash, token)) if subscription else False
+    if subscription is None or subscription.status == store.OFF or not secret_ok:
         log.info("notification refused", subscription_id=subscription_id, known=subscription is not None)
         raise Problem(401, "login", UNAUTHORIZED)
     return subscription
 
 
-def notification(db: sa.Engine, ehr: EhrClient | None, now: datetime, body: Any, authorization: str | None) -> Accepted:
+def notification(
+    db: sa.Engine, ehr: EhrClient | None, now: datetime, body: Any, authorization: str | None, *, trusted: bool = False
+) -> Accepted:
     """A Backport (R4), R4B or R5 notification Bundle."""
     parsed = envelope.parse(body)
-    subscription = authenticate(db, parsed.subscription_id, authorization)
+    subscription = authenticate(db, parsed.subscription_id, authorization, trusted=trusted)
     with db.connect() as connection:
         before = store.ledger(connection, subscription)
     events = parsed.events if parsed.carries_events else ()

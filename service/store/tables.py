@@ -125,6 +125,9 @@ proposals = sa.Table(
     sa.Column("last_updated", UtcDateTime(), nullable=False),
     # set when Carepath changed its copy (a withdrawal) and the EHR's copy must follow
     sa.Column("sync_pending", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # our copy's version (meta.versionId, the ETag): 1 when stored, +1 on every change by any path
+    sa.Column("version", sa.Integer, nullable=False, default=1, server_default="1"),
+    sa.Column("owner", sa.String(300), index=True),  # Task.owner.reference, for the worklist's owner search
 )
 
 # Outbox: one delivery per decision, retried on its own budget, never re-running clinical logic.

@@ -26,10 +26,11 @@ def test_carepath_run_turns_a_posted_event_into_a_task_with_no_services_configur
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "carepath-run.log").open("wb")
+    env = embedded_env(tmp_path, port)
     run = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "run"],
         cwd=ROOT,
-        env=embedded_env(tmp_path, port),
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -37,17 +38,21 @@ def test_carepath_run_turns_a_posted_event_into_a_task_with_no_services_configur
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/healthz"), 60, what="carepath run to serve /healthz")
+        ehr, coordinator = (_create_token(env, role) for role in ("ehr", "coordinator"))
         patient = "quickstart-1"
         start = datetime.now(UTC) - timedelta(days=2)
         for resource in (pt_visit(patient, start), finding(patient, CAUDA_EQUINA, start + timedelta(hours=2))):
-            answer = requests.post(f"{base}/fhir/{resource['resourceType']}", json=resource, timeout=10)
+            url = f"{base}/fhir/{resource['resourceType']}"
+            answer = requests.post(url, json=resource, headers=_bearer(ehr), timeout=10)
             assert answer.status_code == 201, answer.text
 
         def task_listed() -> bool:
-            bundle = requests.get(f"{base}/fhir/Task", params={"patient": f"Patient/{patient}"}, timeout=5).json()
+            params = {"patient": f"Patient/{patient}"}
+            bundle = requests.get(f"{base}/fhir/Task", params=params, headers=_bearer(coordinator), timeout=5).json()
             return bundle["total"] >= 1
 
         wait_until(task_listed, 60, what="a Task at GET /fhir/Task")
+        assert "carepath tokens create --role admin" in (ARTIFACTS / "carepath-run.log").read_text()
         ready = requests.get(f"{base}/readyz", timeout=10).json()
         assert ready["checks"]["database"]["status"] == "ok"
         assert ready["checks"]["broker"]["status"] == "ok"
@@ -56,6 +61,24 @@ def test_carepath_run_turns_a_posted_event_into_a_task_with_no_services_configur
         os.killpg(run.pid, signal.SIGTERM)
         run.wait(timeout=30)
         log.close()
+
+
+def _create_token(env: dict[str, str], role: str) -> str:
+    """`carepath tokens create` against the embedded database, as a user would; the token is its output."""
+    created = subprocess.run(
+        [sys.executable, "-m", "service.cli", "tokens", "create", "--role", role, "--name", f"quickstart-{role}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return created.stdout.strip()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _answers(url: str) -> bool:

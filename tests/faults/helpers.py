@@ -32,6 +32,7 @@ from service.store.tables import (
     patient_records,
     proposals,
 )
+from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.processes import CarepathProcess, start_api, start_beat, start_worker
 
@@ -44,11 +45,15 @@ def red_flag_case(patient: str, start: datetime) -> list[dict[str, Any]]:
     return [pt_visit(patient, start), finding(patient, CAUDA_EQUINA, start + timedelta(days=1))]
 
 
+# The `ehr` token of each API a Launcher started, by base URL: events are posted as the EHR would.
+API_TOKENS: dict[str, str] = {}
+
+
 def post(base: str, resource: dict[str, Any]) -> int:
     response = requests.post(
         f"{base}/fhir/{resource['resourceType']}",
         json=resource,
-        headers={"Content-Type": "application/fhir+json"},
+        headers={"Content-Type": "application/fhir+json"} | bearer(API_TOKENS[base]),
         timeout=30,
     )
     return response.status_code
@@ -65,6 +70,7 @@ class Launcher:
     def api(self) -> str:
         process, base = start_api(self.env, name=f"{self.prefix}-api")
         self.processes.append(process)
+        API_TOKENS[base] = token_for(self.env, "ehr")
         return base
 
     def worker(self, name: str = "worker", concurrency: int = 2) -> CarepathProcess:

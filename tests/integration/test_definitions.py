@@ -18,6 +18,7 @@ from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import patients
 from service.store.database import transaction
+from tests.access import token_for
 from tests.builders import PAIN, measure, pt_visit
 from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
@@ -42,6 +43,7 @@ def services(own_settings: Settings) -> Iterator[Services]:
 @pytest.fixture()
 def client(own_settings: Settings, services: Services) -> Iterator[FlaskClient]:
     with create_app(own_settings, services=services).test_client() as test_client:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(services, 'admin')}"
         yield test_client
 
 

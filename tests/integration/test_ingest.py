@@ -15,6 +15,7 @@ from service.app import create_app
 from service.bootstrap import Services
 from service.settings import Settings
 from service.store.tables import inbound_events
+from tests.access import token_for
 from tests.builders import PAIN, measure, pt_visit
 from tests.stack import new_patient_id
 
@@ -25,6 +26,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 def client(stack_settings: Settings, stack_services: Services) -> Iterator[FlaskClient]:
     app = create_app(replace(stack_settings, max_body_bytes=64 * 1024), services=stack_services)
     with app.test_client() as test_client:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(stack_services, 'ehr')}"
         yield test_client
 
 

@@ -15,6 +15,7 @@ from service.cli import main as carepath
 from service.settings import Settings
 from service.store import migrate
 from service.store.database import make_engine
+from tests.access import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEY = ROOT / "docs" / "examples" / "adherent-non-responder.json"
@@ -25,8 +26,11 @@ NOW = "2026-03-01T00:00:00Z"
 def client(tmp_path: Path) -> FlaskClient:
     """The API on the embedded defaults, migrated as `carepath migrate` would."""
     settings = Settings.from_env({"CAREPATH_DATA_DIR": str(tmp_path)})
-    migrate.upgrade(make_engine(settings.database_url))
-    return create_app(settings).test_client()
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    test_client = create_app(settings).test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(engine, 'coordinator')}"
+    return test_client
 
 
 def simulate(*args: str) -> tuple[int, str]:

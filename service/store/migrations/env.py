@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from service.store import subscription_tables  # noqa: F401  (registers its tables on `metadata`)
+from service.store import access_tables, subscription_tables  # noqa: F401  (register their tables on `metadata`)
 from service.store.tables import metadata
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,50 @@
+"""Turn a presented credential into an Identity: a Carepath API token, or an OIDC JWT.
+
+The API's `before_request` and the web UI's sign-in both call `Authenticator.identify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from service.access import tokens
+from service.access.identity import Identity
+from service.access.oidc import OidcVerifier
+from service.bootstrap import Clock, Services
+from service.settings import Settings
+from service.store.database import transaction
+
+JWT_SEGMENTS = 3  # header.payload.signature
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """Verifies credentials against the token table and, when configured, the OIDC issuer."""
+
+    db: sa.Engine
+    clock: Clock
+    oidc: OidcVerifier | None = None
+
+    @classmethod
+    def for_services(cls, services: Services) -> Authenticator:
+        return cls(services.db, services.clock, oidc_verifier(services.settings))
+
+    def identify(self, credential: str | None) -> Identity | None:
+        """The identity a bearer credential proves, or None when it proves none."""
+        if not credential:
+            return None
+        if tokens.is_api_token(credential):
+            with transaction(self.db) as connection:
+                return tokens.verify(connection, credential, self.clock())
+        if self.oidc is not None and credential.count(".") == JWT_SEGMENTS - 1:
+            return self.oidc.verify(credential)
+        return None
+
+
+def oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    """The OIDC verifier the settings describe, or None when OIDC_ISSUER is not set."""
+    if not settings.oidc_issuer:
+        return None
+    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_role_claim)

@@ -1,0 +1,144 @@
+"""Authentication, the role check and read auditing for every request: one `before_request`, one `after_request`."""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import audit
+from service.access import policy
+from service.access.authenticate import Authenticator
+from service.access.identity import Identity
+from service.api.context import services
+from service.api.outcomes import fhir_response
+from service.bootstrap import Services
+from service.notifications.auth import bearer_token
+from service.problems import issue
+from service.store.database import transaction
+
+log = structlog.get_logger(__name__)
+
+NO_CREDENTIALS = "This action needs credentials: send `Authorization: Bearer <token>` (carepath tokens create)."
+BAD_CREDENTIALS = "The bearer token is unknown, revoked or expired."
+AUDIT_FAILED = "The access could not be recorded in the audit trail, so it was not served."
+LOCAL_REFERENCE_ARGS = {"task_id": "Task", "token_id": "Token", "decision_id": "Decision", "patient_id": "Patient"}
+PATIENT_PARAMS = ("patient", "subject", "for")
+SEARCH_ROUTES = frozenset({"/fhir/<resource_type>", "/admin/AuditEvent"})
+
+
+def install(app: Flask, svc: Services) -> None:
+    """Check every request against the role matrix, and audit reads of patient data."""
+    app.extensions["carepath.authenticator"] = Authenticator.for_services(svc)
+    app.before_request(_authorize)
+    app.after_request(_audit)
+
+
+def authenticator() -> Authenticator:
+    return current_app.extensions["carepath.authenticator"]  # type: ignore[no-any-return]
+
+
+def current_identity() -> Identity | None:
+    return g.get("identity")
+
+
+def current_actor() -> audit.Actor:
+    """Who is asking, for an audit row written by the code that makes a change."""
+    return audit.Actor(current_identity(), g.get("request_id"))
+
+
+def _authorize() -> Response | None:
+    rule = policy.rule_for(request.method, request.path)
+    g.access_rule = rule
+    if rule.kind == policy.OPEN:
+        return None
+    credential = bearer_token(request.headers.get("Authorization"))
+    identity = authenticator().identify(credential)
+    g.identity = identity
+    if rule.kind == policy.NOTIFICATION and identity is None:
+        return None  # the notification endpoint checks the subscription's own secret
+    if identity is None:
+        error = ', error="invalid_token"' if credential else ""
+        message = BAD_CREDENTIALS if credential else NO_CREDENTIALS
+        body = {"resourceType": "OperationOutcome", "issue": [issue("login", message)]}
+        return fhir_response(body, 401, {"WWW-Authenticate": f'Bearer realm="carepath"{error}'})
+    if not policy.allows(rule, identity):
+        body = {"resourceType": "OperationOutcome", "issue": [issue("forbidden", policy.refusal(rule, identity))]}
+        return fhir_response(body, 403)
+    return None
+
+
+def _audit(response: Response) -> Response:
+    """Record reads of patient data, and every refused or failed call to a protected route.
+
+    Successful changes are recorded by the code that makes them, inside their own transaction.
+    """
+    rule: policy.Rule | None = g.get("access_rule")
+    if rule is None or rule.kind == policy.OPEN:
+        return response
+    status = response.status_code
+    is_read = request.method in policy.READ or (rule.audit_reads and request.method == "POST")
+    if not ((rule.audit_reads and is_read) or status >= 400):
+        return response
+    if rule.kind == policy.NOTIFICATION and g.get("identity") is None and status < 500:
+        return response  # subscription-secret traffic: the intake keeps its own ledger
+    try:
+        _write_access_row(is_read, status)
+    except SQLAlchemyError as error:
+        log.error("audit row not written", error=type(error).__name__)
+        if is_read and status < 400:
+            # no patient data leaves without its audit row
+            body = {"resourceType": "OperationOutcome", "issue": [issue("exception", AUDIT_FAILED)]}
+            return fhir_response(body, 500)
+    return response
+
+
+def _write_access_row(is_read: bool, status: int) -> None:
+    svc = services()
+    searching = request.method == "GET" and _is_search()
+    subtype = _subtype(is_read, searching, status)
+    route = request.url_rule.rule if request.url_rule else request.path
+    with transaction(svc.db) as connection:
+        audit.record(
+            connection,
+            current_actor(),
+            audit.READ if is_read else _action(request.method),
+            subtype,
+            _entities(),
+            svc.clock(),
+            outcome=audit.outcome_of(status),
+            description=f"{request.method} {route} -> {status}",
+            query=request.query_string.decode(errors="replace") if searching else None,
+        )
+
+
+def _subtype(is_read: bool, searching: bool, status: int) -> str:
+    if is_read:
+        return "search" if searching else "read"
+    return "refused" if status < 500 else "failed"
+
+
+def _is_search() -> bool:
+    return request.url_rule is not None and request.url_rule.rule in SEARCH_ROUTES
+
+
+def _action(method: str) -> str:
+    return {"POST": audit.CREATE, "PUT": audit.UPDATE, "PATCH": audit.UPDATE, "DELETE": audit.DELETE}.get(
+        method, audit.EXECUTE
+    )
+
+
+def _entities() -> list[str]:
+    """References named by the URL: the resource read or changed, and any patient searched for."""
+    args = request.view_args or {}
+    found = []
+    if "resource_type" in args and "resource_id" in args:
+        found.append(f"{args['resource_type']}/{args['resource_id']}")
+    if "definition_id" in args:
+        found.append(f"PlanDefinition/{args['definition_id']}")
+    found += [f"{kind}/{args[name]}" for name, kind in LOCAL_REFERENCE_ARGS.items() if name in args]
+    for name in PATIENT_PARAMS:
+        value = request.args.get(name)
+        if value:
+            found.append(value if value.startswith("Patient/") else f"Patient/{value}")
+    return found

@@ -1,0 +1,49 @@
+"""Tables of access control and the audit trail: API tokens and AuditEvent rows.
+
+Kept apart from `tables.py` but on the same `metadata`, so one Alembic history covers both.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from service.store.tables import UtcDateTime, metadata
+
+# API bearer tokens. Only the SHA-256 of the token is kept: the token is shown once, at creation.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # ehr | coordinator | admin
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(120)),
+    sa.Column("last_used_at", UtcDateTime()),
+    sa.Column("revoked_at", UtcDateTime()),
+)
+
+# One row per audited access or change: who, what was done, to what, when, with what outcome.
+# Entity references only (Task/123, Patient/abc) and search parameters; never resource bodies.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recorded", UtcDateTime(), nullable=False, index=True),
+    sa.Column("action", sa.String(1), nullable=False),  # C | R | U | D | E
+    sa.Column("subtype", sa.String(40), nullable=False),  # read, search, transition, token-create, ...
+    sa.Column("outcome", sa.Integer, nullable=False),  # 0 success | 4 minor | 8 serious | 12 major failure
+    sa.Column("agent_name", sa.String(120), index=True),  # None when no credentials were presented
+    sa.Column("agent_role", sa.String(16)),
+    sa.Column("agent_kind", sa.String(16)),  # token | oidc | cli
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("description", sa.String(300)),  # method and route template, or the command
+    sa.Column("query", sa.Text),  # the search parameters of a search
+)
+
+audit_event_entities = sa.Table(
+    "audit_event_entities",
+    metadata,
+    sa.Column("audit_event_id", sa.Integer, sa.ForeignKey("audit_events.id"), primary_key=True),
+    sa.Column("reference", sa.String(300), primary_key=True, index=True),
+)

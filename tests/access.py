@@ -1,0 +1,35 @@
+"""API tokens for tests, created straight in the store, as `carepath tokens create` would."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from service.access import tokens
+from service.bootstrap import Services
+from service.store.database import make_engine, transaction
+
+
+def token_for(target: Services | Mapping[str, str] | sa.Engine, role: str, name: str | None = None) -> str:
+    """A new token of `role` in the database of `target` (services, a process environment, or an engine)."""
+    if isinstance(target, Services):
+        return _create(target.db, role, name)
+    if isinstance(target, sa.Engine):
+        return _create(target, role, name)
+    engine = make_engine(target["DATABASE_URL"])
+    try:
+        return _create(engine, role, name)
+    finally:
+        engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _create(engine: sa.Engine, role: str, name: str | None) -> str:
+    with transaction(engine) as connection:
+        _, token = tokens.create(connection, name or f"test-{role}", role, datetime.now(UTC), "tests")
+    return token

@@ -1,0 +1,129 @@
+"""The role matrix over HTTP: every endpoint, every role, no token; plus token revocation and audit of refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.bootstrap import Services, build
+from service.settings import Settings
+from tests.access import bearer, token_for
+
+EHR, COORDINATOR, ADMIN = "ehr", "coordinator", "admin"
+READERS = (COORDINATOR, ADMIN)
+OPEN = "open"
+
+ENDPOINTS = [
+    ("POST", "/fhir/Observation", (EHR,)),
+    ("POST", "/fhir", (EHR,)),
+    ("DELETE", "/fhir/Observation/obs-1", (EHR,)),
+    ("POST", "/notifications", (EHR,)),
+    ("GET", "/fhir/Task", READERS),
+    ("GET", "/fhir/Task/task-1", READERS),
+    ("GET", "/fhir/ServiceRequest", READERS),
+    ("GET", "/fhir/ServiceRequest/sr-1", READERS),
+    ("GET", "/fhir/Provenance", READERS),
+    ("GET", "/fhir/Provenance/prov-1", READERS),
+    ("PATCH", "/fhir/Task/task-1", (COORDINATOR,)),
+    ("PUT", "/fhir/Task/task-1", (COORDINATOR,)),
+    ("POST", "/worklist/Task/task-1/claim", (COORDINATOR,)),
+    ("GET", "/patients/pt-1/evaluations", READERS),
+    ("GET", "/fhir/PlanDefinition/pt-nonresponse", READERS),
+    ("POST", "/fhir/PlanDefinition/pt-nonresponse/$apply", READERS),
+    ("GET", "/admin/definitions", (ADMIN,)),
+    ("GET", "/admin/deadletters", (ADMIN,)),
+    ("POST", "/admin/deadletters/replay", (ADMIN,)),
+    ("GET", "/admin/deliveries/1/attempts", (ADMIN,)),
+    ("GET", "/admin/tokens", (ADMIN,)),
+    ("POST", "/admin/tokens", (ADMIN,)),
+    ("POST", "/admin/tokens/999999/revoke", (ADMIN,)),
+    ("GET", "/admin/AuditEvent", (ADMIN,)),
+    ("GET", "/not-a-route", (ADMIN,)),
+    ("GET", "/healthz", OPEN),
+    ("GET", "/readyz", OPEN),
+    ("GET", "/metrics", OPEN),
+    ("GET", "/fhir/metadata", OPEN),
+    ("GET", "/openapi.json", OPEN),
+]
+CASES = [(m, p, allowed, role) for m, p, allowed in ENDPOINTS for role in (EHR, COORDINATOR, ADMIN)]
+
+
+@pytest.fixture(scope="module")
+def app_services(stack_settings: Settings) -> Iterator[Services]:
+    services = build(replace(stack_settings, ehr_base_url=None))  # no EHR: nothing leaves the test
+    yield services
+    services.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def tokens(app_services: Services) -> dict[str, str]:
+    return {role: token_for(app_services, role) for role in (EHR, COORDINATOR, ADMIN)}
+
+
+@pytest.fixture()
+def client(app_services: Services) -> Iterator[FlaskClient]:
+    with create_app(app_services.settings, services=app_services).test_client() as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(("method", "path", "allowed", "role"), CASES, ids=[f"{c[3]}-{c[0]}-{c[1]}" for c in CASES])
+def test_each_role_reaches_exactly_the_endpoints_of_the_matrix(
+    client: FlaskClient, tokens: dict[str, str], method: str, path: str, allowed: object, role: str
+) -> None:
+    response = client.open(path, method=method, headers=bearer(tokens[role]), json={})
+    if allowed == OPEN or role in allowed:  # type: ignore[operator]
+        assert response.status_code not in (401, 403), response.get_data(as_text=True)
+    else:
+        assert response.status_code == 403
+        message = response.get_json()["issue"][0]["diagnostics"]
+        assert f"your token has the {role} role" in message
+        assert " or ".join(allowed) in message  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), ENDPOINTS, ids=[f"{e[0]}-{e[1]}" for e in ENDPOINTS])
+def test_without_a_token_only_the_open_endpoints_answer(
+    client: FlaskClient, method: str, path: str, allowed: object
+) -> None:
+    response = client.open(path, method=method, json={})
+    if allowed == OPEN:
+        assert response.status_code not in (401, 403)
+    elif path == "/notifications":
+        assert response.status_code in (400, 401)  # the subscription's secret decides, after the body is read
+    else:
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_revoked_or_unknown_token_is_refused_with_invalid_token(
+    client: FlaskClient, app_services: Services, tokens: dict[str, str]
+) -> None:
+    admin = bearer(tokens[ADMIN])
+    created = client.post("/admin/tokens", json={"name": "short-lived", "role": COORDINATOR}, headers=admin)
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    token, token_id = created.get_json()["token"], created.get_json()["id"]
+    assert client.get("/fhir/Task", headers=bearer(token)).status_code == 200
+
+    assert client.post(f"/admin/tokens/{token_id}/revoke", headers=admin).status_code == 200
+    refused = client.get("/fhir/Task", headers=bearer(token))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert client.get("/fhir/Task", headers=bearer(token + "x")).status_code == 401
+    listed = {t["id"]: t for t in client.get("/admin/tokens", headers=admin).get_json()["tokens"]}
+    assert listed[token_id]["revokedAt"] is not None and listed[token_id]["lastUsedAt"] is not None
+    assert "token" not in listed[token_id]
+
+
+def test_a_token_request_with_an_unknown_role_or_no_name_is_refused_and_creates_nothing(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
+    admin = bearer(tokens[ADMIN])
+    before = len(client.get("/admin/tokens", headers=admin).get_json()["tokens"])
+    for body in ({"name": "x", "role": "root"}, {"name": "", "role": EHR}, {"role": EHR}, {"name": "x" * 121}):
+        answer = client.post("/admin/tokens", json=body, headers=admin)
+        assert answer.status_code == 400, body
+    assert len(client.get("/admin/tokens", headers=admin).get_json()["tokens"]) == before
