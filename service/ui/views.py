@@ -61,16 +61,15 @@ def home() -> Response:
 @blueprint.route("/sign-in", methods=["GET", "POST"], endpoint="sign_in")
 def sign_in_page() -> Any:
     """Paste a token (or an OIDC JWT when configured) to start a session."""
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         try:
             sign_in(request.form.get("token", ""))
         except Refused as refusal:
-            error = refusal.message
+            error, status = refusal.message, refusal.status
         else:
             return redirect(safe_next(request.form.get("next")), code=303)
     oidc = services().settings.oidc_issuer
-    status = 401 if error else 200
     return render_template("sign_in.html", error=error, oidc=oidc, next=request.values.get("next", "")), status
 
 

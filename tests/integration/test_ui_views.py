@@ -1,0 +1,331 @@
+"""The web UI on a real database: who may open which page, sign-in and sign-out, CSRF, and audited reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from pathways.definitions import SHIPPED
+from service import ingest
+from service.app import create_app
+from service.bootstrap import Services
+from service.settings import Settings
+from service.store import outbox, worklist
+from service.store.access_tables import api_tokens, audit_event_entities, audit_events
+from service.store.database import transaction
+from service.store.tables import decisions, proposals
+from tests.access import token_for
+from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
+from tests.stack import new_patient_id
+from workers.handlers import evaluation
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+COORDINATOR_PAGES = ("/ui/worklist", "/ui/patients/{patient}", "/ui/tasks/{task}")
+ADMIN_PAGES = ("/ui/pathway", "/ui/admin/dead-letters", "/ui/admin/tokens", "/ui/admin/subscriptions")
+
+
+@pytest.fixture()
+def app_services(stack_settings: Settings, stack_services: Services) -> Services:
+    return stack_services
+
+
+@pytest.fixture()
+def client(stack_settings: Settings, stack_services: Services) -> Iterator[FlaskClient]:
+    settings = replace(stack_settings, secret_key="test-secret-key-for-the-ui", secret_key_generated=False)
+    app = create_app(settings, services=replace(stack_services, settings=settings))
+    with app.test_client() as test_client:
+        yield test_client
+
+
+def evaluate(services: Services, resource: dict) -> None:
+    prepared = ingest.prepare(resource, resource["resourceType"])
+    with transaction(services.db) as connection:
+        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+    evaluation.evaluate_event(services, event_id)
+
+
+@pytest.fixture()
+def red_flag_patient(stack_services: Services) -> tuple[str, str]:
+    """A patient with an open stat red-flag Task: (patient id, Task id)."""
+    patient = new_patient_id()
+    start = datetime.now(UTC) - timedelta(days=10)
+    evaluate(stack_services, pt_visit(patient, start))
+    evaluate(stack_services, measure(patient, PAIN, 7, start))
+    evaluate(stack_services, finding(patient, CAUDA_EQUINA, start + timedelta(days=2)))
+    with transaction(stack_services.db) as connection:
+        task_id = connection.execute(
+            sa.select(proposals.c.id).where(
+                proposals.c.patient_id == patient,
+                proposals.c.resource_type == "Task",
+                proposals.c.resource["code"]["coding"][0]["code"].as_string() == "urgent-red-flag-review",
+            )
+        ).scalar_one()
+    return patient, task_id
+
+
+def csrf_of(client: FlaskClient, path: str = "/ui/sign-in", base_url: str = "http://localhost") -> str:
+    match = CSRF.search(client.get(path, base_url=base_url).get_data(as_text=True))
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, token: str) -> None:
+    response = client.post("/ui/sign-in", data={"token": token, "csrf_token": csrf_of(client)})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def pages(templates: tuple[str, ...], patient: str, task: str) -> list[str]:
+    return [t.format(patient=patient, task=task) for t in templates]
+
+
+def test_a_coordinator_opens_the_worklist_task_and_patient_pages_but_not_the_admin_pages(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, task = red_flag_patient
+    sign_in(client, token_for(stack_services, "coordinator"))
+    for path in pages(COORDINATOR_PAGES, patient, task):
+        response = client.get(path)
+        assert response.status_code == 200, path
+    worklist_page = client.get("/ui/worklist").get_data(as_text=True)
+    assert f'data-task="{task}"' in worklist_page and 'data-action="claim"' in worklist_page
+    for path in ADMIN_PAGES:
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "needs the admin role; you are signed in as coordinator" in response.get_data(as_text=True)
+
+
+def test_an_administrator_opens_every_page_but_is_offered_no_task_actions(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, task = red_flag_patient
+    sign_in(client, token_for(stack_services, "admin"))
+    for path in pages(COORDINATOR_PAGES, patient, task) + list(ADMIN_PAGES):
+        assert client.get(path).status_code == 200, path
+    assert "data-action=" not in client.get(f"/ui/tasks/{task}").get_data(as_text=True)
+    refused = client.post(
+        f"/ui/tasks/{task}/act", data={"csrf_token": csrf_of(client, "/ui/worklist"), "version": "1", "action": "claim"}
+    )
+    assert refused.status_code == 403
+
+
+def test_nobody_signed_in_is_sent_to_sign_in_and_an_ehr_or_unknown_token_cannot_sign_in(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    response = client.get("/ui/worklist")
+    assert response.status_code == 302 and "/ui/sign-in" in response.headers["Location"]
+    refusals = (
+        (token_for(stack_services, "ehr"), 403, "web UI is for coordinators and administrators"),
+        ("cpt_nope", 401, "unknown, revoked"),
+    )
+    for token, status, words in refusals:
+        refused = client.post("/ui/sign-in", data={"token": token, "csrf_token": csrf_of(client)})
+        assert refused.status_code == status
+        assert words in refused.get_data(as_text=True)
+        assert client.get("/ui/worklist").status_code == 302
+
+
+def test_the_session_cookie_is_http_only_same_site_lax_and_holds_no_readable_token(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    token = token_for(stack_services, "coordinator")
+    response = client.post("/ui/sign-in", data={"token": token, "csrf_token": csrf_of(client)})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain http here
+    assert token not in cookie and token[4:20] not in cookie
+    secure = client.post(
+        "/ui/sign-in",
+        data={"token": token, "csrf_token": csrf_of(client, base_url="https://localhost")},
+        base_url="https://localhost",
+    )
+    assert "Secure" in secure.headers["Set-Cookie"]
+
+
+def test_signing_out_clears_the_session(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "coordinator"))
+    assert client.get("/ui/worklist").status_code == 200
+    response = client.post("/ui/sign-out", data={"csrf_token": csrf_of(client, "/ui/worklist")})
+    assert response.status_code == 303
+    assert client.get("/ui/worklist").status_code == 302
+
+
+def test_revoking_the_token_ends_its_sessions_at_once(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "coordinator", name="leaving-coordinator"))
+    assert client.get("/ui/worklist").status_code == 200
+    with transaction(stack_services.db) as connection:
+        connection.execute(
+            sa.update(api_tokens).where(api_tokens.c.name == "leaving-coordinator").values(revoked_at=datetime.now(UTC))
+        )
+    assert client.get("/ui/worklist").status_code == 302
+
+
+def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    sign_in(client, token_for(stack_services, "admin"))
+    for sent in ({}, {"csrf_token": "forged"}):
+        response = client.post("/ui/admin/tokens", data={"name": "via-forged-form", "role": "admin", **sent})
+        assert response.status_code == 400
+        assert "expired or did not come from Carepath" in response.get_data(as_text=True)
+    with transaction(stack_services.db) as connection:
+        made = connection.execute(sa.select(sa.func.count()).where(api_tokens.c.name == "via-forged-form"))
+        assert made.scalar_one() == 0
+    signed_out = client.post("/ui/sign-out", data={})
+    assert signed_out.status_code == 400 and client.get("/ui/worklist").status_code == 200
+
+
+def test_reading_a_patient_page_is_audited_with_the_reader(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, _ = red_flag_patient
+    sign_in(client, token_for(stack_services, "coordinator", name="auditing-reader"))
+    assert client.get(f"/ui/patients/{patient}").status_code == 200
+    with transaction(stack_services.db) as connection:
+        rows = connection.execute(
+            sa.select(audit_events.c.agent_name, audit_events.c.action, audit_events.c.agent_role)
+            .join(audit_event_entities, audit_event_entities.c.audit_event_id == audit_events.c.id)
+            .where(audit_event_entities.c.reference == f"Patient/{patient}", audit_events.c.subtype == "read")
+        ).all()
+    assert [tuple(r) for r in rows] == [("auditing-reader", "R", "coordinator")]
+
+
+def test_the_patient_page_shows_the_chart_decisions_and_trace(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, _ = red_flag_patient
+    sign_in(client, token_for(stack_services, "coordinator"))
+    page = client.get(f"/ui/patients/{patient}").get_data(as_text=True)
+    assert 'class="chart timeline-chart"' in page and 'data-measure="pain"' in page
+    assert 'class="target"' in page  # the MCID target of the pain baseline
+    assert 'data-step="red-flags"' in page  # the decision marked on the time axis
+    assert "red-flags.major" in page and "Evaluation trace" in page
+
+
+def test_a_coordinator_claims_starts_and_completes_a_task_and_a_stale_version_is_refused(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    _, task = red_flag_patient
+    sign_in(client, token_for(stack_services, "coordinator", name="Dana Reyes"))
+    csrf = csrf_of(client, "/ui/worklist")
+
+    def act(action: str, **extra: str) -> int:
+        with transaction(stack_services.db) as connection:
+            found = worklist.read(connection, "Task", task)
+        assert found is not None
+        data = {"csrf_token": csrf, "version": str(found.version), "action": action, **extra}
+        return client.post(f"/ui/tasks/{task}/act", data=data).status_code
+
+    assert act("reject") == 422  # a reason is required
+    assert act("claim") == 303
+    stale = client.post(f"/ui/tasks/{task}/act", data={"csrf_token": csrf, "version": "1", "action": "start"})
+    assert stale.status_code == 409 and "Someone changed this Task" in stale.get_data(as_text=True)
+    assert act("accept") == 303 and act("start") == 303 and act("complete") == 303
+    with transaction(stack_services.db) as connection:
+        done = worklist.read(connection, "Task", task)
+    assert done is not None
+    assert done.resource["status"] == "completed"
+    assert done.resource["owner"]["display"] == "Dana Reyes"
+
+
+def test_a_broken_definition_is_shown_back_with_each_exact_path_and_nothing_is_stored(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    sign_in(client, token_for(stack_services, "admin"))
+    broken = SHIPPED.read_text().replace("version: 1.0.0", "version: 7.7.7", 1)
+    broken = broken.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    response = client.post("/ui/pathway/upload", data={"csrf_token": csrf_of(client, "/ui/pathway"), "source": broken})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "<code>steps.adherence.min_adherence_pct</code>" in page
+    assert "7.7.7" in page  # the text stays in the form to be fixed
+    assert 'data-version="7.7.7"' not in client.get("/ui/pathway").get_data(as_text=True)
+
+
+def test_the_simulator_lists_what_a_bundle_would_have_proposed(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "admin"))
+    patient = new_patient_id()
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": pt_visit(patient, start)}, {"resource": finding(patient, CAUDA_EQUINA, start)}],
+    }
+    page = client.get("/ui/pathway").get_data(as_text=True)
+    reference = re.search(r'<option value="([^"]+)" selected', page)
+    assert reference
+    response = client.post(
+        "/ui/pathway/simulate",
+        data={
+            "csrf_token": csrf_of(client, "/ui/pathway"),
+            "reference": reference.group(1),
+            "date": "2026-03-10",
+            "bundle": (__import__("io").BytesIO(json.dumps(bundle).encode()), "bundle.json"),
+        },
+        content_type="multipart/form-data",
+    )
+    result = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="simulation"' in result and "Urgent physician re-evaluation" in result
+    bad = client.post(
+        "/ui/pathway/simulate",
+        data={
+            "csrf_token": csrf_of(client, "/ui/pathway"),
+            "reference": reference.group(1),
+            "date": "soon",
+            "bundle": (__import__("io").BytesIO(json.dumps(bundle).encode()), "bundle.json"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 400 and "ISO 8601" in bad.get_data(as_text=True)
+
+
+def test_a_token_is_shown_once_at_creation_and_can_be_revoked(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "admin"))
+    csrf = csrf_of(client, "/ui/admin/tokens")
+    created = client.post(
+        "/ui/admin/tokens", data={"csrf_token": csrf, "name": "new-ward-coordinator", "role": "coordinator"}
+    )
+    token = re.search(r'id="new-token" class="secret">(cpt_[^<]+)<', created.get_data(as_text=True))
+    assert created.status_code == 200 and token and created.headers["Cache-Control"] == "no-store"
+    listing = client.get("/ui/admin/tokens").get_data(as_text=True)
+    assert "new-ward-coordinator" in listing and token.group(1) not in listing
+    with transaction(stack_services.db) as connection:
+        token_id = connection.execute(
+            sa.select(api_tokens.c.id).where(api_tokens.c.name == "new-ward-coordinator")
+        ).scalar_one()
+    assert client.post(f"/ui/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code == 303
+    other = client.application.test_client()
+    refused = other.post("/ui/sign-in", data={"token": token.group(1), "csrf_token": csrf_of(other)})
+    assert refused.status_code == 401
+
+
+def test_a_dead_letter_is_listed_with_the_ehrs_answer_and_replayed_from_the_page(
+    client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, _ = red_flag_patient
+    with transaction(stack_services.db) as connection:
+        decision_id = connection.execute(
+            sa.select(decisions.c.id).where(decisions.c.patient_id == patient)
+        ).scalar_one()
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "invalid", "diagnostics": "Task.owner is not allowed here"}],
+        }
+        outbox.bury(connection, decision_id, reason="rejected", now=datetime.now(UTC), http_status=422, outcome=outcome)
+    sign_in(client, token_for(stack_services, "admin"))
+    page = client.get("/ui/admin/dead-letters").get_data(as_text=True)
+    assert "Task.owner is not allowed here" in page and patient in page
+    replay = client.post(
+        "/ui/admin/dead-letters/replay",
+        data={"csrf_token": csrf_of(client, "/ui/admin/dead-letters"), "decision_id": str(decision_id)},
+    )
+    assert replay.status_code == 303
+    with transaction(stack_services.db) as connection:
+        waiting = [d.decision_id for d in outbox.list_dead_letters(connection)]
+    assert decision_id not in waiting
