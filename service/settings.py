@@ -6,7 +6,9 @@ generated from the same list (`carepath settings --markdown`), so the two cannot
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +112,22 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "OIDC_ROLE_CLAIM", "carepath_role", "JWT claim holding the caller's role: `ehr`, `coordinator` or `admin`."
     ),
+    Variable(
+        "SECRET_KEY",
+        "(generated per process)",
+        "Signs and encrypts the web UI's session cookies; every API process must share it. Empty: a random key "
+        "per process on the embedded defaults (sign-ins end at restart; a warning is logged), and no web UI "
+        "sign-in otherwise.",
+    ),
     Variable("LOG_LEVEL", "INFO", "Log level."),
     Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
 )
+
+
+@functools.cache
+def _process_secret_key() -> str:
+    """One random key per process, made once: gunicorn forks its workers after reading settings, so they share it."""
+    return secrets.token_urlsafe(32)
 
 
 def _unset(value: str | None) -> bool:
@@ -150,6 +165,8 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_role_claim: str = "carepath_role"
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_generated: bool = False
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -164,6 +181,9 @@ class Settings:
 
         data_dir = Path(get("CAREPATH_DATA_DIR") or "./var")
         definition = get("PATHWAY_DEFINITION")
+        secret_key = get("SECRET_KEY")
+        # Only the embedded defaults may invent a key: production runs several processes that must share one.
+        generate_key = secret_key is None and get("REDIS_URL") is None
         return cls(
             data_dir=data_dir,
             database_url=get("DATABASE_URL") or f"sqlite:///{data_dir.resolve() / 'carepath.db'}",
@@ -192,6 +212,8 @@ class Settings:
             oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
             oidc_audience=get("OIDC_AUDIENCE"),
             oidc_role_claim=get("OIDC_ROLE_CLAIM") or "carepath_role",
+            secret_key=secret_key or (_process_secret_key() if generate_key else None),
+            secret_key_generated=generate_key,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=(get("LOG_FORMAT") or "json").lower(),
         )
