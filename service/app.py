@@ -14,8 +14,10 @@ from service.api import (
     metadata,
     metrics,
     notifications,
+    openapi,
     plandefinition,
     search,
+    worklist,
 )
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
@@ -52,7 +54,9 @@ def create_app(
         plandefinition.blueprint,
         fhir_events.blueprint,
         notifications.blueprint,
+        openapi.blueprint,
         search.blueprint,
+        worklist.blueprint,
     ):
         app.register_blueprint(blueprint)
     return app

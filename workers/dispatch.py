@@ -70,6 +70,20 @@ class Dispatcher:
         for order in sorted(orders, key=lambda o: not o.urgent):
             self.deliver(order)
 
+    def deliver_all_safely(self, orders: Iterable[DeliveryOrder]) -> None:
+        """Queue deliveries of a committed change; if the broker is down, the sweeper re-queues them."""
+        try:
+            self.deliver_all(orders)
+        except Exception as error:  # noqa: BLE001 - any broker failure: the outbox row is the record
+            log.warning("queueing deferred to the sweeper", error=type(error).__name__)
+
+    def sync_decision_safely(self, decision_id: int) -> None:
+        """Queue the EHR sync of a changed proposal; if the broker is down, the sweeper finds it pending."""
+        try:
+            self._app.send_task(SYNC_DECISION, args=[decision_id])
+        except Exception as error:  # noqa: BLE001 - any broker failure: `sync_pending` is the record
+            log.warning("queueing deferred to the sweeper", decision_id=decision_id, error=type(error).__name__)
+
     def dispatch_sweep(self, work: SweepWork) -> None:
         for patient_id in work.due_patients:
             self.run_checkpoint(patient_id)

@@ -64,8 +64,9 @@ def sweep(self: Task) -> dict[str, Any]:
     retry_backoff_max=600,
 )
 def sync_decision(self: Task, decision_id: int) -> None:
-    """Make the EHR's copies of a withdrawn decision follow Carepath's."""
-    reconcile.sync_decision(services_for(self.app), decision_id)
+    """Make the EHR's copies of a decision follow the changes Carepath made (worklist, withdrawal)."""
+    orders = reconcile.sync_decision(services_for(self.app), decision_id)
+    dispatcher_for(self.app).deliver_all(orders)
 
 
 @shared_task(name="carepath.reconcile_tasks", bind=True)

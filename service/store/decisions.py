@@ -246,12 +246,18 @@ def proposals_of_decision(connection: sa.Connection, decision_id: int) -> list[S
 def update_proposal(
     connection: sa.Connection, proposal_id: str, resource: dict[str, Any], now: datetime, *, sync_pending: bool
 ) -> None:
-    """Replace Carepath's copy of a proposal (status changes from either side)."""
+    """Replace Carepath's copy of a proposal (status changes from either side); a new version."""
+    owner = (resource.get("owner") or {}).get("reference")
     connection.execute(
         sa.update(proposals)
         .where(proposals.c.id == proposal_id)
         .values(
-            resource=resource, status=resource.get("status", "unknown"), last_updated=now, sync_pending=sync_pending
+            resource=resource,
+            status=resource.get("status", "unknown"),
+            owner=owner[:300] if isinstance(owner, str) else None,
+            last_updated=now,
+            sync_pending=sync_pending,
+            version=proposals.c.version + 1,
         )
     )
 
@@ -260,6 +266,9 @@ def decisions_to_sync(connection: sa.Connection, limit: int = 500) -> list[int]:
     """Decisions with a proposal whose EHR copy must follow a change Carepath made."""
     return list(
         connection.execute(
-            sa.select(proposals.c.decision_id).where(proposals.c.sync_pending.is_(True)).distinct().limit(limit)
+            sa.select(proposals.c.decision_id)
+            .where(proposals.c.sync_pending.is_(True), proposals.c.ehr_id.is_not(None))  # undelivered: wait
+            .distinct()
+            .limit(limit)
         ).scalars()
     )

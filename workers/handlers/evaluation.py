@@ -190,21 +190,41 @@ def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryO
         if found is None or found.resource_type != "Task":
             return []
         lock_patient(connection, found.patient_id)
-        now = services.clock()
+        found = decisions.proposal_by_key(connection, key) or found  # as it is now we hold the lock
+        if found.sync_pending:
+            return []  # our newer change is on its way there; the sync settles which side wins
         merged = dict(found.resource)
         merged.update({k: ehr_task[k] for k in FOLLOWED_TASK_ELEMENTS if k in ehr_task})
         if merged == found.resource:
             return []
-        decisions.update_proposal(connection, found.id, merged, now, sync_pending=False)
-        closes = found.status not in CLOSED_TASK_STATUSES and merged.get("status") in CLOSED_TASK_STATUSES
-        if not (closes and _closes_decision(connection, found)):
-            return []
-        patient = enrol(connection, services, found.patient_id)
-        patient.state, evaluation = engine.close_task(patient.definition, patient.state, found.decision_key, now)
-        orders = _persist(connection, services, patient, evaluation, now)
-        orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
-        save(connection, patient, now)
-    log.info("task closed in the EHR", decision=found.decision_key, status=merged.get("status"))
+        orders = apply_task_change(connection, services, found, merged, services.clock(), sync_pending=False)
+    if orders:
+        log.info("task closed in the EHR", decision=found.decision_key, status=merged.get("status"))
+    return orders
+
+
+def apply_task_change(
+    connection: sa.Connection,
+    services: Services,
+    task: decisions.StoredProposal,
+    changed: dict[str, Any],
+    now: datetime,
+    *,
+    sync_pending: bool,
+) -> list[DeliveryOrder]:
+    """Store a new version of one of our Tasks (under the patient's lock); a Task that closes feeds the pathway.
+
+    The one path for a change from either side: the EHR's (reconciliation) or a coordinator's (worklist).
+    """
+    decisions.update_proposal(connection, task.id, changed, now, sync_pending=sync_pending)
+    closes = task.status not in CLOSED_TASK_STATUSES and changed.get("status") in CLOSED_TASK_STATUSES
+    if not (closes and _closes_decision(connection, task)):
+        return []
+    patient = enrol(connection, services, task.patient_id)
+    patient.state, evaluation = engine.close_task(patient.definition, patient.state, task.decision_key, now)
+    orders = _persist(connection, services, patient, evaluation, now)
+    orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+    save(connection, patient, now)
     return orders
 
 

@@ -1,0 +1,201 @@
+"""Coordinators work Tasks through the API: search, claim and transitions with If-Match, the EHR's
+copy follows (SEKMET), and a closed red-flag Task releases the held checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from service import ingest
+from service.app import create_app
+from service.bootstrap import Services
+from service.settings import Settings
+from service.store import decisions
+from service.store.database import transaction
+from tests.access import token_for
+from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.ehr.sekmet import SekmetServer
+from tests.stack import new_patient_id
+from workers.dispatch import DeliveryOrder
+from workers.handlers import evaluation, outbound, reconcile
+
+PATCH = {"Content-Type": "application/json-patch+json"}
+RED_FLAG = "urgent-red-flag-review"
+
+
+@pytest.fixture()
+def client(stack_settings: Settings, stack_services: Services) -> Iterator[FlaskClient]:
+    with create_app(stack_settings, services=stack_services).test_client() as test_client:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(stack_services, 'coordinator', 'alice')}"
+        yield test_client
+
+
+def evaluate(services: Services, resource: dict[str, Any]) -> None:
+    prepared = ingest.prepare(resource, resource["resourceType"])
+    with transaction(services.db) as connection:
+        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+    deliver(services, evaluation.evaluate_event(services, event_id))
+
+
+def deliver(services: Services, orders: list[Any]) -> None:
+    for order in orders:
+        outbound.deliver_decision(services, order.decision_id)
+
+
+def red_flag_patient(services: Services, weeks_ago: int = 7) -> str:
+    """A patient whose open stat red-flag Task holds the six-week checkpoint (already due)."""
+    patient = new_patient_id()
+    t0 = datetime.now(UTC) - timedelta(weeks=weeks_ago)
+    evaluate(services, pt_visit(patient, t0))
+    evaluate(services, finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1)))
+    return patient
+
+
+def tasks(client: FlaskClient, **params: str) -> dict[str, Any]:
+    response = client.get("/fhir/Task", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def task_of(client: FlaskClient, patient: str, code: str) -> tuple[dict[str, Any], str]:
+    bundle = tasks(client, patient=f"Patient/{patient}")
+    found = next(e["resource"] for e in bundle["entry"] if e["resource"]["code"]["coding"][0]["code"] == code)
+    read = client.get(f"/fhir/Task/{found['id']}")
+    return read.get_json(), read.headers["ETag"]
+
+
+def patch(client: FlaskClient, task_id: str, etag: str | None, ops: list[dict[str, Any]]) -> Any:
+    headers = PATCH | ({"If-Match": etag} if etag else {})
+    return client.patch(f"/fhir/Task/{task_id}", json=ops, headers=headers)
+
+
+def status_to(value: str, reason: str | None = None) -> list[dict[str, Any]]:
+    ops = [{"op": "replace", "path": "/status", "value": value}]
+    if reason:
+        ops.append({"op": "add", "path": "/statusReason", "value": {"text": reason}})
+    return ops
+
+
+def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict[str, Any]:
+    bundle = requests.get(
+        f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}"}, headers=sekmet.auth_headers(), timeout=10
+    ).json()
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["code"]["coding"][0]["code"] == code)
+
+
+def steps(services: Services, patient: str) -> list[str]:
+    with transaction(services.db) as connection:
+        return [d["step"] for d in decisions.decisions_of(connection, patient)]
+
+
+def decision_id(services: Services, patient: str, step: str) -> int:
+    with transaction(services.db) as connection:
+        return next(d["id"] for d in decisions.decisions_of(connection, patient) if d["step"] == step)
+
+
+def test_a_coordinator_works_the_red_flag_task_to_completion_and_the_pathway_and_the_ehr_follow(
+    client: FlaskClient, stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = red_flag_patient(stack_services)
+    assert evaluation.run_due_checkpoint(stack_services, patient) == []  # held by the open stat Task
+    task, etag = task_of(client, patient, RED_FLAG)
+    assert (etag, task["meta"]["versionId"]) == ('W/"1"', "1")
+
+    claimed = client.post(f"/worklist/Task/{task['id']}/claim", headers={"If-Match": etag})
+    assert claimed.status_code == 200, claimed.get_json()
+    assert claimed.get_json()["status"] == "received"
+    assert claimed.get_json()["owner"] == {"reference": "Practitioner/alice", "display": "alice"}
+    etag = claimed.headers["ETag"]
+    assert etag == 'W/"2"'
+    for status in ("accepted", "in-progress", "completed"):
+        answer = patch(client, task["id"], etag, status_to(status))
+        assert answer.status_code == 200, answer.get_json()
+        etag = answer.headers["ETag"]
+    assert etag == 'W/"5"'
+
+    assert steps(stack_services, patient) == ["red-flags", "progress-check"]  # the held checkpoint fired
+    trace = evaluation.recent_evaluations(stack_services, patient)
+    assert any(e["trigger"].startswith("task-closed") for e in trace)
+    deliver(stack_services, [DeliveryOrder(decision_id(stack_services, patient, "progress-check"), False)])
+    assert ehr_task(sekmet, patient, "reassess-outcomes")["status"] == "requested"
+
+    reconcile.sync_decision(stack_services, decision_id(stack_services, patient, "red-flags"))
+    in_ehr = ehr_task(sekmet, patient, RED_FLAG)
+    assert in_ehr["status"] == "completed"
+    assert in_ehr["owner"]["reference"] == "Practitioner/alice"
+    assert reconcile.sync_decision(stack_services, decision_id(stack_services, patient, "red-flags")) == []
+
+
+def test_a_change_needs_if_match_and_a_stale_one_is_refused(client: FlaskClient, stack_services: Services) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    task, etag = task_of(client, patient, RED_FLAG)
+    missing = patch(client, task["id"], None, status_to("accepted"))
+    assert missing.status_code == 428
+    assert missing.get_json()["resourceType"] == "OperationOutcome"
+    assert patch(client, task["id"], etag, status_to("accepted")).status_code == 200
+    stale = patch(client, task["id"], etag, status_to("in-progress"))
+    assert stale.status_code == 412
+    assert client.get(f"/fhir/Task/{task['id']}").get_json()["status"] == "accepted"
+
+
+def test_a_transition_the_state_machine_does_not_draw_is_refused_naming_the_allowed_states(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    task, etag = task_of(client, patient, RED_FLAG)
+    refused = patch(client, task["id"], etag, status_to("completed"))
+    assert refused.status_code == 409
+    issue = refused.get_json()["issue"][0]
+    assert issue["expression"] == ["Task.status"]
+    assert "allowed: accepted, cancelled, entered-in-error, received, rejected" in issue["diagnostics"]
+    assert client.get(f"/fhir/Task/{task['id']}").headers["ETag"] == etag
+
+
+def test_rejecting_needs_a_status_reason_and_only_editable_elements_may_change(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    task, etag = task_of(client, patient, RED_FLAG)
+    no_reason = patch(client, task["id"], etag, status_to("rejected"))
+    assert (no_reason.status_code, no_reason.get_json()["issue"][0]["expression"]) == (422, ["Task.statusReason"])
+    priority = patch(client, task["id"], etag, [{"op": "replace", "path": "/priority", "value": "routine"}])
+    assert (priority.status_code, priority.get_json()["issue"][0]["expression"]) == (422, ["Task.priority"])
+
+    body = dict(task, status="rejected", statusReason={"text": "seen in the emergency department already"})
+    put = client.put(f"/fhir/Task/{task['id']}", json=body, headers={"If-Match": etag})
+    assert put.status_code == 200, put.get_json()
+    assert put.get_json()["statusReason"]["text"] == "seen in the emergency department already"
+    assert steps(stack_services, patient) == ["red-flags"]  # closed, but the checkpoint is not due yet
+
+
+def test_the_worklist_filters_sorts_and_pages(client: FlaskClient, stack_services: Services) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    both = tasks(client, patient=patient, _sort="priority")
+    assert both["total"] == 2
+    assert [e["resource"]["priority"] for e in both["entry"]] == ["stat", "stat"]
+    task, etag = task_of(client, patient, RED_FLAG)
+    client.post(f"/worklist/Task/{task['id']}/claim", headers={"If-Match": etag})
+
+    assert tasks(client, patient=patient, owner="Practitioner/alice")["total"] == 1
+    assert tasks(client, patient=patient, **{"owner:missing": "true"})["total"] == 1
+    assert tasks(client, patient=patient, status="received,accepted")["total"] == 1
+    assert tasks(client, patient=patient, priority="routine")["total"] == 0
+    assert tasks(client, patient=patient, _tag="red-flags")["total"] == 2
+    authored = both["entry"][0]["resource"]["authoredOn"][:10]
+    assert tasks(client, patient=patient, **{"authored-on": f"ge{authored}"})["total"] == 2
+    assert tasks(client, patient=patient, **{"authored-on": f"lt{authored}"})["total"] == 0
+
+    first = tasks(client, patient=patient, _count="1", _sort="-_lastUpdated")
+    assert first["entry"][0]["resource"]["id"] == task["id"]  # the one just claimed
+    relations = {link["relation"]: link["url"] for link in first["link"]}
+    assert "next" in relations and "previous" not in relations
+    second = client.get(relations["next"].replace("http://localhost", "")).get_json()
+    assert {link["relation"] for link in second["link"]} == {"self", "previous"}
+    assert second["entry"][0]["resource"]["id"] != task["id"]
+    assert client.get("/fhir/Task", query_string={"_sort": "colour"}).status_code == 400
+    assert client.get("/fhir/Task", query_string={"authored-on": "gt-yesterday"}).status_code == 400
