@@ -173,6 +173,7 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
 
 
 def _register_command_groups() -> None:
+    from service.cli_backfill import backfill
     from service.cli_deadletters import deadletters
     from service.cli_definitions import definitions
     from service.cli_keys import keys
@@ -180,6 +181,7 @@ def _register_command_groups() -> None:
     from service.cli_tokens import tokens
     from service.cli_trace import trace
 
+    main.add_command(backfill)
     main.add_command(deadletters)
     main.add_command(definitions)
     main.add_command(keys)

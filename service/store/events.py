@@ -76,6 +76,16 @@ def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
     )
 
 
+def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
+    """Those of `event_ids` still waiting for their evaluation."""
+    if not event_ids:
+        return []
+    pending = sa.select(inbound_events.c.id).where(
+        inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending"
+    )
+    return list(connection.execute(pending).scalars())
+
+
 def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
     connection.execute(
         sa.update(inbound_events).where(inbound_events.c.id == event_id).values(status="processed", processed_at=at)
