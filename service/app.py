@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from service import ui
 from service.api import (
     access,
     admin,
@@ -59,4 +60,5 @@ def create_app(
         worklist.blueprint,
     ):
         app.register_blueprint(blueprint)
+    ui.install(app, settings)
     return app
