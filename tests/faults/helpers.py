@@ -34,7 +34,7 @@ from service.store.tables import (
 )
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
-from tests.processes import CarepathProcess, start_api, start_beat, start_worker
+from tests.processes import ARTIFACTS, CarepathProcess, start_api, start_beat, start_worker
 
 # The two EHR resources every major red flag writes besides its ServiceRequest and Provenance.
 RED_FLAG_TASKS = Counter({"urgent-red-flag-review": 1, "approve": 1})
@@ -68,18 +68,18 @@ class Launcher:
     processes: list[CarepathProcess] = field(default_factory=list)
 
     def api(self) -> str:
-        process, base = start_api(self.env, name=f"{self.prefix}-api")
+        process, base = start_api(self.env, name=fresh_log(f"{self.prefix}-api"))
         self.processes.append(process)
         API_TOKENS[base] = token_for(self.env, "ehr")
         return base
 
     def worker(self, name: str = "worker", concurrency: int = 2) -> CarepathProcess:
-        process = start_worker(self.env, name=f"{self.prefix}-{name}", concurrency=concurrency)
+        process = start_worker(self.env, name=fresh_log(f"{self.prefix}-{name}"), concurrency=concurrency)
         self.processes.append(process)
         return process
 
     def beat(self) -> CarepathProcess:
-        process = start_beat(self.env, name=f"{self.prefix}-beat")
+        process = start_beat(self.env, name=fresh_log(f"{self.prefix}-beat"))
         self.processes.append(process)
         return process
 
@@ -96,6 +96,20 @@ class Launcher:
         if self.processes:
             with ThreadPoolExecutor(max_workers=len(self.processes)) as pool:
                 list(pool.map(lambda process: process.stop(), self.processes))
+
+
+def fresh_log(name: str) -> str:
+    """Remove an earlier run's log of process `name`: logs are appended to, and a stale
+    "ready." line would make a new worker look ready before it is."""
+    (ARTIFACTS / f"{name}.log").unlink(missing_ok=True)
+    return name
+
+
+def log_text(process: CarepathProcess) -> str:
+    try:
+        return process.log_path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def log_tail(process: CarepathProcess, lines: int = 25) -> str:
