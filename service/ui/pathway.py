@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from markupsafe import Markup
 
 from pathways.definitions import Definition
@@ -63,13 +64,15 @@ def overview(services: Services, reference: str | None) -> Overview:
     return Overview(versions, shown, definition, diagram.render(definition))
 
 
-def upload(services: Services, source: str, uploaded_by: str) -> UploadResult:
+def upload(services: Services, source: str, actor: audit.Actor) -> UploadResult:
     """Validate and store a draft; a refusal comes back as data for the form, not as an error page."""
     if not source.strip():
         return UploadResult(message="Paste the definition's YAML or choose a file.")
+    uploaded_by = actor.identity.name if actor.identity else "unknown"
     try:
         with transaction(services.db) as connection:
             version = services.definitions.upload(connection, source, uploaded_by, services.clock())
+            _audit(services, connection, actor, audit.CREATE, "definition-upload", version)
     except Problem as problem:
         return UploadResult(message=problem.message, errors=_paths(problem))
     return UploadResult(version=version)
@@ -84,14 +87,31 @@ def _paths(problem: Problem) -> list[tuple[str, str]]:
     return found
 
 
-def publish(services: Services, reference: str) -> DefinitionVersion:
+def publish(services: Services, reference: str, actor: audit.Actor) -> DefinitionVersion:
     with transaction(services.db) as connection:
-        return services.definitions.publish(connection, reference, services.clock())
+        version = services.definitions.publish(connection, reference, services.clock())
+        _audit(services, connection, actor, audit.UPDATE, "definition-publish", version)
+    return version
 
 
-def retire(services: Services, reference: str) -> DefinitionVersion:
+def retire(services: Services, reference: str, actor: audit.Actor) -> DefinitionVersion:
     with transaction(services.db) as connection:
-        return services.definitions.retire(connection, reference, services.clock())
+        version = services.definitions.retire(connection, reference, services.clock())
+        _audit(services, connection, actor, audit.UPDATE, "definition-retire", version)
+    return version
+
+
+def _audit(
+    services: Services,
+    connection: sa.Connection,
+    actor: audit.Actor,
+    action: str,
+    subtype: str,
+    version: DefinitionVersion,
+) -> None:
+    """The same AuditEvent the definitions API writes for a change to a pathway version."""
+    entities = [f"PlanDefinition/{version.pathway_id}"]
+    audit.record(connection, actor, action, subtype, entities, services.clock(), description=version.reference)
 
 
 def migration_diff(services: Services, reference: str, actor: audit.Actor, route: str) -> list[PatientDiff]:

@@ -143,8 +143,7 @@ def pathway_upload() -> Any:
     """Store a new draft; a refusal re-renders the page with each path and reason next to the text."""
     file = request.files.get("file")
     source = file.read().decode("utf-8", errors="replace") if file and file.filename else request.form.get("source", "")
-    identity = current_identity()
-    result = pathway.upload(services(), source, identity.name if identity else "unknown")
+    result = pathway.upload(services(), source, actor())
     if result.version is not None:
         flash(f"Uploaded {result.version.version} as a draft. Review its diagram and diff, then publish it.")
         return redirect_to("ui.pathway_page", version=result.version.reference)
@@ -156,7 +155,7 @@ def pathway_upload() -> Any:
 @blueprint.post("/pathway/publish")
 @requires(ADMIN)
 def pathway_publish() -> Response:
-    version = pathway.publish(services(), request.form.get("reference", ""))
+    version = pathway.publish(services(), request.form.get("reference", ""), actor())
     flash(f"Published {version.version}: new patients start on it; enrolled patients stay where they are.")
     return redirect_to("ui.pathway_page", version=version.reference)
 
@@ -164,7 +163,7 @@ def pathway_publish() -> Response:
 @blueprint.post("/pathway/retire")
 @requires(ADMIN)
 def pathway_retire() -> Response:
-    version = pathway.retire(services(), request.form.get("reference", ""))
+    version = pathway.retire(services(), request.form.get("reference", ""), actor())
     flash(f"Retired {version.version}: no new enrolments; patients on it stay on it.")
     return redirect_to("ui.pathway_page", version=version.reference)
 

@@ -197,10 +197,15 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     expect(page.locator('svg.pathway-diagram g[data-step="red-flags"]')).to_have_count(1)
     shot(page, "pathway")
 
-    plan = requests.get(
-        f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=bearer(token_for(env, "admin")), timeout=10
-    ).json()
+    admin = bearer(token_for(env, "admin"))
+    plan = requests.get(f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=admin, timeout=10).json()
     assert plan["version"] == "1.1.0"
+    trail = requests.get(
+        f"{base}/admin/AuditEvent", params={"entity": "PlanDefinition/pt-nonresponse"}, headers=admin, timeout=10
+    ).json()
+    events = [entry["resource"] for entry in trail.get("entry", [])]
+    changes = {(e["subtype"][0]["code"], e["agent"][0]["who"]["display"]) for e in events}
+    assert {("definition-upload", "Ada Admin"), ("definition-publish", "Ada Admin")} <= changes
 
     for path, heading, name in (
         ("/ui/admin/dead-letters", "Dead letters", "dead-letters"),
