@@ -51,6 +51,7 @@ def list_command(include_replayed: bool, as_json: bool) -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
 def replay_command(decision_ids: tuple[int, ...], replay_all: bool) -> None:
     """Queue dead letters for delivery again: the ones named, or --all."""
+    from service import audit
     from service.bootstrap import build
     from workers.celery_app import make_celery
     from workers.dispatch import Dispatcher
@@ -59,6 +60,11 @@ def replay_command(decision_ids: tuple[int, ...], replay_all: bool) -> None:
     if not decision_ids and not replay_all:
         raise click.UsageError("name decision ids or pass --all")
     settings = Settings.from_env()
-    orders = outbound.replay_dead_letters(build(settings), list(decision_ids) or None)
+    services = build(settings)
+    orders = outbound.replay_dead_letters(services, list(decision_ids) or None)
+    replayed = [f"Decision/{o.decision_id}" for o in orders]
+    audit.record_committed(
+        services.db, audit.command_line(), audit.EXECUTE, "deadletter-replay", replayed, services.clock()
+    )
     Dispatcher(make_celery(settings)).deliver_all(orders)
     click.echo(f"replayed {len(orders)} dead letter(s)")

@@ -9,13 +9,16 @@ from typing import TypeVar
 import click
 import sqlalchemy as sa
 
+from service import audit
 from service.bootstrap import Services, build
 from service.definition_migration import diff, migrate_patient
+from service.definition_registry import DefinitionVersion
 from service.problems import Problem
 from service.settings import Settings
 from service.store.database import lock_patient, transaction
 
 Result = TypeVar("Result")
+Changed = TypeVar("Changed", bound=DefinitionVersion)
 
 
 def _run(action: Callable[[Services, sa.Connection], Result]) -> Result:
@@ -39,6 +42,16 @@ def _reference(pathway_id: str, version: str) -> Callable[[Services, sa.Connecti
     return find
 
 
+def _audited(connection: sa.Connection, services: Services, subtype: str, version: Changed) -> Changed:
+    """Record the change to a pathway version in its transaction; hand the version back."""
+    action = audit.CREATE if subtype == "definition-upload" else audit.UPDATE
+    entities = [f"PlanDefinition/{version.pathway_id}"]
+    audit.record(
+        connection, audit.command_line(), action, subtype, entities, services.clock(), description=version.reference
+    )
+    return version
+
+
 @click.group()
 def definitions() -> None:
     """Manage pathway definition versions."""
@@ -56,7 +69,7 @@ def list_command() -> None:
 def upload_command(path: Path) -> None:
     """Validate and store a definition YAML as a draft version."""
     source = path.read_text(encoding="utf-8")
-    version = _run(lambda s, c: s.definitions.upload(c, source, "cli", s.clock()))
+    version = _run(lambda s, c: _audited(c, s, "definition-upload", s.definitions.upload(c, source, "cli", s.clock())))
     click.echo(f"uploaded {version.reference} as a draft")
 
 
@@ -66,7 +79,7 @@ def upload_command(path: Path) -> None:
 def publish_command(pathway_id: str, version: str) -> None:
     """Make a version the one new patients start on."""
     reference = _run(_reference(pathway_id, version))
-    _run(lambda s, c: s.definitions.publish(c, reference, s.clock()))
+    _run(lambda s, c: _audited(c, s, "definition-publish", s.definitions.publish(c, reference, s.clock())))
     click.echo(f"published {reference}")
 
 
@@ -76,7 +89,7 @@ def publish_command(pathway_id: str, version: str) -> None:
 def retire_command(pathway_id: str, version: str) -> None:
     """Stop new enrolments on a version."""
     reference = _run(_reference(pathway_id, version))
-    _run(lambda s, c: s.definitions.retire(c, reference, s.clock()))
+    _run(lambda s, c: _audited(c, s, "definition-retire", s.definitions.retire(c, reference, s.clock())))
     click.echo(f"retired {reference}")
 
 

@@ -45,6 +45,7 @@ def register(
     wait: float,
 ) -> None:
     """Create a Subscription on the EHR that notifies Carepath; print its id."""
+    from service import audit
     from service.bootstrap import system_clock
     from service.ehr import EhrError
     from service.notifications import registration
@@ -67,6 +68,10 @@ def register(
         raise click.UsageError(str(error)) from None
     except EhrError as error:
         raise click.ClickException(f"the EHR did not create the subscription: {error}") from None
+    entities = [f"Subscription/{registered.subscription_id}"]
+    audit.record_committed(
+        _db(settings), audit.command_line(), audit.CREATE, "subscription-register", entities, system_clock()
+    )
     click.echo(f"Subscription/{registered.subscription_id}")
     status = current.get("status", registered.ehr_status)
     click.echo(f"EHR status: {status}" + (f" ({current['error']})" if current.get("error") else ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import TYPE_CHECKING
 
 import click
@@ -27,11 +26,7 @@ def _actor() -> Actor:
     from service.access.identity import cli_identity
     from service.audit import Actor
 
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        user = "operator"
-    return Actor(cli_identity(user))
+    return Actor(cli_identity())
 
 
 def _database_errors() -> tuple[type[Exception], ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ class Identity:
         return self.reference or f"Practitioner/{_NOT_ID.sub('-', self.name)[:MAX_ID_LENGTH] or 'unknown'}"
 
 
-def cli_identity(user: str) -> Identity:
+def cli_identity() -> Identity:
     """The operator running a `carepath` command on the server (trusted like an admin)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        user = "operator"
     return Identity(name=f"cli:{user}", role=ADMIN, kind=CLI)

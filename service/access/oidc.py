@@ -51,7 +51,8 @@ class OidcVerifier:
         except jwt.PyJWKClientConnectionError as error:
             log.warning("identity provider unreachable", error=type(error).__name__)
             raise Problem(503, "transient", UNAVAILABLE) from None
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
+        except (jwt.PyJWTError, TypeError, ValueError) as error:
+            # TypeError/ValueError: a token whose algorithm does not fit the key (e.g. ES256 on an RSA key)
             log.info("jwt refused", reason=type(error).__name__)
             return None
         return self._identity(claims)

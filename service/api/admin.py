@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from service import audit
+from service.api.access import current_actor
 from service.api.context import dispatcher, services
 from service.problems import Problem
 from service.store import outbox
@@ -39,9 +41,11 @@ def list_dead_letters() -> Response:
 @blueprint.post("/deadletters/<int:decision_id>/replay")
 def replay_one(decision_id: int) -> Response:
     """Queue one dead letter for delivery again."""
-    orders = outbound.replay_dead_letters(services(), [decision_id])
+    svc = services()
+    orders = outbound.replay_dead_letters(svc, [decision_id])
     if not orders:
         raise Problem(404, "not-found", f"No dead letter for decision {decision_id}.")
+    audit.record_committed(svc.db, current_actor(), audit.EXECUTE, "deadletter-replay", _replayed(orders), svc.clock())
     dispatcher().deliver_all(orders)
     return jsonify(replayed=[o.decision_id for o in orders])
 
@@ -49,7 +53,9 @@ def replay_one(decision_id: int) -> Response:
 @blueprint.post("/deadletters/replay")
 def replay_all() -> Response:
     """Queue every dead letter for delivery again."""
-    orders = outbound.replay_dead_letters(services(), None)
+    svc = services()
+    orders = outbound.replay_dead_letters(svc, None)
+    audit.record_committed(svc.db, current_actor(), audit.EXECUTE, "deadletter-replay", _replayed(orders), svc.clock())
     dispatcher().deliver_all(orders)
     return jsonify(replayed=[o.decision_id for o in orders])
 
@@ -70,3 +76,7 @@ def delivery_attempts(decision_id: int) -> Response:
             for a in attempts
         ]
     )
+
+
+def _replayed(orders: list[outbound.DeliveryOrder]) -> list[str]:
+    return [f"Decision/{o.decision_id}" for o in orders]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
 from pathways.plandefinition import to_plan_definition
+from service import audit
+from service.api.access import current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.definition_migration import diff, migrate_patient
@@ -22,6 +25,12 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain
 def _actor() -> str:
     identity = g.get("identity")
     return str(getattr(identity, "name", None) or "anonymous")
+
+
+def _audit(connection: sa.Connection, action: str, subtype: str, pathway_id: str, reference: str) -> None:
+    """One AuditEvent row for a change to a pathway version (`url|version` as its description)."""
+    entities = [f"PlanDefinition/{pathway_id}"]
+    audit.record(connection, current_actor(), action, subtype, entities, services().clock(), description=reference)
 
 
 def _reference(pathway_id: str, version: str) -> str:
@@ -71,6 +80,7 @@ def upload() -> Response:
     svc = services()
     with transaction(svc.db) as connection:
         version = svc.definitions.upload(connection, source, _actor(), svc.clock())
+        _audit(connection, audit.CREATE, "definition-upload", version.pathway_id, version.reference)
     response = jsonify(_json(version))
     response.status_code = 201
     return response
@@ -103,7 +113,9 @@ def publish(pathway_id: str, version: str) -> Response:
     reference = _reference(pathway_id, version)
     svc = services()
     with transaction(svc.db) as connection:
-        return jsonify(_json(svc.definitions.publish(connection, reference, svc.clock())))
+        published = svc.definitions.publish(connection, reference, svc.clock())
+        _audit(connection, audit.UPDATE, "definition-publish", pathway_id, reference)
+    return jsonify(_json(published))
 
 
 @blueprint.post("/<pathway_id>/<version>/retire")
@@ -112,7 +124,9 @@ def retire(pathway_id: str, version: str) -> Response:
     reference = _reference(pathway_id, version)
     svc = services()
     with transaction(svc.db) as connection:
-        return jsonify(_json(svc.definitions.retire(connection, reference, svc.clock())))
+        retired = svc.definitions.retire(connection, reference, svc.clock())
+        _audit(connection, audit.UPDATE, "definition-retire", pathway_id, reference)
+    return jsonify(_json(retired))
 
 
 @blueprint.get("/<pathway_id>/<version>/diff")

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from service.access.identity import Identity
+from service.access.identity import Identity, cli_identity
 from service.store import audit as store
 
 CREATE, READ, UPDATE, DELETE, EXECUTE = "C", "R", "U", "D", "E"  # AuditEvent.action
@@ -57,6 +57,19 @@ def record(
         "query": query,
     }
     return store.insert(connection, values, (e[:MAX_REFERENCE] for e in entities if e))
+
+
+def record_committed(
+    db: sa.Engine, actor: Actor, action: str, subtype: str, entities: Iterable[str], now: datetime
+) -> None:
+    """Record a change whose own code committed it in a transaction of its own."""
+    with db.begin() as connection:
+        record(connection, actor, action, subtype, entities, now)
+
+
+def command_line() -> Actor:
+    """The operator at the `carepath` command line."""
+    return Actor(cli_identity())
 
 
 def outcome_of(status: int) -> int:

@@ -1,0 +1,149 @@
+"""OIDC sign-in: JWTs from a local issuer (discovery and JWKS served on 127.0.0.1) are accepted or refused."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.bootstrap import Services, build
+from service.settings import Settings
+from tests.access import bearer
+from tests.ehr.sekmet import free_port
+
+AUDIENCE = "carepath-api"
+KID = "test-key-1"
+
+
+class Issuer:
+    """An OpenID provider's two public documents, served from this process."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/realms/test"
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        documents = {
+            "/realms/test/.well-known/openid-configuration": {"issuer": self.url, "jwks_uri": f"{self.url}/certs"},
+            "/realms/test/certs": {"keys": [jwk | {"kid": KID, "use": "sig", "alg": "RS256"}]},
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = documents.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps(body or {}).encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, key: Any = None, algorithm: str = "RS256", **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": self.url, "aud": AUDIENCE, "sub": "u-1", "preferred_username": "dana", "iat": now,
+                   "exp": now + 300, "carepath_role": "coordinator"} | claims  # fmt: skip
+        return jwt.encode(payload, key or self.key, algorithm=algorithm, headers={"kid": KID})
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    served = Issuer()
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def services(stack_settings: Settings, issuer: Issuer) -> Iterator[Services]:
+    settings = replace(stack_settings, ehr_base_url=None, oidc_issuer=issuer.url, oidc_audience=AUDIENCE)
+    built = build(settings)
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture()
+def client(services: Services) -> Iterator[FlaskClient]:
+    with create_app(services.settings, services=services).test_client() as test_client:
+        yield test_client
+
+
+def test_a_jwt_from_the_issuer_with_a_role_claim_is_accepted(client: FlaskClient, issuer: Issuer) -> None:
+    assert client.get("/fhir/Task", headers=bearer(issuer.token())).status_code == 200
+    admin = issuer.token(carepath_role=["coordinator", "admin"])
+    assert client.get("/admin/tokens", headers=bearer(admin)).status_code == 200
+
+
+def test_the_role_claim_decides_what_the_jwt_may_do(client: FlaskClient, issuer: Issuer) -> None:
+    refused = client.get("/admin/tokens", headers=bearer(issuer.token()))
+    assert refused.status_code == 403
+    assert "your sign-in has the coordinator role" in refused.get_json()["issue"][0]["diagnostics"]
+    no_role = client.get("/fhir/Task", headers=bearer(issuer.token(carepath_role=None)))
+    assert no_role.status_code == 403
+    assert "no Carepath role" in no_role.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_claimed_task_names_the_fhir_user_of_the_jwt(issuer: Issuer, services: Services) -> None:
+    authenticator = create_app(services.settings, services=services).extensions["carepath.authenticator"]
+    who = authenticator.identify(issuer.token(fhirUser="https://ehr.example/fhir/Practitioner/p-77"))
+    assert (who.name, who.role, who.kind, who.owner_reference) == ("dana", "coordinator", "oidc", "Practitioner/p-77")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "someone-else"},
+        {"iss": "https://evil.example"},
+        {"exp": int(time.time()) - 3600},
+        {"sub": None},
+    ],
+    ids=["wrong-audience", "wrong-issuer", "expired", "no-subject"],
+)
+def test_a_jwt_with_wrong_claims_is_refused(client: FlaskClient, issuer: Issuer, claims: dict[str, Any]) -> None:
+    token = issuer.token(**{k: v for k, v in claims.items() if v is not None})
+    if claims.get("sub", "") is None:
+        token = jwt.encode(
+            {k: v for k, v in jwt.decode(token, options={"verify_signature": False}).items() if k != "sub"},
+            issuer.key,
+            algorithm="RS256",
+            headers={"kid": KID},
+        )
+    response = client.get("/fhir/Task", headers=bearer(token))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_jwt_signed_by_another_key_or_with_a_shared_secret_is_refused(client: FlaskClient, issuer: Issuer) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert client.get("/fhir/Task", headers=bearer(issuer.token(key=other))).status_code == 401
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    assert client.get("/fhir/Task", headers=bearer(issuer.token(key=ec_key, algorithm="ES256"))).status_code == 401
+    payload = jwt.decode(issuer.token(), options={"verify_signature": False})
+    shared_secret = jwt.encode(payload, "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": KID})
+    assert client.get("/fhir/Task", headers=bearer(shared_secret)).status_code == 401
+
+
+def test_an_unreachable_issuer_is_answered_503_not_401(stack_settings: Settings, issuer: Issuer) -> None:
+    settings = replace(stack_settings, ehr_base_url=None, oidc_issuer=f"http://127.0.0.1:{free_port()}/nowhere")
+    services = build(settings)
+    with create_app(settings, services=services).test_client() as client:
+        response = client.get("/fhir/Task", headers=bearer(issuer.token()))
+    services.db.dispose()
+    assert response.status_code == 503
+    assert response.get_json()["issue"][0]["code"] == "transient"
