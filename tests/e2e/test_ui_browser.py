@@ -6,6 +6,8 @@ Chromium (`scripts/ensure-browser.sh`). Each page visited is saved to test-artif
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,10 +19,11 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from pathways.definitions import SHIPPED
+from service.settings import Settings
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
-from tests.processes import ARTIFACTS, CarepathProcess, start_api, start_worker, wait_until
+from tests.processes import ARTIFACTS, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import new_database, new_patient_id
 
 CHROMIUM = "/usr/bin/chromium"
@@ -215,3 +218,30 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
         page.goto(base + path)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         shot(page, name)
+
+
+def test_on_the_embedded_defaults_every_gunicorn_worker_honours_one_sign_in(tmp_path: Path) -> None:
+    """No SECRET_KEY and no Redis: the key is made once before gunicorn forks, so both workers share it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EHR_", "DATABASE_", "REDIS_", "SECRET_"))}
+    env |= {"CAREPATH_DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
+    migrate(env)
+    api, base = start_api(env, name="ui-embedded-api")
+    try:
+        browser_session = requests.Session()
+        form = browser_session.get(f"{base}/ui/sign-in", timeout=10).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert csrf
+        signed_in = browser_session.post(
+            f"{base}/ui/sign-in",
+            data={
+                "token": token_for({"DATABASE_URL": Settings.from_env(env).database_url}, "admin"),
+                "csrf_token": csrf.group(1),
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert signed_in.status_code == 303
+        answers = [browser_session.get(f"{base}/ui/admin/tokens", allow_redirects=False).status_code for _ in range(12)]
+        assert answers == [200] * 12
+    finally:
+        api.stop()
