@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from pathways.definitions import SHIPPED
 from service import ingest
 from service.app import create_app
-from service.bootstrap import Services
+from service.bootstrap import Services, build
+from service.notifications import store as subscription_store
 from service.settings import Settings
 from service.store import outbox, worklist
 from service.store.access_tables import api_tokens, audit_event_entities, audit_events
@@ -23,7 +24,7 @@ from service.store.database import transaction
 from service.store.tables import decisions, proposals
 from tests.access import token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
-from tests.stack import new_patient_id
+from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -329,3 +330,39 @@ def test_a_dead_letter_is_listed_with_the_ehrs_answer_and_replayed_from_the_page
     with transaction(stack_services.db) as connection:
         waiting = [d.decision_id for d in outbox.list_dead_letters(connection)]
     assert decision_id not in waiting
+
+
+def test_the_subscriptions_page_shows_a_silent_subscription_as_stale_and_its_open_gap(
+    stack_settings: Settings,
+) -> None:
+    """On a database of its own: a stale subscription would make /readyz fail for every other test."""
+    with new_database() as url:
+        settings = replace(stack_settings, database_url=url, secret_key="test-secret-key-for-the-ui")
+        services = build(settings)
+        now = datetime.now(UTC)
+        with transaction(services.db) as connection:
+            for sub_id, heard in (("sub-silent", now - timedelta(minutes=10)), ("sub-alive", now)):
+                subscription_store.insert(
+                    connection,
+                    subscription_store.Subscription(
+                        id=sub_id,
+                        kind="backport",
+                        topic="https://carepath.dev/topic/pt-facts",
+                        criteria=("Observation?",),
+                        payload="id-only",
+                        endpoint="http://127.0.0.1/notifications",
+                        secret_hash=sub_id.ljust(64, "0"),
+                        status=subscription_store.ACTIVE,
+                        heartbeat_seconds=60,
+                        created_at=now - timedelta(hours=1),
+                        last_seen_at=heard,
+                    ),
+                )
+            subscription_store.add_gaps(connection, "sub-silent", [(3, 4)], now)
+        client = create_app(settings, services=services).test_client()
+        sign_in(client, token_for(services, "admin"))
+        page = client.get("/ui/admin/subscriptions").get_data(as_text=True)
+        services.db.dispose()
+    rows = {sub_id: page.split(f"<code>{sub_id}</code>")[1].split("</tr>")[0] for sub_id in ("sub-silent", "sub-alive")}
+    assert "stale" in rows["sub-silent"] and "open 3–4" in rows["sub-silent"]
+    assert "stale" not in rows["sub-alive"] and "none" in rows["sub-alive"]
