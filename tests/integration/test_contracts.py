@@ -1,0 +1,173 @@
+"""Property-based fuzzing of the API on PostgreSQL: schemathesis against the OpenAPI contract of the
+non-FHIR endpoints, and hypothesis-made FHIR resources and Bundles against the FHIR intake.
+Nothing may answer 5xx, and a refused request stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from service.app import create_app
+from service.bootstrap import Services, build
+from service.settings import Settings
+from service.store.access_tables import api_tokens
+from service.store.tables import inbound_events, pathway_definitions, proposals
+from tests.access import bearer, token_for
+
+FUZZ = hypothesis.settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+PATCH = "application/json-patch+json"
+STORED = (api_tokens, pathway_definitions, inbound_events, proposals)
+
+
+@pytest.fixture(scope="module")
+def services(stack_settings: Settings) -> Iterator[Services]:
+    built = build(replace(stack_settings, ehr_base_url=None, max_body_bytes=64 * 1024))
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def app(services: Services) -> Flask:
+    return create_app(services.settings, services=services)
+
+
+@pytest.fixture(scope="module")
+def tokens(services: Services) -> dict[str, str]:
+    return {role: token_for(services, role, f"fuzz-{role}") for role in ("ehr", "coordinator", "admin")}
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: Flask) -> Any:
+    return schemathesis.openapi.from_wsgi("/openapi.json", app)
+
+
+def counts(services: Services) -> dict[str, int]:
+    with services.db.connect() as connection:
+        return {t.name: connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in STORED}
+
+
+def test_no_contract_endpoint_fails_or_half_stores_whatever_it_is_sent(
+    api_schema: Any, services: Services, tokens: dict[str, str]
+) -> None:
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 15  # every worklist and admin endpoint of the contract
+
+    for operation in operations:
+        fuzz(operation, services, tokens["coordinator" if operation.path.startswith("/worklist") else "admin"])
+
+
+def fuzz(operation: Any, services: Services, token: str) -> None:
+    """Hypothesis-generated calls to one operation: valid and invalid parameters and bodies."""
+
+    @FUZZ
+    @given(case=operation.as_strategy())
+    def call(case: Any) -> None:
+        before = counts(services)
+        response = case.call_and_validate(
+            headers=bearer(token), checks=[not_a_server_error, response_schema_conformance]
+        )
+        if response.status_code >= 400:
+            assert counts(services) == before, f"{case.method} {case.formatted_path} stored data and failed"
+
+    call()
+
+
+def _json_values() -> st.SearchStrategy[Any]:
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+        max_leaves=10,
+    )
+
+
+RESOURCE_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport")
+FIELDS = ("id", "status", "code", "subject", "effectiveDateTime", "valueQuantity", "period", "class", "meta", "type")
+
+
+@st.composite
+def resources(draw: st.DrawFn) -> dict[str, Any]:
+    """Resource-shaped JSON: a known type and a patient, then any mix of fields and junk values."""
+    resource: dict[str, Any] = {"resourceType": draw(st.sampled_from(RESOURCE_TYPES))}
+    if draw(st.booleans()):
+        resource["subject"] = {"reference": draw(st.sampled_from(["Patient/fuzz-1", "Group/2", "", "Patient/"]))}
+    for name in draw(st.lists(st.sampled_from(FIELDS), max_size=5, unique=True)):
+        resource[name] = draw(_json_values())
+    if draw(st.booleans()):
+        resource["status"] = draw(st.sampled_from(["final", "finished", "active", "completed", "bogus"]))
+    return resource
+
+
+@st.composite
+def bundles(draw: st.DrawFn) -> dict[str, Any]:
+    entries = draw(st.lists(resources().map(lambda r: {"resource": r}) | _json_values(), max_size=4))
+    return {
+        "resourceType": "Bundle",
+        "type": draw(st.sampled_from(["batch", "transaction", "collection"])),
+        "entry": entries,
+    }
+
+
+@pytest.fixture()
+def ehr_client(app: Flask, tokens: dict[str, str]) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {tokens['ehr']}"
+        yield client
+
+
+@FUZZ
+@given(resource=resources())
+def test_a_fuzzed_resource_is_stored_or_refused_whole_never_a_server_error(
+    ehr_client: FlaskClient, services: Services, resource: dict[str, Any]
+) -> None:
+    before = counts(services)
+    response = ehr_client.post(f"/fhir/{resource['resourceType']}", json=resource)
+    assert response.status_code < 500, response.get_json()
+    if response.status_code >= 400:
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+        assert counts(services) == before
+
+
+@FUZZ
+@given(bundle=bundles())
+def test_a_fuzzed_bundle_stores_only_its_accepted_entries(
+    ehr_client: FlaskClient, services: Services, bundle: dict[str, Any]
+) -> None:
+    before = counts(services)["inbound_events"]
+    response = ehr_client.post("/fhir", json=bundle)
+    assert response.status_code < 500, response.get_json()
+    created = 0
+    if response.status_code == 200:
+        created = sum(e["response"]["status"].startswith("201") for e in response.get_json()["entry"])
+    assert counts(services)["inbound_events"] == before + created
+
+
+@FUZZ
+@given(operations=_json_values())
+def test_a_fuzzed_json_patch_never_breaks_a_task_or_fails_the_server(
+    app: Flask, services: Services, tokens: dict[str, str], operations: Any
+) -> None:
+    with app.test_client() as client:
+        response = client.patch(
+            "/fhir/Task/not-a-task",
+            json=operations,
+            headers=bearer(tokens["coordinator"])
+            | {"If-Match": 'W/"1"', "Content-Type": "application/json-patch+json"},
+        )
+    assert response.status_code < 500
