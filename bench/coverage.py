@@ -1,0 +1,37 @@
+"""Which pathway steps the cohort makes fire: the pure engine (`pathways.simulate`) over every journey."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from bench.cohort import Journey
+from pathways import fhir_in
+from pathways.definitions import default_definition
+from pathways.simulate import simulate
+
+SETTLE = timedelta(weeks=7)  # past the longest checkpoint interval (6 weeks): every pending one falls due
+
+
+def step_counts(journeys: list[Journey]) -> dict[str, int]:
+    """Decisions per step (red flags per priority) that the shipped pathway makes for the cohort."""
+    definition = default_definition()
+    counts: Counter[str] = Counter()
+    for journey in journeys:
+        records = [
+            record
+            for resource in journey.ordered()
+            for record in fhir_in.records_from_resource(resource, resource_id=resource["id"])
+        ]
+        until = max(record.at for record in records) + SETTLE
+        for evaluation in simulate(definition, records, until):
+            for decision in evaluation.decisions:
+                name = f"{decision.step}:{decision.priority}" if decision.step == "red-flags" else decision.step
+                counts[name] += 1
+    return dict(sorted(counts.items()))
+
+
+def missing_steps(counts: dict[str, int]) -> list[str]:
+    """Steps of the definition that never fired (should be none)."""
+    fired = {name.split(":", 1)[0] for name in counts}
+    return [step.id for step in default_definition().steps if step.id not in fired]
