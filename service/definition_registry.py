@@ -67,15 +67,7 @@ class DefinitionRegistry:
             cached = self._parsed.get(reference)
         if cached is not None:
             return cached
-        url, _, version = reference.partition("|")
-        source = connection.execute(
-            sa.select(pathway_definitions.c.source).where(
-                pathway_definitions.c.url == url, pathway_definitions.c.version == version
-            )
-        ).scalar_one_or_none()
-        if source is None:
-            raise Problem(404, "not-found", f"No pathway definition {reference}.")
-        definition = load_definition(source)
+        definition = load_definition(self._stored_source(connection, reference))
         with self._lock:
             self._parsed[reference] = definition
         return definition
@@ -87,7 +79,11 @@ class DefinitionRegistry:
         return [_version(r) for r in rows]
 
     def source(self, connection: sa.Connection, reference: str) -> str:
+        """The YAML of a version, as uploaded."""
         self._ensure_shipped(connection)
+        return self._stored_source(connection, reference)
+
+    def _stored_source(self, connection: sa.Connection, reference: str) -> str:
         url, _, version = reference.partition("|")
         text = connection.execute(
             sa.select(pathway_definitions.c.source).where(
