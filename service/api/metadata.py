@@ -16,8 +16,13 @@ SEARCH_PARAMS = [
     {"name": "patient", "type": "reference"},
     {"name": "status", "type": "token"},
     {"name": "_tag", "type": "token", "documentation": "The pathway step"},
+    {"name": "priority", "type": "token"},
+    {"name": "owner", "type": "reference", "documentation": "Task only; owner:missing=true for unassigned"},
+    {"name": "authored-on", "type": "date"},
+    {"name": "_lastUpdated", "type": "date"},
     {"name": "_count", "type": "number"},
 ]
+WORKED = [{"code": "update"}, {"code": "patch"}]  # coordinators' transitions, with If-Match
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -27,7 +32,12 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         for t in ACCEPTED_TYPES
     ]
     decided = [
-        {"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": SEARCH_PARAMS}
+        {
+            "type": t,
+            "interaction": [{"code": "read"}, {"code": "search-type"}, *(WORKED if t == "Task" else [])],
+            "versioning": "versioned-update" if t == "Task" else "versioned",
+            "searchParam": SEARCH_PARAMS,
+        }
         for t in ("Task", "ServiceRequest", "Provenance")
     ]
     return {
