@@ -32,8 +32,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy pathways
 
+## Measure speed and scale on this machine (about 8 minutes; not part of `make test`).
 bench: install
-	$(BIN)/python bench/engine_cost.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	bash tests/ehr/install.sh
+	bash scripts/ensure-services.sh
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -97,14 +97,29 @@ def best(measure: Callable[[PatientState], float], state: PatientState) -> float
     return min(measure(state) for _ in range(REPEATS))
 
 
-def main() -> None:
-    print(f"{'prior observations':>18}  {'apply_record':>13}  {'JSON round trip':>15}  {'state JSON':>10}")
+def costs() -> list[dict[str, float]]:
+    """Per history size: seconds per `apply_record`, per state JSON round trip, and state bytes."""
+    figures = []
     for size in SIZES:
         state = build(size)
-        apply_cost = best(mean_apply, state)
-        trip_cost = best(mean_round_trip, state)
-        size_bytes = len(json.dumps(state.to_json()))
-        print(f"{size:>18,}  {apply_cost * 1e6:>10.0f} µs  {trip_cost * 1e6:>12.0f} µs  {size_bytes:>8,} B")
+        figures.append(
+            {
+                "prior_facts": size,
+                "apply_record_s": best(mean_apply, state),
+                "json_round_trip_s": best(mean_round_trip, state),
+                "state_bytes": len(json.dumps(state.to_json())),
+            }
+        )
+    return figures
+
+
+def main() -> None:
+    print(f"{'prior observations':>18}  {'apply_record':>13}  {'JSON round trip':>15}  {'state JSON':>10}")
+    for row in costs():
+        print(
+            f"{row['prior_facts']:>18,}  {row['apply_record_s'] * 1e6:>10.0f} µs  "
+            f"{row['json_round_trip_s'] * 1e6:>12.0f} µs  {row['state_bytes']:>8,} B"
+        )
 
 
 if __name__ == "__main__":

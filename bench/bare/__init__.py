@@ -1,0 +1,1 @@
+"""The bare pipeline: the same gunicorn server and Celery queue as Carepath, with nothing in between."""

@@ -1,0 +1,148 @@
+"""The benchmark's outputs: the table of figures beside their targets, results.json and the chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.measure import RAW
+
+TARGET_RATIO_TO_BARE = 0.7
+TARGET_ENGINE_AT_10K_S = 0.001
+TARGET_ENGINE_GROWTH = 1.5
+TARGET_P99_HALF_RATE_S = 1.0
+TARGET_URGENT_P99_S = 2.0
+
+Row = tuple[str, str, str, str]  # figure, measured, target, verdict
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 0.01:
+        return f"{value * 1e6:.0f} µs"
+    return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+
+
+def _triple(figures: dict[str, Any]) -> str:
+    return " / ".join(_seconds(figures.get(p)) for p in ("p50", "p95", "p99")) + f" (n={figures.get('count', 0)})"
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """Every figure beside its target."""
+    ingest, bare, engine = results["ingest"], results["bare_pipeline"], results["engine_cost"]
+    ratio = results["ratio_to_bare"]
+    at10, at10k = engine[0]["apply_record_s"], engine[-1]["apply_record_s"]
+    table: list[Row] = [
+        ("Ingest: events/s accepted (closed loop)", f"{ingest['accepted_per_s']:.0f}", "-", ""),
+        ("Ingest: events/s evaluated meanwhile", f"{ingest['evaluated_per_s']:.0f}", "-", ""),
+        ("Load generator CPU (cores of 2)", f"{ingest['load_generator_cpu_cores']:.2f}", "-", ""),
+        ("Bare pipeline: events/s accepted", f"{bare['accepted_per_s']:.0f}", "-", ""),
+        (
+            "Carepath / bare pipeline",
+            f"{ratio:.2f}",
+            f">= {TARGET_RATIO_TO_BARE}",
+            _verdict(ratio >= TARGET_RATIO_TO_BARE),
+        ),
+    ]
+    for row in engine:
+        table.append((f"Engine per event, {row['prior_facts']:,} prior facts", _seconds(row["apply_record_s"]), "", ""))
+    table += [
+        ("Engine at 10,000 facts", _seconds(at10k), "<= 1 ms", _verdict(at10k <= TARGET_ENGINE_AT_10K_S)),
+        (
+            "Engine 10,000 / 10 facts",
+            f"{at10k / at10:.2f}x",
+            f"<= {TARGET_ENGINE_GROWTH}x",
+            _verdict(at10k / at10 <= 1.5),
+        ),
+    ]
+    for share in ("50", "90"):
+        run = results["latency"][share]
+        label = f"at {share} % ({run['target_per_s']:.0f}/s)"
+        p99 = run["accepted_to_task_in_ehr_s"]["p99"]
+        half = share == "50"
+        target = f"p99 <= {TARGET_P99_HALF_RATE_S:.0f} s" if half else "-"
+        verdict = _verdict(p99 is not None and p99 <= TARGET_P99_HALF_RATE_S) if half else ""
+        table += [
+            (f"HTTP answer p50/p95/p99 {label}", _triple(run["http_latency_s"]), "-", ""),
+            (f"Accepted -> evaluated p50/p95/p99 {label}", _triple(run["accepted_to_evaluated_s"]), "-", ""),
+            (
+                f"Accepted -> Task in EHR p50/p95/p99 {label}",
+                _triple(run["accepted_to_task_in_ehr_s"]),
+                target,
+                verdict,
+            ),
+        ]
+    for count, figures in results["workers"].items():
+        table.append(
+            (f"Evaluation with {count} worker process(es), events/s", f"{figures['evaluated_per_s']:.0f}", "", "")
+        )
+    backfill, urgent = results["backfill"], results["urgent"]
+    urgent_p99 = urgent["accepted_to_task_in_ehr_s"]["p99"]
+    table += [
+        (f"Backfill, resources/s ({backfill['lines']:,} lines)", f"{backfill['resources_per_s']:.0f}", "-", ""),
+        (
+            f"Urgent red flag -> Task in EHR, {urgent['routine_deliveries_queued']:,} routine queued",
+            _triple(urgent["accepted_to_task_in_ehr_s"]),
+            f"p99 <= {TARGET_URGENT_P99_S:.0f} s",
+            _verdict(urgent_p99 is not None and urgent_p99 <= TARGET_URGENT_P99_S),
+        ),
+    ]
+    return table
+
+
+def table_text(table: list[Row]) -> str:
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    header = ("Figure", "Measured", "Target", "Verdict")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in (header, *table)]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def strip_raw(value: Any) -> Any:
+    """A copy of the results without the raw samples."""
+    if isinstance(value, dict):
+        return {k: strip_raw(v) for k, v in value.items() if k != RAW}
+    return value
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(strip_raw(results), indent=2, default=str) + "\n")
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """Latency distributions (CDF) at 50 % and 90 % of the maximum rate; throughput by worker count."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write the file only
+    from matplotlib import pyplot
+
+    figure, (latency, scale) = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    for share, style in (("50", "-"), ("90", "--")):
+        raw = results["latency"][share].get(RAW, {})
+        for name, label in (("accepted_to_evaluated_s", "evaluated"), ("accepted_to_task_in_ehr_s", "Task in EHR")):
+            values = sorted(raw.get(name, []))
+            if values:
+                fractions = [(i + 1) / len(values) for i in range(len(values))]
+                latency.plot(values, fractions, style, label=f"{label}, {share} % of max")
+    latency.set_xscale("log")
+    latency.set_xlabel("seconds after the event was accepted")
+    latency.set_ylabel("fraction of events")
+    latency.set_title("End-to-end latency (CDF)")
+    latency.legend(fontsize="small")
+    counts = list(results["workers"])
+    scale.plot([int(c) for c in counts], [results["workers"][c]["evaluated_per_s"] for c in counts], "o-")
+    scale.set_xticks([int(c) for c in counts])
+    scale.set_xlabel("worker processes")
+    scale.set_ylabel("events evaluated per second")
+    scale.set_title("Evaluation throughput by worker count")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
