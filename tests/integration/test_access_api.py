@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services, build
+from service.notifications import store
+from service.notifications.auth import secret_hash
 from service.settings import Settings
+from service.store.database import transaction
 from tests.access import bearer, token_for
 
 EHR, COORDINATOR, ADMIN = "ehr", "coordinator", "admin"
@@ -127,3 +132,35 @@ def test_a_token_request_with_an_unknown_role_or_no_name_is_refused_and_creates_
         answer = client.post("/admin/tokens", json=body, headers=admin)
         assert answer.status_code == 400, body
     assert len(client.get("/admin/tokens", headers=admin).get_json()["tokens"]) == before
+
+
+def heartbeat(subscription_id: str) -> dict[str, object]:
+    """A Backport R4 heartbeat naming its subscription (nothing to read from the EHR)."""
+    parameters = [
+        {"name": "subscription", "valueReference": {"reference": f"Subscription/{subscription_id}"}},
+        {"name": "status", "valueCode": "active"},
+        {"name": "type", "valueCode": "heartbeat"},
+        {"name": "events-since-subscription-start", "valueString": "0"},
+    ]
+    status = {"resourceType": "Parameters", "parameter": parameters}
+    return {"resourceType": "Bundle", "type": "history", "entry": [{"resource": status}]}
+
+
+def test_an_ehr_token_stands_in_for_the_subscription_secret_at_the_notification_endpoint(
+    client: FlaskClient, app_services: Services, tokens: dict[str, str]
+) -> None:
+    subscription_id, secret = f"carepath-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    now = datetime.now(UTC)
+    with transaction(app_services.db) as connection:
+        store.insert(connection, store.Subscription(
+            id=subscription_id, kind="backport", topic="https://carepath.dev/fhir/SubscriptionTopic/pt-intake",
+            criteria=("Observation?patient=Patient/x",), payload="id-only", endpoint="http://127.0.0.1/notifications",
+            secret_hash=secret_hash(secret), status=store.ACTIVE, heartbeat_seconds=None, created_at=now,
+        ))  # fmt: skip
+    body = heartbeat(subscription_id)
+    assert client.post("/notifications", json=body, headers=bearer(secret)).status_code == 200
+    assert client.post("/notifications", json=body, headers=bearer(tokens[EHR])).status_code == 200
+    assert client.post("/notifications", json=body, headers=bearer(tokens[COORDINATOR])).status_code == 403
+    assert client.post("/notifications", json=body, headers=bearer("wrong-secret")).status_code == 401
+    with transaction(app_services.db) as connection:
+        store.update(connection, subscription_id, now, status=store.OFF)
