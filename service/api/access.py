@@ -39,7 +39,8 @@ def authenticator() -> Authenticator:
 
 
 def current_identity() -> Identity | None:
-    return g.get("identity")
+    identity: Identity | None = g.get("identity")
+    return identity
 
 
 def current_actor() -> audit.Actor:

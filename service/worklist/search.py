@@ -65,7 +65,7 @@ def _condition(name: str, value: str) -> sa.ColumnElement[bool]:
 
 
 def _order(sort: str) -> list[sa.ColumnElement[Any]]:
-    order = []
+    order: list[sa.ColumnElement[Any]] = []
     for key in (k.strip() for k in sort.split(",") if k.strip()):
         name = key.removeprefix("-")
         if name not in SORTS:

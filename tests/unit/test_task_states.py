@@ -6,7 +6,7 @@ import pytest
 
 from service.access.identity import COORDINATOR, TOKEN, Identity
 from service.problems import Problem
-from service.worklist import edits, json_patch, states
+from service.worklist import edits, json_patch, states, sync
 
 ALLOWED = [
     ("draft", "requested"),
@@ -140,3 +140,18 @@ def test_a_task_claimed_by_someone_else_or_already_started_cannot_be_claimed() -
     assert "bob" in refused.value.message
     with pytest.raises(Problem):
         edits.claimed(dict(TASK, status="in-progress"), ALICE, None)
+
+
+def test_the_ehr_copy_follows_ours_with_a_status_guarded_patch_of_what_differs() -> None:
+    ehr = dict(TASK, meta={"versionId": "4"}, note=[{"text": "from the EHR"}])
+    owner = {"reference": "Practitioner/alice"}
+    ours = dict(TASK, status="completed", owner=owner, lastModified="2026-01-05T10:00:00Z")
+    patch = sync.task_patch(ehr, ours)
+    assert patch is not None
+    assert patch[0] == {"op": "test", "path": "/status", "value": "requested"}
+    assert {op["path"] for op in patch[1:]} == {"/status", "/owner", "/lastModified"}  # several steps at once
+
+
+def test_the_ehr_copy_is_left_alone_when_it_already_follows_or_is_final_there() -> None:
+    assert sync.task_patch(dict(TASK, lastModified="x"), dict(TASK, lastModified="y")) == []
+    assert sync.task_patch(dict(TASK, status="completed"), dict(TASK, status="cancelled")) is None

@@ -77,12 +77,15 @@ def sync_decision(services: Services, decision_id: int) -> list[DeliveryOrder]:
         versions = worklist_store.versions(connection, [p.id for p in pending])
     orders: list[DeliveryOrder] = []
     for proposal in pending:
+        adopted = None
         try:
-            adopted = _sync_task(ehr, proposal) if proposal.resource_type == "Task" else _sync_request(ehr, proposal)
+            if proposal.resource_type == "Task":
+                adopted = _sync_task(ehr, proposal)
+            else:
+                _sync_request(ehr, proposal)
         except EhrRejected as error:
             # e.g. the EHR's workflow forbids the transition: nothing a retry can change
             log.error("change refused by the EHR", decision_id=decision_id, status=error.status)
-            adopted = None
         with transaction(services.db) as connection:
             worklist_store.mark_synced(connection, proposal.id, versions[proposal.id])
         if adopted is not None:
@@ -104,7 +107,8 @@ def _sync_task(ehr: EhrClient, proposal: decisions.StoredProposal) -> dict[str, 
             return None
         except EhrConflict:
             continue  # changed between our read and our patch: read again
-    raise EhrConflict(f"Task/{proposal.ehr_id} kept changing while it was synced")
+    path = f"Task/{proposal.ehr_id}"
+    raise EhrConflict(f"PATCH {path}: it kept changing while it was synced", method="PATCH", path=path)
 
 
 def _sync_request(ehr: EhrClient, proposal: decisions.StoredProposal) -> None:
