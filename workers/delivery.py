@@ -1,7 +1,9 @@
-"""Write a decision's stored resources to the EHR as one idempotent FHIR transaction.
+"""Write a decision's stored resources to the EHR, idempotently.
 
-Every entry is a conditional create on its deterministic identifier (`pathways.fhir_out`), so
-a redelivery, a duplicate message or a second worker never creates a second resource.
+As one FHIR transaction when the EHR's CapabilityStatement offers it, else as one conditional
+create per resource in a safe order. Either way every write is a conditional create on the
+resource's deterministic identifier (`pathways.fhir_out`), so a redelivery, a duplicate
+message or a second worker never creates a second resource.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ WRITE_ORDER = {"ServiceRequest": 0, "Task": 1, "Provenance": 2}
 
 
 def deliver_resources(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, str]:
-    """Write the resources in one transaction; return {identifier value: EHR id}."""
+    """Write the resources; return {identifier value: EHR id}."""
     ordered = sorted(resources, key=lambda r: WRITE_ORDER.get(r["resourceType"], len(WRITE_ORDER)))
+    if not ehr.supports_transactions():
+        return create_one_by_one(ehr, ordered)
     response = ehr.transaction(transaction_bundle(ordered))
     ids: dict[str, str] = {}
     for resource, entry in zip(ordered, response.get("entry", []), strict=False):
@@ -27,6 +31,42 @@ def deliver_resources(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[s
         if len(parts) >= 2:
             ids[key_of(resource)] = parts[-1]
     return ids
+
+
+def create_one_by_one(ehr: EhrClient, ordered: list[dict[str, Any]]) -> dict[str, str]:
+    """Conditional creates in write order, pointing each reference at what the EHR assigned.
+
+    Without a transaction, Task → Provenance (`relevantHistory`) and Provenance → Task
+    (`target`) cannot both be written; the Provenance is written last and names its targets,
+    so the link survives one way. An interrupted run leaves a prefix; the retry completes it.
+    """
+    assigned: dict[str, str] = {}  # our `Type/<client id>` → the EHR's `Type/<id>`
+    ids: dict[str, str] = {}
+    for resource in ordered:
+        body = _pointed(resource, assigned)
+        body.pop("id", None)
+        body.pop("relevantHistory", None)
+        for server_owned in ("versionId", "lastUpdated"):
+            body.get("meta", {}).pop(server_owned, None)
+        key = key_of(resource)
+        created = ehr.conditional_create(body, PROPOSAL_IDENTIFIER_SYSTEM, key)
+        if created.resource_id is None:
+            raise EhrUnavailable("created without a Location", method="POST", path=resource["resourceType"])
+        assigned[f"{resource['resourceType']}/{resource['id']}"] = f"{resource['resourceType']}/{created.resource_id}"
+        ids[key] = created.resource_id
+    return ids
+
+
+def _pointed(node: Any, assigned: dict[str, str]) -> Any:
+    """A copy whose references to already written resources use the EHR's ids."""
+    if isinstance(node, dict):
+        copy = {k: _pointed(v, assigned) for k, v in node.items()}
+        if isinstance(copy.get("reference"), str) and copy["reference"] in assigned:
+            copy["reference"] = assigned[copy["reference"]]
+        return copy
+    if isinstance(node, list):
+        return [_pointed(v, assigned) for v in node]
+    return node
 
 
 def existing_ids(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, str]:

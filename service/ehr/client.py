@@ -169,17 +169,24 @@ class EhrClient:
     def conditional_create(
         self, resource: dict[str, Any], identifier_system: str, identifier_value: str
     ) -> CreateResult:
-        """POST `resource` unless one already carries the identifier (If-None-Exist)."""
+        """POST `resource` unless one already carries the identifier (If-None-Exist).
+
+        A resource type without `identifier` (R4 Provenance) may carry the key as a `meta.tag`
+        instead; the condition is then `_tag=`.
+        """
         resource_type = str(resource.get("resourceType", ""))
         path = self._path("POST", resource_type)
-        if not _carries(resource, identifier_system, identifier_value):
+        if _carries(resource, identifier_system, identifier_value):
+            criteria = identifier_criteria(identifier_system, identifier_value)
+        elif _tagged(resource, identifier_system, identifier_value):
+            criteria = "_tag=" + quote(search_token(identifier_system, identifier_value), safe="")
+        else:
             # Otherwise the condition never matches what we write, and every retry duplicates.
             raise EhrRejected(
                 f"POST {path}: resource lacks the identifier its If-None-Exist names",
                 method="POST",
                 path=path,
             )
-        criteria = identifier_criteria(identifier_system, identifier_value)
         response = self._send(
             "POST", f"{self.base_url}/{path}", path, json=resource, headers={"If-None-Exist": criteria}
         )
@@ -318,6 +325,11 @@ def _carries(resource: dict[str, Any], system: str, value: str) -> bool:
     if isinstance(identifiers, dict):
         identifiers = [identifiers]
     return any(i.get("system") == system and i.get("value") == value for i in identifiers)
+
+
+def _tagged(resource: dict[str, Any], system: str, code: str) -> bool:
+    tags = (resource.get("meta") or {}).get("tag") or []
+    return any(t.get("system") == system and t.get("code") == code for t in tags)
 
 
 def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
