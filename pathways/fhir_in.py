@@ -170,7 +170,33 @@ def _patient_id(resource_type: str, resource: Json, fullurl_map: Mapping[str, st
     match = _PATIENT_REFERENCE.fullmatch(reference)
     if match is None:
         raise RecordRejected(expression, f"{reference!r} is not a reference to a Patient")
+    _one_patient(resource_type, resource, match["id"], fullurl_map)
     return match["id"]
+
+
+def _one_patient(resource_type: str, resource: Json, patient_id: str, fullurl_map: Mapping[str, str]) -> None:
+    """Refuse a resource whose references name a second patient (e.g. a performer or focus)."""
+    for expression, reference in _references(resource, resource_type):
+        match = _PATIENT_REFERENCE.fullmatch(fullurl_map.get(reference, reference))
+        if match is not None and match["id"] != patient_id:
+            raise RecordRejected(
+                expression, f"references Patient/{match['id']}, but the resource is about Patient/{patient_id}"
+            )
+
+
+def _references(node: Any, path: str) -> list[tuple[str, str]]:
+    """Every `reference` string in a resource with its element path, e.g. `Observation.performer[0]`."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        if isinstance(node.get("reference"), str):
+            found.append((path, node["reference"]))
+        for key, value in node.items():
+            if key not in ("contained", "reference"):
+                found += _references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _references(value, f"{path}[{index}]")
+    return found
 
 
 # --- clinical time ------------------------------------------------------------------------------

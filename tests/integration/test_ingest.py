@@ -80,6 +80,8 @@ def test_a_new_version_of_the_same_resource_is_a_new_event(client: FlaskClient, 
         (lambda o: o.update(flavour="mint"), "Observation.flavour"),
         (lambda o: o.update(subject={"reference": "Group/7"}), "Observation.subject"),
         (lambda o: o.update(resourceType="Encounter"), "Observation.resourceType"),
+        (lambda o: o.update(performer=[{"reference": "Patient/someone-else"}]), "Observation.performer[0]"),
+        (lambda o: o.update(valueQuantity={"unit": "{score}"}), "Observation.valueQuantity.value"),
     ],
     ids=[
         "missing-code",
@@ -89,6 +91,8 @@ def test_a_new_version_of_the_same_resource_is_a_new_event(client: FlaskClient, 
         "unknown-element",
         "not-a-patient",
         "wrong-type",
+        "second-patient",
+        "no-value",
     ],
 )
 def test_an_invalid_observation_gets_an_outcome_naming_the_element_and_stores_nothing(

@@ -509,3 +509,18 @@ def test_a_deleted_resource_becomes_a_retracted_record_at_the_given_moment_in_ut
 def test_a_delete_needs_a_timezone_aware_moment() -> None:
     with pytest.raises(ValueError):
         deleted_record("Observation", "pain-1", "123", datetime(2026, 2, 1, 12))
+
+
+def test_a_resource_that_references_a_second_patient_is_refused_at_the_element() -> None:
+    observation = {
+        "resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": "Patient/a"}, "effectiveDateTime": "2026-01-05",
+        "valueQuantity": {"value": 5},
+        "performer": [{"reference": "Practitioner/p"}, {"reference": "Patient/b"}],
+    }
+    with pytest.raises(RecordRejected) as refused:
+        records_from_resource(observation)
+    assert refused.value.expression == "Observation.performer[1]"
+    observation["performer"][1] = {"reference": "https://ehr.example/fhir/Patient/a"}
+    assert records_from_resource(observation)[0].patient_id == "a"
