@@ -155,12 +155,10 @@ def test_decisions_made_while_the_ehr_is_down_reach_it_exactly_once_after_it_com
             assert ehr.task_codes(patient) == RED_FLAG_TASKS, logs
             assert ehr.count("ServiceRequest", patient) == 1
         assert_one_copy_of_everything(ehr, truth)
-        # The failed attempts are on record, all before the delivery that succeeded.
+        # The failed attempts are on record, before the delivery that succeeded.
         for outcomes in truth.attempts().values():
             first_success = outcomes.index("delivered")
-            assert first_success >= 1
-            assert set(outcomes[:first_success]) == {"unavailable"}
-            assert set(outcomes[first_success:]) == {"delivered"}
+            assert first_success >= 1 and set(outcomes[:first_success]) == {"unavailable"}, outcomes
         # An outage never re-runs clinical logic: one decision, and one evaluation per fact.
         assert Counter(d["patient_id"] for d in truth.decisions()) == Counter(dict.fromkeys(patients, 1))
         assert truth.fact_evaluations() == Counter(dict.fromkeys(patients, 2))
@@ -453,6 +451,9 @@ def test_an_ehr_failing_at_random_gets_everything_exactly_once_while_the_breaker
     for patient in minor:
         assert ehr.task_codes(patient) == Counter({"red-flag-review": 1}), logs
     assert_one_copy_of_everything(ehr, truth)
+    # Every failure is on record and every decision has a successful attempt. A failure may
+    # follow the success: several messages for one decision can be in flight at once (a
+    # retry and the sweeper's re-queue), and a copy that loses the race may still fail.
     attempts = truth.attempts()
-    assert all(outcomes[-1] == "delivered" for outcomes in attempts.values())
-    assert sum(outcome == "unavailable" for outcomes in attempts.values() for outcome in outcomes) >= 5
+    assert all("delivered" in outcomes for outcomes in attempts.values()), attempts
+    assert sum(outcome == "unavailable" for outcomes in attempts.values() for outcome in outcomes) >= 5, attempts
