@@ -12,14 +12,14 @@ from pathways import fhir_out
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.tables import decisions, deliveries, proposals
-from service.store.upsert import insert_ignoring_conflicts
+from service.store.upsert import insert_ignoring_conflicts, insert_returning
 
 URGENT_PRIORITIES = frozenset({Priority.URGENT, Priority.ASAP, Priority.STAT})
 
 
 def save_decision(connection: sa.Connection, patient_id: str, decision: Decision, now: datetime) -> int | None:
     """Store a decision once; return its id, or None when it was already stored."""
-    created = insert_ignoring_conflicts(
+    decision_id = insert_returning(
         connection,
         decisions,
         {
@@ -34,12 +34,9 @@ def save_decision(connection: sa.Connection, patient_id: str, decision: Decision
             "status": "active",
             "created_at": now,
         },
+        decisions.c.id,
     )
-    if not created:
-        return None
-    return connection.execute(
-        sa.select(decisions.c.id).where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision.key)
-    ).scalar_one()
+    return None if decision_id is None else int(decision_id)
 
 
 def save_proposal(

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store.tables import inbound_events
-from service.store.upsert import insert_ignoring_conflicts
+from service.store.upsert import insert_returning
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def store_event(
     received_at: datetime,
 ) -> tuple[int, bool]:
     """Store an event unless its dedup key is known; return (event id, newly stored)."""
-    created = insert_ignoring_conflicts(
+    event_id = insert_returning(
         connection,
         inbound_events,
         {
@@ -52,11 +52,12 @@ def store_event(
             "status": "pending",
             "attempts": 0,
         },
+        inbound_events.c.id,
     )
-    event_id = connection.execute(
-        sa.select(inbound_events.c.id).where(inbound_events.c.dedup_key == dedup_key)
-    ).scalar_one()
-    return event_id, created
+    if event_id is not None:
+        return int(event_id), True
+    known = connection.execute(sa.select(inbound_events.c.id).where(inbound_events.c.dedup_key == dedup_key))
+    return known.scalar_one(), False
 
 
 def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
