@@ -93,12 +93,15 @@ def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> No
     )
 
 
-def start_attempt(connection: sa.Connection, event_id: int) -> int:
-    """Count one more evaluation attempt of an event; return the new count."""
-    connection.execute(
-        sa.update(inbound_events).where(inbound_events.c.id == event_id).values(attempts=inbound_events.c.attempts + 1)
+def start_attempt(connection: sa.Connection, event_id: int) -> int | None:
+    """Count one more evaluation attempt of a pending event; return the new count, None when not pending."""
+    counted = (
+        sa.update(inbound_events)
+        .where(inbound_events.c.id == event_id, inbound_events.c.status == "pending")
+        .values(attempts=inbound_events.c.attempts + 1)
+        .returning(inbound_events.c.attempts)
     )
-    return connection.execute(sa.select(inbound_events.c.attempts).where(inbound_events.c.id == event_id)).scalar_one()
+    return connection.execute(counted).scalar()
 
 
 def set_aside(connection: sa.Connection, event_id: int, status: str, error: str, at: datetime) -> None:

@@ -50,10 +50,10 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
 def _begin_attempt(services: Services, event_id: int) -> bool:
     """Count the attempt; False when the event is done, unknown, or has failed too often."""
     with transaction(services.db) as connection:
-        event = events.load_event(connection, event_id)
-        if event is None or event.status != "pending":
+        attempts = events.start_attempt(connection, event_id)
+        if attempts is None:
             return False
-        if events.start_attempt(connection, event_id) <= MAX_EVENT_ATTEMPTS:
+        if attempts <= MAX_EVENT_ATTEMPTS:
             return True
         events.set_aside(connection, event_id, "failed", "too many attempts", services.clock())
     log.error("event failed too often; set aside", event_id=event_id)
