@@ -55,6 +55,16 @@ def lock_patient(connection: sa.Connection, patient_id: str) -> None:
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def commit_without_flush_wait(connection: sa.Connection) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL only).
+
+    Only for bookkeeping that a database crash may lose without harm: PostgreSQL stays
+    consistent and at worst undoes the last such commits. Never for what is acknowledged.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def ping(engine: sa.Engine) -> None:
     """Raise unless the database answers."""
     with engine.connect() as connection:

@@ -19,7 +19,7 @@ from pathways.definitions import Definition
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
 from service.store import decisions, events, patients, traces
-from service.store.database import lock_patient, transaction
+from service.store.database import commit_without_flush_wait, lock_patient, transaction
 from workers.dispatch import DeliveryOrder
 from workers.persist import persist_evaluation
 
@@ -50,6 +50,9 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
 def _begin_attempt(services: Services, event_id: int) -> bool:
     """Count the attempt; False when the event is done, unknown, or has failed too often."""
     with transaction(services.db) as connection:
+        # A count lost in a database crash only grants a poison event one more try: no need to
+        # wait for the disk, which costs more than the rest of the attempt's bookkeeping.
+        commit_without_flush_wait(connection)
         attempts = events.start_attempt(connection, event_id)
         if attempts is None:
             return False
