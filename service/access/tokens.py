@@ -29,8 +29,8 @@ def check_new(name: str, role: str) -> tuple[str, str]:
     name = name.strip() if isinstance(name, str) else ""
     if role not in ROLES:
         raise Problem(400, "value", f"role must be one of {', '.join(ROLES)}", ["role"])
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise Problem(400, "value", f"name must be 1 to {MAX_NAME_LENGTH} characters", ["name"])
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise Problem(400, "value", f"name must be 1 to {MAX_NAME_LENGTH} printable characters", ["name"])
     return name, role
 
 

@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 
 NO_CREDENTIALS = "This action needs credentials: send `Authorization: Bearer <token>` (carepath tokens create)."
 BAD_CREDENTIALS = "The bearer token is unknown, revoked or expired."
+NUL_IN_URL = "The URL holds a NUL character."
 AUDIT_FAILED = "The access could not be recorded in the audit trail, so it was not served."
 LOCAL_REFERENCE_ARGS = {"task_id": "Task", "token_id": "Token", "decision_id": "Decision", "patient_id": "Patient"}
 PATIENT_PARAMS = ("patient", "subject", "for")
@@ -30,6 +31,7 @@ SEARCH_ROUTES = frozenset({"/fhir/<resource_type>", "/admin/AuditEvent"})
 def install(app: Flask, svc: Services) -> None:
     """Check every request against the role matrix, and audit reads of patient data."""
     app.extensions["carepath.authenticator"] = Authenticator.for_services(svc)
+    app.before_request(_refuse_nul)
     app.before_request(_authorize)
     app.after_request(_audit)
 
@@ -46,6 +48,14 @@ def current_identity() -> Identity | None:
 def current_actor() -> audit.Actor:
     """Who is asking, for an audit row written by the code that makes a change."""
     return audit.Actor(current_identity(), g.get("request_id"))
+
+
+def _refuse_nul() -> Response | None:
+    """A NUL in the path or a parameter is refused: PostgreSQL can neither store nor compare one."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.args.items(multi=True)):
+        body = {"resourceType": "OperationOutcome", "issue": [issue("invalid", NUL_IN_URL)]}
+        return fhir_response(body, 400)
+    return None
 
 
 def _authorize() -> Response | None:

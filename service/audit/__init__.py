@@ -49,14 +49,22 @@ def record(
         "action": action,
         "subtype": subtype,
         "outcome": outcome,
-        "agent_name": who.name if who else None,
+        "agent_name": _text(who.name) if who else None,
         "agent_role": (who.role or None) if who else None,
         "agent_kind": who.kind if who else None,
-        "request_id": actor.request_id,
-        "description": (description or "")[:MAX_DESCRIPTION] or None,
-        "query": query,
+        "request_id": _text(actor.request_id),
+        "description": _text(description, MAX_DESCRIPTION),
+        "query": _text(query),
     }
-    return store.insert(connection, values, (e[:MAX_REFERENCE] for e in entities if e))
+    references = [kept for entity in entities if (kept := _text(entity, MAX_REFERENCE))]
+    return store.insert(connection, values, references)
+
+
+def _text(value: str | None, limit: int | None = None) -> str | None:
+    """A caller-supplied string as the database can keep it: no NUL (PostgreSQL refuses it), capped."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:limit] or None
 
 
 def record_committed(

@@ -128,10 +128,20 @@ def test_a_token_request_with_an_unknown_role_or_no_name_is_refused_and_creates_
 ) -> None:
     admin = bearer(tokens[ADMIN])
     before = len(client.get("/admin/tokens", headers=admin).get_json()["tokens"])
-    for body in ({"name": "x", "role": "root"}, {"name": "", "role": EHR}, {"role": EHR}, {"name": "x" * 121}):
+    bodies = ({"name": "x", "role": "root"}, {"name": "", "role": EHR}, {"role": EHR}, {"name": "x" * 121},
+              {"name": "a\x00b", "role": EHR})  # fmt: skip
+    for body in bodies:
         answer = client.post("/admin/tokens", json=body, headers=admin)
         assert answer.status_code == 400, body
     assert len(client.get("/admin/tokens", headers=admin).get_json()["tokens"]) == before
+
+
+def test_a_nul_in_the_url_is_refused_before_it_reaches_the_database(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
+    reader = bearer(tokens[COORDINATOR])
+    assert client.get("/fhir/Task?patient=%00", headers=reader).status_code == 400
+    assert client.get("/patients/a%00b/evaluations", headers=reader).status_code == 400
 
 
 def heartbeat(subscription_id: str) -> dict[str, object]:
