@@ -6,8 +6,9 @@ are not JSON or not a valid resource are reported with their file and line numbe
 resource types Carepath does not read (Patient, Group, ...) are counted and skipped.
 
 Once everything is stored, each patient is evaluated in process, fact by fact in clinical-time
-order, through the workers' own handler (`workers.handlers.evaluation.evaluate_event`), under
-the patient's lock. Why not queue one evaluation per line: an export comes one file per type,
+order, through the workers' own handler (`workers.handlers.evaluation`), under the patient's
+lock and in one transaction per patient (should that fail, fact by fact, with attempts counted
+as a worker counts them). Why not queue one evaluation per line: an export comes one file per type,
 so file order puts every Observation before the Encounter that starts its episode; evaluated in
 that order, nearly every fact would arrive "late" and make the engine rebuild the patient's
 history. Sorting each patient's facts first applies each one once, in order. Deliveries to the
@@ -94,17 +95,29 @@ def backfill(services: Services, directory: Path, deliver: Deliver | None = None
         for batch in _batches(_lines(path, report)):
             _store(services, batch, report, waiting)
     _count_decisions(services, report, before=True)
-    for facts in waiting.values():
+    for patient_id, facts in waiting.items():
         report.patients += 1
-        for _, event_id in sorted(facts):
-            orders = evaluation.evaluate_event(services, event_id)
-            report.evaluated += 1
-            if orders and deliver is not None:
-                deliver(orders)
+        report.evaluated += len(facts)
+        orders = _evaluate_patient(services, patient_id, [event_id for _, event_id in sorted(facts)])
+        if orders and deliver is not None:
+            deliver(orders)
     _count_decisions(services, report, before=False)
     report.seconds = time.perf_counter() - began
     log.info("backfill done", lines=report.lines, stored=report.stored, refused=len(report.refused))
     return report
+
+
+def _evaluate_patient(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
+    """All of a patient's facts in one transaction; if that fails, one by one, as the workers would."""
+    try:
+        return evaluation.evaluate_patient_events(services, patient_id, event_ids)
+    except (evaluation.Contention, fhir_in.RecordRejected) as error:
+        # Nothing of the batch was kept; the per-event path retries contention and sets a bad fact aside.
+        log.warning("patient evaluated fact by fact", patient_id=patient_id, error=type(error).__name__)
+    orders: list[DeliveryOrder] = []
+    for event_id in event_ids:
+        orders += evaluation.evaluate_event(services, event_id)
+    return orders
 
 
 def _lines(path: Path, report: BackfillReport) -> Iterator[_Line]:

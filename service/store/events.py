@@ -63,8 +63,17 @@ def store_event(
 def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
     """The stored event, or None."""
     row = connection.execute(sa.select(inbound_events).where(inbound_events.c.id == event_id)).first()
-    if row is None:
-        return None
+    return None if row is None else _stored(row)
+
+
+def load_events(connection: sa.Connection, event_ids: list[int]) -> list[StoredEvent]:
+    """The stored events among `event_ids`, in the order of `event_ids`, in one query."""
+    rows = connection.execute(sa.select(inbound_events).where(inbound_events.c.id.in_(event_ids)))
+    found = {row.id: _stored(row) for row in rows}
+    return [found[event_id] for event_id in event_ids if event_id in found]
+
+
+def _stored(row: sa.Row[Any]) -> StoredEvent:
     return StoredEvent(
         id=row.id,
         channel=row.channel,

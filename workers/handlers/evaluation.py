@@ -72,22 +72,52 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
             lock_patient(connection, event.patient_id)
             now = services.clock()
             patient = enrol(connection, services, event.patient_id)
-            orders: list[DeliveryOrder] = []
-            for record in _records_of(connection, event):
-                if not patients.save_record(connection, record, event.id):
-                    continue  # an older version than the one already applied
-                orders += _checkpoints_due(connection, services, patient, record.at, now)
-                if patient.state.needs_rebuild_for(record):
-                    history = patients.load_records(connection, event.patient_id)
-                    patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, now)
-                else:
-                    patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, now)
-                orders += _persist(connection, services, patient, evaluation, now)
+            orders = _apply_event(connection, services, patient, event, now)
             save(connection, patient, now)
-            events.mark_processed(connection, event_id, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
     log.info("event evaluated", event_id=event_id, decisions=len(orders))
+    return orders
+
+
+def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
+    """Evaluate a patient's stored events, in the order given, in one transaction (a bulk load's path).
+
+    No attempts are counted: a failure rolls the whole batch back and raises, and the caller
+    falls back to `evaluate_event` one by one, which counts them and sets a poison event aside.
+    """
+    try:
+        with transaction(services.db) as connection:
+            lock_patient(connection, patient_id)
+            now = services.clock()
+            patient = enrol(connection, services, patient_id)
+            orders: list[DeliveryOrder] = []
+            for event in events.load_events(connection, event_ids):
+                if event.status == "pending" and event.patient_id == patient_id:
+                    orders += _apply_event(connection, services, patient, event, now)
+            save(connection, patient, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    log.info("events evaluated", patient_events=len(event_ids), decisions=len(orders))
+    return orders
+
+
+def _apply_event(
+    connection: sa.Connection, services: Services, patient: Enrolment, event: events.StoredEvent, now: datetime
+) -> list[DeliveryOrder]:
+    """Feed one event's records to the patient's pathway, record what it decided, mark it processed."""
+    orders: list[DeliveryOrder] = []
+    for record in _records_of(connection, event):
+        if not patients.save_record(connection, record, event.id):
+            continue  # an older version than the one already applied
+        orders += _checkpoints_due(connection, services, patient, record.at, now)
+        if patient.state.needs_rebuild_for(record):
+            history = patients.load_records(connection, event.patient_id)
+            patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, now)
+        else:
+            patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, now)
+        orders += _persist(connection, services, patient, evaluation, now)
+    events.mark_processed(connection, event.id, now)
     return orders
 
 
