@@ -1,0 +1,70 @@
+"""A delivery the EHR refused waits in the dead letters, and an administrator's replay delivers it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from service import ingest
+from service.bootstrap import Services, build
+from service.settings import Settings
+from service.store import outbox
+from service.store.database import transaction
+from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.ehr.sekmet import SekmetServer
+from tests.stack import new_patient_id
+from workers.handlers import evaluation, outbound
+
+
+def decide(services: Services, patient: str) -> int:
+    """A red-flag decision for a new patient; returns its id."""
+    t0 = datetime.now(UTC) - timedelta(days=2)
+    orders = []
+    for resource in (pt_visit(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(hours=2))):
+        prepared = ingest.prepare(resource, resource["resourceType"])
+        with transaction(services.db) as connection:
+            event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        orders += evaluation.evaluate_event(services, event_id)
+    (order,) = orders
+    return order.decision_id
+
+
+def ehr_tasks(sekmet: SekmetServer, patient: str) -> int:
+    bundle = requests.get(
+        f"{sekmet.base_url}/Task",
+        params={"patient": f"Patient/{patient}", "_summary": "count"},
+        headers=sekmet.auth_headers(),
+        timeout=10,
+    ).json()
+    return int(bundle["total"])
+
+
+def test_a_refused_delivery_is_dead_lettered_then_replayed_to_success(
+    stack_settings: Settings, stack_services: Services, sekmet: SekmetServer
+) -> None:
+    misconfigured = build(replace(stack_settings, ehr_token="not-the-ehrs-token"))
+    patient = new_patient_id()
+    decision_id = decide(misconfigured, patient)
+
+    outbound.deliver_decision(misconfigured, decision_id)  # the EHR answers 401: a refusal, not retried
+    with transaction(stack_services.db) as connection:
+        (letter,) = [d for d in outbox.list_dead_letters(connection) if d.decision_id == decision_id]
+        attempts = outbox.attempts_of(connection, decision_id)
+    assert (letter.reason, letter.http_status) == ("rejected", 401)
+    assert [a["outcome"] for a in attempts] == ["rejected"]
+    assert ehr_tasks(sekmet, patient) == 0
+
+    # The operator fixes the credential, then replays the dead letter.
+    orders = outbound.replay_dead_letters(stack_services, [decision_id])
+    assert [o.decision_id for o in orders] == [decision_id] and orders[0].urgent
+    outbound.deliver_decision(stack_services, decision_id)
+
+    assert ehr_tasks(sekmet, patient) == 2
+    with transaction(stack_services.db) as connection:
+        waiting = [d.decision_id for d in outbox.list_dead_letters(connection)]
+        attempts = outbox.attempts_of(connection, decision_id)
+    assert decision_id not in waiting
+    assert [a["outcome"] for a in attempts] == ["rejected", "delivered"]
+    misconfigured.db.dispose()
