@@ -22,6 +22,7 @@ DEFAULT_SEED = 20261127
 ANCHOR = datetime(2025, 1, 6, 9, tzinfo=UTC)  # a Monday safely in the past: every checkpoint is due
 ENROLMENT_SPREAD_DAYS = 180  # patients start PT over half a year, so journeys interleave in time
 VISIT_ATTENDANCE = 0.75  # share of weekly PT visits attended
+PATIENTS_IN_FLIGHT = 20  # patients whose events interleave in the live feed at any moment
 
 PAIN: Code = (LOINC, "72514-3")
 ODI: Code = (LOINC, "97909-6")
@@ -87,10 +88,17 @@ def cohort(patients: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED) -> list[J
     return [_journey(rng, f"c0-p{number:05d}") for number in range(patients)]
 
 
-def event_stream(journeys: list[Journey]) -> list[Resource]:
-    """Every resource of the cohort in clinical-time order, as a live EHR feed would send them."""
-    timed = [(at, r["id"], r) for journey in journeys for at, r in journey.resources]
-    return [r for _, _, r in sorted(timed, key=lambda item: (item[0], item[1]))]
+def event_stream(journeys: list[Journey], in_flight: int = PATIENTS_IN_FLIGHT) -> list[Resource]:
+    """Every resource of the cohort, as a live feed: `in_flight` patients at a time, interleaved in clinical order.
+
+    A feed of all patients in one clinical timeline would spend a short run on everybody's first
+    weeks, where nothing is due; groups of patients reach their checkpoints and decisions within
+    seconds, as a clinic's steady state does.
+    """
+    timed = [
+        (number // in_flight, at, r["id"], r) for number, journey in enumerate(journeys) for at, r in journey.resources
+    ]
+    return [r for *_, r in sorted(timed, key=lambda item: item[:3])]
 
 
 def mix(journeys: list[Journey]) -> dict[str, dict[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
 from datetime import timedelta
 
@@ -11,13 +12,25 @@ from pathways.definitions import default_definition
 from pathways.simulate import simulate
 
 SETTLE = timedelta(weeks=7)  # past the longest checkpoint interval (6 weeks): every pending one falls due
+PROCESSES = 2  # one per core: the engine is pure Python
 
 
-def step_counts(journeys: list[Journey]) -> dict[str, int]:
+def step_counts(journeys: list[Journey], processes: int = PROCESSES) -> dict[str, int]:
     """Decisions per step (red flags per priority) that the shipped pathway makes for the cohort."""
+    _JOURNEYS[:] = journeys
+    chunks = [range(start, len(journeys), processes) for start in range(processes)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_count, chunks)
+    return dict(sorted(sum(parts, Counter()).items()))
+
+
+_JOURNEYS: list[Journey] = []  # set before forking: the counting processes read it copy-on-write
+
+
+def _count(numbers: range) -> Counter[str]:
     definition = default_definition()
     counts: Counter[str] = Counter()
-    for journey in journeys:
+    for journey in (_JOURNEYS[number] for number in numbers):
         records = [
             record
             for resource in journey.ordered()
@@ -28,7 +41,7 @@ def step_counts(journeys: list[Journey]) -> dict[str, int]:
             for decision in evaluation.decisions:
                 name = f"{decision.step}:{decision.priority}" if decision.step == "red-flags" else decision.step
                 counts[name] += 1
-    return dict(sorted(counts.items()))
+    return counts
 
 
 def missing_steps(counts: dict[str, int]) -> list[str]:

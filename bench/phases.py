@@ -14,11 +14,13 @@ from bench.stack import API_PROCESSES, Stack
 CLIENT_PROCESSES = 2  # one per core: enough to keep both gunicorn workers busy
 CLOSED_LOOP_THREADS = 3  # per process: a request in flight and one queued for each API process
 OPEN_LOOP_THREADS = 8  # per process: enough lanes that a slow answer never delays the next send
-DRAIN_TIMEOUT_SECONDS = 60
+DRAIN_TIMEOUT_SECONDS = 45
 WORKER_COUNTS = (1, 2, 4)
-CURVE_BACKLOG = 1_500  # events waiting before each worker count starts: more than 4 workers clear in the window
+CURVE_BACKLOG = 1_200  # events waiting before each worker count starts: more than 4 workers clear in the window
 CURVE_POLL_SECONDS = 0.5
-TOP_UP_SECONDS = 60
+WARM_UP_SECONDS = 30  # a forked worker process builds its services (definition, engines) on its first task
+WARM_UP_EVENTS_PER_PROCESS = 5
+TOP_UP_SECONDS = 40
 TOP_UP_STEP_SECONDS = 10
 
 
@@ -73,8 +75,9 @@ def worker_curve(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) 
     for count in WORKER_COUNTS:
         stack.stop_workers()
         _top_up(stack, feed, cursor, CURVE_BACKLOG)
-        backlog = stack.pending_events()
         stack.start_workers(count, name=f"bench-worker-{count}")
+        _warm_up(stack, count)
+        backlog = stack.pending_events()
         started = time.time()
         while time.time() < started + seconds and stack.pending_events() > 0:
             time.sleep(CURVE_POLL_SECONDS)
@@ -87,6 +90,14 @@ def worker_curve(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) 
         }
     stack.stop_workers()
     return curve
+
+
+def _warm_up(stack: Stack, processes: int) -> None:
+    """Wait until each new worker process has built its services and evaluated a few events (bounded)."""
+    before = stack.pending_events()
+    deadline = time.time() + WARM_UP_SECONDS
+    while before - stack.pending_events() < WARM_UP_EVENTS_PER_PROCESS * processes and time.time() < deadline:
+        time.sleep(CURVE_POLL_SECONDS)
 
 
 def _top_up(stack: Stack, feed: EventFeed, cursor: Cursor, backlog: int) -> None:

@@ -15,6 +15,8 @@ import os
 import platform
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import engine_cost, phases, report  # noqa: E402
 from bench.backfill_phase import timed_backfill  # noqa: E402
-from bench.cohort import DEFAULT_PATIENTS, DEFAULT_SEED, cohort, mix  # noqa: E402
+from bench.cohort import DEFAULT_PATIENTS, DEFAULT_SEED, Journey, cohort, mix  # noqa: E402
 from bench.coverage import missing_steps, step_counts  # noqa: E402
 from bench.events import EventFeed  # noqa: E402
 from bench.stack import carepath_stack  # noqa: E402
@@ -65,6 +67,94 @@ def sustainable_rate(intake_per_s: float, evaluation: dict[str, Any]) -> float:
     return 1 / (1 / intake_per_s + 1 / evaluation["evaluated_per_s"])
 
 
+def phase(results: dict[str, Any], key: str, name: str, run: Callable[[], Any]) -> None:
+    """Run one phase and keep its figures; a failed phase is recorded and the others still run."""
+    step(name)
+    try:
+        results[key] = run()
+    except Exception as error:  # noqa: BLE001 - one broken phase must not cost the others' figures
+        traceback.print_exc()
+        results[key] = {"error": f"{type(error).__name__}: {error}"}
+
+
+def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Every phase, in an order where each stack starts clean."""
+    phase(results, "engine_cost", "engine cost per event by history size", engine_cost.costs)
+    step(f"cohort of {args.patients} patients, and the steps it makes fire")
+    journeys = cohort(args.patients, args.seed)
+    results["cohort"] = mix(journeys) | {"steps": step_counts(journeys)}
+    results["cohort"]["steps_never_fired"] = missing_steps(results["cohort"]["steps"])
+    feed, cursor = EventFeed.of(journeys), phases.Cursor()
+    bare_seconds = args.ingest_seconds / 2
+    phase(
+        results,
+        "bare_pipeline",
+        "bare pipeline: gunicorn + Celery, no-op task",
+        lambda: phases.bare(feed, phases.Cursor(), bare_seconds),
+    )
+    phase(
+        results,
+        "throughput_stack",
+        "stack 1: ingest and worker scaling",
+        lambda: throughput(args, results, feed, cursor),
+    )
+    phase(
+        results,
+        "latency_stack",
+        "stack 2: end-to-end latency and the urgent lane",
+        lambda: latency(args, results, feed, cursor, journeys),
+    )
+    phase(
+        results,
+        "backfill",
+        f"backfill of {args.backfill_patients} patients from NDJSON",
+        lambda: timed_backfill(journeys[: args.backfill_patients]),
+    )
+
+
+def throughput(args: argparse.Namespace, results: dict[str, Any], feed: EventFeed, cursor: phases.Cursor) -> str:
+    with carepath_stack(workers=DEFAULT_WORKERS) as stack:
+        results["api_token"] = stack.token is not None
+        phase(
+            results,
+            "ingest",
+            f"ingest: closed loop for {args.ingest_seconds:.0f} s",
+            lambda: phases.ingest_max(stack, feed, cursor, args.ingest_seconds),
+        )
+        phase(
+            results,
+            "workers",
+            "evaluation throughput by worker count, on a backlog",
+            lambda: phases.worker_curve(stack, feed, cursor, CURVE_SECONDS),
+        )
+    results["ratio_to_bare"] = results["ingest"]["accepted_per_s"] / results["bare_pipeline"]["accepted_per_s"]
+    return "done"
+
+
+def latency(
+    args: argparse.Namespace, results: dict[str, Any], feed: EventFeed, cursor: phases.Cursor, journeys: list[Journey]
+) -> str:
+    maximum = sustainable_rate(results["ingest"]["accepted_per_s"], results["workers"][str(DEFAULT_WORKERS)])
+    results["maximum_rate_per_s"] = round(maximum, 1)
+    results["latency"] = {}
+    cursor.next = len(feed)  # the cohort again as new patients: their journeys start in this new database
+    with carepath_stack(workers=DEFAULT_WORKERS) as stack:
+        for share in LATENCY_SHARES:
+            phase(
+                results["latency"],
+                str(share),
+                f"end to end at {share} % of {maximum:.0f}/s, open loop",
+                lambda share=share: phases.latency_at(stack, feed, cursor, maximum * share / 100, args.latency_seconds),
+            )
+        phase(
+            results,
+            "urgent",
+            "urgent lane behind a routine backlog",
+            lambda: urgent_lane(stack, journeys, DEFAULT_WORKERS, args.routine_backlog),
+        )
+    return "done"
+
+
 def step(name: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
 
@@ -82,45 +172,13 @@ def main() -> None:
     for old_log in ARTIFACTS.glob("bench-*.log"):
         old_log.unlink()  # each run's process logs start empty
     results: dict[str, Any] = {"machine": machine(), "patients": args.patients, "seed": args.seed}
-
-    step("engine cost per event by history size")
-    results["engine_cost"] = engine_cost.costs()
-    step(f"cohort of {args.patients} patients, and the steps it makes fire")
-    journeys = cohort(args.patients, args.seed)
-    results["cohort"] = mix(journeys) | {"steps": step_counts(journeys)}
-    results["cohort"]["steps_never_fired"] = missing_steps(results["cohort"]["steps"])
-    feed = EventFeed.of(journeys)
-    cursor = phases.Cursor()
-
-    step("bare pipeline: gunicorn + Celery, no-op task")
-    results["bare_pipeline"] = phases.bare(feed, phases.Cursor(), args.ingest_seconds / 2)
-    with carepath_stack(workers=DEFAULT_WORKERS) as stack:
-        results["api_token"] = stack.token is not None
-        step(f"ingest: closed loop for {args.ingest_seconds:.0f} s")
-        results["ingest"] = phases.ingest_max(stack, feed, cursor, args.ingest_seconds)
-        step("evaluation throughput by worker count, on the backlog")
-        results["workers"] = phases.worker_curve(stack, feed, cursor, CURVE_SECONDS)
-    results["ratio_to_bare"] = results["ingest"]["accepted_per_s"] / results["bare_pipeline"]["accepted_per_s"]
-    maximum = sustainable_rate(results["ingest"]["accepted_per_s"], results["workers"][str(DEFAULT_WORKERS)])
-    results["maximum_rate_per_s"] = maximum
-    results["latency"] = {}
-    with carepath_stack(workers=DEFAULT_WORKERS) as stack:
-        for share in LATENCY_SHARES:
-            step(f"end to end at {share} % of {maximum:.0f}/s, open loop")
-            results["latency"][str(share)] = phases.latency_at(
-                stack, feed, cursor, maximum * share / 100, args.latency_seconds
-            )
-        step("urgent lane behind a routine backlog")
-        results["urgent"] = urgent_lane(stack, journeys, DEFAULT_WORKERS, args.routine_backlog)
-    step(f"backfill of {args.backfill_patients} patients from NDJSON")
-    results["backfill"] = timed_backfill(journeys[: args.backfill_patients])
-
+    measure_everything(args, results)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = round(time.monotonic() - began, 1)
     table = report.rows(results)
     results["table"] = [dict(zip(("figure", "measured", "target", "verdict"), row, strict=True)) for row in table]
+    phase(results, "chart", "chart", lambda: report.write_chart(results, RESULTS / "bench.png"))
     report.write_json(results, RESULTS / "results.json")
-    report.write_chart(results, RESULTS / "bench.png")
     print()
     print(report.table_text(table))
     print(

@@ -8,6 +8,7 @@ arrive over HTTP, one patient at a time, and each stat decision's delivery time 
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,16 +26,21 @@ from pathways.simulate import simulate
 from service.bootstrap import build
 from service.settings import Settings
 from service.store.database import transaction
-from workers.celery_app import make_celery
+from workers.celery_app import EVALUATE_QUEUE, URGENT_QUEUE, make_celery
 from workers.dispatch import DeliveryOrder, Dispatcher
 from workers.persist import persist_evaluation
 
 ROUTINE_BACKLOG = 10_000
-URGENT_PATIENTS = 60
+URGENT_PATIENTS = 40
 URGENT_INTERVAL_SECONDS = 0.5
 URGENT_WAIT_SECONDS = 60
 PATIENTS_PER_COMMIT = 100
+SEED_PROCESSES = 2
+TEMPLATE_JOURNEYS = 200  # enough distinct journeys to copy from; simulating all 2,000 would cost seconds
 SETTLE = timedelta(weeks=7)
+URGENT_PRIORITIES = ("stat", "urgent")
+URGENT_LANE_QUEUES = f"{URGENT_QUEUE},{EVALUATE_QUEUE}"
+LANE_CONCURRENCY = 1
 
 
 def routine_evaluations(journeys: list[Journey]) -> list[list[Evaluation]]:
@@ -53,20 +59,23 @@ def routine_evaluations(journeys: list[Journey]) -> list[list[Evaluation]]:
     return found
 
 
-def _copies(templates: list[list[Evaluation]]) -> Iterator[tuple[str, list[Evaluation]]]:
+def _copies(templates: list[list[Evaluation]], prefix: str) -> Iterator[tuple[str, list[Evaluation]]]:
     number = 0
     while True:
         for evaluations in templates:
             number += 1
-            yield f"backlog-{number:06d}", evaluations
+            yield f"{prefix}-{number:06d}", evaluations
 
 
-def seed_routine_backlog(stack: Stack, journeys: list[Journey], size: int = ROUTINE_BACKLOG) -> int:
-    """Store routine decisions until `size` deliveries are queued on the routine queue; return how many."""
-    services = build(Settings.from_env(stack.env))
+_TEMPLATES: list[list[Evaluation]] = []  # set before forking: the seeding processes share them
+
+
+def _seed_part(env: dict[str, str], prefix: str, size: int) -> int:
+    """One seeding process: store routine decisions until `size` deliveries are queued."""
+    services = build(Settings.from_env(env))
     reference = services.definition.reference
     orders: list[DeliveryOrder] = []
-    copies = _copies(routine_evaluations(journeys))
+    copies = _copies(_TEMPLATES, prefix)
     try:
         while len(orders) < size:
             with transaction(services.db) as connection:
@@ -76,20 +85,31 @@ def seed_routine_backlog(stack: Stack, journeys: list[Journey], size: int = ROUT
                         orders += persist_evaluation(
                             connection, services, patient_id, reference, evaluation, services.clock()
                         )
-        dispatcher = Dispatcher(make_celery(services.settings))
-        dispatcher.deliver_all(orders)
+        Dispatcher(make_celery(services.settings)).deliver_all(orders)
     finally:
         services.db.dispose()
     return len(orders)
 
 
-def post_red_flags(stack: Stack, count: int) -> tuple[float, float]:
+def seed_routine_backlog(stack: Stack, journeys: list[Journey], size: int = ROUTINE_BACKLOG) -> int:
+    """Store routine decisions until `size` deliveries are queued on the routine queue; return how many.
+
+    Two processes share the work: storing is mostly waiting for database round trips.
+    """
+    _TEMPLATES[:] = routine_evaluations(journeys[:TEMPLATE_JOURNEYS])
+    context = multiprocessing.get_context("fork")
+    with context.Pool(SEED_PROCESSES) as pool:
+        parts = [(stack.env, f"backlog{part}", size // SEED_PROCESSES) for part in range(SEED_PROCESSES)]
+        return sum(pool.starmap(_seed_part, parts))
+
+
+def post_red_flags(stack: Stack, count: int, prefix: str) -> tuple[float, float]:
     """For `count` new patients: a PT visit, then a major red flag; return the window they were sent in."""
     session = requests.Session()
     at = datetime.now(UTC) - timedelta(days=7)
     started = time.time()
     for number in range(count):
-        patient = f"urgent-{number:04d}"
+        patient = f"{prefix}-{number:04d}"
         for resource in (
             fhir.visit(f"{patient}-visit", patient, at),
             fhir.finding(f"{patient}-flag", patient, at + timedelta(days=3), MAJOR_FLAGS[number % len(MAJOR_FLAGS)]),
@@ -102,21 +122,36 @@ def post_red_flags(stack: Stack, count: int) -> tuple[float, float]:
     return started, time.time()
 
 
+def red_flags_through(stack: Stack, prefix: str) -> dict[str, Any]:
+    """Send red flags while the backlog waits; return their delivery times once all arrived (bounded)."""
+    started, finished = post_red_flags(stack, URGENT_PATIENTS, prefix)
+    window = (started - 1, finished + 1)
+    deadline = time.time() + URGENT_WAIT_SECONDS
+    figures = measure.end_to_end(stack.db, *window, priorities=URGENT_PRIORITIES)
+    while figures["decisions_not_delivered"] and time.time() < deadline:
+        time.sleep(1)
+        figures = measure.end_to_end(stack.db, *window, priorities=URGENT_PRIORITIES)
+    return figures | {"routine_deliveries_still_pending": stack.pending_deliveries()}
+
+
 def urgent_lane(stack: Stack, journeys: list[Journey], workers: int, backlog: int = ROUTINE_BACKLOG) -> dict[str, Any]:
-    """Seed the routine backlog with the workers stopped, start them, then time red flags through it."""
+    """Red flags behind a routine backlog: first with the shared workers alone, then with an urgent-lane worker.
+
+    The shared workers consume every queue; urgent deliveries are fetched first, but a red flag
+    still waits for a process to come free from a routine delivery at each of its two steps
+    (evaluation, delivery). The urgent-lane worker consumes only evaluations and urgent
+    deliveries, so neither step waits behind the EHR's answer to a routine delivery.
+    """
     stack.stop_workers()
     seeded = seed_routine_backlog(stack, journeys, backlog)
     stack.start_workers(workers, name="bench-worker-urgent")
-    started, finished = post_red_flags(stack, URGENT_PATIENTS)
-    deadline = time.time() + URGENT_WAIT_SECONDS
-    figures = measure.end_to_end(stack.db, started - 1, finished + 1, priorities=("stat", "urgent"))
-    while figures["decisions_not_delivered"] and time.time() < deadline:
-        time.sleep(1)
-        figures = measure.end_to_end(stack.db, started - 1, finished + 1, priorities=("stat", "urgent"))
+    shared = red_flags_through(stack, "urgent-shared")
+    stack.start_workers(LANE_CONCURRENCY, name="bench-worker-lane", queues=URGENT_LANE_QUEUES)
+    lane = red_flags_through(stack, "urgent-lane")
     return {
         "routine_deliveries_queued": seeded,
-        "routine_deliveries_still_pending": stack.pending_deliveries(),
         "urgent_patients": URGENT_PATIENTS,
         "worker_processes": workers,
-        **figures,
+        "shared_workers_only": shared,
+        "with_urgent_lane_worker": lane | {"lane_queues": URGENT_LANE_QUEUES, "lane_processes": LANE_CONCURRENCY},
     }
