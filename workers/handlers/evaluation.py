@@ -70,6 +70,11 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
             if event is None or event.status != "pending":
                 return []
             lock_patient(connection, event.patient_id)
+            # Read again under the lock: a copy of this message may have applied the event while
+            # we waited for it, and a fact must count once.
+            event = events.load_event(connection, event_id)
+            if event is None or event.status != "pending":
+                return []
             now = services.clock()
             patient = enrol(connection, services, event.patient_id)
             orders = _apply_event(connection, services, patient, event, now)
