@@ -30,10 +30,11 @@ import sqlalchemy as sa
 from pathways.definitions import default_definition
 from pathways.fhir_out import key_of
 from pathways.simulate import simulate
+from service import ingest
 from service.dry_run import dry_run, records_of_bundle
 from service.settings import Settings
 from service.store.codec import evidence_to_json
-from service.store.database import make_engine
+from service.store.database import make_engine, transaction
 from tests.builders import CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.helpers import (
@@ -54,6 +55,8 @@ from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.faults.redis_server import RedisServer
 from tests.processes import wait_until
 from tests.stack import new_patient_id, settings_env
+from workers.celery_app import make_celery
+from workers.dispatch import Dispatcher
 
 STRANDED_AFTER_SECONDS = 4  # well above a normal queue wait here, so a sweep finds only real strays
 FAST = {
@@ -291,7 +294,44 @@ def test_events_whose_queue_messages_died_with_redis_are_all_evaluated_and_deliv
     for patient in patients:
         assert ehr.task_codes(patient) == RED_FLAG_TASKS, logs
     assert Counter(d["patient_id"] for d in truth.decisions()) == Counter(dict.fromkeys(patients, 1))
+    # Re-queued copies of one event may run at once; the event still counts once.
+    assert truth.fact_evaluations() == Counter(dict.fromkeys(patients, 2))
     assert_one_copy_of_everything(ehr, truth)
+
+
+def test_copies_of_one_events_message_run_at_once_by_several_workers_apply_the_fact_once(
+    base_env: dict[str, str], db: sa.Engine, sekmet: SekmetServer
+) -> None:
+    # Copies of a message are ordinary at-least-once delivery: beat re-queues an event whose
+    # first message is merely slow, and a worker that loses its broker connection restores its
+    # unacknowledged messages while its pool may still be running them.
+    patient = new_patient_id()
+    truth = Truth(db, [patient])
+    env = {**base_env, "EHR_BASE_URL": sekmet.base_url, "EHR_TOKEN": sekmet.token}
+    visit, flag = red_flag_case(patient, datetime.now(UTC) - timedelta(days=3))
+    with launcher(env, "copies") as run:
+        *_, base = run.together(*(lambda name=name: run.worker(name) for name in ("w-a", "w-b", "w-c")), run.api)
+        # Traffic first, so every pool process is warm and the copies truly run side by side.
+        others = [new_patient_id() for _ in range(12)]
+        assert {post(base, pt_visit(other, datetime.now(UTC))) for other in others} == {201}
+        assert post(base, visit) == 201
+        everyone = Truth(db, [*others, patient])
+        wait_until(lambda: everyone.event_statuses() == {"processed": 13}, 30, what="the visits evaluated")
+        # The finding is stored as the API stores it; then six copies of its message go out at once.
+        prepared = ingest.prepare(flag, flag["resourceType"])
+        with transaction(db) as connection:
+            event_id, _ = ingest.store(connection, prepared, "test", datetime.now(UTC))
+        dispatcher = Dispatcher(make_celery(Settings.from_env(env)))
+        for _ in range(6):
+            dispatcher.evaluate_event(event_id)
+        wait_until(lambda: truth.event_statuses() == {"processed": 2}, 30, what="the finding evaluated")
+        wait_until(lambda: all_delivered(truth, 1), 30, what="the red flag delivered")
+        logs = run.logs()
+
+    assert truth.fact_evaluations() == Counter({patient: 2}), logs
+    assert [d["step"] for d in truth.decisions()] == ["red-flags"]
+    assert ehr_of(sekmet).task_codes(patient) == RED_FLAG_TASKS
+    assert_one_copy_of_everything(ehr_of(sekmet), truth)
 
 
 def minor_flag_and_checkpoint_case(patient: str, t0: datetime) -> list[dict[str, Any]]:
