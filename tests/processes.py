@@ -40,7 +40,7 @@ class CarepathProcess:
         ARTIFACTS.mkdir(exist_ok=True)
         self.name = name
         self.log_path = ARTIFACTS / f"{name}.log"
-        self._log = self.log_path.open("ab")
+        self._log = self.log_path.open("wb")  # a fresh log: an old " ready." line must not count
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", *args],
             cwd=ROOT,

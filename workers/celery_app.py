@@ -39,6 +39,9 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # On a lost broker connection, stop late-acked tasks and let them be redelivered: every
+        # task is safe to run twice (Celery 6's default; stated so 5.x behaves the same).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=1,
         task_default_queue=EVALUATE_QUEUE,
         task_routes={

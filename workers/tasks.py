@@ -11,7 +11,9 @@ from workers.handlers import evaluation, outbound, reconcile
 from workers.handlers import sweep as sweeping
 from workers.runtime import dispatcher_for, services_for
 
-DELIVERY_MAX_RETRIES = 12  # with capped exponential backoff: about two hours of EHR outage
+# Full-jitter backoff capped at 10 minutes: 24 retries wait about 84 minutes on average (at most
+# about 2.8 hours) before a delivery is dead-lettered; an administrator can replay it after that.
+DELIVERY_MAX_RETRIES = 24
 DELIVERY_BACKOFF_MAX_SECONDS = 600
 
 
@@ -44,6 +46,7 @@ def deliver_decision(self: Task, decision_id: int) -> None:
             outbound.give_up_delivery(services, decision_id, error)
             return
         countdown = outbound.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
+        outbound.note_retry(services, decision_id, countdown)
         raise self.retry(exc=error, countdown=countdown) from error
 
 

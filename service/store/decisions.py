@@ -122,10 +122,15 @@ def record_ehr_id(connection: sa.Connection, identifier: str, ehr_id: str, now: 
 
 
 def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[tuple[int, bool]]:
-    """(decision id, urgent) of deliveries still pending since before `cutoff`."""
+    """(decision id, urgent) of deliveries pending since before `cutoff` with no retry still to come.
+
+    A delivery whose retry is scheduled is not stranded until that retry is overdue by as long:
+    re-queueing it meanwhile would multiply its messages into a burst against the EHR.
+    """
+    last_heard = sa.func.coalesce(deliveries.c.next_attempt_at, deliveries.c.updated_at)
     rows = connection.execute(
         sa.select(deliveries.c.decision_id, deliveries.c.urgent)
-        .where(deliveries.c.status == "pending", deliveries.c.updated_at < cutoff)
+        .where(deliveries.c.status == "pending", deliveries.c.updated_at < cutoff, last_heard < cutoff)
         .order_by(deliveries.c.urgent.desc(), deliveries.c.decision_id)
         .limit(limit)
     ).all()

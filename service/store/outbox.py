@@ -118,3 +118,8 @@ def revive(connection: sa.Connection, decision_id: int, now: datetime) -> bool:
             sa.update(dead_letters).where(dead_letters.c.decision_id == decision_id).values(replayed_at=now)
         )
     return bool(revived)
+
+
+def schedule_retry(connection: sa.Connection, decision_id: int, at: datetime) -> None:
+    """Note when the retry just scheduled on the broker is due."""
+    connection.execute(sa.update(deliveries).where(deliveries.c.decision_id == decision_id).values(next_attempt_at=at))

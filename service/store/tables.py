@@ -141,6 +141,8 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("delivered_at", UtcDateTime()),
+    # when the retry already scheduled on the broker is due: the sweeper leaves it alone until then
+    sa.Column("next_attempt_at", UtcDateTime()),
 )
 
 # The evaluation trace: every rule tried, the values seen, and why it fired or not.

@@ -46,9 +46,7 @@ def test_a_success_forgets_earlier_failures(db: sa.Engine, ehr: str) -> None:
     assert breaker.state_of(db, ehr) == "closed"
 
 
-def test_the_breaker_opens_at_the_threshold_and_refuses_calls_during_the_cool_down(
-    db: sa.Engine, ehr: str
-) -> None:
+def test_the_breaker_opens_at_the_threshold_and_refuses_calls_during_the_cool_down(db: sa.Engine, ehr: str) -> None:
     fail(db, ehr, breaker.FAILURE_THRESHOLD)
     assert breaker.state_of(db, ehr) == "open"
     with pytest.raises(breaker.BreakerOpen) as refused:
@@ -91,3 +89,37 @@ def test_retry_delay_is_jittered_capped_and_honours_retry_after(retries: int) ->
     assert all(0 <= d <= min(600, 2 ** (retries + 1)) for d in delays)
     assert len(set(delays)) > 1  # jitter: retries of many deliveries do not stampede together
     assert retry_delay(retries, 900, 600) == 900  # the EHR asked for longer: wait that long
+
+
+def test_the_sweeper_leaves_a_delivery_alone_while_its_scheduled_retry_is_still_to_come(db: sa.Engine) -> None:
+    from service.store import decisions, outbox
+    from service.store.tables import decisions as decision_rows
+    from service.store.tables import deliveries
+
+    with db.begin() as connection:
+        decision_id = connection.execute(
+            sa.insert(decision_rows)
+            .values(
+                patient_id="p",
+                decision_key=f"k-{datetime.now(UTC).timestamp()}",
+                step="s",
+                priority="routine",
+                definition="d",
+                decided_at=T,
+                explanation="e",
+                evidence=[],
+                status="active",
+                created_at=T,
+            )
+            .returning(decision_rows.c.id)
+        ).scalar_one()
+        connection.execute(
+            sa.insert(deliveries).values(
+                decision_id=decision_id, status="pending", attempts=1, urgent=False, updated_at=T
+            )
+        )
+        cutoff = T + timedelta(minutes=5)
+        assert decision_id in [d for d, _ in decisions.undelivered_before(connection, cutoff)]
+        outbox.schedule_retry(connection, decision_id, T + timedelta(minutes=10))
+        assert decision_id not in [d for d, _ in decisions.undelivered_before(connection, cutoff)]
+        assert decision_id in [d for d, _ in decisions.undelivered_before(connection, T + timedelta(minutes=11))]

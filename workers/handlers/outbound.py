@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import structlog
 
@@ -55,6 +56,13 @@ def deliver_decision(services: Services, decision_id: int) -> None:
             decisions.record_ehr_id(connection, key, ehr_id, now)
         outbox.record_attempt(connection, decision_id, outcome="delivered", now=now)
     log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
+
+
+def note_retry(services: Services, decision_id: int, countdown: float) -> None:
+    """Record when the scheduled retry is due, so the sweeper does not queue a second copy."""
+    due = services.clock() + timedelta(seconds=countdown)
+    with transaction(services.db) as connection:
+        outbox.schedule_retry(connection, decision_id, due)
 
 
 def give_up_delivery(services: Services, decision_id: int, error: EhrError) -> None:
