@@ -61,8 +61,9 @@ def machine() -> dict[str, Any]:
 def sustainable_rate(intake_per_s: float, evaluation: dict[str, Any]) -> float:
     """The highest rate both halves keep up with while sharing the machine's cores.
 
-    Intake alone (closed loop) and evaluation alone (the default workers on a backlog) each had
-    the cores to themselves; together each event costs both, so the rates combine harmonically.
+    Intake was measured flat out (the closed loop leaves the workers little CPU) and evaluation
+    flat out (the default workers on a backlog, no intake); a sustained stream pays both on the
+    same cores, so the rates combine harmonically. Conservative: part of each is waiting, not CPU.
     """
     return 1 / (1 / intake_per_s + 1 / evaluation["evaluated_per_s"])
 
