@@ -87,7 +87,7 @@ def list_command() -> None:
 @tokens.command("revoke")
 @click.argument("token_id", type=int)
 def revoke_command(token_id: int) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: the API refuses it within TOKEN_CACHE_SECONDS."""
     from service import audit
     from service.store import tokens as store
     from service.store.database import transaction
@@ -103,4 +103,5 @@ def revoke_command(token_id: int) -> None:
         raise click.ClickException(NOT_MIGRATED) from None
     if record is None:
         raise click.ClickException(f"no token {token_id}")
-    click.echo(f"token {token_id} ({record.name}) revoked")
+    click.echo(f"token {token_id} ({record.name}) revoked; API processes refuse it within "
+               f"{max(services.settings.token_cache_seconds, 0):g} seconds (TOKEN_CACHE_SECONDS)")

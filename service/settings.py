@@ -113,6 +113,13 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "OIDC_ROLE_CLAIM", "carepath_role", "JWT claim holding the caller's role: `ehr`, `coordinator` or `admin`."
     ),
     Variable(
+        "TOKEN_CACHE_SECONDS",
+        "5",
+        "How long an API process trusts an API token it has verified before reading it again; a token revoked "
+        "through another process is refused within this time (at once by the process that revoked it). 0: read "
+        "on every request.",
+    ),
+    Variable(
         "SECRET_KEY",
         "(generated per process)",
         "Signs and encrypts the web UI's session cookies; every API process must share it. Empty: a random key "
@@ -165,6 +172,7 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_role_claim: str = "carepath_role"
+    token_cache_seconds: float = 5.0
     secret_key: str | None = field(default=None, repr=False)
     secret_key_generated: bool = False
     log_level: str = "INFO"
@@ -212,6 +220,7 @@ class Settings:
             oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
             oidc_audience=get("OIDC_AUDIENCE"),
             oidc_role_claim=get("OIDC_ROLE_CLAIM") or "carepath_role",
+            token_cache_seconds=float(get("TOKEN_CACHE_SECONDS") or 5),
             secret_key=secret_key or (_process_secret_key() if generate_key else None),
             secret_key_generated=generate_key,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -33,3 +33,16 @@ def _create(engine: sa.Engine, role: str, name: str | None) -> str:
     with transaction(engine) as connection:
         _, token = tokens.create(connection, name or f"test-{role}", role, datetime.now(UTC), "tests")
     return token
+
+
+class AdvancingClock:
+    """The real time plus however far a test has moved it on: for what expires after a while."""
+
+    def __init__(self) -> None:
+        self._ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self._ahead
+
+    def advance(self, seconds: float) -> None:
+        self._ahead += timedelta(seconds=seconds)

@@ -5,13 +5,15 @@ The API's `before_request` and the web UI's sign-in both call `Authenticator.ide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from service.access import tokens
 from service.access.identity import Identity
 from service.access.oidc import OidcVerifier
+from service.access.token_cache import VerifiedTokens
 from service.bootstrap import Clock, Services
 from service.settings import Settings
 from service.store.database import transaction
@@ -26,21 +28,38 @@ class Authenticator:
     db: sa.Engine
     clock: Clock
     oidc: OidcVerifier | None = None
+    verified: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(timedelta(0)))
 
     @classmethod
     def for_services(cls, services: Services) -> Authenticator:
-        return cls(services.db, services.clock, oidc_verifier(services.settings))
+        lifetime = timedelta(seconds=services.settings.token_cache_seconds)
+        return cls(services.db, services.clock, oidc_verifier(services.settings), VerifiedTokens(lifetime))
 
     def identify(self, credential: str | None) -> Identity | None:
         """The identity a bearer credential proves, or None when it proves none."""
         if not credential:
             return None
         if tokens.is_api_token(credential):
-            with transaction(self.db) as connection:
-                return tokens.verify(connection, credential, self.clock())
+            return self._api_token_identity(tokens.token_hash(credential))
         if self.oidc is not None and credential.count(".") == JWT_SEGMENTS - 1:
             return self.oidc.verify(credential)
         return None
+
+    def forget(self, token_id: int) -> None:
+        """This process has revoked `token_id`: stop trusting it now, not when its cache entry expires."""
+        self.verified.forget(token_id)
+
+    def _api_token_identity(self, presented: str) -> Identity | None:
+        now = self.clock()
+        remembered = self.verified.get(presented, now)
+        if remembered is not None:
+            return remembered
+        with transaction(self.db) as connection:
+            found = tokens.verify(connection, presented, now)
+        if found is None:
+            return None
+        self.verified.keep(presented, found.token_id, found.identity, now)
+        return found.identity
 
 
 def oidc_verifier(settings: Settings) -> OidcVerifier | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -50,9 +51,14 @@ def is_api_token(credential: str) -> bool:
     return credential.startswith(PREFIX)
 
 
-def verify(connection: sa.Connection, credential: str, now: datetime) -> Identity | None:
-    """The identity of a valid, unrevoked token; None otherwise."""
-    presented = token_hash(credential)
+@dataclass(frozen=True)
+class Verified:
+    identity: Identity
+    token_id: int
+
+
+def verify(connection: sa.Connection, presented: str, now: datetime) -> Verified | None:
+    """The identity of the valid, unrevoked token whose hash is `presented`; None otherwise."""
     found = store.by_hash(connection, presented)
     if found is None:
         return None
@@ -62,4 +68,4 @@ def verify(connection: sa.Connection, credential: str, now: datetime) -> Identit
     not_since = now - TOUCH_INTERVAL
     if record.last_used_at is None or record.last_used_at < not_since:
         store.touch(connection, record.id, now, not_since)  # most requests skip this round trip
-    return Identity(name=record.name, role=record.role, kind=TOKEN)
+    return Verified(Identity(name=record.name, role=record.role, kind=TOKEN), record.id)

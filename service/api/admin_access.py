@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from pathways.fhir_out_requests import fhir_instant
 from service import audit
 from service.access import tokens
-from service.api.access import current_actor
+from service.api.access import authenticator, current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.audit import search as audit_search
@@ -52,7 +52,7 @@ def create_token() -> Response:
 
 @blueprint.post("/tokens/<int:token_id>/revoke")
 def revoke_token(token_id: int) -> Response:
-    """Revoke a token: it stops working at once; revoking twice changes nothing."""
+    """Revoke a token (see `revocation_delay` for when other API processes refuse it); twice changes nothing."""
     svc = services()
     with transaction(svc.db) as connection:
         now = svc.clock()
@@ -60,6 +60,7 @@ def revoke_token(token_id: int) -> Response:
         if record is None:
             raise Problem(404, "not-found", f"No token {token_id}.")
         audit.record(connection, current_actor(), audit.UPDATE, "token-revoke", [f"Token/{token_id}"], now)
+    authenticator().forget(token_id)
     return jsonify(record.as_json())
 
 

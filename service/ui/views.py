@@ -8,7 +8,9 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from service.access.identity import ADMIN, COORDINATOR
+from service.access.token_cache import revocation_delay
 from service.access.policy import READERS
+from service.api.access import authenticator
 from service.api.context import dispatcher, services
 from service.problems import Problem
 from service.ui import navigation, operations, pathway, patients, worklist
@@ -231,8 +233,10 @@ def tokens_create() -> Any:
 @blueprint.post("/admin/tokens/<int:token_id>/revoke")
 @requires(ADMIN)
 def tokens_revoke(token_id: int) -> Response:
-    record = operations.revoke_token(services(), actor(), token_id)
-    flash(f"Token {record.id} ({record.name}) is revoked and stops working at once.")
+    svc = services()
+    record = operations.revoke_token(svc, actor(), token_id)
+    authenticator().forget(token_id)
+    flash(f"Token {record.id} ({record.name}) is revoked. {revocation_delay(svc.settings)}")
     return redirect_to("ui.tokens_page")
 
 

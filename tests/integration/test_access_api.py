@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from service.app import create_app
@@ -16,7 +17,7 @@ from service.notifications import store
 from service.notifications.auth import secret_hash
 from service.settings import Settings
 from service.store.database import transaction
-from tests.access import bearer, token_for
+from tests.access import AdvancingClock, bearer, token_for
 
 EHR, COORDINATOR, ADMIN = "ehr", "coordinator", "admin"
 READERS = (COORDINATOR, ADMIN)
@@ -121,6 +122,30 @@ def test_a_revoked_or_unknown_token_is_refused_with_invalid_token(
     listed = {t["id"]: t for t in client.get("/admin/tokens", headers=admin).get_json()["tokens"]}
     assert listed[token_id]["revokedAt"] is not None and listed[token_id]["lastUsedAt"] is not None
     assert "token" not in listed[token_id]
+
+
+def test_a_verified_token_is_read_once_per_token_cache_time_not_on_every_request(
+    app_services: Services, tokens: dict[str, str]
+) -> None:
+    clock = AdvancingClock()
+    reads: list[str] = []
+
+    def count_token_reads(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if "FROM api_tokens" in statement:
+            reads.append(statement)
+
+    services = replace(app_services, clock=clock)
+    sa.event.listen(services.db, "before_cursor_execute", count_token_reads)
+    try:
+        with create_app(services.settings, services=services).test_client() as client:
+            for _ in range(5):
+                assert client.get("/fhir/Task", headers=bearer(tokens[COORDINATOR])).status_code == 200
+            assert len(reads) == 1
+            clock.advance(services.settings.token_cache_seconds)
+            assert client.get("/fhir/Task", headers=bearer(tokens[COORDINATOR])).status_code == 200
+            assert len(reads) == 2
+    finally:
+        sa.event.remove(services.db, "before_cursor_execute", count_token_reads)
 
 
 def test_a_token_request_with_an_unknown_role_or_no_name_is_refused_and_creates_nothing(

@@ -16,14 +16,19 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
-from tests.access import bearer, token_for
+from tests.access import AdvancingClock, bearer, token_for
 from tests.processes import ROOT
 from tests.stack import new_patient_id, settings_env
 
 
 @pytest.fixture(scope="module")
-def services(stack_settings: Settings) -> Iterator[Services]:
-    built = build(replace(stack_settings, ehr_base_url=None))
+def clock() -> AdvancingClock:
+    return AdvancingClock()
+
+
+@pytest.fixture(scope="module")
+def services(stack_settings: Settings, clock: AdvancingClock) -> Iterator[Services]:
+    built = build(replace(stack_settings, ehr_base_url=None), clock=clock)
     yield built
     built.db.dispose()
 
@@ -100,7 +105,9 @@ def carepath(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_the_token_commands_create_list_and_revoke_and_the_api_follows(client: FlaskClient, services: Services) -> None:
+def test_the_token_commands_create_list_and_revoke_and_the_api_follows(
+    client: FlaskClient, services: Services, clock: AdvancingClock
+) -> None:
     name = f"cli-{new_patient_id()}"
     created = carepath(services.settings, "create", "--role", "coordinator", "--name", name)
     assert created.returncode == 0, created.stderr
@@ -112,7 +119,11 @@ def test_the_token_commands_create_list_and_revoke_and_the_api_follows(client: F
     line = next(row for row in listed.stdout.splitlines() if name in row)
     assert "coordinator" in line and "last_used=never" not in line and token not in listed.stdout
     token_id = line.split()[0]
-    assert carepath(services.settings, "revoke", token_id).returncode == 0
+    revoked = carepath(services.settings, "revoke", token_id)
+    assert revoked.returncode == 0 and "within 5 seconds" in revoked.stdout
+    # this API process verified the token moments ago and trusts it for TOKEN_CACHE_SECONDS
+    assert client.get("/fhir/Task", headers=bearer(token)).status_code == 200
+    clock.advance(services.settings.token_cache_seconds)
     assert client.get("/fhir/Task", headers=bearer(token)).status_code == 401
     assert "revoked=" in next(r for r in carepath(services.settings, "list").stdout.splitlines() if name in r)
     assert carepath(services.settings, "revoke", "999999999").returncode != 0

@@ -22,7 +22,7 @@ from service.store import outbox, worklist
 from service.store.access_tables import api_tokens, audit_event_entities, audit_events
 from service.store.database import transaction
 from service.store.tables import decisions, proposals
-from tests.access import token_for
+from tests.access import AdvancingClock, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
@@ -156,14 +156,24 @@ def test_signing_out_clears_the_session(client: FlaskClient, stack_services: Ser
     assert client.get("/ui/worklist").status_code == 302
 
 
-def test_revoking_the_token_ends_its_sessions_at_once(client: FlaskClient, stack_services: Services) -> None:
-    sign_in(client, token_for(stack_services, "coordinator", name="leaving-coordinator"))
-    assert client.get("/ui/worklist").status_code == 200
-    with transaction(stack_services.db) as connection:
-        connection.execute(
-            sa.update(api_tokens).where(api_tokens.c.name == "leaving-coordinator").values(revoked_at=datetime.now(UTC))
-        )
-    assert client.get("/ui/worklist").status_code == 302
+def test_a_token_revoked_elsewhere_ends_its_sessions_within_the_token_cache_time(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    clock = AdvancingClock()
+    app = client.application
+    settings = app.extensions["carepath.services"].settings
+    with create_app(settings, services=replace(stack_services, settings=settings, clock=clock)).test_client() as ui:
+        sign_in(ui, token_for(stack_services, "coordinator", name="leaving-coordinator"))
+        assert ui.get("/ui/worklist").status_code == 200
+        with transaction(stack_services.db) as connection:  # as another API process or the CLI would
+            connection.execute(
+                sa.update(api_tokens)
+                .where(api_tokens.c.name == "leaving-coordinator")
+                .values(revoked_at=datetime.now(UTC))
+            )
+        assert ui.get("/ui/worklist").status_code == 200  # verified moments ago: trusted a little longer
+        clock.advance(settings.token_cache_seconds)
+        assert ui.get("/ui/worklist").status_code == 302
 
 
 def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
