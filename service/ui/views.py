@@ -8,8 +8,8 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from service.access.identity import ADMIN, COORDINATOR
-from service.access.token_cache import revocation_delay
 from service.access.policy import READERS
+from service.access.token_cache import revocation_delay
 from service.api.access import authenticator
 from service.api.context import dispatcher, services
 from service.problems import Problem
