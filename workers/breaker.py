@@ -3,8 +3,10 @@
 Closed: calls go through and consecutive failures are counted. After FAILURE_THRESHOLD
 failures it opens: no worker calls the EHR (deliveries wait with a retry) until the cool-down
 ends; then exactly one worker claims the probe (half-open). The probe's success closes the
-breaker; its failure opens it again. Peers without a breaker fill their queues with doomed
-calls against a down EHR (Medplum issue 3452); this keeps the EHR and our workers calm.
+breaker, and the deliveries it held back are queued again at once rather than at their
+retry times (up to a cool-down or a probe timeout away); its failure opens it again. Peers
+without a breaker fill their queues with doomed calls against a down EHR (Medplum issue
+3452); this keeps the EHR and our workers calm.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def before_call(engine: sa.Engine, name: str, now: datetime) -> None:
     raise BreakerOpen("circuit breaker open; EHR not called", method="-", path="", retry_after=max(1.0, wait))
 
 
-def succeeded(engine: sa.Engine, name: str, now: datetime) -> None:
-    """The EHR answered: close the breaker and forget past failures."""
+def succeeded(engine: sa.Engine, name: str, now: datetime) -> bool:
+    """The EHR answered: close the breaker and forget past failures; True when this closed it."""
     with transaction(engine) as connection:
-        _row(connection, name, now)
+        was = _row(connection, name, now).state
         connection.execute(
             sa.update(circuit_breakers)
             .where(
@@ -62,6 +64,7 @@ def succeeded(engine: sa.Engine, name: str, now: datetime) -> None:
             )
             .values(state="closed", failures=0, opened_at=None, next_probe_at=None, updated_at=now)
         )
+    return was != "closed"
 
 
 def failed(engine: sa.Engine, name: str, now: datetime) -> None:

@@ -40,7 +40,7 @@ def deliver_decision(self: Task, decision_id: int) -> None:
     """Write one decision's resources to the EHR."""
     services = services_for(self.app)
     try:
-        outbound.deliver_decision(services, decision_id)
+        released = outbound.deliver_decision(services, decision_id)
     except EhrUnavailable as error:
         if self.request.retries >= DELIVERY_MAX_RETRIES:
             outbound.give_up_delivery(services, decision_id, error)
@@ -48,6 +48,7 @@ def deliver_decision(self: Task, decision_id: int) -> None:
         countdown = outbound.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
         outbound.note_retry(services, decision_id, countdown)
         raise self.retry(exc=error, countdown=countdown) from error
+    dispatcher_for(self.app).deliver_all_safely(released)
 
 
 @shared_task(name="carepath.sweep", bind=True)

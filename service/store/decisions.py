@@ -137,6 +137,17 @@ def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int =
     return [(r.decision_id, r.urgent) for r in rows]
 
 
+def waiting_for_retry(connection: sa.Connection, now: datetime, limit: int = 500) -> list[tuple[int, bool]]:
+    """(decision id, urgent) of pending deliveries whose scheduled retry is still to come, urgent first."""
+    rows = connection.execute(
+        sa.select(deliveries.c.decision_id, deliveries.c.urgent)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at > now)
+        .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at)
+        .limit(limit)
+    ).all()
+    return [(r.decision_id, r.urgent) for r in rows]
+
+
 def search_proposals(
     connection: sa.Connection,
     resource_type: str,

@@ -18,19 +18,20 @@ from workers.dispatch import DeliveryOrder
 log = structlog.get_logger(__name__)
 
 
-def deliver_decision(services: Services, decision_id: int) -> None:
+def deliver_decision(services: Services, decision_id: int) -> list[DeliveryOrder]:
     """Write a decision's resources to the EHR once; a no-op when done, dead, or with no EHR.
 
     Transient failures (EhrUnavailable) propagate for the task to retry; a refusal goes to the
-    dead letters; a conflict is settled by re-reading what the EHR already holds.
+    dead letters; a conflict is settled by re-reading what the EHR already holds. Returns the
+    deliveries to queue now: those the breaker held back, when this call closed it.
     """
     ehr = services.ehr
     if ehr is None:
-        return
+        return []
     with transaction(services.db) as connection:
         delivery = decisions.load_delivery(connection, decision_id)
     if delivery is None or delivery.status != "pending":
-        return
+        return []
     breaker_name = services.settings.ehr_base_url or "ehr"
     breaker.before_call(services.db, breaker_name, services.clock())
     try:
@@ -40,22 +41,38 @@ def deliver_decision(services: Services, decision_id: int) -> None:
         _record(services, decision_id, "unavailable", error)
         raise
     except EhrRejected as error:
-        breaker.succeeded(services.db, breaker_name, services.clock())
+        released = _ehr_answered(services, breaker_name)
         _record(services, decision_id, "rejected", error, bury_as="rejected")
         log.error("delivery rejected; dead-lettered", decision_id=decision_id, status=error.status)
-        return
+        return released
     except EhrConflict as error:
-        breaker.succeeded(services.db, breaker_name, services.clock())
+        released = _ehr_answered(services, breaker_name)
         _record(services, decision_id, "conflict", error)
         ehr_ids = existing_ids(ehr, delivery.resources)  # raises EhrUnavailable if still ambiguous
     else:
-        breaker.succeeded(services.db, breaker_name, services.clock())
+        released = _ehr_answered(services, breaker_name)
     now = services.clock()
     with transaction(services.db) as connection:
         for key, ehr_id in ehr_ids.items():
             decisions.record_ehr_id(connection, key, ehr_id, now)
         outbox.record_attempt(connection, decision_id, outcome="delivered", now=now)
     log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
+    return [order for order in released if order.decision_id != decision_id]
+
+
+def _ehr_answered(services: Services, breaker_name: str) -> list[DeliveryOrder]:
+    """Close the breaker; if that reopened the flow, the deliveries it held back, to queue now.
+
+    Their scheduled retries stay on the broker and find them delivered: a no-op.
+    """
+    now = services.clock()
+    if not breaker.succeeded(services.db, breaker_name, now):
+        return []
+    with transaction(services.db) as connection:
+        held = decisions.waiting_for_retry(connection, now)
+    if held:
+        log.info("breaker closed; queueing held deliveries", deliveries=len(held))
+    return [DeliveryOrder(decision_id, urgent) for decision_id, urgent in held]
 
 
 def note_retry(services: Services, decision_id: int, countdown: float) -> None:

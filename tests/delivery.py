@@ -1,0 +1,37 @@
+"""Decisions made for delivery tests, and what the EHR holds afterwards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from service import ingest
+from service.bootstrap import Services
+from service.store.database import transaction
+from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.ehr.sekmet import SekmetServer
+from workers.handlers import evaluation
+
+
+def decide(services: Services, patient: str) -> int:
+    """A red-flag decision for a new patient; returns its id."""
+    t0 = datetime.now(UTC) - timedelta(days=2)
+    orders = []
+    for resource in (pt_visit(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(hours=2))):
+        prepared = ingest.prepare(resource, resource["resourceType"])
+        with transaction(services.db) as connection:
+            event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        orders += evaluation.evaluate_event(services, event_id)
+    (order,) = orders
+    return order.decision_id
+
+
+def ehr_tasks(sekmet: SekmetServer, patient: str) -> int:
+    bundle = requests.get(
+        f"{sekmet.base_url}/Task",
+        params={"patient": f"Patient/{patient}", "_summary": "count"},
+        headers=sekmet.auth_headers(),
+        timeout=10,
+    ).json()
+    return int(bundle["total"])
