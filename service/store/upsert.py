@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+_ANY_ROW = sa.literal_column("1")
+
 
 def insert_ignoring_conflicts(connection: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """Insert `values`; return False, changing nothing, when a unique key already holds them."""
-    return insert_returning(connection, table, values, sa.literal_column("1")) is not None
+    return insert_returning(connection, table, values, _ANY_ROW) is not None
 
 
 def insert_returning(
@@ -20,7 +23,13 @@ def insert_returning(
 
     One round trip where an insert followed by a select of the new id takes two.
     """
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = _insert_statement(connection.dialect.name, table, column)
+    return connection.execute(statement, values).scalar()
+
+
+@functools.cache
+def _insert_statement(dialect_name: str, table: sa.Table, column: sa.ColumnElement[Any]) -> sa.Executable:
+    """Built once per table and column: values go in as parameters, so the compiled form is cached too."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL drivers do not report rowcount.
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(column)
-    return connection.execute(statement).scalar()
+    return dialect.insert(table).on_conflict_do_nothing().returning(column)
