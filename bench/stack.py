@@ -21,7 +21,8 @@ from tests.faults.redis_server import RedisServer
 from tests.processes import ROOT, CarepathProcess, start_api, start_beat, start_worker, wait_until
 from tests.stack import new_database, settings_env
 
-API_PROCESSES = 2  # gunicorn sync workers: one per core
+API_PROCESSES = 2  # gunicorn worker processes: one per core
+API_THREADS = Settings().web_threads  # threads per API process: WEB_THREADS's default
 TOKEN_TIMEOUT_SECONDS = 60
 DRAIN_POLL_SECONDS = 0.5
 
@@ -126,7 +127,7 @@ def carepath_stack(workers: int = 2, beat: bool = True) -> Iterator[Stack]:
             ehr_auth="bearer",
             ehr_token=ehr.token,
         )
-        env = settings_env(settings) | {"WEB_CONCURRENCY": str(API_PROCESSES)}
+        env = settings_env(settings) | {"WEB_CONCURRENCY": str(API_PROCESSES), "WEB_THREADS": str(API_THREADS)}
         token = create_token(env)
         api, api_url = start_api(env, name="bench-api")
         stack.callback(api.stop)

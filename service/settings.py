@@ -47,6 +47,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("HOST", "127.0.0.1", "Address the API listens on."),
     Variable("PORT", "8000", "Port the API listens on (`--port` overrides it)."),
     Variable("WEB_CONCURRENCY", "2", "gunicorn worker processes for the API."),
+    Variable(
+        "WEB_THREADS",
+        "4",
+        "Threads per API process (gunicorn's threaded worker): a request waiting on the database or the broker "
+        "does not hold its process. 1: gunicorn's sync worker.",
+    ),
     Variable("WORKER_CONCURRENCY", "2", "Celery worker processes per `carepath worker`."),
     Variable("EHR_BASE_URL", "(empty)", "FHIR base URL of the EHR. Empty: decisions stay local."),
     Variable(
@@ -151,6 +157,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 2
+    web_threads: int = 4
     worker_concurrency: int = 2
     ehr_base_url: str | None = None
     ehr_auth: str = "bearer"
@@ -199,6 +206,7 @@ class Settings:
             host=get("HOST") or "127.0.0.1",
             port=int(get("PORT") or 8000),
             web_concurrency=int(get("WEB_CONCURRENCY") or 2),
+            web_threads=int(get("WEB_THREADS") or 4),
             worker_concurrency=int(get("WORKER_CONCURRENCY") or 2),
             ehr_base_url=(get("EHR_BASE_URL") or "").rstrip("/") or None,
             ehr_auth=(get("EHR_AUTH") or "bearer").lower(),

@@ -20,6 +20,7 @@ class GunicornApplication(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         self.cfg.set("bind", self._bind)
         self.cfg.set("workers", self._settings.web_concurrency)
+        self.cfg.set("threads", self._settings.web_threads)
         self.cfg.set("accesslog", None)  # our own request log line carries the request id
         self.cfg.set("graceful_timeout", 10)
 

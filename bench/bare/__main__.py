@@ -14,13 +14,14 @@ from bench.bare.tasks import QUEUE, make_celery
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """gunicorn configured as `service.wsgi` configures Carepath's API."""
 
-    def __init__(self, broker_url: str, bind: str, workers: int) -> None:
-        self._broker_url, self._bind, self._workers = broker_url, bind, workers
+    def __init__(self, broker_url: str, bind: str, workers: int, threads: int) -> None:
+        self._broker_url, self._bind, self._workers, self._threads = broker_url, bind, workers, threads
         super().__init__()
 
     def load_config(self) -> None:
         self.cfg.set("bind", self._bind)
         self.cfg.set("workers", self._workers)
+        self.cfg.set("threads", self._threads)
         self.cfg.set("accesslog", None)
         self.cfg.set("graceful_timeout", 10)
 
@@ -34,9 +35,10 @@ def main() -> None:
     parser.add_argument("--broker", required=True)
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     if args.command == "serve":
-        _Gunicorn(args.broker, f"127.0.0.1:{args.port}", args.workers).run()
+        _Gunicorn(args.broker, f"127.0.0.1:{args.port}", args.workers, args.threads).run()
     else:
         make_celery(args.broker).worker_main(
             ["worker", f"--queues={QUEUE}", f"--concurrency={args.workers}", "--without-gossip", "--without-mingle"]

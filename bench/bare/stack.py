@@ -51,7 +51,7 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def bare_pipeline(api_processes: int, worker_processes: int) -> Iterator[tuple[str, RedisServer]]:
+def bare_pipeline(api_processes: int, worker_processes: int, api_threads: int = 1) -> Iterator[tuple[str, RedisServer]]:
     """Yield the bare API's base URL and its Redis; stop everything on exit."""
     with ExitStack() as stack:
         redis = stack.enter_context(RedisServer())
@@ -59,7 +59,11 @@ def bare_pipeline(api_processes: int, worker_processes: int) -> Iterator[tuple[s
         url = f"http://127.0.0.1:{port}"
         broker = ["--broker", redis.url()]
         _start("bench-bare-worker", ["worker", *broker, f"--workers={worker_processes}"], stack)
-        api = _start("bench-bare-api", ["serve", *broker, f"--port={port}", f"--workers={api_processes}"], stack)
+        api = _start(
+            "bench-bare-api",
+            ["serve", *broker, f"--port={port}", f"--workers={api_processes}", f"--threads={api_threads}"],
+            stack,
+        )
 
         def ready() -> bool:
             if api.poll() is not None:
