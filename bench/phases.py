@@ -9,7 +9,7 @@ from typing import Any
 from bench import load, measure
 from bench.bare.stack import bare_pipeline
 from bench.events import EventFeed
-from bench.stack import API_PROCESSES, Stack
+from bench.stack import API_PROCESSES, API_THREADS, Stack
 
 CLIENT_PROCESSES = 2  # one per core: enough to keep both gunicorn workers busy
 CLOSED_LOOP_THREADS = 3  # per process: a request in flight and one queued for each API process
@@ -63,6 +63,17 @@ def ingest_max(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) ->
         "client_processes": CLIENT_PROCESSES,
         "client_threads_per_process": CLOSED_LOOP_THREADS,
     }
+
+
+def ingest_alone(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
+    """Closed loop for `seconds` with the workers stopped: the API's own rate, events left queued.
+
+    The bare pipeline's no-op worker costs nothing; Carepath's workers evaluate on the same two
+    cores. This separates what the API costs from what evaluation takes away from it.
+    """
+    stack.stop_workers()
+    result = _closed_loop(stack.api_url, stack.headers(), feed, cursor, seconds)
+    return _client_figures(result) | {"backlog_after": stack.pending_events()}
 
 
 def worker_curve(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
@@ -119,6 +130,6 @@ def latency_at(stack: Stack, feed: EventFeed, cursor: Cursor, rate: float, secon
 
 def bare(feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
     """The same closed loop against the bare pipeline (gunicorn + Celery, no-op task)."""
-    with bare_pipeline(API_PROCESSES, worker_processes=2) as (url, _):
+    with bare_pipeline(API_PROCESSES, worker_processes=2, api_threads=API_THREADS) as (url, _):
         result = _closed_loop(url, {"Content-Type": "application/fhir+json"}, feed, cursor, seconds)
     return _client_figures(result)

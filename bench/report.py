@@ -46,6 +46,23 @@ def _throughput(results: dict[str, Any]) -> list[Row]:
             f">= {TARGET_RATIO_TO_BARE}",
             _verdict(ratio >= TARGET_RATIO_TO_BARE),
         ),
+        *_workers_stopped(results),
+    ]
+
+
+def _workers_stopped(results: dict[str, Any]) -> list[Row]:
+    """The API alone (workers stopped, events queued): what evaluation's share of the cores costs intake."""
+    alone = results.get("ingest_alone", {})
+    if "accepted_per_s" not in alone:
+        return []
+    return [
+        ("Ingest with the workers stopped: events/s accepted", f"{alone['accepted_per_s']:.0f}", "-", ""),
+        (
+            "Carepath with the workers stopped / bare pipeline",
+            f"{results['ratio_to_bare_workers_stopped']:.2f}",
+            "-",
+            "",
+        ),
     ]
 
 

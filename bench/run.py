@@ -124,11 +124,20 @@ def throughput(args: argparse.Namespace, results: dict[str, Any], feed: EventFee
         )
         phase(
             results,
+            "ingest_alone",
+            f"ingest with the workers stopped: closed loop for {args.ingest_seconds / 2:.0f} s",
+            lambda: phases.ingest_alone(stack, feed, cursor, args.ingest_seconds / 2),
+        )
+        phase(
+            results,
             "workers",
             "evaluation throughput by worker count, on a backlog",
             lambda: phases.worker_curve(stack, feed, cursor, CURVE_SECONDS),
         )
-    results["ratio_to_bare"] = results["ingest"]["accepted_per_s"] / results["bare_pipeline"]["accepted_per_s"]
+    bare_rate = results["bare_pipeline"]["accepted_per_s"]
+    results["ratio_to_bare"] = results["ingest"]["accepted_per_s"] / bare_rate
+    if "accepted_per_s" in results.get("ingest_alone", {}):
+        results["ratio_to_bare_workers_stopped"] = results["ingest_alone"]["accepted_per_s"] / bare_rate
     return "done"
 
 
