@@ -107,7 +107,9 @@ def _paths() -> dict[str, Any]:
         },
         "/admin/tokens/{token_id}/revoke": {
             "post": {
-                "summary": "Revoke a token at once",
+                "summary": "Revoke a token",
+                "description": "Refused at once by the API process that answers; by every other within "
+                "TOKEN_CACHE_SECONDS.",
                 "parameters": [_path_id("token_id", "integer")],
                 "responses": {"200": _answer("The revoked token", _ref("Token")), **_refusals(404)},
             }
