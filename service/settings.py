@@ -86,7 +86,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "SWEEP_INTERVAL_SECONDS",
         "30",
-        "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions.",
+        "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions, reads Task "
+        "changes from the EHR and checks the subscriptions' status there.",
     ),
     Variable(
         "STRANDED_AFTER_SECONDS",

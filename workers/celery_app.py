@@ -25,6 +25,7 @@ DELIVER_DECISION = "carepath.deliver_decision"
 SWEEP = "carepath.sweep"
 SYNC_DECISION = "carepath.sync_decision"
 RECONCILE_TASKS = "carepath.reconcile_tasks"
+WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -51,11 +52,16 @@ def make_celery(settings: Settings) -> Celery:
             SWEEP: {"queue": EVALUATE_QUEUE},
             SYNC_DECISION: {"queue": DELIVER_QUEUE},
             RECONCILE_TASKS: {"queue": EVALUATE_QUEUE},
+            WATCH_SUBSCRIPTIONS: {"queue": EVALUATE_QUEUE},
         },
         beat_schedule={
             "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_interval_seconds)},
             "reconcile-tasks": {
                 "task": RECONCILE_TASKS,
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+            },
+            "watch-subscriptions": {
+                "task": WATCH_SUBSCRIPTIONS,
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
             },
         },

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from service.ehr.errors import EhrConflict, EhrUnavailable
+from service.notifications import reactivation
 from workers.handlers import evaluation, outbound, reconcile
 from workers.handlers import sweep as sweeping
 from workers.runtime import dispatcher_for, services_for
@@ -78,3 +79,12 @@ def reconcile_tasks(self: Task) -> None:
     """Read Task outcomes from the EHR and feed closed Tasks back to the pathway."""
     orders = reconcile.reconcile_tasks(services_for(self.app))
     dispatcher_for(self.app).deliver_all(orders)
+
+
+@shared_task(name="carepath.watch_subscriptions", bind=True)
+def watch_subscriptions(self: Task) -> None:
+    """Reactivate subscriptions the EHR has put in error, and evaluate what they missed."""
+    services = services_for(self.app)
+    checked = reactivation.check_all(services.db, services.ehr, services.clock())
+    for event_id in (event_id for result in checked for event_id in result.event_ids):
+        dispatcher_for(self.app).evaluate_event_safely(event_id)

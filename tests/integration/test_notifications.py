@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services, build
-from service.notifications import registration, store
+from service.notifications import reactivation, registration, store
 from service.notifications.auth import secret_hash
 from service.settings import Settings
 from service.store.database import transaction
@@ -279,6 +279,40 @@ def test_a_repeated_notification_is_acknowledged_and_processed_once(
     assert "1 repeated" in second.json()["issue"][0]["diagnostics"]
     assert stored(stack_services, patient) == [("notification", "Observation", pain["id"])]
     assert numbers_seen(stack_services, subscription.subscription_id) == [1]
+
+
+def test_a_subscription_the_ehr_put_in_error_is_reactivated_with_a_new_secret_and_what_it_missed_is_caught_up(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription_id = register(stack_services, f"{api}/notifications", patient, registered).subscription_id
+    break_channel(sekmet, subscription_id)  # as SEKMET does itself once a delivery to Carepath fails
+    start = datetime.now(UTC) - timedelta(days=3)
+    missed = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, start))  # written while nothing is notified
+    assert stack_services.ehr is not None
+
+    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+
+    (mine,) = [c for c in checked if c.subscription_id == subscription_id]
+    assert mine.reactivated and mine.ehr_status == "error" and len(mine.event_ids) == 1, mine
+    assert stored(stack_services, patient) == [("notification-search", "Observation", missed["id"])]
+    # SEKMET handshakes with the new secret before it calls the subscription active again.
+    wait_until(lambda: ehr_status(sekmet, subscription_id) == "active", 15, what="the subscription active again")
+    visit = ehr_put(sekmet, pt_visit(patient, start + timedelta(days=1)))
+    wait_until(lambda: len(stored(stack_services, patient)) == 2, 30, what="the next event notified")
+    assert stored(stack_services, patient)[1] == ("notification", "Encounter", visit["id"])
+    again = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+    assert [(c.reactivated, c.ehr_status) for c in again if c.subscription_id == subscription_id] == [(False, "active")]
+
+
+def break_channel(sekmet: SekmetServer, subscription_id: str) -> None:
+    """Set the Subscription to `error` on the EHR, with the reason an EHR gives."""
+    url = f"{sekmet.base_url}/Subscription/{subscription_id}"
+    current = requests.get(url, headers=sekmet.auth_headers(), timeout=10).json()
+    broken = dict(current, status="error", error="Event notification delivery failed")
+    response = requests.put(url, json=broken, headers={**sekmet.auth_headers(), "Content-Type": FHIR_JSON}, timeout=10)
+    response.raise_for_status()
+    assert ehr_status(sekmet, subscription_id) == "error"
 
 
 def test_a_missed_event_is_recovered_from_the_ehr_and_the_gap_recorded(
