@@ -24,7 +24,7 @@ from service.notifications import intake, resolve, store
 from service.notifications.auth import channel_header, new_secret, secret_hash
 from service.notifications.store import Subscription
 from service.problems import Problem
-from service.store.database import transaction
+from service.store.database import transaction, try_exclusive
 
 BROKEN = "error"  # the EHR's status for a channel it gave up on
 WATCHED = (store.ACTIVE,)  # local statuses worth checking: not those being registered or switched off
@@ -45,9 +45,12 @@ def check_all(db: sa.Engine, ehr: EhrClient | None, now: datetime) -> list[Check
     """Check every active subscription on the EHR; reactivate and catch up those in `error`."""
     if ehr is None:
         return []
-    with db.connect() as connection:
-        watched = [s for s in store.listed(connection) if s.status in WATCHED]
-    return [check(db, ehr, subscription, now) for subscription in watched]
+    with db.connect() as guard:
+        # One check at a time across workers: two at once would each give a subscription a new secret.
+        if not try_exclusive(guard, "subscription-watch"):
+            return []
+        watched = [s for s in store.listed(guard) if s.status in WATCHED]
+        return [check(db, ehr, subscription, now) for subscription in watched]
 
 
 def check(db: sa.Engine, ehr: EhrClient, subscription: Subscription, now: datetime) -> Checked:

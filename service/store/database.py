@@ -55,6 +55,18 @@ def lock_patient(connection: sa.Connection, patient_id: str) -> None:
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def try_exclusive(connection: sa.Connection, name: str) -> bool:
+    """Claim `name` for the rest of this connection's transaction unless another process holds it.
+
+    For periodic jobs that two workers must not run at once. PostgreSQL: a transaction-scoped
+    advisory lock, tried without waiting. SQLite (one embedded worker): always granted.
+    """
+    if connection.dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.blake2b(f"job:{name}".encode(), digest_size=8).digest(), "big", signed=True)
+    return bool(connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+
+
 def commit_without_flush_wait(connection: sa.Connection) -> None:
     """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL only).
 

@@ -20,7 +20,7 @@ from service.bootstrap import Services, build
 from service.notifications import reactivation, registration, store
 from service.notifications.auth import secret_hash
 from service.settings import Settings
-from service.store.database import transaction
+from service.store.database import transaction, try_exclusive
 from service.store.subscription_tables import subscription_events
 from service.store.tables import inbound_events
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
@@ -303,6 +303,18 @@ def test_a_subscription_the_ehr_put_in_error_is_reactivated_with_a_new_secret_an
     assert stored(stack_services, patient)[1] == ("notification", "Encounter", visit["id"])
     again = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
     assert [(c.reactivated, c.ehr_status) for c in again if c.subscription_id == subscription_id] == [(False, "active")]
+
+
+def test_a_second_subscription_check_while_one_runs_does_nothing(
+    api: str, stack_services: Services, registered: list[str]
+) -> None:
+    assert stack_services.ehr is not None
+    subscription_id = register(stack_services, f"{api}/notifications", new_patient_id(), registered).subscription_id
+    with stack_services.db.connect() as running:
+        assert try_exclusive(running, "subscription-watch")  # as the first worker's check holds it
+        assert reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC)) == []
+    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+    assert subscription_id in [c.subscription_id for c in checked]  # the first check is over: this one runs
 
 
 def break_channel(sekmet: SekmetServer, subscription_id: str) -> None:
