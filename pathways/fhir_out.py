@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pathways.fhir_out_bundles import collection_bundle, full_url, transaction_bundle
+from pathways.fhir_out_bundles import collection_bundle, for_create, full_url, transaction_bundle, with_references
 from pathways.fhir_out_keys import (
     APPROVE_SUFFIX,
     PROPOSAL_IDENTIFIER_SYSTEM,
@@ -47,6 +47,7 @@ __all__ = [
     "WithdrawalUpdate",
     "client_id",
     "collection_bundle",
+    "for_create",
     "full_url",
     "if_none_exist",
     "key_of",
@@ -54,6 +55,7 @@ __all__ = [
     "render_decision",
     "search_token",
     "transaction_bundle",
+    "with_references",
     "withdrawal_updates",
 ]
 

@@ -39,7 +39,7 @@ def transaction_bundle(rendered: Rendered | Sequence[Json]) -> Resource:
     entries = [
         {
             "fullUrl": full_url(resource),
-            "resource": _for_create(_rewritten(resource, local)),
+            "resource": for_create(with_references(resource, local)),
             "request": {"method": "POST", "url": resource["resourceType"], "ifNoneExist": if_none_exist(resource)},
         }
         for resource in resources
@@ -53,7 +53,7 @@ def collection_bundle(rendered: Iterable[Rendered | Sequence[Json]]) -> Resource
     local = _local_references(resources)
     entries: dict[str, Resource] = {}
     for resource in resources:
-        entries.setdefault(full_url(resource), _rewritten(resource, local))  # bdl-7: one entry per fullUrl
+        entries.setdefault(full_url(resource), with_references(resource, local))  # bdl-7: one entry per fullUrl
     return _bundle("collection", [{"fullUrl": url, "resource": resource} for url, resource in entries.items()])
 
 
@@ -78,19 +78,19 @@ def _local_references(resources: Sequence[Json]) -> dict[str, str]:
     return local
 
 
-def _rewritten(node: Any, local: Mapping[str, str]) -> Any:
-    """A deep copy whose references to bundled resources point at their fullUrls."""
+def with_references(node: Any, targets: Mapping[str, str]) -> Any:
+    """A deep copy whose references found in `targets` point where it says (a fullUrl, the EHR's id)."""
     if isinstance(node, Mapping):
-        out = {key: _rewritten(value, local) for key, value in node.items()}
-        if isinstance(out.get("reference"), str) and out["reference"] in local:
-            out["reference"] = local[out["reference"]]
+        out = {key: with_references(value, targets) for key, value in node.items()}
+        if isinstance(out.get("reference"), str) and out["reference"] in targets:
+            out["reference"] = targets[out["reference"]]
         return out
     if isinstance(node, list):
-        return [_rewritten(value, local) for value in node]
+        return [with_references(value, targets) for value in node]
     return copy.copy(node)
 
 
-def _for_create(resource: Resource) -> Resource:
+def for_create(resource: Resource) -> Resource:
     """The body of a POST: the server assigns id and version."""
     body = {key: value for key, value in resource.items() if key != "id"}
     if isinstance(body.get("meta"), dict):

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM, key_of, search_token, transaction_bundle
+from pathways.fhir_out import (
+    PROPOSAL_IDENTIFIER_SYSTEM,
+    for_create,
+    key_of,
+    search_token,
+    transaction_bundle,
+    with_references,
+)
 from service.ehr.client import EhrClient
 from service.ehr.errors import EhrUnavailable
 
@@ -43,11 +50,8 @@ def create_one_by_one(ehr: EhrClient, ordered: list[dict[str, Any]]) -> dict[str
     assigned: dict[str, str] = {}  # our `Type/<client id>` → the EHR's `Type/<id>`
     ids: dict[str, str] = {}
     for resource in ordered:
-        body = _pointed(resource, assigned)
-        body.pop("id", None)
+        body = for_create(with_references(resource, assigned))
         body.pop("relevantHistory", None)
-        for server_owned in ("versionId", "lastUpdated"):
-            body.get("meta", {}).pop(server_owned, None)
         key = key_of(resource)
         created = ehr.conditional_create(body, PROPOSAL_IDENTIFIER_SYSTEM, key)
         if created.resource_id is None:
@@ -55,18 +59,6 @@ def create_one_by_one(ehr: EhrClient, ordered: list[dict[str, Any]]) -> dict[str
         assigned[f"{resource['resourceType']}/{resource['id']}"] = f"{resource['resourceType']}/{created.resource_id}"
         ids[key] = created.resource_id
     return ids
-
-
-def _pointed(node: Any, assigned: dict[str, str]) -> Any:
-    """A copy whose references to already written resources use the EHR's ids."""
-    if isinstance(node, dict):
-        copy = {k: _pointed(v, assigned) for k, v in node.items()}
-        if isinstance(copy.get("reference"), str) and copy["reference"] in assigned:
-            copy["reference"] = assigned[copy["reference"]]
-        return copy
-    if isinstance(node, list):
-        return [_pointed(v, assigned) for v in node]
-    return node
 
 
 def existing_ids(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, str]:
