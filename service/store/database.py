@@ -51,8 +51,7 @@ def lock_patient(connection: sa.Connection, patient_id: str) -> None:
     database write lock for the whole transaction.
     """
     if connection.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.blake2b(patient_id.encode(), digest_size=8).digest(), "big", signed=True)
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(patient_id)})
 
 
 def try_exclusive(connection: sa.Connection, name: str) -> bool:
@@ -63,8 +62,15 @@ def try_exclusive(connection: sa.Connection, name: str) -> bool:
     """
     if connection.dialect.name != "postgresql":
         return True
-    key = int.from_bytes(hashlib.blake2b(f"job:{name}".encode(), digest_size=8).digest(), "big", signed=True)
-    return bool(connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+    claimed = connection.execute(
+        sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _advisory_key(f"job:{name}")}
+    )
+    return bool(claimed.scalar())
+
+
+def _advisory_key(name: str) -> int:
+    """A stable 64-bit advisory-lock key for `name` (the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def commit_without_flush_wait(connection: sa.Connection) -> None:

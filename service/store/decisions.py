@@ -128,21 +128,23 @@ def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int =
     re-queueing it meanwhile would multiply its messages into a burst against the EHR.
     """
     last_heard = sa.func.coalesce(deliveries.c.next_attempt_at, deliveries.c.updated_at)
-    rows = connection.execute(
-        sa.select(deliveries.c.decision_id, deliveries.c.urgent)
-        .where(deliveries.c.status == "pending", deliveries.c.updated_at < cutoff, last_heard < cutoff)
-        .order_by(deliveries.c.urgent.desc(), deliveries.c.decision_id)
-        .limit(limit)
-    ).all()
-    return [(r.decision_id, r.urgent) for r in rows]
+    stranded = (deliveries.c.updated_at < cutoff) & (last_heard < cutoff)
+    return _pending_deliveries(connection, stranded, deliveries.c.decision_id, limit)
 
 
 def waiting_for_retry(connection: sa.Connection, now: datetime, limit: int = 500) -> list[tuple[int, bool]]:
     """(decision id, urgent) of pending deliveries whose scheduled retry is still to come, urgent first."""
+    return _pending_deliveries(connection, deliveries.c.next_attempt_at > now, deliveries.c.next_attempt_at, limit)
+
+
+def _pending_deliveries(
+    connection: sa.Connection, condition: sa.ColumnElement[bool], then_by: sa.ColumnElement[Any], limit: int
+) -> list[tuple[int, bool]]:
+    """(decision id, urgent) of pending deliveries meeting `condition`, urgent first."""
     rows = connection.execute(
         sa.select(deliveries.c.decision_id, deliveries.c.urgent)
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at > now)
-        .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at)
+        .where(deliveries.c.status == "pending", condition)
+        .order_by(deliveries.c.urgent.desc(), then_by)
         .limit(limit)
     ).all()
     return [(r.decision_id, r.urgent) for r in rows]
