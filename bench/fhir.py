@@ -46,37 +46,29 @@ def visit(resource_id: str, patient: str, at: datetime) -> Resource:
     }
 
 
-def score(resource_id: str, patient: str, at: datetime, code: Code, value: float, unit: str = "{score}") -> Resource:
-    """An Observation with a numeric value (pain, ODI, PSFS, adherence %)."""
+def _observation(resource_id: str, patient: str, at: datetime, code: Code) -> Resource:
     return {
         **_base("Observation", resource_id, patient),
         "status": "final",
         "code": _concept(code),
         "effectiveDateTime": instant(at),
-        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
     }
+
+
+def score(resource_id: str, patient: str, at: datetime, code: Code, value: float, unit: str = "{score}") -> Resource:
+    """An Observation with a numeric value (pain, ODI, PSFS, adherence %)."""
+    quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    return _observation(resource_id, patient, at, code) | {"valueQuantity": quantity}
 
 
 def coded(resource_id: str, patient: str, at: datetime, code: Code, value: Code) -> Resource:
     """An Observation whose value is a code (an adherence barrier)."""
-    return {
-        **_base("Observation", resource_id, patient),
-        "status": "final",
-        "code": _concept(code),
-        "effectiveDateTime": instant(at),
-        "valueCodeableConcept": _concept(value),
-    }
+    return _observation(resource_id, patient, at, code) | {"valueCodeableConcept": _concept(value)}
 
 
 def finding(resource_id: str, patient: str, at: datetime, code: Code) -> Resource:
     """An Observation whose code is the finding, present."""
-    return {
-        **_base("Observation", resource_id, patient),
-        "status": "final",
-        "code": _concept(code),
-        "effectiveDateTime": instant(at),
-        "valueBoolean": True,
-    }
+    return _observation(resource_id, patient, at, code) | {"valueBoolean": True}
 
 
 def diagnosis(resource_id: str, patient: str, at: datetime, code: Code, verification: str = "confirmed") -> Resource:
