@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import requests
-
 from service import ingest
 from service.bootstrap import Services
 from service.store.database import transaction
@@ -28,10 +26,4 @@ def decide(services: Services, patient: str) -> int:
 
 
 def ehr_tasks(sekmet: SekmetServer, patient: str) -> int:
-    bundle = requests.get(
-        f"{sekmet.base_url}/Task",
-        params={"patient": f"Patient/{patient}", "_summary": "count"},
-        headers=sekmet.auth_headers(),
-        timeout=10,
-    ).json()
-    return int(bundle["total"])
+    return sekmet.count("Task", patient=f"Patient/{patient}")

@@ -154,6 +154,14 @@ class SekmetServer:
         response.raise_for_status()
         return int(response.json()["total"])
 
+    def search(self, resource_type: str, **params: str) -> list[dict[str, Any]]:
+        """The resources on the first page of a search with `params`."""
+        response = requests.get(
+            f"{self.base_url}/{resource_type}", params=params, headers=self.auth_headers(), timeout=10
+        )
+        response.raise_for_status()
+        return [entry["resource"] for entry in response.json().get("entry", [])]
+
     def put_topic(self, path: Path | str) -> dict[str, Any]:
         """PUT a Backport-IG topic (a `Basic` resource with an id) from a JSON file."""
         topic = json.loads(Path(path).read_text())

@@ -42,16 +42,6 @@ def red_flag(patient: str) -> list[dict]:
     return list(fhir_out.render_decision(decision, patient).resources)
 
 
-def search(sekmet: SekmetServer, resource_type: str, patient: str) -> list[dict]:
-    bundle = requests.get(
-        f"{sekmet.base_url}/{resource_type}",
-        params={"patient": f"Patient/{patient}"},
-        headers=sekmet.auth_headers(),
-        timeout=10,
-    ).json()
-    return [e["resource"] for e in bundle.get("entry", [])]
-
-
 def test_one_by_one_creates_each_resource_once_and_links_them_by_the_ehrs_ids(
     stack_services: Services, sekmet: SekmetServer
 ) -> None:
@@ -62,8 +52,8 @@ def test_one_by_one_creates_each_resource_once_and_links_them_by_the_ehrs_ids(
     again = create_one_by_one(stack_services.ehr, resources)  # a redelivery
     assert first == again and len(first) == len(resources)
 
-    (request,) = search(sekmet, "ServiceRequest", patient)
-    tasks = search(sekmet, "Task", patient)
+    (request,) = sekmet.search("ServiceRequest", patient=f"Patient/{patient}")
+    tasks = sekmet.search("Task", patient=f"Patient/{patient}")
     assert len(tasks) == 2
     approve = next(t for t in tasks if t["code"]["coding"][0]["code"] == "approve")
     assert approve["focus"]["reference"].endswith(f"ServiceRequest/{request['id']}")
