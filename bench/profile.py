@@ -26,6 +26,7 @@ from bench.events import EventFeed
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
+from tests.access import token_for
 from tests.faults.redis_server import RedisServer
 from tests.stack import new_database
 from workers.handlers import evaluation
@@ -64,16 +65,6 @@ def profiled_services() -> Iterator[Services]:
             yield services
         finally:
             services.db.dispose()
-
-
-def api_token(services: Services) -> str | None:
-    """An `ehr` token when this Carepath checks tokens; None when its API is open."""
-    try:
-        from service.access import tokens
-    except ImportError:
-        return None
-    with services.db.begin() as connection:
-        return tokens.create(connection, "profile", "ehr", services.clock(), None)[1]
 
 
 def measure(label: str, count: int, counts: Counts, action: Callable[[int], None], profile: bool) -> None:
@@ -122,8 +113,8 @@ def main() -> None:
     feed = EventFeed.of(cohort(PROFILE_PATIENTS))
     with profiled_services() as services:
         app = create_app(services=services)
-        token = api_token(services)
-        headers = {"Content-Type": "application/fhir+json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        token = token_for(services, "ehr", "bench-profile")
+        headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"}
         counts = count_round_trips(services.db)
         client = app.test_client()
         warm = args.events // 10

@@ -115,7 +115,6 @@ def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> Non
 
 def throughput(args: argparse.Namespace, results: dict[str, Any], feed: EventFeed, cursor: phases.Cursor) -> str:
     with carepath_stack(workers=DEFAULT_WORKERS) as stack:
-        results["api_token"] = stack.token is not None
         phase(
             results,
             "ingest",

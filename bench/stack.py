@@ -5,8 +5,6 @@ Everything listens on 127.0.0.1 and is stopped when the context exits, whatever 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,14 +14,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from service.settings import Settings
+from tests.access import token_for
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.redis_server import RedisServer
-from tests.processes import ROOT, CarepathProcess, start_api, start_beat, start_worker, wait_until
+from tests.processes import CarepathProcess, start_api, start_beat, start_worker, wait_until
 from tests.stack import new_database, settings_env
 
 API_PROCESSES = 2  # gunicorn worker processes: one per core
 API_THREADS = Settings().web_threads  # threads per API process: WEB_THREADS's default
-TOKEN_TIMEOUT_SECONDS = 60
 DRAIN_POLL_SECONDS = 0.5
 
 
@@ -36,15 +34,12 @@ class Stack:
     ehr: SekmetServer
     redis: RedisServer
     db: sa.Engine
-    token: str | None
+    token: str
     workers: list[CarepathProcess] = field(default_factory=list)
 
     def headers(self) -> dict[str, str]:
-        """What the EHR sends with each event: the content type and, once the API wants one, its token."""
-        headers = {"Content-Type": "application/fhir+json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
+        """What the EHR sends with each event: the content type and its `ehr` token."""
+        return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {self.token}"}
 
     def start_workers(self, concurrency: int, name: str = "bench-worker", queues: str | None = None) -> None:
         env = dict(self.env, WORKER_CONCURRENCY=str(concurrency))
@@ -99,17 +94,6 @@ def _ready(process: CarepathProcess) -> bool:
     return " ready." in process.log_path.read_text(errors="replace")
 
 
-def create_token(env: dict[str, str]) -> str | None:
-    """An `ehr` API token, or None while this Carepath has no token command (an open API)."""
-    command = [sys.executable, "-m", "service.cli", "tokens", "create", "--role", "ehr", "--name", "bench-ehr"]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TOKEN_TIMEOUT_SECONDS)
-    if result.returncode != 0:
-        if "No such command" in result.stderr:
-            return None
-        raise RuntimeError(f"carepath tokens create failed:\n{result.stderr}")
-    return result.stdout.strip().splitlines()[-1]
-
-
 @contextmanager
 def carepath_stack(workers: int = 2, beat: bool = True) -> Iterator[Stack]:
     """Start the whole stack on a new database; stop it all on exit."""
@@ -128,7 +112,7 @@ def carepath_stack(workers: int = 2, beat: bool = True) -> Iterator[Stack]:
             ehr_token=ehr.token,
         )
         env = settings_env(settings) | {"WEB_CONCURRENCY": str(API_PROCESSES), "WEB_THREADS": str(API_THREADS)}
-        token = create_token(env)
+        token = token_for(env, "ehr", "bench-ehr")
         api, api_url = start_api(env, name="bench-api")
         stack.callback(api.stop)
         if beat:
