@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bench import fhir
-from bench.fhir import CPT, LOCAL, LOINC, SNOMED, Code, Resource
+from bench import ehr_resources as fhir
+from bench.ehr_resources import CPT, LOCAL, LOINC, SNOMED, Code, Resource
 
 DEFAULT_PATIENTS = 2_000
 DEFAULT_SEED = 20261127

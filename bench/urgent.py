@@ -16,7 +16,8 @@ from typing import Any
 
 import requests
 
-from bench import fhir, measure
+from bench import ehr_resources as fhir
+from bench import measure
 from bench.cohort import MAJOR_FLAGS, Journey
 from bench.stack import Stack
 from pathways import fhir_in
