@@ -12,6 +12,7 @@ from service.api import (
     definitions,
     fhir_events,
     health,
+    inputs,
     metadata,
     metrics,
     notifications,
@@ -39,6 +40,7 @@ def create_app(
     services = services or build(settings)
     app = Flask("carepath")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    inputs.install(app)  # before any route: the routes name its path converters
     app.extensions["carepath.services"] = services
     app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(make_celery(settings))
     register_error_handlers(app)

@@ -17,7 +17,6 @@ EHR are still queued for the workers, after each evaluation's commit, as live ev
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ import structlog
 from pathways import fhir_in
 from service import ingest
 from service.bootstrap import Services
+from service.json_input import parse_json
 from service.problems import Problem
 from service.store import events
 from service.store.database import transaction
@@ -134,9 +134,9 @@ def _lines(path: Path, report: BackfillReport) -> Iterator[_Line]:
 
 def _parse(file: str, number: int, text: str, report: BackfillReport) -> _Line | None:
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as error:
-        report.refused.append(RefusedLine(file, number, f"not JSON: {error.msg} at column {error.colno}"))
+        payload = parse_json(text)
+    except Problem as error:
+        report.refused.append(RefusedLine(file, number, error.message))
         return None
     resource_type = payload.get("resourceType") if isinstance(payload, dict) else None
     if isinstance(resource_type, str) and resource_type not in ingest.ACCEPTED_TYPES:

@@ -7,7 +7,6 @@ ServiceRequest and Provenance the pathway would have written by then. Nothing is
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from pathways.definitions import Definition, DefinitionError, default_definition
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.ingest import ACCEPTED_TYPES, prepare
+from service.json_input import parse_json
 from service.problems import Problem
 
 
@@ -74,9 +74,9 @@ def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime
 def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> dict[str, Any]:
     """`carepath simulate`: parse everything, then run."""
     try:
-        bundle = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DryRunError(f"not valid JSON: {error}") from error
+        bundle = parse_json(text)
+    except Problem as error:
+        raise DryRunError(error.message) from error
     try:
         definition = load_definition(definition_path) if definition_path else default_definition()
     except DefinitionError as error:

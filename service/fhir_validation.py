@@ -23,6 +23,8 @@ Json = Mapping[str, Any]
 
 _ABSTRACT = (Resource, DomainResource)
 _CHOICE_LIST = re.compile(r"'([A-Za-z]+)'")  # names listed in fhir.resources' one-of-choice error
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the R4 `id` datatype; fhir.resources allows 255 characters
+ID_RULE = "1 to 64 letters, digits, '-' or '.'"
 
 
 def _codes(words: str) -> frozenset[str]:
@@ -123,6 +125,26 @@ def validate_bundle(payload: Any) -> list[dict[str, Any]]:
     """Validate a Bundle and return its entry resources, in order (entries without one skipped)."""
     validate_resource(payload, "Bundle")
     return [entry["resource"] for entry in payload.get("entry") or () if "resource" in entry]
+
+
+def entry_issue(entry: Any, index: int) -> Issue | None:
+    """A Bundle entry that is not an object, or whose fullUrl or resource has the wrong JSON type."""
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(entry, Mapping):
+        return Issue(where, "structure", "each entry must be a JSON object")
+    if "fullUrl" in entry and not isinstance(entry["fullUrl"], str):
+        return Issue(f"{where}.fullUrl", "structure", "fullUrl must be a string (a URI)")
+    if "resource" in entry and not isinstance(entry["resource"], Mapping):
+        return Issue(f"{where}.resource", "structure", "resource must be a JSON object")
+    return None
+
+
+def entry_issues(bundle: Json) -> list[Issue]:
+    """`entry_issue` for every entry, and the entry list itself: shapes to check before any use."""
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        return [Issue("Bundle.entry", "structure", "entry must be a list")]
+    return [found for index, entry in enumerate(entries) if (found := entry_issue(entry, index))]
 
 
 def operation_outcome(issues: tuple[Issue, ...] | list[Issue]) -> dict[str, Any]:
@@ -252,8 +274,9 @@ def _issue_type(kind: str) -> str:
 
 
 def _code_issues(payload: Json, resource_type: str, prefix: str | None = None) -> Iterator[Issue]:
-    """Required-binding codes, recursing into Bundle entries."""
+    """Required-binding codes and id formats, recursing into Bundle entries."""
     root = prefix or resource_type
+    yield from _id_issues(payload, root)
     for element, codes in CODE_BINDINGS.get(resource_type, {}).items():
         yield from _code_issue(payload.get(element), f"{root}.{element}", codes, (resource_type, element))
     for element, (system, codes) in CONCEPT_BINDINGS.get(resource_type, {}).items():
@@ -272,6 +295,18 @@ def _entry_code_issues(bundle: Json) -> Iterator[Issue]:
         if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
             prefix = f"Bundle.entry[{index}].resource"
             yield from _code_issues(resource, resource["resourceType"], prefix)
+
+
+def _id_issues(payload: Json, root: str) -> Iterator[Issue]:
+    """`id` and `meta.versionId` as FHIR defines an id: Carepath stores both in 64-character columns."""
+    meta = payload.get("meta")
+    found = [(payload.get("id"), f"{root}.id")]
+    if isinstance(meta, Mapping):
+        found.append((meta.get("versionId"), f"{root}.meta.versionId"))
+    for value, where in found:
+        if isinstance(value, str) and not FHIR_ID.fullmatch(value):
+            name = where.rsplit(".", 1)[-1]
+            yield Issue(where, "value", f"{name} must be a FHIR id: {ID_RULE} ({len(value)} characters given)")
 
 
 def _code_issue(value: Any, where: str, codes: frozenset[str], required: tuple[str, str] | None) -> Iterator[Issue]:

@@ -36,14 +36,6 @@ class PreparedEvent:
     dedup_key: str
 
 
-def parse_json(raw: bytes) -> Any:
-    """Decode a JSON body or refuse it."""
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Problem(400, "structure", f"Body is not valid JSON: {error}") from error
-
-
 def content_hash(resource: dict[str, Any]) -> str:
     """A stable hash of a resource's content, ignoring server-owned metadata."""
     body = {k: v for k, v in resource.items() if k not in ("meta", "id", "text")}

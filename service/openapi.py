@@ -47,7 +47,7 @@ def _path_id(name: str, kind: str = "string") -> dict[str, Any]:
     if kind == "string":
         schema |= {"pattern": "^[A-Za-z0-9.-]{1,64}$"}
     else:
-        schema |= {"minimum": 0, "maximum": 2**31 - 1}
+        schema |= {"minimum": 1, "maximum": 2**31 - 1}  # the id columns are 32-bit; anything else is a 400
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -111,7 +111,7 @@ def _paths() -> dict[str, Any]:
                 "description": "Refused at once by the API process that answers; by every other within "
                 "TOKEN_CACHE_SECONDS.",
                 "parameters": [_path_id("token_id", "integer")],
-                "responses": {"200": _answer("The revoked token", _ref("Token")), **_refusals(404)},
+                "responses": {"200": _answer("The revoked token", _ref("Token")), **_refusals(400, 404)},
             }
         },
         "/admin/AuditEvent": {
@@ -142,7 +142,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Queue one dead letter for delivery again",
                 "parameters": [_path_id("decision_id", "integer")],
-                "responses": {"200": _answer("Replayed", _ref("Replayed")), **_refusals(404)},
+                "responses": {"200": _answer("Replayed", _ref("Replayed")), **_refusals(400, 404)},
             }
         },
         "/admin/deadletters/replay": {
@@ -155,7 +155,10 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Every attempt to deliver a decision",
                 "parameters": [_path_id("decision_id", "integer")],
-                "responses": {"200": _answer("Attempts", {"type": "object", "required": ["attempts"]}), **_refusals()},
+                "responses": {
+                    "200": _answer("Attempts", {"type": "object", "required": ["attempts"]}),
+                    **_refusals(400),
+                },
             }
         },
         "/admin/definitions": {

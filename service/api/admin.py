@@ -38,7 +38,7 @@ def list_dead_letters() -> Response:
     )
 
 
-@blueprint.post("/deadletters/<int:decision_id>/replay")
+@blueprint.post("/deadletters/<row_id:decision_id>/replay")
 def replay_one(decision_id: int) -> Response:
     """Queue one dead letter for delivery again."""
     svc = services()
@@ -60,7 +60,7 @@ def replay_all() -> Response:
     return jsonify(replayed=[o.decision_id for o in orders])
 
 
-@blueprint.get("/deliveries/<int:decision_id>/attempts")
+@blueprint.get("/deliveries/<row_id:decision_id>/attempts")
 def delivery_attempts(decision_id: int) -> Response:
     """Every attempt to deliver a decision: when, outcome, status, the EHR's answer."""
     with transaction(services().db) as connection:

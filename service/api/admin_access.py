@@ -50,7 +50,7 @@ def create_token() -> Response:
     return response
 
 
-@blueprint.post("/tokens/<int:token_id>/revoke")
+@blueprint.post("/tokens/<row_id:token_id>/revoke")
 def revoke_token(token_id: int) -> Response:
     """Revoke a token (see `revocation_delay` for when other API processes refuse it); twice changes nothing."""
     svc = services()

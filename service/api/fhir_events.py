@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service import ingest
+from service import fhir_validation, ingest
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
+from service.json_input import parse_json
 from service.problems import Problem, issue
 from service.store import patients
 from service.store.database import transaction
@@ -22,7 +23,7 @@ def _json_body() -> Any:
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES:
         raise Problem(415, "not-supported", f"Content-Type must be one of {', '.join(JSON_TYPES)}")
-    return ingest.parse_json(request.get_data(cache=False))
+    return parse_json(request.get_data(cache=False))
 
 
 def _location(prepared: ingest.PreparedEvent) -> str:
@@ -45,7 +46,7 @@ def post_resource(resource_type: str) -> Response:
     return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
 
 
-@blueprint.delete("/fhir/<resource_type>/<resource_id>")
+@blueprint.delete("/fhir/<resource_type>/<fhir_id:resource_id>")
 def delete_resource(resource_type: str, resource_id: str) -> Response:
     """The EHR deleted a resource: retract the fact it carried (idempotent, like FHIR delete)."""
     if resource_type not in ingest.ACCEPTED_TYPES:
@@ -94,15 +95,19 @@ def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
     mapping = {}
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and entry.get("fullUrl"):
-            patient_id = resource.get("id") or str(entry["fullUrl"]).rsplit(":", 1)[-1]
-            mapping[entry["fullUrl"]] = f"Patient/{patient_id}"
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and isinstance(full_url, str):
+            patient_id = resource.get("id") or full_url.rsplit(":", 1)[-1]
+            mapping[full_url] = f"Patient/{patient_id}"
     return mapping
 
 
 def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> ingest.PreparedEvent | Problem | None:
     path = f"Bundle.entry[{index}].resource."
     try:
+        shape = fhir_validation.entry_issue(entry, index)
+        if shape is not None:
+            raise Problem(400, shape.code, shape.diagnostics, [str(shape.expression)])
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             raise Problem(400, "required", "Each entry needs a resource.", [f"Bundle.entry[{index}].resource"])
         if entry["resource"].get("resourceType") == "Patient":

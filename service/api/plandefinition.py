@@ -8,10 +8,10 @@ from flask import Blueprint, Response, request
 
 from pathways.definitions import Definition
 from pathways.plandefinition import to_plan_definition
-from service import ingest
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
+from service.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
 
@@ -30,17 +30,17 @@ def _definition(definition_id: str) -> Definition:
         return svc.definitions.active(connection)
 
 
-@blueprint.get("/fhir/PlanDefinition/<definition_id>")
+@blueprint.get("/fhir/PlanDefinition/<fhir_id:definition_id>")
 def read(definition_id: str) -> Response:
     """A pathway as an R4 PlanDefinition: the active version, or `?version=`."""
     return fhir_response(to_plan_definition(_definition(definition_id)))
 
 
-@blueprint.post("/fhir/PlanDefinition/<definition_id>/$apply")
+@blueprint.post("/fhir/PlanDefinition/<fhir_id:definition_id>/$apply")
 def apply(definition_id: str) -> Response:
     """Dry run: Parameters(subject, data Bundle, now) in, collection Bundle of proposals out."""
     definition = _definition(definition_id)
-    parameters = ingest.parse_json(request.get_data(cache=False))
+    parameters = parse_json(request.get_data(cache=False))
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
         raise Problem(400, "invalid", "$apply expects a Parameters resource.", ["Parameters.resourceType"])
     named = _parameters(parameters)

@@ -37,7 +37,7 @@ def search(resource_type: str) -> Response:
     return fhir_response(searchset(base, params, total, [with_meta(c) for c in page], count, offset, fhir_base))
 
 
-@blueprint.get("/fhir/<resource_type>/<resource_id>")
+@blueprint.get("/fhir/<resource_type>/<fhir_id:resource_id>")
 def read(resource_type: str, resource_id: str) -> Response:
     """Read one of Carepath's stored Tasks, ServiceRequests or Provenance, with its ETag."""
     if resource_type not in SEARCHABLE:

@@ -7,10 +7,10 @@ import re
 from flask import Blueprint, Response, request
 from werkzeug.http import http_date
 
-from service import ingest
 from service.api.access import current_actor, current_identity
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
+from service.json_input import parse_json
 from service.problems import Problem
 from service.worklist import edits
 from service.worklist.resources import etag, with_meta
@@ -24,27 +24,27 @@ _ETAG = re.compile(r'(?:W/)?"?(\d{1,9})"?')
 NO_IF_MATCH = 'Changing a Task needs If-Match: W/"<version>" (its ETag), so no change made meanwhile is lost.'
 
 
-@blueprint.patch("/fhir/Task/<task_id>")
+@blueprint.patch("/fhir/Task/<fhir_id:task_id>")
 def patch_task(task_id: str) -> Response:
     """Change status, statusReason, owner, businessStatus or note with a JSON Patch."""
     version = _if_match()
     if request.mimetype != JSON_PATCH:
         raise Problem(415, "not-supported", f"PATCH expects Content-Type {JSON_PATCH}.")
-    operations = ingest.parse_json(request.get_data(cache=False))
+    operations = parse_json(request.get_data(cache=False))
     return _answer(_change(task_id, version, lambda task: edits.patched(task, operations), "patch"))
 
 
-@blueprint.put("/fhir/Task/<task_id>")
+@blueprint.put("/fhir/Task/<fhir_id:task_id>")
 def put_task(task_id: str) -> Response:
     """Replace the Task; only status, statusReason, owner, businessStatus and note may differ."""
     version = _if_match()
     if request.mimetype not in FHIR_JSON_TYPES:
         raise Problem(415, "not-supported", f"PUT expects Content-Type {FHIR_JSON_TYPES[0]}.")
-    body = ingest.parse_json(request.get_data(cache=False))
+    body = parse_json(request.get_data(cache=False))
     return _answer(_change(task_id, version, lambda task: edits.replaced(task, body, task_id), "update"))
 
 
-@blueprint.post("/worklist/Task/<task_id>/claim")
+@blueprint.post("/worklist/Task/<fhir_id:task_id>/claim")
 def claim_task(task_id: str) -> Response:
     """Claim a Task: owner = the caller (or `owner`), status requested → received (or `status`: accepted)."""
     version = _if_match()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from service.bootstrap import Services
 from service.definition_migration import PatientDiff, diff
 from service.definition_registry import DefinitionVersion
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
+from service.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
 from service.ui import diagram
@@ -127,11 +127,11 @@ def migration_diff(services: Services, reference: str, actor: audit.Actor, route
 def simulate(services: Services, reference: str, bundle_text: str, moment: str, actor: audit.Actor) -> list[Proposal]:
     """What the pathway version would have proposed for the uploaded Bundle by `moment` (nothing is stored)."""
     try:
-        bundle = json.loads(bundle_text)
+        bundle = parse_json(bundle_text)
         records = records_of_bundle(bundle)
         now = parse_instant(moment)
-    except json.JSONDecodeError as error:
-        raise Refused(400, f"The Bundle is not valid JSON: {error}") from None
+    except Problem as error:
+        raise Refused(400, f"The Bundle cannot be read: {error.message}") from None
     except DryRunError as error:
         raise Refused(400, str(error).replace("--now", "The date")) from None
     with transaction(services.db) as connection:

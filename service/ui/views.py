@@ -230,7 +230,7 @@ def tokens_create() -> Any:
     return response
 
 
-@blueprint.post("/admin/tokens/<int:token_id>/revoke")
+@blueprint.post("/admin/tokens/<row_id:token_id>/revoke")
 @requires(ADMIN)
 def tokens_revoke(token_id: int) -> Response:
     svc = services()

@@ -92,6 +92,6 @@ def test_the_command_reports_bad_lines_with_their_numbers_skips_them_and_stores_
 
     assert result.returncode == 1, result.stderr
     assert "read 4 resources: 2 stored, 0 already stored, 2 refused" in result.stdout
-    assert "Observation.ndjson:2: not JSON" in result.stdout
+    assert "Observation.ndjson:2: not valid JSON" in result.stdout
     assert "Observation.ndjson:3: Observation.code:" in result.stdout
     assert counts(stack_services, patient)[0] == 2

@@ -1,9 +1,11 @@
 """Property-based fuzzing of the API on PostgreSQL: schemathesis against the OpenAPI contract of the
-non-FHIR endpoints, and hypothesis-made FHIR resources and Bundles against the FHIR intake.
+non-FHIR endpoints, hypothesis-made FHIR resources and Bundles against the FHIR intake, and deep,
+huge and ill-typed bodies and ids against every route that takes a body or an id.
 Nothing may answer 5xx, and a refused request stores nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -171,3 +173,102 @@ def test_a_fuzzed_json_patch_never_breaks_a_task_or_fails_the_server(
             | {"If-Match": 'W/"1"', "Content-Type": "application/json-patch+json"},
         )
     assert response.status_code < 500
+
+
+# --- deep, huge and ill-typed input -------------------------------------------------------------
+
+BODY_ROUTES = (  # (method, path, role, content type) for every route that reads a JSON body
+    ("POST", "/fhir/Observation", "ehr", "application/fhir+json"),
+    ("POST", "/fhir", "ehr", "application/fhir+json"),
+    ("POST", "/notifications", "ehr", "application/fhir+json"),
+    ("PUT", "/notifications/Observation/fuzz-1", "ehr", "application/fhir+json"),
+    ("POST", "/fhir/PlanDefinition/pt-nonresponse/$apply", "coordinator", "application/fhir+json"),
+    ("PATCH", "/fhir/Task/fuzz-task", "coordinator", PATCH),
+    ("PUT", "/fhir/Task/fuzz-task", "coordinator", "application/fhir+json"),
+    ("POST", "/worklist/Task/fuzz-task/claim", "coordinator", "application/json"),
+    ("POST", "/admin/tokens", "admin", "application/json"),
+    ("POST", "/admin/definitions", "admin", "application/json"),
+    ("POST", "/admin/definitions/pt-nonresponse/1.0.0/migrate", "admin", "application/json"),
+)
+ID_ROUTES = (  # (method, path with {id}, role) for every route that takes an id in its path
+    ("POST", "/admin/tokens/{id}/revoke", "admin"),
+    ("POST", "/admin/deadletters/{id}/replay", "admin"),
+    ("GET", "/admin/deliveries/{id}/attempts", "admin"),
+    ("GET", "/fhir/Task/{id}", "coordinator"),
+    ("PATCH", "/fhir/Task/{id}", "coordinator"),
+    ("POST", "/worklist/Task/{id}/claim", "coordinator"),
+    ("DELETE", "/fhir/Observation/{id}", "ehr"),
+    ("GET", "/fhir/PlanDefinition/{id}", "coordinator"),
+    ("PUT", "/notifications/Observation/{id}", "ehr"),
+)
+
+
+def _deep(draw: st.DrawFn) -> str:
+    depth = draw(st.integers(min_value=50, max_value=3000))
+    opening, closing = draw(st.sampled_from([("[", "]"), ('{"a":', "}"), ('{"extension":[', "]}")]))
+    return opening * depth + "0" + closing * depth
+
+
+def _number(draw: st.DrawFn) -> str:
+    digits = "9" * draw(st.integers(min_value=18, max_value=6000))
+    return draw(st.sampled_from([digits, "-" + digits, digits + ".5", "1e" + digits[:4], "NaN", "Infinity"]))
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn) -> str:
+    """JSON text that is deep, holds a huge number, or puts the wrong types where FHIR names them."""
+    resource: dict[str, Any] = draw(resources())
+    wrong = draw(_json_values().filter(lambda v: not isinstance(v, str)))
+    long_id = draw(st.text(alphabet="abc-.", min_size=65, max_size=300))
+    shaped = draw(
+        st.sampled_from(
+            [
+                {"resourceType": "Bundle", "type": "batch", "entry": [{"fullUrl": wrong, "resource": resource}]},
+                {"resourceType": "Bundle", "type": "history", "entry": [wrong]},
+                dict(resource, id=long_id),
+                dict(resource, meta={"versionId": long_id}),
+                {"resourceType": "Parameters", "parameter": wrong},
+            ]
+        )
+    )
+    kind = draw(st.sampled_from(["deep", "number", "shape"]))
+    if kind == "deep":
+        return _deep(draw)
+    if kind == "number":
+        return json.dumps(resource)[:-1] + f', "valueInteger": {_number(draw)}}}'
+    return json.dumps(shaped)
+
+
+@FUZZ
+@given(route=st.sampled_from(BODY_ROUTES), body=hostile_bodies())
+def test_a_deep_huge_or_ill_typed_body_is_refused_on_every_route_never_a_server_error(
+    app: Flask, services: Services, tokens: dict[str, str], route: tuple[str, str, str, str], body: str
+) -> None:
+    method, path, role, content_type = route
+    before = counts(services)
+    with app.test_client() as client:
+        headers = bearer(tokens[role]) | {"Content-Type": content_type, "If-Match": 'W/"1"'}
+        response = client.open(path, method=method, data=body, headers=headers)
+    assert response.status_code < 500, (method, path, response.get_data(as_text=True)[:300])
+    if response.status_code >= 400:
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+        assert counts(services) == before
+
+
+@FUZZ
+@given(
+    route=st.sampled_from(ID_ROUTES),
+    path_id=st.integers(min_value=-(2**80), max_value=2**80).map(str)
+    | st.text(st.characters(blacklist_characters="/?#", blacklist_categories=("Cs",)), min_size=1, max_size=300),
+)
+def test_any_path_id_is_answered_never_a_server_error(
+    app: Flask, services: Services, tokens: dict[str, str], route: tuple[str, str, str], path_id: str
+) -> None:
+    method, path, role = route
+    before = counts(services)
+    with app.test_client() as client:
+        headers = bearer(tokens[role]) | {"Content-Type": "application/json", "If-Match": 'W/"1"'}
+        response = client.open(path.format(id=path_id), method=method, data="{}", headers=headers)
+    assert response.status_code < 500, (method, path, path_id[:40], response.get_data(as_text=True)[:300])
+    if response.status_code >= 400:
+        assert counts(services) == before

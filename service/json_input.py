@@ -1,0 +1,94 @@
+"""Decoding JSON from outside: every request body, uploaded Bundle and backfill line comes through here.
+
+The standard decoder recurses once per nesting level (a deep body is a RecursionError, not a
+refusal), converts integers of any length (past 4,300 digits a ValueError, below that quadratic
+work) and accepts NaN and Infinity, which are not JSON and which PostgreSQL's jsonb refuses
+later. So depth is counted before decoding, and numbers are bounded as they are decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from service.problems import Problem
+
+# FHIR resources nest a dozen levels (Parameters → Bundle → entry → resource → code → coding);
+# a notification or $apply Parameters wraps one more Bundle. 64 leaves room for extensions of
+# extensions while keeping the validator's recursion far from Python's limit.
+MAX_DEPTH = 64
+# FHIR's widest integer type is integer64 (R5); no id, count or event number Carepath keeps is wider.
+INTEGER_MIN, INTEGER_MAX = -(2**63), 2**63 - 1
+INTEGER_MAX_DIGITS = len(str(INTEGER_MAX))
+# FHIR decimals need at most 18 significant digits; sign, point and exponent fit well within 64.
+DECIMAL_MAX_CHARS = 64
+SHOWN_CHARS = 24  # of an offending number in a message: refusals stay small whatever was sent
+
+# A whole string (escapes included, possessive so an unterminated one cannot backtrack) or one
+# bracket: brackets inside strings are skipped with the string.
+_STRUCTURE = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Decode a JSON document from outside, or raise a 400 Problem that names what is wrong."""
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as error:
+        raise _refusal(f"not valid JSON: {error}") from error
+    _check_depth(text)
+    try:
+        return json.loads(text, parse_int=_integer, parse_float=_decimal, parse_constant=_constant)
+    except json.JSONDecodeError as error:
+        raise _refusal(f"not valid JSON: {error}") from error
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting past MAX_DEPTH without recursing, stopping at the first level too deep."""
+    depth = 0
+    for token in _STRUCTURE.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _refusal(
+                    f"JSON nested deeper than {MAX_DEPTH} levels (at character {token.start()}); nothing was stored."
+                )
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _integer(literal: str) -> int:
+    if len(literal.lstrip("-")) <= INTEGER_MAX_DIGITS:
+        value = int(literal)
+        if INTEGER_MIN <= value <= INTEGER_MAX:
+            return value
+    raise _refusal(
+        f"The number {_shown(literal)} ({len(literal)} characters) is outside the 64-bit integer range"
+        " FHIR allows (integer64); nothing was stored."
+    )
+
+
+def _decimal(literal: str) -> float:
+    if len(literal) > DECIMAL_MAX_CHARS:
+        raise _refusal(
+            f"The number {_shown(literal)} has {len(literal)} characters; a FHIR decimal needs at most"
+            f" {DECIMAL_MAX_CHARS}. Nothing was stored."
+        )
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _refusal(f"The number {_shown(literal)} is too large for a FHIR decimal; nothing was stored.")
+    return value
+
+
+def _constant(literal: str) -> Any:
+    raise _refusal(f"{literal} is not a JSON number (RFC 8259); nothing was stored.")
+
+
+def _shown(literal: str) -> str:
+    return literal if len(literal) <= SHOWN_CHARS else literal[:SHOWN_CHARS] + "…"
+
+
+def _refusal(message: str) -> Problem:
+    return Problem(400, "structure", message)
