@@ -28,6 +28,7 @@ from tests.access import AdvancingClock, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
+from workers.handlers.sweep import sweep
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 COORDINATOR_PAGES = ("/ui/worklist", "/ui/patients/{patient}", "/ui/tasks/{task}")
@@ -254,6 +255,21 @@ def test_a_session_in_use_ends_session_max_seconds_after_sign_in(client: FlaskCl
         assert ui.get("/ui/worklist").status_code == 200
         clock.advance(1)
         assert ui.get("/ui/worklist").status_code == 302
+
+
+def test_the_sweep_deletes_expired_sessions_never_presented_again(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    clock = AdvancingClock()
+    with ui_on(client, stack_services, clock) as ui:
+        sign_in(ui, token_for(stack_services, "coordinator", name="walked-away-coordinator"))
+        settings = ui.application.extensions["carepath.services"].settings
+        clock.advance(settings.session_idle_seconds - 1)
+        sweep(replace(stack_services, settings=settings, clock=clock))
+        assert sessions_of(stack_services, "walked-away-coordinator") == 1
+        clock.advance(1)
+        sweep(replace(stack_services, settings=settings, clock=clock))
+        assert sessions_of(stack_services, "walked-away-coordinator") == 0
 
 
 def test_a_token_revoked_elsewhere_ends_its_sessions_at_once(client: FlaskClient, stack_services: Services) -> None:
