@@ -62,5 +62,5 @@ def create_app(
         worklist.blueprint,
     ):
         app.register_blueprint(blueprint)
-    ui.install(app, settings)
+    ui.install(app, services)
     return app

@@ -129,9 +129,19 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "SECRET_KEY",
         "(generated per process)",
-        "Signs and encrypts the web UI's session cookies; every API process must share it. Empty: a random key "
-        "per process on the embedded defaults (sign-ins end at restart; a warning is logged), and no web UI "
-        "sign-in otherwise.",
+        "Signs the web UI's session cookies and encrypts the OIDC sign-ins kept for them; every API process must "
+        "share it. Empty: a random key per process on the embedded defaults (sign-ins end at restart; a warning "
+        "is logged), and no web UI sign-in otherwise.",
+    ),
+    Variable(
+        "SESSION_IDLE_SECONDS",
+        "1800",
+        "A web UI session left unused this long ends; the next page asks to sign in again.",
+    ),
+    Variable(
+        "SESSION_MAX_SECONDS",
+        "28800",
+        "A web UI session ends this long after sign-in however busy it is (one working day).",
     ),
     Variable("LOG_LEVEL", "INFO", "Log level."),
     Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
@@ -183,6 +193,8 @@ class Settings:
     token_cache_seconds: float = 5.0
     secret_key: str | None = field(default=None, repr=False)
     secret_key_generated: bool = False
+    session_idle_seconds: float = 1800.0
+    session_max_seconds: float = 28800.0
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -232,6 +244,8 @@ class Settings:
             token_cache_seconds=float(get("TOKEN_CACHE_SECONDS") or 5),
             secret_key=secret_key or (_process_secret_key() if generate_key else None),
             secret_key_generated=generate_key,
+            session_idle_seconds=float(get("SESSION_IDLE_SECONDS") or 1800),
+            session_max_seconds=float(get("SESSION_MAX_SECONDS") or 28800),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=(get("LOG_FORMAT") or "json").lower(),
         )

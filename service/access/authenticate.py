@@ -22,6 +22,14 @@ JWT_SEGMENTS = 3  # header.payload.signature
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What a credential proved, and which API token it was: what a web UI session keeps instead of it."""
+
+    identity: Identity
+    token_id: int | None  # None for an OIDC JWT
+
+
+@dataclass(frozen=True)
 class Authenticator:
     """Verifies credentials against the token table and, when configured, the OIDC issuer."""
 
@@ -41,6 +49,19 @@ class Authenticator:
             return None
         if tokens.is_api_token(credential):
             return self._api_token_identity(tokens.token_hash(credential))
+        return self.jwt_identity(credential)
+
+    def prove(self, credential: str) -> Proof | None:
+        """Like `identify`, but read afresh (a sign-in trusts no cache) and naming the API token."""
+        if tokens.is_api_token(credential):
+            with transaction(self.db) as connection:
+                found = tokens.verify(connection, tokens.token_hash(credential), self.clock())
+            return None if found is None else Proof(found.identity, found.token_id)
+        identity = self.jwt_identity(credential)
+        return None if identity is None else Proof(identity, None)
+
+    def jwt_identity(self, credential: str) -> Identity | None:
+        """The identity an OIDC JWT of the configured issuer proves; None without OIDC or for anything else."""
         if self.oidc is not None and credential.count(".") == JWT_SEGMENTS - 1:
             return self.oidc.verify(credential)
         return None

@@ -1,4 +1,4 @@
-"""Tables of access control and the audit trail: API tokens and AuditEvent rows.
+"""Tables of access control and the audit trail: API tokens, web UI sessions and AuditEvent rows.
 
 Kept apart from `tables.py` but on the same `metadata`, so one Alembic history covers both.
 """
@@ -21,6 +21,22 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(120)),
     sa.Column("last_used_at", UtcDateTime()),
     sa.Column("revoked_at", UtcDateTime()),
+)
+
+# Signed-in web UI sessions. The cookie carries a random session id; only its SHA-256 is kept, so
+# this table opens no session. A row points at the API token it was opened with (re-checked on every
+# request) or, for an OIDC sign-in, keeps the JWT encrypted with a key derived from the session id,
+# which only the cookie holds. Deleted at sign-out, on expiry and when the token is revoked.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id"), index=True),  # None for an OIDC sign-in
+    sa.Column("sealed_jwt", sa.Text),  # None for an API token
+    sa.Column("name", sa.String(120), nullable=False),  # who, as the credential proved at sign-in
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
 )
 
 # One row per audited access or change: who, what was done, to what, when, with what outcome.

@@ -1,4 +1,4 @@
-"""API tokens: stored by hash, listed without it, revoked by stamping the time."""
+"""API tokens: stored by hash, listed without it, revoked by stamping the time and ending their web sessions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store import ui_sessions
 from service.store.access_tables import api_tokens
 
 
@@ -69,12 +70,13 @@ def by_hash(connection: sa.Connection, token_hash: str) -> tuple[StoredToken, st
 
 
 def revoke(connection: sa.Connection, token_id: int, now: datetime) -> StoredToken | None:
-    """Stamp `revoked_at` (once); None when there is no such token."""
+    """Stamp `revoked_at` (once) and end the web UI sessions opened with it; None when there is no such token."""
     connection.execute(
         sa.update(api_tokens)
         .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    ui_sessions.delete_for_token(connection, token_id)
     row = connection.execute(sa.select(*_COLUMNS).where(api_tokens.c.id == token_id)).first()
     return None if row is None else _stored(row)
 

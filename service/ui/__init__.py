@@ -5,15 +5,16 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from service.settings import Settings
+from service.bootstrap import Services
 from service.ui import session, views
 
 log = structlog.get_logger(__name__)
 
 
-def install(app: Flask, settings: Settings) -> None:
-    """Session cookies and the `ui` blueprint; the API is unaffected when no key is set."""
-    session.configure(app, settings.secret_key)
+def install(app: Flask, services: Services) -> None:
+    """Sessions and the `ui` blueprint, after the API's access control; the API is unaffected when no key is set."""
+    settings = services.settings
+    session.configure(app, services, app.extensions["carepath.authenticator"])
     if settings.secret_key is None:
         log.warning("SECRET_KEY is not set: the web UI refuses sign-in until it is")
     elif settings.secret_key_generated:

@@ -1,14 +1,14 @@
-"""Web UI sign-in: the API's own credentials kept encrypted in the session cookie, roles per page, CSRF.
+"""Web UI sign-in: a session id in the cookie, the session on the server, roles per page, CSRF.
 
-A person signs in by pasting an API token (or a JWT of the configured OIDC issuer). The cookie
-holds it encrypted with a key derived from SECRET_KEY, and every request verifies it again
-through the API's `Authenticator`: a revoked token or an expired JWT ends the session at once.
-Every POST carries the session's CSRF token in a hidden field, checked in `check_csrf` only.
+A person signs in by pasting an API token (or a JWT of the configured OIDC issuer). The signed
+cookie carries only a random session id; `WebSessions` keeps the session and re-checks its
+credential on every request, so signing out, a revoked token, an expired JWT, an idle session or
+one older than SESSION_MAX_SECONDS ends it at once, for every copy of the cookie. Every POST
+carries a CSRF token derived from the session id in a hidden field, checked in `check_csrf` only.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
@@ -25,14 +24,14 @@ from werkzeug.wrappers import Response
 from service import audit
 from service.access.authenticate import Authenticator
 from service.access.identity import ADMIN, COORDINATOR, Identity
+from service.access.sessions import SESSION_ID_BYTES, Lifetimes, WebSessions
+from service.bootstrap import Services
 
 UI_ROLES = (COORDINATOR, ADMIN)  # the EHR's tokens are for machines, not for this UI
-SESSION_LIFETIME = timedelta(hours=8)  # one working day; the credential is re-checked on every request
-CREDENTIAL_KEY = "credential"
-CSRF_KEY = "csrf"
+SESSION_ID_KEY = "sid"  # the one thing in the cookie that matters; what it opens is on the server
 CSRF_FIELD = "csrf_token"
 COOKIE_NAME = "carepath_session"
-DISABLED = "ui.disabled"
+WEB_SESSIONS = "ui.sessions"  # absent when no SECRET_KEY is set: the UI then refuses sign-in
 
 BAD_CREDENTIAL = "That token is unknown, revoked or expired."
 NO_ROLE = "Your sign-in holds no Carepath role; ask an administrator for a coordinator or admin token."
@@ -59,50 +58,61 @@ class UiSessionInterface(SecureCookieSessionInterface):
         return bool(request.is_secure)
 
 
-def configure(app: Flask, secret_key: str | None) -> None:
-    """Cookie settings and the key; without a key, sign-in is refused and the API is unaffected."""
+def configure(app: Flask, services: Services, authenticator: Authenticator) -> None:
+    """Cookie settings and the session keeper; without a key, sign-in is refused and the API is unaffected."""
+    settings = services.settings
     app.config.update(
-        SECRET_KEY=secret_key,
+        SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_seconds),  # the browser forgets it too
     )
     app.session_interface = UiSessionInterface()
-    app.extensions[DISABLED] = secret_key is None
+    if settings.secret_key is not None:
+        lifetimes = Lifetimes.of(settings)
+        app.extensions[WEB_SESSIONS] = WebSessions(
+            services.db, services.clock, authenticator, lifetimes, settings.secret_key
+        )
 
 
-def _sealer() -> Fernet:
-    # A key of its own, derived from SECRET_KEY, so the signing key never doubles as the encryption key.
-    digest = hashlib.sha256(b"carepath-ui-credential\x00" + str(current_app.secret_key).encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+def _web_sessions() -> WebSessions | None:
+    return current_app.extensions.get(WEB_SESSIONS)
 
 
-def _authenticator() -> Authenticator:
-    return current_app.extensions["carepath.authenticator"]  # type: ignore[no-any-return]
+def _session_id() -> str | None:
+    found = session.get(SESSION_ID_KEY)
+    return found if isinstance(found, str) and found else None
 
 
 def sign_in(credential: str) -> Identity:
     """Verify a pasted credential and start a fresh session for it; Refused when it proves no UI role."""
-    if current_app.extensions.get(DISABLED):
+    sessions = _web_sessions()
+    if sessions is None:
         raise Refused(503, NO_SECRET)
-    identity = _authenticator().identify(credential.strip())
-    if identity is None:
+    credential = credential.strip()
+    proof = sessions.authenticator.prove(credential)
+    if proof is None:
         raise Refused(401, BAD_CREDENTIAL)
-    if not identity.role:
+    if not proof.identity.role:
         raise Refused(403, NO_ROLE)
-    if identity.role not in UI_ROLES:
+    if proof.identity.role not in UI_ROLES:
         raise Refused(403, MACHINE_ROLE)
-    session.clear()  # a new session id's worth of state: nothing from before sign-in carries over
+    sign_out()  # whoever this browser was signed in as before is signed out now
+    # A new id, never the one the browser came with: an id planted before sign-in opens nothing.
     session.permanent = True
-    session[CREDENTIAL_KEY] = _sealer().encrypt(credential.strip().encode()).decode()
-    session[CSRF_KEY] = secrets.token_urlsafe(32)
-    g.ui_identity = identity
-    return identity
+    session[SESSION_ID_KEY] = sessions.start(proof, credential)
+    g.ui_identity = proof.identity
+    return proof.identity
 
 
 def sign_out() -> None:
+    """End the session on the server, so a copy of this cookie opens nothing, and forget it here."""
+    sessions, session_id = _web_sessions(), _session_id()
+    if sessions is not None and session_id is not None:
+        sessions.end(session_id)
     session.clear()
+    g.pop("ui_identity", None)
 
 
 def current_identity() -> Identity | None:
@@ -110,15 +120,11 @@ def current_identity() -> Identity | None:
     if "ui_identity" in g:
         return g.ui_identity  # type: ignore[no-any-return]
     identity = None
-    sealed = session.get(CREDENTIAL_KEY)
-    if sealed and not current_app.extensions.get(DISABLED):
-        try:
-            credential = _sealer().decrypt(sealed.encode()).decode()
-        except InvalidToken:
-            credential = None
-        identity = _authenticator().identify(credential) if credential else None
-        if identity is None or identity.role not in UI_ROLES:
-            session.pop(CREDENTIAL_KEY, None)
+    sessions, session_id = _web_sessions(), _session_id()
+    if sessions is not None and session_id is not None:
+        identity = sessions.resume(session_id)
+        if identity is not None and identity.role not in UI_ROLES:
+            sessions.end(session_id)
             identity = None
     g.ui_identity = identity
     return identity
@@ -130,20 +136,28 @@ def actor() -> audit.Actor:
 
 
 def csrf_token() -> str:
-    """This session's CSRF token (made on first use, so the sign-in form has one too)."""
-    token = session.get(CSRF_KEY)
-    if not token:
-        token = session[CSRF_KEY] = secrets.token_urlsafe(32)
-    return str(token)
+    """This browser's CSRF token, derived from its session id: a new one at every sign-in and sign-out."""
+    if _web_sessions() is None:
+        return ""
+    session_id = _session_id()
+    if session_id is None:  # before sign-in: an id that opens nothing, so the sign-in form has a token too
+        session_id = session[SESSION_ID_KEY] = secrets.token_urlsafe(SESSION_ID_BYTES)
+    return _csrf_for(session_id)
+
+
+def _csrf_for(session_id: str) -> str:
+    key = hashlib.sha256(b"carepath-ui-csrf\x00" + str(current_app.secret_key).encode()).digest()
+    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
 
 
 def check_csrf() -> None:
     """Refuse a POST whose hidden field does not carry this session's token."""
     if request.method != "POST":
         return
-    expected = session.get(CSRF_KEY)
-    sent = request.form.get(CSRF_FIELD, "")
-    if not expected or not hmac.compare_digest(str(expected), sent):
+    if _web_sessions() is None:
+        raise Refused(503, NO_SECRET)
+    session_id, sent = _session_id(), request.form.get(CSRF_FIELD, "")
+    if session_id is None or not hmac.compare_digest(_csrf_for(session_id), sent):
         raise Refused(400, CSRF_REFUSED)
 
 

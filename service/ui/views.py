@@ -236,7 +236,8 @@ def tokens_revoke(token_id: int) -> Response:
     svc = services()
     record = operations.revoke_token(svc, actor(), token_id)
     authenticator().forget(token_id)
-    flash(f"Token {record.id} ({record.name}) is revoked. {revocation_delay(svc.settings)}")
+    delay = revocation_delay(svc.settings)
+    flash(f"Token {record.id} ({record.name}) is revoked; its web UI sessions have ended. {delay}")
     return redirect_to("ui.tokens_page")
 
 

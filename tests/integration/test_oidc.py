@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,17 +13,21 @@ from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
+from service.store.access_tables import ui_sessions
+from service.store.database import transaction
 from tests.access import bearer
 from tests.ehr.sekmet import free_port
 
 AUDIENCE = "carepath-api"
 KID = "test-key-1"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class Issuer:
@@ -147,3 +152,22 @@ def test_an_unreachable_issuer_is_answered_503_not_401(stack_settings: Settings,
     services.db.dispose()
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["code"] == "transient"
+
+
+def test_a_jwt_sign_in_keeps_the_jwt_sealed_on_the_server_and_ends_when_the_jwt_expires(
+    client: FlaskClient, issuer: Issuer, services: Services
+) -> None:
+    expires_in = 3  # seconds, after the 30 s leeway for clock skew that the verifier grants
+    token = issuer.token(exp=int(time.time()) - 30 + expires_in, preferred_username="dana-sealed")
+    form = CSRF.search(client.get("/ui/sign-in").get_data(as_text=True))
+    assert form
+    signed_in = client.post("/ui/sign-in", data={"token": token, "csrf_token": form.group(1)})
+    assert signed_in.status_code == 303 and client.get("/ui/worklist").status_code == 200
+    with transaction(services.db) as connection:
+        row = connection.execute(sa.select(ui_sessions).where(ui_sessions.c.name == "dana-sealed")).one()
+    assert row.token_id is None and row.sealed_jwt and row.role == "coordinator"
+    assert all(part not in row.sealed_jwt for part in token.split("."))
+    time.sleep(expires_in + 1)
+    assert client.get("/ui/worklist").status_code == 302  # the JWT is verified again on every page
+    with transaction(services.db) as connection:
+        assert connection.execute(sa.select(ui_sessions).where(ui_sessions.c.name == "dana-sealed")).first() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,13 +20,15 @@ from service.bootstrap import Services, build
 from service.notifications import store as subscription_store
 from service.settings import Settings
 from service.store import outbox, worklist
-from service.store.access_tables import api_tokens, audit_event_entities, audit_events
+from service.store.access_tables import api_tokens, audit_event_entities, audit_events, ui_sessions
 from service.store.database import transaction
 from service.store.tables import decisions, proposals
+from service.ui.session import COOKIE_NAME
 from tests.access import AdvancingClock, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
+from workers.handlers.sweep import sweep
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 COORDINATOR_PAGES = ("/ui/worklist", "/ui/patients/{patient}", "/ui/tasks/{task}")
@@ -156,24 +159,147 @@ def test_signing_out_clears_the_session(client: FlaskClient, stack_services: Ser
     assert client.get("/ui/worklist").status_code == 302
 
 
-def test_a_token_revoked_elsewhere_ends_its_sessions_within_the_token_cache_time(
+def another_browser(client: FlaskClient) -> FlaskClient:
+    """A browser served by another API process with the same settings (and nothing shared in memory)."""
+    services = client.application.extensions["carepath.services"]
+    return create_app(services.settings, services=services).test_client()
+
+
+def copy_of_cookie(client: FlaskClient) -> FlaskClient:
+    """Another browser holding a copy of `client`'s session cookie, as one who copied it would."""
+    cookie = client.get_cookie(COOKIE_NAME)
+    assert cookie is not None
+    thief = another_browser(client)
+    thief.set_cookie(COOKIE_NAME, cookie.value)
+    return thief
+
+
+def sessions_of(services: Services, token_name: str) -> int:
+    with transaction(services.db) as connection:
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(ui_sessions.join(api_tokens)).where(api_tokens.c.name == token_name)
+        ).scalar_one()
+
+
+@contextmanager
+def ui_on(
+    client: FlaskClient, stack_services: Services, clock: AdvancingClock, **changes: float
+) -> Iterator[FlaskClient]:
+    """A UI whose clock the test moves on, with these settings changed."""
+    settings = replace(client.application.extensions["carepath.services"].settings, **changes)
+    app = create_app(settings, services=replace(stack_services, settings=settings, clock=clock))
+    with app.test_client() as ui:
+        yield ui
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_it(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "coordinator", name="signing-out-coordinator"))
+    copied = copy_of_cookie(client)
+    assert copied.get("/ui/worklist").status_code == 200
+    assert client.post("/ui/sign-out", data={"csrf_token": csrf_of(client, "/ui/worklist")}).status_code == 303
+    refused = copied.get("/ui/worklist")
+    assert refused.status_code == 302 and "/ui/sign-in" in refused.headers["Location"]
+    assert sessions_of(stack_services, "signing-out-coordinator") == 0
+
+
+def test_the_server_keeps_only_the_hash_of_the_session_id_and_a_reference_to_the_token(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    token = token_for(stack_services, "coordinator", name="stored-session-coordinator")
+    sign_in(client, token)
+    cookie = client.get_cookie(COOKIE_NAME)
+    assert cookie is not None
+    with transaction(stack_services.db) as connection:
+        row = connection.execute(
+            sa.select(ui_sessions, api_tokens.c.id.label("issued_id"))
+            .select_from(ui_sessions.join(api_tokens))
+            .where(api_tokens.c.name == "stored-session-coordinator")
+        ).one()
+    assert row.token_id == row.issued_id and row.sealed_jwt is None and row.role == "coordinator"
+    assert row.id_hash not in cookie.value and token not in cookie.value and token[4:20] not in cookie.value
+
+
+def test_signing_in_issues_a_new_session_id_so_one_planted_before_opens_nothing(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    planted_form_token = csrf_of(client)
+    planted = copy_of_cookie(client)  # what an attacker could have set in the victim's browser
+    sign_in(client, token_for(stack_services, "admin"))
+    assert client.get("/ui/admin/tokens").status_code == 200
+    assert planted.get("/ui/admin/tokens").status_code == 302
+    stale_form = client.post("/ui/admin/tokens", data={"csrf_token": planted_form_token, "name": "x", "role": "ehr"})
+    assert stale_form.status_code == 400  # the CSRF token changes with the session id
+
+
+def test_a_session_left_unused_for_session_idle_seconds_ends_and_use_keeps_it_alive(
     client: FlaskClient, stack_services: Services
 ) -> None:
     clock = AdvancingClock()
-    app = client.application
-    settings = app.extensions["carepath.services"].settings
-    with create_app(settings, services=replace(stack_services, settings=settings, clock=clock)).test_client() as ui:
-        sign_in(ui, token_for(stack_services, "coordinator", name="leaving-coordinator"))
-        assert ui.get("/ui/worklist").status_code == 200
-        with transaction(stack_services.db) as connection:  # as another API process or the CLI would
-            connection.execute(
-                sa.update(api_tokens)
-                .where(api_tokens.c.name == "leaving-coordinator")
-                .values(revoked_at=datetime.now(UTC))
-            )
-        assert ui.get("/ui/worklist").status_code == 200  # verified moments ago: trusted a little longer
-        clock.advance(settings.token_cache_seconds)
+    with ui_on(client, stack_services, clock, session_idle_seconds=600, session_max_seconds=28800) as ui:
+        sign_in(ui, token_for(stack_services, "coordinator", name="idle-coordinator"))
+        for _ in range(3):  # 1,500 s in all, never 600 s without a page
+            clock.advance(500)
+            assert ui.get("/ui/worklist").status_code == 200
+        clock.advance(600)
         assert ui.get("/ui/worklist").status_code == 302
+    assert sessions_of(stack_services, "idle-coordinator") == 0  # deleted when presented
+
+
+def test_a_session_in_use_ends_session_max_seconds_after_sign_in(client: FlaskClient, stack_services: Services) -> None:
+    clock = AdvancingClock()
+    with ui_on(client, stack_services, clock, session_idle_seconds=600, session_max_seconds=1000) as ui:
+        sign_in(ui, token_for(stack_services, "coordinator"))
+        clock.advance(500)
+        assert ui.get("/ui/worklist").status_code == 200
+        clock.advance(499)
+        assert ui.get("/ui/worklist").status_code == 200
+        clock.advance(1)
+        assert ui.get("/ui/worklist").status_code == 302
+
+
+def test_the_sweep_deletes_expired_sessions_never_presented_again(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    clock = AdvancingClock()
+    with ui_on(client, stack_services, clock) as ui:
+        sign_in(ui, token_for(stack_services, "coordinator", name="walked-away-coordinator"))
+        settings = ui.application.extensions["carepath.services"].settings
+        clock.advance(settings.session_idle_seconds - 1)
+        sweep(replace(stack_services, settings=settings, clock=clock))
+        assert sessions_of(stack_services, "walked-away-coordinator") == 1
+        clock.advance(1)
+        sweep(replace(stack_services, settings=settings, clock=clock))
+        assert sessions_of(stack_services, "walked-away-coordinator") == 0
+
+
+def test_a_token_revoked_elsewhere_ends_its_sessions_at_once(client: FlaskClient, stack_services: Services) -> None:
+    sign_in(client, token_for(stack_services, "coordinator", name="leaving-coordinator"))
+    assert client.get("/ui/worklist").status_code == 200
+    with transaction(stack_services.db) as connection:  # as another API process or the CLI would
+        connection.execute(
+            sa.update(api_tokens).where(api_tokens.c.name == "leaving-coordinator").values(revoked_at=datetime.now(UTC))
+        )
+    assert client.get("/ui/worklist").status_code == 302
+
+
+def test_revoking_a_token_ends_every_session_opened_with_it(client: FlaskClient, stack_services: Services) -> None:
+    token = token_for(stack_services, "coordinator", name="revoked-coordinator")
+    browsers = [another_browser(client) for _ in range(2)]
+    for browser in browsers:
+        sign_in(browser, token)
+        assert browser.get("/ui/worklist").status_code == 200
+    assert sessions_of(stack_services, "revoked-coordinator") == 2
+    sign_in(client, token_for(stack_services, "admin"))
+    with transaction(stack_services.db) as connection:
+        token_id = connection.execute(
+            sa.select(api_tokens.c.id).where(api_tokens.c.name == "revoked-coordinator")
+        ).scalar_one()
+    revoked = client.post(
+        f"/ui/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf_of(client, "/ui/admin/tokens")}
+    )
+    assert revoked.status_code == 303
+    assert sessions_of(stack_services, "revoked-coordinator") == 0
+    assert [browser.get("/ui/worklist").status_code for browser in browsers] == [302, 302]
 
 
 def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(

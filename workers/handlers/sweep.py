@@ -1,9 +1,10 @@
-"""Find due checkpoints and work whose queue message was lost."""
+"""Find due checkpoints and work whose queue message was lost; delete web UI sessions that have expired."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from service.access.sessions import Lifetimes, purge_expired
 from service.bootstrap import Services
 from service.store import decisions, events, patients
 from service.store.database import transaction
@@ -27,4 +28,6 @@ def sweep(services: Services) -> SweepWork:
             else [],
             decisions_to_sync=decisions.decisions_to_sync(connection) if services.ehr is not None else [],
         )
+        # Expired sessions are refused when presented anyway; this keeps the ones never presented again from piling up.
+        purge_expired(connection, Lifetimes.of(services.settings), now)
     return work
