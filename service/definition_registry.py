@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.definitions import Definition, DefinitionError, load_definition
+from pathways.definitions import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
 from service.problems import Problem, issue
 from service.store.tables import pathway_definitions
 from service.store.upsert import insert_ignoring_conflicts
@@ -67,7 +67,7 @@ class DefinitionRegistry:
             cached = self._parsed.get(reference)
         if cached is not None:
             return cached
-        definition = load_definition(self._stored_source(connection, reference))
+        definition = load_definition_text(self._stored_source(connection, reference))
         with self._lock:
             self._parsed[reference] = definition
         return definition
@@ -98,7 +98,10 @@ class DefinitionRegistry:
         """Validate and store a new draft version; refuse with every problem's exact path."""
         self._ensure_shipped(connection)
         try:
-            definition = load_definition(source if "\n" in source else source + "\n")
+            definition = load_definition_text(source)
+        except DefinitionBeyondLimits as error:
+            message = f"The definition breaks a safety limit; nothing was stored: {error}"
+            raise Problem(400, "too-costly", message) from error
         except DefinitionError as error:
             raise Problem(
                 422,
