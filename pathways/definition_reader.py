@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# Messages go back to the uploader and into logs: an uploaded name or value is shown in part.
+MAX_PATH_CHARS = 200
+MAX_REASON_CHARS = 300
+MAX_PROBLEMS = 50
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+_SHOWN.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """A bounded repr of an uploaded value, built without the full repr (a value may be huge)."""
+    return _SHOWN.repr(value)
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a definition: where (dotted path) and why."""
+    """One thing wrong with a definition: where (dotted path) and why, each clipped to a readable length."""
 
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _clipped(self.path, MAX_PATH_CHARS))
+        object.__setattr__(self, "reason", _clipped(self.reason, MAX_REASON_CHARS))
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
 
 class DefinitionError(ValueError):
-    """A definition was rejected; `problems` lists every path and reason."""
+    """A definition was rejected; `problems` lists each path and reason (the first `MAX_PROBLEMS`)."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
+        kept = tuple(problems[:MAX_PROBLEMS])
+        if len(problems) > MAX_PROBLEMS:
+            kept += (Problem("(definition)", f"{len(problems) - MAX_PROBLEMS} more problems not listed"),)
+        self.problems = kept
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
@@ -118,7 +145,7 @@ class Reader:
         ids: list[str] = []
         for item, item_path in self.sequence(node, key, path):
             if item not in known:
-                self.report(item_path, f"unknown {what} {item!r}")
+                self.report(item_path, f"unknown {what} {shown(item)}")
             else:
                 ids.append(str(item))
         return tuple(ids)

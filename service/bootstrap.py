@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pathways.definitions import SHIPPED, Definition, load_definition
+from pathways.definitions import SHIPPED, Definition, load_definition_text
 from service.definition_registry import DefinitionRegistry
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
@@ -44,7 +44,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | N
     return Services(
         settings=settings,
         db=make_engine(settings.database_url),
-        definitions=DefinitionRegistry(load_definition(source), source, clock),
+        definitions=DefinitionRegistry(load_definition_text(source), source, clock),
         ehr=ehr if ehr is not None else build_ehr_client(settings),
         clock=clock,
     )

@@ -18,12 +18,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.definitions import Definition, DefinitionError, load_definition
+from pathways.definitions import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
 from service.problems import Problem, issue
 from service.store.tables import pathway_definitions
 from service.store.upsert import insert_ignoring_conflicts
 
 SHIPPED_UPLOADER = "carepath"
+
+
+class DefinitionUnavailable(Problem):
+    """A stored version cannot be loaded (stored before today's checks, or refused by them): nothing may run on it."""
+
+    def __init__(self, reference: str, error: DefinitionError) -> None:
+        first = error.problems[0] if error.problems else "no detail"
+        super().__init__(409, "processing", f"The pathway definition {reference} cannot be loaded: {first}")
+        self.reference = reference
 
 
 @dataclass(frozen=True)
@@ -43,13 +52,16 @@ class DefinitionVersion:
 
 
 class DefinitionRegistry:
-    """Parsed definitions by `url|version`, read from the database once and kept (they never change)."""
+    """Parsed definitions by `url|version`, read from the database once and kept (they never change).
+
+    A stored version that cannot be loaded is remembered as such too: its text never changes either.
+    """
 
     def __init__(self, shipped: Definition, shipped_source: str, clock: Callable[[], datetime]) -> None:
         self.shipped = shipped
         self._shipped_source = shipped_source
         self._clock = clock
-        self._parsed: dict[str, Definition] = {shipped.reference: shipped}
+        self._parsed: dict[str, Definition | DefinitionError] = {shipped.reference: shipped}
         self._lock = threading.Lock()
 
     def active(self, connection: sa.Connection) -> Definition:
@@ -62,15 +74,22 @@ class DefinitionRegistry:
         return self.shipped if reference is None else self.get(connection, f"{reference.url}|{reference.version}")
 
     def get(self, connection: sa.Connection, reference: str) -> Definition:
-        """The definition `url|version`; raises Problem 404 when unknown."""
+        """The definition `url|version`, loaded as every process loads it.
+
+        Raises Problem 404 when unknown, `DefinitionUnavailable` when its stored text cannot be loaded.
+        """
         with self._lock:
-            cached = self._parsed.get(reference)
-        if cached is not None:
-            return cached
-        definition = load_definition(self._stored_source(connection, reference))
-        with self._lock:
-            self._parsed[reference] = definition
-        return definition
+            loaded = self._parsed.get(reference)
+        if loaded is None:
+            try:
+                loaded = load_definition_text(self._stored_source(connection, reference))
+            except DefinitionError as error:
+                loaded = error.with_traceback(None)
+            with self._lock:
+                self._parsed[reference] = loaded
+        if isinstance(loaded, DefinitionError):
+            raise DefinitionUnavailable(reference, loaded)
+        return loaded
 
     def versions(self, connection: sa.Connection) -> list[DefinitionVersion]:
         """Every version of every pathway, newest upload first."""
@@ -98,7 +117,10 @@ class DefinitionRegistry:
         """Validate and store a new draft version; refuse with every problem's exact path."""
         self._ensure_shipped(connection)
         try:
-            definition = load_definition(source if "\n" in source else source + "\n")
+            definition = load_definition_text(source)
+        except DefinitionBeyondLimits as error:
+            message = f"The definition breaks a safety limit; nothing was stored: {error}"
+            raise Problem(400, "too-costly", message) from error
         except DefinitionError as error:
             raise Problem(
                 422,
@@ -130,6 +152,12 @@ class DefinitionRegistry:
         current = self._row(connection, reference)
         if current.status == "retired":
             raise Problem(409, "business-rule", f"{reference} is retired; upload a new version instead.")
+        try:
+            self.get(connection, reference)  # exactly the load every worker will run on it
+        except DefinitionUnavailable as unavailable:
+            raise Problem(
+                422, "business-rule", f"{reference} cannot be published: {unavailable.message}"
+            ) from unavailable
         connection.execute(
             sa.update(pathway_definitions)
             .where(pathway_definitions.c.pathway_id == current.pathway_id, pathway_definitions.c.status == "active")

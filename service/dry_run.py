@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pathways import fhir_in, fhir_out
-from pathways.definitions import Definition, DefinitionError, default_definition, load_definition
+from pathways.definitions import Definition, DefinitionError, default_definition, load_definition_file
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.ingest import ACCEPTED_TYPES, prepare
@@ -78,7 +78,7 @@ def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) ->
     except Problem as error:
         raise DryRunError(error.message) from error
     try:
-        definition = load_definition(definition_path) if definition_path else default_definition()
+        definition = load_definition_file(definition_path) if definition_path else default_definition()
     except DefinitionError as error:
         raise DryRunError(f"invalid definition: {error}") from error
     return dry_run(definition, records_of_bundle(bundle), parse_instant(now_text))

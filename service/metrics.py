@@ -15,6 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from service.bootstrap import Services
+from service.definition_registry import DefinitionUnavailable
+from service.store.events import count_waiting_for_definition
 from service.store.tables import (
     circuit_breakers,
     dead_letters,
@@ -42,6 +44,7 @@ class DatabaseCollector(Collector):
             yield _outcomes(connection)
             yield _dead_letters(connection)
             yield _breakers(connection)
+            yield from self._definition(connection)
             yield _histogram(
                 connection,
                 "carepath_evaluation_latency_seconds",
@@ -59,6 +62,22 @@ class DatabaseCollector(Collector):
                 now,
                 join=(deliveries, decisions.c.id == deliveries.c.decision_id),
             )
+
+    def _definition(self, connection: sa.Connection) -> Iterator[GaugeMetricFamily]:
+        """Whether new patients can be evaluated: the active version loads as the workers load it."""
+        try:
+            self._services.definitions.active(connection)
+            loadable = 1
+        except DefinitionUnavailable:
+            loadable = 0
+        yield GaugeMetricFamily(
+            "carepath_active_definition_loadable", "1 when the active pathway definition loads, else 0", value=loadable
+        )
+        yield GaugeMetricFamily(
+            "carepath_events_waiting_for_definition",
+            "Events kept pending because the definition they need cannot be loaded",
+            value=count_waiting_for_definition(connection),
+        )
 
 
 def _queues(connection: sa.Connection, now: datetime) -> Iterator[GaugeMetricFamily]:

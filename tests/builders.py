@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
+
+import yaml
+
+from pathways.definitions import SHIPPED
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -72,3 +77,14 @@ def finding(patient: str, code: tuple[str, str], at: datetime | str, resource_id
         "effectiveDateTime": _when(at),
         "valueBoolean": True,
     }
+
+
+def shipped_definition(version: str, pain_mcid: int = 2) -> str:
+    """The shipped definition's YAML as another version, with another pain MCID."""
+    text = SHIPPED.read_text().replace("version: 1.0.0", f"version: {version}", 1)
+    return text.replace("mcid_points: 2     #", f"mcid_points: {pain_mcid}     #", 1)
+
+
+def on_one_line(source: str) -> str:
+    """The same definition as one line of JSON."""
+    return json.dumps(yaml.safe_load(source))

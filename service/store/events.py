@@ -98,8 +98,34 @@ def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
 
 def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
     connection.execute(
-        sa.update(inbound_events).where(inbound_events.c.id == event_id).values(status="processed", processed_at=at)
+        sa.update(inbound_events)
+        .where(inbound_events.c.id == event_id)
+        .values(status="processed", processed_at=at, error=None)
     )
+
+
+WAITING_FOR_DEFINITION = "waiting for a loadable definition: "  # the start of a pending event's `error`
+
+
+def wait_for_definition(connection: sa.Connection, event_id: int, reference: str) -> None:
+    """Keep a pending event pending, giving back its attempt: the definition it needs cannot be loaded."""
+    connection.execute(
+        sa.update(inbound_events)
+        .where(inbound_events.c.id == event_id, inbound_events.c.status == "pending")
+        .values(
+            attempts=sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0),
+            error=(WAITING_FOR_DEFINITION + reference)[:300],
+        )
+    )
+
+
+def count_waiting_for_definition(connection: sa.Connection) -> int:
+    """Pending events held back because the definition they need cannot be loaded."""
+    return connection.execute(
+        sa.select(sa.func.count())
+        .select_from(inbound_events)
+        .where(inbound_events.c.status == "pending", inbound_events.c.error.startswith(WAITING_FOR_DEFINITION))
+    ).scalar_one()
 
 
 def start_attempt(connection: sa.Connection, event_id: int) -> int | None:

@@ -58,7 +58,7 @@ inbound_events = sa.Table(
     sa.Column("processed_at", UtcDateTime()),
     sa.Column("status", sa.String(16), nullable=False, default="pending", index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("error", sa.String(300)),  # why an event was set aside; an error class, never PHI
+    sa.Column("error", sa.String(300)),  # why an event was set aside, or waits; an error class, never PHI
 )
 
 # Every clinical record of a patient in its latest version: the timeline the engine was fed,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from pathways.definitions import SHIPPED
@@ -18,8 +19,9 @@ from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import patients
 from service.store.database import transaction
+from service.store.tables import pathway_definitions
 from tests.access import token_for
-from tests.builders import PAIN, measure, pt_visit
+from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
 from tests.stack import new_database, new_patient_id
 from workers.handlers import evaluation
 
@@ -45,12 +47,6 @@ def client(own_settings: Settings, services: Services) -> Iterator[FlaskClient]:
     with create_app(own_settings, services=services).test_client() as test_client:
         test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(services, 'admin')}"
         yield test_client
-
-
-def version_of(text: str, version: str, pain_mcid: int = 2) -> str:
-    """The shipped definition as another version, with another pain MCID."""
-    text = text.replace("version: 1.0.0", f"version: {version}", 1)
-    return text.replace("mcid_points: 2     #", f"mcid_points: {pain_mcid}     #", 1)
 
 
 def upload(client: FlaskClient, source: str) -> dict:
@@ -88,7 +84,7 @@ def test_a_broken_definition_is_refused_with_every_exact_path_and_stores_nothing
 
 
 def test_versions_are_immutable(client: FlaskClient) -> None:
-    source = version_of(SHIPPED.read_text(), "1.0.1")
+    source = shipped_definition("1.0.1")
     upload(client, source)
     again = client.post("/admin/definitions", data=source, headers={"Content-Type": "application/yaml"})
     assert again.status_code == 409
@@ -102,7 +98,7 @@ def test_publishing_moves_new_patients_only_and_the_diff_shows_what_would_change
     enrol(services, before, t0)
     shipped_reference = pinned(services, before)
 
-    draft = upload(client, version_of(SHIPPED.read_text(), "1.1.0", pain_mcid=1))
+    draft = upload(client, shipped_definition("1.1.0", pain_mcid=1))
     assert draft["status"] == "draft"
     published = client.post("/admin/definitions/pt-nonresponse/1.1.0/publish").get_json()
     assert published["status"] == "active"
@@ -138,3 +134,74 @@ def test_the_active_version_cannot_be_retired_before_its_successor_is_published(
     response = client.post(f"/admin/definitions/{active['pathway']}/{active['version']}/retire")
     assert response.status_code == 409
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def listed_versions(client: FlaskClient) -> dict[str, str]:
+    return {d["version"]: d["status"] for d in client.get("/admin/definitions").get_json()["definitions"]}
+
+
+def test_a_one_line_json_definition_is_read_as_text_and_exports_and_diffs(client: FlaskClient) -> None:
+    one_line = on_one_line(shipped_definition("1.0.2"))
+    response = client.post(
+        "/admin/definitions", data=json.dumps({"source": one_line}), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.get_json()
+
+    assert client.get("/admin/definitions/pt-nonresponse/1.0.2/PlanDefinition").status_code == 200
+    assert client.get("/admin/definitions/pt-nonresponse/1.0.2/diff").status_code == 200
+
+
+ALIAS_BOMB = "\n".join(
+    ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10)]
+)
+HUGE_INTEGER = shipped_definition("9.9.8").replace("baseline_window_days: 14", f"baseline_window_days: {'7' * 100_000}")
+MAX_REFUSAL_BYTES = 1_000  # one OperationOutcome issue with a short message
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (ALIAS_BOMB, "aliases expand the document beyond"),
+        ("[" * 50_000 + "]" * 50_000, "nested deeper than"),
+        (HUGE_INTEGER, "a number longer than"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "huge-integer"],
+)
+def test_yaml_past_a_safety_limit_is_refused_with_a_short_400_and_stores_nothing(
+    client: FlaskClient, source: str, reason: str
+) -> None:
+    before = listed_versions(client)
+    response = client.post("/admin/definitions", data=source, headers={"Content-Type": "application/yaml"})
+
+    assert response.status_code == 400
+    assert len(response.data) < MAX_REFUSAL_BYTES
+    (issue,) = response.get_json()["issue"]
+    assert issue["code"] == "too-costly" and reason in issue["diagnostics"]
+    assert listed_versions(client) == before
+
+
+def test_a_stored_version_the_workers_cannot_load_cannot_be_published(client: FlaskClient, services: Services) -> None:
+    """A version stored before today's checks (or refused by them) stays a draft; the active one stays active."""
+    broken = shipped_definition("1.0.3").replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    with transaction(services.db) as connection:
+        connection.execute(
+            sa.insert(pathway_definitions).values(
+                pathway_id="pt-nonresponse",
+                url="https://carepath.dev/fhir/PlanDefinition/pt-nonresponse",
+                version="1.0.3",
+                status="draft",
+                source=broken,
+                uploaded_at=datetime.now(UTC),
+                uploaded_by="an earlier release",
+            )
+        )
+    before = listed_versions(client)
+
+    response = client.post("/admin/definitions/pt-nonresponse/1.0.3/publish")
+
+    assert response.status_code == 422
+    (issue,) = response.get_json()["issue"]
+    assert "cannot be published" in issue["diagnostics"] and "min_adherence_pct" in issue["diagnostics"]
+    assert listed_versions(client) == before
+    assert client.get("/admin/definitions/pt-nonresponse/1.0.3/PlanDefinition").status_code == 409

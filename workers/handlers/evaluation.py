@@ -18,6 +18,7 @@ from pathways import engine, fhir_in, fhir_out
 from pathways.definitions import Definition
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
+from service.definition_registry import DefinitionUnavailable
 from service.store import decisions, events, patients, traces
 from service.store.database import commit_without_flush_wait, lock_patient, transaction
 from workers.dispatch import DeliveryOrder
@@ -45,6 +46,23 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
             events.set_aside(connection, event_id, "rejected", f"{error.expression}: {error.code}", services.clock())
         log.warning("event set aside", event_id=event_id, expression=error.expression)
         return []
+    except DefinitionUnavailable as unavailable:
+        # The definition is at fault, not the event: keep it pending, its attempt unspent, for the
+        # sweep to bring back once a version that loads is published.
+        with transaction(services.db) as connection:
+            events.wait_for_definition(connection, event_id, unavailable.reference)
+        _alert(unavailable, "event kept pending", event_id=event_id)
+        return []
+
+
+def _alert(unavailable: DefinitionUnavailable, outcome: str, **ids: object) -> None:
+    """An ERROR naming the definition and why it cannot be loaded (its problems hold no patient data)."""
+    log.error(
+        f"pathway definition cannot be loaded; {outcome}",
+        definition=unavailable.reference,
+        reason=unavailable.message,
+        **ids,
+    )
 
 
 def _begin_attempt(services: Services, event_id: int) -> bool:
@@ -148,6 +166,9 @@ def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrde
             save(connection, patient, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
+    except DefinitionUnavailable as unavailable:
+        _alert(unavailable, "checkpoint left due")  # the sweep queues it again while it stays due
+        return []
     return orders
 
 

@@ -12,7 +12,13 @@ import pytest
 import yaml
 
 from pathways.definition_codes import loinc_valid, verhoeff_valid
-from pathways.definitions import SHIPPED, DefinitionError, default_definition, load_definition
+from pathways.definitions import (
+    SHIPPED,
+    DefinitionError,
+    default_definition,
+    load_definition_file,
+    load_definition_text,
+)
 from pathways.model import Priority
 
 
@@ -23,7 +29,7 @@ def shipped_data() -> Any:
 
 def problems_of(data: Any) -> list[str]:
     with pytest.raises(DefinitionError) as caught:
-        load_definition(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True))
+        load_definition_text(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True))
     return [str(p) for p in caught.value.problems]
 
 
@@ -75,10 +81,22 @@ def test_definitions_are_frozen() -> None:
         default_definition().version = "2.0.0"  # type: ignore[misc]
 
 
-def test_a_definition_loads_from_a_path_or_from_text(tmp_path: Path) -> None:
+def test_a_definition_loads_from_a_file_or_from_text(tmp_path: Path) -> None:
     copy = tmp_path / "copy.yaml"
     copy.write_text(SHIPPED.read_text())
-    assert load_definition(copy) == load_definition(str(copy)) == load_definition(SHIPPED.read_text())
+    assert load_definition_file(copy) == load_definition_text(SHIPPED.read_text())
+
+
+def test_a_definition_on_one_line_of_json_loads_like_its_yaml() -> None:
+    one_line = json.dumps(shipped_data())
+    assert "\n" not in one_line
+    assert load_definition_text(one_line) == default_definition()
+
+
+def test_text_that_names_a_file_is_parsed_as_text_never_read_as_a_path() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition_text(str(SHIPPED))
+    assert str(caught.value.problems[0]) == "(top): must be a mapping"
 
 
 @pytest.mark.parametrize(
@@ -211,14 +229,14 @@ def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
 
 def test_duplicate_keys_and_bad_yaml_are_rejected_with_their_line() -> None:
     with pytest.raises(DefinitionError, match=r"\(line 2\): duplicate key 'version'"):
-        load_definition("version: 1.0.0\nversion: 2.0.0\n")
+        load_definition_text("version: 1.0.0\nversion: 2.0.0\n")
     with pytest.raises(DefinitionError, match=r"\(line 2\): not valid YAML"):
-        load_definition("url: a\nversion: b: c\n")
+        load_definition_text("url: a\nversion: b: c\n")
 
 
 def test_an_unreadable_path_is_a_definition_error(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="cannot be read"):
-        load_definition(tmp_path / "missing.yaml")
+        load_definition_file(tmp_path / "missing.yaml")
 
 
 @pytest.mark.parametrize("code", ["91251008", "394451000119106", "192970008", "308481009"])
