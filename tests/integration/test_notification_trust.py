@@ -19,6 +19,7 @@ from tests.ehr.sekmet import SekmetServer, free_port
 from tests.integration import test_notifications
 from tests.integration.test_notifications import (
     FHIR_JSON,
+    carepath,
     deliver,
     ehr_put,
     nothing_taken,
@@ -181,3 +182,20 @@ def test_every_401_says_how_to_authenticate(
     answer = requests.request(method, f"{api}{path}", data=b"", headers=headers, timeout=30)
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == challenge
+
+
+def test_rotating_a_secret_refuses_the_old_one_and_gives_the_ehr_the_new_one(
+    api: str, stack_env: dict[str, str], stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    subscription = register(stack_services, f"{api}/notifications", patient, registered)
+    result = carepath(stack_env, "rotate", subscription.subscription_id)
+    assert result.returncode == 0, result.stderr
+    assert subscription.secret not in result.stdout + result.stderr
+
+    url = f"{sekmet.base_url}/Subscription/{subscription.subscription_id}"
+    headers = requests.get(url, headers=sekmet.auth_headers(), timeout=10).json()["channel"]["header"]
+    [new_secret] = [h.removeprefix("Authorization: Bearer ") for h in headers if h.startswith("Authorization:")]
+    heartbeat = notification(sekmet.base_url, subscription.subscription_id, "heartbeat", 0)
+    assert deliver(api, heartbeat, subscription.secret).status_code == 401
+    assert deliver(api, heartbeat, new_secret).status_code == 200
