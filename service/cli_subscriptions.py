@@ -116,6 +116,24 @@ def status(subscription_id: str) -> None:
 
 
 @subscriptions.command()
+@click.argument("subscription_id")
+def rotate(subscription_id: str) -> None:
+    """Give a subscription a new secret, here and in its Subscription on the EHR."""
+    from service.bootstrap import system_clock
+    from service.notifications import store
+    from service.notifications.reactivation import rotate_secret
+
+    settings = Settings.from_env()
+    db, ehr = _db(settings), _ehr(settings)
+    with db.connect() as connection:
+        if store.find(connection, subscription_id) is None:
+            raise click.ClickException(f"no subscription {subscription_id} is registered here")
+    current = ehr.read("Subscription", subscription_id)
+    rotate_secret(db, ehr, subscription_id, current, system_clock(), ehr_status=str(current.get("status") or "active"))
+    click.echo(f"Subscription/{subscription_id}: secret rotated; the old one is refused from now on")
+
+
+@subscriptions.command()
 @click.option("--grace", type=float, default=0.0, show_default=True, help="Only gaps older than this (seconds).")
 def recover(grace: float) -> None:
     """Recover open gaps now (notifications also trigger this after GAP_GRACE_SECONDS)."""

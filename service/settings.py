@@ -110,6 +110,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
     ),
     Variable(
+        "MAX_EVENT_GAP",
+        "1000",
+        "How far beyond the highest event number a subscription has reported a notification's number may "
+        "jump; one further is not counted (the subscription's criteria are searched instead).",
+    ),
+    Variable(
         "OIDC_ISSUER",
         "(empty)",
         "OpenID Connect issuer whose JWTs the API accepts besides its own tokens (keys from its discovery "
@@ -187,6 +193,7 @@ class Settings:
     notification_base_url: str | None = None
     heartbeat_grace_seconds: float = 30.0
     gap_grace_seconds: float = 10.0
+    max_event_gap: int = 1000
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_role_claim: str = "carepath_role"
@@ -238,6 +245,7 @@ class Settings:
             notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
             heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
             gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),
+            max_event_gap=int(get("MAX_EVENT_GAP") or 1000),
             oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
             oidc_audience=get("OIDC_AUDIENCE"),
             oidc_role_claim=get("OIDC_ROLE_CLAIM") or "carepath_role",

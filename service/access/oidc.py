@@ -10,6 +10,7 @@ import requests
 import structlog
 
 from service.access.identity import ADMIN, COORDINATOR, EHR, OIDC, Identity
+from service.ehr.urls import parse
 from service.problems import Problem
 
 log = structlog.get_logger(__name__)
@@ -75,11 +76,12 @@ class OidcVerifier:
         try:
             response = requests.get(self.issuer + DISCOVERY_PATH, timeout=TIMEOUT)
             response.raise_for_status()
-            uri = response.json()["jwks_uri"]
+            # Parsed as strictly as any EHR URL: the keys that decide who gets in come from here.
+            uri = parse(response.json()["jwks_uri"]).url
         except (requests.RequestException, ValueError, KeyError, TypeError) as error:
             log.warning("openid discovery failed", error=type(error).__name__)
             raise Problem(503, "transient", UNAVAILABLE) from None
-        return str(uri)
+        return uri
 
 
 def _role(claim: Any) -> str | None:

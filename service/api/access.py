@@ -11,7 +11,7 @@ from service.access import policy
 from service.access.authenticate import Authenticator
 from service.access.identity import Identity
 from service.api.context import services
-from service.api.outcomes import fhir_response
+from service.api.outcomes import bearer_challenge, fhir_response
 from service.bootstrap import Services
 from service.notifications.auth import bearer_token
 from service.problems import issue
@@ -69,10 +69,9 @@ def _authorize() -> Response | None:
     if rule.kind == policy.NOTIFICATION and identity is None:
         return None  # the notification endpoint checks the subscription's own secret
     if identity is None:
-        error = ', error="invalid_token"' if credential else ""
         message = BAD_CREDENTIALS if credential else NO_CREDENTIALS
         body = {"resourceType": "OperationOutcome", "issue": [issue("login", message)]}
-        return fhir_response(body, 401, {"WWW-Authenticate": f'Bearer realm="carepath"{error}'})
+        return fhir_response(body, 401, {"WWW-Authenticate": bearer_challenge()})
     if not policy.allows(rule, identity):
         body = {"resourceType": "OperationOutcome", "issue": [issue("forbidden", policy.refusal(rule, identity))]}
         return fhir_response(body, 403)

@@ -33,9 +33,15 @@ def post_notification() -> Response:
     if body is None:
         accepted = intake.classic_ping(svc.db, svc.ehr, svc.clock(), authorization)
     else:
-        # an `ehr` API token stands in for the subscription's secret (the role check already ran)
-        trusted = current_identity() is not None
-        accepted = intake.notification(svc.db, svc.ehr, svc.clock(), body, authorization, trusted=trusted)
+        accepted = intake.notification(
+            svc.db,
+            svc.ehr,
+            svc.clock(),
+            body,
+            authorization,
+            ehr_token=_ehr_token(),
+            max_gap=svc.settings.max_event_gap,
+        )
     return _acknowledge(accepted)
 
 
@@ -44,8 +50,15 @@ def put_resource(resource_type: str, resource_id: str) -> Response:
     """An R4 classic rest-hook update: the resource, or an empty body meaning "read it"."""
     svc = services()
     authorization = request.headers.get("Authorization")
-    accepted = intake.classic_resource(svc.db, svc.ehr, svc.clock(), authorization, resource_type, resource_id, _body())
+    accepted = intake.classic_resource(
+        svc.db, svc.ehr, svc.clock(), authorization, resource_type, resource_id, _body(), ehr_token=_ehr_token()
+    )
     return _acknowledge(accepted)
+
+
+def _ehr_token() -> bool:
+    """True when the caller showed an `ehr` API token (the role check already ran), not a subscription secret."""
+    return current_identity() is not None
 
 
 def _body() -> Any | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.problems import Problem, issue
@@ -37,8 +37,23 @@ HTTP_ISSUE_CODES = {
 }
 
 
+def bearer_challenge() -> str:
+    """RFC 6750's `WWW-Authenticate` value: `invalid_token` only when a bearer credential was shown."""
+    scheme, _, credential = request.headers.get("Authorization", "").strip().partition(" ")
+    shown = scheme.lower() == "bearer" and credential.strip()
+    return 'Bearer realm="carepath"' + (', error="invalid_token"' if shown else "")
+
+
+def _challenge_every_401(response: Response) -> Response:
+    """Every 401, whichever code refused, tells the client how to authenticate (RFC 9110 section 15.5.2)."""
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = bearer_challenge()
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Answer every refusal and failure with an OperationOutcome."""
+    """Answer every refusal and failure with an OperationOutcome; every 401 carries its challenge."""
+    app.after_request(_challenge_every_401)
 
     @app.errorhandler(Problem)
     def _problem(problem: Problem) -> Response:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import SplitResult, quote, urljoin, urlsplit
+from urllib.parse import quote
 
 import requests
 import structlog
@@ -21,19 +21,18 @@ from requests.adapters import HTTPAdapter
 from service.ehr.auth import Auth
 from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, error_for_status
 from service.ehr.responses import CreateResult, create_result, outcome_of, resource_of, scrub, transport_error
+from service.ehr.urls import RESOURCE_ID, RESOURCE_TYPE, EhrBase, ForeignUrl
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
 MAX_SEARCH_PAGES = 20  # a search needing more pages is too broad for one worker call
 PING_TIMEOUT = (2.0, 3.0)  # /readyz must answer well before its own probe gives up
-RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
 OPERATION = re.compile(r"\$[A-Za-z][A-Za-z0-9\-]{0,63}")  # `$status`, `$events`: a name, never a path
 SEARCH_SPECIALS = ("\\", "|", ",", "$")  # FHIR search escapes these with a backslash
 
 SearchParams = Mapping[str, str] | Sequence[tuple[str, str]]
 
-__all__ = ["CreateResult", "EhrClient", "identifier_criteria", "search_token"]
+__all__ = ["RESOURCE_ID", "RESOURCE_TYPE", "CreateResult", "EhrClient", "identifier_criteria", "search_token"]
 
 
 def search_token(system: str, value: str) -> str:
@@ -68,6 +67,7 @@ class EhrClient:
         timeout: tuple[float, float],
         session: requests.Session | None = None,
     ) -> None:
+        self.base = EhrBase(base_url)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._auth = auth
@@ -122,11 +122,18 @@ class EhrClient:
         response = self._send("GET", f"{self.base_url}/{path}", path)
         return resource_of(response, "GET", path, resource_type)
 
-    def read_url(self, url: str) -> dict[str, Any]:
-        """Read an absolute or relative URL on this EHR (e.g. a notification's focus)."""
-        absolute, path = self._own_url(url, "GET")
-        response = self._send("GET", absolute, path)
-        return resource_of(response, "GET", path, path.partition("/")[0])
+    def read_reference(self, reference: str) -> dict[str, Any]:
+        """Read what a reference names (a notification's focus): built from the base, type and id only.
+
+        An absolute reference must be on the EHR's own scheme, host and port; the URL as sent is
+        never requested, so no text in a payload can choose the server our token goes to.
+        """
+        try:
+            resource_type, id = self.base.resource_key(reference)
+        except ForeignUrl as refused:
+            message = f"GET: refusing a reference outside the EHR base ({refused})"
+            raise EhrRejected(message, method="GET", path="") from None
+        return self.read(resource_type, id)
 
     def instance_operation(
         self,
@@ -157,7 +164,7 @@ class EhrClient:
             next_url = _next_link(bundle)
             if next_url is None:
                 return matches
-            url, query = self._own_url(next_url, "GET")[0], None  # the next link carries the query
+            url, query = self._next_url(next_url, path), None  # the next link carries the query
         raise EhrRejected(f"GET {path}: search has more than {max_pages} pages; narrow it", method="GET", path=path)
 
     def search_by_identifier(self, resource_type: str, system: str, value: str) -> list[dict[str, Any]]:
@@ -227,20 +234,13 @@ class EhrClient:
             raise EhrRejected(f"{method} {resource_type}: not a FHIR id", method=method, path=resource_type)
         return f"{resource_type}/{id}"
 
-    def _own_url(self, url: str, method: str) -> tuple[str, str]:
-        """Resolve `url` against the base; refuse other servers (our token must not go there)."""
-        base = urlsplit(self.base_url + "/")
-        target = urlsplit(urljoin(self.base_url + "/", url))
-        same_origin = (target.scheme, target.hostname, _port(target)) == (base.scheme, base.hostname, _port(base))
-        path = target.path[len(base.path) :] if target.path.startswith(base.path) else ""
-        segments = path.split("/")
-        if not same_origin or not path or ".." in segments or "" in segments:
-            raise EhrRejected(
-                f"{method}: refusing a URL outside the EHR base ({target.scheme}://{target.hostname})",
-                method=method,
-                path="",
-            )
-        return target.geturl(), path
+    def _next_url(self, url: str, path: str) -> str:
+        """A `next` link as our own base plus its checked path and query; links elsewhere are refused."""
+        try:
+            return self.base.rebuilt(url)
+        except ForeignUrl as refused:
+            message = f"GET {path}: refusing a next link outside the EHR base ({refused})"
+            raise EhrRejected(message, method="GET", path=path) from None
 
     def _send(
         self,
@@ -308,10 +308,6 @@ def _new_session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def _port(parts: SplitResult) -> int | None:
-    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
 def _credentials(headers: Mapping[str, str]) -> list[str]:

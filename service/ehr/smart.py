@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, parse_retry_after
 from service.ehr.keys import SigningKey
 from service.ehr.responses import scrub, transport_error
+from service.ehr.urls import EhrBase, ForeignUrl, parse
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 GRANT_TYPE = "client_credentials"
@@ -96,14 +97,29 @@ def _strings(document: dict[str, Any], name: str) -> tuple[str, ...] | None:
     return tuple(str(v) for v in values) if isinstance(values, list) else None
 
 
-def require_secure_token_url(token_url: str, fhir_base_url: str) -> None:
-    """Refuse a plain-HTTP token endpoint unless it is on loopback or the FHIR base is plain HTTP too."""
-    if urlsplit(token_url).scheme == "https":
-        return
+def require_secure_token_url(token_url: str, fhir_base_url: str) -> str:
+    """The token URL as checked (ForeignUrl when ambiguous); plain HTTP only on loopback or beside a plain-HTTP base."""
+    parsed = parse(token_url)
+    if parsed.origin.scheme == "https":
+        return parsed.url
     base = urlsplit(fhir_base_url)
-    if base.scheme == "http" or urlsplit(token_url).hostname in LOOPBACK_HOSTS:
-        return
+    if base.scheme == "http" or parsed.origin.host in LOOPBACK_HOSTS:
+        return parsed.url
     raise ValueError("the token endpoint must use https when the FHIR base does")
+
+
+def require_discovered_token_url(token_url: str, fhir_base_url: str) -> str:
+    """A token endpoint the EHR's discovery document names must be on the EHR's own scheme, host and port.
+
+    The private-key assertion and the token it buys go to this URL; one on another server is
+    used only when configured (`EHR_TOKEN_URL`), never because a document said so.
+    """
+    checked = require_secure_token_url(token_url, fhir_base_url)
+    try:
+        EhrBase(fhir_base_url).owns_origin(checked)
+    except ForeignUrl:
+        raise ValueError("the discovered token endpoint is on another server; set EHR_TOKEN_URL to use it") from None
+    return checked
 
 
 class SmartBackendAuth:
@@ -128,7 +144,7 @@ class SmartBackendAuth:
             raise ValueError("SMART backend auth needs at least one scope")
         self.fhir_base_url = fhir_base_url.rstrip("/")
         if token_url:
-            require_secure_token_url(token_url, self.fhir_base_url)
+            token_url = require_secure_token_url(token_url, self.fhir_base_url)
         self.client_id = client_id
         self.scopes = " ".join(scopes.split())
         self.timeout = timeout
@@ -187,7 +203,7 @@ class SmartBackendAuth:
             raise _status_error("GET", DISCOVERY_LABEL, response, "")
         try:
             config = parse_smart_configuration(response.json())
-            require_secure_token_url(config.token_endpoint, self.fhir_base_url)
+            endpoint = require_discovered_token_url(config.token_endpoint, self.fhir_base_url)
         except requests.JSONDecodeError:
             raise _garbled("GET", DISCOVERY_LABEL, "not JSON") from None
         except ValueError as problem:
@@ -196,8 +212,8 @@ class SmartBackendAuth:
             accepted = ", ".join(config.signing_algs)
             message = f"GET {DISCOVERY_LABEL}: the EHR accepts {accepted}, not {self._key.alg}; use another key"
             raise EhrRejected(message, method="GET", path=DISCOVERY_LABEL)
-        _log().debug("smart discovery", token_host=urlsplit(config.token_endpoint).hostname)
-        return config
+        _log().debug("smart discovery", token_host=urlsplit(endpoint).hostname)
+        return replace(config, token_endpoint=endpoint)
 
     def _request_token(self, token_url: str) -> _Token:
         assertion = self._assertion(token_url)

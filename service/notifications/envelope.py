@@ -17,6 +17,8 @@ from service.problems import Problem, issue
 KINDS = frozenset({"handshake", "heartbeat", "event-notification", "query-status", "query-event"})
 EVENT_KINDS = frozenset({"event-notification", "query-event"})
 STATUS_ROOT = "Bundle.entry[0].resource"
+MAX_COUNTER = 2**63 - 1  # R5 types the counters integer64; the ledger stores them as BIGINT
+MAX_COUNTER_DIGITS = len(str(MAX_COUNTER))  # longer digit strings are refused before int() reads them
 REFERENCE = re.compile(r"(?:.*/)?(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?")
 # Senders spell the status parameters either as the R4 profile does or in R4B/R5 camelCase.
 ALIASES = {
@@ -51,6 +53,8 @@ class Notification:
     events_since_start: int | None = None
     events: tuple[Event, ...] = ()
     resources: Mapping[str, Json] = field(default_factory=dict)  # "Type/id" -> resource carried inline
+    # Every reference and fullUrl as sent, with its element path: each must be on the EHR's base.
+    references: tuple[tuple[str, str], ...] = ()
 
     @property
     def subscription_id(self) -> str:
@@ -101,6 +105,13 @@ class _Reader:
 
     def __init__(self) -> None:
         self.issues: list[Json] = []
+        self.references: list[tuple[str, str]] = []
+
+    def noted(self, reference: str | None, where: str) -> str | None:
+        """Keep `reference` with its element path for the intake's origin check; return it."""
+        if reference is not None:
+            self.references.append((where, reference))
+        return reference
 
     def fail(self, code: str, message: str, where: str) -> None:
         self.issues.append(issue(code, message, [where]))
@@ -129,7 +140,8 @@ class _Reader:
             return None
         if notification is None:
             return None
-        return replace(notification, resources=self.inline_resources(entries[1:]))
+        resources = self.inline_resources(entries[1:])
+        return replace(notification, resources=resources, references=tuple(self.references))
 
     def parameters(self, status: Json) -> Notification | None:
         """The R4 Backport `backport-subscription-status-r4` Parameters."""
@@ -157,14 +169,16 @@ class _Reader:
         if not number:
             self.fail("required", "Each notification-event needs an event-number.", where)
             return None
-        parsed = self.counter(number[0][0], f"{number[0][1]}.valueString")
+        parsed = self.counter(number[0][0], f"{number[0][1]}.valueString", low=1)
         if parsed is None:
             return None
+        focus, focus_where = values.get("focus", [(None, "")])[0]
+        context = values.get("additional-context", [])
         return Event(
             number=parsed,
             timestamp=_text(values.get("timestamp", [(None, "")])[0][0]),
-            focus=_reference_text(values.get("focus", [(None, "")])[0][0]),
-            context=tuple(r for v, _ in values.get("additional-context", []) if (r := _reference_text(v))),
+            focus=self.noted(_reference_text(focus), f"{focus_where}.valueReference"),
+            context=tuple(r for v, w in context if (r := self.noted(_reference_text(v), f"{w}.valueReference"))),
         )
 
     def subscription_status(self, status: Json, release: str) -> Notification | None:
@@ -175,10 +189,14 @@ class _Reader:
             if not isinstance(raw, dict) or raw.get("eventNumber") is None:
                 self.fail("required", "Each notificationEvent needs an eventNumber.", f"{where}.eventNumber")
                 continue
-            number = self.counter(raw["eventNumber"], f"{where}.eventNumber")
+            number = self.counter(raw["eventNumber"], f"{where}.eventNumber", low=1)
             if number is not None:
-                context = tuple(r for c in _list(raw.get("additionalContext")) if (r := _reference_text(c)))
-                events.append(Event(number, _text(raw.get("timestamp")), _reference_text(raw.get("focus")), context))
+                contexts = enumerate(_list(raw.get("additionalContext")))
+                context = tuple(
+                    r for i, c in contexts if (r := self.noted(_reference_text(c), f"{where}.additionalContext[{i}]"))
+                )
+                focus = self.noted(_reference_text(raw.get("focus")), f"{where}.focus")
+                events.append(Event(number, _text(raw.get("timestamp")), focus, context))
         root = STATUS_ROOT
         found = {"topic": (status.get("topic"), f"{root}.topic"), "status": (status.get("status"), f"{root}.status")}
         subscription = self.reference((status.get("subscription"), f"{root}.subscription"), root, "subscription")
@@ -212,7 +230,7 @@ class _Reader:
         )
 
     def reference(self, found: tuple[Any, str] | None, parent: str, name: str) -> str | None:
-        reference = _reference_text(found[0]) if found else None
+        reference = self.noted(_reference_text(found[0]), found[1]) if found else None
         if reference is None:
             self.fail(
                 "required",
@@ -235,24 +253,29 @@ class _Reader:
             return None
         return str(value)
 
-    def counter(self, value: Any, where: str) -> int | None:
-        """An event count or number: a decimal string (R4, R4B, R5) or a JSON integer (R5)."""
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        if isinstance(value, str) and value.isascii() and value.isdigit():
-            return int(value)
-        self.fail("invalid", "Event counters must be non-negative integers.", where)
+    def counter(self, value: Any, where: str, low: int = 0) -> int | None:
+        """An event count (from 0) or number (from 1): a decimal string (R4, R4B, R5) or a JSON integer (R5)."""
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_COUNTER_DIGITS:
+            number = int(value)
+        if number is not None and low <= number <= MAX_COUNTER:
+            return number
+        self.fail("invalid", f"Event counters must be integers from {low} to 2^63-1.", where)
         return None
 
     def inline_resources(self, entries: list[Any]) -> dict[str, Json]:
         """Resources carried in the Bundle (full-resource payloads), by `Type/id`."""
         carried: dict[str, Json] = {}
-        for entry in entries:
+        for i, entry in enumerate(entries, start=1):
+            full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+            self.noted(full_url if isinstance(full_url, str) else None, f"Bundle.entry[{i}].fullUrl")
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
                 continue  # id-only entries carry just fullUrl and request
             key = reference_key(f"{resource.get('resourceType')}/{resource.get('id')}") or reference_key(
-                entry.get("fullUrl")
+                full_url if isinstance(full_url, str) else None
             )
             if key:
                 carried[key] = resource

@@ -8,7 +8,7 @@ stored events and the subscription's counters. The caller queues evaluation afte
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +18,15 @@ import structlog
 from service import ingest
 from service.ehr import EhrClient
 from service.notifications import envelope, resolve, sequence, store
-from service.notifications.auth import bearer_token, matches, secret_hash
 from service.notifications.envelope import Event, Notification
+from service.notifications.sender import UNAUTHORIZED, authenticate, refuse_foreign_urls
 from service.notifications.store import Subscription
 from service.problems import Problem
 from service.store.database import transaction
 
-UNAUTHORIZED = "Unknown subscription, or missing or wrong credentials; nothing was stored."
 LATE_DELIVERY = "late-delivery"
+DIRECT = "api"  # what an `ehr` token delivers is stored as a direct event, as `POST /fhir/{type}` would
+DEFAULT_MAX_EVENT_GAP = 1000
 
 log = structlog.get_logger(__name__)
 
@@ -39,47 +40,46 @@ class Accepted:
     message: str
 
 
-def authenticate(
-    db: sa.Engine, subscription_id: str | None, authorization: str | None, *, trusted: bool = False
-) -> Subscription:
-    """The subscription the sender names (or whose secret it presents); else 401.
-
-    `trusted`: the sender showed an `ehr` API token instead of the secret; the subscription
-    must still be named and known.
-    """
-    token = bearer_token(authorization)
-    with db.connect() as connection:
-        if subscription_id:
-            subscription = store.find(connection, subscription_id)
-        else:
-            subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
-    secret_ok = (trusted or matches(subscription.secret_hash, token)) if subscription else False
-    if subscription is None or subscription.status == store.OFF or not secret_ok:
-        log.info("notification refused", subscription_id=subscription_id, known=subscription is not None)
-        raise Problem(401, "login", UNAUTHORIZED)
-    return subscription
-
-
 def notification(
-    db: sa.Engine, ehr: EhrClient | None, now: datetime, body: Any, authorization: str | None, *, trusted: bool = False
+    db: sa.Engine,
+    ehr: EhrClient | None,
+    now: datetime,
+    body: Any,
+    authorization: str | None,
+    *,
+    ehr_token: bool = False,
+    max_gap: int = DEFAULT_MAX_EVENT_GAP,
 ) -> Accepted:
     """A Backport (R4), R4B or R5 notification Bundle."""
     parsed = envelope.parse(body)
-    subscription = authenticate(db, parsed.subscription_id, authorization, trusted=trusted)
+    refuse_foreign_urls(ehr, parsed)
+    sender = authenticate(db, parsed.subscription_id, authorization, ehr_token=ehr_token)
+    if not sender.owner:
+        return _direct(db, ehr, now, sender.subscription, parsed)
+    subscription = sender.subscription
     with db.connect() as connection:
         before = store.ledger(connection, subscription)
+    bound = before.known + max_gap
     events = parsed.events if parsed.carries_events else ()
-    pending = _unique(e for e in events if not before.accounted(e.number))
+    within = tuple(e for e in events if e.number <= bound)
+    reported = parsed.events_since_start if (parsed.events_since_start or 0) <= bound else None
+    too_far = len(events) - len(within) + (reported != parsed.events_since_start)
+    # Every event is resolved, repeats too: the stored event is deduplicated by the resource's
+    # identity and version, so a number seen before can never hide a resource not seen before.
     resolved = (
-        resolve.events(ehr, subscription, parsed, pending, patient_lookup(db), now)
+        resolve.events(ehr, subscription, parsed, _unique(events), patient_lookup(db), now)
         if parsed.carries_events
         else resolve.Resolved()
     )
+    if too_far:
+        # Numbers far beyond what the EHR has reported are never counted: search instead.
+        since = subscription.reconciled_through or subscription.created_at
+        resolved.outcomes[None], resolved.newest = resolve.search(ehr, subscription, since)
     with transaction(db) as connection:
         current = _lock(connection, subscription.id)
-        numbers = [e.number for e in events]
-        step = sequence.receive(store.ledger(connection, current), numbers, parsed.events_since_start)
-        event_ids = _store_events(connection, current, step, events, resolved, now)
+        numbers = [e.number for e in within]
+        step = sequence.receive(store.ledger(connection, current), numbers, reported)
+        event_ids = _store_events(connection, current, step, _unique(events), resolved, now)
         store.add_gaps(connection, current.id, step.gaps, now)
         _close_filled_gaps(connection, current.id, step.ledger, now)
         store.save_progress(
@@ -91,12 +91,29 @@ def notification(
             ehr_status=parsed.status or current.ehr_status,
             reconciled_through=later(current.reconciled_through, resolved.newest),
         )
-    return _accepted(current.id, parsed, step, event_ids)
+    return _accepted(current.id, parsed, step, event_ids, too_far)
+
+
+def _direct(
+    db: sa.Engine, ehr: EhrClient | None, now: datetime, subscription: Subscription, parsed: Notification
+) -> Accepted:
+    """An `ehr` token's notification: the resources it names become direct events; no counter moves."""
+    outcomes = [
+        resolve.focus(ehr, event, parsed.resources, patient_lookup(db), now)
+        for event in _unique(parsed.events if parsed.carries_events else ())
+        if event.focus is not None
+    ]
+    items = [replace(item, channel=DIRECT) for outcome in outcomes for item in outcome.items]
+    with transaction(db) as connection:
+        event_ids = store_items(connection, items, now)
+    log.info("notification accepted as direct events", subscription_id=subscription.id, stored=len(event_ids))
+    message = f"{parsed.kind}: {len(event_ids)} resource event(s) stored as direct events; event numbers not counted"
+    return Accepted(subscription.id, tuple(event_ids), message)
 
 
 def classic_ping(db: sa.Engine, ehr: EhrClient | None, now: datetime, authorization: str | None) -> Accepted:
     """An R4 classic rest-hook POST without a body: re-run the subscription's criteria."""
-    subscription = authenticate(db, None, authorization)
+    subscription = authenticate(db, None, authorization).subscription
     outcome, newest = resolve.search(ehr, subscription, subscription.reconciled_through or subscription.created_at)
     with transaction(db) as connection:
         current = _lock(connection, subscription.id)
@@ -114,9 +131,14 @@ def classic_resource(
     resource_type: str,
     resource_id: str,
     body: Any | None,
+    *,
+    ehr_token: bool = False,
 ) -> Accepted:
-    """An R4 classic rest-hook PUT of `{type}/{id}`: the resource itself, or nothing (then read it)."""
-    subscription = authenticate(db, None, authorization)
+    """An R4 classic rest-hook PUT of `{type}/{id}`: the resource, or nothing (then read it).
+
+    With an `ehr` token instead of a subscription's secret, the resource is a direct event.
+    """
+    subscription = None if ehr_token else authenticate(db, None, authorization).subscription
     if body is None:
         focus = Event(number=0, focus=f"{resource_type}/{resource_id}")
         outcome = resolve.focus(ehr, focus, {}, patient_lookup(db), now)
@@ -125,11 +147,14 @@ def classic_resource(
             raise Problem(400, "invalid", "The resource id must match the URL.", [f"{resource_type}.id"])
         prepared = ingest.prepare(body, resource_type)
         outcome = resolve.Outcome((resolve.Item(prepared, resolve.NOTIFICATION),), f"stored {resource_type}")
+    items = outcome.items if subscription else tuple(replace(item, channel=DIRECT) for item in outcome.items)
     with transaction(db) as connection:
-        _lock(connection, subscription.id)
-        event_ids = store_items(connection, outcome.items, now)
-        store.update(connection, subscription.id, now, last_seen_at=now, status=store.ACTIVE)
-    return Accepted(subscription.id, tuple(event_ids), f"{outcome.note or 'nothing to store'}, {len(event_ids)} new")
+        if subscription is not None:
+            _lock(connection, subscription.id)
+            store.update(connection, subscription.id, now, last_seen_at=now, status=store.ACTIVE)
+        event_ids = store_items(connection, items, now)
+    note = f"{outcome.note or 'nothing to store'}, {len(event_ids)} new"
+    return Accepted(subscription.id if subscription else "", tuple(event_ids), note)
 
 
 def store_items(connection: sa.Connection, items: Iterable[resolve.Item], now: datetime) -> list[int]:
@@ -146,20 +171,19 @@ def _store_events(
     connection: sa.Connection,
     subscription: Subscription,
     step: sequence.Step,
-    events: tuple[Event, ...],
+    events: list[Event],
     resolved: resolve.Resolved,
     now: datetime,
 ) -> list[int]:
-    by_number = {e.number: e for e in events}
+    """Store what every event resolved to (repeats deduplicate by resource); count only fresh numbers."""
     event_ids: list[int] = []
+    for outcome in resolved.outcomes.values():
+        event_ids += store_items(connection, outcome.items, now)
+    by_number = {e.number: e for e in events}
     for number in step.fresh:
         outcome = resolved.outcomes.get(number, resolve.Outcome(note="not resolved"))
-        event_ids += store_items(connection, outcome.items, now)
         event_at = resolve.instant(by_number[number].timestamp)
         store.record_event(connection, subscription.id, number, event_at, now, outcome.note)
-    searched = resolved.outcomes.get(None)
-    if searched is not None:
-        event_ids += store_items(connection, searched.items, now)
     return event_ids
 
 
@@ -169,7 +193,9 @@ def _close_filled_gaps(connection: sa.Connection, subscription_id: str, ledger: 
             store.close_gap(connection, gap.id, now, LATE_DELIVERY, "every event arrived late", attempted=False)
 
 
-def _accepted(subscription_id: str, parsed: Notification, step: sequence.Step, event_ids: list[int]) -> Accepted:
+def _accepted(
+    subscription_id: str, parsed: Notification, step: sequence.Step, event_ids: list[int], too_far: int
+) -> Accepted:
     log.info(
         "notification accepted",
         subscription_id=subscription_id,
@@ -178,12 +204,15 @@ def _accepted(subscription_id: str, parsed: Notification, step: sequence.Step, e
         fresh=list(step.fresh),
         duplicates=list(step.duplicates),
         gaps=[list(run) for run in step.gaps],
+        beyond_gap_bound=too_far,
         stored=len(event_ids),
     )
     message = (
         f"{parsed.kind}: {len(step.fresh)} new event(s), {len(step.duplicates)} repeated, "
         f"{len(event_ids)} resource event(s) stored"
     )
+    if too_far:
+        message += f"; {too_far} number(s) too far beyond the last reported were not counted (searched instead)"
     return Accepted(subscription_id, tuple(event_ids), message)
 
 

@@ -66,7 +66,7 @@ def check(db: sa.Engine, ehr: EhrClient, subscription: Subscription, now: dateti
             store.update(connection, subscription.id, now, ehr_status=status)
         return Checked(subscription.id, status)
     try:
-        _reactivate(db, ehr, subscription.id, current, now)
+        rotate_secret(db, ehr, subscription.id, current, now, ehr_status="requested")
         outcome, newest = resolve.search(ehr, subscription, subscription.reconciled_through or subscription.created_at)
     except (EhrError, Problem) as error:
         log.warning("subscription not reactivated", subscription_id=subscription.id, error=type(error).__name__)
@@ -83,13 +83,19 @@ def check(db: sa.Engine, ehr: EhrClient, subscription: Subscription, now: dateti
     return Checked(subscription.id, status, reactivated=True, event_ids=tuple(event_ids), note=note)
 
 
-def _reactivate(db: sa.Engine, ehr: EhrClient, subscription_id: str, current: dict[str, Any], now: datetime) -> None:
-    """Give the subscription a new secret here first (the EHR's handshake must find it), then on the EHR."""
+def rotate_secret(
+    db: sa.Engine, ehr: EhrClient, subscription_id: str, current: dict[str, Any], now: datetime, ehr_status: str
+) -> None:
+    """Give the subscription a new secret here first (the EHR's next call must find it), then on the EHR.
+
+    Notifications the EHR sends with the old secret meanwhile are refused (401); the EHR sends
+    them again, and any it gives up on are recovered as gaps.
+    """
     secret = new_secret()
     with transaction(db) as connection:
-        store.update(connection, subscription_id, now, secret_hash=secret_hash(secret), ehr_status="requested")
+        store.update(connection, subscription_id, now, secret_hash=secret_hash(secret), ehr_status=ehr_status)
     channel = dict(current.get("channel") or {})
     others = [h for h in channel.get("header") or [] if not str(h).lower().startswith("authorization:")]
     channel["header"] = [*others, channel_header(secret)]
     resource = {k: v for k, v in current.items() if k != "error"}
-    ehr.update("Subscription", subscription_id, resource | {"status": "requested", "channel": channel})
+    ehr.update("Subscription", subscription_id, resource | {"status": ehr_status, "channel": channel})

@@ -99,12 +99,14 @@ def focus(
     resource = inline.get(key)
     if resource is None:
         try:
-            resource = _client(ehr).read_url(str(event.focus))
+            # Built from the EHR base, type and id: the focus URL as sent is never requested.
+            resource = _client(ehr).read_reference(str(event.focus))
         except EhrRejected as error:
             if error.status in GONE:
                 return deletion(key, event, patient_of, now)
-            if error.status is None:  # refused before sending: the URL is not on the EHR
-                return Outcome(note="skipped: focus is outside the EHR base")
+            if error.status is None:  # refused before sending: never counted as handled
+                message = f"Event {event.number}: the focus is not on the EHR's base URL."
+                raise Problem(400, "invalid", message) from None
             raise ehr_problem(error) from None
         except EhrError as error:
             raise ehr_problem(error) from None

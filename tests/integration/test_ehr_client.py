@@ -225,11 +225,11 @@ def test_reading_a_deleted_resource_is_rejected_with_410(ehr: EhrClient, ehr_ser
     assert caught.value.status == 410
 
 
-def test_read_url_reads_the_absolute_focus_url_a_notification_carries(ehr: EhrClient) -> None:
+def test_read_reference_reads_the_absolute_focus_a_notification_carries(ehr: EhrClient) -> None:
     value = unique("focus")
     created = ehr.conditional_create(task(value), SYSTEM, value)
     focus = f"{ehr.base_url}/Task/{created.resource_id}"
-    assert ehr.read_url(focus)["identifier"][0]["value"] == value
+    assert ehr.read_reference(focus)["identifier"][0]["value"] == value
 
 
 def test_search_follows_next_links_to_the_last_page(ehr: EhrClient) -> None:

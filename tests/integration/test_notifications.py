@@ -144,6 +144,16 @@ def deliver(base: str, body: dict[str, Any], secret: str | None) -> requests.Res
     return requests.post(f"{base}/notifications", data=json.dumps(body), headers=headers, timeout=30)
 
 
+def red_flag_task_in_ehr(sekmet: SekmetServer, patient: str) -> bool:
+    codes = [t["code"]["coding"][0]["code"] for t in ehr_tasks(sekmet, patient)]
+    return "urgent-red-flag-review" in codes
+
+
+def nothing_taken(services: Services, patient: str, subscription_id: str) -> bool:
+    """True when no event of the patient was stored and no event number of the subscription counted."""
+    return stored(services, patient) == [] and numbers_seen(services, subscription_id) == []
+
+
 def stored(services: Services, patient: str) -> list[tuple[str, str, str]]:
     """(channel, type, id) of every inbound event of a patient."""
     with services.db.connect() as connection:
@@ -209,11 +219,7 @@ def test_a_red_flag_written_to_the_ehr_reaches_carepath_by_id_only_notification_
     visit = ehr_put(sekmet, pt_visit(patient, start))
     flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, start + timedelta(days=1)))
 
-    def red_flag_task() -> bool:
-        codes = [t["code"]["coding"][0]["code"] for t in ehr_tasks(sekmet, patient)]
-        return "urgent-red-flag-review" in codes
-
-    wait_until(red_flag_task, 60, what="the red-flag Task in the EHR")
+    wait_until(lambda: red_flag_task_in_ehr(sekmet, patient), 60, what="the red-flag Task in the EHR")
     assert sorted(stored(stack_services, patient)) == sorted(
         [("notification", "Encounter", visit["id"]), ("notification", "Observation", flag["id"])]
     )
@@ -261,8 +267,7 @@ def test_a_notification_with_a_wrong_or_missing_secret_is_refused_and_stores_not
         assert refused.status_code == 401
         assert refused.json()["resourceType"] == "OperationOutcome"
         assert refused.json()["issue"][0]["code"] == "login"
-    assert stored(stack_services, patient) == []
-    assert numbers_seen(stack_services, subscription.subscription_id) == []
+    assert nothing_taken(stack_services, patient, subscription.subscription_id)
 
 
 def test_a_repeated_notification_is_acknowledged_and_processed_once(

@@ -348,9 +348,9 @@ def test_each_call_logs_one_line_without_query_values_ids_bodies_or_headers(conn
 
 
 @pytest.mark.parametrize("url", [f"{BASE}/Task/t1", "Task/t1", f"{BASE}/Task/t1/_history/2"])
-def test_read_url_reads_focus_urls_on_the_ehr(connect: Connect, url: str) -> None:
+def test_read_reference_reads_focus_references_on_the_ehr_from_the_base(connect: Connect, url: str) -> None:
     client, transport = connect(lambda request: answer(200, task()))
-    assert client.read_url(url)["id"] == "t1"
+    assert client.read_reference(url)["id"] == "t1"
     assert (transport.sent[0].url or "").startswith(f"{BASE}/Task/t1")
 
 
@@ -369,10 +369,10 @@ def test_read_url_reads_focus_urls_on_the_ehr(connect: Connect, url: str) -> Non
         BASE,
     ],
 )
-def test_read_url_refuses_urls_outside_the_base_without_sending_anything(connect: Connect, url: str) -> None:
+def test_read_reference_refuses_urls_outside_the_base_without_sending_anything(connect: Connect, url: str) -> None:
     client, transport = connect(lambda request: answer(200, task()))
     with pytest.raises(EhrRejected):
-        client.read_url(url)
+        client.read_reference(url)
     assert transport.sent == []
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from pathways.fhir_out_requests import fhir_instant
 from service.ehr import EhrRejected, EhrUnavailable
+from service.ehr.urls import EhrBase, ForeignUrl
 from service.notifications import auth, liveness, registration, resolve
 from service.notifications.envelope import Event, Notification
 from service.notifications.operations import supports_events
@@ -29,9 +30,14 @@ class FakeEhr:
         self.searches: list[tuple[str, list[tuple[str, str]]]] = []
         self._capabilities = capabilities or {}
 
-    def read_url(self, url: str) -> dict[str, Any]:
-        self.reads.append(url)
-        found = self.resources[url.removeprefix(f"{EHR_BASE}/")]
+    def read_reference(self, reference: str) -> dict[str, Any]:
+        """Like the client: only `Type/id` on the EHR base is ever read, whatever the reference says."""
+        try:
+            key = "/".join(EhrBase(EHR_BASE).resource_key(reference))
+        except ForeignUrl:
+            raise EhrRejected("GET: refusing a reference outside the EHR base", method="GET", path="") from None
+        self.reads.append(key)
+        found = self.resources[key]
         if isinstance(found, Exception):
             raise found
         return dict(found)
@@ -100,7 +106,7 @@ def test_only_a_bearer_credential_is_taken_from_the_authorization_header(header:
 def test_an_id_only_focus_is_read_from_the_ehr_and_prepared_for_storage() -> None:
     ehr = FakeEhr({"Observation/o1": observation()})
     outcome = resolve.focus(ehr, Event(1, focus=f"{EHR_BASE}/Observation/o1"), {}, no_patient, NOW)  # type: ignore[arg-type]
-    assert ehr.reads == [f"{EHR_BASE}/Observation/o1"]
+    assert ehr.reads == ["Observation/o1"]
     [item] = outcome.items
     assert (item.channel, item.prepared.resource_id, item.prepared.patient_id) == ("notification", "o1", "p1")
 
@@ -163,11 +169,16 @@ def test_without_an_ehr_an_id_only_focus_cannot_be_read() -> None:
     assert refused.value.status == 503
 
 
-def test_a_focus_on_another_server_is_skipped_not_read() -> None:
-    refused_url = EhrRejected("GET: refusing a URL outside the EHR base", method="GET", path="")
-    ehr = FakeEhr({"https://elsewhere.example/Observation/o1": refused_url})
-    outcome = resolve.focus(ehr, Event(1, focus="https://elsewhere.example/Observation/o1"), {}, no_patient, NOW)  # type: ignore[arg-type]
-    assert outcome.items == () and "outside" in outcome.note
+@pytest.mark.parametrize(
+    "focus",
+    ["https://elsewhere.example/fhir/Observation/o1", "https://elsewhere.example\\@ehr.example/fhir/Observation/o1"],
+)
+def test_a_focus_on_another_server_refuses_the_event_with_400_and_is_not_read(focus: str) -> None:
+    ehr = FakeEhr({"Observation/o1": observation()})
+    with pytest.raises(Problem) as refused:
+        resolve.focus(ehr, Event(1, focus=focus), {}, no_patient, NOW)  # type: ignore[arg-type]
+    assert refused.value.status == 400
+    assert ehr.reads == []
 
 
 def test_a_resource_carepath_cannot_use_is_noted_with_the_element_not_refused() -> None:

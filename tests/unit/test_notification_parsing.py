@@ -230,6 +230,20 @@ MALFORMED = [
         "Bundle.entry[0].resource.parameter[5].part",
     ),
     (r5_bundle(event_number=True), "Bundle.entry[0].resource.notificationEvent[0].eventNumber"),
+    (
+        r4_bundle(events=[[{"name": "event-number", "valueString": "0"}]]),
+        "Bundle.entry[0].resource.parameter[5].part[0].valueString",
+    ),
+    (
+        r4_bundle(events=[[{"name": "event-number", "valueString": str(2**63)}]]),
+        "Bundle.entry[0].resource.parameter[5].part[0].valueString",
+    ),
+    (
+        r4_bundle(events=[[{"name": "event-number", "valueString": "9" * 5000}]]),
+        "Bundle.entry[0].resource.parameter[5].part[0].valueString",
+    ),
+    (r5_bundle(event_number=2**63), "Bundle.entry[0].resource.notificationEvent[0].eventNumber"),
+    (r5_bundle(events_since=str(2**63)), "Bundle.entry[0].resource.eventsSinceSubscriptionStart"),
     (r5_bundle(events_since="x"), "Bundle.entry[0].resource.eventsSinceSubscriptionStart"),
 ]
 
@@ -241,6 +255,21 @@ def test_a_malformed_notification_is_refused_with_an_outcome_naming_the_element(
     assert refused.value.status == 400
     assert refused.value.outcome()["resourceType"] == "OperationOutcome"
     assert expression in expressions(refused.value)
+
+
+def test_the_largest_integer64_event_number_is_read() -> None:
+    bundle = r4_bundle(events=[[{"name": "event-number", "valueString": str(2**63 - 1)}]])
+    assert [e.number for e in envelope.parse(bundle).events] == [2**63 - 1]
+
+
+def test_every_reference_and_full_url_is_kept_with_its_element_for_the_origin_check() -> None:
+    bundle = r4_bundle(extra_entries=[{"fullUrl": f"{EHR}/Encounter/e1", "resource": {"resourceType": "Encounter"}}])
+    references = dict(envelope.parse(bundle).references)
+    assert references == {
+        "Bundle.entry[0].resource.parameter[0]": f"{EHR}/Subscription/admission",
+        "Bundle.entry[0].resource.parameter[5].part[2].valueReference": ENCOUNTER_FOCUS,
+        "Bundle.entry[1].fullUrl": f"{EHR}/Encounter/e1",
+    }
 
 
 def test_every_problem_of_one_envelope_is_reported_at_once() -> None:

@@ -41,7 +41,7 @@ from service.ehr.smart import SmartBackendAuth, parse_smart_configuration
 from service.settings import DEFAULT_EHR_SCOPES, Settings
 
 BASE = "https://ehr.example.test/fhir"
-TOKEN_URL = "https://auth.example.test/oauth2/token"
+TOKEN_URL = "https://ehr.example.test/oauth2/token"  # a discovered endpoint must be on the EHR
 DISCOVERY_URL = f"{BASE}/.well-known/smart-configuration"
 CLIENT_ID = "carepath-test-client"
 SCOPES = "system/Task.cu system/Observation.rs"
@@ -457,6 +457,34 @@ def test_a_plain_http_token_endpoint_is_refused_for_an_https_ehr(auth: SmartBack
     with pytest.raises(EhrRejected, match="https"):
         authorization(auth)
     assert ehr.tokens_issued == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://auth.example.test/oauth2/token",
+        "https://ehr.example.test:8443/oauth2/token",
+        "https://auth.example.test\\@ehr.example.test/oauth2/token",
+        "https://ehr.example.test@auth.example.test/oauth2/token",
+    ],
+)
+def test_a_discovered_token_endpoint_off_the_ehrs_origin_gets_no_assertion(
+    endpoint: str, auth: SmartBackendAuth, ehr: FakeEhr, transport: FakeTransport
+) -> None:
+    ehr.discovery = lambda: answer(200, discovery(token_endpoint=endpoint))
+    with pytest.raises(EhrRejected):
+        authorization(auth)
+    assert [r.url for r in transport.sent] == [DISCOVERY_URL]
+
+
+def test_a_configured_token_url_on_another_server_is_used_as_configured(
+    transport: FakeTransport, key: SigningKey, clock: FakeClock
+) -> None:
+    elsewhere = "https://auth.example.test/oauth2/token"
+    with pytest.raises(ValueError):
+        make_auth(transport, key, clock, token_url="https://auth.example.test\\@ehr.example.test/token")
+    assert make_auth(transport, key, clock, token_url=elsewhere).token_endpoint() == elsewhere
+    assert transport.sent == []
 
 
 def test_a_configured_plain_http_token_url_for_an_https_ehr_stops_start_up(
