@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from service.settings import Settings, settings_table_markdown
+from service.settings import Settings, SettingsError, settings_table_markdown
 
 
 def _settings(port: int | None = None) -> Settings:
@@ -25,7 +25,18 @@ def _settings(port: int | None = None) -> Settings:
     return settings
 
 
-@click.group()
+class CarepathGroup(click.Group):
+    """Every command reads the settings; a bad one ends it with one line naming the variable, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            click.echo(f"carepath: {error}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=CarepathGroup)
 def main() -> None:
     """Carepath: care pathways for patients in physical therapy, on FHIR."""
 

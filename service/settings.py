@@ -1,17 +1,21 @@
 """Carepath settings: the only module that reads the environment.
 
-Every variable is listed in `ENVIRONMENT` with its default and meaning; the README's table is
-generated from the same list (`carepath settings --markdown`), so the two cannot drift.
+Each setting is declared once, as a field of `Settings`: its variable, type, default, meaning and
+what it accepts. Reading the environment, validating it and the README's table
+(`carepath settings --markdown`) all come from those declarations, so they cannot drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 MEBIBYTE = 1024 * 1024
 # SMART v2 scopes for what Carepath does on the EHR: writes (c), reads (r), patches and PUTs (u)
@@ -22,241 +26,286 @@ DEFAULT_EHR_SCOPES = (
     "system/Encounter.rs system/Condition.rs system/Procedure.rs system/DiagnosticReport.rs "
     "system/Subscription.crus"
 )
+MAX_PORT = 65535
+
+
+class SettingsError(ValueError):
+    """A variable holds a value Carepath cannot use; the message names it and what it accepts."""
 
 
 @dataclass(frozen=True)
-class Variable:
-    name: str
-    default: str
-    meaning: str
+class Rule:
+    """How a variable's text becomes a value, and what it accepts, in words for the error."""
+
+    parse: Callable[[str], Any]
+    accepts: str
 
 
-ENVIRONMENT: tuple[Variable, ...] = (
-    Variable("CAREPATH_DATA_DIR", "./var", "Folder for the embedded SQLite database and broker files."),
-    Variable(
-        "DATABASE_URL",
-        "sqlite:///$CAREPATH_DATA_DIR/carepath.db",
-        "SQLAlchemy URL of the database; PostgreSQL in production (`postgresql+psycopg://...`).",
-    ),
-    Variable(
-        "REDIS_URL",
-        "(empty)",
-        "Redis URL of the Celery broker. Empty: an embedded broker in a SQLite file "
-        "(kombu's SQLAlchemy transport), still served to real worker processes.",
-    ),
-    Variable("HOST", "127.0.0.1", "Address the API listens on."),
-    Variable("PORT", "8000", "Port the API listens on (`--port` overrides it)."),
-    Variable("WEB_CONCURRENCY", "2", "gunicorn worker processes for the API."),
-    Variable(
-        "WEB_THREADS",
-        "4",
-        "Threads per API process (gunicorn's threaded worker): a request waiting on the database or the broker "
-        "does not hold its process. 1: gunicorn's sync worker.",
-    ),
-    Variable("WORKER_CONCURRENCY", "2", "Celery worker processes per `carepath worker`."),
-    Variable("EHR_BASE_URL", "(empty)", "FHIR base URL of the EHR. Empty: decisions stay local."),
-    Variable(
-        "EHR_AUTH",
-        "bearer",
-        "How to authenticate to the EHR: `none`, `bearer` or `smart` (SMART Backend Services).",
-    ),
-    Variable("EHR_TOKEN", "(empty)", "Bearer token for the EHR (never logged)."),
-    Variable("EHR_CLIENT_ID", "(empty)", "`EHR_AUTH=smart`: the client id the EHR issued at registration."),
-    Variable(
-        "EHR_PRIVATE_KEY_FILE",
-        "(empty)",
-        "`EHR_AUTH=smart`: PEM private key signing the client assertions; RSA signs RS384, P-384 EC "
-        "signs ES384 (`carepath keys generate`).",
-    ),
-    Variable("EHR_KEY_ID", "(JWK thumbprint)", "`EHR_AUTH=smart`: the `kid` of that key in the registered JWKS."),
-    Variable("EHR_SCOPES", DEFAULT_EHR_SCOPES, "`EHR_AUTH=smart`: the scopes requested with each token."),
-    Variable(
-        "EHR_TOKEN_URL",
-        "(discovered)",
-        "`EHR_AUTH=smart`: token endpoint; empty: read from `$EHR_BASE_URL/.well-known/smart-configuration`.",
-    ),
-    Variable("EHR_CONNECT_TIMEOUT", "3.05", "Seconds to wait for a connection to the EHR."),
-    Variable("EHR_READ_TIMEOUT", "20", "Seconds to wait for an EHR answer."),
-    Variable(
-        "PATHWAY_DEFINITION",
-        "(shipped pt-nonresponse)",
-        "Path of the pathway definition YAML to run; empty runs the shipped default.",
-    ),
-    Variable("MAX_BODY_BYTES", str(MEBIBYTE), "Largest request body accepted (larger: 413)."),
-    Variable(
-        "SWEEP_INTERVAL_SECONDS",
-        "30",
-        "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions, reads Task "
-        "changes from the EHR and checks the subscriptions' status there.",
-    ),
-    Variable(
-        "STRANDED_AFTER_SECONDS",
-        "120",
-        "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
-    ),
-    Variable(
-        "NOTIFICATION_BASE_URL",
-        "(empty)",
-        "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
-    ),
-    Variable(
-        "HEARTBEAT_GRACE_SECONDS",
-        "30",
-        "Silence beyond a subscription's heartbeat period tolerated before /readyz reports it stale.",
-    ),
-    Variable(
-        "GAP_GRACE_SECONDS",
-        "10",
-        "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
-    ),
-    Variable(
-        "MAX_EVENT_GAP",
-        "1000",
-        "How far beyond the highest event number a subscription has reported a notification's number may "
-        "jump; one further is not counted (the subscription's criteria are searched instead).",
-    ),
-    Variable(
-        "OIDC_ISSUER",
-        "(empty)",
-        "OpenID Connect issuer whose JWTs the API accepts besides its own tokens (keys from its discovery "
-        "document). Empty: API tokens only.",
-    ),
-    Variable("OIDC_AUDIENCE", "(empty)", "`aud` a JWT must carry; empty: not checked."),
-    Variable(
-        "OIDC_ROLE_CLAIM", "carepath_role", "JWT claim holding the caller's role: `ehr`, `coordinator` or `admin`."
-    ),
-    Variable(
-        "TOKEN_CACHE_SECONDS",
-        "5",
-        "How long an API process trusts an API token it has verified before reading it again; a token revoked "
-        "through another process is refused within this time (at once by the process that revoked it). 0: read "
-        "on every request.",
-    ),
-    Variable(
-        "SECRET_KEY",
-        "(generated per process)",
-        "Signs the web UI's session cookies and encrypts the OIDC sign-ins kept for them; every API process must "
-        "share it. Empty: a random key per process on the embedded defaults (sign-ins end at restart; a warning "
-        "is logged), and no web UI sign-in otherwise.",
-    ),
-    Variable(
-        "SESSION_IDLE_SECONDS",
-        "1800",
-        "A web UI session left unused this long ends; the next page asks to sign in again.",
-    ),
-    Variable(
-        "SESSION_MAX_SECONDS",
-        "28800",
-        "A web UI session ends this long after sign-in however busy it is (one working day).",
-    ),
-    Variable("LOG_LEVEL", "INFO", "Log level."),
-    Variable("LOG_FORMAT", "json", "`json` for machines, `console` for people."),
-)
+def text() -> Rule:
+    return Rule(str.strip, "any text")
 
 
-@functools.cache
-def _process_secret_key() -> str:
-    """One random key per process, made once: gunicorn forks its workers after reading settings, so they share it."""
-    return secrets.token_urlsafe(32)
+def words() -> Rule:
+    """Whitespace-separated words, kept with single spaces (scopes)."""
+    return Rule(lambda value: " ".join(value.split()), "space-separated words")
 
 
-def _unset(value: str | None) -> bool:
-    return value is None or value.strip() == ""
+def choice(*options: str) -> Rule:
+    def parse(value: str) -> str:
+        folded = value.strip().lower()
+        if folded not in options:
+            raise ValueError(value)
+        return folded
+
+    return Rule(parse, "one of " + ", ".join(f"`{option}`" for option in options))
+
+
+def level() -> Rule:
+    names = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    inner = choice(*(name.lower() for name in names))
+    return Rule(lambda value: inner.parse(value).upper(), "one of " + ", ".join(f"`{name}`" for name in names))
+
+
+def whole(low: int, high: int | None = None) -> Rule:
+    def parse(value: str) -> int:
+        number = int(value.strip(), 10)
+        if number < low or (high is not None and number > high):
+            raise ValueError(value)
+        return number
+
+    upper = f" to {high}" if high is not None else " or more"
+    return Rule(parse, f"a whole number from {low}{upper}")
+
+
+def seconds(*, zero_allowed: bool = False) -> Rule:
+    def parse(value: str) -> float:
+        number = float(value.strip())
+        if not number == number or number in (float("inf"), float("-inf")):  # NaN or infinite
+            raise ValueError(value)
+        if number < 0 or (number == 0 and not zero_allowed):
+            raise ValueError(value)
+        return number
+
+    return Rule(parse, "a number of seconds, 0 or more" if zero_allowed else "a number of seconds above 0")
+
+
+def url(*schemes: str) -> Rule:
+    """An absolute URL with one of `schemes`, without its trailing slash."""
+
+    def parse(value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in schemes or not (parts.netloc or parts.path):
+            raise ValueError(value)
+        return value.strip().rstrip("/")
+
+    return Rule(parse, "a URL starting " + " or ".join(f"`{scheme}://`" for scheme in schemes))
+
+
+def path() -> Rule:
+    return Rule(lambda value: Path(value.strip()), "a file or folder path")
+
+
+def setting(
+    variable: str, default: Any, meaning: str, rule: Rule, *, shown: str | None = None, secret: bool = False
+) -> Any:
+    """Declare a field read from `variable`; `shown` is the default as the README states it."""
+    metadata = {"variable": variable, "meaning": meaning, "rule": rule, "shown": shown, "secret": secret}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+EMPTY = "(empty)"
+HTTP = ("http", "https")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting Carepath reads, resolved once from the environment."""
 
-    data_dir: Path = Path("./var")
-    database_url: str = ""
-    redis_url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    web_concurrency: int = 2
-    web_threads: int = 4
-    worker_concurrency: int = 2
-    ehr_base_url: str | None = None
-    ehr_auth: str = "bearer"
-    ehr_token: str | None = field(default=None, repr=False)
-    ehr_client_id: str | None = None
-    ehr_private_key_file: Path | None = None
-    ehr_key_id: str | None = None
-    ehr_scopes: str = DEFAULT_EHR_SCOPES
-    ehr_token_url: str | None = None
-    ehr_connect_timeout: float = 3.05
-    ehr_read_timeout: float = 20.0
-    pathway_definition: Path | None = None
-    max_body_bytes: int = MEBIBYTE
-    sweep_interval_seconds: float = 30.0
-    stranded_after_seconds: float = 120.0
-    notification_base_url: str | None = None
-    heartbeat_grace_seconds: float = 30.0
-    gap_grace_seconds: float = 10.0
-    max_event_gap: int = 1000
-    oidc_issuer: str | None = None
-    oidc_audience: str | None = None
-    oidc_role_claim: str = "carepath_role"
-    token_cache_seconds: float = 5.0
-    secret_key: str | None = field(default=None, repr=False)
+    data_dir: Path = setting(
+        "CAREPATH_DATA_DIR",
+        Path("./var"),
+        "Folder for the embedded SQLite database and broker files.",
+        path(),
+        shown="./var",
+    )
+    database_url: str = setting(
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the database; PostgreSQL in production (`postgresql+psycopg://...`).",
+        Rule(lambda value: value.strip() if "://" in value else _refuse(value), "an SQLAlchemy URL (`scheme://...`)"),
+        shown="sqlite:///$CAREPATH_DATA_DIR/carepath.db",
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL",
+        None,
+        "Redis URL of the Celery broker. Empty: an embedded broker in a SQLite file "
+        "(kombu's SQLAlchemy transport), still served to real worker processes.",
+        url("redis", "rediss"),
+    )
+    host: str = setting("HOST", "127.0.0.1", "Address the API listens on.", text())
+    port: int = setting("PORT", 8000, "Port the API listens on (`--port` overrides it).", whole(1, MAX_PORT))
+    web_concurrency: int = setting("WEB_CONCURRENCY", 2, "gunicorn worker processes for the API.", whole(1, 64))
+    web_threads: int = setting(
+        "WEB_THREADS",
+        4,
+        "Threads per API process (gunicorn's threaded worker): a request waiting on the database or the broker "
+        "does not hold its process. 1: gunicorn's sync worker.",
+        whole(1, 256),
+    )
+    worker_concurrency: int = setting(
+        "WORKER_CONCURRENCY", 2, "Celery worker processes per `carepath worker`.", whole(1, 64)
+    )
+    ehr_base_url: str | None = setting(
+        "EHR_BASE_URL", None, "FHIR base URL of the EHR. Empty: decisions stay local.", url(*HTTP)
+    )
+    ehr_auth: str = setting(
+        "EHR_AUTH",
+        "bearer",
+        "How to authenticate to the EHR: `none`, `bearer` or `smart` (SMART Backend Services).",
+        choice("none", "bearer", "smart"),
+    )
+    ehr_token: str | None = setting("EHR_TOKEN", None, "Bearer token for the EHR (never logged).", text(), secret=True)
+    ehr_client_id: str | None = setting(
+        "EHR_CLIENT_ID", None, "`EHR_AUTH=smart`: the client id the EHR issued at registration.", text()
+    )
+    ehr_private_key_file: Path | None = setting(
+        "EHR_PRIVATE_KEY_FILE",
+        None,
+        "`EHR_AUTH=smart`: PEM private key signing the client assertions; RSA signs RS384, P-384 EC "
+        "signs ES384 (`carepath keys generate`).",
+        path(),
+    )
+    ehr_key_id: str | None = setting(
+        "EHR_KEY_ID",
+        None,
+        "`EHR_AUTH=smart`: the `kid` of that key in the registered JWKS.",
+        text(),
+        shown="(JWK thumbprint)",
+    )
+    ehr_scopes: str = setting(
+        "EHR_SCOPES", DEFAULT_EHR_SCOPES, "`EHR_AUTH=smart`: the scopes requested with each token.", words()
+    )
+    ehr_token_url: str | None = setting(
+        "EHR_TOKEN_URL",
+        None,
+        "`EHR_AUTH=smart`: token endpoint; empty: read from `$EHR_BASE_URL/.well-known/smart-configuration`.",
+        url(*HTTP),
+        shown="(discovered)",
+    )
+    ehr_connect_timeout: float = setting(
+        "EHR_CONNECT_TIMEOUT", 3.05, "Seconds to wait for a connection to the EHR.", seconds()
+    )
+    ehr_read_timeout: float = setting("EHR_READ_TIMEOUT", 20.0, "Seconds to wait for an EHR answer.", seconds())
+    pathway_definition: Path | None = setting(
+        "PATHWAY_DEFINITION",
+        None,
+        "Path of the pathway definition YAML to run; empty runs the shipped default.",
+        path(),
+        shown="(shipped pt-nonresponse)",
+    )
+    max_body_bytes: int = setting("MAX_BODY_BYTES", MEBIBYTE, "Largest request body accepted (larger: 413).", whole(1))
+    sweep_interval_seconds: float = setting(
+        "SWEEP_INTERVAL_SECONDS",
+        30.0,
+        "How often beat sweeps due checkpoints, unprocessed events and undelivered decisions, reads Task "
+        "changes from the EHR and checks the subscriptions' status there.",
+        seconds(),
+    )
+    stranded_after_seconds: float = setting(
+        "STRANDED_AFTER_SECONDS",
+        120.0,
+        "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
+        seconds(),
+    )
+    notification_base_url: str | None = setting(
+        "NOTIFICATION_BASE_URL",
+        None,
+        "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
+        url(*HTTP),
+    )
+    heartbeat_grace_seconds: float = setting(
+        "HEARTBEAT_GRACE_SECONDS",
+        30.0,
+        "Silence beyond a subscription's heartbeat period tolerated before /readyz reports it stale.",
+        seconds(zero_allowed=True),
+    )
+    gap_grace_seconds: float = setting(
+        "GAP_GRACE_SECONDS",
+        10.0,
+        "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
+        seconds(zero_allowed=True),
+    )
+    max_event_gap: int = setting(
+        "MAX_EVENT_GAP",
+        1000,
+        "How far beyond the highest event number a subscription has reported a notification's number may "
+        "jump; one further is not counted (the subscription's criteria are searched instead).",
+        whole(1),
+    )
+    oidc_issuer: str | None = setting(
+        "OIDC_ISSUER",
+        None,
+        "OpenID Connect issuer whose JWTs the API accepts besides its own tokens (keys from its discovery "
+        "document). Empty: API tokens only.",
+        url(*HTTP),
+    )
+    oidc_audience: str | None = setting("OIDC_AUDIENCE", None, "`aud` a JWT must carry; empty: not checked.", text())
+    oidc_role_claim: str = setting(
+        "OIDC_ROLE_CLAIM",
+        "carepath_role",
+        "JWT claim holding the caller's role: `ehr`, `coordinator` or `admin`.",
+        text(),
+    )
+    token_cache_seconds: float = setting(
+        "TOKEN_CACHE_SECONDS",
+        5.0,
+        "How long an API process trusts an API token it has verified before reading it again; a token revoked "
+        "through another process is refused within this time (at once by the process that revoked it). 0: read "
+        "on every request.",
+        seconds(zero_allowed=True),
+    )
+    secret_key: str | None = setting(
+        "SECRET_KEY",
+        None,
+        "Signs the web UI's session cookies and encrypts the OIDC sign-ins kept for them; every API process must "
+        "share it. Empty: a random key per process on the embedded defaults (sign-ins end at restart; a warning "
+        "is logged), and no web UI sign-in otherwise.",
+        text(),
+        shown="(generated per process)",
+        secret=True,
+    )
+    # Not a variable: whether `secret_key` was invented for this process (the UI warns about it).
     secret_key_generated: bool = False
-    session_idle_seconds: float = 1800.0
-    session_max_seconds: float = 28800.0
-    log_level: str = "INFO"
-    log_format: str = "json"
+    session_idle_seconds: float = setting(
+        "SESSION_IDLE_SECONDS",
+        1800.0,
+        "A web UI session left unused this long ends; the next page asks to sign in again.",
+        seconds(),
+    )
+    session_max_seconds: float = setting(
+        "SESSION_MAX_SECONDS",
+        28800.0,
+        "A web UI session ends this long after sign-in however busy it is (one working day).",
+        seconds(),
+    )
+    log_level: str = setting("LOG_LEVEL", "INFO", "Log level.", level())
+    log_format: str = setting(
+        "LOG_FORMAT", "json", "`json` for machines, `console` for people.", choice("json", "console")
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from `environ` (default: the process environment)."""
+        """Build settings from `environ` (default: the process environment); a bad value raises SettingsError."""
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return None if _unset(value) else value
-
-        data_dir = Path(get("CAREPATH_DATA_DIR") or "./var")
-        definition = get("PATHWAY_DEFINITION")
-        secret_key = get("SECRET_KEY")
+        values = {spec.name: _read(spec, env.get(spec.metadata["variable"])) for spec in declared()}
+        data_dir: Path = values["data_dir"]
+        if not values["database_url"]:
+            values["database_url"] = f"sqlite:///{data_dir.resolve() / 'carepath.db'}"
         # Only the embedded defaults may invent a key: production runs several processes that must share one.
-        generate_key = secret_key is None and get("REDIS_URL") is None
-        return cls(
-            data_dir=data_dir,
-            database_url=get("DATABASE_URL") or f"sqlite:///{data_dir.resolve() / 'carepath.db'}",
-            redis_url=get("REDIS_URL"),
-            host=get("HOST") or "127.0.0.1",
-            port=int(get("PORT") or 8000),
-            web_concurrency=int(get("WEB_CONCURRENCY") or 2),
-            web_threads=int(get("WEB_THREADS") or 4),
-            worker_concurrency=int(get("WORKER_CONCURRENCY") or 2),
-            ehr_base_url=(get("EHR_BASE_URL") or "").rstrip("/") or None,
-            ehr_auth=(get("EHR_AUTH") or "bearer").lower(),
-            ehr_token=get("EHR_TOKEN"),
-            ehr_client_id=get("EHR_CLIENT_ID"),
-            ehr_private_key_file=Path(key_file) if (key_file := get("EHR_PRIVATE_KEY_FILE")) else None,
-            ehr_key_id=get("EHR_KEY_ID"),
-            ehr_scopes=" ".join((get("EHR_SCOPES") or DEFAULT_EHR_SCOPES).split()),
-            ehr_token_url=get("EHR_TOKEN_URL"),
-            ehr_connect_timeout=float(get("EHR_CONNECT_TIMEOUT") or 3.05),
-            ehr_read_timeout=float(get("EHR_READ_TIMEOUT") or 20),
-            pathway_definition=Path(definition) if definition else None,
-            max_body_bytes=int(get("MAX_BODY_BYTES") or MEBIBYTE),
-            sweep_interval_seconds=float(get("SWEEP_INTERVAL_SECONDS") or 30),
-            stranded_after_seconds=float(get("STRANDED_AFTER_SECONDS") or 120),
-            notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
-            heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
-            gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),
-            max_event_gap=int(get("MAX_EVENT_GAP") or 1000),
-            oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
-            oidc_audience=get("OIDC_AUDIENCE"),
-            oidc_role_claim=get("OIDC_ROLE_CLAIM") or "carepath_role",
-            token_cache_seconds=float(get("TOKEN_CACHE_SECONDS") or 5),
-            secret_key=secret_key or (_process_secret_key() if generate_key else None),
-            secret_key_generated=generate_key,
-            session_idle_seconds=float(get("SESSION_IDLE_SECONDS") or 1800),
-            session_max_seconds=float(get("SESSION_MAX_SECONDS") or 28800),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
-            log_format=(get("LOG_FORMAT") or "json").lower(),
-        )
+        generate_key = values["secret_key"] is None and values["redis_url"] is None
+        if generate_key:
+            values["secret_key"] = _process_secret_key()
+        return cls(**values, secret_key_generated=generate_key)
 
     @property
     def broker_url(self) -> str:
@@ -274,8 +323,52 @@ class Settings:
         return self.ehr_base_url is not None
 
 
+def declared() -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of `Settings` that an environment variable sets, in the README's order."""
+    return tuple(spec for spec in dataclasses.fields(Settings) if "variable" in spec.metadata)
+
+
+def variable_names() -> frozenset[str]:
+    return frozenset(spec.metadata["variable"] for spec in declared())
+
+
+def _read(spec: dataclasses.Field[Any], raw: str | None) -> Any:
+    if raw is None or raw.strip() == "":
+        return spec.default
+    rule: Rule = spec.metadata["rule"]
+    try:
+        return rule.parse(raw)
+    except ValueError:
+        name = spec.metadata["variable"]
+        given = "its value" if spec.metadata["secret"] else repr(raw[:80])
+        raise SettingsError(f"{name}: {given} is not valid; it takes {rule.accepts}.") from None
+
+
+def _refuse(value: str) -> str:
+    raise ValueError(value)
+
+
+def _shown_default(spec: dataclasses.Field[Any]) -> str:
+    if spec.metadata["shown"] is not None:
+        return str(spec.metadata["shown"])
+    if spec.default is None:
+        return EMPTY
+    if isinstance(spec.default, float) and spec.default.is_integer():
+        return str(int(spec.default))
+    return str(spec.default)
+
+
+@functools.cache
+def _process_secret_key() -> str:
+    """One random key per process, made once: gunicorn forks its workers after reading settings, so they share it."""
+    return secrets.token_urlsafe(32)
+
+
 def settings_table_markdown() -> str:
-    """The README's settings table, from the same list the code reads."""
+    """The README's settings table, from the same declarations the code reads."""
     rows = ["| Name | Default | Meaning |", "|---|---|---|"]
-    rows += [f"| `{v.name}` | `{v.default}` | {v.meaning} |" for v in ENVIRONMENT]
+    rows += [
+        f"| `{spec.metadata['variable']}` | `{_shown_default(spec)}` | {spec.metadata['meaning']} |"
+        for spec in declared()
+    ]
     return "\n".join(rows)

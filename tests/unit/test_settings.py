@@ -1,0 +1,74 @@
+"""Settings are validated once, at start, and a bad value names its variable and what it accepts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.settings import Settings, SettingsError, settings_table_markdown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepts"),
+    [
+        ("PORT", "abc", "a whole number from 1 to 65535"),
+        ("PORT", "70000", "a whole number from 1 to 65535"),
+        ("WEB_THREADS", "0", "a whole number from 1 to 256"),
+        ("LOG_FORMAT", "xml", "one of `json`, `console`"),
+        ("LOG_LEVEL", "LOUD", "one of `DEBUG`"),
+        ("EHR_AUTH", "smrt", "one of `none`, `bearer`, `smart`"),
+        ("EHR_BASE_URL", "ehr.example/fhir", "a URL starting `http://` or `https://`"),
+        ("REDIS_URL", "http://redis:6379", "a URL starting `redis://` or `rediss://`"),
+        ("EHR_READ_TIMEOUT", "-1", "a number of seconds above 0"),
+        ("TOKEN_CACHE_SECONDS", "nan", "a number of seconds, 0 or more"),
+        ("DATABASE_URL", "carepath.db", "an SQLAlchemy URL"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable_and_what_it_accepts(
+    variable: str, value: str, accepts: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({variable: value})
+    assert str(refused.value).startswith(f"{variable}: {value!r} is not valid; it takes ")
+    assert accepts in str(refused.value)
+
+
+def test_secrets_are_never_shown() -> None:
+    settings = Settings.from_env({"EHR_TOKEN": "s3cret", "SECRET_KEY": "k3y"})
+    assert "s3cret" not in repr(settings) and "k3y" not in repr(settings)
+
+
+def test_values_are_normalised_as_their_type_says() -> None:
+    settings = Settings.from_env(
+        {"LOG_FORMAT": "CONSOLE", "LOG_LEVEL": "debug", "EHR_AUTH": " Smart ", "EHR_SCOPES": " a\n b  c "}
+    )
+    assert (settings.log_format, settings.log_level, settings.ehr_auth) == ("console", "DEBUG", "smart")
+    assert settings.ehr_scopes == "a b c"
+
+
+def test_empty_values_take_the_default() -> None:
+    assert Settings.from_env({"PORT": "  ", "LOG_FORMAT": ""}) == Settings.from_env({})
+
+
+def test_defaults_in_the_code_are_the_defaults_in_the_readme_table() -> None:
+    table = settings_table_markdown()
+    defaults = Settings.from_env({"REDIS_URL": "redis://r:6379/0", "SECRET_KEY": "x"})
+    assert f"| `PORT` | `{defaults.port}` |" in table
+    assert f"| `WEB_THREADS` | `{defaults.web_threads}` |" in table
+    assert f"| `LOG_FORMAT` | `{defaults.log_format}` |" in table
+    assert "| `REDIS_URL` | `(empty)` |" in table
+
+
+def test_the_command_line_reports_a_bad_setting_in_one_line_and_exits_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "settings"],
+        env={"PORT": "abc", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "carepath: PORT: 'abc' is not valid; it takes a whole number from 1 to 65535."
+    assert "Traceback" not in result.stderr
