@@ -25,6 +25,6 @@ def sweep(services: Services) -> SweepWork:
             ]
             if services.ehr is not None
             else [],
-            decisions_to_sync=decisions.decisions_to_sync(connection) if services.ehr is not None else [],
+            decisions_to_sync=decisions.decisions_to_sync(connection, cutoff) if services.ehr is not None else [],
         )
     return work
