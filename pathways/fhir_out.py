@@ -24,8 +24,10 @@ from pathways.fhir_out_keys import (
     if_none_exist,
     item_identifier,
     key_of,
+    key_parameter,
     proposal_identifier,
     search_token,
+    token_criteria,
 )
 from pathways.fhir_out_provenance import EVIDENCE_EXTENSION_URL, provenance
 from pathways.fhir_out_requests import (
@@ -51,9 +53,11 @@ __all__ = [
     "full_url",
     "if_none_exist",
     "key_of",
+    "key_parameter",
     "proposal_identifier",
     "render_decision",
     "search_token",
+    "token_criteria",
     "transaction_bundle",
     "with_references",
     "withdrawal_updates",

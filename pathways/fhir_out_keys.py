@@ -88,8 +88,23 @@ def client_id(identifier_value: str) -> str:
 
 
 def search_token(system: str, value: str) -> str:
-    """A `system|value` token search value, escaped per FHIR and percent-encoded for a query string."""
-    return quote(f"{system}|{value.translate(_SEARCH_ESCAPES)}", safe=":/")
+    """A `system|value` token search value with FHIR's backslash escapes, not percent-encoded.
+
+    A search parameter value as the EHR client's `search` takes it: the query string is encoded
+    once, where it is built (`token_criteria`, or the HTTP library for a search).
+    """
+    return f"{system.translate(_SEARCH_ESCAPES)}|{value.translate(_SEARCH_ESCAPES)}"
+
+
+def token_criteria(parameter: str, system: str, value: str) -> str:
+    """The query string `parameter=system|value`, encoded: an If-None-Exist header or a transaction's ifNoneExist."""
+    return f"{parameter}={quote(search_token(system, value), safe='')}"
+
+
+def key_parameter(resource: Json) -> str:
+    """The search parameter that finds a rendered resource by its key."""
+    # R4 Provenance has no `identifier` element, so its key is a tag, searchable with `_tag`.
+    return "_tag" if resource.get("resourceType") == "Provenance" else "identifier"
 
 
 def key_of(resource: Json) -> str:
@@ -105,6 +120,4 @@ def key_of(resource: Json) -> str:
 
 def if_none_exist(resource: Json) -> str:
     """The conditional-create query that finds an already written copy of a rendered resource."""
-    # R4 Provenance has no `identifier` element, so its key is a tag, searchable with `_tag`.
-    parameter = "_tag" if resource.get("resourceType") == "Provenance" else "identifier"
-    return f"{parameter}={search_token(PROPOSAL_IDENTIFIER_SYSTEM, key_of(resource))}"
+    return token_criteria(key_parameter(resource), PROPOSAL_IDENTIFIER_SYSTEM, key_of(resource))

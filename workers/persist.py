@@ -21,7 +21,7 @@ def persist_evaluation(
     evaluation: Evaluation,
     now: datetime,
 ) -> list[DeliveryOrder]:
-    """Store the trace and every new decision; return the deliveries to queue after commit."""
+    """Store the trace, every new decision and every withdrawal; return the writes to queue after commit."""
     traces.save_evaluation(connection, patient_id, definition_reference, evaluation, now)
     orders = []
     for decision in evaluation.decisions:
@@ -29,7 +29,9 @@ def persist_evaluation(
         if order is not None:
             orders.append(order)
     for withdrawal in evaluation.withdrawals:
-        decisions.withdraw(connection, patient_id, withdrawal.decision_key, withdrawal.reason, now)
+        to_sync = decisions.withdraw(connection, patient_id, withdrawal.decision_key, withdrawal.reason, now)
+        if to_sync is not None:
+            orders.append(DeliveryOrder(*to_sync))  # the EHR's copies follow through the same write path
     return orders
 
 

@@ -6,16 +6,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from service.ehr.errors import EhrConflict, EhrUnavailable
+from service.ehr.errors import EhrUnavailable
 from service.notifications import reactivation
 from workers.handlers import evaluation, outbound, reconcile
 from workers.handlers import sweep as sweeping
 from workers.runtime import dispatcher_for, services_for
-
-# Full-jitter backoff capped at 10 minutes: 24 retries wait about 84 minutes on average (at most
-# about 2.8 hours) before a delivery is dead-lettered; an administrator can replay it after that.
-DELIVERY_MAX_RETRIES = 24
-DELIVERY_BACKOFF_MAX_SECONDS = 600
 
 
 @shared_task(
@@ -36,20 +31,10 @@ def run_checkpoint(self: Task, patient_id: str) -> None:
     dispatcher_for(self.app).deliver_all(orders)
 
 
-@shared_task(name="carepath.deliver_decision", bind=True, max_retries=DELIVERY_MAX_RETRIES)
+@shared_task(name="carepath.deliver_decision", bind=True, max_retries=outbound.MAX_RETRIES)
 def deliver_decision(self: Task, decision_id: int) -> None:
-    """Write one decision's resources to the EHR."""
-    services = services_for(self.app)
-    try:
-        released = outbound.deliver_decision(services, decision_id)
-    except EhrUnavailable as error:
-        if self.request.retries >= DELIVERY_MAX_RETRIES:
-            outbound.give_up_delivery(services, decision_id, error)
-            return
-        countdown = outbound.retry_delay(self.request.retries, error.retry_after, DELIVERY_BACKOFF_MAX_SECONDS)
-        outbound.note_retry(services, decision_id, countdown)
-        raise self.retry(exc=error, countdown=countdown) from error
-    dispatcher_for(self.app).deliver_all_safely(released)
+    """Write one decision to the EHR: create what it lacks, patch what changed here."""
+    _write_to_ehr(self, decision_id)
 
 
 @shared_task(name="carepath.sweep", bind=True)
@@ -60,18 +45,22 @@ def sweep(self: Task) -> dict[str, Any]:
     return work.summary()
 
 
-@shared_task(
-    name="carepath.sync_decision",
-    bind=True,
-    max_retries=DELIVERY_MAX_RETRIES,
-    autoretry_for=(EhrUnavailable, EhrConflict),
-    retry_backoff=True,
-    retry_backoff_max=600,
-)
+@shared_task(name="carepath.sync_decision", bind=True, max_retries=outbound.MAX_RETRIES)
 def sync_decision(self: Task, decision_id: int) -> None:
     """Make the EHR's copies of a decision follow the changes Carepath made (worklist, withdrawal)."""
-    orders = reconcile.sync_decision(services_for(self.app), decision_id)
-    dispatcher_for(self.app).deliver_all(orders)
+    _write_to_ehr(self, decision_id)  # the same road as a delivery: one breaker, budget and dead letters
+
+
+def _write_to_ehr(task: Task, decision_id: int) -> None:
+    services = services_for(task.app)
+    try:
+        orders = outbound.deliver_decision(services, decision_id)
+    except EhrUnavailable as error:
+        countdown = outbound.after_failure(services, decision_id, error, task.request.retries)
+        if countdown is None:
+            return
+        raise task.retry(exc=error, countdown=countdown) from error
+    dispatcher_for(task.app).deliver_all_safely(orders)
 
 
 @shared_task(name="carepath.reconcile_tasks", bind=True)

@@ -1,7 +1,7 @@
 """The EHR edge: a FHIR R4 client with one error taxonomy and pluggable authentication."""
 
 from service.ehr.auth import Auth, BearerToken, NoAuth
-from service.ehr.client import CreateResult, EhrClient, identifier_criteria, search_token
+from service.ehr.client import CreateResult, EhrClient
 from service.ehr.errors import EhrConflict, EhrError, EhrRejected, EhrUnavailable
 
 __all__ = [
@@ -14,6 +14,4 @@ __all__ = [
     "EhrRejected",
     "EhrUnavailable",
     "NoAuth",
-    "identifier_criteria",
-    "search_token",
 ]

@@ -12,15 +12,15 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import requests
 import structlog
-from requests.adapters import HTTPAdapter
 
+from pathways.fhir_out import search_token, token_criteria
 from service.ehr.auth import Auth
 from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, error_for_status
 from service.ehr.responses import CreateResult, create_result, outcome_of, resource_of, scrub, transport_error
+from service.ehr.session import new_session
 from service.ehr.urls import RESOURCE_ID, RESOURCE_TYPE, EhrBase, ForeignUrl
 
 FHIR_JSON = "application/fhir+json"
@@ -28,27 +28,10 @@ JSON_PATCH = "application/json-patch+json"
 MAX_SEARCH_PAGES = 20  # a search needing more pages is too broad for one worker call
 PING_TIMEOUT = (2.0, 3.0)  # /readyz must answer well before its own probe gives up
 OPERATION = re.compile(r"\$[A-Za-z][A-Za-z0-9\-]{0,63}")  # `$status`, `$events`: a name, never a path
-SEARCH_SPECIALS = ("\\", "|", ",", "$")  # FHIR search escapes these with a backslash
 
 SearchParams = Mapping[str, str] | Sequence[tuple[str, str]]
 
-__all__ = ["RESOURCE_ID", "RESOURCE_TYPE", "CreateResult", "EhrClient", "identifier_criteria", "search_token"]
-
-
-def search_token(system: str, value: str) -> str:
-    """A `system|value` token search value, with FHIR's backslash escapes applied."""
-    return f"{_escape(system)}|{_escape(value)}"
-
-
-def identifier_criteria(system: str, value: str) -> str:
-    """The `identifier=...` query for If-None-Exist and transaction `ifNoneExist`."""
-    return "identifier=" + quote(search_token(system, value), safe="")
-
-
-def _escape(text: str) -> str:
-    for special in SEARCH_SPECIALS:
-        text = text.replace(special, "\\" + special)
-    return text
+__all__ = ["RESOURCE_ID", "RESOURCE_TYPE", "CreateResult", "EhrClient"]
 
 
 def _etag(if_match: str) -> str:
@@ -72,7 +55,7 @@ class EhrClient:
         self.timeout = timeout
         self._auth = auth
         self._owns_session = session is None
-        self._session = session or _new_session()
+        self._session = session or new_session()
         self._capabilities: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -184,9 +167,9 @@ class EhrClient:
         resource_type = str(resource.get("resourceType", ""))
         path = self._path("POST", resource_type)
         if _carries(resource, identifier_system, identifier_value):
-            criteria = identifier_criteria(identifier_system, identifier_value)
+            criteria = token_criteria("identifier", identifier_system, identifier_value)
         elif _tagged(resource, identifier_system, identifier_value):
-            criteria = "_tag=" + quote(search_token(identifier_system, identifier_value), safe="")
+            criteria = token_criteria("_tag", identifier_system, identifier_value)
         else:
             # Otherwise the condition never matches what we write, and every retry duplicates.
             raise EhrRejected(
@@ -301,13 +284,6 @@ def _forget_token(auth: Auth) -> bool:
     return True
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    # Explicitly zero retries: only the Celery task decides to try again.
-    adapter = HTTPAdapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 def _credentials(headers: Mapping[str, str]) -> list[str]:

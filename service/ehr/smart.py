@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 import jwt
 import requests
 import structlog
-from requests.adapters import HTTPAdapter
 
 from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, parse_retry_after
 from service.ehr.keys import SigningKey
 from service.ehr.responses import scrub, transport_error
+from service.ehr.session import new_session
 from service.ehr.urls import EhrBase, ForeignUrl, parse
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -151,7 +151,7 @@ class SmartBackendAuth:
         self._key = key
         self._token_url = token_url
         self._owns_session = session is None
-        self._session = session or _new_session()
+        self._session = session or new_session()
         self._wall_clock = wall_clock
         self._monotonic = monotonic
         self._token: _Token | None = None
@@ -277,15 +277,6 @@ class SmartBackendAuth:
             _log().info("smart auth call failed", method=method, label=label, error=type(error).__name__)
             # `from None`: the requests error can hold the prepared request, assertion included.
             raise error from None
-
-
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    # Explicitly zero retries: only the Celery task decides to try again.
-    adapter = HTTPAdapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 def _expires_in(value: Any) -> float:

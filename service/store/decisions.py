@@ -15,6 +15,9 @@ from service.store.tables import decisions, deliveries, proposals
 from service.store.upsert import insert_ignoring_conflicts, insert_returning
 
 URGENT_PRIORITIES = frozenset({Priority.URGENT, Priority.ASAP, Priority.STAT})
+# Outbox states in which changed copies are synced; a pending delivery writes the current copy
+# anyway, and a dead letter waits for its replay.
+SYNCED_STATUSES = ("delivered", "withdrawn")
 
 
 def save_decision(connection: sa.Connection, patient_id: str, decision: Decision, now: datetime) -> int | None:
@@ -122,28 +125,34 @@ def record_ehr_id(connection: sa.Connection, identifier: str, ehr_id: str, now: 
 
 
 def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[tuple[int, bool]]:
-    """(decision id, urgent) of deliveries pending since before `cutoff` with no retry still to come.
+    """(decision id, urgent) of deliveries pending since before `cutoff` with no retry still to come."""
+    pending = deliveries.c.status == "pending"
+    return _outbox_rows(connection, pending & _quiet_since(cutoff), deliveries.c.decision_id, limit)
 
-    A delivery whose retry is scheduled is not stranded until that retry is overdue by as long:
+
+def _quiet_since(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """The outbox row was neither queued, attempted nor given a retry due after `cutoff`.
+
+    A write whose retry is scheduled is not stranded until that retry is overdue by as long:
     re-queueing it meanwhile would multiply its messages into a burst against the EHR.
     """
     last_heard = sa.func.coalesce(deliveries.c.next_attempt_at, deliveries.c.updated_at)
-    stranded = (deliveries.c.updated_at < cutoff) & (last_heard < cutoff)
-    return _pending_deliveries(connection, stranded, deliveries.c.decision_id, limit)
+    return (deliveries.c.updated_at < cutoff) & (last_heard < cutoff)
 
 
 def waiting_for_retry(connection: sa.Connection, now: datetime, limit: int = 500) -> list[tuple[int, bool]]:
-    """(decision id, urgent) of pending deliveries whose scheduled retry is still to come, urgent first."""
-    return _pending_deliveries(connection, deliveries.c.next_attempt_at > now, deliveries.c.next_attempt_at, limit)
+    """(decision id, urgent) of deliveries and syncs whose scheduled retry is still to come, urgent first."""
+    held = ((deliveries.c.status == "pending") | _sync_waiting()) & (deliveries.c.next_attempt_at > now)
+    return _outbox_rows(connection, held, deliveries.c.next_attempt_at, limit)
 
 
-def _pending_deliveries(
+def _outbox_rows(
     connection: sa.Connection, condition: sa.ColumnElement[bool], then_by: sa.ColumnElement[Any], limit: int
 ) -> list[tuple[int, bool]]:
-    """(decision id, urgent) of pending deliveries meeting `condition`, urgent first."""
+    """(decision id, urgent) of outbox rows meeting `condition`, urgent first."""
     rows = connection.execute(
         sa.select(deliveries.c.decision_id, deliveries.c.urgent)
-        .where(deliveries.c.status == "pending", condition)
+        .where(condition)
         .order_by(deliveries.c.urgent.desc(), then_by)
         .limit(limit)
     ).all()
@@ -192,26 +201,35 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
     return [dict(r) for r in rows]
 
 
-def withdraw(connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime) -> None:
+def withdraw(
+    connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime
+) -> tuple[int, bool] | None:
     """Withdraw a decision: cancel its Tasks and revoke its ServiceRequests, here and in the EHR.
 
     Copies not yet delivered are simply not delivered; delivered ones are flagged for sync.
+    Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
-    decision_id = connection.execute(
-        sa.select(decisions.c.id).where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
-    ).scalar_one_or_none()
-    if decision_id is None:
-        return
+    decision = connection.execute(
+        sa.select(decisions.c.id, deliveries.c.urgent)
+        .outerjoin(deliveries, deliveries.c.decision_id == decisions.c.id)
+        .where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
+    ).first()
+    if decision is None:
+        return None
+    decision_id = decision.id
     connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
     connection.execute(
         sa.update(deliveries)
         .where(deliveries.c.decision_id == decision_id, deliveries.c.status == "pending")
         .values(status="withdrawn", updated_at=now)
     )
+    synced = False
     for proposal in proposals_of_decision(connection, decision_id):
         update = fhir_out.withdrawal_updates(proposal.resource, reason)
         if update is not None:
             update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
+            synced = synced or proposal.ehr_id is not None
+    return (decision_id, bool(decision.urgent)) if synced else None
 
 
 @dataclass(frozen=True)
@@ -277,13 +295,39 @@ def update_proposal(
     )
 
 
-def decisions_to_sync(connection: sa.Connection, limit: int = 500) -> list[int]:
-    """Decisions with a proposal whose EHR copy must follow a change Carepath made."""
+def copies_to_sync(connection: sa.Connection, decision_id: int) -> list[StoredProposal]:
+    """A decision's proposals whose EHR copy must follow a change Carepath made."""
+    return [p for p in proposals_of_decision(connection, decision_id) if p.sync_pending and p.ehr_id]
+
+
+def decisions_to_sync(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[int]:
+    """Decisions whose EHR copies wait for a change made before `cutoff` and were not tried since.
+
+    A change made after `cutoff` is still on its way (queued when it was made); one whose sync
+    has a retry scheduled, was just attempted, or is dead-lettered is not stranded either.
+    """
     return list(
         connection.execute(
             sa.select(proposals.c.decision_id)
-            .where(proposals.c.sync_pending.is_(True), proposals.c.ehr_id.is_not(None))  # undelivered: wait
+            .join(deliveries, deliveries.c.decision_id == proposals.c.decision_id)
+            .where(
+                _sync_pending(),
+                proposals.c.last_updated < cutoff,
+                deliveries.c.status.in_(SYNCED_STATUSES),
+                _quiet_since(cutoff),
+            )
             .distinct()
             .limit(limit)
         ).scalars()
     )
+
+
+def _sync_pending() -> sa.ColumnElement[bool]:
+    """A proposal whose EHR copy must follow ours (undelivered copies wait for their delivery)."""
+    return proposals.c.sync_pending.is_(True) & proposals.c.ehr_id.is_not(None)
+
+
+def _sync_waiting() -> sa.ColumnElement[bool]:
+    """The outbox row of a delivered (or withdrawn) decision with a copy to sync."""
+    waiting = sa.exists().where(proposals.c.decision_id == deliveries.c.decision_id, _sync_pending())
+    return deliveries.c.status.in_(SYNCED_STATUSES) & waiting

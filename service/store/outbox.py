@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.store.tables import dead_letters, decisions, deliveries, delivery_attempts
+from service.store.tables import UtcDateTime, dead_letters, decisions, deliveries, delivery_attempts
 from service.store.upsert import insert_ignoring_conflicts
 
 
@@ -29,7 +29,11 @@ def record_attempt(
     )
     values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "updated_at": now, "last_error": None}
     if outcome == "delivered":
-        values |= {"status": "delivered", "delivered_at": now}
+        # The first delivery's time stays: a replayed sync re-creates nothing and must not move it.
+        values |= {
+            "status": "delivered",
+            "delivered_at": sa.func.coalesce(deliveries.c.delivered_at, sa.literal(now, UtcDateTime())),
+        }
     else:
         values["last_error"] = outcome if http_status is None else f"{outcome} ({http_status})"
     connection.execute(sa.update(deliveries).where(deliveries.c.decision_id == decision_id).values(**values))

@@ -167,7 +167,7 @@ delivery_attempts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), nullable=False, index=True),
     sa.Column("attempted_at", UtcDateTime(), nullable=False),
-    sa.Column("outcome", sa.String(16), nullable=False),  # delivered | unavailable | rejected | conflict
+    sa.Column("outcome", sa.String(16), nullable=False),  # delivered | synced | unavailable | rejected | conflict
     sa.Column("http_status", sa.Integer),
     sa.Column("detail", sa.JSON),  # the EHR's OperationOutcome, or the error class; never PHI
 )

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM, key_of, search_token
+from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM, key_of, token_criteria
 from service.store.tables import (
     circuit_breakers,
     decisions,
@@ -273,8 +273,8 @@ class Ehr:
     def copies_of(self, resource_type: str, identifier: str) -> int:
         """How many resources carry Carepath's key `identifier` (a Provenance in its meta.tag)."""
         parameter = "_tag" if resource_type == "Provenance" else "identifier"
-        token = search_token(PROPOSAL_IDENTIFIER_SYSTEM, identifier)  # already percent-encoded
-        return int(self._get(f"{resource_type}?{parameter}={token}&_summary=count")["total"])
+        criteria = token_criteria(parameter, PROPOSAL_IDENTIFIER_SYSTEM, identifier)
+        return int(self._get(f"{resource_type}?{criteria}&_summary=count")["total"])
 
     def copies_of_each(self, keys: Iterable[tuple[str, str, str]]) -> dict[str, int]:
         """{identifier: copies in the EHR} for (patient, resource type, identifier) keys."""

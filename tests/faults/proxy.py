@@ -6,13 +6,15 @@ the client's read timeout and then drops it without forwarding. A write delay ho
 (POST, PUT, PATCH, DELETE) that passes and then forwards it whether or not its client is still
 waiting: a slow EHR that still applies a write its caller gave up on, or died during. A lost
 answer is the same seen from the caller: the request is forwarded and applied, and then the
-connection drops before the answer.
+connection drops before the answer. A write conflict answers a write 409 without forwarding it, as
+a server does when a concurrent identical create won the race (HAPI FHIR, for one).
 
 The plan is read on every request, so a test may change it while the proxy runs.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -37,9 +39,19 @@ class FaultPlan:
     timeout_seconds: float = 25.0
     retry_after_seconds: int = 1
     write_delay_seconds: float = 0.0
+    write_conflict: float = 0.0  # writes only: reads pass, so a re-read sees what the EHR holds
     seed: int = 7
     counts: dict[str, int] = field(
-        default_factory=lambda: {"500": 0, "429": 0, "timeout": 0, "lost": 0, "passed": 0, "delayed": 0, "forwarded": 0}
+        default_factory=lambda: {
+            "500": 0,
+            "429": 0,
+            "409": 0,
+            "timeout": 0,
+            "lost": 0,
+            "passed": 0,
+            "delayed": 0,
+            "forwarded": 0,
+        }
     )
 
 
@@ -86,6 +98,11 @@ class FaultProxy:
             plan.counts[fate] += 1
             return fate
 
+    def conflicts(self) -> bool:
+        """Whether the next write is answered 409."""
+        with self._lock:
+            return self.plan.write_conflict > 0 and self._random.random() < self.plan.write_conflict
+
     def count(self, name: str, counter: dict[str, int] | None = None) -> None:
         with self._lock:
             counts = self.plan.counts if counter is None else counter
@@ -104,6 +121,10 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.count(f"{self.command} {self.path.split('?')[0]}", proxy.received)
+                if self.command != "GET" and proxy.conflicts():
+                    proxy.count("409")
+                    self._answer(409, _outcome("duplicate", "injected conflict"), {})
+                    return
                 fate = proxy.draw() if not self.path.endswith("/metadata") else "passed"
                 if fate == "timeout":
                     time.sleep(proxy.plan.timeout_seconds)
@@ -112,8 +133,7 @@ class FaultProxy:
                 if fate in ("500", "429"):
                     self._answer(
                         int(fate),
-                        b'{"resourceType":"OperationOutcome","issue":[{"severity":"error",'
-                        b'"code":"transient","diagnostics":"injected fault"}]}',
+                        _outcome("transient", "injected fault"),
                         {"Retry-After": str(proxy.plan.retry_after_seconds)} if fate == "429" else {},
                     )
                     return
@@ -153,3 +173,8 @@ class FaultProxy:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
 
         return Handler
+
+
+def _outcome(code: str, diagnostics: str) -> bytes:
+    issue = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    return json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}).encode()

@@ -13,8 +13,7 @@ from service.store.database import transaction
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.handlers import evaluation, outbound, reconcile
-from workers.handlers.sweep import sweep
+from workers.handlers import evaluation, outbound
 
 
 def evaluate(services: Services, prepared: ingest.PreparedEvent, channel: str = "test") -> None:
@@ -26,15 +25,12 @@ def evaluate(services: Services, prepared: ingest.PreparedEvent, channel: str = 
 
 def ehr_statuses(sekmet: SekmetServer, resource_type: str, patient: str) -> list[str]:
     bundle = requests.get(
-        f"{sekmet.base_url}/{resource_type}", params={"patient": f"Patient/{patient}"},
-        headers=sekmet.auth_headers(), timeout=10,
+        f"{sekmet.base_url}/{resource_type}",
+        params={"patient": f"Patient/{patient}"},
+        headers=sekmet.auth_headers(),
+        timeout=10,
     ).json()
     return sorted(e["resource"]["status"] for e in bundle.get("entry", []))
-
-
-def sync_withdrawals(services: Services) -> None:
-    for decision_id in sweep(services).decisions_to_sync:
-        reconcile.sync_decision(services, decision_id)
 
 
 def red_flag_patient(services: Services) -> tuple[str, dict]:
@@ -53,8 +49,7 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
     assert ehr_statuses(sekmet, "Task", patient) == ["requested", "requested"]
 
     corrected = dict(flag, status="entered-in-error", meta={"versionId": "2"})
-    evaluate(stack_services, ingest.prepare(corrected, "Observation"))
-    sync_withdrawals(stack_services)
+    evaluate(stack_services, ingest.prepare(corrected, "Observation"))  # the withdrawal's sync is queued with it
 
     with transaction(stack_services.db) as connection:
         (made,) = decisions.decisions_of(connection, patient)
@@ -62,8 +57,10 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
     assert ehr_statuses(sekmet, "ServiceRequest", patient) == ["revoked"]
     task = requests.get(
-        f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}", "code": "urgent-red-flag-review"},
-        headers=sekmet.auth_headers(), timeout=10,
+        f"{sekmet.base_url}/Task",
+        params={"patient": f"Patient/{patient}", "code": "urgent-red-flag-review"},
+        headers=sekmet.auth_headers(),
+        timeout=10,
     ).json()["entry"][0]["resource"]
     assert task["statusReason"]["text"]
 
@@ -71,5 +68,4 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
 def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services, sekmet: SekmetServer) -> None:
     patient, flag = red_flag_patient(stack_services)
     evaluate(stack_services, ingest.deletion("Observation", flag["id"], patient, stack_services.clock()), "api-delete")
-    sync_withdrawals(stack_services)
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from pathways.fhir_out import token_criteria
 from service.ehr import BearerToken, EhrClient, EhrConflict, EhrRejected, EhrUnavailable
-from service.ehr.client import identifier_criteria
 from tests.ehr.sekmet import SekmetServer, sekmet_server
 
 pytestmark = pytest.mark.integration
@@ -75,9 +75,9 @@ def write_bundle(key: str) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            entry(request_urn, service_request, identifier_criteria(SYSTEM, f"{key}/imaging")),
-            entry(task_urn, focused_task, identifier_criteria(SYSTEM, f"{key}/imaging-task")),
-            entry(f"urn:uuid:{uuid.uuid4()}", provenance, f"_tag={TAG_SYSTEM}|{key}"),
+            entry(request_urn, service_request, token_criteria("identifier", SYSTEM, f"{key}/imaging")),
+            entry(task_urn, focused_task, token_criteria("identifier", SYSTEM, f"{key}/imaging-task")),
+            entry(f"urn:uuid:{uuid.uuid4()}", provenance, token_criteria("_tag", TAG_SYSTEM, key)),
         ],
     }
 
@@ -177,7 +177,7 @@ def test_duplicates_in_the_ehr_make_conditional_creates_conflict_and_a_re_read_f
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
-        "entry": [entry("urn:uuid:x", task(value), identifier_criteria(SYSTEM, value))],
+        "entry": [entry("urn:uuid:x", task(value), token_criteria("identifier", SYSTEM, value))],
     }
     with pytest.raises(EhrConflict):
         ehr.transaction(bundle)

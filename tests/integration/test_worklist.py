@@ -22,7 +22,7 @@ from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
 from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation, outbound, reconcile
+from workers.handlers import evaluation, outbound
 
 PATCH = {"Content-Type": "application/json-patch+json"}
 RED_FLAG = "urgent-red-flag-review"
@@ -124,11 +124,11 @@ def test_a_coordinator_works_the_red_flag_task_to_completion_and_the_pathway_and
     deliver(stack_services, [DeliveryOrder(decision_id(stack_services, patient, "progress-check"), False)])
     assert ehr_task(sekmet, patient, "reassess-outcomes")["status"] == "requested"
 
-    reconcile.sync_decision(stack_services, decision_id(stack_services, patient, "red-flags"))
+    outbound.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags"))  # the sync
     in_ehr = ehr_task(sekmet, patient, RED_FLAG)
     assert in_ehr["status"] == "completed"
     assert in_ehr["owner"]["reference"] == "Practitioner/alice"
-    assert reconcile.sync_decision(stack_services, decision_id(stack_services, patient, "red-flags")) == []
+    assert outbound.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags")) == []
 
 
 def test_a_change_needs_if_match_and_a_stale_one_is_refused(client: FlaskClient, stack_services: Services) -> None:

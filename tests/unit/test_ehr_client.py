@@ -16,8 +16,10 @@ import requests
 import structlog
 from requests.adapters import BaseAdapter
 
+from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM
 from service.ehr import BearerToken, EhrClient, EhrConflict, EhrRejected, EhrUnavailable, NoAuth
 from service.ehr.errors import EhrError, parse_retry_after
+from workers.delivery import existing_ids
 
 BASE = "https://ehr.example.test/fhir"
 TOKEN = "tok-7f3a9c-never-shown"
@@ -427,6 +429,32 @@ def test_search_by_identifier_sends_an_escaped_token(connect: Connect) -> None:
     client, transport = connect(lambda request: answer(200, bundle([task()])))
     client.search_by_identifier("Task", SYSTEM, "a,b")
     assert parse_qs(urlsplit(transport.sent[0].url or "").query) == {"identifier": [f"{SYSTEM}|a\\,b"]}
+
+
+def test_the_re_read_after_a_conflict_puts_each_key_on_the_wire_encoded_exactly_once(connect: Connect) -> None:
+    group = "Patient/p1|pt-nonresponse|1|ep-1|red-flags:major|1"
+    rendered = [
+        {
+            "resourceType": "Task",
+            "id": "c1",
+            "identifier": [{"system": PROPOSAL_IDENTIFIER_SYSTEM, "value": f"{group}|task"}],
+        },
+        {
+            "resourceType": "Provenance",
+            "id": "c2",
+            "meta": {"tag": [{"system": PROPOSAL_IDENTIFIER_SYSTEM, "code": f"{group}|provenance"}]},
+        },
+    ]
+    client, transport = connect(lambda request: answer(200, bundle([{"resourceType": "Task", "id": "ehr-1"}])))
+    existing_ids(client, rendered)
+
+    raw = [urlsplit(request.url or "").query for request in transport.sent]
+    assert not any("%25" in query for query in raw), raw  # a `%` encoded again: the EHR would match nothing
+    escaped = "Patient/p1\\|pt-nonresponse\\|1\\|ep-1\\|red-flags:major\\|1\\|"
+    assert [parse_qs(query) for query in raw] == [
+        {"identifier": [f"{PROPOSAL_IDENTIFIER_SYSTEM}|{escaped}task"]},
+        {"_tag": [f"{PROPOSAL_IDENTIFIER_SYSTEM}|{escaped}provenance"]},
+    ]
 
 
 # -- transactions, updates, capabilities ----------------------------------------------------------

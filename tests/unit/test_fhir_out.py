@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -24,6 +24,7 @@ from pathways.fhir_out import (
     key_of,
     render_decision,
     search_token,
+    token_criteria,
     transaction_bundle,
     withdrawal_updates,
 )
@@ -476,18 +477,24 @@ def test_a_transaction_bundle_validates_and_creates_each_resource_conditionally(
         assert "id" not in entry["resource"]
 
 
-def test_search_tokens_escape_separators_and_survive_url_decoding() -> None:
-    token = search_token("https://x.org/id", "Patient/1|a,b$c\\d e&f=g")
-    assert not set(" &=|") & set(token)
-    assert _unescape_token(unquote(token)) == ("https://x.org/id", "Patient/1|a,b$c\\d e&f=g")
+def test_a_search_token_escapes_fhir_separators_and_leaves_percent_encoding_to_the_query_string() -> None:
+    token = search_token("https://x.org/id", "Patient/1|a,b$c\\d e&f=g%7C")
+    assert token == "https://x.org/id|Patient/1\\|a\\,b\\$c\\\\d e&f=g%7C"
+    assert _unescape_token(token) == ("https://x.org/id", "Patient/1|a,b$c\\d e&f=g%7C")
+
+
+def test_token_criteria_are_a_query_string_encoded_once() -> None:
+    criteria = token_criteria("identifier", "https://x.org/id", "Patient/1|a e&f=g%7C")
+    parameter, _, query = criteria.partition("=")
+    assert parameter == "identifier" and not set(" &=|") & set(query)
+    assert parse_qsl(criteria) == [("identifier", search_token("https://x.org/id", "Patient/1|a e&f=g%7C"))]
 
 
 @given(st.text(min_size=1))
 def test_any_identifier_value_round_trips_through_a_search_token(value: str) -> None:
-    assert _unescape_token(unquote(search_token(PROPOSAL_IDENTIFIER_SYSTEM, value))) == (
-        PROPOSAL_IDENTIFIER_SYSTEM,
-        value,
-    )
+    assert _unescape_token(search_token(PROPOSAL_IDENTIFIER_SYSTEM, value)) == (PROPOSAL_IDENTIFIER_SYSTEM, value)
+    ((_, decoded),) = parse_qsl(token_criteria("identifier", PROPOSAL_IDENTIFIER_SYSTEM, value), keep_blank_values=True)
+    assert _unescape_token(decoded) == (PROPOSAL_IDENTIFIER_SYSTEM, value)
 
 
 def _references(node: Any) -> list[str]:

@@ -1,4 +1,10 @@
-"""Write decisions to the EHR: once, behind the breaker, with refusals dead-lettered."""
+"""The one road to the EHR: every write, behind the breaker, on one retry budget, refusals dead-lettered.
+
+A decision's outbox row stands for "the EHR's copies must match ours": a pending delivery creates
+what the EHR lacks, and a change made here since (a worklist transition, a withdrawal) is patched
+into the EHR's copy. Both go through `deliver_decision`, so both share the circuit breaker, the
+attempt log, the retry policy (`after_failure`), the sweeper's guard and the dead letters.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +14,53 @@ from datetime import timedelta
 import structlog
 
 from service.bootstrap import Services
+from service.ehr.client import EhrClient
 from service.ehr.errors import EhrConflict, EhrError, EhrRejected, EhrUnavailable
 from service.store import decisions, outbox
+from service.store import worklist as worklist_store
 from service.store.database import transaction
 from workers import breaker
-from workers.delivery import deliver_resources, existing_ids
+from workers.delivery import Unsettled, deliver_resources, existing_ids, sync_copy
 from workers.dispatch import DeliveryOrder
+from workers.handlers import evaluation
 
 log = structlog.get_logger(__name__)
 
+# Full-jitter backoff capped at 10 minutes: 24 retries wait about 84 minutes on average (at most
+# about 2.8 hours) before a write is dead-lettered; an administrator can replay it after that.
+MAX_RETRIES = 24
+BACKOFF_MAX_SECONDS = 600
+
 
 def deliver_decision(services: Services, decision_id: int) -> list[DeliveryOrder]:
-    """Write a decision's resources to the EHR once; a no-op when done, dead, or with no EHR.
+    """Bring the EHR's copies of a decision in step with ours; a no-op when they are, when dead, or with no EHR.
 
-    Transient failures (EhrUnavailable) propagate for the task to retry; a refusal goes to the
-    dead letters; a conflict is settled by re-reading what the EHR already holds. Returns the
-    deliveries to queue now: those the breaker held back, when this call closed it.
+    Transient failures (EhrUnavailable) propagate for the task to retry; a refused create goes to
+    the dead letters, a refused change is recorded and the EHR's copy stands; a conflict is
+    settled by re-reading what the EHR holds. Returns the work to
+    queue now: what a Task the EHR moved on set off, and the writes the breaker held back, when
+    this call closed it.
     """
     ehr = services.ehr
     if ehr is None:
         return []
     with transaction(services.db) as connection:
         delivery = decisions.load_delivery(connection, decision_id)
-    if delivery is None or delivery.status != "pending":
+        changed = decisions.copies_to_sync(connection, decision_id)
+    if delivery is None or delivery.status == "dead":
+        return []
+    creates = delivery.status == "pending"
+    if not creates and not changed:
         return []
     breaker_name = services.settings.ehr_base_url or "ehr"
     breaker.before_call(services.db, breaker_name, services.clock())
     try:
-        ehr_ids = deliver_resources(ehr, delivery.resources)
+        if creates:
+            _create(services, ehr, delivery)
+        orders = _sync(services, ehr, decision_id)
+    except Unsettled:
+        _ehr_answered(services, breaker_name)  # it answered; the conflict was recorded where it arose
+        raise
     except EhrUnavailable as error:
         breaker.failed(services.db, breaker_name, services.clock())
         _record(services, decision_id, "unavailable", error)
@@ -43,21 +68,54 @@ def deliver_decision(services: Services, decision_id: int) -> list[DeliveryOrder
     except EhrRejected as error:
         released = _ehr_answered(services, breaker_name)
         _record(services, decision_id, "rejected", error, bury_as="rejected")
-        log.error("delivery rejected; dead-lettered", decision_id=decision_id, status=error.status)
+        log.error("write rejected; dead-lettered", decision_id=decision_id, status=error.status)
         return released
+    released = _ehr_answered(services, breaker_name)
+    with transaction(services.db) as connection:
+        outbox.record_attempt(
+            connection, decision_id, outcome="delivered" if creates else "synced", now=services.clock()
+        )
+    log.info("decision written to the EHR", decision_id=decision_id, created=creates, synced=len(changed))
+    return orders + [order for order in released if order.decision_id != decision_id]
+
+
+def _create(services: Services, ehr: EhrClient, delivery: decisions.PendingDelivery) -> None:
+    """Create the decision's resources the EHR lacks and remember the ids it gave them."""
+    try:
+        ehr_ids = deliver_resources(ehr, delivery.resources)
     except EhrConflict as error:
-        released = _ehr_answered(services, breaker_name)
-        _record(services, decision_id, "conflict", error)
-        ehr_ids = existing_ids(ehr, delivery.resources)  # raises EhrUnavailable if still ambiguous
-    else:
-        released = _ehr_answered(services, breaker_name)
+        _record(services, delivery.decision_id, "conflict", error)
+        ehr_ids = existing_ids(ehr, delivery.resources)  # raises Unsettled if still ambiguous
     now = services.clock()
     with transaction(services.db) as connection:
         for key, ehr_id in ehr_ids.items():
             decisions.record_ehr_id(connection, key, ehr_id, now)
-        outbox.record_attempt(connection, decision_id, outcome="delivered", now=now)
-    log.info("decision delivered", decision_id=decision_id, resources=len(ehr_ids))
-    return [order for order in released if order.decision_id != decision_id]
+
+
+def _sync(services: Services, ehr: EhrClient, decision_id: int) -> list[DeliveryOrder]:
+    """Patch each changed copy in the EHR; a Task the EHR already closed is adopted here instead."""
+    with transaction(services.db) as connection:
+        changed = decisions.copies_to_sync(connection, decision_id)
+        versions = worklist_store.versions(connection, [p.id for p in changed])
+    orders: list[DeliveryOrder] = []
+    for proposal in changed:
+        try:
+            adopted = sync_copy(ehr, proposal)
+        except Unsettled as error:
+            _record(services, decision_id, "conflict", error)
+            raise
+        except EhrRejected as error:
+            # The EHR, the system of record, refuses the change (its workflow, or a JSON Patch `test`
+            # that no longer holds): its copy stands, and reconciliation brings it back here. A dead
+            # letter would keep the copy pending, and reconciliation ignores a pending copy's changes.
+            _record(services, decision_id, "rejected", error)
+            log.error("change refused by the EHR", decision_id=decision_id, status=error.status)
+            adopted = None
+        with transaction(services.db) as connection:
+            worklist_store.mark_synced(connection, proposal.id, versions[proposal.id])
+        if adopted is not None:
+            orders += evaluation.task_changed(services, adopted)
+    return orders
 
 
 def _ehr_answered(services: Services, breaker_name: str) -> list[DeliveryOrder]:
@@ -75,6 +133,16 @@ def _ehr_answered(services: Services, breaker_name: str) -> list[DeliveryOrder]:
     return [DeliveryOrder(decision_id, urgent) for decision_id, urgent in held]
 
 
+def after_failure(services: Services, decision_id: int, error: EhrUnavailable, retries: int) -> float | None:
+    """The one retry policy: seconds until the next try (noted for the sweeper), or None once dead-lettered."""
+    if retries >= MAX_RETRIES:
+        give_up_delivery(services, decision_id, error)
+        return None
+    countdown = retry_delay(retries, error.retry_after, BACKOFF_MAX_SECONDS)
+    note_retry(services, decision_id, countdown)
+    return countdown
+
+
 def note_retry(services: Services, decision_id: int, countdown: float) -> None:
     """Record when the scheduled retry is due, so the sweeper does not queue a second copy."""
     due = services.clock() + timedelta(seconds=countdown)
@@ -83,7 +151,7 @@ def note_retry(services: Services, decision_id: int, countdown: float) -> None:
 
 
 def give_up_delivery(services: Services, decision_id: int, error: EhrError) -> None:
-    """Retries are spent: dead-letter the delivery so an administrator can replay it."""
+    """Retries are spent: dead-letter the write so an administrator can replay it."""
     with transaction(services.db) as connection:
         outbox.bury(
             connection,
@@ -93,7 +161,7 @@ def give_up_delivery(services: Services, decision_id: int, error: EhrError) -> N
             http_status=error.status,
             outcome=error.outcome,
         )
-    log.error("delivery retries exhausted; dead-lettered", decision_id=decision_id)
+    log.error("write retries exhausted; dead-lettered", decision_id=decision_id)
 
 
 def _record(services: Services, decision_id: int, outcome: str, error: EhrError, *, bury_as: str | None = None) -> None:

@@ -26,7 +26,7 @@ def sweep(services: Services) -> SweepWork:
             ]
             if services.ehr is not None
             else [],
-            decisions_to_sync=decisions.decisions_to_sync(connection) if services.ehr is not None else [],
+            decisions_to_sync=decisions.decisions_to_sync(connection, cutoff) if services.ehr is not None else [],
         )
         # Expired sessions are refused when presented anyway; this keeps the ones never presented again from piling up.
         purge_expired(connection, Lifetimes.of(services.settings), now)
