@@ -68,6 +68,7 @@ def worker(queues: str | None, concurrency: int | None, hostname: str | None) ->
     configure_logging(settings)
     app = make_celery(settings)
     argv = [
+        *_banner_off(settings),
         "worker",
         f"--queues={queues or ','.join(ALL_QUEUES)}",
         f"--concurrency={concurrency or settings.worker_concurrency}",
@@ -80,6 +81,11 @@ def worker(queues: str | None, concurrency: int | None, hostname: str | None) ->
     app.worker_main(argv)
 
 
+def _banner_off(settings: Settings) -> list[str]:
+    """Celery's start-up banner is plain text: off when every line must be JSON."""
+    return ["--quiet"] if settings.log_format == "json" else []
+
+
 @main.command()
 def beat() -> None:
     """Run the scheduler that sweeps due checkpoints and stranded work."""
@@ -90,18 +96,29 @@ def beat() -> None:
     configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = make_celery(settings)
-    app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={settings.data_dir / 'beat-schedule'}"])
+    app.start(
+        [
+            *_banner_off(settings),
+            "beat",
+            f"--loglevel={settings.log_level}",
+            f"--schedule={settings.data_dir / 'beat-schedule'}",
+        ]
+    )
 
 
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
+    import structlog
+
+    from service.logs import configure_logging
     from service.store import migrate as migrations
     from service.store.database import make_engine
 
     settings = _settings()
+    configure_logging(settings)  # Alembic's lines, too, in the service's log format
     migrations.upgrade(make_engine(settings.database_url))
-    click.echo("database is up to date")
+    structlog.get_logger("carepath.migrate").info("database is up to date")
 
 
 @main.command()

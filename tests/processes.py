@@ -34,15 +34,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 
 
 class CarepathProcess:
-    """One `carepath <command>` subprocess with its log in test-artifacts/."""
+    """One `carepath <command>` subprocess (or another `python -m` module) with its log in test-artifacts/."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], module: str = "service.cli") -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.name = name
         self.log_path = ARTIFACTS / f"{name}.log"
         self._log = self.log_path.open("wb")  # a fresh log: an old " ready." line must not count
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -72,10 +72,10 @@ class CarepathProcess:
         self._log.close()
 
 
-def start_api(env: dict[str, str], name: str = "api") -> tuple[CarepathProcess, str]:
-    """Start `carepath serve` on a free port; return the process and its base URL."""
+def start_api(env: dict[str, str], name: str = "api", module: str = "service.cli") -> tuple[CarepathProcess, str]:
+    """Start `carepath serve` (or `module` taking its arguments) on a free port; return the process and its base URL."""
     port = free_port()
-    process = CarepathProcess(name, ["serve", "--port", str(port)], env)
+    process = CarepathProcess(name, ["serve", "--port", str(port)], env, module)
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

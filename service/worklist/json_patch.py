@@ -1,22 +1,34 @@
-"""A small RFC 6902 JSON Patch: add, remove, replace and test (what Task edits need)."""
+"""RFC 6902 JSON Patch for Task edits: the `jsonpatch` package, limited to add, remove, replace and test.
+
+Refusals: 400 for a malformed patch, 409 for a failed test (the resource has changed), 422 for a
+path the Task does not have (including array indexes RFC 6901 forbids, such as `00` or `²`).
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
 from service.problems import Problem
 
 OPERATIONS = ("add", "remove", "replace", "test")
+NEEDS_VALUE = ("add", "replace", "test")
+NO_SUCH_ELEMENT = "names no element of the Task (an array index is 0 or a number without leading zeros; - appends)"
 
 
 def apply(document: dict[str, Any], operations: Any) -> dict[str, Any]:
     """`document` with `operations` applied, or a Problem (400 malformed, 409 failed test, 422 bad path)."""
     if not isinstance(operations, list):
         raise Problem(400, "structure", "A JSON Patch is a JSON array of operations.")
+    for index, operation in enumerate(operations):
+        _check_shape(operation, f"operation {index}")
     result = copy.deepcopy(document)
     for index, operation in enumerate(operations):
-        result = _apply_one(result, operation, index)
+        # one at a time, so a refusal names the operation that caused it
+        _apply_one(result, operation, f"operation {index}")
     return result
 
 
@@ -26,77 +38,33 @@ def paths(operations: list[Any]) -> list[str]:
 
 
 def tokens(path: str) -> list[str]:
-    """A JSON Pointer's reference tokens, unescaped (RFC 6901)."""
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise Problem(400, "structure", f"JSON Pointer must start with '/': {path!r}")
-    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+    """A JSON Pointer's reference tokens, unescaped (RFC 6901); `apply` has refused invalid pointers."""
+    return list(jsonpointer.JsonPointer(path).parts)
 
 
-def _apply_one(document: Any, operation: Any, index: int) -> Any:
-    where = f"operation {index}"
+def _check_shape(operation: Any, where: str) -> None:
     if not isinstance(operation, dict) or operation.get("op") not in OPERATIONS:
         raise Problem(400, "structure", f"{where}: op must be one of {', '.join(OPERATIONS)}")
     path = operation.get("path")
     if not isinstance(path, str):
         raise Problem(400, "structure", f"{where}: path must be a string")
-    if operation["op"] in ("add", "replace", "test") and "value" not in operation:
+    if operation["op"] in NEEDS_VALUE and "value" not in operation:
         raise Problem(400, "structure", f"{where}: {operation['op']} needs a value")
-    parts = tokens(path)
+    try:
+        parts = tokens(path)
+    except jsonpointer.JsonPointerException as error:
+        raise Problem(400, "structure", f"{where}: path is not a JSON Pointer ({error})") from error
     if not parts:
         raise Problem(422, "processing", f"{where}: the whole resource cannot be patched")
-    parent = _walk(document, parts[:-1], where)
-    return _change(document, parent, parts[-1], operation, where)
 
 
-def _walk(document: Any, parts: list[str], where: str) -> Any:
-    node = document
-    for part in parts:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise Problem(422, "processing", f"{where}: path does not exist")
-    return node
-
-
-def _change(document: Any, parent: Any, last: str, operation: dict[str, Any], where: str) -> Any:
-    op = operation["op"]
-    if isinstance(parent, dict):
-        if op == "test":
-            if parent.get(last, _MISSING) != operation["value"]:
-                raise Problem(409, "conflict", f"{where}: test failed; the resource has changed")
-        elif op == "add":
-            parent[last] = copy.deepcopy(operation["value"])
-        elif last not in parent:
-            raise Problem(422, "processing", f"{where}: path does not exist")
-        elif op == "remove":
-            del parent[last]
-        else:
-            parent[last] = copy.deepcopy(operation["value"])
-        return document
-    if isinstance(parent, list):
-        return _change_list(document, parent, last, operation, where)
-    raise Problem(422, "processing", f"{where}: path does not exist")
-
-
-def _change_list(document: Any, items: list[Any], last: str, operation: dict[str, Any], where: str) -> Any:
-    op = operation["op"]
-    size = len(items) + (1 if op == "add" else 0)
-    position = len(items) if (last == "-" and op == "add") else int(last) if last.isdigit() else -1
-    if not 0 <= position < size:
-        raise Problem(422, "processing", f"{where}: array index out of range")
-    if op == "add":
-        items.insert(position, copy.deepcopy(operation["value"]))
-    elif op == "remove":
-        del items[position]
-    elif op == "replace":
-        items[position] = copy.deepcopy(operation["value"])
-    elif items[position] != operation["value"]:
-        raise Problem(409, "conflict", f"{where}: test failed; the resource has changed")
-    return document
-
-
-_MISSING = object()
+def _apply_one(document: dict[str, Any], operation: dict[str, Any], where: str) -> None:
+    path = operation["path"]
+    try:
+        jsonpatch.JsonPatch([operation]).apply(document, in_place=True)
+    except jsonpatch.JsonPatchTestFailed as failed:
+        raise Problem(409, "conflict", f"{where}: test of {path} failed; the resource has changed") from failed
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        # The shape was checked above, so what is left is a path this Task does not have. The
+        # library's own message is not passed on: it can quote the whole document.
+        raise Problem(422, "processing", f"{where}: {path} {NO_SUCH_ELEMENT}") from error

@@ -199,3 +199,44 @@ def test_the_worklist_filters_sorts_and_pages(client: FlaskClient, stack_service
     assert second["entry"][0]["resource"]["id"] != task["id"]
     assert client.get("/fhir/Task", query_string={"_sort": "colour"}).status_code == 400
     assert client.get("/fhir/Task", query_string={"authored-on": "gt-yesterday"}).status_code == 400
+
+
+REFUSED_PATCHES = [
+    ("a superscript digit is no array index", [{"op": "replace", "path": "/note/²", "value": {"text": "x"}}], 422),
+    ("a leading zero is forbidden by RFC 6901", [{"op": "replace", "path": "/note/00", "value": {"text": "x"}}], 422),
+    ("a leading zero is forbidden when adding too", [{"op": "add", "path": "/note/01", "value": {"text": "x"}}], 422),
+    ("- is past the end: nothing to replace", [{"op": "replace", "path": "/note/-", "value": {"text": "x"}}], 422),
+    ("- is past the end: nothing to remove", [{"op": "remove", "path": "/note/-"}], 422),
+    ("an index past the end", [{"op": "remove", "path": "/note/1"}], 422),
+    ("an insertion past the end", [{"op": "add", "path": "/note/2", "value": {"text": "x"}}], 422),
+    ("a member of a missing element", [{"op": "add", "path": "/owner/display", "value": "x"}], 422),
+    ("move is not an allowed op", [{"op": "move", "from": "/note/0", "path": "/note/1"}], 400),
+    ("copy is not an allowed op", [{"op": "copy", "from": "/note/0", "path": "/note/-"}], 400),
+    ("an invalid escape", [{"op": "remove", "path": "/note/~2"}], 400),
+    ("a failed test", [{"op": "test", "path": "/note/0/text", "value": "someone else's note"}], 409),
+    ("a test of a missing element", [{"op": "test", "path": "/note/1/text", "value": "x"}], 409),
+]
+
+
+def test_a_patch_with_a_bad_index_a_forbidden_op_or_a_failed_test_is_refused_and_changes_nothing(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    task, etag = task_of(client, patient, RED_FLAG)
+    noted = patch(client, task["id"], etag, [{"op": "add", "path": "/note", "value": [{"text": "called"}]}])
+    assert noted.status_code == 200, noted.get_json()
+    etag = noted.headers["ETag"]
+
+    for why, ops, status in REFUSED_PATCHES:
+        refused = patch(client, task["id"], etag, ops)
+        assert refused.status_code == status, (why, refused.get_json())
+        outcome = refused.get_json()
+        assert outcome["resourceType"] == "OperationOutcome", why
+        assert outcome["issue"][0]["diagnostics"].startswith("operation 0: "), (why, outcome)
+    after = client.get(f"/fhir/Task/{task['id']}")
+    assert after.headers["ETag"] == etag
+    assert after.get_json()["note"] == [{"text": "called"}]
+
+    appended = patch(client, task["id"], etag, [{"op": "add", "path": "/note/-", "value": {"text": "again"}}])
+    assert appended.status_code == 200, appended.get_json()
+    assert appended.get_json()["note"] == [{"text": "called"}, {"text": "again"}]
