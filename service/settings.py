@@ -50,8 +50,14 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "WEB_THREADS",
         "4",
-        "Threads per API process (gunicorn's threaded worker): a request waiting on the database or the broker "
-        "does not hold its process. 1: gunicorn's sync worker.",
+        "Threads per API process: a request waiting on the database or the broker does not hold its process. "
+        'Requests reach a thread only once fully received (README, "Front door").',
+    ),
+    Variable(
+        "FORWARDED_ALLOW_IPS",
+        "127.0.0.1,::1",
+        "Addresses or networks (comma-separated; `*` for any) of the proxy in front, whose `X-Forwarded-Proto` "
+        "the API believes; docker-compose.yml trusts its internal network, where only the proxy reaches the API.",
     ),
     Variable("WORKER_CONCURRENCY", "2", "Celery worker processes per `carepath worker`."),
     Variable("EHR_BASE_URL", "(empty)", "FHIR base URL of the EHR. Empty: decisions stay local."),
@@ -159,6 +165,7 @@ class Settings:
     port: int = 8000
     web_concurrency: int = 2
     web_threads: int = 4
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     worker_concurrency: int = 2
     ehr_base_url: str | None = None
     ehr_auth: str = "bearer"
@@ -208,6 +215,7 @@ class Settings:
             port=int(get("PORT") or 8000),
             web_concurrency=int(get("WEB_CONCURRENCY") or 2),
             web_threads=int(get("WEB_THREADS") or 4),
+            forwarded_allow_ips=get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1",
             worker_concurrency=int(get("WORKER_CONCURRENCY") or 2),
             ehr_base_url=(get("EHR_BASE_URL") or "").rstrip("/") or None,
             ehr_auth=(get("EHR_AUTH") or "bearer").lower(),
