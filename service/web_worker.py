@@ -23,6 +23,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from service.http_framing import Framing, FramingLimits, RequestFraming
 from service.problems import Problem
+from service.security_headers import ALWAYS, NOT_STORED
 
 # Seconds a client has to send a request's head, and then its body. nginx's client_header_timeout
 # and client_body_timeout in deploy/nginx.conf hold the production front door to the same.
@@ -148,9 +149,10 @@ def _answer(problem: Problem) -> bytes:
         f"HTTP/1.1 {problem.status} {REASONS[problem.status]}\r\n"
         "Content-Type: application/fhir+json\r\n"
         f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+        "Connection: close\r\n"
     )
-    return head.encode() + body
+    protections = "".join(f"{name}: {value}\r\n" for name, value in (ALWAYS | NOT_STORED).items())
+    return (head + protections + "\r\n").encode() + body
 
 
 def _send_quietly(sock: Any, data: bytes) -> None:

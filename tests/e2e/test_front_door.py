@@ -110,6 +110,7 @@ def test_carepath_serve_answers_a_request_head_unfinished_after_ten_seconds_with
     answer = raw_exchange(api, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", wait=20)
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b'"resourceType": "OperationOutcome"' in answer
+    assert b"X-Content-Type-Options: nosniff" in answer and b"Cache-Control: no-store" in answer
     assert 9 <= time.monotonic() - started < 13
 
 
