@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(BIN)/carepath run
 
-## Install everything, start PostgreSQL and Redis and install Chromium if needed, and run the whole test suite.
+## Install everything, start PostgreSQL and Redis, install Chromium and nginx if needed, and run the whole test suite.
 test: install
 	bash tests/ehr/install.sh
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-nginx.sh
 	$(BIN)/python -m pytest
 
 unit: install

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import ui
+from service import security_headers, ui
 from service.api import (
     access,
     admin,
@@ -44,6 +44,7 @@ def create_app(
     app.extensions["carepath.services"] = services
     app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(make_celery(settings))
     register_error_handlers(app)
+    security_headers.install(app)
     bind_request_logging(app)
     access.install(app, services)  # after the request id is bound: audit rows carry it
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"

@@ -152,6 +152,13 @@ class Settings:
         "does not hold its process. 1: gunicorn's sync worker.",
         whole(1, 256),
     )
+    forwarded_allow_ips: str = setting(
+        "FORWARDED_ALLOW_IPS",
+        "127.0.0.1,::1",
+        "Addresses or networks (comma-separated; `*` for any) of the proxy in front, whose `X-Forwarded-Proto` "
+        "the API believes; docker-compose.yml trusts its internal network, where only the proxy reaches the API.",
+        text(),
+    )
     worker_concurrency: int = setting(
         "WORKER_CONCURRENCY", 2, "Celery worker processes per `carepath worker`.", whole(1, 64)
     )

@@ -9,6 +9,8 @@ from gunicorn.app.base import BaseApplication
 
 from bench.bare.app import create_app
 from bench.bare.tasks import QUEUE, make_celery
+from service.settings import Settings
+from service.wsgi import WORKER_CLASS
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -16,11 +18,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def __init__(self, broker_url: str, bind: str, workers: int, threads: int) -> None:
         self._broker_url, self._bind, self._workers, self._threads = broker_url, bind, workers, threads
+        self.settings = Settings.from_env({})  # the worker class reads its body limit here
         super().__init__()
 
     def load_config(self) -> None:
         self.cfg.set("bind", self._bind)
         self.cfg.set("workers", self._workers)
+        self.cfg.set("worker_class", WORKER_CLASS)
         self.cfg.set("threads", self._threads)
         self.cfg.set("accesslog", None)
         self.cfg.set("graceful_timeout", 10)

@@ -52,10 +52,16 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture()
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page; the test errs if the Content-Security-Policy blocked anything the UI tried to load or run."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     opened = context.new_page()
+    refused: list[str] = []
+    opened.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield opened
     context.close()
+    assert not refused, f"the Content-Security-Policy blocked part of the UI: {refused}"
 
 
 @pytest.fixture(scope="module")

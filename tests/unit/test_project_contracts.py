@@ -33,6 +33,19 @@ def test_every_compose_command_is_a_carepath_cli_command() -> None:
     assert {"serve", "worker", "beat", "migrate", "simulate", "run"} <= set(carepath_cli.commands)
 
 
+def test_compose_publishes_only_the_proxy_and_mounts_the_shipped_nginx_config() -> None:
+    services = compose()["services"]
+    assert [name for name, service in services.items() if "ports" in service] == ["proxy"]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in services["proxy"]["volumes"]
+    assert "healthcheck" in services["proxy"]
+
+
+def test_nginx_accepts_the_same_largest_body_as_the_app() -> None:
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    size = re.search(r"^\s*client_max_body_size (\d+)m;", config, re.M)
+    assert size is not None and int(size.group(1)) * 1024 * 1024 == Settings.from_env({}).max_body_bytes
+
+
 def test_compose_points_carepath_at_postgres_and_redis() -> None:
     environment = compose()["services"]["api"]["environment"]
     assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
