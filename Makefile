@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(BIN)/carepath run
 
-## Install everything, start PostgreSQL and Redis, install Chromium and nginx if needed, and run the whole test suite.
-test: install
+## Check lint, format and strict types, install everything, start PostgreSQL and Redis, install Chromium and nginx if needed, and run the whole test suite.
+test: install lint
 	bash tests/ehr/install.sh
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-browser.sh
@@ -29,9 +29,11 @@ test: install
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
+## Lint, format and strict types (pathways, service, workers): part of `make test`, so CI keeps them.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy pathways
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Measure speed and scale on this machine (about 8 minutes; not part of `make test`).
 bench: install

@@ -103,5 +103,7 @@ def revoke_command(token_id: int) -> None:
         raise click.ClickException(NOT_MIGRATED) from None
     if record is None:
         raise click.ClickException(f"no token {token_id}")
-    click.echo(f"token {token_id} ({record.name}) revoked; API processes refuse it within "
-               f"{max(services.settings.token_cache_seconds, 0):g} seconds (TOKEN_CACHE_SECONDS)")
+    click.echo(
+        f"token {token_id} ({record.name}) revoked; API processes refuse it within "
+        f"{max(services.settings.token_cache_seconds, 0):g} seconds (TOKEN_CACHE_SECONDS)"
+    )

@@ -95,7 +95,7 @@ def _resolved_subject(resource: dict[str, Any], fullurl_map: dict[str, str]) -> 
 
 
 def _subject_id(payload: dict[str, Any]) -> str:
-    reference = (payload.get("subject") or {}).get("reference", "")
+    reference: str = (payload.get("subject") or {}).get("reference", "")
     return reference.rsplit("/", 1)[-1]
 
 

@@ -64,7 +64,7 @@ def succeeded(engine: sa.Engine, name: str, now: datetime) -> bool:
             )
             .values(state="closed", failures=0, opened_at=None, next_probe_at=None, updated_at=now)
         )
-    return was != "closed"
+    return bool(was != "closed")
 
 
 def failed(engine: sa.Engine, name: str, now: datetime) -> None:

@@ -71,7 +71,7 @@ def make_celery(settings: Settings) -> Celery:
     )
     if settings.uses_embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app.carepath_settings = settings  # type: ignore[attr-defined]
+    app.carepath_settings = settings
     from workers import tasks  # noqa: F401  (registers the shared tasks on this app)
 
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
 
 from service.bootstrap import Services, build
@@ -14,14 +12,14 @@ def services_for(app: Celery) -> Services:
     """This process's services, built on first use (never in the parent before forking)."""
     services: Services | None = getattr(app, "_carepath_services", None)
     if services is None:
-        services = build(app.carepath_settings)  # type: ignore[attr-defined]
-        app._carepath_services = services  # type: ignore[attr-defined]
+        services = build(app.carepath_settings)
+        app._carepath_services = services
     return services
 
 
 def dispatcher_for(app: Celery) -> Dispatcher:
-    dispatcher: Any = getattr(app, "_carepath_dispatcher", None)
+    dispatcher: Dispatcher | None = getattr(app, "_carepath_dispatcher", None)
     if dispatcher is None:
         dispatcher = Dispatcher(app)
-        app._carepath_dispatcher = dispatcher  # type: ignore[attr-defined]
+        app._carepath_dispatcher = dispatcher
     return dispatcher

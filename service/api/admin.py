@@ -10,6 +10,7 @@ from service.api.context import dispatcher, services
 from service.problems import Problem
 from service.store import outbox
 from service.store.database import transaction
+from workers.dispatch import DeliveryOrder
 from workers.handlers import outbound
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -78,5 +79,5 @@ def delivery_attempts(decision_id: int) -> Response:
     )
 
 
-def _replayed(orders: list[outbound.DeliveryOrder]) -> list[str]:
+def _replayed(orders: list[DeliveryOrder]) -> list[str]:
     return [f"Decision/{o.decision_id}" for o in orders]

@@ -284,8 +284,6 @@ def _forget_token(auth: Auth) -> bool:
     return True
 
 
-
-
 def _credentials(headers: Mapping[str, str]) -> list[str]:
     """Secrets an error message must never echo (the Authorization value and its credential)."""
     value = headers.get("Authorization")

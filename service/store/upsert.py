@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-_ANY_ROW = sa.literal_column("1")
+_ANY_ROW: sa.ColumnElement[Any] = sa.literal_column("1")
 
 
 def insert_ignoring_conflicts(connection: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -32,4 +32,5 @@ def _insert_statement(dialect_name: str, table: sa.Table, column: sa.ColumnEleme
     """Built once per table and column: values go in as parameters, so the compiled form is cached too."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL drivers do not report rowcount.
-    return dialect.insert(table).on_conflict_do_nothing().returning(column)
+    statement: sa.Executable = dialect.insert(table).on_conflict_do_nothing().returning(column)
+    return statement

@@ -513,9 +513,12 @@ def test_a_delete_needs_a_timezone_aware_moment() -> None:
 
 def test_a_resource_that_references_a_second_patient_is_refused_at_the_element() -> None:
     observation = {
-        "resourceType": "Observation", "id": "o1", "status": "final",
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": "Patient/a"}, "effectiveDateTime": "2026-01-05",
+        "subject": {"reference": "Patient/a"},
+        "effectiveDateTime": "2026-01-05",
         "valueQuantity": {"value": 5},
         "performer": [{"reference": "Practitioner/p"}, {"reference": "Patient/b"}],
     }
