@@ -95,6 +95,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
     ),
     Variable(
+        "WORKER_HEARTBEAT_SECONDS",
+        "10",
+        "How often each worker records in the database that it is alive; /readyz and /metrics count a worker "
+        "silent for three periods as gone.",
+    ),
+    Variable(
         "NOTIFICATION_BASE_URL",
         "(empty)",
         "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
@@ -176,6 +182,7 @@ class Settings:
     stranded_after_seconds: float = 120.0
     notification_base_url: str | None = None
     heartbeat_grace_seconds: float = 30.0
+    worker_heartbeat_seconds: float = 10.0
     gap_grace_seconds: float = 10.0
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -225,6 +232,7 @@ class Settings:
             stranded_after_seconds=float(get("STRANDED_AFTER_SECONDS") or 120),
             notification_base_url=(get("NOTIFICATION_BASE_URL") or "").rstrip("/") or None,
             heartbeat_grace_seconds=float(get("HEARTBEAT_GRACE_SECONDS") or 30),
+            worker_heartbeat_seconds=float(get("WORKER_HEARTBEAT_SECONDS") or 10),
             gap_grace_seconds=float(get("GAP_GRACE_SECONDS") or 10),
             oidc_issuer=(get("OIDC_ISSUER") or "").rstrip("/") or None,
             oidc_audience=get("OIDC_AUDIENCE"),

@@ -87,8 +87,9 @@ def make_celery(settings: Settings) -> Celery:
             broker_transport="workers.redis_transport:Transport", broker_transport_options=REDIS_TRANSPORT_OPTIONS
         )
     from workers.consumer import RecoverOnConnect
+    from workers.heartbeat import Heartbeat
 
-    app.steps["consumer"].add(RecoverOnConnect)
+    app.steps["consumer"].update({RecoverOnConnect, Heartbeat})
     if settings.uses_embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.carepath_settings = settings  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from pathways.definitions import default_definition
@@ -603,3 +604,38 @@ def test_red_flags_acknowledged_while_the_broker_is_down_reach_the_ehr_within_te
 
     assert_one_copy_of_everything(ehr, truth)
     assert truth.fact_evaluations() == Counter(dict.fromkeys(patients, 2)), logs
+
+
+def test_readyz_and_metrics_report_the_workers_alive_and_stay_ready_when_none_is(
+    base_env: dict[str, str], db: sa.Engine
+) -> None:
+    env = {**base_env, "WORKER_HEARTBEAT_SECONDS": "1"}
+    with launcher(env, "liveness") as run:
+        worker, base = run.together(lambda: run.worker("w-live"), run.api)
+
+        def readyz() -> dict[str, Any]:
+            answer = requests.get(f"{base}/readyz", timeout=10)
+            assert answer.status_code == 200, answer.text  # workers never decide readiness
+            body: dict[str, Any] = answer.json()
+            return body
+
+        def this_worker() -> dict[str, Any]:
+            (entry,) = [e for e in readyz()["workers"]["seen"] if e["name"].startswith(f"{worker.name}@")]
+            return entry
+
+        def metric(name: str) -> float:
+            text = requests.get(f"{base}/metrics", timeout=10).text
+            (line,) = [line for line in text.splitlines() if line.startswith(name)]
+            return float(line.rsplit(" ", 1)[1])
+
+        # Earlier tests' killed workers may have left stale rows: only live ones count.
+        assert readyz()["workers"]["alive"] == 1 and this_worker()["alive"], readyz()
+        assert metric("carepath_workers_alive ") == 1
+        age_metric = f'carepath_worker_heartbeat_age_seconds{{worker="{worker.name}@'
+        assert metric(age_metric) < 3
+
+        worker.kill(signal.SIGKILL)  # no goodbye: its row stays and goes stale
+        wait_until(lambda: not this_worker()["alive"], 10, what="/readyz to see the killed worker gone")
+        assert readyz()["workers"]["alive"] == 0
+        assert metric("carepath_workers_alive ") == 0
+        assert metric(age_metric) >= 3
