@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from service.bootstrap import Services
 from service.definition_registry import DefinitionUnavailable
+from service.store import worker_heartbeats
 from service.store.events import count_waiting_for_definition
 from service.store.tables import (
     circuit_breakers,
@@ -45,6 +46,7 @@ class DatabaseCollector(Collector):
             yield _dead_letters(connection)
             yield _breakers(connection)
             yield from self._definition(connection)
+            yield from _workers(connection, now, self._services.settings.worker_heartbeat_seconds)
             yield _histogram(
                 connection,
                 "carepath_evaluation_latency_seconds",
@@ -126,6 +128,21 @@ def _breakers(connection: sa.Connection) -> GaugeMetricFamily:
     for state in BREAKER_STATES:
         family.add_metric([state], sum(1 for s in states if s == state))
     return family
+
+
+def _workers(connection: sa.Connection, now: datetime, period_seconds: float) -> Iterator[GaugeMetricFamily]:
+    seen = worker_heartbeats.seen(connection)
+    yield GaugeMetricFamily(
+        "carepath_workers_alive",
+        "Workers whose heartbeat is recent (within three WORKER_HEARTBEAT_SECONDS)",
+        value=sum(worker.alive(now, period_seconds) for worker in seen),
+    )
+    age = GaugeMetricFamily(
+        "carepath_worker_heartbeat_age_seconds", "Time since each worker's last heartbeat", labels=["worker"]
+    )
+    for worker in seen:
+        age.add_metric([worker.name], worker.age_seconds(now))
+    yield age
 
 
 def _histogram(

@@ -224,6 +224,13 @@ class Settings:
         "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
         seconds(),
     )
+    worker_heartbeat_seconds: float = setting(
+        "WORKER_HEARTBEAT_SECONDS",
+        10.0,
+        "How often each worker records in the database that it is alive; /readyz and /metrics count a worker "
+        "silent for three periods as gone.",
+        seconds(),
+    )
     notification_base_url: str | None = setting(
         "NOTIFICATION_BASE_URL",
         None,

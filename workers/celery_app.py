@@ -26,6 +26,15 @@ SWEEP = "carepath.sweep"
 SYNC_DECISION = "carepath.sync_decision"
 RECONCILE_TASKS = "carepath.reconcile_tasks"
 WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
+SWEEP_STRANDED = "carepath.sweep_stranded"
+
+# Broker connections: a worker never gives up on the broker (Celery's default is 100 attempts,
+# after which the worker exits), and a dead peer is noticed within a minute, not when TCP gives up.
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,  # seconds; a broker on the local network answers far sooner
+    "socket_keepalive": True,
+    "health_check_interval": 25,  # seconds; kombu's default, stated since it bounds a silent drop
+}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -33,7 +42,9 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("carepath", set_as_current=False)
     app.conf.update(
         broker_url=settings.broker_url,
+        broker_connection_retry=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -50,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
             RUN_CHECKPOINT: {"queue": EVALUATE_QUEUE},
             DELIVER_DECISION: {"queue": DELIVER_QUEUE},
             SWEEP: {"queue": EVALUATE_QUEUE},
+            SWEEP_STRANDED: {"queue": URGENT_QUEUE},
             SYNC_DECISION: {"queue": DELIVER_QUEUE},
             RECONCILE_TASKS: {"queue": EVALUATE_QUEUE},
             WATCH_SUBSCRIPTIONS: {"queue": EVALUATE_QUEUE},
@@ -68,7 +80,16 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,  # our JSON log lines go to stdout as they are
         timezone="UTC",
+        worker_consumer="workers.consumer:ReconnectingConsumer",
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        app.conf.update(
+            broker_transport="workers.redis_transport:Transport", broker_transport_options=REDIS_TRANSPORT_OPTIONS
+        )
+    from workers.consumer import RecoverOnConnect
+    from workers.heartbeat import Heartbeat
+
+    app.steps["consumer"].update({RecoverOnConnect, Heartbeat})
     if settings.uses_embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.carepath_settings = settings

@@ -45,6 +45,14 @@ def sweep(self: Task) -> dict[str, Any]:
     return work.summary()
 
 
+@shared_task(name="carepath.sweep_stranded", bind=True)
+def sweep_stranded(self: Task) -> dict[str, Any]:
+    """Queue every event and delivery still pending: asked for by a worker (re)connecting to the broker."""
+    work = sweeping.sweep_stranded(services_for(self.app))
+    dispatcher_for(self.app).dispatch_sweep(work)
+    return work.summary()
+
+
 @shared_task(name="carepath.sync_decision", bind=True, max_retries=outbound.MAX_RETRIES)
 def sync_decision(self: Task, decision_id: int) -> None:
     """Make the EHR's copies of a decision follow the changes Carepath made (worklist, withdrawal)."""

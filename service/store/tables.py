@@ -197,6 +197,17 @@ circuit_breakers = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# One row per running worker, refreshed every WORKER_HEARTBEAT_SECONDS: readiness and metrics read
+# worker liveness here, without a round trip through the broker.
+worker_heartbeats = sa.Table(
+    "worker_heartbeats",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),  # the Celery node name, unique per worker
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("connected_at", UtcDateTime(), nullable=False),  # last (re)connection to the broker
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+)
+
 # High-water marks of periodic reconciliations with the EHR (e.g. Task statuses changed there).
 sync_watermarks = sa.Table(
     "sync_watermarks",

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import random
 import signal
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from pathways.definitions import default_definition
@@ -497,3 +500,142 @@ def test_an_ehr_failing_at_random_gets_everything_exactly_once_while_the_breaker
     attempts = truth.attempts()
     assert all("delivered" in outcomes for outcomes in attempts.values()), attempts
     assert sum(outcome == "unavailable" for outcomes in attempts.values() for outcome in outcomes) >= 5, attempts
+
+
+BROKER_RESTARTS = 20
+
+
+class EventStream:
+    """Posts a PT visit for a new patient after another from a few threads, until stopped: traffic
+    that keeps tasks running or prefetched, so unacknowledged, whenever the broker goes away, yet
+    slow enough for two workers on a small machine to keep up with."""
+
+    PAUSE_SECONDS = 0.1
+
+    def __init__(self, base: str, threads: int = 3) -> None:
+        self.base = base
+        self.patients: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._post, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> EventStream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=40)
+
+    def _post(self) -> None:
+        while not self._stop.is_set():
+            patient = new_patient_id()
+            if post(self.base, pt_visit(patient, datetime.now(UTC))) == 201:
+                self.patients.append(patient)
+            self._stop.wait(self.PAUSE_SECONDS)
+
+
+def evaluated(db: sa.Engine, patient: str) -> Callable[[], bool]:
+    truth = Truth(db, [patient])
+    return lambda: truth.event_statuses() == {"processed": 1}
+
+
+def test_workers_survive_twenty_broker_crashes_and_restarts_under_load_and_consume_after_each(
+    base_env: dict[str, str], db: sa.Engine, fresh_broker: RedisServer
+) -> None:
+    # Redis dies (killed or stopped) while tasks are running and unacknowledged, and is away for
+    # a varying time: every worker must reconnect and keep consuming, never exit.
+    outages = [0.0, 0.5, 1.0, 3.0]
+    with launcher(base_env, "broker-restarts") as run:
+        *workers, base = run.together(lambda: run.worker("w-a"), lambda: run.worker("w-b"), run.api)
+        with EventStream(base) as stream:
+            for restart in range(BROKER_RESTARTS):
+                time.sleep(1.0)  # traffic flows before each crash
+                if restart % 2:
+                    fresh_broker.kill()
+                else:
+                    fresh_broker.stop()
+                time.sleep(outages[restart % len(outages)])
+                fresh_broker.start()
+                patient = new_patient_id()
+                assert post(base, pt_visit(patient, datetime.now(UTC))) == 201
+                wait_until(evaluated(db, patient), 30, what=f"an event evaluated after broker restart {restart + 1}")
+                assert all(worker.alive() for worker in workers), run.logs()
+        # Everything acknowledged during the restarts is evaluated, without beat.
+        truth = Truth(db, stream.patients)
+        wait_until(
+            lambda: truth.event_statuses() == {"processed": len(stream.patients)}, 120, what="every event evaluated"
+        )
+        logs = run.logs()
+    assert "Unrecoverable error" not in logs
+
+
+def test_red_flags_acknowledged_while_the_broker_is_down_reach_the_ehr_within_ten_seconds_of_its_return(
+    base_env: dict[str, str], db: sa.Engine, sekmet: SekmetServer, fresh_broker: RedisServer
+) -> None:
+    patients = [new_patient_id() for _ in range(4)]
+    truth = Truth(db, patients)
+    ehr = ehr_of(sekmet)
+    # Beat re-queues stranded work only after the production two minutes: only the workers'
+    # reaction to the broker's return can meet the ten seconds.
+    env = {**base_env, "EHR_BASE_URL": sekmet.base_url, "EHR_TOKEN": sekmet.token, "STRANDED_AFTER_SECONDS": "120"}
+    start = datetime.now(UTC) - timedelta(days=3)
+    with launcher(env, "broker-outage") as run:
+        *workers, base = run.together(lambda: run.worker("w-a"), lambda: run.worker("w-b"), run.beat, run.api)
+        fresh_broker.kill()
+        for patient in patients:
+            assert [post(base, event) for event in red_flag_case(patient, start)] == [201, 201]
+        assert truth.event_statuses() == {"pending": 8}  # acknowledged: stored, waiting for the broker
+        time.sleep(10)  # long enough for the workers' reconnect backoff to reach its cap
+
+        fresh_broker.start()
+        returned = time.monotonic()
+        for patient in patients:
+            remaining = 10 - (time.monotonic() - returned)
+            wait_until(
+                lambda patient=patient: ehr.task_codes(patient) == RED_FLAG_TASKS,
+                max(remaining, 0.1),
+                interval=0.25,
+                what=f"the red flag of {patient} in the EHR within 10 s of the broker's return",
+            )
+        logs = run.logs()
+        assert all(worker.alive() for worker in workers), logs
+
+    assert_one_copy_of_everything(ehr, truth)
+    assert truth.fact_evaluations() == Counter(dict.fromkeys(patients, 2)), logs
+
+
+def test_readyz_and_metrics_report_the_workers_alive_and_stay_ready_when_none_is(
+    base_env: dict[str, str], db: sa.Engine
+) -> None:
+    env = {**base_env, "WORKER_HEARTBEAT_SECONDS": "1"}
+    with launcher(env, "liveness") as run:
+        worker, base = run.together(lambda: run.worker("w-live"), run.api)
+
+        def readyz() -> dict[str, Any]:
+            answer = requests.get(f"{base}/readyz", timeout=10)
+            assert answer.status_code == 200, answer.text  # workers never decide readiness
+            body: dict[str, Any] = answer.json()
+            return body
+
+        def this_worker() -> dict[str, Any]:
+            (entry,) = [e for e in readyz()["workers"]["seen"] if e["name"].startswith(f"{worker.name}@")]
+            return entry
+
+        def metric(name: str) -> float:
+            text = requests.get(f"{base}/metrics", timeout=10).text
+            (line,) = [line for line in text.splitlines() if line.startswith(name)]
+            return float(line.rsplit(" ", 1)[1])
+
+        # Earlier tests' killed workers may have left stale rows: only live ones count.
+        assert readyz()["workers"]["alive"] == 1 and this_worker()["alive"], readyz()
+        assert metric("carepath_workers_alive ") == 1
+        age_metric = f'carepath_worker_heartbeat_age_seconds{{worker="{worker.name}@'
+        assert metric(age_metric) < 3
+
+        worker.kill(signal.SIGKILL)  # no goodbye: its row stays and goes stale
+        wait_until(lambda: not this_worker()["alive"], 10, what="/readyz to see the killed worker gone")
+        assert readyz()["workers"]["alive"] == 0
+        assert metric("carepath_workers_alive ") == 0
+        assert metric(age_metric) >= 3

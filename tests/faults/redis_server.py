@@ -76,6 +76,13 @@ class RedisServer:
             process.kill()
             process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill ends it: clients see their sockets reset."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def restart(self) -> None:
         self.stop()
         self.start()

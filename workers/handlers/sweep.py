@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from service.access.sessions import Lifetimes, purge_expired
 from service.bootstrap import Services
@@ -16,9 +16,24 @@ def sweep(services: Services) -> SweepWork:
     now = services.clock()
     # STRANDED_AFTER_SECONDS: longer than any normal queue wait; shorter than a human notices
     cutoff = now - timedelta(seconds=services.settings.stranded_after_seconds)
+    return _pending_work(services, cutoff, due_checkpoints=True)
+
+
+def sweep_stranded(services: Services) -> SweepWork:
+    """Find all work still pending, whatever its age: run when a worker (re)connects to the broker.
+
+    Work stored while the broker was away was never queued, and what was queued may have died
+    with it. Re-queueing everything pending may copy messages that are still in the broker;
+    every task is safe to run twice, and an event is applied once however many copies run.
+    """
+    return _pending_work(services, services.clock(), due_checkpoints=False)
+
+
+def _pending_work(services: Services, cutoff: datetime, due_checkpoints: bool) -> SweepWork:
+    now = services.clock()
     with transaction(services.db) as connection:
         work = SweepWork(
-            due_patients=patients.due_checkpoints(connection, now),
+            due_patients=patients.due_checkpoints(connection, now) if due_checkpoints else [],
             stranded_events=events.unprocessed_before(connection, cutoff),
             stranded_deliveries=[
                 DeliveryOrder(decision_id, urgent)

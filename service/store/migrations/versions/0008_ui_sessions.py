@@ -1,14 +1,14 @@
 """Web UI sessions kept on the server, so that signing out, expiry and token revocation end them
 
 Revision ID: 8e2a6c4d9f17
-Revises: 6a9c3e5d7f12
+Revises: 7d4f2b8c1e35
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "8e2a6c4d9f17"
-down_revision = "6a9c3e5d7f12"
+down_revision = "7d4f2b8c1e35"
 branch_labels = None
 depends_on = None
 
