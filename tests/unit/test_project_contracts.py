@@ -92,3 +92,11 @@ def test_settings_read_every_documented_variable_and_hide_the_ehr_token() -> Non
     assert (settings.port, settings.max_body_bytes) == (9000, 10)
     assert "s3cret" not in repr(settings)
     assert variable_names() >= set(environ)
+
+
+def test_every_long_running_compose_service_comes_back_by_itself() -> None:
+    services = compose()["services"]
+    one_shot = {"migrate"}
+    for name, service in services.items():
+        if name not in one_shot:
+            assert service.get("restart") in ("always", "unless-stopped", "on-failure"), name
