@@ -81,8 +81,20 @@ def prepare(
         resource_id=resource_id,
         version_id=version_id,
         patient_id=records[0].patient_id if records else _subject_id(payload),
-        dedup_key=f"{resource_type}/{resource_id}/" + (f"v{version_id}" if version_id else f"h{digest}"),
+        dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
     )
+
+
+def dedup_key(resource_type: str, resource_id: str, version_id: str | None, digest: str) -> str:
+    """What makes two deliveries the same event: the resource, its version and its content.
+
+    The content counts even when there is a version: whoever holds an `ehr` token can post any
+    resource under any id and version, and keyed by version alone a harmless copy sent first would
+    make the EHR's real version of it (a red flag, say) a duplicate that is never evaluated. The
+    same version with the same content, however it arrives, is still one event.
+    """
+    version = f"v{version_id}/" if version_id else ""
+    return f"{resource_type}/{resource_id}/{version}h{digest}"
 
 
 def _resolved_subject(resource: dict[str, Any], fullurl_map: dict[str, str]) -> dict[str, Any]:

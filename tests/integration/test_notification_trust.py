@@ -199,3 +199,24 @@ def test_rotating_a_secret_refuses_the_old_one_and_gives_the_ehr_the_new_one(
     heartbeat = notification(sekmet.base_url, subscription.subscription_id, "heartbeat", 0)
     assert deliver(api, heartbeat, subscription.secret).status_code == 401
     assert deliver(api, heartbeat, new_secret).status_code == 200
+
+
+def test_a_forged_copy_under_the_same_id_and_version_cannot_shadow_the_ehrs_real_red_flag(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient = new_patient_id()
+    register(stack_services, f"{api}/notifications", patient, registered)
+    start = datetime.now(UTC) - timedelta(days=3)
+    ehr_put(sekmet, pt_visit(patient, start))
+    real = finding(patient, CAUDA_EQUINA, start + timedelta(days=1))
+    harmless = dict(measure(patient, PAIN, 2, "2026-01-05T10:00:00Z"), id=real["id"], meta={"versionId": "1"})
+    headers = {**bearer(token_for(stack_services, "ehr")), "Content-Type": FHIR_JSON}
+    forged = requests.put(f"{api}/notifications/Observation/{real['id']}", data=json.dumps(harmless), headers=headers,
+                          timeout=30)  # fmt: skip
+    assert forged.status_code == 200, forged.text
+
+    written = ehr_put(sekmet, real)
+    assert written["meta"]["versionId"] == "1"  # the same id and version as the forged copy
+    real_stored = ("notification", "Observation", real["id"])
+    wait_until(lambda: real_stored in stored(stack_services, patient), 30, what="the EHR's version of the flag")
+    wait_until(lambda: red_flag_task_in_ehr(sekmet, patient), 60, what="the red-flag Task in the EHR")
