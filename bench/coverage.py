@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bench.cohort import Journey
 from pathways import fhir_in
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
 from pathways.simulate import simulate
 
 SETTLE = timedelta(weeks=7)  # past the longest checkpoint interval (6 weeks): every pending one falls due

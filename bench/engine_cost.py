@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pathways.definitions import default_definition  # noqa: E402
+from pathways.definition import default_definition  # noqa: E402
 from pathways.engine import apply_record, new_state  # noqa: E402
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef  # noqa: E402
 from pathways.state import PatientState  # noqa: E402

@@ -21,7 +21,7 @@ from bench import measure
 from bench.cohort import MAJOR_FLAGS, Journey
 from bench.stack import Stack
 from pathways import fhir_in
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
 from pathways.model import Evaluation, Priority
 from pathways.simulate import simulate
 from service.bootstrap import build

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from pathways.definition_model import Definition, ProposalTemplate, Proposing, ProposingStep, Step
+from pathways.definition.model import Definition, ProposalTemplate, Proposing, ProposingStep, Step
 from pathways.explain import listing
 from pathways.model import PATHWAY_STEP_SYSTEM, Coding, Priority
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pathways.definitions import SHIPPED, Definition, load_definition_text
+from pathways.definition import SHIPPED, Definition, load_definition_text
 from service.definition_registry import DefinitionRegistry
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from pathways import engine
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.model import ClinicalRecord, Decision
 from pathways.simulate import simulate
 from service.bootstrap import Services

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.definitions import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
 from service.problems import Problem, issue
 from service.store.tables import pathway_definitions
 from service.store.upsert import insert_ignoring_conflicts

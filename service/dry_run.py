@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pathways import fhir_in, fhir_out
-from pathways.definitions import Definition, DefinitionError, default_definition, load_definition_file
+from pathways.definition import Definition, DefinitionError, default_definition, load_definition_file
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.ingest import ACCEPTED_TYPES, prepare

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.plandefinition import to_plan_definition
 from service.api.context import services
 from service.api.outcomes import fhir_response

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
 from service.bootstrap import Services

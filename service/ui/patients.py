@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.state import PatientState
 from service import audit
 from service.bootstrap import Services

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pathways.definition_model import STEP_IDS
+from pathways.definition.model import STEP_IDS
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
 from service.access.identity import COORDINATOR, Identity

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
 from pathways.fhir_out import key_of
 from pathways.simulate import simulate
 from service import ingest

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from pathways.definitions import SHIPPED
+from pathways.definition import SHIPPED
 from service import ingest
 from service.app import create_app
 from service.bootstrap import Services, build

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import structlog
 
 from pathways import engine, fhir_in, fhir_out
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
 from service.definition_registry import DefinitionUnavailable

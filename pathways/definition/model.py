@@ -1,6 +1,6 @@
 """The typed, frozen form of a pathway definition (see `docs/definition-format.md`).
 
-The loader (`pathways.definition_load`) builds these from YAML; the classifier and the engine
+The loader (`pathways.definition.build`) builds these from YAML; the classifier and the engine
 read them. Every clinical number and code lives in the YAML, never here.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from pathways.definition_reader import Reader
+from pathways.definition.reader import Reader
 from pathways.model import Coding
 
 SNOMED = "http://snomed.info/sct"

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
-from pathways.definition_codes import read_coding
-from pathways.definition_model import (
+from pathways.definition.codes import read_coding
+from pathways.definition.model import (
     CHECKPOINT_STEPS,
     FACT_STEPS,
     AdherenceStep,
@@ -30,8 +30,8 @@ from pathways.definition_model import (
     Severity,
     SurgicalConsultStep,
 )
-from pathways.definition_reader import DefinitionError, Node, Reader, join
-from pathways.definition_steps import Context, read_steps
+from pathways.definition.reader import DefinitionError, Node, Reader, join
+from pathways.definition.steps import Context, read_steps
 
 TOP_KEYS = (
     "url",

@@ -15,7 +15,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pathways.definition_reader import DefinitionError, Problem
+from pathways.definition.reader import DefinitionError, Problem
 
 MAX_SOURCE_CHARS = 262_144  # the shipped definition is about 20,000 characters
 MAX_EXPANDED_SIZE = 1_000_000  # nodes plus scalar characters, every alias counted where it is used

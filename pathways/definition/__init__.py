@@ -1,5 +1,9 @@
 """Pathway definitions: load YAML (or JSON) once into a frozen, validated `Definition`.
 
+The package: `model` (the frozen types), `reader` (paths and problems), `safe_yaml` (bounded
+parsing), `codes` and `steps` (their sections), `build` (the whole definition), and `shipped/`
+(the definitions Carepath ships).
+
     definition = load_definition_text(source)              # text, e.g. as uploaded and stored
     definition = load_definition_file(Path("my.yaml"))     # a file an operator names
     definition = default_definition()                      # the shipped pt-nonresponse
@@ -14,10 +18,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pathways.definition_load import build_definition
-from pathways.definition_model import Definition
-from pathways.definition_reader import DefinitionError, Problem
-from pathways.definition_yaml import DefinitionBeyondLimits, parse_yaml
+from pathways.definition.build import build_definition
+from pathways.definition.model import Definition
+from pathways.definition.reader import DefinitionError, Problem
+from pathways.definition.safe_yaml import DefinitionBeyondLimits, parse_yaml
 
 __all__ = [
     "Definition",
@@ -30,7 +34,7 @@ __all__ = [
     "load_definition_text",
 ]
 
-SHIPPED = Path(__file__).with_name("definitions") / "pt-nonresponse-1.0.0.yaml"
+SHIPPED = Path(__file__).with_name("shipped") / "pt-nonresponse-1.0.0.yaml"
 """The default pathway definition shipped with Carepath."""
 
 

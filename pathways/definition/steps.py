@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pathways.definition_codes import read_coding
-from pathways.definition_model import (
+from pathways.definition.codes import read_coding
+from pathways.definition.model import (
     AdherenceStep,
     ImagingStep,
     InjectionStep,
@@ -24,7 +24,7 @@ from pathways.definition_model import (
     SurgicalConsultStep,
     Variant,
 )
-from pathways.definition_reader import Node, Reader, join
+from pathways.definition.reader import Node, Reader, join
 from pathways.model import Coding, Priority, ProposalKind
 
 COMMON_WORDS = ("measures", "weeks", "visits", "adherence", "t0", "region")
