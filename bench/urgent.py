@@ -20,8 +20,8 @@ from bench import ehr_resources as fhir
 from bench import measure
 from bench.cohort import MAJOR_FLAGS, Journey
 from bench.stack import Stack
-from pathways import fhir_in
 from pathways.definition import default_definition
+from pathways.fhir import inbound
 from pathways.model import Evaluation, Priority
 from pathways.simulate import simulate
 from service.bootstrap import build
@@ -49,7 +49,7 @@ def routine_evaluations(journeys: list[Journey]) -> list[list[Evaluation]]:
     definition = default_definition()
     found = []
     for journey in journeys:
-        records = [r for res in journey.ordered() for r in fhir_in.records_from_resource(res, resource_id=res["id"])]
+        records = [r for res in journey.ordered() for r in inbound.records_from_resource(res, resource_id=res["id"])]
         evaluations = [
             e
             for e in simulate(definition, records, max(r.at for r in records) + SETTLE)

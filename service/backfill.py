@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from pathways import fhir_in
+from pathways.fhir import inbound
 from service import ingest
 from service.bootstrap import Services
 from service.json_input import parse_json
@@ -111,7 +111,7 @@ def _evaluate_patient(services: Services, patient_id: str, event_ids: list[int])
     """All of a patient's facts in one transaction; if that fails, one by one, as the workers would."""
     try:
         return evaluation.evaluate_patient_events(services, patient_id, event_ids)
-    except (evaluation.Contention, fhir_in.RecordRejected) as error:
+    except (evaluation.Contention, inbound.RecordRejected) as error:
         # Nothing of the batch was kept; the per-event path retries contention and sets a bad fact aside.
         log.warning("patient evaluated fact by fact", patient_id=patient_id, error=type(error).__name__)
     orders: list[DeliveryOrder] = []
@@ -147,7 +147,7 @@ def _parse(file: str, number: int, text: str, report: BackfillReport) -> _Line |
     except Problem as problem:
         report.refused.append(RefusedLine(file, number, _reason(problem)))
         return None
-    records = fhir_in.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
+    records = inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
     return _Line(file, number, prepared, min(r.at for r in records))
 
 

@@ -19,6 +19,7 @@ from pathways.model import ClinicalRecord, Decision
 from pathways.simulate import simulate
 from service.bootstrap import Services
 from service.store import patients
+from service.store.state_codec import state_from_json, state_to_json
 from service.store.tables import patient_states
 
 DIFF_LIMIT = 200  # patients per diff request: replaying histories is the costly part
@@ -79,14 +80,14 @@ def migrate_patient(
     stored = patients.load_state(connection, patient_id)
     if stored is None or stored.definition == target.reference:
         return None
-    state = engine.PatientState.from_json(stored.state)
+    state = state_from_json(stored.state)
     records = patients.load_records(connection, patient_id)
     state, _ = engine.rebuild(target, records, state, now)
     patients.save_state(
         connection,
         patient_id,
         definition=target.reference,
-        state=state.to_json(),
+        state=state_to_json(state),
         revision=stored.revision,
         checkpoint_due_at=state.checkpoint_due_at,
         now=now,

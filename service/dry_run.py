@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pathways import fhir_in, fhir_out
 from pathways.definition import Definition, DefinitionError, default_definition, load_definition_file
+from pathways.fhir import inbound, outbound
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.ingest import ACCEPTED_TYPES, prepare
@@ -46,7 +46,7 @@ def records_of_bundle(bundle: Any) -> list[ClinicalRecord]:
             prepared = prepare(resource, None, path=f"Bundle.entry[{index}].resource.")
         except Problem as problem:
             raise DryRunError(_describe(problem)) from problem
-        records += fhir_in.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
+        records += inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
     patients = {r.patient_id for r in records}
     if len(patients) > 1:
         raise DryRunError(f"the Bundle holds resources of {len(patients)} patients; a dry run takes one")
@@ -61,14 +61,14 @@ def _describe(problem: Problem) -> str:
 def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, Any]:
     """The collection Bundle of everything the pathway would have written by `now`."""
     if not records:
-        return fhir_out.collection_bundle([])
+        return outbound.collection_bundle([])
     patient_id = records[0].patient_id
     rendered = [
-        fhir_out.render_decision(decision, patient_id)
+        outbound.render_decision(decision, patient_id)
         for evaluation in simulate(definition, records, now)
         for decision in evaluation.decisions
     ]
-    return fhir_out.collection_bundle(rendered)
+    return outbound.collection_bundle(rendered)
 
 
 def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> dict[str, Any]:

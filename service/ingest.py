@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways import fhir_in
+from pathways.fhir import inbound
 from service import fhir_validation
 from service.problems import Problem, issue
 from service.store import events
@@ -70,8 +70,8 @@ def prepare(
     digest = content_hash(payload)
     resource_id = payload.get("id") or str(uuid.uuid5(CONTENT_ID_NAMESPACE, digest))
     try:
-        records = fhir_in.records_from_resource(payload, resource_id=resource_id, fullurl_map=fullurl_map)
-    except fhir_in.RecordRejected as error:
+        records = inbound.records_from_resource(payload, resource_id=resource_id, fullurl_map=fullurl_map)
+    except inbound.RecordRejected as error:
         raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
     version_id = (payload.get("meta") or {}).get("versionId")
     stored = _resolved_subject(dict(payload, id=resource_id), fullurl_map or {})

@@ -2,7 +2,7 @@
 
 Creates: as one FHIR transaction when the EHR's CapabilityStatement offers it, else as one
 conditional create per resource in a safe order. Either way every write is a conditional create
-on the resource's deterministic identifier (`pathways.fhir_out`), so a redelivery, a duplicate
+on the resource's deterministic identifier (`pathways.fhir.outbound`), so a redelivery, a duplicate
 message or a second worker never creates a second resource. Changes made here afterwards (a
 worklist transition, a withdrawal) reach the EHR's copy as a JSON Patch with If-Match.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways import fhir_out
-from pathways.fhir_out import (
+from pathways.fhir import outbound
+from pathways.fhir.outbound import (
     PROPOSAL_IDENTIFIER_SYSTEM,
     for_create,
     key_of,
@@ -122,7 +122,7 @@ def _sync_request(ehr: EhrClient, proposal: StoredProposal) -> None:
     """Revoke the EHR's ServiceRequest of a withdrawn decision (unless it is already closed there)."""
     ehr_id = str(proposal.ehr_id)
     current = ehr.read(proposal.resource_type, ehr_id)
-    update = fhir_out.withdrawal_updates(current, _reason(proposal.resource))
+    update = outbound.withdrawal_updates(current, _reason(proposal.resource))
     if update is None:
         return
     try:

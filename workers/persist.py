@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from pathways import fhir_out
+from pathways.fhir import outbound
 from pathways.model import Decision, Evaluation
 from service.bootstrap import Services
 from service.store import decisions, traces
@@ -41,7 +41,7 @@ def _persist_decision(
     decision_id = decisions.save_decision(connection, patient_id, decision, now)
     if decision_id is None:
         return None  # already decided: a re-run of the same evaluation
-    rendered = fhir_out.render_decision(decision, patient_id)
+    rendered = outbound.render_decision(decision, patient_id)
     for resource in rendered.resources:
         decisions.save_proposal(
             connection,
@@ -49,7 +49,7 @@ def _persist_decision(
             patient_id=patient_id,
             step=decision.step,
             resource=resource,
-            identifier=fhir_out.key_of(resource),
+            identifier=outbound.key_of(resource),
             now=now,
         )
     if services.ehr is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.outbound.requests import fhir_instant
 from service import audit
 from service.access import tokens
 from service.api.access import authenticator, current_actor

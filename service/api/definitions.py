@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
-from pathways.plandefinition import to_plan_definition
+from pathways.fhir.plandefinition import to_plan_definition
 from service import audit
 from service.api.access import current_actor
 from service.api.context import services

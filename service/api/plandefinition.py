@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from pathways.definition import Definition
-from pathways.plandefinition import to_plan_definition
+from pathways.fhir.plandefinition import to_plan_definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl
 
 import structlog
 
-from pathways.fhir_in import parse_fhir_datetime
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.inbound import parse_fhir_datetime
+from pathways.fhir.outbound.requests import fhir_instant
 from service import ingest
 from service.ehr import EhrClient, EhrError, EhrRejected
 from service.notifications.envelope import Event, Notification, reference_key

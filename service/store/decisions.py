@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways import fhir_out
+from pathways.fhir import outbound
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.tables import decisions, deliveries, proposals
@@ -225,7 +225,7 @@ def withdraw(
     )
     synced = False
     for proposal in proposals_of_decision(connection, decision_id):
-        update = fhir_out.withdrawal_updates(proposal.resource, reason)
+        update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
             update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
             synced = synced or proposal.ehr_id is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.outbound.requests import fhir_instant
 from service.store.worklist import Copy
 
 

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from pathways.definition import default_definition
-from pathways.fhir_out import key_of
+from pathways.fhir.outbound import key_of
 from pathways.simulate import simulate
 from service import ingest
 from service.dry_run import dry_run, records_of_bundle

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from pathways.fhir_out import for_create, key_of, transaction_bundle
+from pathways.fhir.outbound import for_create, key_of, transaction_bundle
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import decisions, outbox

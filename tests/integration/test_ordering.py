@@ -9,6 +9,7 @@ from service import ingest
 from service.bootstrap import Services
 from service.store import patients
 from service.store.database import transaction
+from service.store.state_codec import state_from_json
 from tests.builders import PAIN, measure, pt_visit
 from tests.stack import new_patient_id
 from workers.handlers import evaluation
@@ -27,7 +28,7 @@ def state_of(services: Services, patient: str) -> engine.PatientState:
     with transaction(services.db) as connection:
         stored = patients.load_state(connection, patient)
     assert stored is not None
-    return engine.PatientState.from_json(stored.state)
+    return state_from_json(stored.state)
 
 
 def journey(patient: str, t0: datetime) -> list[dict]:

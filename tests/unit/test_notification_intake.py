@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.outbound.requests import fhir_instant
 from service.ehr import EhrRejected, EhrUnavailable
 from service.ehr.urls import EhrBase, ForeignUrl
 from service.notifications import auth, liveness, registration, resolve

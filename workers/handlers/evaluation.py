@@ -14,13 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from pathways import engine, fhir_in, fhir_out
+from pathways import engine
 from pathways.definition import Definition
+from pathways.fhir import inbound, outbound
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
 from service.definition_registry import DefinitionUnavailable
 from service.store import decisions, events, patients, traces
 from service.store.database import commit_without_flush_wait, lock_patient, transaction
+from service.store.state_codec import state_from_json, state_to_json
 from workers.dispatch import DeliveryOrder
 from workers.persist import persist_evaluation
 
@@ -40,7 +42,7 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
         return []
     try:
         return _evaluate_event(services, event_id)
-    except fhir_in.RecordRejected as error:
+    except inbound.RecordRejected as error:
         # Validated at intake, so only a mapping change can get here: keep the event, stop retrying.
         with transaction(services.db) as connection:
             events.set_aside(connection, event_id, "rejected", f"{error.expression}: {error.code}", services.clock())
@@ -147,12 +149,12 @@ def _apply_event(
 def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[ClinicalRecord]:
     """The records an event carries; a deletion retracts the record Carepath holds."""
     if not event.channel.endswith(DELETION_SUFFIX):
-        return fhir_in.records_from_resource(event.body, resource_id=event.resource_id)
+        return inbound.records_from_resource(event.body, resource_id=event.resource_id)
     held = patients.filed_under(connection, event.resource_type, event.resource_id)
     if held is None:
         return []  # never seen, so nothing to retract
     patient_id, clinical_time = held
-    return [fhir_in.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
+    return [inbound.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
 
 
 def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:
@@ -188,7 +190,7 @@ def enrol(connection: sa.Connection, services: Services, patient_id: str) -> Enr
     if stored is None:
         return Enrolment(patient_id, services.definitions.active(connection), engine.new_state(), 0)
     definition = services.definitions.get(connection, stored.definition)
-    return Enrolment(patient_id, definition, engine.PatientState.from_json(stored.state), stored.revision)
+    return Enrolment(patient_id, definition, state_from_json(stored.state), stored.revision)
 
 
 def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
@@ -197,7 +199,7 @@ def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
         connection,
         patient.patient_id,
         definition=patient.definition.reference,
-        state=patient.state.to_json(),
+        state=state_to_json(patient.state),
         revision=patient.revision,
         checkpoint_due_at=patient.state.checkpoint_due_at,
         now=now,
@@ -241,7 +243,7 @@ FOLLOWED_TASK_ELEMENTS = ("status", "statusReason", "businessStatus", "owner", "
 def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryOrder]:
     """The EHR's copy of one of our Tasks changed: record it; a closed Task feeds the pathway."""
     try:
-        key = fhir_out.key_of(ehr_task)
+        key = outbound.key_of(ehr_task)
     except ValueError:
         return []  # not one of ours
     with transaction(services.db) as connection:
@@ -289,7 +291,7 @@ def apply_task_change(
 
 def _closes_decision(connection: sa.Connection, task: decisions.StoredProposal) -> bool:
     """The decision's own Task closes it; an approve Task only when the decision has no other."""
-    if not task.identifier.endswith(fhir_out.APPROVE_SUFFIX):
+    if not task.identifier.endswith(outbound.APPROVE_SUFFIX):
         return True
     siblings = decisions.proposals_of_decision(connection, task.decision_id)
-    return not any(p.resource_type == "Task" and not p.identifier.endswith(fhir_out.APPROVE_SUFFIX) for p in siblings)
+    return not any(p.resource_type == "Task" and not p.identifier.endswith(outbound.APPROVE_SUFFIX) for p in siblings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pathways import fhir_out
+from pathways.fhir import outbound
 from service.bootstrap import Services
 from service.store import watermarks
 from service.store.database import transaction
@@ -30,7 +30,7 @@ def reconcile_tasks(services: Services) -> list[DeliveryOrder]:
     changed = ehr.search(
         "Task",
         [
-            ("identifier", f"{fhir_out.PROPOSAL_IDENTIFIER_SYSTEM}|"),
+            ("identifier", f"{outbound.PROPOSAL_IDENTIFIER_SYSTEM}|"),
             ("_lastUpdated", f"ge{since.isoformat()}"),
             ("_count", "200"),
         ],

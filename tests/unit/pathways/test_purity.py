@@ -34,7 +34,7 @@ FORBIDDEN_MODULES = {
 }
 PURE_SUBMODULES = {"urllib.parse"}  # string quoting and splitting only: no I/O
 CLOCK_CALLS = {"now", "utcnow", "today"}
-ENGINE_MODULES = ("classify", "engine", "explain", "simulate", "state", "state_json", "rules")
+ENGINE_MODULES = ("classify", "engine", "explain", "simulate", "state", "rules")
 CODE_PATTERNS = (r"^[1-9][0-9]{5,17}$", r"^[0-9]{3,7}-[0-9]$", r"^[A-Z][0-9]{2}\.[0-9A-Z]{1,4}$")
 
 

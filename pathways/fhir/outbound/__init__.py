@@ -1,7 +1,7 @@
 """Outbound mapping: a `Decision` becomes R4 ServiceRequest, Task and Provenance resources.
 
 Pure dict builders, no I/O. Each resource carries `id` = its client id and a deterministic
-identifier (see `pathways.fhir_out_keys`); resources of one decision reference each other as
+identifier (see `pathways.fhir.outbound.keys`); resources of one decision reference each other as
 `Type/<client id>`, which `transaction_bundle` and `collection_bundle` turn into `urn:uuid:`
 fullUrls. Write order is safe for a transaction: ServiceRequests, then the Tasks that focus them,
 then the Provenance (which Tasks and ServiceRequests name in `relevantHistory`).
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pathways.fhir_out_bundles import collection_bundle, for_create, full_url, transaction_bundle, with_references
-from pathways.fhir_out_keys import (
+from pathways.fhir.outbound.bundles import collection_bundle, for_create, full_url, transaction_bundle, with_references
+from pathways.fhir.outbound.keys import (
     APPROVE_SUFFIX,
     PROPOSAL_IDENTIFIER_SYSTEM,
     PROVENANCE_ITEM,
@@ -29,8 +29,8 @@ from pathways.fhir_out_keys import (
     search_token,
     token_criteria,
 )
-from pathways.fhir_out_provenance import EVIDENCE_EXTENSION_URL, provenance
-from pathways.fhir_out_requests import (
+from pathways.fhir.outbound.provenance import EVIDENCE_EXTENSION_URL, provenance
+from pathways.fhir.outbound.requests import (
     DEVICE_DISPLAY,
     DEVICE_REFERENCE,
     Context,

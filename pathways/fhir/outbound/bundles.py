@@ -11,7 +11,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from pathways.fhir_out_keys import client_id, if_none_exist, key_of
+from pathways.fhir.outbound.keys import client_id, if_none_exist, key_of
 
 Json = Mapping[str, Any]
 Resource = dict[str, Any]

@@ -15,8 +15,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pathways.fhir_out_keys import PROPOSAL_IDENTIFIER_SYSTEM, client_id
-from pathways.fhir_out_requests import Context, Resource, coding, fhir_instant
+from pathways.fhir.outbound.keys import PROPOSAL_IDENTIFIER_SYSTEM, client_id
+from pathways.fhir.outbound.requests import Context, Resource, coding, fhir_instant
 from pathways.model import PATHWAY_STEP_SYSTEM, Coding, Evidence, SourceRef
 
 EVIDENCE_EXTENSION_URL = "https://carepath.dev/fhir/StructureDefinition/evidence"

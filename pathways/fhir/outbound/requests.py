@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pathways.fhir_out_keys import PROPOSAL_IDENTIFIER_SYSTEM, client_id
+from pathways.fhir.outbound.keys import PROPOSAL_IDENTIFIER_SYSTEM, client_id
 from pathways.model import (
     CAREPATH_CODE_SYSTEM,
     PATHWAY_STEP_SYSTEM,
