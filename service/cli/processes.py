@@ -1,47 +1,31 @@
-"""The `carepath` command: serve, worker, beat, migrate, simulate, run, settings."""
+"""`carepath serve`, `worker`, `beat` and `run`: the commands that start Carepath's processes.
+
+The command line is the one part of `service` that imports `workers`: it starts them.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import click
 
-from service.settings import Settings, SettingsError, settings_table_markdown
+from service.settings import Settings
 
 
 def _settings(port: int | None = None) -> Settings:
     settings = Settings.from_env()
     if port is not None:
-        from dataclasses import replace
-
         settings = replace(settings, port=port)
     return settings
 
 
-class CarepathGroup(click.Group):
-    """Every command reads the settings; a bad one ends it with one line naming the variable, not a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SettingsError as error:
-            click.echo(f"carepath: {error}", err=True)
-            ctx.exit(2)
-
-
-@click.group(cls=CarepathGroup)
-def main() -> None:
-    """Carepath: care pathways for patients in physical therapy, on FHIR."""
-
-
-@main.command()
+@click.command()
 @click.option("--port", type=int, default=None, help="Port to listen on (default: PORT or 8000).")
 @click.option("--host", default=None, help="Address to listen on (default: HOST or 127.0.0.1).")
 def serve(port: int | None, host: str | None) -> None:
@@ -55,7 +39,7 @@ def serve(port: int | None, host: str | None) -> None:
     GunicornApplication(settings, bind=bind).run()
 
 
-@main.command()
+@click.command()
 @click.option("--queues", default=None, help="Comma-separated queues (default: all Carepath queues).")
 @click.option("--concurrency", type=int, default=None, help="Worker processes (default: WORKER_CONCURRENCY).")
 @click.option("--hostname", default=None, help="Celery node name, unique per worker process group.")
@@ -86,7 +70,7 @@ def _banner_off(settings: Settings) -> list[str]:
     return ["--quiet"] if settings.log_format == "json" else []
 
 
-@main.command()
+@click.command()
 def beat() -> None:
     """Run the scheduler that sweeps due checkpoints and stranded work."""
     from service.logs import configure_logging
@@ -106,57 +90,7 @@ def beat() -> None:
     )
 
 
-@main.command()
-def migrate() -> None:
-    """Bring the database schema up to date."""
-    import structlog
-
-    from service.logs import configure_logging
-    from service.store import migrate as migrations
-    from service.store.database import make_engine
-
-    settings = _settings()
-    configure_logging(settings)  # Alembic's lines, too, in the service's log format
-    migrations.upgrade(make_engine(settings.database_url))
-    structlog.get_logger("carepath.migrate").info("database is up to date")
-
-
-@main.command()
-@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--now", "now_text", required=True, help="Evaluate as of this instant, e.g. 2026-03-01T00:00:00Z.")
-@click.option(
-    "--definition",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Pathway definition YAML (default: the shipped pt-nonresponse).",
-)
-def simulate(bundle: Path, now_text: str, definition: Path | None) -> None:
-    """Replay one patient's Bundle up to --now and print what the pathway would have written."""
-    from service.dry_run import DryRunError, dry_run_from_text
-
-    try:
-        text = bundle.read_text(encoding="utf-8")
-        result = dry_run_from_text(text, now_text, definition)
-    except (OSError, UnicodeDecodeError) as error:
-        click.echo(f"cannot read {bundle}: {error}", err=True)
-        sys.exit(2)
-    except DryRunError as error:
-        click.echo(f"simulate: {error}", err=True)
-        sys.exit(2)
-    click.echo(json.dumps(result, indent=2))
-
-
-@main.command("settings")
-@click.option("--markdown", is_flag=True, help="Print the README's settings table.")
-def show_settings(markdown: bool) -> None:
-    """Show the settings in effect (secrets hidden)."""
-    if markdown:
-        click.echo(settings_table_markdown())
-        return
-    click.echo(repr(_settings()))
-
-
-@main.command()
+@click.command()
 @click.option("--port", type=int, default=None, help="Port for the API (default: PORT or 8000).")
 def run(port: int | None) -> None:
     """Migrate, then run API, worker and beat together for local use (Ctrl-C stops all)."""
@@ -198,27 +132,3 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
                 child.kill()
     failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
     sys.exit(1 if failed and not stopping else 0)
-
-
-def _register_command_groups() -> None:
-    from service.cli_backfill import backfill
-    from service.cli_deadletters import deadletters
-    from service.cli_definitions import definitions
-    from service.cli_keys import keys
-    from service.cli_subscriptions import subscriptions
-    from service.cli_tokens import tokens
-    from service.cli_trace import trace
-
-    main.add_command(backfill)
-    main.add_command(deadletters)
-    main.add_command(definitions)
-    main.add_command(keys)
-    main.add_command(subscriptions)
-    main.add_command(tokens)
-    main.add_command(trace)
-
-
-_register_command_groups()
-
-if __name__ == "__main__":
-    main()
