@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import security_headers, ui
+from service import ui
 from service.api import (
     access,
     admin,
@@ -25,6 +25,7 @@ from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
 from service.logs import bind_request_logging
 from service.settings import Settings
+from service.web import security_headers
 from workers.celery_app import make_celery
 from workers.dispatch import Dispatcher
 

@@ -31,7 +31,7 @@ import structlog
 from pathways.fhir import inbound
 from service import ingest
 from service.bootstrap import Services
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store import events
 from service.store.database import transaction

@@ -15,8 +15,8 @@ from pathways.definition import Definition, DefinitionError, default_definition,
 from pathways.fhir import inbound, outbound
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
+from service.fhir.json_input import parse_json
 from service.ingest import ACCEPTED_TYPES, prepare
-from service.json_input import parse_json
 from service.problems import Problem
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pathways.fhir import inbound
-from service import fhir_validation
+from service.fhir import validation
 from service.problems import Problem, issue
 from service.store import events
 
@@ -64,8 +64,8 @@ def prepare(
             [f"{expected_type}.resourceType"],
         )
     try:
-        fhir_validation.validate_resource(payload, resource_type)
-    except fhir_validation.InvalidResource as error:
+        validation.validate_resource(payload, resource_type)
+    except validation.InvalidResource as error:
         raise Problem(400, "invalid", "Invalid FHIR resource", issues=_prefixed(error, path)) from error
     digest = content_hash(payload)
     resource_id = payload.get("id") or str(uuid.uuid5(CONTENT_ID_NAMESPACE, digest))
@@ -105,8 +105,8 @@ def _path(prefix: str, expression: str) -> str:
     return prefix + expression.split(".", 1)[1] if "." in expression else prefix.rstrip(".")
 
 
-def _prefixed(error: fhir_validation.InvalidResource, path: str) -> list[dict[str, Any]]:
-    outcome = fhir_validation.operation_outcome(error.issues)
+def _prefixed(error: validation.InvalidResource, path: str) -> list[dict[str, Any]]:
+    outcome = validation.operation_outcome(error.issues)
     if not path:
         return list(outcome["issue"])
     return [dict(i, expression=[_path(path, e) for e in i.get("expression", [])]) for i in outcome["issue"]]

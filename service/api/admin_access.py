@@ -14,9 +14,9 @@ from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.audit import search as audit_search
 from service.audit.fhir import audit_event
+from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
+from service.fhir.searchset import searchset
 from service.problems import Problem
-from service.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
-from service.searchset import searchset
 from service.store import audit as audit_store
 from service.store import tokens as token_store
 from service.store.database import transaction

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service import fhir_validation, ingest
+from service import ingest
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
-from service.json_input import parse_json
+from service.fhir import validation
+from service.fhir.json_input import parse_json
 from service.problems import Problem, issue
 from service.store import patients
 from service.store.database import transaction
@@ -105,7 +106,7 @@ def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
 def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> ingest.PreparedEvent | Problem | None:
     path = f"Bundle.entry[{index}].resource."
     try:
-        shape = fhir_validation.entry_issue(entry, index)
+        shape = validation.entry_issue(entry, index)
         if shape is not None:
             raise Problem(400, shape.code, shape.diagnostics, [str(shape.expression)])
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):

@@ -11,7 +11,7 @@ from pathways.fhir.plandefinition import to_plan_definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
 

@@ -10,7 +10,7 @@ from werkzeug.http import http_date
 from service.api.access import current_actor, current_identity
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.worklist import edits
 from service.worklist.resources import etag, with_meta

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from service.audit import CREATE, DELETE, EXECUTE, READ, UPDATE
+from service.fhir.search_params import date_range
 from service.problems import Problem
-from service.search_params import date_range
 from service.store.access_tables import audit_events
 from service.store.audit import with_entity
 

@@ -31,7 +31,7 @@ def _settings(port: int | None = None) -> Settings:
 def serve(port: int | None, host: str | None) -> None:
     """Serve the API with gunicorn."""
     from service.logs import configure_logging
-    from service.wsgi import GunicornApplication
+    from service.web.wsgi import GunicornApplication
 
     settings = _settings(port)
     configure_logging(settings)

@@ -15,7 +15,7 @@ from service.bootstrap import Services
 from service.definition_migration import PatientDiff, diff
 from service.definition_registry import DefinitionVersion
 from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
 from service.ui import diagram

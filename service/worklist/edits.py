@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.access.identity import Identity
-from service.fhir_validation import InvalidResource, operation_outcome, validate_resource
+from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
 from service.problems import Problem
 from service.worklist import json_patch
 from service.worklist.states import CLAIMABLE, CLAIMED_STATES

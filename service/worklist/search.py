@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.fhir.search_params import date_range
 from service.problems import Problem
-from service.search_params import date_range
 from service.store.tables import proposals
 from service.store.worklist import urgency
 

@@ -40,7 +40,7 @@ from pathways.model import (
     ProposalKind,
     SourceRef,
 )
-from service.fhir_validation import validate_resource
+from service.fhir.validation import validate_resource
 
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"

@@ -1,6 +1,6 @@
 """Where an HTTP/1.1 request ends, found from bytes as they arrive (no I/O, no parsing beyond framing).
 
-The API's worker reads a whole request before any thread touches it (`service.web_worker`), so it
+The API's worker reads a whole request before any thread touches it (`service.web.worker`), so it
 needs to know when the bytes it holds are one complete request: the head up to its blank line,
 then a body of `Content-Length` bytes or chunks up to the last one. Anything it cannot frame is
 refused here; gunicorn's own parser still validates every request it is handed.

@@ -1,6 +1,6 @@
 """gunicorn serving of the app factory, configured from Settings (no gunicorn.conf file).
 
-The worker is `service.web_worker.BufferedThreadWorker`: gunicorn's threaded worker, except that a
+The worker is `service.web.worker.BufferedThreadWorker`: gunicorn's threaded worker, except that a
 request is read whole, under a head and a body deadline, before a thread serves it, so slow
 clients cannot hold the threads (README, "Front door").
 """
@@ -14,7 +14,7 @@ from gunicorn.glogging import Logger
 
 from service.settings import Settings
 
-WORKER_CLASS = "service.web_worker.BufferedThreadWorker"
+WORKER_CLASS = "service.web.worker.BufferedThreadWorker"
 # Connections one process holds at once, idle or still arriving: each costs a descriptor and at
 # most one request's buffer (head limit + MAX_BODY_BYTES); beyond it the kernel's backlog waits.
 WORKER_CONNECTIONS = 500

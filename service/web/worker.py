@@ -21,9 +21,9 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from service.http_framing import Framing, FramingLimits, RequestFraming
 from service.problems import Problem
-from service.security_headers import ALWAYS, NOT_STORED
+from service.web.http_framing import Framing, FramingLimits, RequestFraming
+from service.web.security_headers import ALWAYS, NOT_STORED
 
 # Seconds a client has to send a request's head, and then its body. nginx's client_header_timeout
 # and client_body_timeout in deploy/nginx.conf hold the production front door to the same.
@@ -60,7 +60,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading: dict[TConn, _Reading] = {}
-        # self.app is service.wsgi.GunicornApplication: the body limit is the app's own MAX_BODY_BYTES
+        # self.app is service.web.wsgi.GunicornApplication: the body limit is the app's own MAX_BODY_BYTES
         self._limits = FramingLimits(head_bytes=REQUEST_HEAD_LIMIT_BYTES, body_bytes=self.app.settings.max_body_bytes)
 
     @classmethod
