@@ -25,11 +25,11 @@ from pathways.fhir import inbound
 from pathways.model import Evaluation, Priority
 from pathways.simulate import simulate
 from service.bootstrap import build
+from service.broker import producer
+from service.queue import EVALUATE_QUEUE, URGENT_QUEUE, DeliveryOrder, Dispatcher
 from service.settings import Settings
 from service.store.database import transaction
-from workers.celery_app import EVALUATE_QUEUE, URGENT_QUEUE, make_celery
-from workers.dispatch import DeliveryOrder, Dispatcher
-from workers.persist import persist_evaluation
+from service.usecases.persist import persist_evaluation
 
 ROUTINE_BACKLOG = 10_000
 URGENT_PATIENTS = 40
@@ -86,7 +86,7 @@ def _seed_part(env: dict[str, str], prefix: str, size: int) -> int:
                         orders += persist_evaluation(
                             connection, services, patient_id, reference, evaluation, services.clock()
                         )
-        Dispatcher(make_celery(services.settings)).deliver_all(orders)
+        Dispatcher(producer(services.settings)).deliver_all(orders)
     finally:
         services.db.dispose()
     return len(orders)

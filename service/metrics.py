@@ -15,7 +15,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from service.bootstrap import Services
-from service.definition_registry import DefinitionUnavailable
 from service.store.events import count_waiting_for_definition
 from service.store.tables import (
     circuit_breakers,
@@ -25,6 +24,7 @@ from service.store.tables import (
     delivery_attempts,
     inbound_events,
 )
+from service.usecases.definitions.registry import DefinitionUnavailable
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)  # seconds, event → stored decision
 LATENCY_WINDOW = timedelta(hours=1)  # histograms over recent work keep scrapes cheap

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.access.identity import ROLES
-from service.worklist.states import CLAIMED_STATES
+from service.usecases.worklist.states import CLAIMED_STATES
 
 VERSION = "0.1.0"
 JSON = "application/json"

@@ -12,20 +12,18 @@ from datetime import timedelta
 
 from celery import Celery
 
+from service.queue import (
+    DELIVER_DECISION,
+    DELIVER_QUEUE,
+    EVALUATE_EVENT,
+    EVALUATE_QUEUE,
+    RECONCILE_TASKS,
+    RUN_CHECKPOINT,
+    SWEEP,
+    SYNC_DECISION,
+    WATCH_SUBSCRIPTIONS,
+)
 from service.settings import Settings
-
-EVALUATE_QUEUE = "carepath.evaluate"
-DELIVER_QUEUE = "carepath.deliver"
-URGENT_QUEUE = "carepath.urgent"
-ALL_QUEUES = (URGENT_QUEUE, EVALUATE_QUEUE, DELIVER_QUEUE)
-
-EVALUATE_EVENT = "carepath.evaluate_event"
-RUN_CHECKPOINT = "carepath.run_checkpoint"
-DELIVER_DECISION = "carepath.deliver_decision"
-SWEEP = "carepath.sweep"
-SYNC_DECISION = "carepath.sync_decision"
-RECONCILE_TASKS = "carepath.reconcile_tasks"
-WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
 
 
 def make_celery(settings: Settings) -> Celery:

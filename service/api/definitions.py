@@ -12,10 +12,10 @@ from service import audit
 from service.api.access import current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
-from service.definition_migration import diff, migrate_patient
-from service.definition_registry import DefinitionVersion
 from service.problems import Problem
 from service.store.database import lock_patient, transaction
+from service.usecases.definitions.migration import diff, migrate_patient
+from service.usecases.definitions.registry import DefinitionVersion
 
 blueprint = Blueprint("definitions", __name__, url_prefix="/admin/definitions")
 

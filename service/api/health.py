@@ -8,9 +8,9 @@ from collections.abc import Callable
 from flask import Blueprint, Response, jsonify
 
 from service.api.context import services
-from service.notifications.liveness import heartbeat_check
+from service.broker import ping_broker
 from service.store.database import ping as ping_database
-from workers.broker import ping_broker
+from service.usecases.notifications.liveness import heartbeat_check
 
 blueprint = Blueprint("health", __name__)
 

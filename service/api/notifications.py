@@ -16,9 +16,9 @@ from service.api.outcomes import fhir_response
 from service.bootstrap import Services
 from service.fhir import validation
 from service.fhir.json_input import parse_json
-from service.notifications import intake, recovery
 from service.problems import Problem, issue
-from workers.dispatch import Dispatcher
+from service.queue import Dispatcher
+from service.usecases.notifications import intake, recovery
 
 blueprint = Blueprint("notifications", __name__)
 log = structlog.get_logger(__name__)

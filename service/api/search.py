@@ -14,8 +14,8 @@ from service.store import decisions
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.traces import evaluations_of
-from service.worklist import search as worklist_search
-from service.worklist.resources import etag, with_meta
+from service.usecases.worklist import search as worklist_search
+from service.usecases.worklist.resources import etag, with_meta
 
 blueprint = Blueprint("search", __name__)
 

@@ -18,16 +18,16 @@ EXIT_REFUSED_LINES = 1  # the rest was loaded; a script should still notice the 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def backfill(directory: Path, as_json: bool) -> None:
     """Store each resource of DIRECTORY's *.ndjson files once, then evaluate each patient in clinical order."""
-    from service import backfill as loading
     from service.bootstrap import build
+    from service.broker import producer
     from service.logs import configure_logging
-    from workers.celery_app import make_celery
-    from workers.dispatch import Dispatcher
+    from service.queue import Dispatcher
+    from service.usecases import backfill as loading
 
     settings = Settings.from_env()
     configure_logging(settings)
     services = build(settings)
-    deliver = Dispatcher(make_celery(settings)).deliver_all if services.ehr is not None else None
+    deliver = Dispatcher(producer(settings)).deliver_all if services.ehr is not None else None
     try:
         report = loading.backfill(services, directory, deliver)
     finally:

@@ -53,18 +53,18 @@ def replay_command(decision_ids: tuple[int, ...], replay_all: bool) -> None:
     """Queue dead letters for delivery again: the ones named, or --all."""
     from service import audit
     from service.bootstrap import build
-    from workers.celery_app import make_celery
-    from workers.dispatch import Dispatcher
-    from workers.handlers import outbound
+    from service.broker import producer
+    from service.queue import Dispatcher
+    from service.usecases import delivery
 
     if not decision_ids and not replay_all:
         raise click.UsageError("name decision ids or pass --all")
     settings = Settings.from_env()
     services = build(settings)
-    orders = outbound.replay_dead_letters(services, list(decision_ids) or None)
+    orders = delivery.replay_dead_letters(services, list(decision_ids) or None)
     replayed = [f"Decision/{o.decision_id}" for o in orders]
     audit.record_committed(
         services.db, audit.command_line(), audit.EXECUTE, "deadletter-replay", replayed, services.clock()
     )
-    Dispatcher(make_celery(settings)).deliver_all(orders)
+    Dispatcher(producer(settings)).deliver_all(orders)
     click.echo(f"replayed {len(orders)} dead letter(s)")

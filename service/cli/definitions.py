@@ -11,11 +11,11 @@ import sqlalchemy as sa
 
 from service import audit
 from service.bootstrap import Services, build
-from service.definition_migration import diff, migrate_patient
-from service.definition_registry import DefinitionVersion
 from service.problems import Problem
 from service.settings import Settings
 from service.store.database import lock_patient, transaction
+from service.usecases.definitions.migration import diff, migrate_patient
+from service.usecases.definitions.registry import DefinitionVersion
 
 Result = TypeVar("Result")
 Changed = TypeVar("Changed", bound=DefinitionVersion)

@@ -46,7 +46,8 @@ def serve(port: int | None, host: str | None) -> None:
 def worker(queues: str | None, concurrency: int | None, hostname: str | None) -> None:
     """Run a Celery worker that evaluates pathways and delivers decisions."""
     from service.logs import configure_logging
-    from workers.celery_app import ALL_QUEUES, make_celery
+    from service.queue import ALL_QUEUES
+    from workers.celery_app import make_celery
 
     settings = _settings()
     configure_logging(settings)

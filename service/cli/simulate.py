@@ -20,7 +20,7 @@ import click
 )
 def simulate(bundle: Path, now_text: str, definition: Path | None) -> None:
     """Replay one patient's Bundle up to --now and print what the pathway would have written."""
-    from service.dry_run import DryRunError, dry_run_from_text
+    from service.usecases.dry_run import DryRunError, dry_run_from_text
 
     try:
         text = bundle.read_text(encoding="utf-8")

@@ -48,7 +48,7 @@ def register(
     from service import audit
     from service.bootstrap import system_clock
     from service.ehr import EhrError
-    from service.notifications import registration
+    from service.usecases.notifications import registration
 
     settings = Settings.from_env()
     ehr = _ehr(settings)
@@ -82,7 +82,7 @@ def register(
 @subscriptions.command("list")
 def list_subscriptions() -> None:
     """Subscriptions Carepath registered, with their event counters and liveness."""
-    from service.notifications import store
+    from service.usecases.notifications import store
 
     with _db(Settings.from_env()).connect() as connection:
         rows = store.listed(connection)
@@ -99,7 +99,7 @@ def list_subscriptions() -> None:
 @click.argument("subscription_id")
 def status(subscription_id: str) -> None:
     """Local counters, gaps and liveness of a subscription, and the EHR's `$status`."""
-    from service.notifications import store
+    from service.usecases.notifications import store
 
     settings = Settings.from_env()
     with _db(settings).connect() as connection:
@@ -120,8 +120,8 @@ def status(subscription_id: str) -> None:
 def rotate(subscription_id: str) -> None:
     """Give a subscription a new secret, here and in its Subscription on the EHR."""
     from service.bootstrap import system_clock
-    from service.notifications import store
-    from service.notifications.reactivation import rotate_secret
+    from service.usecases.notifications import store
+    from service.usecases.notifications.reactivation import rotate_secret
 
     settings = Settings.from_env()
     db, ehr = _db(settings), _ehr(settings)
@@ -140,13 +140,13 @@ def recover(grace: float) -> None:
     from datetime import timedelta
 
     from service.bootstrap import system_clock
-    from service.notifications.recovery import recover_due
-    from workers.celery_app import make_celery
-    from workers.dispatch import Dispatcher
+    from service.broker import producer
+    from service.queue import Dispatcher
+    from service.usecases.notifications.recovery import recover_due
 
     settings = Settings.from_env()
     event_ids = recover_due(_db(settings), _ehr(settings), system_clock(), timedelta(seconds=grace))
-    queue = Dispatcher(make_celery(settings))
+    queue = Dispatcher(producer(settings))
     for event_id in event_ids:
         queue.evaluate_event_safely(event_id)
     click.echo(f"{len(event_ids)} event(s) recovered")
@@ -175,9 +175,9 @@ def _default_endpoint(settings: Settings) -> str:
 
 def _ehr_status(settings: Settings, subscription_id: str) -> str:
     from service.ehr import EhrError
-    from service.notifications.envelope import parse_status
-    from service.notifications.operations import STATUS, subscription_operation
     from service.problems import Problem
+    from service.usecases.notifications.envelope import parse_status
+    from service.usecases.notifications.operations import STATUS, subscription_operation
 
     try:
         bundle = subscription_operation(_ehr(settings), subscription_id, STATUS)

@@ -12,11 +12,11 @@ from service import audit
 from service.access.identity import COORDINATOR, Identity
 from service.bootstrap import Services
 from service.problems import Problem
+from service.queue import Dispatcher
 from service.store import worklist as store
 from service.store.database import transaction
 from service.ui.session import Refused
-from service.worklist import edits, search, states, transitions
-from workers.dispatch import Dispatcher
+from service.usecases.worklist import edits, search, states, transitions
 
 PAGE = 50
 PRECONDITION_FAILED = 412

@@ -9,9 +9,9 @@ import requests
 from pathways.fhir import outbound
 from pathways.model import Coding, Decision, Evidence, Priority, Proposal, ProposalKind, SourceRef
 from service.bootstrap import Services
+from service.usecases.ehr_writes import create_one_by_one
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.delivery import create_one_by_one
 
 LOCAL = "https://carepath.dev/fhir/CodeSystem/pt-pathway"
 

@@ -6,7 +6,7 @@ import pytest
 
 from service.access.identity import COORDINATOR, TOKEN, Identity
 from service.problems import Problem
-from service.worklist import edits, json_patch, states, sync
+from service.usecases.worklist import edits, json_patch, states, sync
 
 ALLOWED = [
     ("draft", "requested"),

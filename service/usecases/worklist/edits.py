@@ -7,8 +7,8 @@ from typing import Any
 from service.access.identity import Identity
 from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
 from service.problems import Problem
-from service.worklist import json_patch
-from service.worklist.states import CLAIMABLE, CLAIMED_STATES
+from service.usecases.worklist import json_patch
+from service.usecases.worklist.states import CLAIMABLE, CLAIMED_STATES
 
 EDITABLE = ("status", "statusReason", "owner", "businessStatus", "note")
 SERVER_KEPT = ("meta", "lastModified")  # Carepath sets these on every change; a PUT may echo them

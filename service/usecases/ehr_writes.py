@@ -24,7 +24,7 @@ from pathways.fhir.outbound import (
 from service.ehr.client import EhrClient
 from service.ehr.errors import EhrConflict, EhrUnavailable
 from service.store.decisions import StoredProposal
-from service.worklist.sync import task_patch
+from service.usecases.worklist.sync import task_patch
 
 # ServiceRequests before the Tasks that focus them, Provenance (which names both) last.
 WRITE_ORDER = {"ServiceRequest": 0, "Task": 1, "Provenance": 2}

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from pathways.fhir import outbound
 from pathways.model import Decision, Evaluation
 from service.bootstrap import Services
+from service.queue import DeliveryOrder
 from service.store import decisions, traces
-from workers.dispatch import DeliveryOrder
 
 
 def persist_evaluation(

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from service.notifications.store import ACTIVE
 from service.store.subscription_tables import subscriptions
+from service.usecases.notifications.store import ACTIVE
 
 Watched = tuple[str, int, datetime]  # id, heartbeat seconds, last heard of (or created)
 

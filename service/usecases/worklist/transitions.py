@@ -13,12 +13,12 @@ from typing import Any
 from service import audit
 from service.bootstrap import Services
 from service.problems import Problem
+from service.queue import DeliveryOrder
 from service.store import decisions
 from service.store import worklist as store
 from service.store.database import lock_patient, transaction
-from service.worklist import edits, states
-from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation
+from service.usecases import evaluation
+from service.usecases.worklist import edits, states
 
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
 

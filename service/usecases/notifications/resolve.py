@@ -16,11 +16,11 @@ import structlog
 
 from pathways.fhir.inbound import parse_fhir_datetime
 from pathways.fhir.outbound.requests import fhir_instant
-from service import ingest
 from service.ehr import EhrClient, EhrError, EhrRejected
-from service.notifications.envelope import Event, Notification, reference_key
-from service.notifications.store import Subscription
 from service.problems import Problem
+from service.usecases import intake
+from service.usecases.notifications.envelope import Event, Notification, reference_key
+from service.usecases.notifications.store import Subscription
 
 NOTIFICATION = "notification"
 DELETION = "notification-delete"  # body {"resourceType", "id", "meta": {"lastUpdated"}}: a retraction
@@ -36,9 +36,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Item:
-    """One event ready for `ingest.store`."""
+    """One event ready for `intake.store`."""
 
-    prepared: ingest.PreparedEvent
+    prepared: intake.PreparedEvent
     channel: str
 
 
@@ -121,7 +121,7 @@ def search(ehr: EhrClient | None, subscription: Subscription, since: datetime) -
     after = ("_lastUpdated", f"gt{fhir_instant(since - SEARCH_OVERLAP)}")
     for criteria in subscription.criteria:
         resource_type, _, query = criteria.partition("?")
-        if resource_type not in ingest.ACCEPTED_TYPES:
+        if resource_type not in intake.ACCEPTED_TYPES:
             continue
         try:
             found = _client(ehr).search(resource_type, [*parse_qsl(query, keep_blank_values=True), after])
@@ -140,7 +140,7 @@ def search(ehr: EhrClient | None, subscription: Subscription, since: datetime) -
 def accept(resource: Any, channel: str) -> Outcome:
     """Validate a resource the EHR holds; one Carepath cannot use is noted, not refused."""
     try:
-        prepared = ingest.prepare(resource, None)
+        prepared = intake.prepare(resource, None)
     except Problem as problem:
         where = sorted({e for i in problem.outcome()["issue"] for e in i.get("expression", [])})
         return Outcome(note=f"not accepted: {problem.code} {', '.join(where)[:150]}".rstrip())
@@ -154,7 +154,7 @@ def deletion(key: str, event: Event, patient_of: PatientLookup, now: datetime) -
     if patient is None:
         return Outcome(note="deleted before it was read; not known to Carepath")
     at = fhir_instant(instant(event.timestamp) or now)
-    prepared = ingest.PreparedEvent(
+    prepared = intake.PreparedEvent(
         resource={"resourceType": resource_type, "id": resource_id, "meta": {"lastUpdated": at}},
         resource_type=resource_type,
         resource_id=resource_id,

@@ -9,10 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.notifications.sequence import Ledger, Run
 from service.store.subscription_tables import subscription_events, subscription_gaps, subscriptions
 from service.store.tables import patient_records
 from service.store.upsert import insert_ignoring_conflicts
+from service.usecases.notifications.sequence import Ledger, Run
 
 REGISTERING, ACTIVE, OFF = "registering", "active", "off"
 

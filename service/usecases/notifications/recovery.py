@@ -13,11 +13,11 @@ import sqlalchemy as sa
 import structlog
 
 from service.ehr import EhrClient, EhrError
-from service.notifications import envelope, intake, resolve, sequence, store
-from service.notifications.operations import EVENTS, subscription_operation, supports_events
-from service.notifications.store import Gap, Subscription
 from service.problems import Problem
 from service.store.database import transaction
+from service.usecases.notifications import envelope, intake, resolve, sequence, store
+from service.usecases.notifications.operations import EVENTS, subscription_operation, supports_events
+from service.usecases.notifications.store import Gap, Subscription
 
 EVENTS_OPERATION, SEARCH = "events-operation", "search"
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service import ingest
 from service.ehr import EhrClient, EhrRejected
-from service.notifications import store
-from service.notifications.auth import channel_header, new_secret, secret_hash
-from service.notifications.resolve import instant
 from service.store.database import transaction
+from service.usecases import intake
+from service.usecases.notifications import store
+from service.usecases.notifications.auth import channel_header, new_secret, secret_hash
+from service.usecases.notifications.resolve import instant
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 PROFILE = f"{BACKPORT}/backport-subscription"
@@ -61,7 +61,7 @@ def searchable_criteria(request: Request, topic_resource: dict[str, Any] | None 
     criteria = [request.criteria] if request.criteria else list(request.filters)
     for text in criteria:
         resource_type, _, _ = text.partition("?")
-        if "?" not in text or resource_type not in ingest.ACCEPTED_TYPES:
+        if "?" not in text or resource_type not in intake.ACCEPTED_TYPES:
             raise RegistrationError(f"criteria must look like Observation?patient=Patient/123, not {text!r}")
     covered = {text.partition("?")[0] for text in criteria}
     criteria += [f"{t}?" for t in topic_resource_types(topic_resource) if t not in covered]
@@ -77,7 +77,7 @@ def topic_resource_types(topic_resource: dict[str, Any] | None) -> list[str]:
         if extension.get("url") == TOPIC_TRIGGER:
             for part in extension.get("extension") or []:
                 name = str(part.get("valueUri") or "").rsplit("/", 1)[-1]
-                if part.get("url") == "resource" and name in ingest.ACCEPTED_TYPES:
+                if part.get("url") == "resource" and name in intake.ACCEPTED_TYPES:
                     found.append(name)
     return found
 

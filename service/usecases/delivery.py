@@ -14,15 +14,15 @@ from datetime import timedelta
 import structlog
 
 from service.bootstrap import Services
+from service.ehr import breaker
 from service.ehr.client import EhrClient
 from service.ehr.errors import EhrConflict, EhrError, EhrRejected, EhrUnavailable
+from service.queue import DeliveryOrder
 from service.store import decisions, outbox
 from service.store import worklist as worklist_store
 from service.store.database import transaction
-from workers import breaker
-from workers.delivery import Unsettled, deliver_resources, existing_ids, sync_copy
-from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation
+from service.usecases import evaluation
+from service.usecases.ehr_writes import Unsettled, deliver_resources, existing_ids, sync_copy
 
 log = structlog.get_logger(__name__)
 

@@ -1,12 +1,12 @@
 """Back-fill from a FHIR Bulk Data export: NDJSON files, one resource per line.
 
-Each line is read, validated and stored through the same intake as the API (`service.ingest`),
+Each line is read, validated and stored through the same intake as the API (`service.usecases.intake`),
 so a line already stored is recognised by its dedup key and never counted twice. Lines that
 are not JSON or not a valid resource are reported with their file and line number and skipped;
 resource types Carepath does not read (Patient, Group, ...) are counted and skipped.
 
 Once everything is stored, each patient is evaluated in process, fact by fact in clinical-time
-order, through the workers' own handler (`workers.handlers.evaluation`), under the patient's
+order, through the workers' own use case (`service.usecases.evaluation`), under the patient's
 lock and in one transaction per patient (should that fail, fact by fact, with attempts counted
 as a worker counts them). Why not queue one evaluation per line: an export comes one file per type,
 so file order puts every Observation before the Encounter that starts its episode; evaluated in
@@ -29,14 +29,13 @@ import sqlalchemy as sa
 import structlog
 
 from pathways.fhir import inbound
-from service import ingest
 from service.bootstrap import Services
 from service.fhir.json_input import parse_json
 from service.problems import Problem
+from service.queue import DeliveryOrder
 from service.store import events
 from service.store.database import transaction
-from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation
+from service.usecases import evaluation, intake
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +76,7 @@ class BackfillReport:
 class _Line:
     file: str
     number: int
-    prepared: ingest.PreparedEvent
+    prepared: intake.PreparedEvent
     clinical_time: datetime
 
 
@@ -139,11 +138,11 @@ def _parse(file: str, number: int, text: str, report: BackfillReport) -> _Line |
         report.refused.append(RefusedLine(file, number, error.message))
         return None
     resource_type = payload.get("resourceType") if isinstance(payload, dict) else None
-    if isinstance(resource_type, str) and resource_type not in ingest.ACCEPTED_TYPES:
+    if isinstance(resource_type, str) and resource_type not in intake.ACCEPTED_TYPES:
         report.skipped_types[resource_type] += 1
         return None
     try:
-        prepared = ingest.prepare(payload, None)
+        prepared = intake.prepare(payload, None)
     except Problem as problem:
         report.refused.append(RefusedLine(file, number, _reason(problem)))
         return None
@@ -173,7 +172,7 @@ def _store(
     """Store one batch in one transaction; note each event still waiting for its evaluation."""
     with transaction(services.db) as connection:
         now = services.clock()
-        stored = [(line, *ingest.store(connection, line.prepared, CHANNEL, now)) for line in batch]
+        stored = [(line, *intake.store(connection, line.prepared, CHANNEL, now)) for line in batch]
         pending = set(events.pending_among(connection, [event_id for _, event_id, _ in stored]))
     for line, event_id, created in stored:
         report.stored += created

@@ -15,14 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from service import ingest
 from service.ehr import EhrClient
-from service.notifications import envelope, resolve, sequence, store
-from service.notifications.envelope import Event, Notification
-from service.notifications.sender import UNAUTHORIZED, authenticate, refuse_foreign_urls
-from service.notifications.store import Subscription
 from service.problems import Problem
 from service.store.database import transaction
+from service.usecases import intake
+from service.usecases.notifications import envelope, resolve, sequence, store
+from service.usecases.notifications.envelope import Event, Notification
+from service.usecases.notifications.sender import UNAUTHORIZED, authenticate, refuse_foreign_urls
+from service.usecases.notifications.store import Subscription
 
 LATE_DELIVERY = "late-delivery"
 DIRECT = "api"  # what an `ehr` token delivers is stored as a direct event, as `POST /fhir/{type}` would
@@ -145,7 +145,7 @@ def classic_resource(
     else:
         if isinstance(body, dict) and body.get("id") not in (None, resource_id):
             raise Problem(400, "invalid", "The resource id must match the URL.", [f"{resource_type}.id"])
-        prepared = ingest.prepare(body, resource_type)
+        prepared = intake.prepare(body, resource_type)
         outcome = resolve.Outcome((resolve.Item(prepared, resolve.NOTIFICATION),), f"stored {resource_type}")
     items = outcome.items if subscription else tuple(replace(item, channel=DIRECT) for item in outcome.items)
     with transaction(db) as connection:
@@ -161,7 +161,7 @@ def store_items(connection: sa.Connection, items: Iterable[resolve.Item], now: d
     """Store each event; return the ids of those not stored before (to queue after the commit)."""
     created_ids = []
     for item in items:
-        event_id, created = ingest.store(connection, item.prepared, item.channel, now)
+        event_id, created = intake.store(connection, item.prepared, item.channel, now)
         if created:
             created_ids.append(event_id)
     return created_ids

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.worklist.states import FINAL
+from service.usecases.worklist.states import FINAL
 
 FOLLOWED = ("status", "statusReason", "businessStatus", "owner", "note")
 STAMP = "lastModified"  # written along with a change, never a reason for one

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from pathways.fhir import outbound
 from service.bootstrap import Services
+from service.queue import DeliveryOrder
 from service.store import watermarks
 from service.store.database import transaction
-from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation
+from service.usecases import evaluation
 
 TASK_WATERMARK = "ehr-task-statuses"
 FIRST_LOOKBACK = timedelta(days=1)  # a new deployment looks back one day, not through all history

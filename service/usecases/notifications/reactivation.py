@@ -20,11 +20,11 @@ import sqlalchemy as sa
 import structlog
 
 from service.ehr import EhrClient, EhrError
-from service.notifications import intake, resolve, store
-from service.notifications.auth import channel_header, new_secret, secret_hash
-from service.notifications.store import Subscription
 from service.problems import Problem
 from service.store.database import transaction, try_exclusive
+from service.usecases.notifications import intake, resolve, store
+from service.usecases.notifications.auth import channel_header, new_secret, secret_hash
+from service.usecases.notifications.store import Subscription
 
 BROKEN = "error"  # the EHR's status for a channel it gave up on
 WATCHED = (store.ACTIVE,)  # local statuses worth checking: not those being registered or switched off

@@ -1,21 +1,49 @@
-"""Queue work by task name: the one place that knows which queue and priority each job takes."""
+"""Queueing work: the task and queue names, the orders use cases return, and the dispatcher that sends them.
+
+Use cases return orders (`DeliveryOrder`, `SweepWork`); the API, the command line and the tasks
+hand them to a `Dispatcher` after the database commit. The dispatcher publishes each task by its
+name on its queue through a `Publisher` (a Celery app: the API's producer from `service.broker`,
+or the worker's own app), so nothing here imports `workers`. The task names are the contract with
+messages already queued: they never change.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import structlog
-from celery import Celery
 
-from workers.celery_app import (
-    DELIVER_DECISION,
-    DELIVER_QUEUE,
-    EVALUATE_EVENT,
-    RUN_CHECKPOINT,
-    SYNC_DECISION,
-    URGENT_QUEUE,
-)
+EVALUATE_QUEUE = "carepath.evaluate"
+DELIVER_QUEUE = "carepath.deliver"
+URGENT_QUEUE = "carepath.urgent"
+ALL_QUEUES = (URGENT_QUEUE, EVALUATE_QUEUE, DELIVER_QUEUE)
+
+EVALUATE_EVENT = "carepath.evaluate_event"
+RUN_CHECKPOINT = "carepath.run_checkpoint"
+DELIVER_DECISION = "carepath.deliver_decision"
+SWEEP = "carepath.sweep"
+SYNC_DECISION = "carepath.sync_decision"
+RECONCILE_TASKS = "carepath.reconcile_tasks"
+WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
+
+ROUTES = {
+    EVALUATE_EVENT: EVALUATE_QUEUE,
+    RUN_CHECKPOINT: EVALUATE_QUEUE,
+    DELIVER_DECISION: DELIVER_QUEUE,  # an urgent delivery is sent to URGENT_QUEUE instead
+    SWEEP: EVALUATE_QUEUE,
+    SYNC_DECISION: DELIVER_QUEUE,
+    RECONCILE_TASKS: EVALUATE_QUEUE,
+    WATCH_SUBSCRIPTIONS: EVALUATE_QUEUE,
+}
+"""The queue each task goes to unless sent elsewhere; the worker's Celery app routes by the same table."""
+
+
+class Publisher(Protocol):
+    """What the dispatcher needs of a Celery app: publishing a task by name."""
+
+    def send_task(self, name: str, args: Any = ..., **options: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +74,7 @@ log = structlog.get_logger(__name__)
 class Dispatcher:
     """Sends Carepath's tasks to the broker. Call only after the database commit."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Publisher) -> None:
         self._app = app
 
     def evaluate_event(self, event_id: int) -> None:

@@ -16,8 +16,8 @@ from pathways.fhir import inbound, outbound
 from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.fhir.json_input import parse_json
-from service.ingest import ACCEPTED_TYPES, prepare
 from service.problems import Problem
+from service.usecases.intake import ACCEPTED_TYPES, prepare
 
 
 class DryRunError(ValueError):

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from service.access.sessions import Lifetimes, purge_expired
 from service.bootstrap import Services
+from service.queue import DeliveryOrder, SweepWork
 from service.store import decisions, events, patients
 from service.store.database import transaction
-from workers.dispatch import DeliveryOrder, SweepWork
 
 
 def sweep(services: Services) -> SweepWork:

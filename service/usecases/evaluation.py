@@ -19,12 +19,12 @@ from pathways.definition import Definition
 from pathways.fhir import inbound, outbound
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
-from service.definition_registry import DefinitionUnavailable
+from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
 from service.store.database import commit_without_flush_wait, lock_patient, transaction
 from service.store.state_codec import state_from_json, state_to_json
-from workers.dispatch import DeliveryOrder
-from workers.persist import persist_evaluation
+from service.usecases.definitions.registry import DefinitionUnavailable
+from service.usecases.persist import persist_evaluation
 
 log = structlog.get_logger(__name__)
 
