@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways.fhir.task_lifecycle import CLAIMED_STATES
 from service.access.identity import ROLES
-from service.usecases.worklist.states import CLAIMED_STATES
 
 VERSION = "0.1.0"
 JSON = "application/json"

@@ -16,7 +16,7 @@ import structlog
 
 from pathways import engine
 from pathways.definition import Definition
-from pathways.fhir import inbound, outbound
+from pathways.fhir import inbound, outbound, task_lifecycle
 from pathways.model import ClinicalRecord, Evaluation
 from service.bootstrap import Services
 from service.queue import DeliveryOrder
@@ -236,10 +236,6 @@ def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, ob
         return traces.evaluations_of(connection, patient_id)
 
 
-CLOSED_TASK_STATUSES = frozenset({"completed", "cancelled", "rejected"})  # spec: a closed Task
-FOLLOWED_TASK_ELEMENTS = ("status", "statusReason", "businessStatus", "owner", "lastModified", "note", "output")
-
-
 def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryOrder]:
     """The EHR's copy of one of our Tasks changed: record it; a closed Task feeds the pathway."""
     try:
@@ -255,7 +251,7 @@ def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryO
         if found.sync_pending:
             return []  # our newer change is on its way there; the sync settles which side wins
         merged = dict(found.resource)
-        merged.update({k: ehr_task[k] for k in FOLLOWED_TASK_ELEMENTS if k in ehr_task})
+        merged.update({k: ehr_task[k] for k in task_lifecycle.ADOPTED if k in ehr_task})
         if merged == found.resource:
             return []
         orders = apply_task_change(connection, services, found, merged, services.clock(), sync_pending=False)
@@ -278,8 +274,7 @@ def apply_task_change(
     The one path for a change from either side: the EHR's (reconciliation) or a coordinator's (worklist).
     """
     decisions.update_proposal(connection, task.id, changed, now, sync_pending=sync_pending)
-    closes = task.status not in CLOSED_TASK_STATUSES and changed.get("status") in CLOSED_TASK_STATUSES
-    if not (closes and _closes_decision(connection, task)):
+    if not (task_lifecycle.closes(task.status, changed.get("status")) and _closes_decision(connection, task)):
         return []
     patient = enrol(connection, services, task.patient_id)
     patient.state, evaluation = engine.close_task(patient.definition, patient.state, task.decision_key, now)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pathways.fhir import task_lifecycle
 from pathways.fhir.outbound.bundles import collection_bundle, for_create, full_url, transaction_bundle, with_references
 from pathways.fhir.outbound.keys import (
     APPROVE_SUFFIX,
@@ -63,8 +64,6 @@ __all__ = [
     "withdrawal_updates",
 ]
 
-# Task states in which the work may still happen (R4 task-status); the rest are final.
-OPEN_TASK_STATUSES = frozenset({"draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold"})
 # ServiceRequest states that still ask for something (R4 request-status).
 OPEN_REQUEST_STATUSES = frozenset({"draft", "active", "on-hold"})
 
@@ -134,10 +133,14 @@ def withdrawal_updates(resource: Mapping[str, Any], reason: str) -> WithdrawalUp
     status = resource.get("status")
     # The `test` op makes the patch fail if a coordinator moved the resource on meanwhile.
     guard: dict[str, Any] = {"op": "test", "path": "/status", "value": status}
-    if resource.get("resourceType") == "Task" and status in OPEN_TASK_STATUSES:
+    if resource.get("resourceType") == "Task" and status in task_lifecycle.OPEN:
         why: dict[str, Any] = {"text": reason}
-        cancel = (guard, _replace("status", "cancelled"), {"op": "add", "path": "/statusReason", "value": why})
-        return WithdrawalUpdate(_updated(resource, status="cancelled", statusReason=why), cancel)
+        cancel = (
+            guard,
+            _replace("status", task_lifecycle.CANCELLED),
+            {"op": "add", "path": "/statusReason", "value": why},
+        )
+        return WithdrawalUpdate(_updated(resource, status=task_lifecycle.CANCELLED, statusReason=why), cancel)
     if resource.get("resourceType") == "ServiceRequest" and status in OPEN_REQUEST_STATUSES:
         # R4 ServiceRequest has no statusReason: the reason is appended as a note.
         notes = list(resource.get("note") or [])

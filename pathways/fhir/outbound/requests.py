@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pathways.fhir.outbound.keys import PROPOSAL_IDENTIFIER_SYSTEM, client_id
+from pathways.fhir.task_lifecycle import REQUESTED
 from pathways.model import (
     CAREPATH_CODE_SYSTEM,
     PATHWAY_STEP_SYSTEM,
@@ -160,7 +161,7 @@ def _task(ctx: Context, key: str, code: dict[str, Any], proposal: Proposal, focu
     body = {
         "instantiatesCanonical": decision.definition,  # 0..1 on R4 Task
         "groupIdentifier": {"system": PROPOSAL_IDENTIFIER_SYSTEM, "value": ctx.group_identifier},
-        "status": "requested",
+        "status": REQUESTED,
         "intent": "order",
         "priority": proposal.priority.value,
         "code": code,

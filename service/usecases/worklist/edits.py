@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways.fhir.task_lifecycle import ACCEPTED, CLAIMABLE, CLAIMED_STATES, EDITABLE, REQUESTED
 from service.access.identity import Identity
 from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
 from service.problems import Problem
 from service.usecases.worklist import json_patch
-from service.usecases.worklist.states import CLAIMABLE, CLAIMED_STATES
 
-EDITABLE = ("status", "statusReason", "owner", "businessStatus", "note")
 SERVER_KEPT = ("meta", "lastModified")  # Carepath sets these on every change; a PUT may echo them
 
 
@@ -49,10 +48,10 @@ def claimed(current: dict[str, Any], identity: Identity, body: Any) -> dict[str,
     if status not in CLAIMABLE:
         raise Problem(409, "business-rule", f"A {status} Task cannot be claimed.", ["Task.status"])
     holder = current.get("owner")
-    if holder and status != "requested" and holder.get("reference") != _reference(owner):
+    if holder and status != REQUESTED and holder.get("reference") != _reference(owner):
         raise Problem(409, "conflict", f"The Task is already claimed by {_label(holder)}.", ["Task.owner"])
     # a claim never moves a Task back: received may become accepted, accepted stays accepted
-    keep = status if status == "accepted" else target
+    keep = status if status == ACCEPTED else target
     return current | {"owner": owner, "status": keep}
 
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.usecases.worklist.states import FINAL
-
-FOLLOWED = ("status", "statusReason", "businessStatus", "owner", "note")
-STAMP = "lastModified"  # written along with a change, never a reason for one
+from pathways.fhir.task_lifecycle import FINAL, FOLLOWED, STAMP
 
 
 def task_patch(ehr_copy: dict[str, Any], ours: dict[str, Any]) -> list[dict[str, Any]] | None:

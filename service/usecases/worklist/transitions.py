@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pathways.fhir import task_lifecycle
 from service import audit
 from service.bootstrap import Services
 from service.problems import Problem
@@ -18,7 +19,7 @@ from service.store import decisions
 from service.store import worklist as store
 from service.store.database import lock_patient, transaction
 from service.usecases import evaluation
-from service.usecases.worklist import edits, states
+from service.usecases.worklist import edits
 
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -65,9 +66,24 @@ def change_task(
 def _check(before: dict[str, Any], after: dict[str, Any]) -> None:
     edits.checked(after)
     old, new = str(before.get("status")), str(after.get("status"))
-    states.check_transition(old, new)
+    check_transition(old, new)
     if new != old:
-        states.check_reason(new, after)
+        check_reason(new, after)
+
+
+def check_transition(old: str, new: str) -> None:
+    """Refuse a move the state machine does not draw, naming where the Task may go instead."""
+    if task_lifecycle.allowed(old, new):
+        return
+    options = ", ".join(task_lifecycle.next_states(old)) or "none (it is final)"
+    message = f"Task.status cannot go from {old} to {new}; allowed: {options}."
+    raise Problem(409, "business-rule", message, ["Task.status"])
+
+
+def check_reason(status: str, resource: dict[str, object]) -> None:
+    """`rejected` and `cancelled` need a statusReason."""
+    if status in task_lifecycle.REASON_REQUIRED and not resource.get("statusReason"):
+        raise Problem(422, "required", f"A {status} Task needs a statusReason saying why.", ["Task.statusReason"])
 
 
 def _same(changed: dict[str, Any], stored: dict[str, Any]) -> bool:
