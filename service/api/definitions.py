@@ -14,8 +14,8 @@ from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.problems import Problem
 from service.store.database import lock_patient, transaction
+from service.store.definitions import DefinitionVersion
 from service.usecases.definitions.migration import diff, migrate_patient
-from service.usecases.definitions.registry import DefinitionVersion
 
 blueprint = Blueprint("definitions", __name__, url_prefix="/admin/definitions")
 

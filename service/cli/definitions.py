@@ -14,8 +14,8 @@ from service.bootstrap import Services, build
 from service.problems import Problem
 from service.settings import Settings
 from service.store.database import lock_patient, transaction
+from service.store.definitions import DefinitionVersion
 from service.usecases.definitions.migration import diff, migrate_patient
-from service.usecases.definitions.registry import DefinitionVersion
 
 Result = TypeVar("Result")
 Changed = TypeVar("Changed", bound=DefinitionVersion)

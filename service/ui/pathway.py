@@ -15,10 +15,10 @@ from service.bootstrap import Services
 from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
+from service.store.definitions import DefinitionVersion
 from service.ui import diagram
 from service.ui.session import Refused
 from service.usecases.definitions.migration import PatientDiff, diff
-from service.usecases.definitions.registry import DefinitionVersion
 from service.usecases.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
 
 

@@ -20,7 +20,6 @@ from pathways.simulate import simulate
 from service.bootstrap import Services
 from service.store import patients
 from service.store.state_codec import state_from_json, state_to_json
-from service.store.tables import patient_states
 
 DIFF_LIMIT = 200  # patients per diff request: replaying histories is the costly part
 
@@ -31,20 +30,6 @@ class PatientDiff:
     current: str
     only_current: tuple[str, ...]  # proposals the current version makes and the target would not
     only_target: tuple[str, ...]  # proposals the target version would make and the current does not
-
-
-def enrolled_elsewhere(connection: sa.Connection, target: Definition, limit: int) -> list[tuple[str, str]]:
-    """(patient id, url|version) of patients on the same pathway but another version."""
-    rows = connection.execute(
-        sa.select(patient_states.c.patient_id, patient_states.c.definition)
-        .where(
-            patient_states.c.definition.like(f"{target.url}|%"),
-            patient_states.c.definition != target.reference,
-        )
-        .order_by(patient_states.c.patient_id)
-        .limit(limit)
-    )
-    return [(r.patient_id, r.definition) for r in rows]
 
 
 def _proposals(definition: Definition, records: list[ClinicalRecord], now: datetime) -> set[str]:
@@ -62,7 +47,7 @@ def diff(
     """Which proposals would change, patient by patient, if the enrolled moved to `target`."""
     now = services.clock()
     changes = []
-    for patient_id, current_reference in enrolled_elsewhere(connection, target, limit):
+    for patient_id, current_reference in patients.enrolled_elsewhere(connection, target.url, target.reference, limit):
         records = patients.load_records(connection, patient_id)
         current = services.definitions.get(connection, current_reference)
         before, after = _proposals(current, records, now), _proposals(target, records, now)

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from pathways.definition import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
 from service.problems import Problem, issue
-from service.store.tables import pathway_definitions
-from service.store.upsert import insert_ignoring_conflicts
+from service.store import definitions as store
+from service.store.definitions import DefinitionVersion
 
 SHIPPED_UPLOADER = "carepath"
 
@@ -33,22 +31,6 @@ class DefinitionUnavailable(Problem):
         first = error.problems[0] if error.problems else "no detail"
         super().__init__(409, "processing", f"The pathway definition {reference} cannot be loaded: {first}")
         self.reference = reference
-
-
-@dataclass(frozen=True)
-class DefinitionVersion:
-    pathway_id: str
-    url: str
-    version: str
-    status: str
-    uploaded_at: datetime | None
-    uploaded_by: str | None
-    published_at: datetime | None
-    retired_at: datetime | None
-
-    @property
-    def reference(self) -> str:
-        return f"{self.url}|{self.version}"
 
 
 class DefinitionRegistry:
@@ -66,12 +48,8 @@ class DefinitionRegistry:
 
     def active(self, connection: sa.Connection) -> Definition:
         """The version new enrolments start on."""
-        reference = connection.execute(
-            sa.select(pathway_definitions.c.url, pathway_definitions.c.version).where(
-                pathway_definitions.c.pathway_id == self.shipped.id, pathway_definitions.c.status == "active"
-            )
-        ).first()
-        return self.shipped if reference is None else self.get(connection, f"{reference.url}|{reference.version}")
+        reference = store.active_reference(connection, self.shipped.id)
+        return self.shipped if reference is None else self.get(connection, reference)
 
     def get(self, connection: sa.Connection, reference: str) -> Definition:
         """The definition `url|version`, loaded as every process loads it.
@@ -94,8 +72,7 @@ class DefinitionRegistry:
     def versions(self, connection: sa.Connection) -> list[DefinitionVersion]:
         """Every version of every pathway, newest upload first."""
         self._ensure_shipped(connection)
-        rows = connection.execute(sa.select(pathway_definitions).order_by(pathway_definitions.c.id.desc()))
-        return [_version(r) for r in rows]
+        return store.all_versions(connection)
 
     def source(self, connection: sa.Connection, reference: str) -> str:
         """The YAML of a version, as uploaded."""
@@ -103,15 +80,10 @@ class DefinitionRegistry:
         return self._stored_source(connection, reference)
 
     def _stored_source(self, connection: sa.Connection, reference: str) -> str:
-        url, _, version = reference.partition("|")
-        text = connection.execute(
-            sa.select(pathway_definitions.c.source).where(
-                pathway_definitions.c.url == url, pathway_definitions.c.version == version
-            )
-        ).scalar_one_or_none()
+        text = store.source_of(connection, reference)
         if text is None:
             raise Problem(404, "not-found", f"No pathway definition {reference}.")
-        return str(text)
+        return text
 
     def upload(self, connection: sa.Connection, source: str, uploaded_by: str, now: datetime) -> DefinitionVersion:
         """Validate and store a new draft version; refuse with every problem's exact path."""
@@ -128,9 +100,8 @@ class DefinitionRegistry:
                 "The definition is invalid; nothing was stored.",
                 issues=[issue("invalid", f"{p.path}: {p.reason}", [p.path]) for p in error.problems],
             ) from error
-        stored = insert_ignoring_conflicts(
+        stored = store.insert(
             connection,
-            pathway_definitions,
             {
                 "pathway_id": definition.id,
                 "url": definition.url,
@@ -158,12 +129,8 @@ class DefinitionRegistry:
             raise Problem(
                 422, "business-rule", f"{reference} cannot be published: {unavailable.message}"
             ) from unavailable
-        connection.execute(
-            sa.update(pathway_definitions)
-            .where(pathway_definitions.c.pathway_id == current.pathway_id, pathway_definitions.c.status == "active")
-            .values(status="retired", retired_at=now)
-        )
-        self._set(connection, reference, status="active", published_at=now)
+        store.retire_active(connection, current.pathway_id, now)
+        store.set_values(connection, reference, status="active", published_at=now)
         return self._row(connection, reference)
 
     def retire(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
@@ -175,19 +142,14 @@ class DefinitionRegistry:
                 "business-rule",
                 f"{reference} is the active version; publish its successor first so new patients have a pathway.",
             )
-        self._set(connection, reference, status="retired", retired_at=now)
+        store.set_values(connection, reference, status="retired", retired_at=now)
         return self._row(connection, reference)
 
     def _ensure_shipped(self, connection: sa.Connection) -> None:
         """List the shipped definition as a version (active unless another was published)."""
-        has_active = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(pathway_definitions)
-            .where(pathway_definitions.c.pathway_id == self.shipped.id, pathway_definitions.c.status == "active")
-        ).scalar_one()
-        insert_ignoring_conflicts(
+        has_active = store.has_active(connection, self.shipped.id)
+        store.insert(
             connection,
-            pathway_definitions,
             {
                 "pathway_id": self.shipped.id,
                 "url": self.shipped.url,
@@ -200,33 +162,7 @@ class DefinitionRegistry:
         )
 
     def _row(self, connection: sa.Connection, reference: str) -> DefinitionVersion:
-        url, _, version = reference.partition("|")
-        row = connection.execute(
-            sa.select(pathway_definitions).where(
-                pathway_definitions.c.url == url, pathway_definitions.c.version == version
-            )
-        ).first()
-        if row is None:
+        found = store.version_of(connection, reference)
+        if found is None:
             raise Problem(404, "not-found", f"No pathway definition {reference}.")
-        return _version(row)
-
-    def _set(self, connection: sa.Connection, reference: str, **values: object) -> None:
-        url, _, version = reference.partition("|")
-        connection.execute(
-            sa.update(pathway_definitions)
-            .where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
-            .values(**values)
-        )
-
-
-def _version(row: sa.Row[Any]) -> DefinitionVersion:
-    return DefinitionVersion(
-        pathway_id=row.pathway_id,
-        url=row.url,
-        version=row.version,
-        status=row.status,
-        uploaded_at=row.uploaded_at,
-        uploaded_by=row.uploaded_by,
-        published_at=row.published_at,
-        retired_at=row.retired_at,
-    )
+        return found
