@@ -82,7 +82,7 @@ def register(
 @subscriptions.command("list")
 def list_subscriptions() -> None:
     """Subscriptions Carepath registered, with their event counters and liveness."""
-    from service.usecases.notifications import store
+    from service.store import subscriptions as store
 
     with _db(Settings.from_env()).connect() as connection:
         rows = store.listed(connection)
@@ -99,7 +99,7 @@ def list_subscriptions() -> None:
 @click.argument("subscription_id")
 def status(subscription_id: str) -> None:
     """Local counters, gaps and liveness of a subscription, and the EHR's `$status`."""
-    from service.usecases.notifications import store
+    from service.store import subscriptions as store
 
     settings = Settings.from_env()
     with _db(settings).connect() as connection:
@@ -120,7 +120,7 @@ def status(subscription_id: str) -> None:
 def rotate(subscription_id: str) -> None:
     """Give a subscription a new secret, here and in its Subscription on the EHR."""
     from service.bootstrap import system_clock
-    from service.usecases.notifications import store
+    from service.store import subscriptions as store
     from service.usecases.notifications.reactivation import rotate_secret
 
     settings = Settings.from_env()

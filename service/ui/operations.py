@@ -10,12 +10,12 @@ from service.access import tokens
 from service.bootstrap import Services
 from service.queue import Dispatcher
 from service.store import outbox
+from service.store import subscriptions as subscription_store
 from service.store import tokens as token_store
 from service.store.database import transaction
 from service.ui.session import Refused
 from service.usecases import delivery
 from service.usecases.notifications import liveness
-from service.usecases.notifications import store as subscription_store
 
 
 def dead_letters(services: Services, actor: audit.Actor, route: str) -> list[outbox.DeadLetter]:
@@ -82,7 +82,7 @@ def subscriptions(services: Services) -> list[SubscriptionHealth]:
     now = services.clock()
     grace = timedelta(seconds=services.settings.heartbeat_grace_seconds)
     with transaction(services.db) as connection:
-        stale = set(liveness.stale(liveness.watched(connection), now, grace))
+        stale = set(liveness.stale(subscription_store.watched(connection), now, grace))
         found = []
         for sub in subscription_store.listed(connection):
             gaps = subscription_store.gaps(connection, sub.id)

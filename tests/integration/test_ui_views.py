@@ -18,12 +18,12 @@ from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import outbox, worklist
+from service.store import subscriptions as subscription_store
 from service.store.access_tables import api_tokens, audit_event_entities, audit_events, ui_sessions
 from service.store.database import transaction
 from service.store.tables import decisions, proposals
 from service.ui.session import COOKIE_NAME
 from service.usecases import evaluation, intake
-from service.usecases.notifications import store as subscription_store
 from service.usecases.sweep import sweep
 from tests.access import AdvancingClock, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit

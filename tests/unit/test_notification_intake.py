@@ -11,10 +11,10 @@ from pathways.fhir.outbound.requests import fhir_instant
 from service.ehr import EhrRejected, EhrUnavailable
 from service.ehr.urls import EhrBase, ForeignUrl
 from service.problems import Problem
+from service.store.subscriptions import REGISTERING, Subscription
 from service.usecases.notifications import auth, liveness, registration, resolve
 from service.usecases.notifications.envelope import Event, Notification
 from service.usecases.notifications.operations import supports_events
-from service.usecases.notifications.store import REGISTERING, Subscription
 from tests.builders import CAUDA_EQUINA, finding
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -17,12 +17,13 @@ import structlog
 
 from service.ehr import EhrClient
 from service.problems import Problem
+from service.store import subscriptions as store
 from service.store.database import transaction
+from service.store.subscriptions import Subscription
 from service.usecases import intake
-from service.usecases.notifications import envelope, resolve, sequence, store
+from service.usecases.notifications import envelope, resolve, sequence
 from service.usecases.notifications.envelope import Event, Notification
 from service.usecases.notifications.sender import UNAUTHORIZED, authenticate, refuse_foreign_urls
-from service.usecases.notifications.store import Subscription
 
 LATE_DELIVERY = "late-delivery"
 DIRECT = "api"  # what an `ehr` token delivers is stored as a direct event, as `POST /fhir/{type}` would

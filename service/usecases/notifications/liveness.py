@@ -7,10 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from service.store.subscription_tables import subscriptions
-from service.usecases.notifications.store import ACTIVE
-
-Watched = tuple[str, int, datetime]  # id, heartbeat seconds, last heard of (or created)
+from service.store.subscriptions import Watched, watched
 
 
 class StaleSubscriptions(RuntimeError):
@@ -19,18 +16,6 @@ class StaleSubscriptions(RuntimeError):
     def __init__(self, subscription_ids: list[str]) -> None:
         super().__init__(f"{len(subscription_ids)} subscription(s) silent beyond their heartbeat period")
         self.details = {"stale": subscription_ids}
-
-
-def watched(connection: sa.Connection) -> list[Watched]:
-    """Active subscriptions that promised heartbeats."""
-    rows = connection.execute(
-        sa.select(
-            subscriptions.c.id,
-            subscriptions.c.heartbeat_seconds,
-            sa.func.coalesce(subscriptions.c.last_seen_at, subscriptions.c.created_at),
-        ).where(subscriptions.c.status == ACTIVE, subscriptions.c.heartbeat_seconds.is_not(None))
-    )
-    return [(row[0], row[1], row[2]) for row in rows]
 
 
 def stale(rows: list[Watched], now: datetime, grace: timedelta) -> list[str]:

@@ -21,10 +21,11 @@ import structlog
 
 from service.ehr import EhrClient, EhrError
 from service.problems import Problem
+from service.store import subscriptions as store
 from service.store.database import transaction, try_exclusive
-from service.usecases.notifications import intake, resolve, store
+from service.store.subscriptions import Subscription
+from service.usecases.notifications import intake, resolve
 from service.usecases.notifications.auth import channel_header, new_secret, secret_hash
-from service.usecases.notifications.store import Subscription
 
 BROKEN = "error"  # the EHR's status for a channel it gave up on
 WATCHED = (store.ACTIVE,)  # local statuses worth checking: not those being registered or switched off

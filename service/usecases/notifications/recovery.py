@@ -14,10 +14,11 @@ import structlog
 
 from service.ehr import EhrClient, EhrError
 from service.problems import Problem
+from service.store import subscriptions as store
 from service.store.database import transaction
-from service.usecases.notifications import envelope, intake, resolve, sequence, store
+from service.store.subscriptions import Gap, Subscription
+from service.usecases.notifications import envelope, intake, resolve, sequence
 from service.usecases.notifications.operations import EVENTS, subscription_operation, supports_events
-from service.usecases.notifications.store import Gap, Subscription
 
 EVENTS_OPERATION, SEARCH = "events-operation", "search"
 

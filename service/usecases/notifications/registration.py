@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.ehr import EhrClient, EhrRejected
+from service.store import subscriptions as store
 from service.store.database import transaction
 from service.usecases import intake
-from service.usecases.notifications import store
 from service.usecases.notifications.auth import channel_header, new_secret, secret_hash
 from service.usecases.notifications.resolve import instant
 

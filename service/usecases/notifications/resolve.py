@@ -18,9 +18,9 @@ from pathways.fhir.inbound import parse_fhir_datetime
 from pathways.fhir.outbound.requests import fhir_instant
 from service.ehr import EhrClient, EhrError, EhrRejected
 from service.problems import Problem
+from service.store.subscriptions import Subscription
 from service.usecases import intake
 from service.usecases.notifications.envelope import Event, Notification, reference_key
-from service.usecases.notifications.store import Subscription
 
 NOTIFICATION = "notification"
 DELETION = "notification-delete"  # body {"resourceType", "id", "meta": {"lastUpdated"}}: a retraction

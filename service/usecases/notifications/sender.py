@@ -16,10 +16,10 @@ import structlog
 from service.ehr import EhrClient
 from service.ehr.urls import ForeignUrl
 from service.problems import Problem, issue
-from service.usecases.notifications import store
+from service.store import subscriptions as store
+from service.store.subscriptions import Subscription
 from service.usecases.notifications.auth import bearer_token, matches, secret_hash
 from service.usecases.notifications.envelope import Notification
-from service.usecases.notifications.store import Subscription
 
 UNAUTHORIZED = "Unknown subscription, or missing or wrong credentials; nothing was stored."
 FOREIGN = "An absolute URL in the notification is not on the EHR's base URL; nothing was stored"
