@@ -12,14 +12,12 @@ without a breaker fill their queues with doomed calls against a down EHR (Medplu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
 from service.ehr.errors import EhrUnavailable
+from service.store import breakers
 from service.store.database import transaction
-from service.store.tables import circuit_breakers
-from service.store.upsert import insert_ignoring_conflicts
 
 FAILURE_THRESHOLD = 5  # consecutive transient failures: one flaky answer must not stop delivery
 COOL_DOWN = timedelta(seconds=30)  # long enough for an EHR restart, short for urgent work
@@ -33,21 +31,12 @@ class BreakerOpen(EhrUnavailable):
 def before_call(engine: sa.Engine, name: str, now: datetime) -> None:
     """Raise BreakerOpen unless this call may go to the EHR (closed, or it won the probe)."""
     with transaction(engine) as connection:
-        row = _row(connection, name, now)
+        row = breakers.locked_row(connection, name, now)
         if row.state == "closed":
             return
-        if row.next_probe_at is not None and row.next_probe_at <= now:
-            claimed = connection.execute(
-                sa.update(circuit_breakers)
-                .where(
-                    circuit_breakers.c.name == name,
-                    circuit_breakers.c.state == row.state,
-                    circuit_breakers.c.next_probe_at == row.next_probe_at,
-                )
-                .values(state="half-open", next_probe_at=now + PROBE_TIMEOUT, updated_at=now)
-            ).rowcount
-            if claimed:
-                return
+        probe_due = row.next_probe_at is not None and row.next_probe_at <= now
+        if probe_due and breakers.claim_probe(connection, name, row.state, row.next_probe_at, now, now + PROBE_TIMEOUT):
+            return
         wait = (row.next_probe_at - now).total_seconds() if row.next_probe_at else COOL_DOWN.total_seconds()
     raise BreakerOpen("circuit breaker open; EHR not called", method="-", path="", retry_after=max(1.0, wait))
 
@@ -55,43 +44,23 @@ def before_call(engine: sa.Engine, name: str, now: datetime) -> None:
 def succeeded(engine: sa.Engine, name: str, now: datetime) -> bool:
     """The EHR answered: close the breaker and forget past failures; True when this closed it."""
     with transaction(engine) as connection:
-        was = _row(connection, name, now).state
-        connection.execute(
-            sa.update(circuit_breakers)
-            .where(
-                circuit_breakers.c.name == name,
-                (circuit_breakers.c.state != "closed") | (circuit_breakers.c.failures != 0),
-            )
-            .values(state="closed", failures=0, opened_at=None, next_probe_at=None, updated_at=now)
-        )
+        was = breakers.locked_row(connection, name, now).state
+        breakers.close(connection, name, now)
     return bool(was != "closed")
 
 
 def failed(engine: sa.Engine, name: str, now: datetime) -> None:
     """The EHR failed transiently: count it, and open the breaker past the threshold or on a failed probe."""
     with transaction(engine) as connection:
-        row = _row(connection, name, now)
+        row = breakers.locked_row(connection, name, now)
         failures = row.failures + 1
         opens = row.state == "half-open" or failures >= FAILURE_THRESHOLD
         values = {"failures": failures, "updated_at": now}
         if opens:
             values |= {"state": "open", "opened_at": now, "next_probe_at": now + COOL_DOWN}
-        connection.execute(sa.update(circuit_breakers).where(circuit_breakers.c.name == name).values(**values))
+        breakers.set_values(connection, name, **values)
 
 
 def state_of(engine: sa.Engine, name: str) -> str:
-    with engine.connect() as connection:
-        state = connection.execute(
-            sa.select(circuit_breakers.c.state).where(circuit_breakers.c.name == name)
-        ).scalar_one_or_none()
-    return state or "closed"
-
-
-def _row(connection: sa.Connection, name: str, now: datetime) -> sa.Row[Any]:
-    insert_ignoring_conflicts(
-        connection, circuit_breakers, {"name": name, "state": "closed", "failures": 0, "updated_at": now}
-    )
-    query = sa.select(circuit_breakers).where(circuit_breakers.c.name == name)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return connection.execute(query).one()
+    """closed, open or half-open."""
+    return breakers.state_of(engine, name)

@@ -331,3 +331,8 @@ def _sync_waiting() -> sa.ColumnElement[bool]:
     """The outbox row of a delivered (or withdrawn) decision with a copy to sync."""
     waiting = sa.exists().where(proposals.c.decision_id == deliveries.c.decision_id, _sync_pending())
     return deliveries.c.status.in_(SYNCED_STATUSES) & waiting
+
+
+def count(connection: sa.Connection) -> int:
+    """How many decisions are stored, for every patient."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())

@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
 from pathways.fhir import inbound
@@ -33,7 +32,7 @@ from service.bootstrap import Services
 from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.queue import DeliveryOrder
-from service.store import events
+from service.store import decisions, events
 from service.store.database import transaction
 from service.usecases import evaluation, intake
 
@@ -183,7 +182,7 @@ def _store(
 
 def _count_decisions(services: Services, report: BackfillReport, *, before: bool) -> None:
     with transaction(services.db) as connection:
-        count = int(connection.execute(sa.text("SELECT count(*) FROM decisions")).scalar_one())
+        count = decisions.count(connection)
     report.decisions += -count if before else count
 
 
