@@ -12,12 +12,12 @@ from service.access import tokens
 from service.api.access import authenticator, current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
-from service.audit import search as audit_search
 from service.audit.fhir import audit_event
 from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
 from service.fhir.searchset import searchset
 from service.problems import Problem
 from service.store import audit as audit_store
+from service.store import audit_search
 from service.store import tokens as token_store
 from service.store.database import transaction
 

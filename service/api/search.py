@@ -11,10 +11,10 @@ from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_p
 from service.fhir.searchset import searchset
 from service.problems import Problem
 from service.store import decisions
+from service.store import task_search as worklist_search
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.traces import evaluations_of
-from service.usecases.worklist import search as worklist_search
 from service.usecases.worklist.resources import etag, with_meta
 
 blueprint = Blueprint("search", __name__)

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from service.problems import Problem
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
@@ -26,18 +24,6 @@ class DateRange:
     prefix: str
     start: datetime
     end: datetime
-
-    def condition(self, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
-        """The SQL condition FHIR's prefix semantics give for an instant column."""
-        conditions = {
-            "eq": sa.and_(column >= self.start, column < self.end),
-            "ne": sa.or_(column < self.start, column >= self.end),
-            "gt": column >= self.end,
-            "lt": column < self.start,
-            "ge": column >= self.start,
-            "le": column < self.end,
-        }
-        return conditions[self.prefix]
 
 
 def date_range(name: str, value: str) -> DateRange:

@@ -14,10 +14,11 @@ from service.access.identity import COORDINATOR, Identity
 from service.bootstrap import Services
 from service.problems import Problem
 from service.queue import Dispatcher
+from service.store import task_search as search
 from service.store import worklist as store
 from service.store.database import transaction
 from service.ui.session import Refused
-from service.usecases.worklist import edits, search, transitions
+from service.usecases.worklist import edits, transitions
 
 PAGE = 50
 PRECONDITION_FAILED = 412

@@ -11,6 +11,7 @@ from service.fhir.search_params import date_range
 from service.problems import Problem
 from service.store.access_tables import audit_events
 from service.store.audit import with_entity
+from service.store.dates import date_condition
 
 PARAMETERS = frozenset({"agent", "entity", "action", "date", "outcome", "_count", "_offset"})
 ACTIONS = (CREATE, READ, UPDATE, DELETE, EXECUTE)
@@ -33,7 +34,7 @@ def conditions(params: Sequence[tuple[str, str]]) -> list[sa.ColumnElement[bool]
         elif name == "outcome":
             found.append(audit_events.c.outcome.in_([int(v) for v in _checked(name, value, OUTCOMES)]))
         elif name == "date":
-            found.append(date_range("date", value).condition(audit_events.c.recorded))
+            found.append(date_condition(date_range("date", value), audit_events.c.recorded))
     return found
 
 

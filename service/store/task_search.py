@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from service.fhir.search_params import date_range
 from service.problems import Problem
+from service.store.dates import date_condition
 from service.store.tables import proposals
 from service.store.worklist import urgency
 
@@ -61,7 +62,7 @@ def _condition(name: str, value: str) -> sa.ColumnElement[bool]:
             raise Problem(400, "value", "owner:missing must be true or false", [name])
         return proposals.c.owner.is_(None) if value == "true" else proposals.c.owner.is_not(None)
     column = proposals.c.authored_on if name == "authored-on" else proposals.c.last_updated
-    return date_range(name, value).condition(column)
+    return date_condition(date_range(name, value), column)
 
 
 def _order(sort: str) -> list[sa.ColumnElement[Any]]:
