@@ -151,9 +151,13 @@ def sql_in(source: str) -> list[str]:
     """SQL built in a module: SQLAlchemy statement constructs, or the table objects themselves."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.value.id in ("sa", "sqlalchemy") and node.attr in SQL_CONSTRUCTS:
-                found.append(f"line {node.lineno}: sa.{node.attr}")
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("sa", "sqlalchemy")
+            and node.attr in SQL_CONSTRUCTS
+        ):
+            found.append(f"line {node.lineno}: sa.{node.attr}")
         if isinstance(node, ast.ImportFrom) and node.module:
             if node.module == "sqlalchemy" and any(a.name in SQL_CONSTRUCTS for a in node.names):
                 found.append(f"line {node.lineno}: from sqlalchemy import {', '.join(a.name for a in node.names)}")
