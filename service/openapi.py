@@ -225,6 +225,61 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/notifications": {
+            "post": {
+                "summary": "An EHR Subscription's notification: a Bundle whose entries are stored once and evaluated",
+                "description": "Bearer: the subscription's own secret, or an ehr token.",
+                "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
+                "responses": {
+                    "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
+                    **_refusals(400, 409, 415, 422),
+                },
+            }
+        },
+        "/notifications/{resource_type}/{resource_id}": {
+            "put": {
+                "summary": "One resource pushed by the EHR: stored once and evaluated",
+                "parameters": [_path_id("resource_type"), _path_id("resource_id")],
+                "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
+                "responses": {
+                    "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
+                    **_refusals(400, 409, 415, 422),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "The process is alive",
+                "security": [],
+                "responses": {"200": _answer("Alive", {"type": "object", "required": ["status"]})},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Every dependency answers: database, broker, EHR, subscriptions' heartbeats",
+                "security": [],
+                "responses": {
+                    "200": _answer("Ready", _ref("Readiness")),
+                    "503": _answer("A dependency is down", _ref("Readiness")),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "security": [],
+                "responses": {
+                    "200": _answer("Metrics in the Prometheus text format", {"type": "string"}, "text/plain")
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _answer("The OpenAPI document", {"type": "object", "required": ["openapi"]})},
+            }
+        },
         "/admin/definitions/{pathway_id}/{version}/migrate": {
             "post": {
                 "summary": "Move the named enrolled patients to this version",
@@ -306,6 +361,11 @@ def _schemas() -> dict[str, Any]:
             "properties": {"replayed": {"type": "array", "items": {"type": "integer"}}},
         },
         "DefinitionVersion": {"type": "object", "required": ["pathway", "url", "version", "status", "reference"]},
+        "Readiness": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {"status": {"enum": ["ok", "unavailable"]}, "checks": {"type": "object"}},
+        },
     }
 
 
@@ -316,7 +376,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Carepath",
             "version": VERSION,
-            "description": "Worklist actions and administration. FHIR endpoints: see /fhir/metadata.",
+            "description": "Worklist actions, administration, EHR notifications and health. FHIR endpoints: see "
+            "/fhir/metadata; the web UI's pages under /ui are for browsers.",
         },
         "security": [{"bearer": []}],
         "paths": _paths(),
