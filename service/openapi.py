@@ -73,6 +73,20 @@ COUNT = _query("_count", "Page size (at most 500).", {"type": "integer", "minimu
 OFFSET = _query("_offset", "Entries to skip.", {"type": "integer", "minimum": 0, "maximum": 1000000})
 
 
+def _notification(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """An operation the EHR calls with a subscription's secret or an ehr token."""
+    return {
+        "summary": summary,
+        "description": "Bearer: the subscription's own secret, or an ehr token.",
+        "parameters": parameters,
+        "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
+        "responses": {
+            "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
+            **_refusals(400, 409, 415, 422),
+        },
+    }
+
+
 def _paths() -> dict[str, Any]:
     definition_answer = _answer("A pathway version", _ref("DefinitionVersion"))
     return {
@@ -226,26 +240,15 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/notifications": {
-            "post": {
-                "summary": "An EHR Subscription's notification: a Bundle whose entries are stored once and evaluated",
-                "description": "Bearer: the subscription's own secret, or an ehr token.",
-                "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
-                "responses": {
-                    "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
-                    **_refusals(400, 409, 415, 422),
-                },
-            }
+            "post": _notification(
+                "An EHR Subscription's notification: a Bundle whose entries are stored once and evaluated", []
+            )
         },
         "/notifications/{resource_type}/{resource_id}": {
-            "put": {
-                "summary": "One resource pushed by the EHR: stored once and evaluated",
-                "parameters": [_path_id("resource_type"), _path_id("resource_id")],
-                "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
-                "responses": {
-                    "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
-                    **_refusals(400, 409, 415, 422),
-                },
-            }
+            "put": _notification(
+                "One resource pushed by the EHR: stored once and evaluated",
+                [_path_id("resource_type"), _path_id("resource_id")],
+            )
         },
         "/healthz": {
             "get": {
