@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import timedelta
 
 from bench.cohort import Journey
-from pathways import fhir_in
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
+from pathways.fhir import inbound
 from pathways.simulate import simulate
 
 SETTLE = timedelta(weeks=7)  # past the longest checkpoint interval (6 weeks): every pending one falls due
@@ -34,7 +34,7 @@ def _count(numbers: range) -> Counter[str]:
         records = [
             record
             for resource in journey.ordered()
-            for record in fhir_in.records_from_resource(resource, resource_id=resource["id"])
+            for record in inbound.records_from_resource(resource, resource_id=resource["id"])
         ]
         until = max(record.at for record in records) + SETTLE
         for evaluation in simulate(definition, records, until):

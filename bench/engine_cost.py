@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pathways.definitions import default_definition  # noqa: E402
+from pathways.definition import default_definition  # noqa: E402
 from pathways.engine import apply_record, new_state  # noqa: E402
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef  # noqa: E402
 from pathways.state import PatientState  # noqa: E402
+from service.store.state_codec import state_from_json, state_to_json  # noqa: E402
 
 DEFINITION = default_definition()
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -87,7 +88,7 @@ def mean_apply(state: PatientState) -> float:
 def mean_round_trip(state: PatientState) -> float:
     began = time.perf_counter()
     for _ in range(ROUND_TRIPS):
-        PatientState.from_json(json.loads(json.dumps(state.to_json())))
+        state_from_json(json.loads(json.dumps(state_to_json(state))))
     return (time.perf_counter() - began) / ROUND_TRIPS
 
 
@@ -110,7 +111,7 @@ def costs() -> list[dict[str, float]]:
             "prior_facts": size,
             "apply_record_s": min(applies[size]),
             "json_round_trip_s": min(trips[size]),
-            "state_bytes": len(json.dumps(state.to_json())),
+            "state_bytes": len(json.dumps(state_to_json(state))),
         }
         for size, state in states.items()
     ]

@@ -26,10 +26,10 @@ from bench.events import EventFeed
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
+from service.usecases import evaluation
 from tests.access import token_for
 from tests.faults.redis_server import RedisServer
 from tests.stack import new_database
-from workers.handlers import evaluation
 
 PROFILE_PATIENTS = 200
 DEFAULT_EVENTS = 600

@@ -20,16 +20,16 @@ from bench import ehr_resources as fhir
 from bench import measure
 from bench.cohort import MAJOR_FLAGS, Journey
 from bench.stack import Stack
-from pathways import fhir_in
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
+from pathways.fhir import inbound
 from pathways.model import Evaluation, Priority
 from pathways.simulate import simulate
 from service.bootstrap import build
+from service.broker import producer
+from service.queue import EVALUATE_QUEUE, URGENT_QUEUE, DeliveryOrder, Dispatcher
 from service.settings import Settings
 from service.store.database import transaction
-from workers.celery_app import EVALUATE_QUEUE, URGENT_QUEUE, make_celery
-from workers.dispatch import DeliveryOrder, Dispatcher
-from workers.persist import persist_evaluation
+from service.usecases.persist import persist_evaluation
 
 ROUTINE_BACKLOG = 10_000
 URGENT_PATIENTS = 40
@@ -49,7 +49,7 @@ def routine_evaluations(journeys: list[Journey]) -> list[list[Evaluation]]:
     definition = default_definition()
     found = []
     for journey in journeys:
-        records = [r for res in journey.ordered() for r in fhir_in.records_from_resource(res, resource_id=res["id"])]
+        records = [r for res in journey.ordered() for r in inbound.records_from_resource(res, resource_id=res["id"])]
         evaluations = [
             e
             for e in simulate(definition, records, max(r.at for r in records) + SETTLE)
@@ -86,7 +86,7 @@ def _seed_part(env: dict[str, str], prefix: str, size: int) -> int:
                         orders += persist_evaluation(
                             connection, services, patient_id, reference, evaluation, services.clock()
                         )
-        Dispatcher(make_celery(services.settings)).deliver_all(orders)
+        Dispatcher(producer(services.settings)).deliver_all(orders)
     finally:
         services.db.dispose()
     return len(orders)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.model import ClinicalRecord, RecordStatus, SourceRef
 
 COUNTING_CLINICAL_STATUSES = (None, "active", "recurrence", "relapse")

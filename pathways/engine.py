@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pathways.classify import Facts, classify
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.model import ClinicalRecord, Evaluation, RecordStatus
 from pathways.rules.aggregate import (
     RebuildRequired,

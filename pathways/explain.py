@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from pathways.definition_model import Better, Definition
+from pathways.definition.model import Better, Definition
 from pathways.model import Evidence
 from pathways.rules.adherence import AdherenceView
 from pathways.rules.measures import MeasureView

@@ -1,9 +1,9 @@
 """Domain vocabulary shared by the engine, the FHIR mappings and the service.
 
-The engine never sees FHIR JSON. Inbound mapping (`pathways.fhir_in`) turns a resource into
+The engine never sees FHIR JSON. Inbound mapping (`pathways.fhir.inbound`) turns a resource into
 `ClinicalRecord`s, which are neutral about the pathway; the definition's code bindings then
 classify them into facts inside the engine. The engine answers with `Evaluation`s holding
-`Decision`s, which outbound mapping (`pathways.fhir_out`) renders as Task, ServiceRequest and
+`Decision`s, which outbound mapping (`pathways.fhir.outbound`) renders as Task, ServiceRequest and
 Provenance. Everything here is a frozen value: safe to share, cache and compare.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.engine import apply_record, latest_versions, rebuild, run_checkpoint
 from pathways.model import ClinicalRecord, Evaluation
 from pathways.state import PatientState, new_state

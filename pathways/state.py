@@ -176,18 +176,6 @@ class PatientState:
             return record.at < t0
         return any(m.baseline is not None and m.baseline.at < record.at for m in self.measures)
 
-    def to_json(self) -> dict[str, object]:
-        """JSON-safe form; `PatientState.from_json` reads it back exactly."""
-        from pathways.state_json import state_to_json
-
-        return state_to_json(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> PatientState:
-        from pathways.state_json import state_from_json
-
-        return state_from_json(data)
-
 
 def new_state() -> PatientState:
     """The state of a patient the pathway has not seen yet."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import security_headers, ui
+from service import ui
 from service.api import (
     access,
     admin,
@@ -23,10 +23,11 @@ from service.api import (
 )
 from service.api.outcomes import register_error_handlers
 from service.bootstrap import Services, build
+from service.broker import producer
 from service.logs import bind_request_logging
+from service.queue import Dispatcher
 from service.settings import Settings
-from workers.celery_app import make_celery
-from workers.dispatch import Dispatcher
+from service.web import security_headers
 
 
 def create_app(
@@ -42,7 +43,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     inputs.install(app)  # before any route: the routes name its path converters
     app.extensions["carepath.services"] = services
-    app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(make_celery(settings))
+    app.extensions["carepath.dispatcher"] = dispatcher or Dispatcher(producer(settings))
     register_error_handlers(app)
     security_headers.install(app)
     bind_request_logging(app)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pathways.definitions import SHIPPED, Definition, load_definition_text
-from service.definition_registry import DefinitionRegistry
+from pathways.definition import SHIPPED, Definition, load_definition_text
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
 from service.ehr.keys import load_signing_key
 from service.ehr.smart import SmartBackendAuth
 from service.settings import Settings
 from service.store.database import make_engine
+from service.usecases.definitions.registry import DefinitionRegistry
 
 Clock = Callable[[], datetime]
 

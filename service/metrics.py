@@ -15,17 +15,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from service.bootstrap import Services
-from service.definition_registry import DefinitionUnavailable
-from service.store import worker_heartbeats
+from service.store import figures, worker_heartbeats
 from service.store.events import count_waiting_for_definition
-from service.store.tables import (
-    circuit_breakers,
-    dead_letters,
-    decisions,
-    deliveries,
-    delivery_attempts,
-    inbound_events,
-)
+from service.usecases.definitions.registry import DefinitionUnavailable
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)  # seconds, event → stored decision
 LATENCY_WINDOW = timedelta(hours=1)  # histograms over recent work keep scrapes cheap
@@ -47,22 +39,16 @@ class DatabaseCollector(Collector):
             yield _breakers(connection)
             yield from self._definition(connection)
             yield from _workers(connection, now, self._services.settings.worker_heartbeat_seconds)
+            since = now - LATENCY_WINDOW
             yield _histogram(
-                connection,
                 "carepath_evaluation_latency_seconds",
                 "Event received → evaluated",
-                inbound_events.c.received_at,
-                inbound_events.c.processed_at,
-                now,
+                figures.evaluation_spans(connection, since),
             )
             yield _histogram(
-                connection,
                 "carepath_delivery_latency_seconds",
                 "Decision stored → delivered to the EHR",
-                decisions.c.created_at,
-                deliveries.c.delivered_at,
-                now,
-                join=(deliveries, decisions.c.id == deliveries.c.decision_id),
+                figures.delivery_spans(connection, since),
             )
 
     def _definition(self, connection: sa.Connection) -> Iterator[GaugeMetricFamily]:
@@ -85,15 +71,9 @@ class DatabaseCollector(Collector):
 def _queues(connection: sa.Connection, now: datetime) -> Iterator[GaugeMetricFamily]:
     depth = GaugeMetricFamily("carepath_queue_depth", "Work stored but not yet done", labels=["queue"])
     age = GaugeMetricFamily("carepath_queue_oldest_age_seconds", "Age of the oldest waiting item", labels=["queue"])
-    for queue, table, status, since in (
-        ("evaluate", inbound_events, inbound_events.c.status, inbound_events.c.received_at),
-        ("deliver", deliveries, deliveries.c.status, deliveries.c.updated_at),
-    ):
-        count, oldest = connection.execute(
-            sa.select(sa.func.count(), sa.func.min(since)).select_from(table).where(status == "pending")
-        ).one()
-        depth.add_metric([queue], count)
-        age.add_metric([queue], _seconds(now, oldest))
+    for queue in figures.pending_queues(connection):
+        depth.add_metric([queue.name], queue.depth)
+        age.add_metric([queue.name], _seconds(now, queue.oldest))
     yield depth
     yield age
 
@@ -107,24 +87,19 @@ def _seconds(now: datetime, then: datetime | None) -> float:
 
 def _outcomes(connection: sa.Connection) -> CounterMetricFamily:
     family = CounterMetricFamily("carepath_delivery_attempts", "Delivery attempts by outcome", labels=["outcome"])
-    rows = connection.execute(
-        sa.select(delivery_attempts.c.outcome, sa.func.count()).group_by(delivery_attempts.c.outcome)
-    )
-    for outcome, count in rows:
+    for outcome, count in figures.attempts_by_outcome(connection):
         family.add_metric([outcome], count)
     return family
 
 
 def _dead_letters(connection: sa.Connection) -> GaugeMetricFamily:
-    count = connection.execute(
-        sa.select(sa.func.count()).select_from(dead_letters).where(dead_letters.c.replayed_at.is_(None))
-    ).scalar_one()
+    count = figures.dead_letters_waiting(connection)
     return GaugeMetricFamily("carepath_dead_letters", "Dead letters waiting for replay", value=count)
 
 
 def _breakers(connection: sa.Connection) -> GaugeMetricFamily:
     family = GaugeMetricFamily("carepath_ehr_breaker_state", "1 for the breaker's current state", labels=["state"])
-    states = [row.state for row in connection.execute(sa.select(circuit_breakers.c.state))] or ["closed"]
+    states = figures.breaker_states(connection) or ["closed"]
     for state in BREAKER_STATES:
         family.add_metric([state], sum(1 for s in states if s == state))
     return family
@@ -145,19 +120,8 @@ def _workers(connection: sa.Connection, now: datetime, period_seconds: float) ->
     yield age
 
 
-def _histogram(
-    connection: sa.Connection,
-    name: str,
-    documentation: str,
-    start: sa.ColumnElement[datetime],
-    end: sa.ColumnElement[datetime],
-    now: datetime,
-    join: tuple[sa.Table, sa.ColumnElement[bool]] | None = None,
-) -> HistogramMetricFamily:
-    query = sa.select(start, end).where(end.is_not(None), end >= now - LATENCY_WINDOW)
-    if join is not None:
-        query = query.select_from(join[0].join(decisions, join[1]))
-    durations = [_seconds(stop, begin) for begin, stop in connection.execute(query)]
+def _histogram(name: str, documentation: str, spans: list[tuple[datetime, datetime]]) -> HistogramMetricFamily:
+    durations = [_seconds(stop, begin) for begin, stop in spans]
     buckets = [(str(bound), sum(1 for d in durations if d <= bound)) for bound in LATENCY_BUCKETS]
     buckets.append(("+Inf", len(durations)))
     return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=sum(durations))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways.fhir.task_lifecycle import CLAIMED_STATES
 from service.access.identity import ROLES
-from service.worklist.states import CLAIMED_STATES
 
 VERSION = "0.1.0"
 JSON = "application/json"
@@ -71,6 +71,20 @@ IF_MATCH = {
 PATHWAY = [_path_id("pathway_id"), _path_id("version")]
 COUNT = _query("_count", "Page size (at most 500).", {"type": "integer", "minimum": 0, "maximum": 500})
 OFFSET = _query("_offset", "Entries to skip.", {"type": "integer", "minimum": 0, "maximum": 1000000})
+
+
+def _notification(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """An operation the EHR calls with a subscription's secret or an ehr token."""
+    return {
+        "summary": summary,
+        "description": "Bearer: the subscription's own secret, or an ehr token.",
+        "parameters": parameters,
+        "requestBody": {"required": True, **_body({"type": "object"}, FHIR_JSON)},
+        "responses": {
+            "200": _answer("Stored; evaluation queued", _ref("OperationOutcome"), FHIR_JSON),
+            **_refusals(400, 409, 415, 422),
+        },
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -225,6 +239,50 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/notifications": {
+            "post": _notification(
+                "An EHR Subscription's notification: a Bundle whose entries are stored once and evaluated", []
+            )
+        },
+        "/notifications/{resource_type}/{resource_id}": {
+            "put": _notification(
+                "One resource pushed by the EHR: stored once and evaluated",
+                [_path_id("resource_type"), _path_id("resource_id")],
+            )
+        },
+        "/healthz": {
+            "get": {
+                "summary": "The process is alive",
+                "security": [],
+                "responses": {"200": _answer("Alive", {"type": "object", "required": ["status"]})},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Every dependency answers: database, broker, EHR, subscriptions' heartbeats",
+                "security": [],
+                "responses": {
+                    "200": _answer("Ready", _ref("Readiness")),
+                    "503": _answer("A dependency is down", _ref("Readiness")),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "security": [],
+                "responses": {
+                    "200": _answer("Metrics in the Prometheus text format", {"type": "string"}, "text/plain")
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _answer("The OpenAPI document", {"type": "object", "required": ["openapi"]})},
+            }
+        },
         "/admin/definitions/{pathway_id}/{version}/migrate": {
             "post": {
                 "summary": "Move the named enrolled patients to this version",
@@ -306,6 +364,11 @@ def _schemas() -> dict[str, Any]:
             "properties": {"replayed": {"type": "array", "items": {"type": "integer"}}},
         },
         "DefinitionVersion": {"type": "object", "required": ["pathway", "url", "version", "status", "reference"]},
+        "Readiness": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {"status": {"enum": ["ok", "unavailable"]}, "checks": {"type": "object"}},
+        },
     }
 
 
@@ -316,7 +379,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Carepath",
             "version": VERSION,
-            "description": "Worklist actions and administration. FHIR endpoints: see /fhir/metadata.",
+            "description": "Worklist actions, administration, EHR notifications and health. FHIR endpoints: see "
+            "/fhir/metadata; the web UI's pages under /ui are for browsers.",
         },
         "security": [{"bearer": []}],
         "paths": _paths(),

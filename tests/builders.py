@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from pathways.definitions import SHIPPED
+from pathways.definition import SHIPPED
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

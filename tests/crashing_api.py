@@ -11,7 +11,7 @@ from typing import Any
 
 from service.logs import configure_logging
 from service.settings import Settings
-from service.wsgi import GunicornApplication
+from service.web.wsgi import GunicornApplication
 
 CRASH = "readiness probe exploded on purpose"
 

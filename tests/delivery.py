@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from service import ingest
 from service.bootstrap import Services
 from service.store.database import transaction
+from service.usecases import evaluation, intake
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
-from workers.handlers import evaluation
 
 
 def decide(services: Services, patient: str) -> int:
@@ -17,9 +16,9 @@ def decide(services: Services, patient: str) -> int:
     t0 = datetime.now(UTC) - timedelta(days=2)
     orders = []
     for resource in (pt_visit(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(hours=2))):
-        prepared = ingest.prepare(resource, resource["resourceType"])
+        prepared = intake.prepare(resource, resource["resourceType"])
         with transaction(services.db) as connection:
-            event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+            event_id, _ = intake.store(connection, prepared, "test", services.clock())
         orders += evaluation.evaluate_event(services, event_id)
     (order,) = orders
     return order.decision_id

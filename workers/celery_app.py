@@ -12,21 +12,8 @@ from datetime import timedelta
 
 from celery import Celery
 
+from service.queue import EVALUATE_QUEUE, RECONCILE_TASKS, ROUTES, SWEEP, WATCH_SUBSCRIPTIONS
 from service.settings import Settings
-
-EVALUATE_QUEUE = "carepath.evaluate"
-DELIVER_QUEUE = "carepath.deliver"
-URGENT_QUEUE = "carepath.urgent"
-ALL_QUEUES = (URGENT_QUEUE, EVALUATE_QUEUE, DELIVER_QUEUE)
-
-EVALUATE_EVENT = "carepath.evaluate_event"
-RUN_CHECKPOINT = "carepath.run_checkpoint"
-DELIVER_DECISION = "carepath.deliver_decision"
-SWEEP = "carepath.sweep"
-SYNC_DECISION = "carepath.sync_decision"
-RECONCILE_TASKS = "carepath.reconcile_tasks"
-WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
-SWEEP_STRANDED = "carepath.sweep_stranded"
 
 # Broker connections: a worker never gives up on the broker (Celery's default is 100 attempts,
 # after which the worker exits), and a dead peer is noticed within a minute, not when TCP gives up.
@@ -56,16 +43,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=1,
         task_default_queue=EVALUATE_QUEUE,
-        task_routes={
-            EVALUATE_EVENT: {"queue": EVALUATE_QUEUE},
-            RUN_CHECKPOINT: {"queue": EVALUATE_QUEUE},
-            DELIVER_DECISION: {"queue": DELIVER_QUEUE},
-            SWEEP: {"queue": EVALUATE_QUEUE},
-            SWEEP_STRANDED: {"queue": URGENT_QUEUE},
-            SYNC_DECISION: {"queue": DELIVER_QUEUE},
-            RECONCILE_TASKS: {"queue": EVALUATE_QUEUE},
-            WATCH_SUBSCRIPTIONS: {"queue": EVALUATE_QUEUE},
-        },
+        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
         beat_schedule={
             "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_interval_seconds)},
             "reconcile-tasks": {

@@ -21,7 +21,7 @@ import structlog
 from celery import bootsteps
 from celery.worker.consumer import Consumer
 
-from workers.celery_app import SWEEP_STRANDED
+from service.queue import SWEEP_STRANDED
 
 log = structlog.get_logger(__name__)
 

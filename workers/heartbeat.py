@@ -11,13 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
 from celery import bootsteps
 
-from service.store import worker_heartbeats
-from service.store.database import make_engine, transaction
-
-log = structlog.get_logger(__name__)
+from service.usecases import worker_liveness
 
 
 def _now() -> datetime:
@@ -50,22 +46,12 @@ class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is unt
 
     def shutdown(self, c: Any) -> None:
         self.stop(c)
-        try:
-            with transaction(self._database()) as connection:
-                worker_heartbeats.forget(connection, c.hostname)
-        except sa.exc.SQLAlchemyError as error:
-            log.warning("worker heartbeat not removed", error=type(error).__name__)
+        worker_liveness.stopped(self._database(), c.hostname)
 
     def _beat(self, name: str) -> None:
-        try:
-            with transaction(self._database()) as connection:
-                worker_heartbeats.beat(connection, name, self._started_at, self._connected_at, _now())
-        except sa.exc.SQLAlchemyError as error:  # the database check of /readyz reports the database
-            log.warning("worker heartbeat not recorded", error=type(error).__name__)
+        worker_liveness.alive(self._database(), name, self._started_at, self._connected_at, _now())
 
     def _database(self) -> sa.Engine:
         if self._engine is None:
-            # NullPool: no connection stays open in the parent, so pool processes forked later
-            # inherit no database socket (they build their own services after the fork).
-            self._engine = make_engine(self._settings.database_url, poolclass=sa.pool.NullPool)
+            self._engine = worker_liveness.heartbeat_engine(self._settings.database_url)
         return self._engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from service.bootstrap import Services, build
-from workers.dispatch import Dispatcher
+from service.queue import Dispatcher
 
 
 def services_for(app: Celery) -> Services:

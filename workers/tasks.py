@@ -7,9 +7,9 @@ from typing import Any
 from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
-from service.notifications import reactivation
-from workers.handlers import evaluation, outbound, reconcile
-from workers.handlers import sweep as sweeping
+from service.usecases import delivery, evaluation, reconcile
+from service.usecases import sweep as sweeping
+from service.usecases.notifications import reactivation
 from workers.runtime import dispatcher_for, services_for
 
 
@@ -31,7 +31,7 @@ def run_checkpoint(self: Task, patient_id: str) -> None:
     dispatcher_for(self.app).deliver_all(orders)
 
 
-@shared_task(name="carepath.deliver_decision", bind=True, max_retries=outbound.MAX_RETRIES)
+@shared_task(name="carepath.deliver_decision", bind=True, max_retries=delivery.MAX_RETRIES)
 def deliver_decision(self: Task, decision_id: int) -> None:
     """Write one decision to the EHR: create what it lacks, patch what changed here."""
     _write_to_ehr(self, decision_id)
@@ -53,7 +53,7 @@ def sweep_stranded(self: Task) -> dict[str, Any]:
     return work.summary()
 
 
-@shared_task(name="carepath.sync_decision", bind=True, max_retries=outbound.MAX_RETRIES)
+@shared_task(name="carepath.sync_decision", bind=True, max_retries=delivery.MAX_RETRIES)
 def sync_decision(self: Task, decision_id: int) -> None:
     """Make the EHR's copies of a decision follow the changes Carepath made (worklist, withdrawal)."""
     _write_to_ehr(self, decision_id)  # the same road as a delivery: one breaker, budget and dead letters
@@ -62,9 +62,9 @@ def sync_decision(self: Task, decision_id: int) -> None:
 def _write_to_ehr(task: Task, decision_id: int) -> None:
     services = services_for(task.app)
     try:
-        orders = outbound.deliver_decision(services, decision_id)
+        orders = delivery.deliver_decision(services, decision_id)
     except EhrUnavailable as error:
-        countdown = outbound.after_failure(services, decision_id, error, task.request.retries)
+        countdown = delivery.after_failure(services, decision_id, error, task.request.retries)
         if countdown is None:
             return
         raise task.retry(exc=error, countdown=countdown) from error

@@ -10,11 +10,11 @@ from gunicorn.app.base import BaseApplication
 from bench.bare.app import create_app
 from bench.bare.tasks import QUEUE, make_celery
 from service.settings import Settings
-from service.wsgi import WORKER_CLASS
+from service.web.wsgi import WORKER_CLASS
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    """gunicorn configured as `service.wsgi` configures Carepath's API."""
+    """gunicorn configured as `service.web.wsgi` configures Carepath's API."""
 
     def __init__(self, broker_url: str, bind: str, workers: int, threads: int) -> None:
         self._broker_url, self._bind, self._workers, self._threads = broker_url, bind, workers, threads

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.rules.measures import at_least
 from pathways.state import Entry, PatientState, Value
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pathways.classify import Facts
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.state import DiagnosisEntry, Entry, MeasureState, PatientState, Value
 
 PT_VISIT = "pt-visit"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pathways.classify import IMAGING, INJECTION
-from pathways.definition_model import Definition
+from pathways.definition.model import Definition
 from pathways.state import DiagnosisEntry, Entry, PatientState
 
 

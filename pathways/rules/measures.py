@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pathways.definition_model import Better, Definition, Measure
+from pathways.definition.model import Better, Definition, Measure
 from pathways.state import PatientState, Value
 
 TOLERANCE = 1e-9

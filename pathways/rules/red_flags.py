@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pathways.definition_model import Definition, Severity, SeverityRule
+from pathways.definition.model import Definition, Severity, SeverityRule
 from pathways.explain import day, listing
 from pathways.model import Evidence
 from pathways.rules.context import window_start

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pathways.definition_model import Definition, Proposing
+from pathways.definition.model import Definition, Proposing
 from pathways.model import Decision, Evaluation, Evidence, Priority, Proposal, RuleCheck, SourceRef, Withdrawal
 from pathways.state import Checkpoint, Fired, PatientState
 

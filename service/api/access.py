@@ -13,9 +13,9 @@ from service.access.identity import Identity
 from service.api.context import services
 from service.api.outcomes import bearer_challenge, fhir_response
 from service.bootstrap import Services
-from service.notifications.auth import bearer_token
 from service.problems import issue
 from service.store.database import transaction
+from service.usecases.notifications.auth import bearer_token
 
 log = structlog.get_logger(__name__)
 

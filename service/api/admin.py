@@ -8,10 +8,10 @@ from service import audit
 from service.api.access import current_actor
 from service.api.context import dispatcher, services
 from service.problems import Problem
+from service.queue import DeliveryOrder
 from service.store import outbox
 from service.store.database import transaction
-from workers.dispatch import DeliveryOrder
-from workers.handlers import outbound
+from service.usecases import delivery
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -43,7 +43,7 @@ def list_dead_letters() -> Response:
 def replay_one(decision_id: int) -> Response:
     """Queue one dead letter for delivery again."""
     svc = services()
-    orders = outbound.replay_dead_letters(svc, [decision_id])
+    orders = delivery.replay_dead_letters(svc, [decision_id])
     if not orders:
         raise Problem(404, "not-found", f"No dead letter for decision {decision_id}.")
     audit.record_committed(svc.db, current_actor(), audit.EXECUTE, "deadletter-replay", _replayed(orders), svc.clock())
@@ -55,7 +55,7 @@ def replay_one(decision_id: int) -> Response:
 def replay_all() -> Response:
     """Queue every dead letter for delivery again."""
     svc = services()
-    orders = outbound.replay_dead_letters(svc, None)
+    orders = delivery.replay_dead_letters(svc, None)
     audit.record_committed(svc.db, current_actor(), audit.EXECUTE, "deadletter-replay", _replayed(orders), svc.clock())
     dispatcher().deliver_all(orders)
     return jsonify(replayed=[o.decision_id for o in orders])

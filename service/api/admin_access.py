@@ -6,18 +6,18 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.outbound.requests import fhir_instant
 from service import audit
 from service.access import tokens
 from service.api.access import authenticator, current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
-from service.audit import search as audit_search
 from service.audit.fhir import audit_event
+from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
+from service.fhir.searchset import searchset
 from service.problems import Problem
-from service.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
-from service.searchset import searchset
 from service.store import audit as audit_store
+from service.store import audit_search
 from service.store import tokens as token_store
 from service.store.database import transaction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from service.bootstrap import Services
-from workers.dispatch import Dispatcher
+from service.queue import Dispatcher
 
 
 def services() -> Services:

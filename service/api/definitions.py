@@ -7,15 +7,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
-from pathways.plandefinition import to_plan_definition
+from pathways.fhir.plandefinition import to_plan_definition
 from service import audit
 from service.api.access import current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
-from service.definition_migration import diff, migrate_patient
-from service.definition_registry import DefinitionVersion
 from service.problems import Problem
 from service.store.database import lock_patient, transaction
+from service.store.definitions import DefinitionVersion
+from service.usecases.definitions.migration import diff, migrate_patient
 
 blueprint = Blueprint("definitions", __name__, url_prefix="/admin/definitions")
 

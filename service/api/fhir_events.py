@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service import fhir_validation, ingest
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
-from service.json_input import parse_json
+from service.fhir import validation
+from service.fhir.json_input import parse_json
 from service.problems import Problem, issue
 from service.store import patients
 from service.store.database import transaction
+from service.usecases import intake
 
 blueprint = Blueprint("fhir_events", __name__)
 
@@ -26,7 +27,7 @@ def _json_body() -> Any:
     return parse_json(request.get_data(cache=False))
 
 
-def _location(prepared: ingest.PreparedEvent) -> str:
+def _location(prepared: intake.PreparedEvent) -> str:
     version = f"/_history/{prepared.version_id}" if prepared.version_id else ""
     return f"{prepared.resource_type}/{prepared.resource_id}{version}"
 
@@ -34,12 +35,12 @@ def _location(prepared: ingest.PreparedEvent) -> str:
 @blueprint.post("/fhir/<resource_type>")
 def post_resource(resource_type: str) -> Response:
     """Accept one Observation, Encounter, Condition, Procedure or DiagnosticReport."""
-    if resource_type not in ingest.ACCEPTED_TYPES:
+    if resource_type not in intake.ACCEPTED_TYPES:
         raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
-    prepared = ingest.prepare(_json_body(), resource_type)
+    prepared = intake.prepare(_json_body(), resource_type)
     svc = services()
     with transaction(svc.db) as connection:
-        event_id, created = ingest.store(connection, prepared, "api", svc.clock())
+        event_id, created = intake.store(connection, prepared, "api", svc.clock())
     if created:
         dispatcher().evaluate_event_safely(event_id)
     status = 201 if created else 200
@@ -49,15 +50,15 @@ def post_resource(resource_type: str) -> Response:
 @blueprint.delete("/fhir/<resource_type>/<fhir_id:resource_id>")
 def delete_resource(resource_type: str, resource_id: str) -> Response:
     """The EHR deleted a resource: retract the fact it carried (idempotent, like FHIR delete)."""
-    if resource_type not in ingest.ACCEPTED_TYPES:
+    if resource_type not in intake.ACCEPTED_TYPES:
         raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
     svc = services()
     with transaction(svc.db) as connection:
         held = patients.filed_under(connection, resource_type, resource_id)
         if held is None:
             return Response(status=204)  # nothing held: already gone, as FHIR delete allows
-        prepared = ingest.deletion(resource_type, resource_id, held[0], svc.clock())
-        event_id, created = ingest.store(connection, prepared, "api-delete", svc.clock())
+        prepared = intake.deletion(resource_type, resource_id, held[0], svc.clock())
+        event_id, created = intake.store(connection, prepared, "api-delete", svc.clock())
     if created:
         dispatcher().evaluate_event_safely(event_id)
     return Response(status=204)
@@ -102,22 +103,22 @@ def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
     return mapping
 
 
-def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> ingest.PreparedEvent | Problem | None:
+def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> intake.PreparedEvent | Problem | None:
     path = f"Bundle.entry[{index}].resource."
     try:
-        shape = fhir_validation.entry_issue(entry, index)
+        shape = validation.entry_issue(entry, index)
         if shape is not None:
             raise Problem(400, shape.code, shape.diagnostics, [str(shape.expression)])
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             raise Problem(400, "required", "Each entry needs a resource.", [f"Bundle.entry[{index}].resource"])
         if entry["resource"].get("resourceType") == "Patient":
             return None  # context for references only; Carepath keeps no demographics
-        return ingest.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
+        return intake.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
     except Problem as problem:
         return problem
 
 
-def _store_entries(results: list[ingest.PreparedEvent | Problem | None], response_type: str) -> Response:
+def _store_entries(results: list[intake.PreparedEvent | Problem | None], response_type: str) -> Response:
     svc = services()
     created_events: list[int] = []
     responses: list[dict[str, Any]] = []
@@ -129,7 +130,7 @@ def _store_entries(results: list[ingest.PreparedEvent | Problem | None], respons
             elif isinstance(result, Problem):
                 responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
             else:
-                event_id, created = ingest.store(connection, result, "api", now)
+                event_id, created = intake.store(connection, result, "api", now)
                 if created:
                     created_events.append(event_id)
                 status = "201 Created" if created else "200 OK"

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, jsonify
 
 from service.api.context import services
 from service.bootstrap import Services
-from service.notifications.liveness import heartbeat_check
+from service.broker import ping_broker
 from service.store import worker_heartbeats
 from service.store.database import ping as ping_database
-from workers.broker import ping_broker
+from service.usecases.notifications.liveness import heartbeat_check
 
 blueprint = Blueprint("health", __name__)
 

@@ -15,8 +15,8 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
 
-from service.fhir_validation import FHIR_ID, ID_RULE
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
+from service.fhir.validation import FHIR_ID, ID_RULE
 
 ROW_ID_MAX = 2**31 - 1  # the id columns are sa.Integer: PostgreSQL's 32-bit integer
 SHOWN_CHARS = 24  # of an offending path segment in a message

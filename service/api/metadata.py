@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from service.api.outcomes import fhir_response
-from service.ingest import ACCEPTED_TYPES
+from service.usecases.intake import ACCEPTED_TYPES
 
 blueprint = Blueprint("metadata", __name__)
 

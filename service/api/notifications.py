@@ -9,16 +9,16 @@ import sqlalchemy as sa
 import structlog
 from flask import Blueprint, Response, request
 
-from service import fhir_validation
 from service.api.access import current_identity
 from service.api.context import dispatcher, services
 from service.api.fhir_events import JSON_TYPES
 from service.api.outcomes import fhir_response
 from service.bootstrap import Services
-from service.json_input import parse_json
-from service.notifications import intake, recovery
+from service.fhir import validation
+from service.fhir.json_input import parse_json
 from service.problems import Problem, issue
-from workers.dispatch import Dispatcher
+from service.queue import Dispatcher
+from service.usecases.notifications import intake, recovery
 
 blueprint = Blueprint("notifications", __name__)
 log = structlog.get_logger(__name__)
@@ -70,14 +70,14 @@ def _body() -> Any | None:
         raise Problem(415, "not-supported", f"Content-Type must be one of {', '.join(JSON_TYPES)}")
     body = parse_json(raw)
     if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-        shapes = fhir_validation.entry_issues(body)
+        shapes = validation.entry_issues(body)
         if shapes:  # the envelope reader takes entries, fullUrls and resources as the types FHIR gives them
             raise Problem(400, "structure", "Malformed Bundle entries.", issues=_issues(shapes))
     return body
 
 
-def _issues(found: list[fhir_validation.Issue]) -> list[dict[str, Any]]:
-    return list(fhir_validation.operation_outcome(found)["issue"])
+def _issues(found: list[validation.Issue]) -> list[dict[str, Any]]:
+    return list(validation.operation_outcome(found)["issue"])
 
 
 def _acknowledge(accepted: intake.Accepted) -> Response:

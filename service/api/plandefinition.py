@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from pathways.definitions import Definition
-from pathways.plandefinition import to_plan_definition
+from pathways.definition import Definition
+from pathways.fhir.plandefinition import to_plan_definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
-from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
+from service.usecases.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
 
 blueprint = Blueprint("plandefinition", __name__)
 

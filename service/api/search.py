@@ -7,15 +7,15 @@ from werkzeug.http import http_date
 
 from service.api.context import services
 from service.api.outcomes import fhir_response
+from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
+from service.fhir.searchset import searchset
 from service.problems import Problem
-from service.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
-from service.searchset import searchset
 from service.store import decisions
+from service.store import task_search as worklist_search
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.traces import evaluations_of
-from service.worklist import search as worklist_search
-from service.worklist.resources import etag, with_meta
+from service.usecases.worklist.resources import etag, with_meta
 
 blueprint = Blueprint("search", __name__)
 

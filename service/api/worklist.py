@@ -10,11 +10,11 @@ from werkzeug.http import http_date
 from service.api.access import current_actor, current_identity
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
-from service.worklist import edits
-from service.worklist.resources import etag, with_meta
-from service.worklist.transitions import Changed, Edit, change_task
+from service.usecases.worklist import edits
+from service.usecases.worklist.resources import etag, with_meta
+from service.usecases.worklist.transitions import Changed, Edit, change_task
 
 blueprint = Blueprint("worklist", __name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import structlog
 
-from pathways.fhir_out import search_token, token_criteria
+from pathways.fhir.outbound import search_token, token_criteria
 from service.ehr.auth import Auth
 from service.ehr.errors import EhrError, EhrRejected, EhrUnavailable, error_for_status
 from service.ehr.responses import CreateResult, create_result, outcome_of, resource_of, scrub, transport_error

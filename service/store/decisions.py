@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways import fhir_out
+from pathways.fhir import outbound
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.tables import decisions, deliveries, proposals
@@ -225,7 +225,7 @@ def withdraw(
     )
     synced = False
     for proposal in proposals_of_decision(connection, decision_id):
-        update = fhir_out.withdrawal_updates(proposal.resource, reason)
+        update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
             update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
             synced = synced or proposal.ehr_id is not None
@@ -331,3 +331,8 @@ def _sync_waiting() -> sa.ColumnElement[bool]:
     """The outbox row of a delivered (or withdrawn) decision with a copy to sync."""
     waiting = sa.exists().where(proposals.c.decision_id == deliveries.c.decision_id, _sync_pending())
     return deliveries.c.status.in_(SYNCED_STATUSES) & waiting
+
+
+def count(connection: sa.Connection) -> int:
+    """How many decisions are stored, for every patient."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())

@@ -127,3 +127,17 @@ def filed_under(connection: sa.Connection, resource_type: str, resource_id: str)
         .limit(1)
     ).first()
     return None if row is None else (row.patient_id, row.clinical_time)
+
+
+def enrolled_elsewhere(connection: sa.Connection, url: str, reference: str, limit: int) -> list[tuple[str, str]]:
+    """(patient id, url|version) of patients on the pathway `url` but not on version `reference`."""
+    rows = connection.execute(
+        sa.select(patient_states.c.patient_id, patient_states.c.definition)
+        .where(
+            patient_states.c.definition.like(f"{url}|%"),
+            patient_states.c.definition != reference,
+        )
+        .order_by(patient_states.c.patient_id)
+        .limit(limit)
+    )
+    return [(r.patient_id, r.definition) for r in rows]

@@ -13,8 +13,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pathways.definition_model import Definition
-from pathways.plandefinition import to_plan_definition
+from pathways.definition.model import Definition
+from pathways.fhir.plandefinition import to_plan_definition
 from service.ui.svg import document, el, text, title
 
 WIDTH = 900

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 from service import audit
 from service.access import tokens
 from service.bootstrap import Services
-from service.notifications import liveness
-from service.notifications import store as subscription_store
+from service.queue import Dispatcher
 from service.store import outbox
+from service.store import subscriptions as subscription_store
 from service.store import tokens as token_store
 from service.store.database import transaction
 from service.ui.session import Refused
-from workers.dispatch import Dispatcher
-from workers.handlers import outbound
+from service.usecases import delivery
+from service.usecases.notifications import liveness
 
 
 def dead_letters(services: Services, actor: audit.Actor, route: str) -> list[outbox.DeadLetter]:
@@ -29,7 +29,7 @@ def dead_letters(services: Services, actor: audit.Actor, route: str) -> list[out
 
 def replay(services: Services, dispatcher: Dispatcher, actor: audit.Actor, decision_ids: list[int] | None) -> int:
     """Put dead letters (the ones named, or all) back in the outbox and queue them; how many went."""
-    orders = outbound.replay_dead_letters(services, decision_ids)
+    orders = delivery.replay_dead_letters(services, decision_ids)
     if decision_ids and not orders:
         raise Refused(404, f"Decision {decision_ids[0]} has no dead letter waiting (already replayed?).")
     dispatcher.deliver_all(orders)
@@ -82,7 +82,7 @@ def subscriptions(services: Services) -> list[SubscriptionHealth]:
     now = services.clock()
     grace = timedelta(seconds=services.settings.heartbeat_grace_seconds)
     with transaction(services.db) as connection:
-        stale = set(liveness.stale(liveness.watched(connection), now, grace))
+        stale = set(liveness.stale(subscription_store.watched(connection), now, grace))
         found = []
         for sub in subscription_store.listed(connection):
             gaps = subscription_store.gaps(connection, sub.id)

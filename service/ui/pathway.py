@@ -8,18 +8,18 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from pathways.definitions import Definition
+from pathways.definition import Definition
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
 from service.bootstrap import Services
-from service.definition_migration import PatientDiff, diff
-from service.definition_registry import DefinitionVersion
-from service.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
-from service.json_input import parse_json
+from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
+from service.store.definitions import DefinitionVersion
 from service.ui import diagram
 from service.ui.session import Refused
+from service.usecases.definitions.migration import PatientDiff, diff
+from service.usecases.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from pathways.definitions import Definition
-from pathways.state import PatientState
+from pathways.definition import Definition
 from service import audit
 from service.bootstrap import Services
 from service.store import decisions, patients
 from service.store import worklist as worklist_store
 from service.store.database import transaction
+from service.store.state_codec import state_from_json
 from service.store.traces import evaluations_of
 from service.ui import chart, timeline
 from service.ui.session import Refused
@@ -76,7 +76,7 @@ def _patient(services: Services, connection: sa.Connection, patient_id: str) -> 
     definition = (
         services.definitions.get(connection, stored.definition) if stored else services.definitions.active(connection)
     )
-    state = PatientState.from_json(stored.state) if stored else None
+    state = state_from_json(stored.state) if stored else None
     decided = decisions.decisions_of(connection, patient_id)
     course = timeline.build(definition, records, state, decided)
     _, tasks = decisions.search_proposals(connection, "Task", patient_id=patient_id, limit=200)

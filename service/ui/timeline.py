@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pathways.classify import classify
-from pathways.definition_model import Better, Definition, Measure
+from pathways.definition.model import Better, Definition, Measure
 from pathways.model import ClinicalRecord
 from pathways.state import PatientState
 

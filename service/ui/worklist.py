@@ -6,23 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pathways.definition_model import STEP_IDS
+from pathways.definition.model import STEP_IDS
+from pathways.fhir import task_lifecycle as states
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
 from service.access.identity import COORDINATOR, Identity
 from service.bootstrap import Services
 from service.problems import Problem
+from service.queue import Dispatcher
+from service.store import task_search as search
 from service.store import worklist as store
 from service.store.database import transaction
 from service.ui.session import Refused
-from service.worklist import edits, search, states, transitions
-from workers.dispatch import Dispatcher
+from service.usecases.worklist import edits, transitions
 
 PAGE = 50
 PRECONDITION_FAILED = 412
 STALE = "Someone changed this Task since this page was loaded; nothing was changed. Reload and try again."
-OPEN = "requested,received,accepted,ready,in-progress,on-hold"
-CLOSED = "completed,cancelled,rejected,failed,entered-in-error"
+# The worklist shows what coordinators may work on: open Tasks but drafts, or the final ones.
+OPEN = ",".join(s for s in states.TRANSITIONS if s in states.OPEN and s != states.DRAFT)
+CLOSED = ",".join(s for s in states.TRANSITIONS if s in states.FINAL)
 STATUS_CHOICES = (("open", "Open"), ("closed", "Closed"), ("", "Any status"), *((s, s) for s in states.TRANSITIONS))
 PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "urgent", "routine")))
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))

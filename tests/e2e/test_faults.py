@@ -30,14 +30,15 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from pathways.definitions import default_definition
-from pathways.fhir_out import key_of
+from pathways.definition import default_definition
+from pathways.fhir.outbound import key_of
 from pathways.simulate import simulate
-from service import ingest
-from service.dry_run import dry_run, records_of_bundle
+from service.queue import Dispatcher
 from service.settings import Settings
 from service.store.codec import evidence_to_json
 from service.store.database import make_engine, transaction
+from service.usecases import intake as ingest
+from service.usecases.dry_run import dry_run, records_of_bundle
 from tests.builders import CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.helpers import (
@@ -59,7 +60,6 @@ from tests.faults.redis_server import RedisServer
 from tests.processes import wait_until
 from tests.stack import new_patient_id, settings_env
 from workers.celery_app import make_celery
-from workers.dispatch import Dispatcher
 
 STRANDED_AFTER_SECONDS = 4  # well above a normal queue wait here, so a sweep finds only real strays
 FAST = {

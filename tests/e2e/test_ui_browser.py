@@ -18,7 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from pathways.definitions import SHIPPED
+from pathways.definition import SHIPPED
 from service.settings import Settings
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM, key_of, token_criteria
+from pathways.fhir.outbound import PROPOSAL_IDENTIFIER_SYSTEM, key_of, token_criteria
 from service.store.tables import (
     circuit_breakers,
     decisions,

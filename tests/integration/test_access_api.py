@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services, build
-from service.notifications import store
-from service.notifications.auth import secret_hash
 from service.settings import Settings
+from service.store import subscriptions as store
 from service.store.database import transaction
+from service.usecases.notifications.auth import secret_hash
 from tests.access import AdvancingClock, bearer, token_for
 
 EHR, COORDINATOR, ADMIN = "ehr", "coordinator", "admin"

@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.backfill import backfill
 from service.bootstrap import Services
 from service.settings import Settings
+from service.usecases.backfill import backfill
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.processes import ROOT
 from tests.stack import new_patient_id, settings_env

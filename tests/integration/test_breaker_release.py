@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 
 from service.bootstrap import Services, build
+from service.ehr import breaker
 from service.settings import Settings
+from service.usecases import delivery
 from tests.access import AdvancingClock
 from tests.delivery import decide, ehr_tasks
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers import breaker
-from workers.handlers import outbound
 
 HELD_RETRY_SECONDS = 60  # as far out as a delivery refused during a probe is told to wait
 
@@ -43,19 +43,19 @@ def test_the_probe_that_closes_the_breaker_releases_every_held_delivery_and_a_la
         breaker.failed(services.db, name, clock())
     for decision_id in (first, *held):
         with pytest.raises(breaker.BreakerOpen):
-            outbound.deliver_decision(services, decision_id)
-        outbound.note_retry(services, decision_id, HELD_RETRY_SECONDS)  # as the task does before its retry
+            delivery.deliver_decision(services, decision_id)
+        delivery.note_retry(services, decision_id, HELD_RETRY_SECONDS)  # as the task does before its retry
 
     clock.advance(breaker.COOL_DOWN.total_seconds() + 1)
-    released = outbound.deliver_decision(services, first)  # the probe, and the EHR answers
+    released = delivery.deliver_decision(services, first)  # the probe, and the EHR answers
 
     assert breaker.state_of(services.db, name) == "closed"
     released_ids = {order.decision_id: order.urgent for order in released}
     assert set(held) <= set(released_ids) and first not in released_ids
     assert all(released_ids[decision_id] for decision_id in held)  # red flags stay on the urgent lane
     for decision_id in held:
-        assert outbound.deliver_decision(services, decision_id) == []  # the breaker was closed: nothing held
+        assert delivery.deliver_decision(services, decision_id) == []  # the breaker was closed: nothing held
     assert [ehr_tasks(sekmet, patient) for patient in patients] == [2, 2, 2]
     # The retries still scheduled on the broker find their deliveries done and change nothing.
-    assert outbound.deliver_decision(services, first) == []
+    assert delivery.deliver_decision(services, first) == []
     assert [ehr_tasks(sekmet, patient) for patient in patients] == [2, 2, 2]

@@ -6,21 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from service import ingest
 from service.bootstrap import Services
 from service.store import decisions
 from service.store.database import transaction
+from service.usecases import delivery, evaluation, intake
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.handlers import evaluation, outbound
 
 
-def evaluate(services: Services, prepared: ingest.PreparedEvent, channel: str = "test") -> None:
+def evaluate(services: Services, prepared: intake.PreparedEvent, channel: str = "test") -> None:
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, channel, services.clock())
+        event_id, _ = intake.store(connection, prepared, channel, services.clock())
     for order in evaluation.evaluate_event(services, event_id):
-        outbound.deliver_decision(services, order.decision_id)
+        delivery.deliver_decision(services, order.decision_id)
 
 
 def ehr_statuses(sekmet: SekmetServer, resource_type: str, patient: str) -> list[str]:
@@ -37,8 +36,8 @@ def red_flag_patient(services: Services) -> tuple[str, dict]:
     patient = new_patient_id()
     t0 = datetime.now(UTC) - timedelta(days=3)
     flag = finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1))
-    evaluate(services, ingest.prepare(pt_visit(patient, t0), "Encounter"))
-    evaluate(services, ingest.prepare(flag, "Observation"))
+    evaluate(services, intake.prepare(pt_visit(patient, t0), "Encounter"))
+    evaluate(services, intake.prepare(flag, "Observation"))
     return patient, flag
 
 
@@ -49,7 +48,7 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
     assert ehr_statuses(sekmet, "Task", patient) == ["requested", "requested"]
 
     corrected = dict(flag, status="entered-in-error", meta={"versionId": "2"})
-    evaluate(stack_services, ingest.prepare(corrected, "Observation"))  # the withdrawal's sync is queued with it
+    evaluate(stack_services, intake.prepare(corrected, "Observation"))  # the withdrawal's sync is queued with it
 
     with transaction(stack_services.db) as connection:
         (made,) = decisions.decisions_of(connection, patient)
@@ -67,5 +66,5 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
 
 def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services, sekmet: SekmetServer) -> None:
     patient, flag = red_flag_patient(stack_services)
-    evaluate(stack_services, ingest.deletion("Observation", flag["id"], patient, stack_services.clock()), "api-delete")
+    evaluate(stack_services, intake.deletion("Observation", flag["id"], patient, stack_services.clock()), "api-delete")
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]

@@ -8,10 +8,10 @@ from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import outbox
 from service.store.database import transaction
+from service.usecases import delivery
 from tests.delivery import decide, ehr_tasks
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.handlers import outbound
 
 
 def test_a_refused_delivery_is_dead_lettered_then_replayed_to_success(
@@ -21,7 +21,7 @@ def test_a_refused_delivery_is_dead_lettered_then_replayed_to_success(
     patient = new_patient_id()
     decision_id = decide(misconfigured, patient)
 
-    outbound.deliver_decision(misconfigured, decision_id)  # the EHR answers 401: a refusal, not retried
+    delivery.deliver_decision(misconfigured, decision_id)  # the EHR answers 401: a refusal, not retried
     with transaction(stack_services.db) as connection:
         (letter,) = [d for d in outbox.list_dead_letters(connection) if d.decision_id == decision_id]
         attempts = outbox.attempts_of(connection, decision_id)
@@ -30,9 +30,9 @@ def test_a_refused_delivery_is_dead_lettered_then_replayed_to_success(
     assert ehr_tasks(sekmet, patient) == 0
 
     # The operator fixes the credential, then replays the dead letter.
-    orders = outbound.replay_dead_letters(stack_services, [decision_id])
+    orders = delivery.replay_dead_letters(stack_services, [decision_id])
     assert [o.decision_id for o in orders] == [decision_id] and orders[0].urgent
-    outbound.deliver_decision(stack_services, decision_id)
+    delivery.deliver_decision(stack_services, decision_id)
 
     assert ehr_tasks(sekmet, patient) == 2
     with transaction(stack_services.db) as connection:

@@ -12,18 +12,17 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from pathways.definitions import SHIPPED
-from service import ingest
+from pathways.definition import SHIPPED
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import patients
 from service.store.database import transaction
 from service.store.tables import pathway_definitions
+from service.usecases import evaluation, intake
 from tests.access import token_for
 from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
 from tests.stack import new_database, new_patient_id
-from workers.handlers import evaluation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,9 +58,9 @@ def enrol(services: Services, patient: str, t0: datetime) -> None:
     """A visit, then pain 7 → 6 five weeks later: −1, a response only when the MCID is 1 point."""
     later = t0 + timedelta(weeks=5)
     for resource in (pt_visit(patient, t0), measure(patient, PAIN, 7, t0), measure(patient, PAIN, 6, later)):
-        prepared = ingest.prepare(resource, resource["resourceType"])
+        prepared = intake.prepare(resource, resource["resourceType"])
         with transaction(services.db) as connection:
-            event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+            event_id, _ = intake.store(connection, prepared, "test", services.clock())
         evaluation.evaluate_event(services, event_id)
 
 

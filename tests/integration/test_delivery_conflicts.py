@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import requests
 
-from pathways.fhir_out import for_create, key_of, transaction_bundle
+from pathways.fhir.outbound import for_create, key_of, transaction_bundle
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import decisions, outbox
 from service.store.database import transaction
+from service.usecases import delivery
 from tests.delivery import decide
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.stack import new_patient_id
-from workers.handlers import outbound
 
 
 def rendered(services: Services, decision_id: int) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ def test_after_a_412_for_duplicates_left_by_a_peer_the_re_read_finds_the_oldest_
     for resource in resources:
         post(sekmet, resource["resourceType"], for_create(resource))
 
-    assert outbound.deliver_decision(stack_services, decision_id) == []
+    assert delivery.deliver_decision(stack_services, decision_id) == []
 
     ids, outcomes = ehr_ids_and_outcomes(stack_services, decision_id)
     assert ids == oldest
@@ -84,7 +84,7 @@ def test_after_a_409_the_re_read_finds_what_the_concurrent_writer_created_proven
         for resource, entry in zip(resources, written["entry"], strict=True)
     }
 
-    assert outbound.deliver_decision(conflicting, decision_id) == []
+    assert delivery.deliver_decision(conflicting, decision_id) == []
 
     ids, outcomes = ehr_ids_and_outcomes(conflicting, decision_id)
     assert ids == created

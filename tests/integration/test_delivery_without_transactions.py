@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import requests
 
-from pathways import fhir_out
+from pathways.fhir import outbound
 from pathways.model import Coding, Decision, Evidence, Priority, Proposal, ProposalKind, SourceRef
 from service.bootstrap import Services
+from service.usecases.ehr_writes import create_one_by_one
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.delivery import create_one_by_one
 
 LOCAL = "https://carepath.dev/fhir/CodeSystem/pt-pathway"
 
@@ -39,7 +39,7 @@ def red_flag(patient: str) -> list[dict]:
         definition="https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0",
         severity="major",
     )
-    return list(fhir_out.render_decision(decision, patient).resources)
+    return list(outbound.render_decision(decision, patient).resources)
 
 
 def test_one_by_one_creates_each_resource_once_and_links_them_by_the_ehrs_ids(
@@ -58,7 +58,7 @@ def test_one_by_one_creates_each_resource_once_and_links_them_by_the_ehrs_ids(
     approve = next(t for t in tasks if t["code"]["coding"][0]["code"] == "approve")
     assert approve["focus"]["reference"].endswith(f"ServiceRequest/{request['id']}")
     provenance = requests.get(
-        f"{sekmet.base_url}/Provenance/{first[fhir_out.key_of(resources[-1])]}",
+        f"{sekmet.base_url}/Provenance/{first[outbound.key_of(resources[-1])]}",
         headers=sekmet.auth_headers(),
         timeout=10,
     ).json()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from pathways.fhir_out import token_criteria
+from pathways.fhir.outbound import token_criteria
 from service.ehr import BearerToken, EhrClient, EhrConflict, EhrRejected, EhrUnavailable
 from tests.ehr.sekmet import SekmetServer, sekmet_server
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service import ingest
 from service.bootstrap import Services
 from service.store.database import transaction
 from service.store.tables import inbound_events
+from service.usecases import evaluation, intake
 from tests.builders import pt_visit
 from tests.stack import new_patient_id
-from workers.handlers import evaluation
 
 
 def stored_visit(services: Services, attempts: int = 0) -> int:
-    prepared = ingest.prepare(pt_visit(new_patient_id(), "2026-02-02T09:00:00Z"), "Encounter")
+    prepared = intake.prepare(pt_visit(new_patient_id(), "2026-02-02T09:00:00Z"), "Encounter")
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
         connection.execute(sa.update(inbound_events).where(inbound_events.c.id == event_id).values(attempts=attempts))
     return event_id
 

@@ -17,12 +17,13 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services, build
-from service.notifications import reactivation, registration, store
-from service.notifications.auth import secret_hash
 from service.settings import Settings
+from service.store import subscriptions as store
 from service.store.database import transaction, try_exclusive
 from service.store.subscription_tables import subscription_events
 from service.store.tables import inbound_events
+from service.usecases.notifications import reactivation, registration
+from service.usecases.notifications.auth import secret_hash
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer, free_port
 from tests.processes import ROOT, CarepathProcess, start_api, start_worker, wait_until

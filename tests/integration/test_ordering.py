@@ -5,21 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pathways import engine
-from service import ingest
 from service.bootstrap import Services
 from service.store import patients
 from service.store.database import transaction
+from service.store.state_codec import state_from_json
+from service.usecases import evaluation, intake
 from tests.builders import PAIN, measure, pt_visit
 from tests.stack import new_patient_id
-from workers.handlers import evaluation
 
 
 def arrive(services: Services, resources: list[dict]) -> None:
     """Store and evaluate each resource in the order given (arrival order)."""
     for resource in resources:
-        prepared = ingest.prepare(resource, resource["resourceType"])
+        prepared = intake.prepare(resource, resource["resourceType"])
         with transaction(services.db) as connection:
-            event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+            event_id, _ = intake.store(connection, prepared, "test", services.clock())
         evaluation.evaluate_event(services, event_id)
 
 
@@ -27,7 +27,7 @@ def state_of(services: Services, patient: str) -> engine.PatientState:
     with transaction(services.db) as connection:
         stored = patients.load_state(connection, patient)
     assert stored is not None
-    return engine.PatientState.from_json(stored.state)
+    return state_from_json(stored.state)
 
 
 def journey(patient: str, t0: datetime) -> list[dict]:

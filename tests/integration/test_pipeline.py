@@ -7,21 +7,20 @@ from datetime import UTC, datetime, timedelta
 import requests
 import sqlalchemy as sa
 
-from service import ingest
 from service.bootstrap import Services
 from service.store import decisions
 from service.store.database import transaction
 from service.store.tables import deliveries, proposals
+from service.usecases import delivery, evaluation, intake
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.handlers import evaluation, outbound
 
 
 def store(services: Services, resource: dict) -> int:
-    prepared = ingest.prepare(resource, resource["resourceType"])
+    prepared = intake.prepare(resource, resource["resourceType"])
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
     return event_id
 
 
@@ -61,13 +60,13 @@ def test_delivering_a_decision_twice_leaves_one_of_each_resource_in_the_ehr(
     (order,) = evaluation.evaluate_event(
         stack_services, store(stack_services, finding(patient, CAUDA_EQUINA, start + timedelta(hours=1)))
     )
-    outbound.deliver_decision(stack_services, order.decision_id)
+    delivery.deliver_decision(stack_services, order.decision_id)
     # a redelivered message after the EHR write but before our commit: force the write again
     with transaction(stack_services.db) as connection:
         connection.execute(
             sa.update(deliveries).where(deliveries.c.decision_id == order.decision_id).values(status="pending")
         )
-    outbound.deliver_decision(stack_services, order.decision_id)
+    delivery.deliver_decision(stack_services, order.decision_id)
     assert ehr_count(sekmet, "Task", patient) == 2  # the red-flag Task and the approve Task of its proposal
     assert ehr_count(sekmet, "ServiceRequest", patient) == 1
     with transaction(stack_services.db) as connection:

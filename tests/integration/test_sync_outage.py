@@ -9,18 +9,18 @@ import pytest
 import requests
 
 from service.bootstrap import Services, build
+from service.ehr import breaker
 from service.ehr.errors import EhrUnavailable
 from service.settings import Settings
 from service.store import decisions, outbox
 from service.store.database import transaction
+from service.usecases import delivery
+from service.usecases.sweep import sweep
 from tests.access import AdvancingClock
 from tests.delivery import decide
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.stack import new_patient_id
-from workers import breaker
-from workers.handlers import outbound
-from workers.handlers.sweep import sweep
 
 RETRY_AFTER_SECONDS = 300  # the EHR asks for this much quiet; a scheduled retry waits at least as long
 SWEEP_SECONDS = 30  # beat's sweep interval in production
@@ -45,7 +45,7 @@ def down(stack_settings: Settings, sekmet: SekmetServer, clock: AdvancingClock) 
 def withdrawn(services: Services, down: Services, patient: str) -> int:
     """A delivered red flag, then withdrawn here: its EHR copies must follow."""
     decision_id = decide(services, patient)
-    outbound.deliver_decision(services, decision_id)
+    delivery.deliver_decision(services, decision_id)
     with transaction(down.db) as connection:
         (made,) = decisions.decisions_of(connection, patient)
         to_sync = decisions.withdraw(connection, patient, made["decision_key"], "entered in error", down.clock())
@@ -55,8 +55,8 @@ def withdrawn(services: Services, down: Services, patient: str) -> int:
 
 def fail_as_the_task_does(services: Services, decision_id: int, retries: int) -> float | None:
     with pytest.raises(EhrUnavailable) as failed:
-        outbound.deliver_decision(services, decision_id)
-    return outbound.after_failure(services, decision_id, failed.value, retries)
+        delivery.deliver_decision(services, decision_id)
+    return delivery.after_failure(services, decision_id, failed.value, retries)
 
 
 def ehr_statuses(sekmet: SekmetServer, patient: str) -> list[str]:
@@ -90,7 +90,7 @@ def test_syncs_count_towards_the_breaker_and_wait_while_it_is_open(down: Service
         fail_as_the_task_does(down, decision_id, retries=0)
     assert breaker.state_of(down.db, down.settings.ehr_base_url or "") == "open"
     with pytest.raises(breaker.BreakerOpen):
-        outbound.deliver_decision(down, decision_ids[0])
+        delivery.deliver_decision(down, decision_ids[0])
 
 
 def test_a_sync_that_spends_its_retries_is_dead_lettered_and_a_replay_brings_the_ehr_in_step(
@@ -99,7 +99,7 @@ def test_a_sync_that_spends_its_retries_is_dead_lettered_and_a_replay_brings_the
     patient = new_patient_id()
     decision_id = withdrawn(stack_services, down, patient)
 
-    assert fail_as_the_task_does(down, decision_id, retries=outbound.MAX_RETRIES) is None
+    assert fail_as_the_task_does(down, decision_id, retries=delivery.MAX_RETRIES) is None
     with transaction(down.db) as connection:
         (letter,) = [d for d in outbox.list_dead_letters(connection) if d.decision_id == decision_id]
     assert letter.reason == "retries-exhausted"
@@ -107,9 +107,9 @@ def test_a_sync_that_spends_its_retries_is_dead_lettered_and_a_replay_brings_the
     assert decision_id not in sweep(down).decisions_to_sync  # dead letters wait for an administrator
     assert ehr_statuses(sekmet, patient) == ["requested", "requested"]
 
-    orders = outbound.replay_dead_letters(stack_services, [decision_id])
+    orders = delivery.replay_dead_letters(stack_services, [decision_id])
     assert [(o.decision_id, o.urgent) for o in orders] == [(decision_id, True)]
-    outbound.deliver_decision(stack_services, decision_id)
+    delivery.deliver_decision(stack_services, decision_id)
 
     assert ehr_statuses(sekmet, patient) == ["cancelled", "cancelled"]
     with transaction(stack_services.db) as connection:

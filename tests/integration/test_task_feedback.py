@@ -6,23 +6,22 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from service import ingest
 from service.bootstrap import Services
 from service.store import decisions
 from service.store.database import transaction
+from service.usecases import delivery, evaluation, intake, reconcile
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.handlers import evaluation, outbound, reconcile
 
 
 def evaluate(services: Services, resource: dict) -> list:
-    prepared = ingest.prepare(resource, resource["resourceType"])
+    prepared = intake.prepare(resource, resource["resourceType"])
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
     orders = evaluation.evaluate_event(services, event_id)
     for order in orders:
-        outbound.deliver_decision(services, order.decision_id)
+        delivery.deliver_decision(services, order.decision_id)
     return orders
 
 
@@ -62,7 +61,7 @@ def test_completing_the_red_flag_task_in_the_ehr_releases_the_held_checkpoint(
     complete_in_ehr(sekmet, ehr_task(sekmet, patient, "urgent-red-flag-review"))
     orders = reconcile.reconcile_tasks(stack_services)
     for order in orders:
-        outbound.deliver_decision(stack_services, order.decision_id)
+        delivery.deliver_decision(stack_services, order.decision_id)
 
     assert steps(stack_services, patient) == ["red-flags", "progress-check"]
     assert ehr_task(sekmet, patient, "reassess-outcomes")["status"] == "requested"

@@ -13,22 +13,21 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from pathways.definitions import SHIPPED
-from service import ingest
+from pathways.definition import SHIPPED
 from service.app import create_app
 from service.bootstrap import Services, build
-from service.notifications import store as subscription_store
 from service.settings import Settings
 from service.store import outbox, worklist
+from service.store import subscriptions as subscription_store
 from service.store.access_tables import api_tokens, audit_event_entities, audit_events, ui_sessions
 from service.store.database import transaction
 from service.store.tables import decisions, proposals
 from service.ui.session import COOKIE_NAME
+from service.usecases import evaluation, intake
+from service.usecases.sweep import sweep
 from tests.access import AdvancingClock, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.stack import new_database, new_patient_id
-from workers.handlers import evaluation
-from workers.handlers.sweep import sweep
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 COORDINATOR_PAGES = ("/ui/worklist", "/ui/patients/{patient}", "/ui/tasks/{task}")
@@ -49,9 +48,9 @@ def client(stack_settings: Settings, stack_services: Services) -> Iterator[Flask
 
 
 def evaluate(services: Services, resource: dict) -> None:
-    prepared = ingest.prepare(resource, resource["resourceType"])
+    prepared = intake.prepare(resource, resource["resourceType"])
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
     evaluation.evaluate_event(services, event_id)
 
 

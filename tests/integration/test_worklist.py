@@ -11,18 +11,17 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from service import ingest
 from service.app import create_app
 from service.bootstrap import Services
+from service.queue import DeliveryOrder
 from service.settings import Settings
 from service.store import decisions
 from service.store.database import transaction
+from service.usecases import delivery, evaluation, intake
 from tests.access import token_for
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
-from workers.dispatch import DeliveryOrder
-from workers.handlers import evaluation, outbound
 
 PATCH = {"Content-Type": "application/json-patch+json"}
 RED_FLAG = "urgent-red-flag-review"
@@ -36,15 +35,15 @@ def client(stack_settings: Settings, stack_services: Services) -> Iterator[Flask
 
 
 def evaluate(services: Services, resource: dict[str, Any]) -> None:
-    prepared = ingest.prepare(resource, resource["resourceType"])
+    prepared = intake.prepare(resource, resource["resourceType"])
     with transaction(services.db) as connection:
-        event_id, _ = ingest.store(connection, prepared, "test", services.clock())
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
     deliver(services, evaluation.evaluate_event(services, event_id))
 
 
 def deliver(services: Services, orders: list[Any]) -> None:
     for order in orders:
-        outbound.deliver_decision(services, order.decision_id)
+        delivery.deliver_decision(services, order.decision_id)
 
 
 def red_flag_patient(services: Services, weeks_ago: int = 7) -> str:
@@ -124,11 +123,11 @@ def test_a_coordinator_works_the_red_flag_task_to_completion_and_the_pathway_and
     deliver(stack_services, [DeliveryOrder(decision_id(stack_services, patient, "progress-check"), False)])
     assert ehr_task(sekmet, patient, "reassess-outcomes")["status"] == "requested"
 
-    outbound.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags"))  # the sync
+    delivery.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags"))  # the sync
     in_ehr = ehr_task(sekmet, patient, RED_FLAG)
     assert in_ehr["status"] == "completed"
     assert in_ehr["owner"]["reference"] == "Practitioner/alice"
-    assert outbound.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags")) == []
+    assert delivery.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags")) == []
 
 
 def test_a_change_needs_if_match_and_a_stale_one_is_refused(client: FlaskClient, stack_services: Services) -> None:

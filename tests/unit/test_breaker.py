@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from service.ehr import breaker
 from service.store import migrate
 from service.store.database import make_engine
-from workers import breaker
-from workers.handlers.outbound import retry_delay
+from service.usecases.delivery import retry_delay
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 

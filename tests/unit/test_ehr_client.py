@@ -16,10 +16,10 @@ import requests
 import structlog
 from requests.adapters import BaseAdapter
 
-from pathways.fhir_out import PROPOSAL_IDENTIFIER_SYSTEM
+from pathways.fhir.outbound import PROPOSAL_IDENTIFIER_SYSTEM
 from service.ehr import BearerToken, EhrClient, EhrConflict, EhrRejected, EhrUnavailable, NoAuth
 from service.ehr.errors import EhrError, parse_retry_after
-from workers.delivery import existing_ids
+from service.usecases.ehr_writes import existing_ids
 
 BASE = "https://ehr.example.test/fhir"
 TOKEN = "tok-7f3a9c-never-shown"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pathways.fhir_in import RecordRejected, deleted_record, parse_fhir_datetime, records_from_resource
+from pathways.fhir.inbound import RecordRejected, deleted_record, parse_fhir_datetime, records_from_resource
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"

@@ -14,8 +14,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathways import fhir_out
-from pathways.fhir_out import (
+from pathways.fhir import outbound
+from pathways.fhir.outbound import (
     PROPOSAL_IDENTIFIER_SYSTEM,
     RenderedDecision,
     client_id,
@@ -40,7 +40,7 @@ from pathways.model import (
     ProposalKind,
     SourceRef,
 )
-from service.fhir_validation import validate_resource
+from service.fhir.validation import validate_resource
 
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -430,7 +430,7 @@ def test_the_provenance_entities_are_version_specific_sources_each_named_once() 
 def _evidence(provenance: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for extension in provenance["extension"]:
-        assert extension["url"] == fhir_out.EVIDENCE_EXTENSION_URL
+        assert extension["url"] == outbound.EVIDENCE_EXTENSION_URL
         assert set(extension) == {"url", "extension"}  # ext-1: a complex extension has no value of its own
         parts = extension["extension"]
         name = parts[0]["valueString"]

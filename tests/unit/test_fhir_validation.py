@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.fhir_validation import (
+from service.fhir.validation import (
     InvalidResource,
     Issue,
     fhir_path,

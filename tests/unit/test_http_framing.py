@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.http_framing import Framing, FramingLimits, RequestFraming
+from service.web.http_framing import Framing, FramingLimits, RequestFraming
 
 LIMITS = FramingLimits(head_bytes=1024, body_bytes=100)
 HEAD = b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\n"

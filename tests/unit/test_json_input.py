@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from service.json_input import DECIMAL_MAX_CHARS, INTEGER_MAX, INTEGER_MIN, MAX_DEPTH, parse_json
+from service.fhir.json_input import DECIMAL_MAX_CHARS, INTEGER_MAX, INTEGER_MIN, MAX_DEPTH, parse_json
 from service.problems import Problem
 
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from pathways.fhir_out_requests import fhir_instant
+from pathways.fhir.outbound.requests import fhir_instant
 from service.ehr import EhrRejected, EhrUnavailable
 from service.ehr.urls import EhrBase, ForeignUrl
-from service.notifications import auth, liveness, registration, resolve
-from service.notifications.envelope import Event, Notification
-from service.notifications.operations import supports_events
-from service.notifications.store import REGISTERING, Subscription
 from service.problems import Problem
+from service.store.subscriptions import REGISTERING, Subscription
+from service.usecases.notifications import auth, liveness, registration, resolve
+from service.usecases.notifications.envelope import Event, Notification
+from service.usecases.notifications.operations import supports_events
 from tests.builders import CAUDA_EQUINA, finding
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from service.notifications import envelope, sequence
-from service.notifications.envelope import Event, reference_key
-from service.notifications.sequence import Ledger
 from service.problems import Problem
+from service.usecases.notifications import envelope, sequence
+from service.usecases.notifications.envelope import Event, reference_key
+from service.usecases.notifications.sequence import Ledger
 
 STATUS_PROFILE = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
 EHR = "https://example.org/fhir"

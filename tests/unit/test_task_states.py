@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from pathways.fhir import task_lifecycle as states
 from service.access.identity import COORDINATOR, TOKEN, Identity
 from service.problems import Problem
-from service.worklist import edits, json_patch, states, sync
+from service.usecases.worklist import edits, json_patch, sync
+from service.usecases.worklist.transitions import check_reason, check_transition
 
 ALLOWED = [
     ("draft", "requested"),
@@ -46,13 +48,13 @@ REFUSED = [
 
 @pytest.mark.parametrize(("old", "new"), ALLOWED)
 def test_the_drawn_transitions_are_allowed(old: str, new: str) -> None:
-    states.check_transition(old, new)
+    check_transition(old, new)
 
 
 @pytest.mark.parametrize(("old", "new"), REFUSED)
 def test_other_transitions_are_refused_naming_task_status_and_where_it_may_go(old: str, new: str) -> None:
     with pytest.raises(Problem) as refused:
-        states.check_transition(old, new)
+        check_transition(old, new)
     assert refused.value.status == 409
     assert refused.value.expressions == ["Task.status"]
     for option in states.next_states(old):
@@ -67,9 +69,9 @@ def test_terminal_states_offer_only_entered_in_error_and_it_offers_nothing() -> 
 @pytest.mark.parametrize("status", ["rejected", "cancelled"])
 def test_rejecting_or_cancelling_needs_a_status_reason(status: str) -> None:
     with pytest.raises(Problem) as refused:
-        states.check_reason(status, {"status": status})
+        check_reason(status, {"status": status})
     assert (refused.value.status, refused.value.expressions) == (422, ["Task.statusReason"])
-    states.check_reason(status, {"status": status, "statusReason": {"text": "patient declined"}})
+    check_reason(status, {"status": status, "statusReason": {"text": "patient declined"}})
 
 
 TASK = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order", "priority": "stat"}
@@ -155,3 +157,14 @@ def test_the_ehr_copy_follows_ours_with_a_status_guarded_patch_of_what_differs()
 def test_the_ehr_copy_is_left_alone_when_it_already_follows_or_is_final_there() -> None:
     assert sync.task_patch(dict(TASK, lastModified="x"), dict(TASK, lastModified="y")) == []
     assert sync.task_patch(dict(TASK, status="completed"), dict(TASK, status="cancelled")) is None
+
+
+def test_every_element_a_coordinator_may_edit_reaches_the_ehrs_copy_and_comes_back_from_it() -> None:
+    assert set(states.FOLLOWED) == set(states.EDITABLE)
+    assert set(states.EDITABLE) <= set(states.ADOPTED)
+
+
+def test_open_and_final_states_split_the_state_machine_and_every_closed_state_is_final() -> None:
+    assert set(states.TRANSITIONS) == states.OPEN | states.FINAL
+    assert not states.OPEN & states.FINAL
+    assert states.CLOSED <= states.FINAL

@@ -8,9 +8,9 @@ import tracemalloc
 import pytest
 import yaml
 
-from pathways.definition_reader import MAX_PATH_CHARS, MAX_PROBLEMS, MAX_REASON_CHARS
-from pathways.definition_yaml import MAX_DEPTH, MAX_SOURCE_CHARS
-from pathways.definitions import SHIPPED, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition import SHIPPED, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition.reader import MAX_PATH_CHARS, MAX_PROBLEMS, MAX_REASON_CHARS
+from pathways.definition.safe_yaml import MAX_DEPTH, MAX_SOURCE_CHARS
 
 MAX_MESSAGE_CHARS = 400  # one problem's message: path, reason and the separator
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition_codes import loinc_valid, verhoeff_valid
-from pathways.definitions import (
+from pathways.definition import (
     SHIPPED,
     DefinitionError,
     default_definition,
     load_definition_file,
     load_definition_text,
 )
+from pathways.definition.codes import loinc_valid, verhoeff_valid
 from pathways.model import Priority
 
 

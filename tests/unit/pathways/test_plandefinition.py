@@ -6,7 +6,7 @@ from typing import Any
 
 from fhir.resources.R4B.plandefinition import PlanDefinition
 
-from pathways.plandefinition import to_plan_definition
+from pathways.fhir.plandefinition import to_plan_definition
 from tests.unit.pathways.timeline import DEFINITION
 
 

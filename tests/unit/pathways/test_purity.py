@@ -34,7 +34,7 @@ FORBIDDEN_MODULES = {
 }
 PURE_SUBMODULES = {"urllib.parse"}  # string quoting and splitting only: no I/O
 CLOCK_CALLS = {"now", "utcnow", "today"}
-ENGINE_MODULES = ("classify", "engine", "explain", "simulate", "state", "state_json", "rules")
+ENGINE_MODULES = ("classify", "engine", "explain", "simulate", "state", "rules")
 CODE_PATTERNS = (r"^[1-9][0-9]{5,17}$", r"^[0-9]{3,7}-[0-9]$", r"^[A-Z][0-9]{2}\.[0-9A-Z]{1,4}$")
 
 
@@ -101,7 +101,7 @@ def test_the_code_check_catches_a_hard_coded_clinical_code() -> None:
 
 def test_there_are_modules_to_check() -> None:
     names = {p.stem for p in modules()}
-    assert {"engine", "classify", "definitions", "simulate", "state"} <= names
+    assert {"engine", "classify", "simulate", "state"} <= names
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -120,7 +120,7 @@ def test_no_clinical_code_is_hard_coded_in_the_engine(path: Path) -> None:
 
 def test_importing_the_engine_loads_no_heavy_or_io_library() -> None:
     script = (
-        "import sys, pathways.engine, pathways.simulate, pathways.definitions; "
+        "import sys, pathways.engine, pathways.simulate, pathways.definition; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'fhir', 'pydantic', 'flask', 'celery', 'sqlalchemy', 'requests', 'redis', 'logging'}))"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
 from pathways.engine import apply_record, close_task, rebuild, run_checkpoint
 from pathways.model import (
     CAREPATH_CODE_SYSTEM,

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pathways.definitions import default_definition
+from pathways.definition import default_definition
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 from pathways.state import MeasureState, PatientState, Value
 from service.ui import chart, diagram, timeline

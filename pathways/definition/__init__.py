@@ -1,0 +1,58 @@
+"""Pathway definitions: load YAML (or JSON) once into a frozen, validated `Definition`.
+
+The package: `model` (the frozen types), `reader` (paths and problems), `safe_yaml` (bounded
+parsing), `codes` and `steps` (their sections), `build` (the whole definition), and `shipped/`
+(the definitions Carepath ships).
+
+    definition = load_definition_text(source)              # text, e.g. as uploaded and stored
+    definition = load_definition_file(Path("my.yaml"))     # a file an operator names
+    definition = default_definition()                      # the shipped pt-nonresponse
+
+Text is only ever parsed, whatever its shape (one line of JSON included); a path is only ever
+read. A bad definition raises `DefinitionError`, whose `problems` give each exact path and
+reason, e.g. `steps.adherence.min_adherence_pct: must be between 0 and 100`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pathways.definition.build import build_definition
+from pathways.definition.model import Definition
+from pathways.definition.reader import DefinitionError, Problem
+from pathways.definition.safe_yaml import DefinitionBeyondLimits, parse_yaml
+
+__all__ = [
+    "Definition",
+    "DefinitionBeyondLimits",
+    "DefinitionError",
+    "Problem",
+    "SHIPPED",
+    "default_definition",
+    "load_definition_file",
+    "load_definition_text",
+]
+
+SHIPPED = Path(__file__).with_name("shipped") / "pt-nonresponse-1.0.0.yaml"
+"""The default pathway definition shipped with Carepath."""
+
+
+def load_definition_text(text: str) -> Definition:
+    """A definition from its YAML or JSON text; the text is never taken for a file name."""
+    return build_definition(parse_yaml(text))
+
+
+def load_definition_file(path: Path) -> Definition:
+    """A definition from a YAML or JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DefinitionError([Problem(str(path), f"cannot be read ({error.strerror})")]) from error
+    return load_definition_text(text)
+
+
+@cache
+def default_definition() -> Definition:
+    """The shipped `pt-nonresponse` definition, loaded once."""
+    return load_definition_file(SHIPPED)

@@ -1,0 +1,219 @@
+"""Building a `Definition` from parsed YAML: identity, code bindings, thresholds, then steps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, cast
+
+from pathways.definition.codes import read_coding
+from pathways.definition.model import (
+    CHECKPOINT_STEPS,
+    FACT_STEPS,
+    AdherenceStep,
+    Barrier,
+    Better,
+    CodeSet,
+    Definition,
+    DiagnosisGroup,
+    EpisodeRules,
+    Finding,
+    ImagingStep,
+    InjectionStep,
+    Measure,
+    MedicationStep,
+    Neurological,
+    ProgressCheckStep,
+    ReassessmentStep,
+    RedFlagsStep,
+    Regions,
+    Severity,
+    SurgicalConsultStep,
+)
+from pathways.definition.reader import DefinitionError, Node, Reader, join
+from pathways.definition.steps import Context, read_steps
+
+TOP_KEYS = (
+    "url",
+    "version",
+    "name",
+    "title",
+    "status",
+    "description",
+    "systems",
+    "episode",
+    "measures",
+    "facts",
+    "barriers",
+    "findings",
+    "neurological",
+    "diagnoses",
+    "regions",
+    "checkpoint_rows",
+    "fact_steps",
+    "steps",
+)
+FACT_KEYS = ("pt_visit", "adherence", "barrier", "mri_contraindicated", "injection", "imaging")
+EPISODE_KEYS = ("baseline_window_days", "evaluable_after_days", "first_checkpoint_weeks")
+STATUSES = ("draft", "active", "retired", "unknown")  # FHIR PublicationStatus
+
+_PATTERNS = {
+    "url": (r"https?://[^\s|]+", "must be an absolute http(s) URL without '|'"),
+    "version": (r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?", "must be a semantic version such as 1.0.0"),
+    "name": (r"[A-Z][A-Za-z0-9_]*", "must be a computer-friendly name starting with a capital letter"),
+}
+
+
+class Loader:
+    """One pass over a definition's data; `build` raises `DefinitionError` listing every problem."""
+
+    def __init__(self, data: Any) -> None:
+        self.r = Reader()
+        self.top = self.r.fields(data, "", TOP_KEYS, ())
+        self.systems: dict[str, str] = {}
+
+    def build(self) -> Definition:
+        self.systems = self.read_systems()
+        diagnoses = self.read_diagnoses()
+        regions = self.read_regions()
+        findings = self.read_findings()
+        episode = self.read_episode()
+        group_ids = [g.id for g in diagnoses]
+        context = Context(self.systems, group_ids, regions.ids, EPISODE_KEYS)
+        steps = read_steps(self.r, self.top, "", context)
+        facts = self.r.fields(self.top.get("facts", {}), "facts", FACT_KEYS)
+        definition = Definition(
+            **self.identity(),
+            episode=episode,
+            measures=self.read_measures(),
+            pt_visit=self.code_set(facts, "pt_visit", "facts"),
+            adherence_codes=self.code_set(facts, "adherence", "facts"),
+            barrier_codes=self.code_set(facts, "barrier", "facts"),
+            barriers=self.read_barriers(),
+            mri_contraindicated=self.code_set(facts, "mri_contraindicated", "facts"),
+            injection_codes=self.code_set(facts, "injection", "facts"),
+            imaging_codes=self.code_set(facts, "imaging", "facts"),
+            findings=findings,
+            neurological=self.read_neurological(group_ids, findings),
+            diagnoses=diagnoses,
+            regions=regions,
+            checkpoint_rows=self.step_list("checkpoint_rows", CHECKPOINT_STEPS),
+            fact_steps=self.step_list("fact_steps", FACT_STEPS),
+            progress_check=cast(ProgressCheckStep, steps["progress-check"]),
+            adherence=cast(AdherenceStep, steps["adherence"]),
+            reassessment=cast(ReassessmentStep, steps["reassessment"]),
+            imaging=cast(ImagingStep, steps["imaging"]),
+            injection=cast(InjectionStep, steps["injection"]),
+            medication=cast(MedicationStep, steps["medication"]),
+            surgical_consult=cast(SurgicalConsultStep, steps["surgical-consult"]),
+            red_flags=cast(RedFlagsStep, steps["red-flags"]),
+        )
+        if self.r.problems:
+            raise DefinitionError(self.r.problems)
+        return definition
+
+    def identity(self) -> dict[str, str]:
+        values = {key: self.r.text(self.top, key, "") for key in ("url", "version", "name", "title", "description")}
+        for key, (pattern, reason) in _PATTERNS.items():
+            if values[key] and not re.fullmatch(pattern, values[key]):
+                self.r.report(key, reason)
+        values["status"] = self.r.choice(self.top, "status", "", STATUSES)
+        return values
+
+    def read_systems(self) -> dict[str, str]:
+        systems: dict[str, str] = {}
+        for alias, uri, path in self.r.entries(self.top, "systems", ""):
+            if not isinstance(uri, str) or not re.fullmatch(r"(https?|urn):\S+", uri):
+                self.r.report(path, "must be a code system URI")
+            else:
+                systems[alias] = uri
+        return systems
+
+    def code_set(self, node: Node, key: str, path: str) -> CodeSet:
+        found = (read_coding(self.r, self.systems, item, p) for item, p in self.r.sequence(node, key, path))
+        return CodeSet.of(c for c in found if c is not None)
+
+    def read_episode(self) -> EpisodeRules:
+        node = self.r.fields(self.top.get("episode", {}), "episode", EPISODE_KEYS)
+        return EpisodeRules(
+            baseline_window_days=self.r.integer(node, "baseline_window_days", "episode", 0, 365),
+            evaluable_after_days=self.r.integer(node, "evaluable_after_days", "episode", 1, 365),
+            first_checkpoint_weeks=self.r.integer(node, "first_checkpoint_weeks", "episode", 1, 104),
+        )
+
+    def read_measures(self) -> tuple[Measure, ...]:
+        return tuple(self.measure(i, v, p) for i, v, p in self.r.entries(self.top, "measures", ""))
+
+    def measure(self, measure_id: str, value: Any, path: str) -> Measure:
+        node = self.r.fields(value, path, ("label", "codes", "better", "mcid_points"), ("mcid_percent",))
+        percent = self.r.number(node, "mcid_percent", path, 0, 100) if "mcid_percent" in node else None
+        return Measure(
+            id=measure_id,
+            label=self.r.text(node, "label", path),
+            codes=self.code_set(node, "codes", path),
+            better=Better(self.r.choice(node, "better", path, tuple(b.value for b in Better))),
+            mcid_points=self.r.number(node, "mcid_points", path, 0, 100),
+            mcid_percent=percent,
+        )
+
+    def read_barriers(self) -> tuple[Barrier, ...]:
+        barriers = []
+        for barrier_id, value, path in self.r.entries(self.top, "barriers", ""):
+            node = self.r.fields(value, path, ("code", "label", "remedy"))
+            code = read_coding(self.r, self.systems, node.get("code"), join(path, "code")) if "code" in node else None
+            remedy = self.r.text(node, "remedy", path)
+            if code is not None:
+                barriers.append(Barrier(barrier_id, self.r.text(node, "label", path), code, remedy))
+        return tuple(barriers)
+
+    def read_findings(self) -> tuple[Finding, ...]:
+        severities = tuple(s.value for s in Severity)
+        findings = []
+        for finding_id, value, path in self.r.entries(self.top, "findings", ""):
+            node = self.r.fields(value, path, ("label", "severity", "codes"))
+            severity = Severity(self.r.choice(node, "severity", path, severities))
+            codes = self.code_set(node, "codes", path)
+            findings.append(Finding(finding_id, self.r.text(node, "label", path), severity, codes))
+        return tuple(findings)
+
+    def read_neurological(self, group_ids: list[str], findings: tuple[Finding, ...]) -> Neurological:
+        node = self.r.fields(self.top.get("neurological", {}), "neurological", ("diagnosis_groups", "findings"))
+        groups = self.r.names(node, "diagnosis_groups", "neurological", group_ids, "diagnosis group")
+        minor = [f.id for f in findings if f.severity is Severity.MINOR]
+        names = self.r.names(node, "findings", "neurological", minor, "minor finding")
+        return Neurological(groups, names)
+
+    def read_diagnoses(self) -> tuple[DiagnosisGroup, ...]:
+        groups = []
+        for group_id, value, path in self.r.entries(self.top, "diagnoses", ""):
+            node = self.r.fields(value, path, ("label", "codes", "structural"))
+            groups.append(
+                DiagnosisGroup(
+                    group_id,
+                    self.r.text(node, "label", path),
+                    self.code_set(node, "codes", path),
+                    self.r.boolean(node, "structural", path),
+                )
+            )
+        return tuple(groups)
+
+    def read_regions(self) -> Regions:
+        node = self.r.fields(self.top.get("regions", {}), "regions", ("default", "by_code"))
+        default = self.r.text(node, "default", "regions", "default")
+        by_code = []
+        for region, value, path in self.r.entries(node, "by_code", "regions"):
+            if region == default:
+                self.r.report(path, "the default region needs no codes")
+            by_code.append((region, self.code_set({region: value}, region, join("regions", "by_code"))))
+        return Regions(default, tuple(by_code))
+
+    def step_list(self, key: str, known: tuple[str, ...]) -> tuple[str, ...]:
+        names = self.r.names(self.top, key, "", known, "step id")
+        if len(set(names)) != len(names):
+            self.r.report(key, "lists a step twice")
+        return names
+
+
+def build_definition(data: Mapping[str, Any] | Any) -> Definition:
+    """A validated `Definition` from parsed YAML, or `DefinitionError` with every problem."""
+    return Loader(data).build()

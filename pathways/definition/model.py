@@ -1,0 +1,340 @@
+"""The typed, frozen form of a pathway definition (see `docs/definition-format.md`).
+
+The loader (`pathways.definition.build`) builds these from YAML; the classifier and the engine
+read them. Every clinical number and code lives in the YAML, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pathways.model import Coding, Priority, ProposalKind
+
+STEP_IDS = (
+    "progress-check",
+    "adherence",
+    "reassessment",
+    "imaging",
+    "injection",
+    "medication",
+    "surgical-consult",
+    "red-flags",
+)
+"""Steps the engine knows how to evaluate; a definition configures each of them."""
+
+CHECKPOINT_STEPS = STEP_IDS[:7]
+FACT_STEPS = ("injection", "medication", "surgical-consult")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSet:
+    """Codings that mean one thing; matching uses (system, code) only."""
+
+    codings: tuple[Coding, ...]
+    keys: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, codings: Iterable[Coding]) -> CodeSet:
+        items = tuple(codings)
+        return cls(items, frozenset(c.key for c in items))
+
+    def matches(self, codes: Iterable[Coding]) -> bool:
+        """True when any of `codes` is in the set."""
+        return not self.keys.isdisjoint(c.key for c in codes)
+
+
+class Better(StrEnum):
+    """Which direction of a measure is improvement."""
+
+    LOWER = "lower"
+    HIGHER = "higher"
+
+
+class Severity(StrEnum):
+    """Red-flag finding classes (spec, "Red flags")."""
+
+    MAJOR = "major"
+    MINOR = "minor"
+    CONTEXT = "context"
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """An outcome measure and its minimal clinically important difference."""
+
+    id: str
+    label: str
+    codes: CodeSet
+    better: Better
+    mcid_points: float
+    mcid_percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """A home-exercise barrier value and the remedy the adherence Task names."""
+
+    id: str
+    label: str
+    code: Coding
+    remedy: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A red-flag finding; its codes are synonyms of one finding."""
+
+    id: str
+    label: str
+    severity: Severity
+    codes: CodeSet
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisGroup:
+    """A group of diagnosis codes, e.g. radicular; a code may sit in several groups."""
+
+    id: str
+    label: str
+    codes: CodeSet
+    structural: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Regions:
+    """Body region of the episode: the first region whose code is on record, else the default."""
+
+    default: str
+    by_code: tuple[tuple[str, CodeSet], ...]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.default, *(region for region, _ in self.by_code))
+
+    def region_of(self, codes: Iterable[Coding]) -> str | None:
+        """The region a set of codes names, or None when they name none."""
+        keys = {c.key for c in codes}
+        return next((region for region, code_set in self.by_code if keys & code_set.keys), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Neurological:
+    """What counts as neurological findings (specialty and nerve-study choice)."""
+
+    diagnosis_groups: tuple[str, ...]
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRules:
+    """Episode timing: baseline window, evaluability and the first checkpoint."""
+
+    baseline_window_days: int
+    evaluable_after_days: int
+    first_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One alternative of a proposal, e.g. the cervical MRI or the neurologist referral."""
+
+    key: str
+    label: str
+    codes: tuple[Coding, ...]
+    performer: Coding | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalTemplate:
+    """A Task or ServiceRequest a step proposes; `text` may hold placeholders."""
+
+    item: str
+    kind: ProposalKind
+    text: str
+    codes: tuple[Coding, ...]
+    performer: Coding | None
+    note: str | None
+    variants: tuple[Variant, ...]
+
+    def variant(self, key: str) -> Variant | None:
+        return next((v for v in self.variants if v.key == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposing:
+    """What firing proposes: priority, templates and the explanation wording."""
+
+    priority: Priority
+    proposals: tuple[ProposalTemplate, ...]
+    explanation: str
+
+    def template(self, item: str) -> ProposalTemplate:
+        return next(p for p in self.proposals if p.item == item)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Presentation shared by every step."""
+
+    id: str
+    title: str
+    description: str
+    applies_when: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProposingStep(Step):
+    """A step with one set of proposals (every step but red flags, which has one per severity)."""
+
+    propose: Proposing
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressCheckStep(ProposingStep):
+    next_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdherenceStep(ProposingStep):
+    min_adherence_pct: float
+    adherence_window_days: int
+    min_pt_visits: int
+    barrier_window_days: int
+    no_barrier_remedy: str
+    next_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialtyRule:
+    """Second-opinion choice: the first rule whose condition holds gives the variant."""
+
+    variant: str
+    when_neurological: bool
+    when_diagnosis: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReassessmentStep(ProposingStep):
+    second_opinion: tuple[SpecialtyRule, ...]
+    next_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImagingStep(ProposingStep):
+    next_checkpoint_weeks: int
+    next_checkpoint_on_diagnosis: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionStep(ProposingStep):
+    diagnosis_groups: tuple[str, ...]
+    next_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationStep(ProposingStep):
+    diagnosis_groups: tuple[str, ...]
+    next_checkpoint_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurgicalConsultStep(ProposingStep):
+    fact_groups: tuple[str, ...]
+    urgent_groups: tuple[str, ...]
+    urgent_priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class SeverityRule:
+    """What one red-flag severity proposes."""
+
+    id: str
+    propose: Proposing
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlagsStep(Step):
+    window_days_before_t0: int
+    cluster_days: int
+    major: SeverityRule
+    cluster: SeverityRule
+    minor: SeverityRule
+
+    @property
+    def severities(self) -> tuple[SeverityRule, ...]:
+        """Highest first."""
+        return (self.major, self.cluster, self.minor)
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A pathway definition: identity, bindings, thresholds and steps."""
+
+    url: str
+    version: str
+    name: str
+    title: str
+    status: str
+    description: str
+    episode: EpisodeRules
+    measures: tuple[Measure, ...]
+    pt_visit: CodeSet
+    adherence_codes: CodeSet
+    barrier_codes: CodeSet
+    barriers: tuple[Barrier, ...]
+    mri_contraindicated: CodeSet
+    injection_codes: CodeSet
+    imaging_codes: CodeSet
+    findings: tuple[Finding, ...]
+    neurological: Neurological
+    diagnoses: tuple[DiagnosisGroup, ...]
+    regions: Regions
+    checkpoint_rows: tuple[str, ...]
+    fact_steps: tuple[str, ...]
+    progress_check: ProgressCheckStep
+    adherence: AdherenceStep
+    reassessment: ReassessmentStep
+    imaging: ImagingStep
+    injection: InjectionStep
+    medication: MedicationStep
+    surgical_consult: SurgicalConsultStep
+    red_flags: RedFlagsStep
+
+    @property
+    def reference(self) -> str:
+        """Canonical `url|version`, recorded on every decision."""
+        return f"{self.url}|{self.version}"
+
+    @property
+    def id(self) -> str:
+        """The PlanDefinition's logical id: the last segment of its canonical url."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """Every step, in the order of the spec's tables."""
+        return (
+            self.progress_check,
+            self.adherence,
+            self.reassessment,
+            self.imaging,
+            self.injection,
+            self.medication,
+            self.surgical_consult,
+            self.red_flags,
+        )
+
+    def finding(self, finding_id: str) -> Finding:
+        return next(f for f in self.findings if f.id == finding_id)
+
+    def barrier(self, barrier_id: str) -> Barrier:
+        return next(b for b in self.barriers if b.id == barrier_id)
+
+    def diagnosis_group(self, group_id: str) -> DiagnosisGroup:
+        return next(g for g in self.diagnoses if g.id == group_id)
+
+    @property
+    def structural_groups(self) -> tuple[str, ...]:
+        return tuple(g.id for g in self.diagnoses if g.structural)

@@ -1,0 +1,114 @@
+"""Parsing definition text as YAML (JSON included) within bounds an uploader cannot push us past.
+
+A definition arrives from an administrator's upload, so its parsing must cost what its size
+suggests: YAML aliases can make 20 KB expand to gigabytes (a "billion laughs"), deep nesting
+exhausts the recursion of the composer, and a 100,000-digit integer is refused by `int()`
+itself. Each is counted while the document is composed, before anything is built from it, and
+refused as a `DefinitionBeyondLimits` whose message is short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from pathways.definition.reader import DefinitionError, Problem
+
+MAX_SOURCE_CHARS = 262_144  # the shipped definition is about 20,000 characters
+MAX_EXPANDED_SIZE = 1_000_000  # nodes plus scalar characters, every alias counted where it is used
+MAX_DEPTH = 32  # collections within collections; the shipped definition nests six deep
+MAX_NUMBER_CHARS = 32  # definition numbers are days, weeks, points and percentages
+
+
+class DefinitionBeyondLimits(DefinitionError):
+    """The text breaks a safety limit (size, alias expansion, depth, number length); it was not parsed."""
+
+
+def _line(mark: Any) -> str:
+    return f"(line {mark.line + 1})" if mark is not None else "(yaml)"
+
+
+def _beyond(node_or_mark: Any, reason: str) -> DefinitionBeyondLimits:
+    return DefinitionBeyondLimits([Problem(_line(getattr(node_or_mark, "start_mark", node_or_mark)), reason)])
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """A safe loader that counts depth and expanded size while composing, and refuses duplicate keys.
+
+    The pure-Python composer is used (not libyaml's) because only it lets each node be counted
+    as it is composed; an alias counts the whole size of the node it repeats.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) → its size with aliases expanded
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        is_alias = self.check_event(AliasEvent)
+        if self._depth >= MAX_DEPTH:
+            raise _beyond(self.peek_event().start_mark, f"nested deeper than {MAX_DEPTH} levels")  # type: ignore[no-untyped-call]
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is None:
+            return None
+        if is_alias:
+            if id(node) not in self._sizes:
+                raise _beyond(node, "an alias refers to the collection that contains it")
+            return node
+        self._sizes[id(node)] = self._expanded_size(node)
+        return node
+
+    def _expanded_size(self, node: Node) -> int:
+        """One for the node, its characters if a scalar, and the sizes of its children (already composed)."""
+        size = 1 + (len(node.value) if isinstance(node, ScalarNode) else 0)
+        size += sum(self._sizes[id(child)] for child in _children(node))
+        if size > MAX_EXPANDED_SIZE:
+            raise _beyond(node, f"aliases expand the document beyond {MAX_EXPANDED_SIZE:,} nodes and characters")
+        return size
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DefinitionError([Problem(_line(key_node.start_mark), f"duplicate key {key!r}")])
+            seen.add(key)
+        return dict(super().construct_mapping(node, deep=deep))
+
+    def construct_bounded_number(self, node: ScalarNode) -> Any:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise _beyond(node, f"a number longer than {MAX_NUMBER_CHARS} characters")
+        if node.tag.endswith(":int"):
+            return self.construct_yaml_int(node)
+        return self.construct_yaml_float(node)
+
+
+BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_bounded_number)
+BoundedLoader.add_constructor("tag:yaml.org,2002:float", BoundedLoader.construct_bounded_number)
+
+
+def parse_yaml(text: str) -> Any:
+    """The data in YAML (or JSON) text; a syntax error or broken limit becomes a `DefinitionError`."""
+    if len(text) > MAX_SOURCE_CHARS:
+        raise DefinitionBeyondLimits([Problem("(yaml)", f"longer than {MAX_SOURCE_CHARS:,} characters")])
+    try:
+        return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        where = _line(getattr(error, "problem_mark", None))
+        reason = getattr(error, "problem", None) or "cannot be parsed"
+        raise DefinitionError([Problem(where, f"not valid YAML: {reason}")]) from error

@@ -1,0 +1,321 @@
+"""Reading the `steps` section of a definition: thresholds, proposal templates and wording."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pathways.definition.codes import read_coding
+from pathways.definition.model import (
+    AdherenceStep,
+    ImagingStep,
+    InjectionStep,
+    MedicationStep,
+    ProgressCheckStep,
+    ProposalTemplate,
+    Proposing,
+    ReassessmentStep,
+    RedFlagsStep,
+    SeverityRule,
+    SpecialtyRule,
+    Step,
+    SurgicalConsultStep,
+    Variant,
+)
+from pathways.definition.reader import Node, Reader, join
+from pathways.model import Coding, Priority, ProposalKind
+
+COMMON_WORDS = ("measures", "weeks", "visits", "adherence", "t0", "region")
+"""Placeholders every step's wording may use; each step adds its own (`STEP_WORDS`)."""
+
+STEP_WORDS: dict[str, tuple[str, ...]] = {
+    "progress-check": (),
+    "adherence": ("remedies",),
+    "reassessment": ("verdict", "specialty"),
+    "imaging": ("studies",),
+    "injection": ("diagnoses",),
+    "medication": ("diagnoses",),
+    "surgical-consult": ("diagnoses", "specialty", "context"),
+    "red-flags": ("findings",),
+}
+
+CONDITION_WORDS = ("groups", "fact_groups")
+"""Placeholders of `applies_when` besides the step's and the episode's own numbers."""
+
+_STEP_KEYS = ("title", "description", "applies_when")
+_PROPOSING_KEYS = ("priority", "proposals", "explanation")
+_PRIORITIES = tuple(p.value for p in Priority)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What step reading needs from the rest of the definition."""
+
+    systems: Mapping[str, str]
+    diagnosis_groups: Sequence[str]
+    regions: Sequence[str]
+    episode_numbers: Sequence[str]
+
+
+class StepReader:
+    """Reads each known step from its node, reporting problems to a shared `Reader`."""
+
+    def __init__(self, reader: Reader, context: Context) -> None:
+        self.r = reader
+        self.context = context
+
+    def fields(self, node: Any, path: str, extra: Sequence[str], proposing: bool = True) -> Node:
+        keys = (*_STEP_KEYS, *(_PROPOSING_KEYS if proposing else ()), *extra)
+        return self.r.fields(node, path, keys)
+
+    def base(self, step_id: str, node: Node, path: str) -> dict[str, Any]:
+        numbers = [k for k, v in node.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        allowed = (*numbers, *self.context.episode_numbers, *CONDITION_WORDS)
+        applies_when = self.r.text(node, "applies_when", path)
+        self.placeholders(applies_when, join(path, "applies_when"), allowed)
+        return {
+            "id": step_id,
+            "title": self.r.text(node, "title", path),
+            "description": self.r.text(node, "description", path),
+            "applies_when": applies_when,
+        }
+
+    def placeholders(self, text: str, path: str, allowed: Sequence[str]) -> None:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as error:
+            self.r.report(path, f"bad placeholder syntax ({error})")
+            return
+        for name in names:
+            if name not in allowed:
+                self.r.report(path, f"unknown placeholder {{{name}}}; allowed: {', '.join(allowed)}")
+
+    def proposing(self, step_id: str, node: Node, path: str, words: Sequence[str] = ()) -> Proposing:
+        allowed = (*COMMON_WORDS, *STEP_WORDS[step_id], *words)
+        explanation = self.r.text(node, "explanation", path)
+        self.placeholders(explanation, join(path, "explanation"), allowed)
+        priority = Priority(self.r.choice(node, "priority", path, _PRIORITIES))
+        templates = tuple(
+            self.template(item, item_path, allowed) for item, item_path in self.r.sequence(node, "proposals", path)
+        )
+        self.unique_items(templates, join(path, "proposals"))
+        return Proposing(priority, templates, explanation)
+
+    def unique_items(self, templates: Sequence[ProposalTemplate], path: str) -> None:
+        seen: set[str] = set()
+        for index, template in enumerate(templates):
+            if template.item in seen:
+                self.r.report(join(join(path, index), "item"), f"duplicate item {template.item!r}")
+            seen.add(template.item)
+
+    def template(self, value: Any, path: str, allowed: Sequence[str]) -> ProposalTemplate:
+        node = self.r.fields(value, path, ("item", "kind", "text"), ("codes", "performer", "note", "variants"))
+        text = self.r.text(node, "text", path)
+        self.placeholders(text, join(path, "text"), allowed)
+        variants = tuple(
+            self.variant(name, item, item_path) for name, item, item_path in self.r.entries(node, "variants", path)
+        )
+        if ("codes" in node) == ("variants" in node):
+            self.r.report(path, "needs either codes or variants")
+        return ProposalTemplate(
+            item=self.r.text(node, "item", path),
+            kind=ProposalKind(self.r.choice(node, "kind", path, tuple(k.value for k in ProposalKind))),
+            text=text,
+            codes=self.codes(node, "codes", path),
+            performer=self.coding(node, "performer", path),
+            note=self.r.optional_text(node, "note", path),
+            variants=variants,
+        )
+
+    def variant(self, key: str, value: Any, path: str) -> Variant:
+        node = self.r.fields(value, path, ("label", "codes"), ("performer",))
+        return Variant(
+            key, self.r.text(node, "label", path), self.codes(node, "codes", path), self.coding(node, "performer", path)
+        )
+
+    def codes(self, node: Node, key: str, path: str) -> tuple[Coding, ...]:
+        found = (read_coding(self.r, self.context.systems, item, p) for item, p in self.r.sequence(node, key, path))
+        return tuple(c for c in found if c is not None)
+
+    def coding(self, node: Node, key: str, path: str) -> Coding | None:
+        return read_coding(self.r, self.context.systems, node[key], join(path, key)) if key in node else None
+
+    def groups(self, node: Node, key: str, path: str) -> tuple[str, ...]:
+        return self.r.names(node, key, path, self.context.diagnosis_groups, "diagnosis group")
+
+    def weeks(self, node: Node, path: str, key: str = "next_checkpoint_weeks") -> int:
+        return self.r.integer(node, key, path, 1, 104)
+
+    def days(self, node: Node, key: str, path: str) -> int:
+        return self.r.integer(node, key, path, 0, 365)
+
+    def require_variants(self, propose: Proposing, item: str, keys: Sequence[str], path: str) -> None:
+        """Every region (or specialty) the engine may choose must have a variant."""
+        template = next((t for t in propose.proposals if t.item == item), None)
+        if template is None:
+            self.r.report(join(path, "proposals"), f"needs an item {item!r}")
+            return
+        for key in keys:
+            if template.variant(key) is None:
+                self.r.report(join(path, "proposals"), f"item {item!r} needs a variant {key!r}")
+
+    def require_items(self, propose: Proposing, items: Sequence[str], path: str) -> None:
+        present = {t.item for t in propose.proposals}
+        for item in items:
+            if item not in present:
+                self.r.report(join(path, "proposals"), f"needs an item {item!r}")
+
+    # The steps, one reader each.
+
+    def progress_check(self, value: Any, path: str) -> ProgressCheckStep:
+        node = self.fields(value, path, ("next_checkpoint_weeks",))
+        propose = self.proposing("progress-check", node, path)
+        self.require_items(propose, ("task",), path)
+        return ProgressCheckStep(
+            **self.base("progress-check", node, path), propose=propose, next_checkpoint_weeks=self.weeks(node, path)
+        )
+
+    def adherence(self, value: Any, path: str) -> AdherenceStep:
+        extra = (
+            "min_adherence_pct",
+            "adherence_window_days",
+            "min_pt_visits",
+            "barrier_window_days",
+            "no_barrier_remedy",
+            "next_checkpoint_weeks",
+        )
+        node = self.fields(value, path, extra)
+        propose = self.proposing("adherence", node, path)
+        self.require_items(propose, ("task",), path)
+        return AdherenceStep(
+            **self.base("adherence", node, path),
+            propose=propose,
+            min_adherence_pct=self.r.number(node, "min_adherence_pct", path, 0, 100),
+            adherence_window_days=self.days(node, "adherence_window_days", path),
+            min_pt_visits=self.r.integer(node, "min_pt_visits", path, 0, 100),
+            barrier_window_days=self.days(node, "barrier_window_days", path),
+            no_barrier_remedy=self.r.text(node, "no_barrier_remedy", path),
+            next_checkpoint_weeks=self.weeks(node, path),
+        )
+
+    def reassessment(self, value: Any, path: str) -> ReassessmentStep:
+        node = self.fields(value, path, ("second_opinion", "next_checkpoint_weeks"))
+        propose = self.proposing("reassessment", node, path)
+        rules = tuple(self.specialty(item, p) for item, p in self.r.sequence(node, "second_opinion", path))
+        if rules and (rules[-1].when_neurological or rules[-1].when_diagnosis):
+            self.r.report(join(path, "second_opinion"), "the last choice must have no condition")
+        self.require_items(propose, ("notify-prescriber",), path)
+        self.require_variants(propose, "second-opinion", [rule.variant for rule in rules], path)
+        return ReassessmentStep(
+            **self.base("reassessment", node, path),
+            propose=propose,
+            second_opinion=rules,
+            next_checkpoint_weeks=self.weeks(node, path),
+        )
+
+    def specialty(self, value: Any, path: str) -> SpecialtyRule:
+        node = self.r.fields(value, path, ("variant",), ("when_neurological", "when_diagnosis"))
+        diagnosis = None
+        if "when_diagnosis" in node:
+            diagnosis = self.r.text(node, "when_diagnosis", path)
+            if diagnosis not in self.context.diagnosis_groups:
+                self.r.report(join(path, "when_diagnosis"), f"unknown diagnosis group {diagnosis!r}")
+        return SpecialtyRule(
+            self.r.text(node, "variant", path), self.r.boolean(node, "when_neurological", path), diagnosis
+        )
+
+    def imaging(self, value: Any, path: str) -> ImagingStep:
+        node = self.fields(value, path, ("next_checkpoint_weeks", "next_checkpoint_on_diagnosis"))
+        propose = self.proposing("imaging", node, path)
+        for item in ("mri", "ct"):
+            self.require_variants(propose, item, self.context.regions, path)
+        self.require_items(propose, ("ncs",), path)
+        return ImagingStep(
+            **self.base("imaging", node, path),
+            propose=propose,
+            next_checkpoint_weeks=self.weeks(node, path),
+            next_checkpoint_on_diagnosis=self.groups(node, "next_checkpoint_on_diagnosis", path),
+        )
+
+    def injection(self, value: Any, path: str) -> InjectionStep:
+        node = self.fields(value, path, ("diagnosis_groups", "next_checkpoint_weeks"))
+        propose = self.proposing("injection", node, path)
+        self.require_variants(propose, "injection", self.context.regions, path)
+        return InjectionStep(
+            **self.base("injection", node, path),
+            propose=propose,
+            diagnosis_groups=self.groups(node, "diagnosis_groups", path),
+            next_checkpoint_weeks=self.weeks(node, path),
+        )
+
+    def medication(self, value: Any, path: str) -> MedicationStep:
+        node = self.fields(value, path, ("diagnosis_groups", "next_checkpoint_weeks"))
+        return MedicationStep(
+            **self.base("medication", node, path),
+            propose=self.proposing("medication", node, path),
+            diagnosis_groups=self.groups(node, "diagnosis_groups", path),
+            next_checkpoint_weeks=self.weeks(node, path),
+        )
+
+    def surgical_consult(self, value: Any, path: str) -> SurgicalConsultStep:
+        node = self.fields(value, path, ("fact_groups", "urgent_groups", "urgent_priority"))
+        propose = self.proposing("surgical-consult", node, path)
+        self.require_variants(propose, "referral", self.context.regions, path)
+        return SurgicalConsultStep(
+            **self.base("surgical-consult", node, path),
+            propose=propose,
+            fact_groups=self.groups(node, "fact_groups", path),
+            urgent_groups=self.groups(node, "urgent_groups", path),
+            urgent_priority=Priority(self.r.choice(node, "urgent_priority", path, _PRIORITIES)),
+        )
+
+    def red_flags(self, value: Any, path: str) -> RedFlagsStep:
+        node = self.fields(value, path, ("window_days_before_t0", "cluster_days", "major", "cluster", "minor"), False)
+        return RedFlagsStep(
+            **self.base("red-flags", node, path),
+            window_days_before_t0=self.days(node, "window_days_before_t0", path),
+            cluster_days=self.days(node, "cluster_days", path),
+            major=self.severity("major", node, path),
+            cluster=self.severity("cluster", node, path),
+            minor=self.severity("minor", node, path),
+        )
+
+    def severity(self, key: str, node: Node, path: str) -> SeverityRule:
+        sub_path = join(path, key)
+        if key not in node:
+            return SeverityRule(key, Proposing(Priority.ROUTINE, (), ""))  # reported as missing already
+        sub = self.r.fields(node[key], sub_path, _PROPOSING_KEYS)
+        propose = self.proposing("red-flags", sub, sub_path)
+        self.require_items(propose, ("task",), sub_path)
+        return SeverityRule(key, propose)
+
+
+_READERS = {
+    "progress-check": "progress_check",
+    "adherence": "adherence",
+    "reassessment": "reassessment",
+    "imaging": "imaging",
+    "injection": "injection",
+    "medication": "medication",
+    "surgical-consult": "surgical_consult",
+    "red-flags": "red_flags",
+}
+
+
+def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[str, Step]:
+    """Every known step of the `steps` mapping; unknown and missing step ids are reported."""
+    steps = StepReader(reader, context)
+    found: dict[str, Step] = {}
+    for step_id, value, step_path in reader.entries(node, "steps", path):
+        if step_id not in _READERS:
+            reader.report(step_path, f"unknown step id {step_id!r}; known: {', '.join(_READERS)}")
+            continue
+        found[step_id] = getattr(steps, _READERS[step_id])(value, step_path)
+    scratch = StepReader(Reader(), context)  # a placeholder for a missing step: one problem, not dozens
+    for step_id, method in _READERS.items():
+        if step_id not in found:
+            reader.report(join(join(path, "steps"), step_id), "missing")
+            found[step_id] = getattr(scratch, method)({}, step_id)
+    return found

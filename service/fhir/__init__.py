@@ -1,0 +1,1 @@
+"""FHIR at the API's edge: resource validation, JSON input, search parameters and searchset Bundles."""

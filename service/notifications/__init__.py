@@ -1,5 +1,0 @@
-"""Intake of EHR Subscription notifications: envelopes, authentication, event numbers, recovery.
-
-Plain modules, no Flask: `service/api/notifications.py` is the HTTP edge and
-`service/cli_subscriptions.py` registers subscriptions on the EHR.
-"""

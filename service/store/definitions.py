@@ -1,0 +1,106 @@
+"""Stored pathway definition versions: their text, status and dates, one row per `url|version`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.store.tables import pathway_definitions
+from service.store.upsert import insert_ignoring_conflicts
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    pathway_id: str
+    url: str
+    version: str
+    status: str
+    uploaded_at: datetime | None
+    uploaded_by: str | None
+    published_at: datetime | None
+    retired_at: datetime | None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.url}|{self.version}"
+
+
+def active_reference(connection: sa.Connection, pathway_id: str) -> str | None:
+    """The `url|version` new enrolments on a pathway start on, if one was stored as active."""
+    row = connection.execute(
+        sa.select(pathway_definitions.c.url, pathway_definitions.c.version).where(
+            pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active"
+        )
+    ).first()
+    return None if row is None else f"{row.url}|{row.version}"
+
+
+def has_active(connection: sa.Connection, pathway_id: str) -> bool:
+    count = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(pathway_definitions)
+        .where(pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active")
+    ).scalar_one()
+    return bool(count)
+
+
+def all_versions(connection: sa.Connection) -> list[DefinitionVersion]:
+    """Every version of every pathway, newest upload first."""
+    rows = connection.execute(sa.select(pathway_definitions).order_by(pathway_definitions.c.id.desc()))
+    return [_version(r) for r in rows]
+
+
+def source_of(connection: sa.Connection, reference: str) -> str | None:
+    url, _, version = reference.partition("|")
+    text = connection.execute(
+        sa.select(pathway_definitions.c.source).where(
+            pathway_definitions.c.url == url, pathway_definitions.c.version == version
+        )
+    ).scalar_one_or_none()
+    return None if text is None else str(text)
+
+
+def version_of(connection: sa.Connection, reference: str) -> DefinitionVersion | None:
+    url, _, version = reference.partition("|")
+    row = connection.execute(
+        sa.select(pathway_definitions).where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
+    ).first()
+    return None if row is None else _version(row)
+
+
+def insert(connection: sa.Connection, values: dict[str, Any]) -> bool:
+    """Store a version unless its `url|version` exists; True when stored."""
+    return insert_ignoring_conflicts(connection, pathway_definitions, values)
+
+
+def retire_active(connection: sa.Connection, pathway_id: str, now: datetime) -> None:
+    connection.execute(
+        sa.update(pathway_definitions)
+        .where(pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active")
+        .values(status="retired", retired_at=now)
+    )
+
+
+def set_values(connection: sa.Connection, reference: str, **values: object) -> None:
+    url, _, version = reference.partition("|")
+    connection.execute(
+        sa.update(pathway_definitions)
+        .where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
+        .values(**values)
+    )
+
+
+def _version(row: sa.Row[Any]) -> DefinitionVersion:
+    return DefinitionVersion(
+        pathway_id=row.pathway_id,
+        url=row.url,
+        version=row.version,
+        status=row.status,
+        uploaded_at=row.uploaded_at,
+        uploaded_by=row.uploaded_by,
+        published_at=row.published_at,
+        retired_at=row.retired_at,
+    )

@@ -1,0 +1,1 @@
+"""Pathway definitions as published versions: the registry workers load from, and moving patients between versions."""

@@ -1,0 +1,80 @@
+"""Moving enrolled patients to another pathway version: first a dry-run diff, then on purpose.
+
+The diff replays each enrolled patient's records under their current version and under the
+target version up to now (as `carepath simulate` does) and lists the proposals that would
+differ. Migration is explicit and per patient: the patient's aggregates are rebuilt under the
+target version; decisions already made stand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pathways import engine
+from pathways.definition import Definition
+from pathways.model import ClinicalRecord, Decision
+from pathways.simulate import simulate
+from service.bootstrap import Services
+from service.store import patients
+from service.store.state_codec import state_from_json, state_to_json
+
+DIFF_LIMIT = 200  # patients per diff request: replaying histories is the costly part
+
+
+@dataclass(frozen=True)
+class PatientDiff:
+    patient_id: str
+    current: str
+    only_current: tuple[str, ...]  # proposals the current version makes and the target would not
+    only_target: tuple[str, ...]  # proposals the target version would make and the current does not
+
+
+def _proposals(definition: Definition, records: list[ClinicalRecord], now: datetime) -> set[str]:
+    return {_describe(d) for e in simulate(definition, records, now) for d in e.decisions}
+
+
+def _describe(decision: Decision) -> str:
+    codes = ",".join(sorted(c.code for p in decision.proposals for c in p.codes))
+    return f"{decision.key} {decision.priority.value} [{codes}]"
+
+
+def diff(
+    services: Services, connection: sa.Connection, target: Definition, limit: int = DIFF_LIMIT
+) -> list[PatientDiff]:
+    """Which proposals would change, patient by patient, if the enrolled moved to `target`."""
+    now = services.clock()
+    changes = []
+    for patient_id, current_reference in patients.enrolled_elsewhere(connection, target.url, target.reference, limit):
+        records = patients.load_records(connection, patient_id)
+        current = services.definitions.get(connection, current_reference)
+        before, after = _proposals(current, records, now), _proposals(target, records, now)
+        if before != after:
+            changes.append(
+                PatientDiff(patient_id, current_reference, tuple(sorted(before - after)), tuple(sorted(after - before)))
+            )
+    return changes
+
+
+def migrate_patient(
+    services: Services, connection: sa.Connection, patient_id: str, target: Definition, now: datetime
+) -> engine.PatientState | None:
+    """Rebuild one patient's aggregates under `target` and pin the patient to it (caller holds the lock)."""
+    stored = patients.load_state(connection, patient_id)
+    if stored is None or stored.definition == target.reference:
+        return None
+    state = state_from_json(stored.state)
+    records = patients.load_records(connection, patient_id)
+    state, _ = engine.rebuild(target, records, state, now)
+    patients.save_state(
+        connection,
+        patient_id,
+        definition=target.reference,
+        state=state_to_json(state),
+        revision=stored.revision,
+        checkpoint_due_at=state.checkpoint_due_at,
+        now=now,
+    )
+    return state

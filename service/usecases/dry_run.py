@@ -1,0 +1,84 @@
+"""The dry run: one function behind `carepath simulate` and `PlanDefinition/$apply`.
+
+It replays one patient's resources, in their given versions, in clinical-time order with the
+checkpoints that fall due, up to `now`, and returns a `collection` Bundle of every Task,
+ServiceRequest and Provenance the pathway would have written by then. Nothing is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pathways.definition import Definition, DefinitionError, default_definition, load_definition_file
+from pathways.fhir import inbound, outbound
+from pathways.model import ClinicalRecord
+from pathways.simulate import simulate
+from service.fhir.json_input import parse_json
+from service.problems import Problem
+from service.usecases.intake import ACCEPTED_TYPES, prepare
+
+
+class DryRunError(ValueError):
+    """Input a dry run cannot use: invalid FHIR, several patients, a bad date or definition."""
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; a date alone means 00:00 UTC; no zone means UTC."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise DryRunError(f"--now must be an ISO 8601 date-time, not {text!r}") from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def records_of_bundle(bundle: Any) -> list[ClinicalRecord]:
+    """Validate a Bundle of one patient's resources and map them to records."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise DryRunError("input must be a FHIR Bundle (resourceType Bundle)")
+    records: list[ClinicalRecord] = []
+    for index, entry in enumerate(bundle.get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") not in ACCEPTED_TYPES:
+            continue  # Patients and other context resources carry no pathway facts
+        try:
+            prepared = prepare(resource, None, path=f"Bundle.entry[{index}].resource.")
+        except Problem as problem:
+            raise DryRunError(_describe(problem)) from problem
+        records += inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
+    patients = {r.patient_id for r in records}
+    if len(patients) > 1:
+        raise DryRunError(f"the Bundle holds resources of {len(patients)} patients; a dry run takes one")
+    return records
+
+
+def _describe(problem: Problem) -> str:
+    issues = problem.outcome()["issue"]
+    return "; ".join(f"{', '.join(i.get('expression', []) or ['Bundle'])}: {i.get('diagnostics', '')}" for i in issues)
+
+
+def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, Any]:
+    """The collection Bundle of everything the pathway would have written by `now`."""
+    if not records:
+        return outbound.collection_bundle([])
+    patient_id = records[0].patient_id
+    rendered = [
+        outbound.render_decision(decision, patient_id)
+        for evaluation in simulate(definition, records, now)
+        for decision in evaluation.decisions
+    ]
+    return outbound.collection_bundle(rendered)
+
+
+def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> dict[str, Any]:
+    """`carepath simulate`: parse everything, then run."""
+    try:
+        bundle = parse_json(text)
+    except Problem as error:
+        raise DryRunError(error.message) from error
+    try:
+        definition = load_definition_file(definition_path) if definition_path else default_definition()
+    except DefinitionError as error:
+        raise DryRunError(f"invalid definition: {error}") from error
+    return dry_run(definition, records_of_bundle(bundle), parse_instant(now_text))

@@ -1,0 +1,292 @@
+"""Evaluate a patient's pathway: a new event, a due checkpoint, or a Task closed in the EHR.
+
+Every evaluation of one patient runs under that patient's lock; the state row's revision
+guards against a second writer all the same. Decisions are unique per patient and key, so an
+evaluation run twice decides once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from pathways import engine
+from pathways.definition import Definition
+from pathways.fhir import inbound, outbound, task_lifecycle
+from pathways.model import ClinicalRecord, Evaluation
+from service.bootstrap import Services
+from service.queue import DeliveryOrder
+from service.store import decisions, events, patients, traces
+from service.store.database import commit_without_flush_wait, lock_patient, transaction
+from service.store.state_codec import state_from_json, state_to_json
+from service.usecases.definitions.registry import DefinitionUnavailable
+from service.usecases.persist import persist_evaluation
+
+log = structlog.get_logger(__name__)
+
+MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
+DELETION_SUFFIX = "-delete"  # channels of events that say a resource was deleted in the EHR
+
+
+class Contention(RuntimeError):
+    """Another process changed the same patient first; retrying re-reads and succeeds."""
+
+
+def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
+    """Feed one stored event to the patient's pathway and record what it decided."""
+    if not _begin_attempt(services, event_id):
+        return []
+    try:
+        return _evaluate_event(services, event_id)
+    except inbound.RecordRejected as error:
+        # Validated at intake, so only a mapping change can get here: keep the event, stop retrying.
+        with transaction(services.db) as connection:
+            events.set_aside(connection, event_id, "rejected", f"{error.expression}: {error.code}", services.clock())
+        log.warning("event set aside", event_id=event_id, expression=error.expression)
+        return []
+    except DefinitionUnavailable as unavailable:
+        # The definition is at fault, not the event: keep it pending, its attempt unspent, for the
+        # sweep to bring back once a version that loads is published.
+        with transaction(services.db) as connection:
+            events.wait_for_definition(connection, event_id, unavailable.reference)
+        _alert(unavailable, "event kept pending", event_id=event_id)
+        return []
+
+
+def _alert(unavailable: DefinitionUnavailable, outcome: str, **ids: object) -> None:
+    """An ERROR naming the definition and why it cannot be loaded (its problems hold no patient data)."""
+    log.error(
+        f"pathway definition cannot be loaded; {outcome}",
+        definition=unavailable.reference,
+        reason=unavailable.message,
+        **ids,
+    )
+
+
+def _begin_attempt(services: Services, event_id: int) -> bool:
+    """Count the attempt; False when the event is done, unknown, or has failed too often."""
+    with transaction(services.db) as connection:
+        # A count lost in a database crash only grants a poison event one more try: no need to
+        # wait for the disk, which costs more than the rest of the attempt's bookkeeping.
+        commit_without_flush_wait(connection)
+        attempts = events.start_attempt(connection, event_id)
+        if attempts is None:
+            return False
+        if attempts <= MAX_EVENT_ATTEMPTS:
+            return True
+        events.set_aside(connection, event_id, "failed", "too many attempts", services.clock())
+    log.error("event failed too often; set aside", event_id=event_id)
+    return False
+
+
+def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
+    try:
+        with transaction(services.db) as connection:
+            event = events.load_event(connection, event_id)
+            if event is None or event.status != "pending":
+                return []
+            lock_patient(connection, event.patient_id)
+            # Read again under the lock: a copy of this message may have applied the event while
+            # we waited for it, and a fact must count once.
+            event = events.load_event(connection, event_id)
+            if event is None or event.status != "pending":
+                return []
+            now = services.clock()
+            patient = enrol(connection, services, event.patient_id)
+            orders = _apply_event(connection, services, patient, event, now)
+            save(connection, patient, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    log.info("event evaluated", event_id=event_id, decisions=len(orders))
+    return orders
+
+
+def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
+    """Evaluate a patient's stored events, in the order given, in one transaction (a bulk load's path).
+
+    No attempts are counted: a failure rolls the whole batch back and raises, and the caller
+    falls back to `evaluate_event` one by one, which counts them and sets a poison event aside.
+    """
+    try:
+        with transaction(services.db) as connection:
+            lock_patient(connection, patient_id)
+            now = services.clock()
+            patient = enrol(connection, services, patient_id)
+            orders: list[DeliveryOrder] = []
+            for event in events.load_events(connection, event_ids):
+                if event.status == "pending" and event.patient_id == patient_id:
+                    orders += _apply_event(connection, services, patient, event, now)
+            save(connection, patient, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    log.info("events evaluated", patient_events=len(event_ids), decisions=len(orders))
+    return orders
+
+
+def _apply_event(
+    connection: sa.Connection, services: Services, patient: Enrolment, event: events.StoredEvent, now: datetime
+) -> list[DeliveryOrder]:
+    """Feed one event's records to the patient's pathway, record what it decided, mark it processed."""
+    orders: list[DeliveryOrder] = []
+    for record in _records_of(connection, event):
+        if not patients.save_record(connection, record, event.id):
+            continue  # an older version than the one already applied
+        orders += _checkpoints_due(connection, services, patient, record.at, now)
+        if patient.state.needs_rebuild_for(record):
+            history = patients.load_records(connection, event.patient_id)
+            patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, now)
+        else:
+            patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, now)
+        orders += _persist(connection, services, patient, evaluation, now)
+    events.mark_processed(connection, event.id, now)
+    return orders
+
+
+def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[ClinicalRecord]:
+    """The records an event carries; a deletion retracts the record Carepath holds."""
+    if not event.channel.endswith(DELETION_SUFFIX):
+        return inbound.records_from_resource(event.body, resource_id=event.resource_id)
+    held = patients.filed_under(connection, event.resource_type, event.resource_id)
+    if held is None:
+        return []  # never seen, so nothing to retract
+    patient_id, clinical_time = held
+    return [inbound.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
+
+
+def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:
+    """Evaluate a patient's pending checkpoint if it is due."""
+    try:
+        with transaction(services.db) as connection:
+            lock_patient(connection, patient_id)
+            now = services.clock()
+            patient = enrol(connection, services, patient_id)
+            orders = _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+            save(connection, patient, now)
+    except patients.StaleState as error:
+        raise Contention(str(error)) from error
+    except DefinitionUnavailable as unavailable:
+        _alert(unavailable, "checkpoint left due")  # the sweep queues it again while it stays due
+        return []
+    return orders
+
+
+@dataclass
+class Enrolment:
+    """One patient on the pathway version it started with, loaded under the patient's lock."""
+
+    patient_id: str
+    definition: Definition
+    state: engine.PatientState
+    revision: int  # 0 for a patient not yet stored
+
+
+def enrol(connection: sa.Connection, services: Services, patient_id: str) -> Enrolment:
+    """Load a patient's state and pinned definition; a new patient starts on the active version."""
+    stored = patients.load_state(connection, patient_id)
+    if stored is None:
+        return Enrolment(patient_id, services.definitions.active(connection), engine.new_state(), 0)
+    definition = services.definitions.get(connection, stored.definition)
+    return Enrolment(patient_id, definition, state_from_json(stored.state), stored.revision)
+
+
+def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
+    """Store the patient's new state (raises StaleState if another writer got there first)."""
+    patients.save_state(
+        connection,
+        patient.patient_id,
+        definition=patient.definition.reference,
+        state=state_to_json(patient.state),
+        revision=patient.revision,
+        checkpoint_due_at=patient.state.checkpoint_due_at,
+        now=now,
+    )
+
+
+def _persist(
+    connection: sa.Connection, services: Services, patient: Enrolment, evaluation: Evaluation, now: datetime
+) -> list[DeliveryOrder]:
+    return persist_evaluation(connection, services, patient.patient_id, patient.definition.reference, evaluation, now)
+
+
+def _checkpoints_due(
+    connection: sa.Connection,
+    services: Services,
+    patient: Enrolment,
+    moment: datetime,
+    now: datetime,
+    *,
+    inclusive: bool = False,
+) -> list[DeliveryOrder]:
+    """Fire checkpoints that fell due before `moment` (facts at an instant go before its checkpoint)."""
+    orders: list[DeliveryOrder] = []
+    while (due := patient.state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
+        if due > now:
+            break
+        patient.state, evaluation = engine.run_checkpoint(patient.definition, patient.state, due)
+        orders += _persist(connection, services, patient, evaluation, now)
+    return orders
+
+
+def recent_evaluations(services: Services, patient_id: str) -> list[dict[str, object]]:
+    with transaction(services.db) as connection:
+        return traces.evaluations_of(connection, patient_id)
+
+
+def task_changed(services: Services, ehr_task: dict[str, Any]) -> list[DeliveryOrder]:
+    """The EHR's copy of one of our Tasks changed: record it; a closed Task feeds the pathway."""
+    try:
+        key = outbound.key_of(ehr_task)
+    except ValueError:
+        return []  # not one of ours
+    with transaction(services.db) as connection:
+        found = decisions.proposal_by_key(connection, key)
+        if found is None or found.resource_type != "Task":
+            return []
+        lock_patient(connection, found.patient_id)
+        found = decisions.proposal_by_key(connection, key) or found  # as it is now we hold the lock
+        if found.sync_pending:
+            return []  # our newer change is on its way there; the sync settles which side wins
+        merged = dict(found.resource)
+        merged.update({k: ehr_task[k] for k in task_lifecycle.ADOPTED if k in ehr_task})
+        if merged == found.resource:
+            return []
+        orders = apply_task_change(connection, services, found, merged, services.clock(), sync_pending=False)
+    if orders:
+        log.info("task closed in the EHR", decision=found.decision_key, status=merged.get("status"))
+    return orders
+
+
+def apply_task_change(
+    connection: sa.Connection,
+    services: Services,
+    task: decisions.StoredProposal,
+    changed: dict[str, Any],
+    now: datetime,
+    *,
+    sync_pending: bool,
+) -> list[DeliveryOrder]:
+    """Store a new version of one of our Tasks (under the patient's lock); a Task that closes feeds the pathway.
+
+    The one path for a change from either side: the EHR's (reconciliation) or a coordinator's (worklist).
+    """
+    decisions.update_proposal(connection, task.id, changed, now, sync_pending=sync_pending)
+    if not (task_lifecycle.closes(task.status, changed.get("status")) and _closes_decision(connection, task)):
+        return []
+    patient = enrol(connection, services, task.patient_id)
+    patient.state, evaluation = engine.close_task(patient.definition, patient.state, task.decision_key, now)
+    orders = _persist(connection, services, patient, evaluation, now)
+    orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+    save(connection, patient, now)
+    return orders
+
+
+def _closes_decision(connection: sa.Connection, task: decisions.StoredProposal) -> bool:
+    """The decision's own Task closes it; an approve Task only when the decision has no other."""
+    if not task.identifier.endswith(outbound.APPROVE_SUFFIX):
+        return True
+    siblings = decisions.proposals_of_decision(connection, task.decision_id)
+    return not any(p.resource_type == "Task" and not p.identifier.endswith(outbound.APPROVE_SUFFIX) for p in siblings)

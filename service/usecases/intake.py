@@ -1,0 +1,156 @@
+"""Accepting inbound FHIR events: validate, map, store durably. No Flask, no queueing here.
+
+The sender's 2xx means the raw event is committed; the caller queues evaluation only after
+that commit. Anything invalid is refused whole with an OperationOutcome and stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pathways.fhir import inbound
+from service.fhir import validation
+from service.problems import Problem, issue
+from service.store import events
+
+ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport")
+CONTENT_ID_NAMESPACE = uuid.UUID("5d8a3e3c-1f0e-4d57-9a43-6c1b1c7e0f10")  # fixed: ids stay stable
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A validated resource, ready to store."""
+
+    resource: dict[str, Any]
+    resource_type: str
+    resource_id: str
+    version_id: str | None
+    patient_id: str
+    dedup_key: str
+
+
+def content_hash(resource: dict[str, Any]) -> str:
+    """A stable hash of a resource's content, ignoring server-owned metadata."""
+    body = {k: v for k, v in resource.items() if k not in ("meta", "id", "text")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def prepare(
+    payload: Any,
+    expected_type: str | None,
+    *,
+    path: str = "",
+    fullurl_map: dict[str, str] | None = None,
+) -> PreparedEvent:
+    """Validate one resource and derive its identity; raise Problem naming the element."""
+    if not isinstance(payload, dict):
+        raise Problem(400, "structure", "Expected a JSON object holding a FHIR resource.", [path or "$"])
+    resource_type = payload.get("resourceType")
+    if resource_type not in ACCEPTED_TYPES:
+        where = f"{path}resourceType" if path else f"{expected_type or 'Resource'}.resourceType"
+        raise Problem(400, "not-supported", f"resourceType must be one of {', '.join(ACCEPTED_TYPES)}", [where])
+    if expected_type is not None and resource_type != expected_type:
+        raise Problem(
+            400,
+            "invalid",
+            f"resourceType {resource_type!r} posted to {expected_type}",
+            [f"{expected_type}.resourceType"],
+        )
+    try:
+        validation.validate_resource(payload, resource_type)
+    except validation.InvalidResource as error:
+        raise Problem(400, "invalid", "Invalid FHIR resource", issues=_prefixed(error, path)) from error
+    digest = content_hash(payload)
+    resource_id = payload.get("id") or str(uuid.uuid5(CONTENT_ID_NAMESPACE, digest))
+    try:
+        records = inbound.records_from_resource(payload, resource_id=resource_id, fullurl_map=fullurl_map)
+    except inbound.RecordRejected as error:
+        raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
+    version_id = (payload.get("meta") or {}).get("versionId")
+    stored = _resolved_subject(dict(payload, id=resource_id), fullurl_map or {})
+    return PreparedEvent(
+        resource=stored,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version_id=version_id,
+        patient_id=records[0].patient_id if records else _subject_id(payload),
+        dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
+    )
+
+
+def dedup_key(resource_type: str, resource_id: str, version_id: str | None, digest: str) -> str:
+    """What makes two deliveries the same event: the resource, its version and its content.
+
+    The content counts even when there is a version: whoever holds an `ehr` token can post any
+    resource under any id and version, and keyed by version alone a harmless copy sent first would
+    make the EHR's real version of it (a red flag, say) a duplicate that is never evaluated. The
+    same version with the same content, however it arrives, is still one event.
+    """
+    version = f"v{version_id}/" if version_id else ""
+    return f"{resource_type}/{resource_id}/{version}h{digest}"
+
+
+def _resolved_subject(resource: dict[str, Any], fullurl_map: dict[str, str]) -> dict[str, Any]:
+    """Store Bundle entries with `Patient/x` where they named the patient by its entry's fullUrl."""
+    for element in ("subject", "patient"):
+        reference = (resource.get(element) or {}).get("reference")
+        if reference in fullurl_map:
+            resource[element] = dict(resource[element], reference=fullurl_map[reference])
+    return resource
+
+
+def _subject_id(payload: dict[str, Any]) -> str:
+    reference: str = (payload.get("subject") or {}).get("reference", "")
+    return reference.rsplit("/", 1)[-1]
+
+
+def _path(prefix: str, expression: str) -> str:
+    if not prefix:
+        return expression
+    return prefix + expression.split(".", 1)[1] if "." in expression else prefix.rstrip(".")
+
+
+def _prefixed(error: validation.InvalidResource, path: str) -> list[dict[str, Any]]:
+    outcome = validation.operation_outcome(error.issues)
+    if not path:
+        return list(outcome["issue"])
+    return [dict(i, expression=[_path(path, e) for e in i.get("expression", [])]) for i in outcome["issue"]]
+
+
+def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now: datetime) -> tuple[int, bool]:
+    """Commit-ready insert of the raw event; a duplicate delivery returns the first event's id."""
+    return events.store_event(
+        connection,
+        dedup_key=prepared.dedup_key,
+        channel=channel,
+        resource_type=prepared.resource_type,
+        resource_id=prepared.resource_id,
+        version_id=prepared.version_id,
+        patient_id=prepared.patient_id,
+        body=prepared.resource,
+        received_at=now,
+    )
+
+
+def deletion(resource_type: str, resource_id: str, patient_id: str, at: datetime) -> PreparedEvent:
+    """An event saying the EHR deleted a resource: the worker retracts the fact it carried."""
+    stamp = at.isoformat()
+    return PreparedEvent(
+        resource={"resourceType": resource_type, "id": resource_id, "meta": {"lastUpdated": stamp}},
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version_id=None,
+        patient_id=patient_id,
+        dedup_key=f"{resource_type}/{resource_id}/deleted@{stamp}",
+    )
+
+
+def bundle_problem(message: str, expression: str) -> Problem:
+    return Problem(400, "invalid", message, issues=[issue("invalid", message, [expression])])

@@ -1,0 +1,19 @@
+"""Stored copies as served: `meta.versionId` and `meta.lastUpdated` from Carepath's own version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathways.fhir.outbound.requests import fhir_instant
+from service.store.worklist import Copy
+
+
+def with_meta(copy: Copy) -> dict[str, Any]:
+    """The resource with the version and last update Carepath keeps for its copy."""
+    meta = dict(copy.resource.get("meta") or {})
+    meta.update(versionId=str(copy.version), lastUpdated=fhir_instant(copy.last_updated))
+    return copy.resource | {"meta": meta}
+
+
+def etag(copy: Copy) -> str:
+    return f'W/"{copy.version}"'

@@ -1,0 +1,1 @@
+"""Serving HTTP: gunicorn with a worker that reads whole requests, HTTP framing, and security headers."""

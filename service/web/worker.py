@@ -1,0 +1,161 @@
+"""A gunicorn threaded worker that hands a thread only a request it already holds whole.
+
+gunicorn's `gthread` worker gives a connection to a thread as soon as its first byte arrives and
+the thread then blocks reading the rest of the head and body: a client that sends a header byte
+every few seconds holds a thread for as long as it likes, and eight such clients held every
+thread of the API's default two processes. Here the event loop (gunicorn's own selector) reads
+each connection without blocking into a `RequestFraming` until the request is complete, under a
+deadline for the head and one for the body, and only then queues it for a thread. A slow client
+costs a buffer and a file descriptor, never a thread; one past its deadline gets a 408.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from service.problems import Problem
+from service.web.http_framing import Framing, FramingLimits, RequestFraming
+from service.web.security_headers import ALWAYS, NOT_STORED
+
+# Seconds a client has to send a request's head, and then its body. nginx's client_header_timeout
+# and client_body_timeout in deploy/nginx.conf hold the production front door to the same.
+REQUEST_HEAD_TIMEOUT_SECONDS = 10.0
+REQUEST_BODY_TIMEOUT_SECONDS = 30.0
+# The request line, headers and blank line together: nginx's large_client_header_buffers (4 × 8k).
+REQUEST_HEAD_LIMIT_BYTES = 32 * 1024
+RECEIVE_BYTES = 64 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+REFUSALS: dict[Framing, Problem] = {
+    Framing.MALFORMED: Problem(400, "invalid", "The request's length cannot be determined from its headers."),
+    Framing.HEAD_TOO_LARGE: Problem(
+        431, "too-costly", f"Request headers larger than {REQUEST_HEAD_LIMIT_BYTES} bytes."
+    ),
+}
+TIMED_OUT = Problem(408, "timeout", "The request was not received in time.")
+REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large"}
+
+
+@dataclass
+class _Reading:
+    """A connection whose next request is still arriving."""
+
+    conn: TConn
+    framing: RequestFraming
+    deadline: float
+    since: float = field(default_factory=time.monotonic)
+
+
+class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, with each request read whole in the event loop before a thread serves it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading: dict[TConn, _Reading] = {}
+        # self.app is service.web.wsgi.GunicornApplication: the body limit is the app's own MAX_BODY_BYTES
+        self._limits = FramingLimits(head_bytes=REQUEST_HEAD_LIMIT_BYTES, body_bytes=self.app.settings.max_body_bytes)
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        if cfg.is_ssl:
+            raise RuntimeError("BufferedThreadWorker reads plain HTTP; terminate TLS at the proxy in front")
+        super().check_config(cfg, log)
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Every path by which gunicorn would hand a connection to a thread comes through here first."""
+        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        reading = _Reading(conn, RequestFraming(self._limits), deadline=time.monotonic() + REQUEST_HEAD_TIMEOUT_SECONDS)
+        if leftover and self._advance(reading, leftover):
+            return
+        conn.sock.setblocking(False)
+        self._reading[conn] = reading
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, reading))
+
+    def murder_pending(self) -> None:
+        """Also end requests past their deadline, and every unfinished one when the worker stops."""
+        super().murder_pending()
+        now = time.monotonic()
+        for reading in [r for r in self._reading.values() if r.deadline <= now or not self.alive]:
+            self._forget(reading)
+            self._refuse(reading.conn, TIMED_OUT if reading.framing.received and self.alive else None)
+
+    def _on_readable(self, reading: _Reading, sock: Any) -> None:
+        try:
+            data = sock.recv(RECEIVE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before finishing its request
+            self._forget(reading)
+            self._refuse(reading.conn, None)
+            return
+        if self._advance(reading, data):
+            self._forget(reading)
+
+    def _advance(self, reading: _Reading, data: bytes) -> bool:
+        """Feed bytes; dispatch or refuse a request that is settled. True once it has left the event loop."""
+        had_head = reading.framing.head_complete
+        state = reading.framing.feed(data)
+        if state is Framing.INCOMPLETE:
+            if reading.framing.head_complete and not had_head:
+                reading.deadline = time.monotonic() + REQUEST_BODY_TIMEOUT_SECONDS
+                if reading.framing.expects_continue:
+                    _send_quietly(reading.conn.sock, CONTINUE)
+                    reading.framing.drop_expectation()
+            return False
+        if state is Framing.COMPLETE:
+            self._dispatch(reading)
+        else:
+            self._refuse(reading.conn, self._refusal(state))
+        return True
+
+    def _refusal(self, state: Framing) -> Problem:
+        if state is Framing.BODY_TOO_LARGE:
+            return Problem(413, "too-costly", f"Request body larger than the limit of {self._limits.body_bytes} bytes.")
+        return REFUSALS[state]
+
+    def _dispatch(self, reading: _Reading) -> None:
+        conn = reading.conn
+        conn.data_ready = True  # gthread's own wait for a first byte is moot: the whole request is here
+        conn.init()
+        conn.parser.unreader.unread(reading.framing.request_bytes())
+        super().enqueue_req(conn)
+
+    def _forget(self, reading: _Reading) -> None:
+        self._reading.pop(reading.conn, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):  # never registered: settled from bytes held
+            self.poller.unregister(reading.conn.sock)
+
+    def _refuse(self, conn: TConn, problem: Problem | None) -> None:
+        """Answer (when there is someone to answer) and close; the connection never reached a thread."""
+        if problem is not None:
+            _send_quietly(conn.sock, _answer(problem))
+        self.nr_conns -= 1
+        conn.close()
+
+
+def _answer(problem: Problem) -> bytes:
+    body = json.dumps(problem.outcome()).encode()
+    head = (
+        f"HTTP/1.1 {problem.status} {REASONS[problem.status]}\r\n"
+        "Content-Type: application/fhir+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+    )
+    protections = "".join(f"{name}: {value}\r\n" for name, value in (ALWAYS | NOT_STORED).items())
+    return (head + protections + "\r\n").encode() + body
+
+
+def _send_quietly(sock: Any, data: bytes) -> None:
+    """Best effort on a non-blocking socket: a short answer fits its send buffer, and a gone client is no error."""
+    with contextlib.suppress(OSError):
+        sock.send(data)
