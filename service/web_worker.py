@@ -21,7 +21,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from service.http_framing import Framing, FramingLimits, RequestFraming
+from service.http_framing import MAX_CHUNK_EXTENSIONS_BYTES, Framing, FramingLimits, RequestFraming
 from service.problems import Problem
 from service.security_headers import ALWAYS, NOT_STORED
 
@@ -36,6 +36,12 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 REFUSALS: dict[Framing, Problem] = {
     Framing.MALFORMED: Problem(400, "invalid", "The request's length cannot be determined from its headers."),
+    Framing.BAD_CHUNK: Problem(
+        400,
+        "invalid",
+        "A chunk of the request body is not framed as HTTP/1.1 requires: a hexadecimal size, "
+        f"at most {MAX_CHUNK_EXTENSIONS_BYTES} bytes of extensions, CRLF, the data, CRLF.",
+    ),
     Framing.HEAD_TOO_LARGE: Problem(
         431, "too-costly", f"Request headers larger than {REQUEST_HEAD_LIMIT_BYTES} bytes."
     ),
@@ -120,7 +126,12 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _refusal(self, state: Framing) -> Problem:
         if state is Framing.BODY_TOO_LARGE:
-            return Problem(413, "too-costly", f"Request body larger than the limit of {self._limits.body_bytes} bytes.")
+            return Problem(
+                413,
+                "too-costly",
+                f"Request body larger than the limit of {self._limits.body_bytes} bytes, "
+                "or sent in chunks so small that their framing adds more than an eighth to it.",
+            )
         return REFUSALS[state]
 
     def _dispatch(self, reading: _Reading) -> None:

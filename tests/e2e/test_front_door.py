@@ -5,15 +5,21 @@ never finish it (tests/slowloris.py). While they are held, and replaced whenever
 them, `/healthz` and an intake POST must each answer within one second, again and again for
 longer than one request-head deadline. Before the worker read requests whole, eight such
 connections held every thread of the default two processes.
+
+`carepath serve` alone must also bound the memory a request can make it hold, chunk extensions
+included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,7 +27,7 @@ import requests
 from tests.access import bearer, token_for
 from tests.builders import PAIN, measure
 from tests.nginx import NginxProxy
-from tests.processes import start_api
+from tests.processes import CarepathProcess, start_api
 from tests.slowloris import Slowloris
 from tests.stack import new_patient_id
 
@@ -30,13 +36,26 @@ PROMPT_SECONDS = 1.0
 # Longer than the API's 10 s head deadline and nginx's client_header_timeout: the attack's
 # replacement connections are measured too, not only its first ones.
 HOLD_SECONDS = 14
+# The suite's API runs two processes.
+API_PROCESSES = 2
+# Far more than a request may hold (32 KiB head + 1 MiB body and its framing allowance); the flood
+# stops by itself after this much or FLOOD_SECONDS, whichever comes first.
+FLOOD_BYTES = 64 * 1024 * 1024
+FLOOD_SECONDS = 10
+# What a worker's resident memory may grow by while a flood is refused: noise, not the flood.
+RSS_GROWTH_LIMIT_KIB = 16 * 1024
 
 
 @pytest.fixture(scope="module")
-def api(stack_env: dict[str, str]) -> Iterator[str]:
+def served(stack_env: dict[str, str]) -> Iterator[tuple[CarepathProcess, str]]:
     process, base = start_api(stack_env, name="front-door-api")
-    yield base
+    yield process, base
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def api(served: tuple[CarepathProcess, str]) -> str:
+    return served[1]
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +114,40 @@ def test_sixty_four_slow_clients_leave_health_and_intake_answering_within_a_seco
     assert answers_promptly_while_held(api, ehr_token) >= 10
 
 
-def raw_exchange(base: str, request: bytes, wait: float) -> bytes:
-    """Send `request` as is and read the answer until the server closes (at most `wait` seconds)."""
-    with socket.create_connection(("127.0.0.1", port_of(base)), timeout=wait) as sock:
-        sock.sendall(request)
-        received = b""
+def connect(base: str, timeout: float, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port_of(base)), timeout=timeout, source_address=(source, 0))
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or the socket's timeout passes between two reads)."""
+    received = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
         while chunk := sock.recv(65536):
             received += chunk
-        return received
+    return received
+
+
+def raw_exchange(base: str, request: bytes, wait: float, source: str = "127.0.0.1") -> bytes:
+    """Send `request` as is and read the answer until the server closes (at most `wait` seconds)."""
+    with connect(base, wait, source) as sock:
+        sock.sendall(request)
+        return read_until_closed(sock)
+
+
+def worker_pids(master: CarepathProcess) -> list[int]:
+    """The gunicorn worker processes of `carepath serve` (children of its master)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master.process.pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
 def test_carepath_serve_answers_a_request_head_unfinished_after_ten_seconds_with_408_and_closes(api: str) -> None:
@@ -136,3 +181,52 @@ def test_carepath_serve_answers_a_request_whose_chunked_body_arrives_in_pieces(a
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
+
+
+def flood(base: str, head: bytes, piece: bytes, while_held: Callable[[], None]) -> tuple[bytes, float]:
+    """Send `head`, then `piece` again and again until the server answers (at most FLOOD_BYTES or FLOOD_SECONDS).
+
+    `while_held` runs before the connection closes, while the server still holds what it kept of it.
+    Returns the answer and the seconds the flood lasted.
+    """
+    with connect(base, timeout=5) as sock:
+        sock.sendall(head)
+        started, sent = time.monotonic(), 0
+        with contextlib.suppress(OSError):  # the server closing on the flood is an end, not an error
+            while sent < FLOOD_BYTES and time.monotonic() - started < FLOOD_SECONDS:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # an answer has come
+                sock.sendall(piece)
+                sent += len(piece)
+        lasted = time.monotonic() - started
+        while_held()
+        sock.settimeout(2)
+        return read_until_closed(sock), lasted
+
+
+@pytest.mark.parametrize(
+    ("chunk", "status"),
+    [
+        (b"1;" + b"e" * 1000 + b"\r\nx\r\n", b"400"),  # extensions far beyond their allowance
+        (b"1;" + b"e" * 60 + b"\r\nx\r\n", b"413"),  # allowed extensions, but framing adding up past the limit
+    ],
+    ids=["long-extensions", "tiny-chunks"],
+)
+def test_carepath_serve_refuses_a_flood_of_chunk_framing_at_once_without_its_workers_growing(
+    served: tuple[CarepathProcess, str], chunk: bytes, status: bytes
+) -> None:
+    process, base = served
+    workers = worker_pids(process)
+    assert len(workers) == API_PROCESSES
+    before = {pid: rss_kib(pid) for pid in workers}
+    growth: dict[int, int] = {}
+
+    def measure_growth() -> None:
+        growth.update({pid: rss_kib(pid) - before[pid] for pid in workers})
+
+    head = b"POST /notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer, lasted = flood(base, head, chunk * (65536 // len(chunk)), while_held=measure_growth)
+    assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:200]
+    assert b'"resourceType": "OperationOutcome"' in answer
+    assert lasted < PROMPT_SECONDS
+    assert max(growth.values()) < RSS_GROWTH_LIMIT_KIB, growth
