@@ -6,8 +6,8 @@ them, `/healthz` and an intake POST must each answer within one second, again an
 longer than one request-head deadline. Before the worker read requests whole, eight such
 connections held every thread of the default two processes.
 
-`carepath serve` alone must also bound the memory a request can make it hold, chunk extensions
-included.
+`carepath serve` alone must also bound the memory a request can make it hold (chunk extensions
+included) and limit how many requests one client address has arriving at once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import requests
 from tests.access import bearer, token_for
 from tests.builders import PAIN, measure
 from tests.nginx import NginxProxy
-from tests.processes import CarepathProcess, start_api
+from tests.processes import CarepathProcess, start_api, wait_until
 from tests.slowloris import Slowloris
 from tests.stack import new_patient_id
 
@@ -36,14 +36,19 @@ PROMPT_SECONDS = 1.0
 # Longer than the API's 10 s head deadline and nginx's client_header_timeout: the attack's
 # replacement connections are measured too, not only its first ones.
 HOLD_SECONDS = 14
-# The suite's API runs two processes.
+# service.web_worker.MAX_READING_PER_ADDRESS, per process; the suite's API runs two.
+PER_ADDRESS = 32
 API_PROCESSES = 2
+# Loopback addresses other than the API's trusted proxy address (127.0.0.1, FORWARDED_ALLOW_IPS).
+CLIENT_ADDRESS = "127.0.0.3"
+OTHER_CLIENT_ADDRESS = "127.0.0.2"
 # Far more than a request may hold (32 KiB head + 1 MiB body and its framing allowance); the flood
 # stops by itself after this much or FLOOD_SECONDS, whichever comes first.
 FLOOD_BYTES = 64 * 1024 * 1024
 FLOOD_SECONDS = 10
 # What a worker's resident memory may grow by while a flood is refused: noise, not the flood.
 RSS_GROWTH_LIMIT_KIB = 16 * 1024
+HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +235,37 @@ def test_carepath_serve_refuses_a_flood_of_chunk_framing_at_once_without_its_wor
     assert b'"resourceType": "OperationOutcome"' in answer
     assert lasted < PROMPT_SECONDS
     assert max(growth.values()) < RSS_GROWTH_LIMIT_KIB, growth
+
+
+def test_one_client_address_cannot_have_more_requests_arriving_than_its_limit_while_another_is_served(
+    api: str,
+) -> None:
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    attempts = API_PROCESSES * PER_ADDRESS + 8  # at least one process is offered more than its limit
+    sockets = [connect(api, timeout=5, source=CLIENT_ADDRESS) for _ in range(attempts)]
+    try:
+        for sock in sockets:
+            sock.sendall(unfinished)
+        time.sleep(1)  # every connection has been accepted, and refused or held
+        refused = select.select(sockets, [], [], 0)[0]
+        held = len(sockets) - len(refused)
+        assert len(refused) >= attempts - API_PROCESSES * PER_ADDRESS and held <= API_PROCESSES * PER_ADDRESS
+        for sock in refused:
+            sock.settimeout(1)
+            answer = read_until_closed(sock)
+            assert answer.startswith(b"HTTP/1.1 429 "), answer[:200]
+            assert b"Retry-After: " in answer and b'"resourceType": "OperationOutcome"' in answer
+
+        started = time.monotonic()
+        health = raw_exchange(
+            api, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1, OTHER_CLIENT_ADDRESS
+        )
+        assert health.startswith(b"HTTP/1.1 200 ") and time.monotonic() - started < PROMPT_SECONDS
+    finally:
+        for sock in sockets:
+            sock.close()
+
+    def served_again() -> bool:
+        return raw_exchange(api, HEALTH_REQUEST, 1, CLIENT_ADDRESS).startswith(b"HTTP/1.1 200 ")
+
+    wait_until(served_again, 5, what="the address's places to be given back")
