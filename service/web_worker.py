@@ -11,7 +11,8 @@ costs a buffer and a file descriptor, never a thread; one past its deadline gets
 The buffers are bounded three ways: each request by its head and body limits (chunk framing
 included, `service.http_framing`), each client address by the number of its requests being read at
 once (429 beyond it), and the whole process by a budget of bytes held across all of them (the
-largest refused with a 503 when it is exceeded).
+largest refused with a 503 when it is exceeded). A worker told to stop keeps reading for its
+graceful timeout: requests that complete are served (with `Connection: close`), the rest get a 503.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ MAX_READING_PER_ADDRESS = 32
 HELD_REQUESTS_BUDGET = 48
 # Seconds a client refused for load or a restart is told to wait before trying again.
 RETRY_AFTER_SECONDS = 2
+# A stopping process answers requests still arriving this long before its graceful timeout ends,
+# so that its 503s leave before it does (its loop wakes at least once a second).
+STOP_ANSWER_MARGIN_SECONDS = 2.0
+# A stopping process closes connections that have sent nothing after this long, as gthread lingers
+# on its kept-alive ones: long enough for a request already on its way.
+STOP_IDLE_LINGER_SECONDS = 2.0
 
 REFUSALS: dict[Framing, Problem] = {
     Framing.MALFORMED: Problem(400, "invalid", "The request's length cannot be determined from its headers."),
@@ -69,6 +76,7 @@ TOO_MANY_FROM_ADDRESS = Problem(
     429, "throttled", f"More than {MAX_READING_PER_ADDRESS} requests from this address are arriving at once."
 )
 OVER_BUDGET = Problem(503, "transient", "The server holds too many unfinished requests; retry shortly.")
+STOPPING = Problem(503, "transient", "The server is restarting and the request did not arrive in time; retry it.")
 REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
@@ -150,6 +158,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._held: HeldRequests[TConn] = HeldRequests(
             HELD_REQUESTS_BUDGET * self._limits.held_bytes, MAX_READING_PER_ADDRESS
         )
+        self._stopping_since: float | None = None
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -175,12 +184,28 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._keep_within_budget()
 
     def murder_pending(self) -> None:
-        """Also end requests past their deadline, and every unfinished one when the worker stops."""
+        """Also end requests past their deadline, and those a stopping worker can wait for no longer."""
         super().murder_pending()
         now = time.monotonic()
-        for reading in [r for r in self._reading.values() if r.deadline <= now or not self.alive]:
+        if not self.alive and self._stopping_since is None:
+            self._stopping_since = now
+        for reading in [r for r in self._reading.values() if self._deadline(r) <= now]:
             self._forget(reading)
-            self._refuse(reading.conn, TIMED_OUT if reading.framing.received and self.alive else None)
+            self._refuse(reading.conn, self._late_answer(reading))
+
+    def _deadline(self, reading: _Reading) -> float:
+        """When a stopping worker gives up on a request: at its graceful timeout, or soon if nothing has arrived."""
+        if self._stopping_since is None:
+            return reading.deadline
+        if not reading.framing.received:
+            return min(reading.deadline, self._stopping_since + STOP_IDLE_LINGER_SECONDS)
+        graceful = max(float(self.cfg.graceful_timeout) - STOP_ANSWER_MARGIN_SECONDS, 0.0)
+        return min(reading.deadline, self._stopping_since + graceful)
+
+    def _late_answer(self, reading: _Reading) -> Problem | None:
+        if not reading.framing.received:
+            return None  # nobody is waiting for an answer
+        return STOPPING if self._stopping_since is not None else TIMED_OUT
 
     def _counted_address(self, conn: TConn) -> str | None:
         """The client address the per-address limit counts; None for the trusted proxy and Unix-socket peers."""

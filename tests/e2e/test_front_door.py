@@ -7,14 +7,17 @@ longer than one request-head deadline. Before the worker read requests whole, ei
 connections held every thread of the default two processes.
 
 `carepath serve` alone must also bound the memory a request can make it hold (chunk extensions
-included) and limit how many requests one client address has arriving at once.
+included), limit how many requests one client address has arriving at once, and finish the
+requests still arriving when its workers are told to stop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import select
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +52,8 @@ FLOOD_SECONDS = 10
 # What a worker's resident memory may grow by while a flood is refused: noise, not the flood.
 RSS_GROWTH_LIMIT_KIB = 16 * 1024
 HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+# gunicorn's graceful_timeout (service.wsgi), within which a stopping worker answers everything.
+GRACEFUL_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +274,47 @@ def test_one_client_address_cannot_have_more_requests_arriving_than_its_limit_wh
         return raw_exchange(api, HEALTH_REQUEST, 1, CLIENT_ADDRESS).startswith(b"HTTP/1.1 200 ")
 
     wait_until(served_again, 5, what="the address's places to be given back")
+
+
+def test_workers_told_to_stop_serve_requests_still_arriving_and_answer_503_to_those_that_do_not_finish(
+    served: tuple[CarepathProcess, str],
+) -> None:
+    process, base = served
+    body = b'{"x": 123}'
+    head = b"POST /notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    finishing, unfinished, idle = (connect(base, timeout=GRACEFUL_SECONDS + 2) for _ in range(3))
+    try:
+        finishing.sendall(head + body[:5])
+        unfinished.sendall(head + body[:5])
+        time.sleep(0.5)  # all three accepted and read
+        workers = worker_pids(process)
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        stopped = time.monotonic()
+        time.sleep(1)
+        finishing.sendall(body[5:])
+
+        answer = read_until_closed(finishing)
+        # The app's own answer (it names the request; the worker's refusals do not), whatever it makes of the body.
+        assert answer.startswith(b"HTTP/1.1 4") and b"X-Request-ID: " in answer, answer[:200]
+        assert b"Connection: close" in answer
+
+        assert read_until_closed(idle) == b""
+        assert time.monotonic() - stopped < 4  # an idle connection is let go of soon, not at the end
+
+        answer = read_until_closed(unfinished)
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+        assert b"Retry-After: " in answer and b"Connection: close" in answer
+        assert b'"resourceType": "OperationOutcome"' in answer
+        assert time.monotonic() - stopped < GRACEFUL_SECONDS
+    finally:
+        for sock in (finishing, unfinished, idle):
+            sock.close()
+
+    def replaced() -> bool:
+        current = worker_pids(process)
+        return len(current) == API_PROCESSES and not set(current) & set(workers)
+
+    wait_until(replaced, 30, what="gunicorn to replace the stopped workers")
+    wait_until(lambda: requests.get(f"{base}/healthz", timeout=1).status_code == 200, 30, what="the API to answer")
