@@ -51,6 +51,10 @@ FLOOD_BYTES = 64 * 1024 * 1024
 FLOOD_SECONDS = 10
 # What a worker's resident memory may grow by while a flood is refused: noise, not the flood.
 RSS_GROWTH_LIMIT_KIB = 16 * 1024
+# service.web_worker.HELD_REQUESTS_BUDGET, in requests of the largest size a request may hold
+# (service.http_framing: 32 KiB head + 1 MiB body + an eighth of it for chunk framing).
+BUDGET_REQUESTS = 48
+LARGEST_HELD_BYTES = 32 * 1024 + 1024 * 1024 + 128 * 1024
 HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 # gunicorn's graceful_timeout (service.wsgi), within which a stopping worker answers everything.
 GRACEFUL_SECONDS = 10
@@ -274,6 +278,34 @@ def test_one_client_address_cannot_have_more_requests_arriving_than_its_limit_wh
         return raw_exchange(api, HEALTH_REQUEST, 1, CLIENT_ADDRESS).startswith(b"HTTP/1.1 200 ")
 
     wait_until(served_again, 5, what="the address's places to be given back")
+
+
+def test_requests_arriving_from_everywhere_together_hold_no_more_than_each_process_budget(api: str) -> None:
+    # From the trusted address, which no per-address limit applies to: only the budget stands.
+    body_sent = 1024 * 1024 - 1  # each request one byte short of its declared megabyte
+    head = b"POST /fhir/Observation HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % (body_sent + 1)
+    fit = BUDGET_REQUESTS * LARGEST_HELD_BYTES // (len(head) + body_sent)  # per process
+    attempts = API_PROCESSES * fit + 8
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(attempts):
+            sock = connect(api, timeout=5)
+            sockets.append(sock)
+            with contextlib.suppress(OSError):  # refused while still sending
+                sock.sendall(head + b"x" * body_sent)
+        time.sleep(1)
+        refused = select.select(sockets, [], [], 0)[0]
+        assert len(refused) >= attempts - API_PROCESSES * fit, (len(refused), attempts, fit)
+        for sock in refused:
+            sock.settimeout(1)
+            answer = read_until_closed(sock)
+            assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: " in answer, answer[:200]
+        started = time.monotonic()
+        health = raw_exchange(api, HEALTH_REQUEST, 1, OTHER_CLIENT_ADDRESS)
+        assert health.startswith(b"HTTP/1.1 200 ") and time.monotonic() - started < PROMPT_SECONDS
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_workers_told_to_stop_serve_requests_still_arriving_and_answer_503_to_those_that_do_not_finish(
