@@ -4,6 +4,10 @@ The API's worker reads a whole request before any thread touches it (`service.we
 needs to know when the bytes it holds are one complete request: the head up to its blank line,
 then a body of `Content-Length` bytes or chunks up to the last one. Anything it cannot frame is
 refused here; gunicorn's own parser still validates every request it is handed.
+
+What it holds is bounded by the bytes as sent, not only by the body they decode to: chunk framing
+(size lines, extensions, line ends) is counted too, so a body of one-byte chunks with long
+extensions cannot make the worker hold many times the body limit.
 """
 
 from __future__ import annotations
@@ -13,8 +17,18 @@ from dataclasses import dataclass
 
 HEAD_END = b"\r\n\r\n"
 CRLF = b"\r\n"
-# A chunk-size line is hex digits and optional extensions; far longer means no size is coming.
-MAX_CHUNK_LINE_BYTES = 1024
+HEX_DIGITS = b"0123456789abcdefABCDEF"
+# A chunk size is at most 16 hex digits (a 64-bit count); more cannot be a size Carepath accepts.
+MAX_CHUNK_SIZE_DIGITS = 16
+# Chunk extensions (RFC 9112 7.1.1) carry nothing the API reads and no client it serves sends
+# them; a few short ones are let through, anything longer only costs the worker memory.
+MAX_CHUNK_EXTENSIONS_BYTES = 64
+# The chunk-size line before its CRLF: size, extensions and the whitespace allowed around them.
+MAX_CHUNK_LINE_BYTES = MAX_CHUNK_SIZE_DIGITS + MAX_CHUNK_EXTENSIONS_BYTES
+# Chunk framing a body may carry on top of its data, as a share of the body limit. A chunk costs a
+# size line and two line ends, 6 bytes for 64 bytes of data: an eighth covers chunks of 64 bytes or
+# more, smaller than any client library sends. A body near the limit in tinier chunks is a 413.
+FRAMING_ALLOWANCE_DIVISOR = 8
 
 
 class Framing(enum.Enum):
@@ -23,6 +37,7 @@ class Framing(enum.Enum):
     INCOMPLETE = "incomplete"
     COMPLETE = "complete"
     MALFORMED = "malformed"  # 400: no way to tell where the request ends
+    BAD_CHUNK = "bad-chunk"  # 400: a chunk-size line that is not hex digits and short extensions
     HEAD_TOO_LARGE = "head-too-large"  # 431
     BODY_TOO_LARGE = "body-too-large"  # 413
 
@@ -31,6 +46,11 @@ class Framing(enum.Enum):
 class FramingLimits:
     head_bytes: int
     body_bytes: int
+
+    @property
+    def held_bytes(self) -> int:
+        """The most one request may hold as sent: its head, its body and the body's chunk framing."""
+        return self.head_bytes + self.body_bytes + self.body_bytes // FRAMING_ALLOWANCE_DIVISOR
 
 
 class RequestFraming:
@@ -54,6 +74,11 @@ class RequestFraming:
         return bool(self._data)
 
     @property
+    def held_bytes(self) -> int:
+        """Bytes of this request (and any read beyond it) held so far."""
+        return len(self._data)
+
+    @property
     def head_complete(self) -> bool:
         return self._body_start is not None
 
@@ -70,6 +95,8 @@ class RequestFraming:
             if self.state is not Framing.INCOMPLETE or self._body_start is None:
                 return self.state
         self.state = self._read_body()
+        if self.state is Framing.INCOMPLETE and len(self._data) > self._limits.held_bytes:
+            self.state = Framing.BODY_TOO_LARGE  # framing, not data, is what has grown: refuse it all the same
         return self.state
 
     def drop_expectation(self) -> None:
@@ -124,12 +151,13 @@ class RequestFraming:
 
     def _read_chunks(self) -> Framing:
         while True:
-            line_end = self._data.find(CRLF, self._scan)
+            line_end = self._data.find(CRLF, self._scan, self._scan + MAX_CHUNK_LINE_BYTES + len(CRLF))
             if line_end < 0:
-                return Framing.MALFORMED if len(self._data) - self._scan > MAX_CHUNK_LINE_BYTES else Framing.INCOMPLETE
+                too_long = len(self._data) - self._scan >= MAX_CHUNK_LINE_BYTES + len(CRLF)
+                return Framing.BAD_CHUNK if too_long else Framing.INCOMPLETE
             size_text = bytes(self._data[self._scan : line_end]).split(b";")[0].strip()
-            if not size_text or len(size_text) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size_text):
-                return Framing.MALFORMED
+            if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not all(c in HEX_DIGITS for c in size_text):
+                return Framing.BAD_CHUNK
             size = int(size_text, 16)
             if size == 0:
                 return self._read_trailers(line_end + len(CRLF))
@@ -141,7 +169,7 @@ class RequestFraming:
                 self._chunk_total -= size  # counted again when the rest of this chunk arrives
                 return Framing.INCOMPLETE
             if self._data[data_end : data_end + len(CRLF)] != CRLF:
-                return Framing.MALFORMED
+                return Framing.BAD_CHUNK
             self._scan = data_end + len(CRLF)
 
     def _read_trailers(self, start: int) -> Framing:

@@ -16,7 +16,8 @@ from service.settings import Settings
 
 WORKER_CLASS = "service.web.worker.BufferedThreadWorker"
 # Connections one process holds at once, idle or still arriving: each costs a descriptor and at
-# most one request's buffer (head limit + MAX_BODY_BYTES); beyond it the kernel's backlog waits.
+# most one request's buffer (head limit + MAX_BODY_BYTES + chunk framing), and all buffers
+# together are bounded in service.web.worker; beyond it the kernel's backlog waits.
 WORKER_CONNECTIONS = 500
 # Longest request line: FHIR searches carry their parameters in the query string (gunicorn's maximum).
 LIMIT_REQUEST_LINE = 8190

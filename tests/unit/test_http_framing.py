@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from service.web.http_framing import Framing, FramingLimits, RequestFraming
+from service.web.http_framing import MAX_CHUNK_EXTENSIONS_BYTES, Framing, FramingLimits, RequestFraming
 
 LIMITS = FramingLimits(head_bytes=1024, body_bytes=100)
 HEAD = b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\n"
+CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+# A head just large enough for CHUNKED, and a body limit its framing allowance is measured against.
+SMALL_HEAD_LIMITS = FramingLimits(head_bytes=128, body_bytes=800)
 
 
 def fed_byte_by_byte(data: bytes) -> list[Framing]:
@@ -47,7 +50,7 @@ def test_a_declared_body_over_the_limit_is_refused_from_the_head_alone() -> None
 
 def test_chunks_adding_up_past_the_limit_are_refused() -> None:
     chunk = b"32\r\n" + b"a" * 50 + b"\r\n"
-    framing = RequestFraming(LIMITS, HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunk + chunk)
+    framing = RequestFraming(LIMITS, CHUNKED + chunk + chunk)
     assert framing.state is Framing.INCOMPLETE
     assert framing.feed(b"1\r\n") is Framing.BODY_TOO_LARGE
 
@@ -71,9 +74,39 @@ def test_a_request_whose_end_cannot_be_told_from_its_headers_is_malformed(header
     assert RequestFraming(LIMITS, HEAD + headers + b"\r\n").state is Framing.MALFORMED
 
 
-def test_a_chunk_size_that_is_not_hex_is_malformed() -> None:
-    framing = RequestFraming(LIMITS, HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
-    assert framing.state is Framing.MALFORMED
+def test_a_chunk_size_that_is_not_hex_is_a_bad_chunk() -> None:
+    framing = RequestFraming(LIMITS, CHUNKED + b"zz\r\n")
+    assert framing.state is Framing.BAD_CHUNK
+
+
+def test_chunk_extensions_up_to_their_allowance_are_let_through() -> None:
+    extension = b";" + b"e" * (MAX_CHUNK_EXTENSIONS_BYTES - 1)
+    framing = RequestFraming(LIMITS, CHUNKED + b"1" + extension + b"\r\nx\r\n0\r\n\r\n")
+    assert framing.state is Framing.COMPLETE
+
+
+def test_a_chunk_size_line_with_long_extensions_is_refused_before_its_line_end_arrives() -> None:
+    framing = RequestFraming(LIMITS, CHUNKED + b"1;" + b"e" * (MAX_CHUNK_EXTENSIONS_BYTES + 16))
+    assert framing.state is Framing.BAD_CHUNK
+
+
+def test_a_chunk_size_line_with_long_extensions_is_refused_when_it_arrives_whole() -> None:
+    framing = RequestFraming(LIMITS, CHUNKED + b"1;" + b"e" * 1000 + b"\r\nx\r\n")
+    assert framing.state is Framing.BAD_CHUNK
+
+
+def test_the_bytes_held_for_a_chunked_body_are_bounded_even_when_its_data_is_not_yet_over_the_limit() -> None:
+    framing = RequestFraming(SMALL_HEAD_LIMITS, CHUNKED)
+    states = [framing.feed(b"1\r\nx\r\n") for _ in range(300)]  # 300 bytes of data, 1,800 as sent
+    assert Framing.BODY_TOO_LARGE in states
+    assert framing.held_bytes <= SMALL_HEAD_LIMITS.held_bytes + len(b"1\r\nx\r\n")
+
+
+def test_a_body_at_the_limit_sent_in_64_byte_chunks_fits_the_framing_allowance() -> None:
+    data = b"a" * SMALL_HEAD_LIMITS.body_bytes
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i : i + 64]), data[i : i + 64]) for i in range(0, len(data), 64))
+    framing = RequestFraming(SMALL_HEAD_LIMITS, CHUNKED + chunks + b"0\r\n\r\n")
+    assert framing.state is Framing.COMPLETE
 
 
 def test_an_expectation_answered_early_is_removed_from_the_request_handed_on() -> None:
