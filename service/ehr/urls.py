@@ -132,7 +132,8 @@ class EhrBase:
         """`url` parsed, if it is on the EHR's scheme, host and port; else ForeignUrl."""
         parsed = parse(url)
         if parsed.origin != self.origin:
-            raise ForeignUrl(f"not on the EHR's origin ({self.origin.scheme}://{self.origin.host})")
+            # The EHR's own address is left out: this reason can reach whoever sent the URL.
+            raise ForeignUrl("not on the EHR's scheme, host and port")
         return parsed
 
     def path_of(self, url: str) -> str:

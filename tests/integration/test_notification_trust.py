@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -27,7 +28,7 @@ from tests.integration.test_notifications import (
     numbers_seen,
     red_flag_task_in_ehr,
     register,
-    silence,
+    silenced_red_flag,
     stored,
 )
 from tests.processes import wait_until
@@ -93,11 +94,8 @@ def with_focus(body: dict[str, Any], focus: str) -> dict[str, Any]:
 def test_a_focus_naming_another_host_before_a_backslash_refuses_the_notification_and_that_host_hears_nothing(
     api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str], listener: Listener
 ) -> None:
-    patient = new_patient_id()
-    subscription = register(stack_services, f"{api}/notifications", patient, registered)
-    silence(sekmet, subscription.subscription_id)
-    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
-    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    patient, subscription, body = forged.patient, forged.subscription, forged.body
     ehr_host = sekmet.base_url.removeprefix("http://")
     body = with_focus(body, f"http://127.0.0.1:{listener.port}\\@{ehr_host}/Observation/x")
     ehr_token = token_for(stack_services, "ehr")
@@ -110,6 +108,36 @@ def test_a_focus_naming_another_host_before_a_backslash_refuses_the_notification
         ]
     assert listener.received == []
     assert nothing_taken(stack_services, patient, subscription.subscription_id)
+
+
+def test_a_caller_without_the_secret_is_refused_before_its_content_is_read_and_learns_nothing_of_the_ehr(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str], listener: Listener
+) -> None:
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    patient, subscription, body = forged.patient, forged.subscription, forged.body
+    foreign = json.dumps(with_focus(body, f"http://127.0.0.1:{listener.port}/Observation/x"))
+    ehr_host = str(urlsplit(sekmet.base_url).hostname)
+    json_headers = {"Content-Type": FHIR_JSON}
+    attempts = [
+        ("POST", "/notifications", foreign, json_headers),
+        ("POST", "/notifications", "{not json", json_headers),
+        ("POST", "/notifications", foreign, {"Content-Type": "text/plain"}),
+        ("POST", "/notifications", json.dumps({"resourceType": "Bundle", "entry": [{"fullUrl": []}]}), json_headers),
+        ("PUT", "/notifications/Observation/x", "{not json", json_headers),
+    ]
+
+    for method, path, data, headers in attempts:
+        for credential in ({}, {"Authorization": "Bearer not-a-secret"}):
+            refused = requests.request(method, f"{api}{path}", data=data, headers=headers | credential, timeout=30)
+            assert refused.status_code == 401, (method, path, data[:40], refused.text)
+            assert refused.headers["WWW-Authenticate"].startswith('Bearer realm="carepath"')
+            assert ehr_host not in refused.text
+    assert listener.received == []
+    assert nothing_taken(stack_services, patient, subscription.subscription_id)
+
+    with_secret = deliver(api, json.loads(foreign), subscription.secret)
+    assert with_secret.status_code == 400
+    assert "not on the EHR's base URL" in with_secret.text and ehr_host not in with_secret.text
 
 
 def test_forged_event_numbers_cannot_silence_the_ehrs_real_notification_of_a_red_flag(
