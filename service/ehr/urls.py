@@ -62,6 +62,16 @@ class ParsedUrl:
         return f"{self.origin.scheme}://{authority}{self.path}" + (f"?{self.query}" if self.query else "")
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost`, 127.0.0.0/8 and ::1 (a normalised host from `parse`): this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def is_absolute(reference: str) -> bool:
     """True for text with a scheme or an authority (`x:...`, `//host`): a URL, not a relative reference."""
     return reference.startswith("//") or re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", reference) is not None
