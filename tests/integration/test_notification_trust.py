@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from service.bootstrap import Services
+from service.store.tables import inbound_events
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer, free_port
@@ -29,6 +31,7 @@ from tests.integration.test_notifications import (
     red_flag_task_in_ehr,
     register,
     silenced_red_flag,
+    silenced_subscription,
     stored,
 )
 from tests.processes import wait_until
@@ -227,3 +230,39 @@ def test_rotating_a_secret_refuses_the_old_one_and_gives_the_ehr_the_new_one(
     heartbeat = notification(sekmet.base_url, subscription.subscription_id, "heartbeat", 0)
     assert deliver(api, heartbeat, subscription.secret).status_code == 401
     assert deliver(api, heartbeat, new_secret).status_code == 200
+
+
+def test_a_focus_naming_a_version_stores_that_version_even_after_the_resource_changed_again(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient, subscription = silenced_subscription(api, stack_services, sekmet, registered)
+    first = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
+    second = ehr_put(sekmet, measure(patient, PAIN, 6, "2026-01-12T10:00:00Z") | {"id": first["id"]})
+    third = ehr_put(sekmet, measure(patient, PAIN, 5, "2026-01-19T10:00:00Z") | {"id": first["id"]})
+    assert len({first["meta"]["versionId"], second["meta"]["versionId"], third["meta"]["versionId"]}) == 3
+    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, second)])
+    versioned = f"{sekmet.base_url}/Observation/{first['id']}/_history/{second['meta']['versionId']}"
+
+    answer = deliver(api, with_focus(body, versioned), subscription.secret)
+
+    assert answer.status_code == 200, answer.text
+    assert stored_versions(stack_services, patient) == [second["meta"]["versionId"]]
+    assert numbers_seen(stack_services, subscription.subscription_id) == [1]
+
+
+def test_a_focus_naming_a_version_that_is_not_a_fhir_id_is_refused_and_nothing_is_read(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    focus = f"{sekmet.base_url}/Observation/{forged.flag['id']}/_history/{'9' * 65}"
+
+    refused = deliver(api, with_focus(forged.body, focus), forged.subscription.secret)
+
+    assert refused.status_code == 400, refused.text
+    assert nothing_taken(stack_services, forged.patient, forged.subscription.subscription_id)
+
+
+def stored_versions(services: Services, patient: str) -> list[str | None]:
+    with services.db.connect() as connection:
+        rows = connection.execute(sa.select(inbound_events.c.version_id).where(inbound_events.c.patient_id == patient))
+        return [row.version_id for row in rows]

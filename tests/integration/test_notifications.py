@@ -263,11 +263,19 @@ class Forgeable:
     body: dict[str, Any]
 
 
-def silenced_red_flag(api: str, services: Services, sekmet: SekmetServer, registered: list[str]) -> Forgeable:
-    """What a test needs to send its own notification of a red flag, with the EHR's own one switched off."""
+def silenced_subscription(
+    api: str, services: Services, sekmet: SekmetServer, registered: list[str]
+) -> tuple[str, registration.Registered]:
+    """A new patient and a subscription to it whose notifications the EHR does not send (the test does)."""
     patient = new_patient_id()
     subscription = register(services, f"{api}/notifications", patient, registered)
     silence(sekmet, subscription.subscription_id)
+    return patient, subscription
+
+
+def silenced_red_flag(api: str, services: Services, sekmet: SekmetServer, registered: list[str]) -> Forgeable:
+    """What a test needs to send its own notification of a red flag, with the EHR's own one switched off."""
+    patient, subscription = silenced_subscription(api, services, sekmet, registered)
     flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
     body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
     return Forgeable(patient, subscription, flag, body)
