@@ -263,6 +263,14 @@ class Settings:
         "document). Empty: API tokens only.",
         url(*HTTP),
     )
+    oidc_jwks_uri: str | None = setting(
+        "OIDC_JWKS_URI",
+        None,
+        "Where the issuer's signing keys are read, for an issuer that publishes them on another host. Empty: "
+        "the discovery document's `jwks_uri`, which must then be on the issuer's own scheme, host and port. "
+        "Either way `https://`, or `http://` on a loopback host only.",
+        url(*HTTP),
+    )
     oidc_audience: str | None = setting("OIDC_AUDIENCE", None, "`aud` a JWT must carry; empty: not checked.", text())
     oidc_role_claim: str = setting(
         "OIDC_ROLE_CLAIM",

@@ -5,22 +5,33 @@ suggests: YAML aliases can make 20 KB expand to gigabytes (a "billion laughs"), 
 exhausts the recursion of the composer, and a 100,000-digit integer is refused by `int()`
 itself. Each is counted while the document is composed, before anything is built from it, and
 refused as a `DefinitionBeyondLimits` whose message is short.
+
+Whatever else the text holds becomes data or a `DefinitionError` naming where, never another
+exception: a mapping key must be a scalar (a list or mapping as a key cannot be hashed), a
+scalar that its tag cannot build (`2026-99-99`, `!!int abc`) is refused at its line, and text
+no database or JSON answer can carry (NUL, a lone surrogate) is refused where it stands.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pathways.definition.reader import DefinitionError, Problem
+from pathways.definition.reader import DefinitionError, Problem, join
 
 MAX_SOURCE_CHARS = 262_144  # the shipped definition is about 20,000 characters
 MAX_EXPANDED_SIZE = 1_000_000  # nodes plus scalar characters, every alias counted where it is used
 MAX_DEPTH = 32  # collections within collections; the shipped definition nests six deep
 MAX_NUMBER_CHARS = 32  # definition numbers are days, weeks, points and percentages
+YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+UNSTORABLE_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # PostgreSQL text refuses NUL; UTF-8 refuses lone surrogates
+# What a scalar's constructor raises when its tag cannot build the text (`int("abc")`, a 13th
+# month, a regex that does not match a timestamp, an unknown boolean word).
+_UNBUILDABLE = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
 
 
 class DefinitionBeyondLimits(DefinitionError):
@@ -33,6 +44,30 @@ def _line(mark: Any) -> str:
 
 def _beyond(node_or_mark: Any, reason: str) -> DefinitionBeyondLimits:
     return DefinitionBeyondLimits([Problem(_line(getattr(node_or_mark, "start_mark", node_or_mark)), reason)])
+
+
+def _problem(where: str, reason: str) -> DefinitionError:
+    return DefinitionError([Problem(where, reason)])
+
+
+def _kind(tag: str) -> str:
+    name = tag.removeprefix(YAML_TAG_PREFIX)
+    return f"{'an' if name[:1] in tuple('aeiou') else 'a'} {name}"
+
+
+def _refuse_collection_keys(node: Node, path: str, seen: set[int]) -> None:
+    """Every mapping key in the tree is a scalar; else a `DefinitionError` naming the mapping's path."""
+    if id(node) in seen:  # an alias repeats a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                raise _problem(path or "(top)", f"mapping keys must be scalars {_line(key.start_mark)}")
+            _refuse_collection_keys(value, join(path, key.value), seen)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_collection_keys(item, join(path, index), seen)
 
 
 def _children(node: Node) -> list[Node]:
@@ -81,12 +116,31 @@ class BoundedLoader(yaml.SafeLoader):
             raise _beyond(node, f"aliases expand the document beyond {MAX_EXPANDED_SIZE:,} nodes and characters")
         return size
 
+    def construct_document(self, node: Node) -> Any:
+        _refuse_collection_keys(node, "", set())
+        return super().construct_document(node)
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if not isinstance(node, ScalarNode):
+            return super().construct_object(node, deep=deep)
+        try:
+            value = super().construct_object(node, deep=deep)
+        except DefinitionError:
+            raise
+        except _UNBUILDABLE as error:
+            raise _problem(_line(node.start_mark), f"{_kind(node.tag)} that cannot be read") from error
+        if isinstance(value, str) and UNSTORABLE_TEXT.search(value):
+            raise _problem(_line(node.start_mark), "text that cannot be stored (a NUL character or a lone surrogate)")
+        return value
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):  # a `!!map` or `!!set` tag on a sequence or scalar
+            return dict(super().construct_mapping(node, deep=deep))
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise DefinitionError([Problem(_line(key_node.start_mark), f"duplicate key {key!r}")])
+                raise _problem(_line(key_node.start_mark), f"duplicate key {key!r}")
             seen.add(key)
         return dict(super().construct_mapping(node, deep=deep))
 

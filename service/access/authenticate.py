@@ -87,4 +87,6 @@ def oidc_verifier(settings: Settings) -> OidcVerifier | None:
     """The OIDC verifier the settings describe, or None when OIDC_ISSUER is not set."""
     if not settings.oidc_issuer:
         return None
-    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_role_claim)
+    return OidcVerifier(
+        settings.oidc_issuer, settings.oidc_audience, settings.oidc_role_claim, jwks_uri=settings.oidc_jwks_uri
+    )

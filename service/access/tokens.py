@@ -63,7 +63,7 @@ def verify(connection: sa.Connection, presented: str, now: datetime) -> Verified
     if found is None:
         return None
     record, stored_hash = found
-    if not hmac.compare_digest(stored_hash, presented) or record.revoked_at is not None:
+    if not hmac.compare_digest(stored_hash.encode(), presented.encode()) or record.revoked_at is not None:
         return None
     not_since = now - TOUCH_INTERVAL
     if record.last_used_at is None or record.last_used_at < not_since:

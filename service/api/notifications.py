@@ -18,7 +18,7 @@ from service.fhir import validation
 from service.fhir.json_input import parse_json
 from service.problems import Problem, issue
 from service.queue import Dispatcher
-from service.usecases.notifications import intake, recovery
+from service.usecases.notifications import intake, recovery, sender
 
 blueprint = Blueprint("notifications", __name__)
 log = structlog.get_logger(__name__)
@@ -28,20 +28,12 @@ log = structlog.get_logger(__name__)
 def post_notification() -> Response:
     """A Backport/R4B/R5 notification Bundle, or an R4 classic empty POST (re-run the criteria)."""
     svc = services()
-    body = _body()
-    authorization = request.headers.get("Authorization")
+    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), ehr_token=_ehr_token())
+    body = _body()  # read only once the caller is known
     if body is None:
-        accepted = intake.classic_ping(svc.db, svc.ehr, svc.clock(), authorization)
+        accepted = intake.classic_ping(svc.db, svc.ehr, svc.clock(), caller)
     else:
-        accepted = intake.notification(
-            svc.db,
-            svc.ehr,
-            svc.clock(),
-            body,
-            authorization,
-            ehr_token=_ehr_token(),
-            max_gap=svc.settings.max_event_gap,
-        )
+        accepted = intake.notification(svc.db, svc.ehr, svc.clock(), body, caller, max_gap=svc.settings.max_event_gap)
     return _acknowledge(accepted)
 
 
@@ -49,10 +41,8 @@ def post_notification() -> Response:
 def put_resource(resource_type: str, resource_id: str) -> Response:
     """An R4 classic rest-hook update: the resource, or an empty body meaning "read it"."""
     svc = services()
-    authorization = request.headers.get("Authorization")
-    accepted = intake.classic_resource(
-        svc.db, svc.ehr, svc.clock(), authorization, resource_type, resource_id, _body(), ehr_token=_ehr_token()
-    )
+    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), ehr_token=_ehr_token())
+    accepted = intake.classic_resource(svc.db, svc.ehr, svc.clock(), caller, resource_type, resource_id, _body())
     return _acknowledge(accepted)
 
 

@@ -105,17 +105,30 @@ class EhrClient:
         response = self._send("GET", f"{self.base_url}/{path}", path)
         return resource_of(response, "GET", path, resource_type)
 
-    def read_reference(self, reference: str) -> dict[str, Any]:
-        """Read what a reference names (a notification's focus): built from the base, type and id only.
+    def vread(self, resource_type: str, id: str, version_id: str) -> dict[str, Any]:
+        """Read version `version_id` of `resource_type/id` (FHIR vread), whatever the current version is."""
+        path = self._path("GET", resource_type, id)
+        if not RESOURCE_ID.fullmatch(version_id) or version_id in (".", ".."):
+            raise EhrRejected(f"GET {resource_type}: not a FHIR version id", method="GET", path=resource_type)
+        path += f"/_history/{version_id}"
+        response = self._send("GET", f"{self.base_url}/{path}", path)
+        return resource_of(response, "GET", path, resource_type)
 
-        An absolute reference must be on the EHR's own scheme, host and port; the URL as sent is
-        never requested, so no text in a payload can choose the server our token goes to.
+    def read_reference(self, reference: str) -> dict[str, Any]:
+        """Read what a reference names (a notification's focus): built from the base, type, id and version only.
+
+        A reference naming a version (`Type/id/_history/vid`) reads that version, not the current
+        one: the event was about it. An absolute reference must be on the EHR's own scheme, host
+        and port; the URL as sent is never requested, so no text in a payload can choose the
+        server our token goes to.
         """
         try:
-            resource_type, id = self.base.resource_key(reference)
+            resource_type, id, version_id = self.base.versioned_key(reference)
         except ForeignUrl as refused:
             message = f"GET: refusing a reference outside the EHR base ({refused})"
             raise EhrRejected(message, method="GET", path="") from None
+        if version_id is not None:
+            return self.vread(resource_type, id, version_id)
         return self.read(resource_type, id)
 
     def instance_operation(

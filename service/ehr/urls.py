@@ -21,7 +21,7 @@ RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
 # `Type/id`, optionally `/_history/vid`: what a relative reference may be, and no more.
 RELATIVE_REFERENCE = re.compile(
-    r"(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?"
+    r"(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/(?P<vid>[A-Za-z0-9\-.]{1,64}))?"
 )
 PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._$]{1,64}")  # `Observation`, `_search`, `$everything`
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -60,6 +60,16 @@ class ParsedUrl:
         default = DEFAULT_PORTS[self.origin.scheme] == self.origin.port
         authority = host if default else f"{host}:{self.origin.port}"
         return f"{self.origin.scheme}://{authority}{self.path}" + (f"?{self.query}" if self.query else "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost`, 127.0.0.0/8 and ::1 (a normalised host from `parse`): this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_absolute(reference: str) -> bool:
@@ -132,7 +142,8 @@ class EhrBase:
         """`url` parsed, if it is on the EHR's scheme, host and port; else ForeignUrl."""
         parsed = parse(url)
         if parsed.origin != self.origin:
-            raise ForeignUrl(f"not on the EHR's origin ({self.origin.scheme}://{self.origin.host})")
+            # The EHR's own address is left out: this reason can reach whoever sent the URL.
+            raise ForeignUrl("not on the EHR's scheme, host and port")
         return parsed
 
     def path_of(self, url: str) -> str:
@@ -155,11 +166,16 @@ class EhrBase:
 
     def resource_key(self, reference: str) -> tuple[str, str]:
         """`(type, id)` of a relative reference, or of an absolute one on this EHR; else ForeignUrl."""
+        resource_type, id, _ = self.versioned_key(reference)
+        return resource_type, id
+
+    def versioned_key(self, reference: str) -> tuple[str, str, str | None]:
+        """`(type, id, version)` of a reference as `resource_key` reads it; version None without `/_history/`."""
         relative = self.path_of(reference) if is_absolute(reference) else reference
         match = RELATIVE_REFERENCE.fullmatch(relative)
-        if match is None or match["id"] in (".", ".."):
+        if match is None or any(part in (".", "..") for part in (match["id"], match["vid"])):
             raise ForeignUrl("not a reference to a FHIR resource")
-        return match["type"], match["id"]
+        return match["type"], match["id"], match["vid"]
 
     def check_reference(self, reference: str) -> None:
         """Refuse an absolute URL that is not on this EHR; `urn:` and relative references pass."""

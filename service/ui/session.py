@@ -157,7 +157,9 @@ def check_csrf() -> None:
     if _web_sessions() is None:
         raise Refused(503, NO_SECRET)
     session_id, sent = _session_id(), request.form.get(CSRF_FIELD, "")
-    if session_id is None or not hmac.compare_digest(_csrf_for(session_id), sent):
+    if session_id is None or not sent.isascii():  # the token is hex; anything else is forged, not an error
+        raise Refused(400, CSRF_REFUSED)
+    if not hmac.compare_digest(_csrf_for(session_id).encode(), sent.encode()):
         raise Refused(400, CSRF_REFUSED)
 
 

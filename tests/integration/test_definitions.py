@@ -204,3 +204,79 @@ def test_a_stored_version_the_workers_cannot_load_cannot_be_published(client: Fl
     assert "cannot be published" in issue["diagnostics"] and "min_adherence_pct" in issue["diagnostics"]
     assert listed_versions(client) == before
     assert client.get("/admin/definitions/pt-nonresponse/1.0.3/PlanDefinition").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("source", "where", "reason"),
+    [
+        ("{[a, b]: 1}", "(top)", "mapping keys must be scalars"),
+        ("? [x]\n: 1", "(top)", "mapping keys must be scalars"),
+        ("steps:\n  adherence:\n    ? {a: 1}\n    : 1", "steps.adherence", "mapping keys must be scalars"),
+        ("codes: !!set {[a]}", "codes", "mapping keys must be scalars"),
+        ("effective: 2026-99-99", "(line 1)", "a timestamp that cannot be read"),
+        ("effective: !!timestamp junk", "(line 1)", "a timestamp that cannot be read"),
+        ("effective: 2026-01-01T10:00:00+99:99", "(line 1)", "a timestamp that cannot be read"),
+        ("2026-02-30: a", "(line 1)", "a timestamp that cannot be read"),
+        ("payload: !!binary a", "(line 1)", "not valid YAML"),
+        ("weeks: !!int abc", "(line 1)", "an int that cannot be read"),
+        ("weeks: 0x_", "(line 1)", "an int that cannot be read"),
+        ("weeks: !!float abc", "(line 1)", "a float that cannot be read"),
+        ("flag: !!bool maybe", "(line 1)", "a bool that cannot be read"),
+        ("steps: !!map [1]", "(line 1)", "not valid YAML"),
+        ("steps: !foo bar", "(line 1)", "not valid YAML"),
+        ("steps: !!python/object:os.system {}", "(line 1)", "not valid YAML"),
+    ],
+    ids=[
+        "flow-sequence-key",
+        "complex-key",
+        "nested-mapping-key",
+        "set-of-sequences",
+        "timestamp-out-of-range",
+        "timestamp-tag-on-junk",
+        "timestamp-offset-out-of-range",
+        "timestamp-key-out-of-range",
+        "binary-not-base64",
+        "int-tag-on-text",
+        "hex-without-digits",
+        "float-tag-on-text",
+        "bool-tag-on-text",
+        "map-tag-on-a-sequence",
+        "unknown-tag",
+        "python-tag",
+    ],
+)
+def test_yaml_that_cannot_be_built_into_data_is_refused_as_invalid_naming_where_and_stores_nothing(
+    client: FlaskClient, source: str, where: str, reason: str
+) -> None:
+    before = listed_versions(client)
+    response = client.post("/admin/definitions", data=source, headers={"Content-Type": "application/yaml"})
+
+    assert response.status_code == 422, response.data[:300]
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    (issue,) = outcome["issue"]
+    assert issue["expression"] == [where] and reason in issue["diagnostics"]
+    assert len(response.data) < MAX_REFUSAL_BYTES
+    assert listed_versions(client) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [("url", '"https://carepath.dev/fhir/PlanDefinition/pt-\\ud800"'), ("title", '"Physical \\0 therapy"')],
+    ids=["lone-surrogate", "nul-character"],
+)
+def test_a_string_that_no_database_can_store_is_refused_as_invalid(client: FlaskClient, field: str, text: str) -> None:
+    source = shipped_definition("9.9.7")
+    original = next(line for line in source.splitlines() if line.startswith(f"{field}: "))
+    before = listed_versions(client)
+
+    response = client.post(
+        "/admin/definitions",
+        data=source.replace(original, f"{field}: {text}", 1),
+        headers={"Content-Type": "application/yaml"},
+    )
+
+    assert response.status_code == 422, response.data[:300]
+    (issue,) = response.get_json()["issue"]
+    assert "text that cannot be stored" in issue["diagnostics"]
+    assert listed_versions(client) == before

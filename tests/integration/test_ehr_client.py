@@ -232,6 +232,27 @@ def test_read_reference_reads_the_absolute_focus_a_notification_carries(ehr: Ehr
     assert ehr.read_reference(focus)["identifier"][0]["value"] == value
 
 
+def test_read_reference_naming_a_version_reads_that_version_after_later_updates(ehr: EhrClient) -> None:
+    value = unique("versioned")
+    id = str(ehr.conditional_create(task(value), SYSTEM, value).resource_id)
+    second = ehr.update("Task", id, {**task(value, "accepted"), "id": id})
+    ehr.update("Task", id, {**task(value, "in-progress"), "id": id})
+    focus = f"{ehr.base_url}/Task/{id}/_history/{second['meta']['versionId']}"
+
+    read = ehr.read_reference(focus)
+
+    assert (read["status"], read["meta"]["versionId"]) == ("accepted", second["meta"]["versionId"])
+    assert ehr.read_reference(f"{ehr.base_url}/Task/{id}")["status"] == "in-progress"
+
+
+def test_a_version_the_ehr_never_had_is_rejected_as_not_found(ehr: EhrClient) -> None:
+    value = unique("no-such-version")
+    id = str(ehr.conditional_create(task(value), SYSTEM, value).resource_id)
+    with pytest.raises(EhrRejected) as caught:
+        ehr.read_reference(f"Task/{id}/_history/999")
+    assert caught.value.status == 404
+
+
 def test_search_follows_next_links_to_the_last_page(ehr: EhrClient) -> None:
     system = f"urn:example:{unique('paging')}"
     for index in range(5):

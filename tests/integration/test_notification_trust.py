@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from service.bootstrap import Services
+from service.store.tables import inbound_events
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer, free_port
@@ -27,7 +30,8 @@ from tests.integration.test_notifications import (
     numbers_seen,
     red_flag_task_in_ehr,
     register,
-    silence,
+    silenced_red_flag,
+    silenced_subscription,
     stored,
 )
 from tests.processes import wait_until
@@ -93,11 +97,8 @@ def with_focus(body: dict[str, Any], focus: str) -> dict[str, Any]:
 def test_a_focus_naming_another_host_before_a_backslash_refuses_the_notification_and_that_host_hears_nothing(
     api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str], listener: Listener
 ) -> None:
-    patient = new_patient_id()
-    subscription = register(stack_services, f"{api}/notifications", patient, registered)
-    silence(sekmet, subscription.subscription_id)
-    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
-    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    patient, subscription, body = forged.patient, forged.subscription, forged.body
     ehr_host = sekmet.base_url.removeprefix("http://")
     body = with_focus(body, f"http://127.0.0.1:{listener.port}\\@{ehr_host}/Observation/x")
     ehr_token = token_for(stack_services, "ehr")
@@ -110,6 +111,36 @@ def test_a_focus_naming_another_host_before_a_backslash_refuses_the_notification
         ]
     assert listener.received == []
     assert nothing_taken(stack_services, patient, subscription.subscription_id)
+
+
+def test_a_caller_without_the_secret_is_refused_before_its_content_is_read_and_learns_nothing_of_the_ehr(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str], listener: Listener
+) -> None:
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    patient, subscription, body = forged.patient, forged.subscription, forged.body
+    foreign = json.dumps(with_focus(body, f"http://127.0.0.1:{listener.port}/Observation/x"))
+    ehr_host = str(urlsplit(sekmet.base_url).hostname)
+    json_headers = {"Content-Type": FHIR_JSON}
+    attempts = [
+        ("POST", "/notifications", foreign, json_headers),
+        ("POST", "/notifications", "{not json", json_headers),
+        ("POST", "/notifications", foreign, {"Content-Type": "text/plain"}),
+        ("POST", "/notifications", json.dumps({"resourceType": "Bundle", "entry": [{"fullUrl": []}]}), json_headers),
+        ("PUT", "/notifications/Observation/x", "{not json", json_headers),
+    ]
+
+    for method, path, data, headers in attempts:
+        for credential in ({}, {"Authorization": "Bearer not-a-secret"}):
+            refused = requests.request(method, f"{api}{path}", data=data, headers=headers | credential, timeout=30)
+            assert refused.status_code == 401, (method, path, data[:40], refused.text)
+            assert refused.headers["WWW-Authenticate"].startswith('Bearer realm="carepath"')
+            assert ehr_host not in refused.text
+    assert listener.received == []
+    assert nothing_taken(stack_services, patient, subscription.subscription_id)
+
+    with_secret = deliver(api, json.loads(foreign), subscription.secret)
+    assert with_secret.status_code == 400
+    assert "not on the EHR's base URL" in with_secret.text and ehr_host not in with_secret.text
 
 
 def test_forged_event_numbers_cannot_silence_the_ehrs_real_notification_of_a_red_flag(
@@ -220,3 +251,39 @@ def test_a_forged_copy_under_the_same_id_and_version_cannot_shadow_the_ehrs_real
     real_stored = ("notification", "Observation", real["id"])
     wait_until(lambda: real_stored in stored(stack_services, patient), 30, what="the EHR's version of the flag")
     wait_until(lambda: red_flag_task_in_ehr(sekmet, patient), 60, what="the red-flag Task in the EHR")
+
+
+def test_a_focus_naming_a_version_stores_that_version_even_after_the_resource_changed_again(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    patient, subscription = silenced_subscription(api, stack_services, sekmet, registered)
+    first = ehr_put(sekmet, measure(patient, PAIN, 7, "2026-01-05T10:00:00Z"))
+    second = ehr_put(sekmet, measure(patient, PAIN, 6, "2026-01-12T10:00:00Z") | {"id": first["id"]})
+    third = ehr_put(sekmet, measure(patient, PAIN, 5, "2026-01-19T10:00:00Z") | {"id": first["id"]})
+    assert len({first["meta"]["versionId"], second["meta"]["versionId"], third["meta"]["versionId"]}) == 3
+    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, second)])
+    versioned = f"{sekmet.base_url}/Observation/{first['id']}/_history/{second['meta']['versionId']}"
+
+    answer = deliver(api, with_focus(body, versioned), subscription.secret)
+
+    assert answer.status_code == 200, answer.text
+    assert stored_versions(stack_services, patient) == [second["meta"]["versionId"]]
+    assert numbers_seen(stack_services, subscription.subscription_id) == [1]
+
+
+def test_a_focus_naming_a_version_that_is_not_a_fhir_id_is_refused_and_nothing_is_read(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    focus = f"{sekmet.base_url}/Observation/{forged.flag['id']}/_history/{'9' * 65}"
+
+    refused = deliver(api, with_focus(forged.body, focus), forged.subscription.secret)
+
+    assert refused.status_code == 400, refused.text
+    assert nothing_taken(stack_services, forged.patient, forged.subscription.subscription_id)
+
+
+def stored_versions(services: Services, patient: str) -> list[str | None]:
+    with services.db.connect() as connection:
+        rows = connection.execute(sa.select(inbound_events.c.version_id).where(inbound_events.c.patient_id == patient))
+        return [row.version_id for row in rows]

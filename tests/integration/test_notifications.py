@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,14 +254,39 @@ def test_a_classic_rest_hook_notification_stores_the_matching_resource(
 # -- authentication, duplicates, gaps --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Forgeable:
+    """A silenced subscription of a new patient, a red flag written to the EHR, and its notification (to alter)."""
+
+    patient: str
+    subscription: registration.Registered
+    flag: dict[str, Any]
+    body: dict[str, Any]
+
+
+def silenced_subscription(
+    api: str, services: Services, sekmet: SekmetServer, registered: list[str]
+) -> tuple[str, registration.Registered]:
+    """A new patient and a subscription to it whose notifications the EHR does not send (the test does)."""
+    patient = new_patient_id()
+    subscription = register(services, f"{api}/notifications", patient, registered)
+    silence(sekmet, subscription.subscription_id)
+    return patient, subscription
+
+
+def silenced_red_flag(api: str, services: Services, sekmet: SekmetServer, registered: list[str]) -> Forgeable:
+    """What a test needs to send its own notification of a red flag, with the EHR's own one switched off."""
+    patient, subscription = silenced_subscription(api, services, sekmet, registered)
+    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
+    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
+    return Forgeable(patient, subscription, flag, body)
+
+
 def test_a_notification_with_a_wrong_or_missing_secret_is_refused_and_stores_nothing(
     api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
 ) -> None:
-    patient = new_patient_id()
-    subscription = register(stack_services, f"{api}/notifications", patient, registered)
-    silence(sekmet, subscription.subscription_id)
-    flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, "2026-01-05T10:00:00Z"))
-    body = notification(sekmet.base_url, subscription.subscription_id, "event-notification", 1, [(1, flag)])
+    forged = silenced_red_flag(api, stack_services, sekmet, registered)
+    patient, subscription, flag, body = forged.patient, forged.subscription, forged.flag, forged.body
     unknown = notification(sekmet.base_url, "carepath-unknown", "event-notification", 1, [(1, flag)])
 
     for refused in (deliver(api, body, "wrong"), deliver(api, body, None), deliver(api, unknown, subscription.secret)):

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 
+from service.access.oidc import OidcVerifier
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
@@ -28,6 +30,13 @@ from tests.ehr.sekmet import free_port
 AUDIENCE = "carepath-api"
 KID = "test-key-1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+DISCOVERY = "/realms/test/.well-known/openid-configuration"
+CERTS = "/realms/test/certs"
+
+
+def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    """The public half of `key` as the issuer publishes it."""
+    return json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) | {"kid": kid, "use": "sig", "alg": "RS256"}
 
 
 class Issuer:
@@ -37,16 +46,19 @@ class Issuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/realms/test"
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        documents = {
-            "/realms/test/.well-known/openid-configuration": {"issuer": self.url, "jwks_uri": f"{self.url}/certs"},
-            "/realms/test/certs": {"keys": [jwk | {"kid": KID, "use": "sig", "alg": "RS256"}]},
+        self.documents: dict[str, dict[str, Any]] = {
+            DISCOVERY: {"issuer": self.url, "jwks_uri": f"{self.url}/certs"},
+            CERTS: {"keys": [public_jwk(self.key, KID)]},
         }
+        self.requested: list[str] = []  # every path asked for, in order
+        self.broken: set[str] = set()  # paths that answer 500 (a provider in trouble)
+        documents, requested, broken = self.documents, self.requested, self.broken
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                body = documents.get(self.path)
-                self.send_response(200 if body else 404)
+                requested.append(self.path)
+                body = None if self.path in broken else documents.get(self.path)
+                self.send_response(500 if self.path in broken else 200 if body else 404)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(json.dumps(body or {}).encode())
@@ -57,11 +69,14 @@ class Issuer:
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def token(self, key: Any = None, algorithm: str = "RS256", **claims: Any) -> str:
+    def token(self, key: Any = None, algorithm: str = "RS256", kid: str = KID, **claims: Any) -> str:
         now = int(time.time())
         payload = {"iss": self.url, "aud": AUDIENCE, "sub": "u-1", "preferred_username": "dana", "iat": now,
                    "exp": now + 300, "carepath_role": "coordinator"} | claims  # fmt: skip
-        return jwt.encode(payload, key or self.key, algorithm=algorithm, headers={"kid": KID})
+        return jwt.encode(payload, key or self.key, algorithm=algorithm, headers={"kid": kid})
+
+    def key_reads(self) -> int:
+        return self.requested.count(CERTS)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -171,3 +186,80 @@ def test_a_jwt_sign_in_keeps_the_jwt_sealed_on_the_server_and_ends_when_the_jwt_
     assert client.get("/ui/worklist").status_code == 302  # the JWT is verified again on every page
     with transaction(services.db) as connection:
         assert connection.execute(sa.select(ui_sessions).where(ui_sessions.c.name == "dana-sealed")).first() is None
+
+
+@contextmanager
+def api_for(settings: Settings) -> Iterator[FlaskClient]:
+    """An API of its own (its own verifier, so its own key reads), on these settings."""
+    services = build(settings)
+    try:
+        with create_app(settings, services=services).test_client() as client:
+            yield client
+    finally:
+        services.db.dispose()
+
+
+@pytest.fixture()
+def own_issuer() -> Iterator[Issuer]:
+    """An issuer a test may break or re-point without disturbing the others."""
+    served = Issuer()
+    yield served
+    served.close()
+
+
+def test_tokens_naming_unknown_keys_re_read_the_keys_at_most_once_and_are_then_refused_at_once(
+    stack_settings: Settings, own_issuer: Issuer
+) -> None:
+    settings = replace(stack_settings, ehr_base_url=None, oidc_issuer=own_issuer.url, oidc_audience=AUDIENCE)
+    with api_for(settings) as client:
+        assert client.get("/fhir/Task", headers=bearer(own_issuer.token())).status_code == 200
+
+        answers = [client.get("/fhir/Task", headers=bearer(own_issuer.token(kid=f"junk-{n}"))) for n in range(20)]
+
+        assert [a.status_code for a in answers] == [401] * 20
+        assert own_issuer.key_reads() == 1
+        assert client.get("/fhir/Task", headers=bearer(own_issuer.token())).status_code == 200
+
+
+def test_a_provider_whose_keys_cannot_be_read_is_asked_once_per_window_not_once_per_request(
+    stack_settings: Settings, own_issuer: Issuer
+) -> None:
+    own_issuer.broken.add(CERTS)
+    settings = replace(stack_settings, ehr_base_url=None, oidc_issuer=own_issuer.url, oidc_audience=AUDIENCE)
+    with api_for(settings) as client:
+        answers = [client.get("/fhir/Task", headers=bearer(own_issuer.token(kid=f"junk-{n}"))) for n in range(10)]
+
+    assert [a.status_code for a in answers] == [503] * 10
+    assert own_issuer.key_reads() == 1
+
+
+def test_a_rotated_key_is_read_once_the_window_since_the_last_re_read_has_passed(own_issuer: Issuer) -> None:
+    now = [0.0]
+    verifier = OidcVerifier(own_issuer.url, AUDIENCE, "carepath_role", refetch_seconds=30, clock=lambda: now[0])
+    assert verifier.verify(own_issuer.token(kid="not-yet-published")) is None  # the one re-read of this window
+    rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    own_issuer.documents[CERTS]["keys"].append(public_jwk(rotated, "test-key-2"))
+    reads = own_issuer.key_reads()
+
+    now[0] = 29.0
+    assert verifier.verify(own_issuer.token(key=rotated, kid="test-key-2")) is None
+    assert own_issuer.key_reads() == reads
+    now[0] = 31.0
+    who = verifier.verify(own_issuer.token(key=rotated, kid="test-key-2"))
+    assert who is not None and who.role == "coordinator"
+    assert own_issuer.key_reads() == reads + 1
+
+
+def test_keys_that_discovery_places_on_another_origin_are_not_read_unless_configured(
+    stack_settings: Settings, own_issuer: Issuer
+) -> None:
+    elsewhere = f"http://localhost:{own_issuer.port}{CERTS}"  # the same server, but not the issuer's origin
+    own_issuer.documents[DISCOVERY]["jwks_uri"] = elsewhere
+    settings = replace(stack_settings, ehr_base_url=None, oidc_issuer=own_issuer.url, oidc_audience=AUDIENCE)
+
+    with api_for(settings) as client:
+        refused = client.get("/fhir/Task", headers=bearer(own_issuer.token()))
+    assert refused.status_code == 503 and own_issuer.key_reads() == 0
+
+    with api_for(replace(settings, oidc_jwks_uri=elsewhere)) as client:
+        assert client.get("/fhir/Task", headers=bearer(own_issuer.token())).status_code == 200

@@ -316,6 +316,18 @@ def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
     assert signed_out.status_code == 400 and client.get("/ui/worklist").status_code == 200
 
 
+@pytest.mark.parametrize("sent", ["é", "\u00e9" * 64, "🔑"], ids=["accented", "accented-token-length", "emoji"])
+def test_a_csrf_token_with_characters_beyond_ascii_is_refused_like_any_forged_one(
+    client: FlaskClient, stack_services: Services, sent: str
+) -> None:
+    csrf_of(client)  # the sign-in form gives this browser a session whose token the field must carry
+    response = client.post("/ui/sign-in", data={"token": token_for(stack_services, "admin"), "csrf_token": sent})
+
+    assert response.status_code == 400
+    assert "expired or did not come from Carepath" in response.get_data(as_text=True)
+    assert client.get("/ui/worklist").status_code == 302
+
+
 def test_reading_a_patient_page_is_audited_with_the_reader(
     client: FlaskClient, stack_services: Services, red_flag_patient: tuple[str, str]
 ) -> None:

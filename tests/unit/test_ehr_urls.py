@@ -34,6 +34,26 @@ def test_references_on_the_ehr_are_read_as_type_and_id_after_normalisation(
 
 
 @pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("Observation/o1", ("Observation", "o1", None)),
+        ("Observation/o1/_history/3", ("Observation", "o1", "3")),
+        (f"{BASE}/Observation/o1/_history/v-2.a", ("Observation", "o1", "v-2.a")),
+    ],
+)
+def test_a_reference_naming_a_version_keeps_it(url: str, key: tuple[str, str, str | None]) -> None:
+    assert EhrBase(BASE).versioned_key(url) == key
+
+
+@pytest.mark.parametrize(
+    "url", ["Observation/o1/_history/..", "Observation/o1/_history/a$b", f"Observation/o1/_history/{'9' * 65}"]
+)
+def test_a_version_that_is_not_a_fhir_id_is_refused(url: str) -> None:
+    with pytest.raises(ForeignUrl):
+        EhrBase(BASE).versioned_key(url)
+
+
+@pytest.mark.parametrize(
     ("base", "url"),
     [
         # the reproducer: urllib reads the host after the backslash, requests connects to the one before

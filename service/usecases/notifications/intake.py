@@ -1,8 +1,10 @@
 """Accept a notification: authenticate, resolve its events, store them and the counters at once.
 
-Order matters: authentication first (an unknown subscription or a wrong secret stores nothing),
-then EHR reads (a failure refuses the notification whole), then ONE transaction holding the
-stored events and the subscription's counters. The caller queues evaluation after it commits.
+Order matters: authentication first, from the credential alone before the body is read (an
+unknown subscription or a wrong secret learns and stores nothing; see `sender.prove_caller`),
+then the URLs it names, then EHR reads (a failure refuses the notification whole), then ONE
+transaction holding the stored events and the subscription's counters. The caller queues
+evaluation after it commits.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from service.store.subscriptions import Subscription
 from service.usecases import intake
 from service.usecases.notifications import envelope, resolve, sequence
 from service.usecases.notifications.envelope import Event, Notification
-from service.usecases.notifications.sender import UNAUTHORIZED, authenticate, refuse_foreign_urls
+from service.usecases.notifications.sender import UNAUTHORIZED, Caller, authenticate, refuse_foreign_urls
 
 LATE_DELIVERY = "late-delivery"
 DIRECT = "api"  # what an `ehr` token delivers is stored as a direct event, as `POST /fhir/{type}` would
@@ -46,15 +48,14 @@ def notification(
     ehr: EhrClient | None,
     now: datetime,
     body: Any,
-    authorization: str | None,
+    caller: Caller,
     *,
-    ehr_token: bool = False,
     max_gap: int = DEFAULT_MAX_EVENT_GAP,
 ) -> Accepted:
-    """A Backport (R4), R4B or R5 notification Bundle."""
+    """A Backport (R4), R4B or R5 notification Bundle from a caller `prove_caller` let in."""
     parsed = envelope.parse(body)
+    sender = authenticate(db, parsed.subscription_id, caller)
     refuse_foreign_urls(ehr, parsed)
-    sender = authenticate(db, parsed.subscription_id, authorization, ehr_token=ehr_token)
     if not sender.owner:
         return _direct(db, ehr, now, sender.subscription, parsed)
     subscription = sender.subscription
@@ -112,9 +113,11 @@ def _direct(
     return Accepted(subscription.id, tuple(event_ids), message)
 
 
-def classic_ping(db: sa.Engine, ehr: EhrClient | None, now: datetime, authorization: str | None) -> Accepted:
-    """An R4 classic rest-hook POST without a body: re-run the subscription's criteria."""
-    subscription = authenticate(db, None, authorization).subscription
+def classic_ping(db: sa.Engine, ehr: EhrClient | None, now: datetime, caller: Caller) -> Accepted:
+    """An R4 classic rest-hook POST without a body: re-run the subscription's criteria (its secret only)."""
+    subscription = caller.secret_of
+    if subscription is None:  # an `ehr` token cannot make Carepath search on a subscription's behalf
+        raise Problem(401, "login", UNAUTHORIZED)
     outcome, newest = resolve.search(ehr, subscription, subscription.reconciled_through or subscription.created_at)
     with transaction(db) as connection:
         current = _lock(connection, subscription.id)
@@ -128,18 +131,16 @@ def classic_resource(
     db: sa.Engine,
     ehr: EhrClient | None,
     now: datetime,
-    authorization: str | None,
+    caller: Caller,
     resource_type: str,
     resource_id: str,
     body: Any | None,
-    *,
-    ehr_token: bool = False,
 ) -> Accepted:
     """An R4 classic rest-hook PUT of `{type}/{id}`: the resource, or nothing (then read it).
 
     With an `ehr` token instead of a subscription's secret, the resource is a direct event.
     """
-    subscription = None if ehr_token else authenticate(db, None, authorization).subscription
+    subscription = caller.secret_of
     if body is None:
         focus = Event(number=0, focus=f"{resource_type}/{resource_id}")
         outcome = resolve.focus(ehr, focus, {}, patient_lookup(db), now)

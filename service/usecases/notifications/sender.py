@@ -35,25 +35,48 @@ class Sender:
     owner: bool  # the subscription's secret: the EHR itself, which alone may advance event numbers
 
 
-def authenticate(
-    db: sa.Engine, subscription_id: str | None, authorization: str | None, *, ehr_token: bool = False
-) -> Sender:
-    """The subscription the sender names (or whose secret it presents); else 401.
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, proven from the credential alone, before anything in the body is read."""
 
-    `ehr_token`: the request already proved an `ehr` API token; the subscription must still be
-    named and known, and the sender is not its owner.
+    secret_of: Subscription | None  # the subscription whose own secret was shown; None for an `ehr` token
+
+
+def prove_caller(db: sa.Engine, authorization: str | None, *, ehr_token: bool = False) -> Caller:
+    """The subscription whose secret the caller shows, or an `ehr` token holder; else 401.
+
+    Runs before the body is parsed or checked, so a caller without credentials learns nothing
+    from how its content would have been judged (nor which EHR the URLs must name).
+    `ehr_token`: the request already proved an `ehr` API token.
     """
+    if ehr_token:
+        return Caller(None)
     token = bearer_token(authorization)
     with db.connect() as connection:
-        if subscription_id:
-            subscription = store.find(connection, subscription_id)
-        else:
-            subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
-    owner = subscription is not None and matches(subscription.secret_hash, token)
-    if subscription is None or subscription.status == store.OFF or not (owner or ehr_token):
+        subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
+    if subscription is None or subscription.status == store.OFF or not matches(subscription.secret_hash, token):
+        log.info("notification refused", known=subscription is not None)
+        raise Problem(401, "login", UNAUTHORIZED)
+    return Caller(subscription)
+
+
+def authenticate(db: sa.Engine, subscription_id: str | None, caller: Caller) -> Sender:
+    """The subscription a notification names, when this caller may speak of it; else 401.
+
+    A secret speaks only for its own subscription (the one named must be it). An `ehr` token
+    holder must name a known subscription, and is not its owner.
+    """
+    if caller.secret_of is not None:
+        if subscription_id and subscription_id != caller.secret_of.id:
+            log.info("notification refused: names another subscription", subscription_id=subscription_id)
+            raise Problem(401, "login", UNAUTHORIZED)
+        return Sender(caller.secret_of, owner=True)
+    with db.connect() as connection:
+        subscription = store.find(connection, subscription_id) if subscription_id else None
+    if subscription is None or subscription.status == store.OFF:
         log.info("notification refused", subscription_id=subscription_id, known=subscription is not None)
         raise Problem(401, "login", UNAUTHORIZED)
-    return Sender(subscription, owner)
+    return Sender(subscription, owner=False)
 
 
 def refuse_foreign_urls(ehr: EhrClient | None, notification: Notification) -> None:
