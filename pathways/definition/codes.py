@@ -18,28 +18,25 @@ LOINC = "http://loinc.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
 
-_VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
+
+def _dihedral_product(j: int, k: int) -> int:
+    """Verhoeff's multiplication table: the dihedral group D5, 0-4 its rotations, 5-9 its reflections."""
+    if j < 5:
+        return (j + k) % 5 + (0 if k < 5 else 5)
+    return (j - k) % 5 + (5 if k < 5 else 0)
+
+
+def _powers(permutation: tuple[int, ...], count: int) -> tuple[tuple[int, ...], ...]:
+    """The permutation applied 0, 1, ... count - 1 times: the rows of Verhoeff's position table."""
+    rows = [tuple(range(len(permutation)))]
+    while len(rows) < count:
+        rows.append(tuple(permutation[n] for n in rows[-1]))
+    return tuple(rows)
+
+
+# Built rather than written out: the published tables are these two constructions.
+_VERHOEFF_D = tuple(tuple(_dihedral_product(j, k) for k in range(10)) for j in range(10))
+_VERHOEFF_P = _powers((1, 5, 7, 6, 2, 8, 3, 0, 9, 4), 8)
 
 
 def verhoeff_valid(digits: str) -> bool:

@@ -228,15 +228,15 @@ class ImagingStep(ProposingStep):
 
 
 @dataclass(frozen=True, slots=True)
-class InjectionStep(ProposingStep):
+class DiagnosisStep(ProposingStep):
+    """A step that a confirmed diagnosis in one of `diagnosis_groups` fires; the next checkpoint follows it."""
+
     diagnosis_groups: tuple[str, ...]
     next_checkpoint_weeks: int
 
 
-@dataclass(frozen=True, slots=True)
-class MedicationStep(ProposingStep):
-    diagnosis_groups: tuple[str, ...]
-    next_checkpoint_weeks: int
+InjectionStep = DiagnosisStep  # the epidural injection and modified PT
+MedicationStep = DiagnosisStep  # the medication review for neuropathic pain
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from pathways.definition.model import Proposing
 from pathways.explain import day, listing
 from pathways.model import Evidence, Priority
 from pathways.rules import context
@@ -28,16 +29,7 @@ def _evidence(found: Sequence[DiagnosisEntry]) -> tuple[Evidence, ...]:
 def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
     """Propose the epidural injection and a modified PT programme; set the injection checkpoint."""
     step = run.definition.injection
-    words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
-    decide(
-        run,
-        "injection",
-        step.propose,
-        words,
-        evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
-        reasons=reasons_of(found, snap.region_sources),
-        variants={"injection": snap.region},
-    )
+    _decide_on_diagnoses(run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection")
     set_injection_checkpoint(run)
 
 
@@ -53,15 +45,7 @@ def set_injection_checkpoint(run: Run) -> None:
 def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
     """Propose a medication review for neuropathic pain (the caller sets any checkpoint)."""
     step = run.definition.medication
-    words = {**snap.words, "diagnoses": diagnosis_words(run, found, step.diagnosis_groups)}
-    decide(
-        run,
-        "medication",
-        step.propose,
-        words,
-        evidence=_evidence(found),
-        reasons=reasons_of(found),
-    )
+    _decide_on_diagnoses(run, snap, found, "medication", step.propose, step.diagnosis_groups)
 
 
 def surgical_priority(run: Run, found: Sequence[DiagnosisEntry]) -> Priority:
@@ -79,19 +63,35 @@ def fire_surgical_consult(
     template = step.propose.template("referral")
     variant = template.variant(snap.region)
     groups = (*run.definition.structural_groups, *step.fact_groups)
-    words = {
-        **snap.words,
-        "diagnoses": diagnosis_words(run, found, groups),
-        "specialty": variant.label if variant else "",
-        "context": context_words,
-    }
-    decide(
-        run,
-        "surgical-consult",
-        step.propose,
-        words,
-        evidence=(*_evidence(found), Evidence("region", snap.region, tuple(d.source for d in snap.region_sources))),
-        reasons=reasons_of(found, snap.region_sources),
-        variants={"referral": snap.region},
-        priority=priority,
+    words = {"specialty": variant.label if variant else "", "context": context_words}
+    _decide_on_diagnoses(
+        run, snap, found, "surgical-consult", step.propose, groups, words, variant="referral", priority=priority
     )
+
+
+def _decide_on_diagnoses(
+    run: Run,
+    snap: Snapshot,
+    found: Sequence[DiagnosisEntry],
+    step: str,
+    propose: Proposing,
+    groups: Sequence[str],
+    words: Mapping[str, str] | None = None,
+    *,
+    variant: str | None = None,
+    priority: Priority | None = None,
+) -> None:
+    """Decide a step that confirmed diagnoses (`found`, named by their `groups`) led to.
+
+    A step whose proposal varies by region names the varying template as `variant`; the region
+    then joins the evidence and the reasons.
+    """
+    evidence = _evidence(found)
+    reasons = reasons_of(found)
+    variants = None
+    if variant is not None:
+        evidence += (Evidence("region", snap.region, tuple(d.source for d in snap.region_sources)),)
+        reasons = reasons_of(found, snap.region_sources)
+        variants = {variant: snap.region}
+    all_words = {**snap.words, "diagnoses": diagnosis_words(run, found, groups), **(words or {})}
+    decide(run, step, propose, all_words, evidence=evidence, reasons=reasons, variants=variants, priority=priority)

@@ -53,26 +53,21 @@ def support(definition: Definition, finding: Entry, severity: str, known: Sequen
     return ()
 
 
+def _not_checked(run: Run, candidates: Sequence[Entry], why: str) -> None:
+    """Trace that `candidates` were not weighed against the severities, and why."""
+    run.check(STEP, False, why, findings=tuple(c.name for c in candidates))
+
+
 def evaluate_red_flags(run: Run, candidates: Sequence[Entry]) -> None:
     """Fire the highest severity that newly holds on `candidates` (one fact's findings, or all)."""
     definition, state = run.definition, run.state
     if state.episode is None:
-        run.check(
-            STEP,
-            False,
-            "no episode yet: findings are kept and checked when the first PT visit sets t0",
-            findings=tuple(c.name for c in candidates),
-        )
+        _not_checked(run, candidates, "no episode yet: findings are kept and checked when the first PT visit sets t0")
         return
     known = readable(definition, state, run.now)
     fresh = [c for c in candidates if c in known]
     if not fresh:
-        run.check(
-            STEP,
-            False,
-            "no finding dated on or after t0 − the red-flag window",
-            findings=tuple(c.name for c in candidates),
-        )
+        _not_checked(run, candidates, "no finding dated on or after t0 − the red-flag window")
         return
     for rule in definition.red_flags.severities:
         if _try(run, rule, fresh, known):

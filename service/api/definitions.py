@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
 from pathways.fhir.plandefinition import to_plan_definition
-from service import audit
 from service.api.access import current_actor
 from service.api.context import services
 from service.api.outcomes import fhir_response
+from service.bootstrap import Services
 from service.problems import Problem
 from service.store.database import lock_patient, transaction
 from service.store.definitions import DefinitionVersion
+from service.usecases.definitions import versions
 from service.usecases.definitions.migration import diff, migrate_patient
+
+Read = TypeVar("Read")
 
 blueprint = Blueprint("definitions", __name__, url_prefix="/admin/definitions")
 
@@ -27,17 +31,8 @@ def _actor() -> str:
     return str(getattr(identity, "name", None) or "anonymous")
 
 
-def _audit(connection: sa.Connection, action: str, subtype: str, pathway_id: str, reference: str) -> None:
-    """One AuditEvent row for a change to a pathway version (`url|version` as its description)."""
-    entities = [f"PlanDefinition/{pathway_id}"]
-    audit.record(connection, current_actor(), action, subtype, entities, services().clock(), description=reference)
-
-
 def _reference(pathway_id: str, version: str) -> str:
-    for known in _versions():
-        if known.pathway_id == pathway_id and known.version == version:
-            return known.reference
-    raise Problem(404, "not-found", f"No version {version} of pathway {pathway_id}.")
+    return versions.reference_of(services(), pathway_id, version)
 
 
 def _versions() -> list[DefinitionVersion]:
@@ -77,10 +72,7 @@ def upload() -> Response:
         source = body.get("source") if isinstance(body, dict) else None
     if not isinstance(source, str) or not source.strip():
         raise Problem(400, "required", 'Send the definition as YAML, or as JSON {"source": "..."}.', ["source"])
-    svc = services()
-    with transaction(svc.db) as connection:
-        version = svc.definitions.upload(connection, source, _actor(), svc.clock())
-        _audit(connection, audit.CREATE, "definition-upload", version.pathway_id, version.reference)
+    version = versions.upload(services(), source, _actor(), current_actor())
     response = jsonify(_json(version))
     response.status_code = 201
     return response
@@ -89,10 +81,7 @@ def upload() -> Response:
 @blueprint.get("/<pathway_id>/<version>")
 def read(pathway_id: str, version: str) -> Response:
     """One version: its status and the YAML as uploaded."""
-    reference = _reference(pathway_id, version)
-    svc = services()
-    with transaction(svc.db) as connection:
-        source = svc.definitions.source(connection, reference)
+    reference, source = _read(pathway_id, version, lambda svc, c, ref: (ref, svc.definitions.source(c, ref)))
     meta = next(v for v in _versions() if v.reference == reference)
     return jsonify(_json(meta) | {"source": source})
 
@@ -100,33 +89,29 @@ def read(pathway_id: str, version: str) -> Response:
 @blueprint.get("/<pathway_id>/<version>/PlanDefinition")
 def export(pathway_id: str, version: str) -> Response:
     """One version rendered as a FHIR PlanDefinition."""
-    reference = _reference(pathway_id, version)
-    svc = services()
-    with transaction(svc.db) as connection:
-        definition = svc.definitions.get(connection, reference)
+    definition = _read(pathway_id, version, lambda svc, c, ref: svc.definitions.get(c, ref))
     return fhir_response(to_plan_definition(definition))
 
 
-@blueprint.post("/<pathway_id>/<version>/publish")
-def publish(pathway_id: str, version: str) -> Response:
-    """Make a version the one new patients start on; enrolled patients stay where they are."""
+def _read(pathway_id: str, version: str, read: Callable[[Services, sa.Connection, str], Read]) -> Read:
+    """`read` on a known version (404 otherwise), given its `url|version`, in one transaction."""
     reference = _reference(pathway_id, version)
     svc = services()
     with transaction(svc.db) as connection:
-        published = svc.definitions.publish(connection, reference, svc.clock())
-        _audit(connection, audit.UPDATE, "definition-publish", pathway_id, reference)
-    return jsonify(_json(published))
+        return read(svc, connection, reference)
 
 
-@blueprint.post("/<pathway_id>/<version>/retire")
-def retire(pathway_id: str, version: str) -> Response:
-    """Stop new enrolments on a version."""
-    reference = _reference(pathway_id, version)
-    svc = services()
-    with transaction(svc.db) as connection:
-        retired = svc.definitions.retire(connection, reference, svc.clock())
-        _audit(connection, audit.UPDATE, "definition-retire", pathway_id, reference)
-    return jsonify(_json(retired))
+# publish: new patients start on the version, enrolled patients stay where they are;
+# retire: no new enrolments on it. Both leave the same AuditEvent the CLI and the UI leave.
+_STATUS_CHANGES = {"publish": versions.publish, "retire": versions.retire}
+
+
+@blueprint.post("/<pathway_id>/<version>/publish", endpoint="publish", defaults={"change": "publish"})
+@blueprint.post("/<pathway_id>/<version>/retire", endpoint="retire", defaults={"change": "retire"})
+def change_status(pathway_id: str, version: str, change: str) -> Response:
+    """Publish or retire a version."""
+    changed = _STATUS_CHANGES[change](services(), _reference(pathway_id, version), current_actor())
+    return jsonify(_json(changed))
 
 
 @blueprint.get("/<pathway_id>/<version>/diff")

@@ -57,7 +57,7 @@ def delete_resource(resource_type: str, resource_id: str) -> Response:
         held = patients.filed_under(connection, resource_type, resource_id)
         if held is None:
             return Response(status=204)  # nothing held: already gone, as FHIR delete allows
-        prepared = intake.deletion(resource_type, resource_id, held[0], svc.clock())
+        prepared = intake.deletion(resource_type, resource_id, held[0], svc.clock().isoformat())
         event_id, created = intake.store(connection, prepared, "api-delete", svc.clock())
     if created:
         dispatcher().evaluate_event_safely(event_id)

@@ -14,42 +14,33 @@ from service.bootstrap import Services, build
 from service.problems import Problem
 from service.settings import Settings
 from service.store.database import lock_patient, transaction
-from service.store.definitions import DefinitionVersion
+from service.usecases.definitions import versions
 from service.usecases.definitions.migration import diff, migrate_patient
 
 Result = TypeVar("Result")
-Changed = TypeVar("Changed", bound=DefinitionVersion)
 
 
 def _run(action: Callable[[Services, sa.Connection], Result]) -> Result:
     """Run `action` in one transaction; a refusal becomes a clear message and exit 1."""
-    services = build(Settings.from_env())
-    try:
+
+    def in_transaction(services: Services) -> Result:
         with transaction(services.db) as connection:
             return action(services, connection)
+
+    return _refused_plainly(in_transaction)
+
+
+def _refused_plainly(action: Callable[[Services], Result]) -> Result:
+    """Run `action` on freshly built services; a refusal becomes a clear message and exit 1."""
+    try:
+        return action(build(Settings.from_env()))
     except Problem as problem:
         details = "; ".join(str(i.get("diagnostics", "")) for i in problem.outcome()["issue"])
         raise click.ClickException(details or problem.message) from problem
 
 
-def _reference(pathway_id: str, version: str) -> Callable[[Services, sa.Connection], str]:
-    def find(services: Services, connection: sa.Connection) -> str:
-        for known in services.definitions.versions(connection):
-            if known.pathway_id == pathway_id and known.version == version:
-                return known.reference
-        raise Problem(404, "not-found", f"No version {version} of pathway {pathway_id}.")
-
-    return find
-
-
-def _audited(connection: sa.Connection, services: Services, subtype: str, version: Changed) -> Changed:
-    """Record the change to a pathway version in its transaction; hand the version back."""
-    action = audit.CREATE if subtype == "definition-upload" else audit.UPDATE
-    entities = [f"PlanDefinition/{version.pathway_id}"]
-    audit.record(
-        connection, audit.command_line(), action, subtype, entities, services.clock(), description=version.reference
-    )
-    return version
+def _reference(pathway_id: str, version: str) -> str:
+    return _refused_plainly(lambda s: versions.reference_of(s, pathway_id, version))
 
 
 @click.group()
@@ -69,28 +60,30 @@ def list_command() -> None:
 def upload_command(path: Path) -> None:
     """Validate and store a definition YAML as a draft version."""
     source = path.read_text(encoding="utf-8")
-    version = _run(lambda s, c: _audited(c, s, "definition-upload", s.definitions.upload(c, source, "cli", s.clock())))
+    version = _refused_plainly(lambda s: versions.upload(s, source, "cli", audit.command_line()))
     click.echo(f"uploaded {version.reference} as a draft")
 
 
-@definitions.command("publish")
-@click.argument("pathway_id")
-@click.argument("version")
-def publish_command(pathway_id: str, version: str) -> None:
-    """Make a version the one new patients start on."""
-    reference = _run(_reference(pathway_id, version))
-    _run(lambda s, c: _audited(c, s, "definition-publish", s.definitions.publish(c, reference, s.clock())))
-    click.echo(f"published {reference}")
+# Each status change: its command, what it does, and the word for what was done.
+_STATUS_CHANGES = (
+    ("publish", versions.publish, "Make a version the one new patients start on.", "published"),
+    ("retire", versions.retire, "Stop new enrolments on a version.", "retired"),
+)
 
 
-@definitions.command("retire")
-@click.argument("pathway_id")
-@click.argument("version")
-def retire_command(pathway_id: str, version: str) -> None:
-    """Stop new enrolments on a version."""
-    reference = _run(_reference(pathway_id, version))
-    _run(lambda s, c: _audited(c, s, "definition-retire", s.definitions.retire(c, reference, s.clock())))
-    click.echo(f"retired {reference}")
+def _status_command(change: versions.StatusChange, done: str) -> Callable[[str, str], None]:
+    def command(pathway_id: str, version: str) -> None:
+        actor = audit.command_line()
+        changed = _refused_plainly(lambda s: change(s, versions.reference_of(s, pathway_id, version), actor))
+        click.echo(f"{done} {changed.reference}")
+
+    return command
+
+
+for _name, _change, _help, _done in _STATUS_CHANGES:
+    definitions.command(_name, help=_help)(
+        click.argument("pathway_id")(click.argument("version")(_status_command(_change, _done)))
+    )
 
 
 @definitions.command("diff")
@@ -98,7 +91,7 @@ def retire_command(pathway_id: str, version: str) -> None:
 @click.argument("version")
 def diff_command(pathway_id: str, version: str) -> None:
     """Show, per enrolled patient, which proposals would change under this version."""
-    reference = _run(_reference(pathway_id, version))
+    reference = _reference(pathway_id, version)
     changes = _run(lambda s, c: diff(s, c, s.definitions.get(c, reference)))
     if not changes:
         click.echo("no enrolled patient's proposals would change")
@@ -114,7 +107,7 @@ def diff_command(pathway_id: str, version: str) -> None:
 @click.argument("patient_ids", nargs=-1, required=True)
 def migrate_command(pathway_id: str, version: str, patient_ids: tuple[str, ...]) -> None:
     """Move the named enrolled patients to this version (read its diff first)."""
-    reference = _run(_reference(pathway_id, version))
+    reference = _reference(pathway_id, version)
     for patient_id in patient_ids:
 
         def move(services: Services, connection: sa.Connection, patient_id: str = patient_id) -> bool:

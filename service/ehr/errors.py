@@ -13,44 +13,36 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 MAX_DIAGNOSTICS_CHARS = 200  # enough to explain an issue, too short to carry a resource
+
+
+class RequestDetails(TypedDict, total=False):
+    """What an error tells of its request: the method, the path without its query, and the answer."""
+
+    method: Required[str]
+    path: Required[str]
+    status: int | None
+    outcome: dict[str, Any] | None
 
 
 class EhrError(Exception):
     """Base class: the EHR could not do what was asked."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        path: str,
-        status: int | None = None,
-        outcome: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, message: str, **details: Unpack[RequestDetails]) -> None:
         super().__init__(message)
-        self.method = method
-        self.path = path
-        self.status = status
-        self.outcome = outcome
+        self.method = details["method"]
+        self.path = details["path"]
+        self.status = details.get("status")
+        self.outcome = details.get("outcome")
 
 
 class EhrUnavailable(EhrError):
     """Transient: the EHR was unreachable, slow, overloaded or broken; try again later."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        path: str,
-        status: int | None = None,
-        outcome: dict[str, Any] | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, method=method, path=path, status=status, outcome=outcome)
+    def __init__(self, message: str, *, retry_after: float | None = None, **details: Unpack[RequestDetails]) -> None:
+        super().__init__(message, **details)
         self.retry_after = retry_after
 
 
@@ -81,7 +73,7 @@ def error_for_status(
     """The taxonomy member for a non-2xx answer."""
     summary = outcome_summary(outcome)
     message = f"{method} {path or '[base]'} -> {status}" + (f": {summary}" if summary else "")
-    details: dict[str, Any] = {"method": method, "path": path, "status": status, "outcome": outcome}
+    details: RequestDetails = {"method": method, "path": path, "status": status, "outcome": outcome}
     if status in (409, 412):
         return EhrConflict(message, **details)
     if status == 429 or status >= 500:

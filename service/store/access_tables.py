@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service.store.tables import UtcDateTime, metadata
+from service.store.tables import UtcDateTime, metadata, numbered_table
 
 # API bearer tokens. Only the SHA-256 of the token is kept: the token is shown once, at creation.
-api_tokens = sa.Table(
+api_tokens = numbered_table(
     "api_tokens",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),  # ehr | coordinator | admin
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
@@ -41,10 +39,8 @@ ui_sessions = sa.Table(
 
 # One row per audited access or change: who, what was done, to what, when, with what outcome.
 # Entity references only (Task/123, Patient/abc) and search parameters; never resource bodies.
-audit_events = sa.Table(
+audit_events = numbered_table(
     "audit_events",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("recorded", UtcDateTime(), nullable=False, index=True),
     sa.Column("action", sa.String(1), nullable=False),  # C | R | U | D | E
     sa.Column("subtype", sa.String(40), nullable=False),  # read, search, transition, token-create, ...

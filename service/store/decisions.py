@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pathways.fhir import outbound
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
+from service.store.rows import record_of
 from service.store.tables import decisions, deliveries, proposals
 from service.store.upsert import insert_ignoring_conflicts, insert_returning
 
@@ -247,18 +248,7 @@ class StoredProposal:
 
 
 def _stored(row: Any) -> StoredProposal:
-    return StoredProposal(
-        id=row.id,
-        decision_id=row.decision_id,
-        decision_key=row.decision_key,
-        patient_id=row.patient_id,
-        resource_type=row.resource_type,
-        identifier=row.identifier,
-        status=row.status,
-        resource=row.resource,
-        ehr_id=row.ehr_id,
-        sync_pending=row.sync_pending,
-    )
+    return record_of(StoredProposal, row)
 
 
 def _proposal_query() -> sa.Select[Any]:

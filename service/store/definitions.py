@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store.rows import record_of
 from service.store.tables import pathway_definitions
 from service.store.upsert import insert_ignoring_conflicts
 
@@ -94,13 +95,4 @@ def set_values(connection: sa.Connection, reference: str, **values: object) -> N
 
 
 def _version(row: sa.Row[Any]) -> DefinitionVersion:
-    return DefinitionVersion(
-        pathway_id=row.pathway_id,
-        url=row.url,
-        version=row.version,
-        status=row.status,
-        uploaded_at=row.uploaded_at,
-        uploaded_by=row.uploaded_by,
-        published_at=row.published_at,
-        retired_at=row.retired_at,
-    )
+    return record_of(DefinitionVersion, row)

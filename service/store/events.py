@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store.rows import record_of
 from service.store.tables import inbound_events
 from service.store.upsert import insert_returning
 
@@ -74,16 +75,7 @@ def load_events(connection: sa.Connection, event_ids: list[int]) -> list[StoredE
 
 
 def _stored(row: sa.Row[Any]) -> StoredEvent:
-    return StoredEvent(
-        id=row.id,
-        channel=row.channel,
-        resource_type=row.resource_type,
-        resource_id=row.resource_id,
-        version_id=row.version_id,
-        patient_id=row.patient_id,
-        body=row.body,
-        status=row.status,
-    )
+    return record_of(StoredEvent, row)
 
 
 def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:

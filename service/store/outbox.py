@@ -54,10 +54,13 @@ def bury(
     *,
     reason: str,
     now: datetime,
-    http_status: int | None = None,
-    outcome: dict[str, Any] | None = None,
+    http_status: int | None,
+    outcome: dict[str, Any] | None,
 ) -> None:
-    """Move a delivery to the dead letters; it waits there for an administrator's replay."""
+    """Move a delivery to the dead letters with the EHR's last answer (None when there was none).
+
+    It waits there for an administrator's replay.
+    """
     attempts = connection.execute(
         sa.select(deliveries.c.attempts).where(deliveries.c.decision_id == decision_id)
     ).scalar_one()

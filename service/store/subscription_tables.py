@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service.store.tables import UtcDateTime, metadata
+from service.store.tables import UtcDateTime, metadata, numbered_table
 
 # One row per Subscription Carepath registered on the EHR, keyed by the EHR's id (Carepath
 # chooses it and creates the Subscription with a PUT, so a handshake can never outrun the row).
@@ -45,10 +45,8 @@ subscription_events = sa.Table(
 )
 
 # Each run of event numbers that never arrived, and how it was made good.
-subscription_gaps = sa.Table(
+subscription_gaps = numbered_table(
     "subscription_gaps",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("subscription_id", sa.String(64), sa.ForeignKey("subscriptions.id"), nullable=False, index=True),
     sa.Column("from_number", sa.BigInteger, nullable=False),
     sa.Column("to_number", sa.BigInteger, nullable=False),

@@ -31,6 +31,11 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def patient_id() -> sa.Column[str]:
+    """The patient a row is about (the EHR's Patient id); indexed, as such rows are read per patient."""
+    return sa.Column("patient_id", sa.String(64), nullable=False, index=True)
+
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -41,18 +46,22 @@ metadata = sa.MetaData(
     }
 )
 
+
+def numbered_table(name: str, *columns: sa.schema.SchemaItem) -> sa.Table:
+    """A table on `metadata` whose rows have no natural key: the database numbers them (`id`)."""
+    return sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), *columns)
+
+
 # The raw inbound event, committed before the sender gets its 2xx. `dedup_key` is
 # type/id/versionId (or a content hash without a version): a second delivery is a no-op.
-inbound_events = sa.Table(
+inbound_events = numbered_table(
     "inbound_events",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("dedup_key", sa.String(300), nullable=False, unique=True),
     sa.Column("channel", sa.String(40), nullable=False),
     sa.Column("resource_type", sa.String(64), nullable=False),
     sa.Column("resource_id", sa.String(64), nullable=False),
     sa.Column("version_id", sa.String(64)),
-    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    patient_id(),
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("processed_at", UtcDateTime()),
@@ -89,11 +98,9 @@ patient_states = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-decisions = sa.Table(
+decisions = numbered_table(
     "decisions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    patient_id(),
     sa.Column("decision_key", sa.String(200), nullable=False),
     sa.Column("step", sa.String(64), nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
@@ -113,7 +120,7 @@ proposals = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), nullable=False, index=True),
-    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    patient_id(),
     sa.Column("resource_type", sa.String(64), nullable=False),
     sa.Column("identifier", sa.String(400), nullable=False, unique=True),
     sa.Column("status", sa.String(32), nullable=False),
@@ -146,11 +153,9 @@ deliveries = sa.Table(
 )
 
 # The evaluation trace: every rule tried, the values seen, and why it fired or not.
-evaluations = sa.Table(
+evaluations = numbered_table(
     "evaluations",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    patient_id(),
     sa.Column("evaluated_at", UtcDateTime(), nullable=False),
     sa.Column("trigger", sa.String(200), nullable=False),
     sa.Column("definition", sa.String(300), nullable=False),
@@ -161,10 +166,8 @@ evaluations = sa.Table(
 )
 
 # Every delivery attempt: when, what came back. Answers "what happened to this decision?".
-delivery_attempts = sa.Table(
+delivery_attempts = numbered_table(
     "delivery_attempts",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.id"), nullable=False, index=True),
     sa.Column("attempted_at", UtcDateTime(), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),  # delivered | synced | unavailable | rejected | conflict
@@ -218,10 +221,8 @@ sync_watermarks = sa.Table(
 
 # Pathway definitions administrators upload: immutable versions, one published per pathway.
 # Enrolled patients stay on the version they started with (patient_states.definition).
-pathway_definitions = sa.Table(
+pathway_definitions = numbered_table(
     "pathway_definitions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("pathway_id", sa.String(64), nullable=False, index=True),
     sa.Column("url", sa.String(255), nullable=False),
     sa.Column("version", sa.String(40), nullable=False),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from service.store import ui_sessions
 from service.store.access_tables import api_tokens
+from service.store.rows import record_of
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ _COLUMNS = (
 
 
 def _stored(row: Any) -> StoredToken:
-    return StoredToken(**{column.name: row._mapping[column.name] for column in _COLUMNS})
+    return record_of(StoredToken, row)
 
 
 def insert(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from markupsafe import Markup
 
 from pathways.definition import Definition
@@ -18,6 +17,7 @@ from service.store.database import transaction
 from service.store.definitions import DefinitionVersion
 from service.ui import diagram
 from service.ui.session import Refused
+from service.usecases.definitions import versions
 from service.usecases.definitions.migration import PatientDiff, diff
 from service.usecases.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
 
@@ -70,9 +70,7 @@ def upload(services: Services, source: str, actor: audit.Actor) -> UploadResult:
         return UploadResult(message="Paste the definition's YAML or choose a file.")
     uploaded_by = actor.identity.name if actor.identity else "unknown"
     try:
-        with transaction(services.db) as connection:
-            version = services.definitions.upload(connection, source, uploaded_by, services.clock())
-            _audit(services, connection, actor, audit.CREATE, "definition-upload", version)
+        version = versions.upload(services, source, uploaded_by, actor)
     except Problem as problem:
         return UploadResult(message=problem.message, errors=_paths(problem))
     return UploadResult(version=version)
@@ -85,33 +83,6 @@ def _paths(problem: Problem) -> list[tuple[str, str]]:
         reason = str(item.get("diagnostics", ""))
         found.append((path, reason.removeprefix(f"{path}: ") if path else reason))
     return found
-
-
-def publish(services: Services, reference: str, actor: audit.Actor) -> DefinitionVersion:
-    with transaction(services.db) as connection:
-        version = services.definitions.publish(connection, reference, services.clock())
-        _audit(services, connection, actor, audit.UPDATE, "definition-publish", version)
-    return version
-
-
-def retire(services: Services, reference: str, actor: audit.Actor) -> DefinitionVersion:
-    with transaction(services.db) as connection:
-        version = services.definitions.retire(connection, reference, services.clock())
-        _audit(services, connection, actor, audit.UPDATE, "definition-retire", version)
-    return version
-
-
-def _audit(
-    services: Services,
-    connection: sa.Connection,
-    actor: audit.Actor,
-    action: str,
-    subtype: str,
-    version: DefinitionVersion,
-) -> None:
-    """The same AuditEvent the definitions API writes for a change to a pathway version."""
-    entities = [f"PlanDefinition/{version.pathway_id}"]
-    audit.record(connection, actor, action, subtype, entities, services.clock(), description=version.reference)
 
 
 def migration_diff(services: Services, reference: str, actor: audit.Actor, route: str) -> list[PatientDiff]:

@@ -26,6 +26,7 @@ from service.ui.session import (
     sign_in,
     sign_out,
 )
+from service.usecases.definitions import versions
 
 blueprint = Blueprint(
     "ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static", static_url_path="/static"
@@ -154,19 +155,20 @@ def pathway_upload() -> Any:
     return page, 422
 
 
-@blueprint.post("/pathway/publish")
-@requires(ADMIN)
-def pathway_publish() -> Response:
-    version = pathway.publish(services(), request.form.get("reference", ""), actor())
-    flash(f"Published {version.version}: new patients start on it; enrolled patients stay where they are.")
-    return redirect_to("ui.pathway_page", version=version.reference)
+# Each status change, and what the administrator is told after it (the version's name at `{}`).
+_STATUS_CHANGES = {
+    "publish": (versions.publish, "Published {}: new patients start on it; enrolled patients stay where they are."),
+    "retire": (versions.retire, "Retired {}: no new enrolments; patients on it stay on it."),
+}
 
 
-@blueprint.post("/pathway/retire")
+@blueprint.post("/pathway/publish", endpoint="pathway_publish", defaults={"change": "publish"})
+@blueprint.post("/pathway/retire", endpoint="pathway_retire", defaults={"change": "retire"})
 @requires(ADMIN)
-def pathway_retire() -> Response:
-    version = pathway.retire(services(), request.form.get("reference", ""), actor())
-    flash(f"Retired {version.version}: no new enrolments; patients on it stay on it.")
+def pathway_change_status(change: str) -> Response:
+    change_status, message = _STATUS_CHANGES[change]
+    version = change_status(services(), request.form.get("reference", ""), actor())
+    flash(message.format(version.version))
     return redirect_to("ui.pathway_page", version=version.reference)
 
 

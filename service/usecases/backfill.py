@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -199,15 +199,11 @@ def summary(report: BackfillReport) -> list[str]:
 
 
 def as_json(report: BackfillReport) -> dict[str, Any]:
-    return {
-        "lines": report.lines,
-        "stored": report.stored,
-        "already_stored": report.already_stored,
+    """The report as JSON: every field under its own name, the seconds rounded, and the rate."""
+    counts = {f.name: getattr(report, f.name) for f in fields(report)}
+    return counts | {
         "skipped_types": dict(report.skipped_types),
-        "refused": [{"file": r.file, "line": r.line, "reason": r.reason} for r in report.refused],
-        "patients": report.patients,
-        "evaluated": report.evaluated,
-        "decisions": report.decisions,
+        "refused": [asdict(r) for r in report.refused],
         "seconds": round(report.seconds, 2),
         "resources_per_s": round(report.resources_per_second, 1),
     }

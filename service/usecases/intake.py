@@ -139,9 +139,8 @@ def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now:
     )
 
 
-def deletion(resource_type: str, resource_id: str, patient_id: str, at: datetime) -> PreparedEvent:
-    """An event saying the EHR deleted a resource: the worker retracts the fact it carried."""
-    stamp = at.isoformat()
+def deletion(resource_type: str, resource_id: str, patient_id: str, stamp: str) -> PreparedEvent:
+    """An event saying the EHR deleted a resource (at the instant `stamp`): the worker retracts the fact it carried."""
     return PreparedEvent(
         resource={"resourceType": resource_type, "id": resource_id, "meta": {"lastUpdated": stamp}},
         resource_type=resource_type,

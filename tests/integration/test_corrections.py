@@ -66,5 +66,9 @@ def test_an_entered_in_error_red_flag_withdraws_its_proposals_in_the_ehr(
 
 def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services, sekmet: SekmetServer) -> None:
     patient, flag = red_flag_patient(stack_services)
-    evaluate(stack_services, intake.deletion("Observation", flag["id"], patient, stack_services.clock()), "api-delete")
+    evaluate(
+        stack_services,
+        intake.deletion("Observation", flag["id"], patient, stack_services.clock().isoformat()),
+        "api-delete",
+    )
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]

@@ -154,14 +154,7 @@ def deletion(key: str, event: Event, patient_of: PatientLookup, now: datetime) -
     if patient is None:
         return Outcome(note="deleted before it was read; not known to Carepath")
     at = fhir_instant(instant(event.timestamp) or now)
-    prepared = intake.PreparedEvent(
-        resource={"resourceType": resource_type, "id": resource_id, "meta": {"lastUpdated": at}},
-        resource_type=resource_type,
-        resource_id=resource_id,
-        version_id=None,
-        patient_id=patient,
-        dedup_key=f"{key}/deleted@{at}",
-    )
+    prepared = intake.deletion(resource_type, resource_id, patient, at)
     return Outcome((Item(prepared, DELETION),), f"deleted {resource_type}")
 
 

@@ -245,6 +245,16 @@ def test_snomed_check_digits_of_shipped_codes_pass(code: str) -> None:
     assert not verhoeff_valid(code[:-1] + str((int(code[-1]) + 1) % 10))
 
 
+@pytest.mark.parametrize("code", ["91251008", "394451000119106"])
+def test_the_snomed_check_catches_every_mistyped_digit_and_every_swap_of_neighbours(code: str) -> None:
+    for position, digit in enumerate(code):
+        for wrong in set("0123456789") - {digit}:
+            assert not verhoeff_valid(code[:position] + wrong + code[position + 1 :])
+    for position in range(len(code) - 1):
+        swapped = code[:position] + code[position + 1] + code[position] + code[position + 2 :]
+        assert swapped == code or not verhoeff_valid(swapped)
+
+
 @pytest.mark.parametrize(("code", "valid"), [("72514-3", True), ("97909-6", True), ("30797-1", False)])
 def test_loinc_check_digits(code: str, valid: bool) -> None:
     assert loinc_valid(code) is valid
