@@ -228,8 +228,7 @@ def describe(facts: Facts) -> str:
     parts = []
     if facts.pt_visit:
         parts.append("PT visit")
-    if facts.measure:
-        parts.append(f"{facts.measure} {facts.value:g}")
+    parts += [f"{measure} {number:g}" for measure, number in facts.measure_values]
     if facts.adherence_pct is not None:
         parts.append(f"adherence {facts.adherence_pct:g} %")
     parts += [f"barrier {b}" for b in facts.barriers] + [f"finding {f}" for f in facts.findings]

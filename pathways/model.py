@@ -59,6 +59,16 @@ class RecordStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """One `Observation.component` of a panel: its code and its number, if it has a usable one."""
+
+    index: int  # position in `Observation.component`, for the element path and for ties
+    codes: tuple[Coding, ...]
+    value_number: float | None = None
+    value_unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClinicalRecord:
     """One resource reduced to what any pathway could read; no pathway semantics yet.
 
@@ -78,6 +88,8 @@ class ClinicalRecord:
     value_boolean: bool | None = None
     verification: str | None = None  # Condition.verificationStatus code, None when absent
     clinical_status: str | None = None  # Condition.clinicalStatus code, None when absent
+    components: tuple[Component, ...] = ()  # an Observation's components (a panel's values)
+    value_missing: str | None = None  # why an Observation has no usable value of its own, else None
 
 
 class Priority(StrEnum):
