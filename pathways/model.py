@@ -92,6 +92,17 @@ class ClinicalRecord:
     value_missing: str | None = None  # why an Observation has no usable value of its own, else None
 
 
+SAME_INSTANT_ORDER = ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")
+"""How facts at one instant are applied (spec, "Rules for all facts"); then by resource id."""
+
+
+def clinical_order(record: ClinicalRecord) -> tuple[datetime, int, str]:
+    """Sort key applying records in clinical-time order, whatever order they arrived in."""
+    kind = record.source.resource_type
+    rank = SAME_INSTANT_ORDER.index(kind) if kind in SAME_INSTANT_ORDER else len(SAME_INSTANT_ORDER)
+    return (record.at, rank, record.source.resource_id)
+
+
 class Priority(StrEnum):
     """FHIR request-priority, in ascending urgency."""
 

@@ -86,6 +86,17 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
     )
 
 
+def pending_of_patient(connection: sa.Connection, patient_id: str, limit: int) -> list[StoredEvent]:
+    """A patient's pending events, oldest first (the caller orders them clinically)."""
+    rows = connection.execute(
+        sa.select(inbound_events)
+        .where(inbound_events.c.patient_id == patient_id, inbound_events.c.status == "pending")
+        .order_by(inbound_events.c.id)
+        .limit(limit)
+    )
+    return [_stored(row) for row in rows]
+
+
 def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
     """Those of `event_ids` still waiting for their evaluation."""
     if not event_ids:
