@@ -30,7 +30,6 @@ log = structlog.get_logger(__name__)
 
 MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
 MAX_EVENTS_TOGETHER = 500  # a patient's pending events applied in one transaction; the rest follow
-REJECTED = "rejected"  # an event status: kept with its reason, never evaluated
 _NO_RECORD = (datetime.max.replace(tzinfo=UTC), 0, "")  # an event with nothing to apply sorts last
 DELETION_SUFFIX = "-delete"  # channels of events that say a resource was deleted in the EHR
 
@@ -159,7 +158,7 @@ def _apply_events(
             records = _records_of(connection, event)
             readable.check(patient.definition, records)
         except inbound.RecordRejected as error:
-            events.set_aside(connection, event.id, REJECTED, f"{error.expression}: {error.message}", now)
+            events.set_aside(connection, event.id, events.REJECTED, f"{error.expression}: {error.message}", now)
             log.warning("event rejected", event_id=event.id, expression=error.expression)
             continue
         readable_events.append((event, records))
