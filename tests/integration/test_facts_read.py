@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +17,7 @@ from flask.testing import FlaskClient
 
 from pathways.definition import default_definition
 from pathways.simulate import simulate
-from service.app import create_app
 from service.bootstrap import Services
-from service.settings import Settings
 from service.store import decisions, patients
 from service.store.database import transaction
 from service.store.state_codec import state_from_json
@@ -31,38 +27,25 @@ from service.usecases.dry_run import records_of_bundle
 from tests.access import token_for
 from tests.builders import LOINC, PAIN, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
-from tests.integration.test_notifications import ehr_put, register, registered  # noqa: F401 - a fixture
+from tests.integration import test_notifications, test_ui_views
+from tests.integration.test_notifications import ehr_put, register
 from tests.integration.test_ui_views import sign_in
-from tests.processes import ROOT, CarepathProcess, start_api, start_worker, wait_until
+from tests.processes import ROOT, wait_until
 from tests.stack import new_patient_id
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+# Fixtures shared with those modules: the API and worker processes, subscriptions, the UI client.
+api = test_notifications.api
+registered = test_notifications.registered
+client = test_ui_views.client
 PANEL = {"coding": [{"system": LOINC, "code": "x-pt-intake-panel"}]}
 ABSENT = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "asked-declined"}]}
-
-
-@pytest.fixture(scope="module")
-def api(stack_env: dict[str, str]) -> Iterator[str]:
-    """`carepath worker` and `carepath serve` as separate processes; yields the API base URL."""
-    worker = start_worker(stack_env, name="facts-read-worker")
-    server, base = start_api(stack_env, name="facts-read-api")
-    processes: list[CarepathProcess] = [worker, server]
-    yield base
-    for process in processes:
-        process.stop()
 
 
 @pytest.fixture()
 def ehr_headers(stack_services: Services) -> dict[str, str]:
     return {**FHIR_JSON, "Authorization": f"Bearer {token_for(stack_services, 'ehr')}"}
-
-
-@pytest.fixture()
-def client(stack_settings: Settings, stack_services: Services) -> Iterator[FlaskClient]:
-    settings = replace(stack_settings, secret_key="test-secret-key-for-the-ui", secret_key_generated=False)
-    app = create_app(settings, services=replace(stack_services, settings=settings))
-    with app.test_client() as test_client:
-        yield test_client
 
 
 def panel(patient: str, at: datetime, components: list[dict[str, Any]], resource_id: str) -> dict[str, Any]:
@@ -210,7 +193,7 @@ def test_a_measure_without_a_value_from_the_ehr_is_acknowledged_kept_as_rejected
     stack_env: dict[str, str],
     stack_services: Services,
     sekmet: SekmetServer,
-    registered: list[str],  # noqa: F811 - the fixture
+    registered: list[str],
     client: FlaskClient,
 ) -> None:
     patient = new_patient_id()
