@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pathways.definition.model import Definition
-from pathways.model import ClinicalRecord, RecordStatus, SourceRef
+from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
+
+PERCENT_UNIT = "%"
+"""UCUM `%`: adherence as a percentage (spec, "Facts the pathway reads")."""
+
+FRACTION_UNIT = "1"
+"""UCUM `1` (unity): adherence as a fraction, × 100."""
 
 COUNTING_CLINICAL_STATUSES = (None, "active", "recurrence", "relapse")
 """Condition.clinicalStatus that count (spec: active, recurrence, relapse or absent)."""
@@ -33,8 +39,7 @@ class Facts:
     at: datetime
     counts: bool
     pt_visit: bool = False
-    measure: str | None = None
-    value: float | None = None
+    measure_values: tuple[tuple[str, float], ...] = ()  # (measure id, value): at most one per measure
     adherence_pct: float | None = None
     barriers: tuple[str, ...] = ()
     findings: tuple[str, ...] = ()
@@ -54,7 +59,7 @@ class Facts:
         return any(
             (
                 self.pt_visit,
-                self.measure,
+                self.measure_values,
                 self.adherence_pct is not None,
                 self.barriers,
                 self.findings,
@@ -89,9 +94,64 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     return base
 
 
+class UnreadableValue(ValueError):
+    """A value the pathway must not read (an adherence unit or range the spec refuses)."""
+
+
+def adherence_percent(number: float, unit: str | None) -> float:
+    """Adherence as a percentage by the spec's unit table; raise UnreadableValue when refused."""
+    if unit == PERCENT_UNIT:
+        percent = number
+    elif unit == FRACTION_UNIT:
+        percent = number * 100
+    elif not unit:
+        if number <= 1:
+            raise UnreadableValue(
+                f"adherence {number:g} without a unit is ambiguous (a fraction or a percentage?): "
+                f"send unit '{PERCENT_UNIT}' or UCUM '{FRACTION_UNIT}'"
+            )
+        percent = number
+    else:
+        raise UnreadableValue(
+            f"adherence unit {unit!r} is not '{PERCENT_UNIT}' (percentage) or UCUM '{FRACTION_UNIT}' (fraction)"
+        )
+    if not 0 <= percent <= 100:
+        raise UnreadableValue(f"adherence {percent:g} % is outside 0-100 %")
+    return percent
+
+
+def measure_of(definition: Definition, codes: tuple[Coding, ...]) -> str | None:
+    """The measure a code (an Observation's own, or a component's) names, if any."""
+    return next((m.id for m in definition.measures if m.codes.matches(codes)), None)
+
+
+def measure_values(definition: Definition, record: ClinicalRecord) -> tuple[tuple[str, float], ...]:
+    """The measure values a record gives: its own value, or else its measure-coded components.
+
+    Two components of one measure share the record's instant, version and id, so the tie rule
+    cannot part them: the later component in the panel is that measure's value.
+    """
+    own = measure_of(definition, record.codes)
+    if own is not None:
+        return () if record.value_number is None else ((own, record.value_number),)
+    values: dict[str, float] = {}
+    for component in record.components:
+        measure = measure_of(definition, component.codes)
+        if measure is not None and component.value_number is not None:
+            values[measure] = component.value_number
+    return tuple(sorted(values.items()))
+
+
+def _adherence(definition: Definition, record: ClinicalRecord) -> float | None:
+    if record.value_number is None or not definition.adherence_codes.matches(record.codes):
+        return None
+    try:
+        return adherence_percent(record.value_number, record.value_unit)
+    except UnreadableValue:
+        return None  # refused at intake; one stored before that rule never counts
+
+
 def _observation(definition: Definition, record: ClinicalRecord, base: Facts) -> Facts:
-    measure = next((m.id for m in definition.measures if m.codes.matches(record.codes)), None)
-    has_number = record.value_number is not None
     barriers: tuple[str, ...] = ()
     if definition.barrier_codes.matches(record.codes):
         value_keys = {c.key for c in record.value_codes}
@@ -99,9 +159,8 @@ def _observation(definition: Definition, record: ClinicalRecord, base: Facts) ->
     present = record.value_boolean is not False
     return replace(
         base,
-        measure=measure if has_number else None,
-        value=record.value_number if measure and has_number else None,
-        adherence_pct=record.value_number if definition.adherence_codes.matches(record.codes) else None,
+        measure_values=measure_values(definition, record),
+        adherence_pct=_adherence(definition, record),
         barriers=barriers,
         findings=_findings(definition, record) if present else (),
         mri_contraindicated=present and definition.mri_contraindicated.matches(record.codes),

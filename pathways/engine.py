@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from pathways.classify import Facts, classify
 from pathways.definition.model import Definition
-from pathways.model import ClinicalRecord, Evaluation, RecordStatus
+from pathways.model import ClinicalRecord, Evaluation, RecordStatus, clinical_order
 from pathways.rules.aggregate import (
     RebuildRequired,
     absorb,
@@ -165,7 +165,7 @@ def latest_versions(records: Sequence[ClinicalRecord]) -> list[ClinicalRecord]:
         old = chosen.get(record.source.reference)
         if old is None or version_number(record.source.version_id) >= version_number(old.source.version_id):
             chosen[record.source.reference] = record
-    return sorted(chosen.values(), key=lambda r: (r.at, r.source.resource_type, r.source.resource_id))
+    return sorted(chosen.values(), key=clinical_order)
 
 
 def fold(definition: Definition, records: Sequence[ClinicalRecord], state: PatientState) -> PatientState:
@@ -228,8 +228,7 @@ def describe(facts: Facts) -> str:
     parts = []
     if facts.pt_visit:
         parts.append("PT visit")
-    if facts.measure:
-        parts.append(f"{facts.measure} {facts.value:g}")
+    parts += [f"{measure} {number:g}" for measure, number in facts.measure_values]
     if facts.adherence_pct is not None:
         parts.append(f"adherence {facts.adherence_pct:g} %")
     parts += [f"barrier {b}" for b in facts.barriers] + [f"finding {f}" for f in facts.findings]

@@ -59,6 +59,16 @@ class RecordStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """One `Observation.component` of a panel: its code and its number, if it has a usable one."""
+
+    index: int  # position in `Observation.component`, for the element path and for ties
+    codes: tuple[Coding, ...]
+    value_number: float | None = None
+    value_unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClinicalRecord:
     """One resource reduced to what any pathway could read; no pathway semantics yet.
 
@@ -78,6 +88,19 @@ class ClinicalRecord:
     value_boolean: bool | None = None
     verification: str | None = None  # Condition.verificationStatus code, None when absent
     clinical_status: str | None = None  # Condition.clinicalStatus code, None when absent
+    components: tuple[Component, ...] = ()  # an Observation's components (a panel's values)
+    value_missing: str | None = None  # why an Observation has no usable value of its own, else None
+
+
+SAME_INSTANT_ORDER = ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")
+"""How facts at one instant are applied (spec, "Rules for all facts"); then by resource id."""
+
+
+def clinical_order(record: ClinicalRecord) -> tuple[datetime, int, str]:
+    """Sort key applying records in clinical-time order, whatever order they arrived in."""
+    kind = record.source.resource_type
+    rank = SAME_INSTANT_ORDER.index(kind) if kind in SAME_INSTANT_ORDER else len(SAME_INSTANT_ORDER)
+    return (record.at, rank, record.source.resource_id)
 
 
 class Priority(StrEnum):

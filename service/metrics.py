@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from service.bootstrap import Services
 from service.store import figures, worker_heartbeats
-from service.store.events import count_waiting_for_definition
+from service.store.events import count_rejected, count_waiting_for_definition
 from service.usecases.definitions.registry import DefinitionUnavailable
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)  # seconds, event → stored decision
@@ -36,6 +36,11 @@ class DatabaseCollector(Collector):
             yield from _queues(connection, now)
             yield _outcomes(connection)
             yield _dead_letters(connection)
+            yield GaugeMetricFamily(
+                "carepath_events_rejected",
+                "Resources kept as rejected: a fact the pathway refused to read (e.g. a measure without a value)",
+                value=count_rejected(connection),
+            )
             yield _breakers(connection)
             yield from self._definition(connection)
             yield from _workers(connection, now, self._services.settings.worker_heartbeat_seconds)

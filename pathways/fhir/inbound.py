@@ -4,12 +4,14 @@ Pure: no I/O, no clock. Which records matter, and which need a value, is decided
 definition's code bindings; here a resource is only rejected when what any pathway would read
 (clinical time, patient, status, a malformed value) is missing or unusable.
 
-Observation values: a valueQuantity needs a finite numeric `value` and no `comparator`;
-valueInteger must be an integer; valueBoolean a boolean. An Observation with no value[x], no
-component and no dataAbsentReason is a *finding* (present, unless a later valueBoolean false says
-otherwise) and keeps its status. One with no value[x] but a dataAbsentReason or components carries
-nothing usable at the top level, so it does not count (INACTIVE); a newer version of it still
-replaces an older one.
+Observation values: a valueQuantity's `value` must be a finite number and it has no
+`comparator`; valueInteger must be an integer; valueBoolean a boolean. An Observation with no
+value[x] and no dataAbsentReason is a *finding* (present, unless a later valueBoolean false
+says otherwise) and keeps its status; `components` keep a panel's values. One with a
+dataAbsentReason, or with a quantity that has no number, carries nothing usable, so it does not
+count (INACTIVE); a newer version of it still replaces an older one. `value_missing` says why an
+Observation has no number of its own: whether a measure needed one, or reads a component, is the
+definition's to say (`pathways.fhir.readable`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
+from pathways.model import ClinicalRecord, Coding, Component, RecordStatus, SourceRef
 
 Json = Mapping[str, Any]
 
@@ -291,7 +293,7 @@ def _classify(status: str, active: frozenset[str], retracted: frozenset[str]) ->
 
 
 def _observation_value(resource: Json) -> _Value:
-    keys = [key for key in resource if key.startswith("value") and key[5:6].isupper()]
+    keys = [key for key in resource if _is_value_key(key)]
     if len(keys) > 1:
         raise RecordRejected("Observation.value[x]", f"only one value[x] allowed, got {keys}", "structure")
     if not keys:
@@ -308,11 +310,11 @@ def _quantity(expression: str, raw: Any) -> _Value:
     if "comparator" in raw:
         # "<2" is a bound, not a measurement: comparing it to a threshold would be wrong.
         raise RecordRejected(f"{expression}.comparator", "a bounded quantity is not a usable value", "value")
-    if "value" not in raw:
-        raise RecordRejected(f"{expression}.value", "the quantity has no value", "required")
-    number = _number(f"{expression}.value", raw["value"])
     unit = raw.get("code") if isinstance(raw.get("code"), str) else raw.get("unit")
-    return _Value(number=number, unit=unit if isinstance(unit, str) else None)
+    unit = unit if isinstance(unit, str) else None
+    if "value" not in raw:
+        return _Value(unit=unit)  # no number: `value_missing` says so, and a measure refuses it
+    return _Value(number=_number(f"{expression}.value", raw["value"]), unit=unit)
 
 
 def _integer(expression: str, raw: Any) -> _Value:
@@ -362,8 +364,10 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Observation", resource), _OBSERVATION_ACTIVE, _OBSERVATION_RETRACTED)
     at = _clinical_time("Observation", resource)
     # A retraction must never be blocked by a malformed value it withdraws.
-    value = _Value() if status is RecordStatus.RETRACTED else _observation_value(resource)
-    if status is RecordStatus.ACTIVE and value == _Value() and _has_absent_value(resource):
+    retracted = status is RecordStatus.RETRACTED
+    value = _Value() if retracted else _observation_value(resource)
+    missing = None if retracted else _value_missing(resource, value)
+    if status is RecordStatus.ACTIVE and missing in _NOTHING_USABLE:
         status = RecordStatus.INACTIVE
     return ClinicalRecord(
         source=header.source,
@@ -375,13 +379,58 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
         value_unit=value.unit,
         value_codes=value.codes,
         value_boolean=value.boolean,
+        components=() if retracted else _components(resource.get("component")),
+        value_missing=missing,
     )
 
 
-def _has_absent_value(resource: Json) -> bool:
-    """True when a missing value is explained (dataAbsentReason) or lives in components."""
-    has_value_key = any(key.startswith("value") and key[5:6].isupper() for key in resource)
-    return not has_value_key and ("dataAbsentReason" in resource or bool(resource.get("component")))
+NO_VALUE = "no value"
+DATA_ABSENT = "a dataAbsentReason instead of a value"
+ONLY_IN_COMPONENTS = "a value only inside a component"
+NO_NUMBER = "a quantity without a number"
+NOT_A_NUMBER = "a value that is not a number"
+_NOTHING_USABLE = (DATA_ABSENT, NO_NUMBER)  # such an Observation does not count; a panel does, by its components
+
+
+def _value_missing(resource: Json, value: _Value) -> str | None:
+    """Why an Observation has no number of its own (spec wording), or None when it has one."""
+    if value.number is not None:
+        return None
+    if "valueQuantity" in resource:
+        return NO_NUMBER
+    if value.codes or value.boolean is not None or _has_value_key(resource):
+        return NOT_A_NUMBER
+    if "dataAbsentReason" in resource:
+        return DATA_ABSENT
+    if resource.get("component"):
+        return ONLY_IN_COMPONENTS
+    return NO_VALUE
+
+
+def _components(raw: Any) -> tuple[Component, ...]:
+    """A panel's components with their numbers; one without a usable number keeps `value_number` None."""
+    found = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(item, Mapping):
+            continue
+        try:
+            value = _observation_value(item) if _one_value(item) else _Value()
+        except RecordRejected:
+            value = _Value()  # a malformed component value is no value: a measure refuses it
+        found.append(Component(index, _codings(item.get("code")), value.number, value.unit))
+    return tuple(found)
+
+
+def _one_value(item: Json) -> bool:
+    return sum(1 for key in item if _is_value_key(key)) == 1
+
+
+def _has_value_key(resource: Json) -> bool:
+    return any(_is_value_key(key) for key in resource)
+
+
+def _is_value_key(key: str) -> bool:
+    return key.startswith("value") and key[5:6].isupper()
 
 
 def _encounter(header: _Header, resource: Json) -> ClinicalRecord:

@@ -74,7 +74,7 @@ def check_pinned(state: PatientState, facts: Facts) -> None:
     for aggregate in state.measures:
         for value in (aggregate.baseline, aggregate.latest):
             if value and value.source.reference == reference:
-                same = facts.counts and facts.measure == aggregate.measure and facts.at == value.at
+                same = facts.counts and aggregate.measure in dict(facts.measure_values) and facts.at == value.at
                 if not same:
                     raise RebuildRequired(f"{reference} held the {aggregate.measure} baseline or latest")
     adherence = state.adherence
@@ -100,8 +100,8 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
         return state
     if facts.pt_visit:
         state = _visit(definition, state, facts)
-    if facts.measure is not None and facts.value is not None:
-        state = _measure(definition, state, facts.measure, Value(facts.at, facts.value, facts.source))
+    for measure, number in facts.measure_values:
+        state = _measure(definition, state, measure, Value(facts.at, number, facts.source))
     if facts.adherence_pct is not None:
         value = Value(facts.at, facts.adherence_pct, facts.source)
         if state.adherence is None or _replaces(value, state.adherence) or is_later(value, state.adherence):

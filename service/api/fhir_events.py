@@ -40,6 +40,7 @@ def post_resource(resource_type: str) -> Response:
     prepared = intake.prepare(_json_body(), resource_type)
     svc = services()
     with transaction(svc.db) as connection:
+        intake.Readability(connection, svc.definitions).check(prepared)
         event_id, created = intake.store(connection, prepared, "api", svc.clock())
     if created:
         dispatcher().evaluate_event_safely(event_id)
@@ -78,7 +79,10 @@ def post_bundle() -> Response:
     if not isinstance(entries, list):
         raise Problem(400, "structure", "Bundle.entry must be a list.", ["Bundle.entry"])
     fullurls = _patient_fullurls(entries)
-    results = [_prepare_entry(entry, i, fullurls) for i, entry in enumerate(entries)]
+    svc = services()
+    with svc.db.connect() as connection:
+        readability = intake.Readability(connection, svc.definitions)
+        results = [_prepare_entry(entry, i, fullurls, readability) for i, entry in enumerate(entries)]
     if kind == "transaction":
         refused = [r for r in results if isinstance(r, Problem)]
         if refused:
@@ -103,7 +107,9 @@ def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
     return mapping
 
 
-def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> intake.PreparedEvent | Problem | None:
+def _prepare_entry(
+    entry: Any, index: int, fullurls: dict[str, str], readability: intake.Readability
+) -> intake.PreparedEvent | Problem | None:
     path = f"Bundle.entry[{index}].resource."
     try:
         shape = validation.entry_issue(entry, index)
@@ -113,7 +119,9 @@ def _prepare_entry(entry: Any, index: int, fullurls: dict[str, str]) -> intake.P
             raise Problem(400, "required", "Each entry needs a resource.", [f"Bundle.entry[{index}].resource"])
         if entry["resource"].get("resourceType") == "Patient":
             return None  # context for references only; Carepath keeps no demographics
-        return intake.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
+        prepared = intake.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
+        readability.check(prepared, path)
+        return prepared
     except Problem as problem:
         return problem
 

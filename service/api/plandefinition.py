@@ -50,7 +50,7 @@ def apply(definition_id: str) -> Response:
         raise Problem(400, "required", "Parameter 'now' (valueDateTime) is required.", ["Parameters.parameter('now')"])
     try:
         moment = parse_instant(str(named["now"].get("valueDateTime") or named["now"].get("valueInstant") or ""))
-        records = records_of_bundle(named["data"]["resource"])
+        records = records_of_bundle(named["data"]["resource"], definition)
     except DryRunError as error:
         raise Problem(400, "invalid", str(error), ["Parameters.parameter('data')"]) from error
     subject = _subject(named.get("subject"))

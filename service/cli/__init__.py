@@ -9,6 +9,7 @@ import click
 from service.cli.backfill import backfill
 from service.cli.deadletters import deadletters
 from service.cli.definitions import definitions
+from service.cli.events import events
 from service.cli.keys import keys
 from service.cli.processes import beat, run, serve, worker
 from service.cli.simulate import simulate
@@ -64,6 +65,7 @@ for command in (
     beat,
     deadletters,
     definitions,
+    events,
     keys,
     run,
     serve,

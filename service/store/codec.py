@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pathways.model import ClinicalRecord, Coding, Evidence, RecordStatus, RuleCheck, SourceRef
+from pathways.model import ClinicalRecord, Coding, Component, Evidence, RecordStatus, RuleCheck, SourceRef
 
 
 def _coding(c: Coding) -> list[str]:
@@ -29,6 +29,10 @@ def record_to_json(record: ClinicalRecord) -> dict[str, Any]:
         "value_boolean": record.value_boolean,
         "verification": record.verification,
         "clinical_status": record.clinical_status,
+        "components": [
+            [c.index, [_coding(code) for code in c.codes], c.value_number, c.value_unit] for c in record.components
+        ],
+        "value_missing": record.value_missing,
     }
 
 
@@ -45,6 +49,12 @@ def record_from_json(data: dict[str, Any]) -> ClinicalRecord:
         value_boolean=data["value_boolean"],
         verification=data["verification"],
         clinical_status=data["clinical_status"],
+        # Records stored before panels were read have neither key.
+        components=tuple(
+            Component(index, tuple(Coding(*c) for c in codes), number, unit)
+            for index, codes, number, unit in data.get("components", [])
+        ),
+        value_missing=data.get("value_missing"),
     )
 
 

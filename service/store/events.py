@@ -78,6 +78,17 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
     return record_of(StoredEvent, row)
 
 
+def pending_of_patient(connection: sa.Connection, patient_id: str, limit: int) -> list[StoredEvent]:
+    """A patient's pending events, oldest first (the caller orders them clinically)."""
+    rows = connection.execute(
+        sa.select(inbound_events)
+        .where(inbound_events.c.patient_id == patient_id, inbound_events.c.status == "pending")
+        .order_by(inbound_events.c.id)
+        .limit(limit)
+    )
+    return [_stored(row) for row in rows]
+
+
 def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
     """Those of `event_ids` still waiting for their evaluation."""
     if not event_ids:
@@ -96,6 +107,7 @@ def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> No
     )
 
 
+REJECTED = "rejected"  # a status: a resource the pathway refused to read, never evaluated
 WAITING_FOR_DEFINITION = "waiting for a loadable definition: "  # the start of a pending event's `error`
 
 
@@ -129,6 +141,48 @@ def start_attempt(connection: sa.Connection, event_id: int) -> int | None:
         .returning(inbound_events.c.attempts)
     )
     return connection.execute(counted).scalar()
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    """A stored resource the pathway refused to read, kept with why (the element and the reason)."""
+
+    id: int
+    received_at: datetime
+    channel: str
+    resource_type: str
+    resource_id: str
+    version_id: str | None
+    patient_id: str
+    reason: str
+
+
+def rejected(connection: sa.Connection, limit: int = 500) -> list[RejectedEvent]:
+    """Events kept as rejected, newest first."""
+    rows = connection.execute(
+        sa.select(inbound_events)
+        .where(inbound_events.c.status == REJECTED)
+        .order_by(inbound_events.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        RejectedEvent(
+            row.id,
+            row.received_at,
+            row.channel,
+            row.resource_type,
+            row.resource_id,
+            row.version_id,
+            row.patient_id,
+            row.error or "",
+        )
+        for row in rows
+    ]
+
+
+def count_rejected(connection: sa.Connection) -> int:
+    query = sa.select(sa.func.count()).select_from(inbound_events).where(inbound_events.c.status == REJECTED)
+    return int(connection.execute(query).scalar_one())
 
 
 def set_aside(connection: sa.Connection, event_id: int, status: str, error: str, at: datetime) -> None:

@@ -21,6 +21,7 @@ LINKS: dict[str, tuple[Link, ...]] = {
         Link("ui.worklist_page", "Worklist"),
         Link("ui.pathway_page", "Pathway"),
         Link("ui.dead_letters_page", "Dead letters"),
+        Link("ui.rejected_events_page", "Rejected events"),
         Link("ui.tokens_page", "Tokens"),
         Link("ui.subscriptions_page", "Subscriptions"),
     ),

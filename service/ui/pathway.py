@@ -97,16 +97,17 @@ def migration_diff(services: Services, reference: str, actor: audit.Actor, route
 
 def simulate(services: Services, reference: str, bundle_text: str, moment: str, actor: audit.Actor) -> list[Proposal]:
     """What the pathway version would have proposed for the uploaded Bundle by `moment` (nothing is stored)."""
+    with transaction(services.db) as connection:
+        definition = services.definitions.get(connection, reference)
     try:
         bundle = parse_json(bundle_text)
-        records = records_of_bundle(bundle)
+        records = records_of_bundle(bundle, definition)
         now = parse_instant(moment)
     except Problem as error:
         raise Refused(400, f"The Bundle cannot be read: {error.message}") from None
     except DryRunError as error:
         raise Refused(400, str(error).replace("--now", "The date")) from None
     with transaction(services.db) as connection:
-        definition = services.definitions.get(connection, reference)
         patients = sorted({f"Patient/{r.patient_id}" for r in records})
         audit.record(connection, actor, audit.EXECUTE, "simulate", patients, services.clock())
     result = dry_run(definition, records, now)

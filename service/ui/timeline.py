@@ -94,8 +94,8 @@ def build(
             continue
         if facts.pt_visit:
             visits.append(facts.at)
-        if facts.measure is not None and facts.value is not None:
-            values[facts.measure].append(Point(facts.at, facts.value, facts.source.reference))
+        for measure, number in facts.measure_values:
+            values[measure].append(Point(facts.at, number, facts.source.reference))
     series = tuple(_series(m, values[m.id], state) for m in definition.measures)
     markers = tuple(
         Marker(d["decided_at"], d["step"], d["priority"], d["status"])

@@ -27,6 +27,7 @@ from service.ui.session import (
     sign_out,
 )
 from service.usecases.definitions import versions
+from service.usecases.rejected_events import rejected_events
 
 blueprint = Blueprint(
     "ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static", static_url_path="/static"
@@ -198,6 +199,13 @@ def pathway_simulate() -> str:
 def dead_letters_page() -> str:
     letters = operations.dead_letters(services(), actor(), "/ui/admin/dead-letters")
     return render_template("dead_letters.html", letters=letters)
+
+
+@blueprint.get("/admin/rejected-events")
+@requires(ADMIN)
+def rejected_events_page() -> str:
+    found = rejected_events(services(), actor(), "GET /ui/admin/rejected-events")
+    return render_template("rejected_events.html", events=found)
 
 
 @blueprint.post("/admin/dead-letters/replay")

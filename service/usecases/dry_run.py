@@ -17,7 +17,7 @@ from pathways.model import ClinicalRecord
 from pathways.simulate import simulate
 from service.fhir.json_input import parse_json
 from service.problems import Problem
-from service.usecases.intake import ACCEPTED_TYPES, prepare
+from service.usecases.intake import ACCEPTED_TYPES, check_readable, prepare
 
 
 class DryRunError(ValueError):
@@ -33,8 +33,8 @@ def parse_instant(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def records_of_bundle(bundle: Any) -> list[ClinicalRecord]:
-    """Validate a Bundle of one patient's resources and map them to records."""
+def records_of_bundle(bundle: Any, definition: Definition) -> list[ClinicalRecord]:
+    """Validate a Bundle of one patient's resources and map them to records; a refused fact stops the run."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise DryRunError("input must be a FHIR Bundle (resourceType Bundle)")
     records: list[ClinicalRecord] = []
@@ -43,7 +43,9 @@ def records_of_bundle(bundle: Any) -> list[ClinicalRecord]:
         if not isinstance(resource, dict) or resource.get("resourceType") not in ACCEPTED_TYPES:
             continue  # Patients and other context resources carry no pathway facts
         try:
-            prepared = prepare(resource, None, path=f"Bundle.entry[{index}].resource.")
+            path = f"Bundle.entry[{index}].resource."
+            prepared = prepare(resource, None, path=path)
+            check_readable(definition, prepared, path)
         except Problem as problem:
             raise DryRunError(_describe(problem)) from problem
         records += inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
@@ -81,4 +83,4 @@ def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) ->
         definition = load_definition_file(definition_path) if definition_path else default_definition()
     except DefinitionError as error:
         raise DryRunError(f"invalid definition: {error}") from error
-    return dry_run(definition, records_of_bundle(bundle), parse_instant(now_text))
+    return dry_run(definition, records_of_bundle(bundle, definition), parse_instant(now_text))

@@ -8,7 +8,7 @@ evaluation run twice decides once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,8 +16,8 @@ import structlog
 
 from pathways import engine
 from pathways.definition import Definition
-from pathways.fhir import inbound, outbound, task_lifecycle
-from pathways.model import ClinicalRecord, Evaluation
+from pathways.fhir import inbound, outbound, readable, task_lifecycle
+from pathways.model import ClinicalRecord, Evaluation, clinical_order
 from service.bootstrap import Services
 from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
@@ -29,6 +29,8 @@ from service.usecases.persist import persist_evaluation
 log = structlog.get_logger(__name__)
 
 MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
+MAX_EVENTS_TOGETHER = 500  # a patient's pending events applied in one transaction; the rest follow
+_NO_RECORD = (datetime.max.replace(tzinfo=UTC), 0, "")  # an event with nothing to apply sorts last
 DELETION_SUFFIX = "-delete"  # channels of events that say a resource was deleted in the EHR
 
 
@@ -41,13 +43,7 @@ def evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
     if not _begin_attempt(services, event_id):
         return []
     try:
-        return _evaluate_event(services, event_id)
-    except inbound.RecordRejected as error:
-        # Validated at intake, so only a mapping change can get here: keep the event, stop retrying.
-        with transaction(services.db) as connection:
-            events.set_aside(connection, event_id, "rejected", f"{error.expression}: {error.code}", services.clock())
-        log.warning("event set aside", event_id=event_id, expression=error.expression)
-        return []
+        return _evaluate_together(services, event_id)
     except DefinitionUnavailable as unavailable:
         # The definition is at fault, not the event: keep it pending, its attempt unspent, for the
         # sweep to bring back once a version that loads is published.
@@ -83,7 +79,23 @@ def _begin_attempt(services: Services, event_id: int) -> bool:
     return False
 
 
-def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
+def _evaluate_together(services: Services, event_id: int) -> list[DeliveryOrder]:
+    """The event with the patient's other pending events; if they fail together, the event alone.
+
+    So an event that cannot be evaluated costs only its own attempts, never its neighbours'.
+    """
+    try:
+        return _evaluate_event(services, event_id, together=True)
+    except (Contention, DefinitionUnavailable):
+        raise
+    except Exception as error:  # noqa: BLE001 - not swallowed: retried alone, which raises in turn
+        log.warning(
+            "pending events failed together; evaluating this one alone", event_id=event_id, error=type(error).__name__
+        )
+        return _evaluate_event(services, event_id, together=False)
+
+
+def _evaluate_event(services: Services, event_id: int, *, together: bool) -> list[DeliveryOrder]:
     try:
         with transaction(services.db) as connection:
             event = events.load_event(connection, event_id)
@@ -97,7 +109,13 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
                 return []
             now = services.clock()
             patient = enrol(connection, services, event.patient_id)
-            orders = _apply_event(connection, services, patient, event, now)
+            # Facts that arrived together (a Bundle, a notification) are applied in clinical-time
+            # order, whatever order their messages are taken in: everything this patient has
+            # pending goes now, in that order, and each one's own message then finds it done.
+            batch = events.pending_of_patient(connection, event.patient_id, MAX_EVENTS_TOGETHER) if together else []
+            if all(e.id != event.id for e in batch):
+                batch.append(event)
+            orders = _apply_events(connection, services, patient, batch, now)
             save(connection, patient, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
@@ -106,7 +124,7 @@ def _evaluate_event(services: Services, event_id: int) -> list[DeliveryOrder]:
 
 
 def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
-    """Evaluate a patient's stored events, in the order given, in one transaction (a bulk load's path).
+    """Evaluate a patient's stored events in clinical-time order, in one transaction (a bulk load's path).
 
     No attempts are counted: a failure rolls the whole batch back and raises, and the caller
     falls back to `evaluate_event` one by one, which counts them and sets a poison event aside.
@@ -116,10 +134,9 @@ def evaluate_patient_events(services: Services, patient_id: str, event_ids: list
             lock_patient(connection, patient_id)
             now = services.clock()
             patient = enrol(connection, services, patient_id)
-            orders: list[DeliveryOrder] = []
-            for event in events.load_events(connection, event_ids):
-                if event.status == "pending" and event.patient_id == patient_id:
-                    orders += _apply_event(connection, services, patient, event, now)
+            loaded = events.load_events(connection, event_ids)
+            pending = [e for e in loaded if e.status == "pending" and e.patient_id == patient_id]
+            orders = _apply_events(connection, services, patient, pending, now)
             save(connection, patient, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
@@ -127,12 +144,42 @@ def evaluate_patient_events(services: Services, patient_id: str, event_ids: list
     return orders
 
 
+def _apply_events(
+    connection: sa.Connection,
+    services: Services,
+    patient: Enrolment,
+    stored: list[events.StoredEvent],
+    now: datetime,
+) -> list[DeliveryOrder]:
+    """Apply events in clinical-time order; one the definition refuses is kept as rejected, never evaluated."""
+    readable_events: list[tuple[events.StoredEvent, list[ClinicalRecord]]] = []
+    for event in stored:
+        try:
+            records = _records_of(connection, event)
+            readable.check(patient.definition, records)
+        except inbound.RecordRejected as error:
+            events.set_aside(connection, event.id, events.REJECTED, f"{error.expression}: {error.message}", now)
+            log.warning("event rejected", event_id=event.id, expression=error.expression)
+            continue
+        readable_events.append((event, records))
+    readable_events.sort(key=lambda item: min((clinical_order(r) for r in item[1]), default=_NO_RECORD))
+    orders: list[DeliveryOrder] = []
+    for event, records in readable_events:
+        orders += _apply_event(connection, services, patient, event, records, now)
+    return orders
+
+
 def _apply_event(
-    connection: sa.Connection, services: Services, patient: Enrolment, event: events.StoredEvent, now: datetime
+    connection: sa.Connection,
+    services: Services,
+    patient: Enrolment,
+    event: events.StoredEvent,
+    records: list[ClinicalRecord],
+    now: datetime,
 ) -> list[DeliveryOrder]:
     """Feed one event's records to the patient's pathway, record what it decided, mark it processed."""
     orders: list[DeliveryOrder] = []
-    for record in _records_of(connection, event):
+    for record in records:
         if not patients.save_record(connection, record, event.id):
             continue  # an older version than the one already applied
         orders += _checkpoints_due(connection, services, patient, record.at, now)

@@ -15,10 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.fhir import inbound
+from pathways.definition import Definition
+from pathways.fhir import inbound, readable
 from service.fhir import validation
 from service.problems import Problem, issue
-from service.store import events
+from service.store import events, patients
+from service.usecases.definitions.registry import DefinitionRegistry, DefinitionUnavailable
 
 ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport")
 CONTENT_ID_NAMESPACE = uuid.UUID("5d8a3e3c-1f0e-4d57-9a43-6c1b1c7e0f10")  # fixed: ids stay stable
@@ -83,6 +85,44 @@ def prepare(
         patient_id=records[0].patient_id if records else _subject_id(payload),
         dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
     )
+
+
+def check_readable(definition: Definition, prepared: PreparedEvent, path: str = "") -> None:
+    """Raise Problem 400 when `definition` refuses the fact (a measure without a number, an adherence unit)."""
+    records = inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
+    try:
+        readable.check(definition, records)
+    except inbound.RecordRejected as error:
+        raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
+
+
+class Readability:
+    """Checks a request's facts against the definition each patient is evaluated with.
+
+    That is the version the patient is pinned to, else the active one. When it cannot be loaded
+    the check is left to the worker, which holds the event until it can and refuses it then.
+    """
+
+    def __init__(self, connection: sa.Connection, definitions: DefinitionRegistry) -> None:
+        self._connection = connection
+        self._definitions = definitions
+        self._by_patient: dict[str, Definition | None] = {}
+
+    def check(self, prepared: PreparedEvent, path: str = "") -> None:
+        if prepared.patient_id not in self._by_patient:
+            self._by_patient[prepared.patient_id] = self._definition_of(prepared.patient_id)
+        definition = self._by_patient[prepared.patient_id]
+        if definition is not None:
+            check_readable(definition, prepared, path)
+
+    def _definition_of(self, patient_id: str) -> Definition | None:
+        stored = patients.load_state(self._connection, patient_id)
+        try:
+            if stored is None:
+                return self._definitions.active(self._connection)
+            return self._definitions.get(self._connection, stored.definition)
+        except DefinitionUnavailable:
+            return None
 
 
 def dedup_key(resource_type: str, resource_id: str, version_id: str | None, digest: str) -> str:

@@ -375,7 +375,7 @@ def dry_run_of(resources: list[dict[str, Any]], now: datetime) -> tuple[dict[str
     """What a sequential run in clinical order decides, {key: (step, priority, evidence)}, and
     writes, {(resource type, key)}."""
     definition = default_definition()
-    records = records_of_bundle(as_bundle(resources))
+    records = records_of_bundle(as_bundle(resources), definition)
     decided = {
         decision.key: (decision.step, decision.priority.value, normalized(evidence_to_json(decision.evidence)))
         for evaluation in simulate(definition, records, now)

@@ -81,7 +81,7 @@ def test_a_new_version_of_the_same_resource_is_a_new_event(client: FlaskClient, 
         (lambda o: o.update(subject={"reference": "Group/7"}), "Observation.subject"),
         (lambda o: o.update(resourceType="Encounter"), "Observation.resourceType"),
         (lambda o: o.update(performer=[{"reference": "Patient/someone-else"}]), "Observation.performer[0]"),
-        (lambda o: o.update(valueQuantity={"unit": "{score}"}), "Observation.valueQuantity.value"),
+        (lambda o: o.update(valueQuantity={"unit": "{score}"}), "Observation.value[x]"),
     ],
     ids=[
         "missing-code",

@@ -38,9 +38,8 @@ def ehr_count(sekmet: SekmetServer, resource_type: str, patient: str) -> int:
 def test_evaluating_an_event_twice_records_one_decision(stack_services: Services) -> None:
     patient = new_patient_id()
     start = datetime.now(UTC) - timedelta(days=2)
-    visit = store(stack_services, pt_visit(patient, start))
+    evaluation.evaluate_event(stack_services, store(stack_services, pt_visit(patient, start)))
     flag = store(stack_services, finding(patient, CAUDA_EQUINA, start + timedelta(hours=1)))
-    evaluation.evaluate_event(stack_services, visit)
     orders = evaluation.evaluate_event(stack_services, flag)
     again = evaluation.evaluate_event(stack_services, flag)
     assert len(orders) == 1 and orders[0].urgent

@@ -31,7 +31,13 @@ from tests.stack import new_database, new_patient_id
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 COORDINATOR_PAGES = ("/ui/worklist", "/ui/patients/{patient}", "/ui/tasks/{task}")
-ADMIN_PAGES = ("/ui/pathway", "/ui/admin/dead-letters", "/ui/admin/tokens", "/ui/admin/subscriptions")
+ADMIN_PAGES = (
+    "/ui/pathway",
+    "/ui/admin/dead-letters",
+    "/ui/admin/rejected-events",
+    "/ui/admin/tokens",
+    "/ui/admin/subscriptions",
+)
 
 
 @pytest.fixture()

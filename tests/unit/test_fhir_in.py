@@ -364,9 +364,37 @@ def test_an_observation_whose_value_is_explained_absent_does_not_count() -> None
     assert only_record(_observation(dataAbsentReason=reason)).status is RecordStatus.INACTIVE
 
 
-def test_an_observation_whose_values_are_only_in_components_does_not_count_at_the_top_level() -> None:
+def test_a_panel_whose_values_are_only_in_components_counts_with_no_value_at_the_top_level() -> None:
     component = {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "valueQuantity": {"value": 120}}
-    assert only_record(_observation(component=[component])).status is RecordStatus.INACTIVE
+    record = only_record(_observation(component=[component]))
+    assert (record.status, record.value_number) == (RecordStatus.ACTIVE, None)
+    assert record.value_missing == "a value only inside a component"
+
+
+def test_a_quantity_without_a_number_is_kept_as_a_record_saying_so_for_the_definition_to_refuse() -> None:
+    record = only_record(_observation(valueQuantity={"unit": "score"}))
+    assert (record.status, record.value_number, record.value_missing) == (
+        RecordStatus.INACTIVE,
+        None,
+        "a quantity without a number",
+    )
+
+
+def test_a_panel_keeps_each_component_with_its_number_in_panel_order() -> None:
+    components = [
+        {"code": {"coding": [{"system": LOINC, "code": "72514-3"}]}, "valueInteger": 3},
+        {"code": {"coding": [{"system": LOINC, "code": "97909-6"}]}, "valueQuantity": {"value": 22.5, "unit": "%"}},
+        {"code": {"coding": [{"system": LOINC, "code": "38208-5"}]}, "dataAbsentReason": {"text": "asked"}},
+        {"code": {"coding": [{"system": LOINC, "code": "75261-8"}]}, "valueQuantity": {"value": "7"}},
+    ]
+    record = only_record(_observation(code={"coding": [{"system": LOINC, "code": "x-panel"}]}, component=components))
+    assert [(c.index, c.codes[0].code, c.value_number) for c in record.components] == [
+        (0, "72514-3", 3.0),
+        (1, "97909-6", 22.5),
+        (2, "38208-5", None),
+        (3, "75261-8", None),
+    ]
+    assert record.components[1].value_unit == "%"
 
 
 def test_an_unreadable_value_type_is_kept_as_a_record_without_a_value() -> None:
@@ -378,7 +406,6 @@ def test_an_unreadable_value_type_is_kept_as_a_record_without_a_value() -> None:
 @pytest.mark.parametrize(
     ("value", "expression"),
     [
-        ({"valueQuantity": {"unit": "score"}}, "Observation.valueQuantity.value"),
         ({"valueQuantity": {"value": "7"}}, "Observation.valueQuantity.value"),
         ({"valueQuantity": {"value": True}}, "Observation.valueQuantity.value"),
         ({"valueQuantity": {"value": float("nan")}}, "Observation.valueQuantity.value"),

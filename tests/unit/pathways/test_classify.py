@@ -40,13 +40,13 @@ def test_an_unfinished_encounter_does_not_count() -> None:
 
 def test_any_bound_pain_code_is_the_one_pain_measure() -> None:
     facts = classify(DEFINITION, Timeline().measure(PAIN_GENERIC, 0, 6.5))
-    assert (facts.measure, facts.value) == ("pain", 6.5)
+    assert facts.measure_values == (("pain", 6.5),)
 
 
 def test_a_measure_without_a_value_is_not_read() -> None:
     t = Timeline()
     facts = classify(DEFINITION, t.add("Observation", 0, (PAIN_GENERIC,)))
-    assert facts.measure is None and not facts.bound
+    assert facts.measure_values == () and not facts.bound
 
 
 def test_codes_match_on_system_and_code_never_display() -> None:
@@ -121,4 +121,4 @@ def test_interventions_come_from_procedures_and_imaging_also_from_reports() -> N
 
 def test_a_retracted_record_stops_counting() -> None:
     facts = classify(DEFINITION, Timeline().pain(0, 5, status=RecordStatus.RETRACTED))
-    assert facts.measure == "pain" and not facts.counts
+    assert facts.measure_values == (("pain", 5.0),) and not facts.counts
