@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from pathways.explain import day, listing
 from pathways.model import Evidence, Priority
-from pathways.rules import context
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
 from pathways.state import DiagnosisEntry
@@ -38,16 +36,6 @@ def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) ->
         reasons=reasons_of(found, snap.region_sources),
         variants={"injection": snap.region},
     )
-    set_injection_checkpoint(run)
-
-
-def set_injection_checkpoint(run: Run) -> None:
-    """6 weeks after the first completed injection after the proposal, else after the proposal."""
-    proposal = run.state.first_fired("injection")
-    assert proposal is not None
-    done = context.injections_after(run.state, proposal.at)
-    start = done[0].at if done else proposal.at
-    run.set_checkpoint(start + timedelta(weeks=run.definition.injection.next_checkpoint_weeks), "injection")
 
 
 def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
