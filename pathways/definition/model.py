@@ -273,7 +273,7 @@ PREDICATES: dict[str, str] = {
     "mri_contraindicated": "none",
     "fired": "step",
     "fired_at_this_checkpoint": "step",
-    "checkpoint_set_by": "step",
+    "checkpoint_set_by": "setter",
     "diagnosis": "groups",
     "finding": "findings",
     "region": "region",
@@ -287,7 +287,7 @@ COMBINATORS = ("not", "all", "any")
 class Predicate:
     """One documented question about the patient at the moment, e.g. `{fired: imaging}`.
 
-    `argument` is empty for bare predicates, a step id, a region, or ids of diagnosis groups or
+    `argument` is empty for bare predicates, a step id (or `episode-start`), a region, or ids of diagnosis groups or
     findings (`diagnosis: structural` is read as every group marked structural).
     """
 

@@ -18,6 +18,7 @@ from pathways.definition.model import (
     Predicate,
 )
 from pathways.definition.reader import Reader, join, shown
+from pathways.state import EPISODE_START
 
 MAX_CONDITION_DEPTH = 8
 """Conditions nest at most this deep: deeper is refused, never recursed into."""
@@ -84,6 +85,8 @@ class TableReader:
         )
 
     def unknown(self, step: Any) -> str:
+        if step == "red-flags":
+            return "red-flags is checked on every fact, not as a checkpoint row"
         return f"unknown step id {shown(step)}"
 
     def condition(self, value: Any, path: str, depth: int) -> Condition:
@@ -126,6 +129,8 @@ class TableReader:
     def argument(self, kind: str, value: Any, path: str) -> tuple[str, ...]:
         if kind == "step":
             return self.one(value, path, self.names.steps, "step id")
+        if kind == "setter":
+            return self.one(value, path, (EPISODE_START, *self.names.steps), "step id")
         if kind == "region":
             return self.one(value, path, self.names.regions, "region")
         if kind == "groups" and value == STRUCTURAL:
