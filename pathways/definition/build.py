@@ -33,6 +33,7 @@ from pathways.definition.model import (
     Severity,
     SurgicalConsultStep,
 )
+from pathways.definition.previous import PREVIOUS_KEYS, PreviousTable, is_previous
 from pathways.definition.reader import DefinitionError, Node, Reader, join
 from pathways.definition.steps import Context, read_steps
 from pathways.definition.table import Names, TableReader
@@ -86,7 +87,10 @@ class Loader:
         episode = self.read_episode()
         group_ids = [g.id for g in diagnoses]
         authored = self.authored_ids()
-        context = Context(self.systems, group_ids, regions.ids, EPISODE_KEYS, authored)
+        previous = is_previous(self.top)
+        context = Context(
+            self.systems, group_ids, regions.ids, EPISODE_KEYS, authored, PREVIOUS_KEYS if previous else {}
+        )
         steps = read_steps(self.r, self.top, "", context)
         names = Names(
             steps=(*STEP_IDS, *authored),
@@ -96,7 +100,13 @@ class Loader:
             findings=[f.id for f in findings],
             regions=regions.ids,
         )
-        table = TableReader(self.r, names).rows(self.top, "checkpoint_rows")
+        unlisted: tuple[CheckpointRow, ...] = ()
+        if previous:
+            reader = PreviousTable(self.r, names, steps)
+            table = reader.rows(self.top)
+            unlisted = reader.unlisted(self.top, table)
+        else:
+            table = TableReader(self.r, names).rows(self.top, "checkpoint_rows")
         facts = self.r.fields(self.top.get("facts", {}), "facts", FACT_KEYS)
         definition = Definition(
             **self.identity(),
@@ -114,7 +124,7 @@ class Loader:
             diagnoses=diagnoses,
             regions=regions,
             checkpoint_table=table,
-            fact_steps=self.fact_steps(table),
+            fact_steps=self.fact_steps((*table, *unlisted)),
             progress_check=cast(ProgressCheckStep, steps["progress-check"]),
             adherence=cast(AdherenceStep, steps["adherence"]),
             reassessment=cast(ReassessmentStep, steps["reassessment"]),
@@ -124,6 +134,7 @@ class Loader:
             surgical_consult=cast(SurgicalConsultStep, steps["surgical-consult"]),
             red_flags=cast(RedFlagsStep, steps["red-flags"]),
             authored=tuple(cast(ProposingStep, steps[step_id]) for step_id in authored if step_id in steps),
+            unlisted_rows=unlisted,
         )
         if self.r.problems:
             raise DefinitionError(self.r.problems)

@@ -372,6 +372,11 @@ class Definition:
     surgical_consult: SurgicalConsultStep
     red_flags: RedFlagsStep
     authored: tuple[ProposingStep, ...] = ()
+    unlisted_rows: tuple[CheckpointRow, ...] = ()
+    """Rows never tried at a checkpoint, read only for the checkpoint their step sets when it fires on a fact.
+
+    Only the previous format has them: it could leave injection out of the table yet fire it on a fact.
+    """
 
     @property
     def checkpoint_rows(self) -> tuple[str, ...]:
@@ -379,8 +384,8 @@ class Definition:
         return tuple(row.step for row in self.checkpoint_table)
 
     def row_of(self, step_id: str) -> CheckpointRow | None:
-        """The checkpoint row of a step (a step has at most one)."""
-        return next((row for row in self.checkpoint_table if row.step == step_id), None)
+        """The row of a step (a step has at most one), tried or unlisted."""
+        return next((row for row in (*self.checkpoint_table, *self.unlisted_rows) if row.step == step_id), None)
 
     @property
     def reference(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pathways.definition.codes import read_coding
@@ -61,6 +61,8 @@ class Context:
     episode_numbers: Sequence[str]
     authored: Sequence[str] = ()
     """Step ids the checkpoint table names besides the built-in ones: read as authored steps."""
+    previous_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """In the previous format, each step's next-checkpoint keys (see `pathways.definition.previous`)."""
 
 
 class StepReader:
@@ -73,6 +75,10 @@ class StepReader:
     def fields(self, node: Any, path: str, extra: Sequence[str], proposing: bool = True) -> Node:
         keys = (*_STEP_KEYS, *(_PROPOSING_KEYS if proposing else ()), *extra)
         return self.r.fields(node, path, keys)
+
+    def previous(self, step_id: str) -> tuple[str, ...]:
+        """The keys the step carries in the previous format of the checkpoint table (required there)."""
+        return tuple(self.context.previous_keys.get(step_id, ()))
 
     def base(self, step_id: str, node: Node, path: str) -> dict[str, Any]:
         numbers = [k for k, v in node.items() if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -171,7 +177,7 @@ class StepReader:
     # The steps, one reader each.
 
     def progress_check(self, value: Any, path: str) -> ProgressCheckStep:
-        node = self.fields(value, path, ())
+        node = self.fields(value, path, self.previous("progress-check"))
         propose = self.proposing("progress-check", node, path)
         self.require_items(propose, ("task",), path)
         return ProgressCheckStep(**self.base("progress-check", node, path), propose=propose)
@@ -189,7 +195,7 @@ class StepReader:
             "barrier_window_days",
             "no_barrier_remedy",
         )
-        node = self.fields(value, path, extra)
+        node = self.fields(value, path, (*extra, *self.previous("adherence")))
         propose = self.proposing("adherence", node, path)
         self.require_items(propose, ("task",), path)
         return AdherenceStep(
@@ -203,7 +209,7 @@ class StepReader:
         )
 
     def reassessment(self, value: Any, path: str) -> ReassessmentStep:
-        node = self.fields(value, path, ("second_opinion",))
+        node = self.fields(value, path, ("second_opinion", *self.previous("reassessment")))
         propose = self.proposing("reassessment", node, path)
         rules = tuple(self.specialty(item, p) for item, p in self.r.sequence(node, "second_opinion", path))
         if rules and (rules[-1].when_neurological or rules[-1].when_diagnosis):
@@ -228,7 +234,7 @@ class StepReader:
         )
 
     def imaging(self, value: Any, path: str) -> ImagingStep:
-        node = self.fields(value, path, ())
+        node = self.fields(value, path, self.previous("imaging"))
         propose = self.proposing("imaging", node, path)
         for item in ("mri", "ct"):
             self.require_variants(propose, item, self.context.regions, path)
@@ -236,7 +242,7 @@ class StepReader:
         return ImagingStep(**self.base("imaging", node, path), propose=propose)
 
     def injection(self, value: Any, path: str) -> InjectionStep:
-        node = self.fields(value, path, ("diagnosis_groups",))
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")))
         propose = self.proposing("injection", node, path)
         self.require_variants(propose, "injection", self.context.regions, path)
         return InjectionStep(
@@ -246,7 +252,7 @@ class StepReader:
         )
 
     def medication(self, value: Any, path: str) -> MedicationStep:
-        node = self.fields(value, path, ("diagnosis_groups",))
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("medication")))
         return MedicationStep(
             **self.base("medication", node, path),
             propose=self.proposing("medication", node, path),

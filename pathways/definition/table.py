@@ -43,17 +43,28 @@ class Names:
     regions: Sequence[str]
 
 
+def unknown_step(step: Any) -> str:
+    """Why a checkpoint row may not name `step`."""
+    if step == "red-flags":
+        return "red-flags is checked on every fact, not as a checkpoint row"
+    return f"unknown step id {shown(step)}"
+
+
 class TableReader:
     """Reads `checkpoint_rows`, reporting problems to a shared `Reader`."""
 
     def __init__(self, reader: Reader, names: Names) -> None:
         self.r = reader
         self.names = names
+        self.mixed = False
+        """Whether the list being read holds rows besides bare step ids."""
 
     def rows(self, node: Mapping[str, Any], key: str) -> tuple[CheckpointRow, ...]:
         rows: list[CheckpointRow] = []
         seen: dict[str, str] = {}
-        for item, path in self.r.sequence(node, key, ""):
+        items = self.r.sequence(node, key, "")
+        self.mixed = any(isinstance(item, Mapping) for item, _ in items)
+        for item, path in items:
             row = self.row(item, path)
             if row is None:
                 continue
@@ -66,8 +77,7 @@ class TableReader:
 
     def row(self, value: Any, path: str) -> CheckpointRow | None:
         if isinstance(value, str):  # a bare step id: the row's condition and next checkpoint are missing
-            known = value in self.names.row_steps
-            self.r.report(path, "must be a row: a mapping of step, when and next" if known else self.unknown(value))
+            self.r.report(path, self.bare(value))
             return None
         node = self.r.fields(value, path, ROW_KEYS, ("repeatable",))
         if not node:
@@ -75,7 +85,7 @@ class TableReader:
         step = node.get("step")
         if step not in self.names.row_steps:
             if "step" in node:
-                self.r.report(join(path, "step"), self.unknown(step))
+                self.r.report(join(path, "step"), unknown_step(step))
             return None
         return CheckpointRow(
             step=str(step),
@@ -84,10 +94,16 @@ class TableReader:
             repeatable=self.r.boolean(node, "repeatable", path),
         )
 
-    def unknown(self, step: Any) -> str:
-        if step == "red-flags":
-            return "red-flags is checked on every fact, not as a checkpoint row"
-        return f"unknown step id {shown(step)}"
+    def bare(self, step: str) -> str:
+        """Why a bare step id is not a row; among rows, it is the previous format mixed in."""
+        if step not in self.names.row_steps:
+            return unknown_step(step)
+        if self.mixed:
+            return (
+                "a step id among rows: a list of step ids is the previous format, which cannot be mixed with rows; "
+                "write it as a row of step, when and next"
+            )
+        return "must be a row: a mapping of step, when and next"
 
     def condition(self, value: Any, path: str, depth: int) -> Condition:
         """A bare predicate name, or a mapping of one predicate or combinator to its argument."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, DefinitionError, load_definition_text
+from pathways.definition import SHIPPED
 from pathways.definition.model import CHECKPOINT_STEPS, Definition
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -26,6 +26,11 @@ from tests.unit.pathways.timeline import (
     checks,
     day,
     fired,
+    load,
+    nonresponder,
+    not_adherent,
+    only_visits,
+    problems_of,
     week,
 )
 
@@ -53,16 +58,6 @@ def shipped_data() -> Any:
     return json.loads(json.dumps(yaml.safe_load(SHIPPED.read_text())))
 
 
-def load(data: Any) -> Definition:
-    return load_definition_text(json.dumps(data))
-
-
-def problems_of(data: Any) -> list[str]:
-    with pytest.raises(DefinitionError) as caught:
-        load(data)
-    return [str(p) for p in caught.value.problems]
-
-
 def with_probe(condition: Any) -> Definition:
     """The shipped definition whose only row fires an authored `probe` step when `condition` holds."""
     data = shipped_data()
@@ -74,18 +69,6 @@ def with_probe(condition: Any) -> Definition:
     return load(data)
 
 
-def nonresponder() -> Timeline:
-    t = Timeline()
-    t.nonresponder()
-    return t
-
-
-def only_visits() -> Timeline:
-    t = Timeline()
-    t.weekly_visits(9)
-    return t
-
-
 def adding(change: Callable[[Timeline], object]) -> Callable[[], Timeline]:
     def build() -> Timeline:
         t = nonresponder()
@@ -93,15 +76,6 @@ def adding(change: Callable[[Timeline], object]) -> Callable[[], Timeline]:
         return t
 
     return build
-
-
-def not_adherent() -> Timeline:
-    t = Timeline()
-    t.weekly_visits(9)
-    t.pain(0, 7)
-    t.pain(40, 6)
-    t.adherence(39, 50)
-    return t
 
 
 @pytest.mark.parametrize(
