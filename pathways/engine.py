@@ -31,7 +31,8 @@ from pathways.rules.aggregate import (
     version_number,
 )
 from pathways.rules.checkpoint import evaluate_checkpoint
-from pathways.rules.fact_steps import evaluate_fact_steps, move_checkpoint
+from pathways.rules.fact_steps import evaluate_fact_steps
+from pathways.rules.next_checkpoint import move_checkpoint
 from pathways.rules.red_flags import close, evaluate_red_flags
 from pathways.rules.run import EPISODE_ID, Run, fired_entry
 from pathways.rules.withdraw import apply_retractions

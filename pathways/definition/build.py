@@ -10,9 +10,11 @@ from pathways.definition.codes import read_coding
 from pathways.definition.model import (
     CHECKPOINT_STEPS,
     FACT_STEPS,
+    STEP_IDS,
     AdherenceStep,
     Barrier,
     Better,
+    CheckpointRow,
     CodeSet,
     Definition,
     DiagnosisGroup,
@@ -24,14 +26,17 @@ from pathways.definition.model import (
     MedicationStep,
     Neurological,
     ProgressCheckStep,
+    ProposingStep,
     ReassessmentStep,
     RedFlagsStep,
     Regions,
     Severity,
     SurgicalConsultStep,
 )
+from pathways.definition.previous import PREVIOUS_KEYS, PreviousTable, is_previous
 from pathways.definition.reader import DefinitionError, Node, Reader, join
 from pathways.definition.steps import Context, read_steps
+from pathways.definition.table import Names, TableReader
 
 TOP_KEYS = (
     "url",
@@ -56,6 +61,8 @@ TOP_KEYS = (
 FACT_KEYS = ("pt_visit", "adherence", "barrier", "mri_contraindicated", "injection", "imaging")
 EPISODE_KEYS = ("baseline_window_days", "evaluable_after_days", "first_checkpoint_weeks")
 STATUSES = ("draft", "active", "retired", "unknown")  # FHIR PublicationStatus
+STEP_ID = r"[a-z][a-z0-9-]{0,39}"
+"""An authored step id: it becomes a `meta.tag` code and part of every decision identifier."""
 
 _PATTERNS = {
     "url": (r"https?://[^\s|]+", "must be an absolute http(s) URL without '|'"),
@@ -79,8 +86,27 @@ class Loader:
         findings = self.read_findings()
         episode = self.read_episode()
         group_ids = [g.id for g in diagnoses]
-        context = Context(self.systems, group_ids, regions.ids, EPISODE_KEYS)
+        authored = self.authored_ids()
+        previous = is_previous(self.top)
+        context = Context(
+            self.systems, group_ids, regions.ids, EPISODE_KEYS, authored, PREVIOUS_KEYS if previous else {}
+        )
         steps = read_steps(self.r, self.top, "", context)
+        names = Names(
+            steps=(*STEP_IDS, *authored),
+            row_steps=(*CHECKPOINT_STEPS, *authored),
+            diagnosis_groups=group_ids,
+            structural_groups=[g.id for g in diagnoses if g.structural],
+            findings=[f.id for f in findings],
+            regions=regions.ids,
+        )
+        unlisted: tuple[CheckpointRow, ...] = ()
+        if previous:
+            reader = PreviousTable(self.r, names, steps)
+            table = reader.rows(self.top)
+            unlisted = reader.unlisted(self.top, table)
+        else:
+            table = TableReader(self.r, names).rows(self.top, "checkpoint_rows")
         facts = self.r.fields(self.top.get("facts", {}), "facts", FACT_KEYS)
         definition = Definition(
             **self.identity(),
@@ -97,8 +123,8 @@ class Loader:
             neurological=self.read_neurological(group_ids, findings),
             diagnoses=diagnoses,
             regions=regions,
-            checkpoint_rows=self.step_list("checkpoint_rows", CHECKPOINT_STEPS),
-            fact_steps=self.step_list("fact_steps", FACT_STEPS),
+            checkpoint_table=table,
+            fact_steps=self.fact_steps((*table, *unlisted)),
             progress_check=cast(ProgressCheckStep, steps["progress-check"]),
             adherence=cast(AdherenceStep, steps["adherence"]),
             reassessment=cast(ReassessmentStep, steps["reassessment"]),
@@ -107,6 +133,8 @@ class Loader:
             medication=cast(MedicationStep, steps["medication"]),
             surgical_consult=cast(SurgicalConsultStep, steps["surgical-consult"]),
             red_flags=cast(RedFlagsStep, steps["red-flags"]),
+            authored=tuple(cast(ProposingStep, steps[step_id]) for step_id in authored if step_id in steps),
+            unlisted_rows=unlisted,
         )
         if self.r.problems:
             raise DefinitionError(self.r.problems)
@@ -207,10 +235,20 @@ class Loader:
             by_code.append((region, self.code_set({region: value}, region, join("regions", "by_code"))))
         return Regions(default, tuple(by_code))
 
-    def step_list(self, key: str, known: tuple[str, ...]) -> tuple[str, ...]:
-        names = self.r.names(self.top, key, "", known, "step id")
+    def authored_ids(self) -> tuple[str, ...]:
+        """Steps the checkpoint table names that Carepath does not build in: the definition authors them."""
+        rows = self.top.get("checkpoint_rows")
+        named = [row.get("step") for row in rows if isinstance(row, Mapping)] if isinstance(rows, list) else []
+        ids = (s for s in named if isinstance(s, str) and re.fullmatch(STEP_ID, s) and s not in STEP_IDS)
+        return tuple(dict.fromkeys(ids))
+
+    def fact_steps(self, table: tuple[CheckpointRow, ...]) -> tuple[str, ...]:
+        names = self.r.names(self.top, "fact_steps", "", FACT_STEPS, "step id")
         if len(set(names)) != len(names):
-            self.r.report(key, "lists a step twice")
+            self.r.report("fact_steps", "lists a step twice")
+        if "injection" in names and not any(row.step == "injection" for row in table):
+            index = names.index("injection")
+            self.r.report(f"fact_steps[{index}]", "injection needs a checkpoint row: its next checkpoint is read there")
         return names
 
 

@@ -25,6 +25,7 @@ STEP_IDS = (
 """Steps the engine knows how to evaluate; a definition configures each of them."""
 
 CHECKPOINT_STEPS = STEP_IDS[:7]
+"""Built-in steps a checkpoint row may name; a definition may author more (see `CheckpointRow`)."""
 FACT_STEPS = ("injection", "medication", "surgical-consult")
 
 
@@ -193,7 +194,7 @@ class ProposingStep(Step):
 
 @dataclass(frozen=True, slots=True)
 class ProgressCheckStep(ProposingStep):
-    next_checkpoint_weeks: int
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,6 @@ class AdherenceStep(ProposingStep):
     min_pt_visits: int
     barrier_window_days: int
     no_barrier_remedy: str
-    next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +218,11 @@ class SpecialtyRule:
 @dataclass(frozen=True, slots=True)
 class ReassessmentStep(ProposingStep):
     second_opinion: tuple[SpecialtyRule, ...]
-    next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
 class ImagingStep(ProposingStep):
-    next_checkpoint_weeks: int
-    next_checkpoint_on_diagnosis: tuple[str, ...]
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +230,6 @@ class DiagnosisStep(ProposingStep):
     """A step that a confirmed diagnosis in one of `diagnosis_groups` fires; the next checkpoint follows it."""
 
     diagnosis_groups: tuple[str, ...]
-    next_checkpoint_weeks: int
 
 
 InjectionStep = DiagnosisStep  # the epidural injection and modified PT
@@ -268,6 +265,80 @@ class RedFlagsStep(Step):
         return (self.major, self.cluster, self.minor)
 
 
+PREDICATES: dict[str, str] = {
+    "evaluable": "none",
+    "adherent": "none",
+    "responded": "none",
+    "neurological": "none",
+    "imaging_since_t0": "none",
+    "mri_contraindicated": "none",
+    "fired": "step",
+    "fired_at_this_checkpoint": "step",
+    "checkpoint_set_by": "setter",
+    "diagnosis": "groups",
+    "finding": "findings",
+    "region": "region",
+}
+"""Every predicate a condition may use, with the kind of argument it takes (`none`: written bare)."""
+
+COMBINATORS = ("not", "all", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """One documented question about the patient at the moment, e.g. `{fired: imaging}`.
+
+    `argument` is empty for bare predicates, a step id (or `episode-start`), a region, or ids of diagnosis groups or
+    findings (`diagnosis: structural` is read as every group marked structural).
+    """
+
+    name: str
+    argument: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    conditions: tuple[Condition, ...]
+
+
+Condition = Predicate | Not | All | AnyOf
+
+
+@dataclass(frozen=True, slots=True)
+class NextCheckpoint:
+    """When a row sets the next checkpoint: `weeks` after the decision, with at most one special rule.
+
+    `None` weeks clears the checkpoint (the pathway waits for a fact). `sooner_on_diagnosis`: the
+    checkpoint comes forward to the moment a confirmed diagnosis of these groups arrives after the
+    decision. `from_injection_done`: counted from the first completed injection after the
+    decision, moved when one arrives later.
+    """
+
+    weeks: int | None
+    sooner_on_diagnosis: tuple[str, ...] = ()
+    from_injection_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """One row of the checkpoint table: the step it fires, when, and the checkpoint it sets."""
+
+    step: str
+    when: Condition
+    next: NextCheckpoint
+    repeatable: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Definition:
     """A pathway definition: identity, bindings, thresholds and steps."""
@@ -291,7 +362,7 @@ class Definition:
     neurological: Neurological
     diagnoses: tuple[DiagnosisGroup, ...]
     regions: Regions
-    checkpoint_rows: tuple[str, ...]
+    checkpoint_table: tuple[CheckpointRow, ...]
     fact_steps: tuple[str, ...]
     progress_check: ProgressCheckStep
     adherence: AdherenceStep
@@ -301,6 +372,21 @@ class Definition:
     medication: MedicationStep
     surgical_consult: SurgicalConsultStep
     red_flags: RedFlagsStep
+    authored: tuple[ProposingStep, ...] = ()
+    unlisted_rows: tuple[CheckpointRow, ...] = ()
+    """Rows never tried at a checkpoint, read only for the checkpoint their step sets when it fires on a fact.
+
+    Only the previous format has them: it could leave injection out of the table yet fire it on a fact.
+    """
+
+    @property
+    def checkpoint_rows(self) -> tuple[str, ...]:
+        """The steps of the checkpoint table, in the order its rows are tried."""
+        return tuple(row.step for row in self.checkpoint_table)
+
+    def row_of(self, step_id: str) -> CheckpointRow | None:
+        """The row of a step (a step has at most one), tried or unlisted."""
+        return next((row for row in (*self.checkpoint_table, *self.unlisted_rows) if row.step == step_id), None)
 
     @property
     def reference(self) -> str:
@@ -323,6 +409,7 @@ class Definition:
             self.injection,
             self.medication,
             self.surgical_consult,
+            *self.authored,
             self.red_flags,
         )
 

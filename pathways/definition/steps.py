@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pathways.definition.codes import read_coding
@@ -16,6 +16,7 @@ from pathways.definition.model import (
     ProgressCheckStep,
     ProposalTemplate,
     Proposing,
+    ProposingStep,
     ReassessmentStep,
     RedFlagsStep,
     SeverityRule,
@@ -40,6 +41,7 @@ STEP_WORDS: dict[str, tuple[str, ...]] = {
     "surgical-consult": ("diagnoses", "specialty", "context"),
     "red-flags": ("findings",),
 }
+"""Placeholders of the built-in steps; a step a definition authors has the common ones only."""
 
 CONDITION_WORDS = ("groups", "fact_groups")
 """Placeholders of `applies_when` besides the step's and the episode's own numbers."""
@@ -57,6 +59,10 @@ class Context:
     diagnosis_groups: Sequence[str]
     regions: Sequence[str]
     episode_numbers: Sequence[str]
+    authored: Sequence[str] = ()
+    """Step ids the checkpoint table names besides the built-in ones: read as authored steps."""
+    previous_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """In the previous format, each step's next-checkpoint keys (see `pathways.definition.previous`)."""
 
 
 class StepReader:
@@ -69,6 +75,10 @@ class StepReader:
     def fields(self, node: Any, path: str, extra: Sequence[str], proposing: bool = True) -> Node:
         keys = (*_STEP_KEYS, *(_PROPOSING_KEYS if proposing else ()), *extra)
         return self.r.fields(node, path, keys)
+
+    def previous(self, step_id: str) -> tuple[str, ...]:
+        """The keys the step carries in the previous format of the checkpoint table (required there)."""
+        return tuple(self.context.previous_keys.get(step_id, ()))
 
     def base(self, step_id: str, node: Node, path: str) -> dict[str, Any]:
         numbers = [k for k, v in node.items() if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -93,7 +103,7 @@ class StepReader:
                 self.r.report(path, f"unknown placeholder {{{name}}}; allowed: {', '.join(allowed)}")
 
     def proposing(self, step_id: str, node: Node, path: str, words: Sequence[str] = ()) -> Proposing:
-        allowed = (*COMMON_WORDS, *STEP_WORDS[step_id], *words)
+        allowed = (*COMMON_WORDS, *STEP_WORDS.get(step_id, ()), *words)
         explanation = self.r.text(node, "explanation", path)
         self.placeholders(explanation, join(path, "explanation"), allowed)
         priority = Priority(self.r.choice(node, "priority", path, _PRIORITIES))
@@ -145,9 +155,6 @@ class StepReader:
     def groups(self, node: Node, key: str, path: str) -> tuple[str, ...]:
         return self.r.names(node, key, path, self.context.diagnosis_groups, "diagnosis group")
 
-    def weeks(self, node: Node, path: str, key: str = "next_checkpoint_weeks") -> int:
-        return self.r.integer(node, key, path, 1, 104)
-
     def days(self, node: Node, key: str, path: str) -> int:
         return self.r.integer(node, key, path, 0, 365)
 
@@ -170,12 +177,15 @@ class StepReader:
     # The steps, one reader each.
 
     def progress_check(self, value: Any, path: str) -> ProgressCheckStep:
-        node = self.fields(value, path, ("next_checkpoint_weeks",))
+        node = self.fields(value, path, self.previous("progress-check"))
         propose = self.proposing("progress-check", node, path)
         self.require_items(propose, ("task",), path)
-        return ProgressCheckStep(
-            **self.base("progress-check", node, path), propose=propose, next_checkpoint_weeks=self.weeks(node, path)
-        )
+        return ProgressCheckStep(**self.base("progress-check", node, path), propose=propose)
+
+    def authored(self, step_id: str, value: Any, path: str) -> ProposingStep:
+        """A step the definition adds: presentation, priority, proposals and explanation only."""
+        node = self.fields(value, path, ())
+        return ProposingStep(**self.base(step_id, node, path), propose=self.proposing(step_id, node, path))
 
     def adherence(self, value: Any, path: str) -> AdherenceStep:
         extra = (
@@ -184,9 +194,8 @@ class StepReader:
             "min_pt_visits",
             "barrier_window_days",
             "no_barrier_remedy",
-            "next_checkpoint_weeks",
         )
-        node = self.fields(value, path, extra)
+        node = self.fields(value, path, (*extra, *self.previous("adherence")))
         propose = self.proposing("adherence", node, path)
         self.require_items(propose, ("task",), path)
         return AdherenceStep(
@@ -197,11 +206,10 @@ class StepReader:
             min_pt_visits=self.r.integer(node, "min_pt_visits", path, 0, 100),
             barrier_window_days=self.days(node, "barrier_window_days", path),
             no_barrier_remedy=self.r.text(node, "no_barrier_remedy", path),
-            next_checkpoint_weeks=self.weeks(node, path),
         )
 
     def reassessment(self, value: Any, path: str) -> ReassessmentStep:
-        node = self.fields(value, path, ("second_opinion", "next_checkpoint_weeks"))
+        node = self.fields(value, path, ("second_opinion", *self.previous("reassessment")))
         propose = self.proposing("reassessment", node, path)
         rules = tuple(self.specialty(item, p) for item, p in self.r.sequence(node, "second_opinion", path))
         if rules and (rules[-1].when_neurological or rules[-1].when_diagnosis):
@@ -212,7 +220,6 @@ class StepReader:
             **self.base("reassessment", node, path),
             propose=propose,
             second_opinion=rules,
-            next_checkpoint_weeks=self.weeks(node, path),
         )
 
     def specialty(self, value: Any, path: str) -> SpecialtyRule:
@@ -227,36 +234,29 @@ class StepReader:
         )
 
     def imaging(self, value: Any, path: str) -> ImagingStep:
-        node = self.fields(value, path, ("next_checkpoint_weeks", "next_checkpoint_on_diagnosis"))
+        node = self.fields(value, path, self.previous("imaging"))
         propose = self.proposing("imaging", node, path)
         for item in ("mri", "ct"):
             self.require_variants(propose, item, self.context.regions, path)
         self.require_items(propose, ("ncs",), path)
-        return ImagingStep(
-            **self.base("imaging", node, path),
-            propose=propose,
-            next_checkpoint_weeks=self.weeks(node, path),
-            next_checkpoint_on_diagnosis=self.groups(node, "next_checkpoint_on_diagnosis", path),
-        )
+        return ImagingStep(**self.base("imaging", node, path), propose=propose)
 
     def injection(self, value: Any, path: str) -> InjectionStep:
-        node = self.fields(value, path, ("diagnosis_groups", "next_checkpoint_weeks"))
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")))
         propose = self.proposing("injection", node, path)
         self.require_variants(propose, "injection", self.context.regions, path)
         return InjectionStep(
             **self.base("injection", node, path),
             propose=propose,
             diagnosis_groups=self.groups(node, "diagnosis_groups", path),
-            next_checkpoint_weeks=self.weeks(node, path),
         )
 
     def medication(self, value: Any, path: str) -> MedicationStep:
-        node = self.fields(value, path, ("diagnosis_groups", "next_checkpoint_weeks"))
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("medication")))
         return MedicationStep(
             **self.base("medication", node, path),
             propose=self.proposing("medication", node, path),
             diagnosis_groups=self.groups(node, "diagnosis_groups", path),
-            next_checkpoint_weeks=self.weeks(node, path),
         )
 
     def surgical_consult(self, value: Any, path: str) -> SurgicalConsultStep:
@@ -309,6 +309,9 @@ def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[
     steps = StepReader(reader, context)
     found: dict[str, Step] = {}
     for step_id, value, step_path in reader.entries(node, "steps", path):
+        if step_id in context.authored and step_id not in _READERS:
+            found[step_id] = steps.authored(step_id, value, step_path)
+            continue
         if step_id not in _READERS:
             reader.report(step_path, f"unknown step id {step_id!r}; known: {', '.join(_READERS)}")
             continue
@@ -318,4 +321,7 @@ def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[
         if step_id not in found:
             reader.report(join(join(path, "steps"), step_id), "missing")
             found[step_id] = getattr(scratch, method)({}, step_id)
+    for step_id in context.authored:
+        if step_id not in found:
+            reader.report(join(join(path, "steps"), step_id), "missing (a checkpoint row names it)")
     return found

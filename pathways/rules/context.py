@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pathways.classify import IMAGING, INJECTION
-from pathways.definition.model import Definition
+from pathways.definition.model import Definition, Severity
 from pathways.state import DiagnosisEntry, Entry, PatientState
 
 
@@ -55,6 +55,18 @@ def neurological(definition: Definition, state: PatientState, moment: datetime) 
         f for f in state.findings if f.name in rules.findings and f.at <= moment and (start is None or f.at >= start)
     ]
     return tuple(found)
+
+
+def findings(definition: Definition, state: PatientState, names: Sequence[str], moment: datetime) -> tuple[Entry, ...]:
+    """Findings of `names` recorded by `moment`, in the red-flag window (context findings whatever their date)."""
+    start = window_start(definition, state)
+    return tuple(
+        f
+        for f in state.findings
+        if f.name in names
+        and f.at <= moment
+        and (start is None or f.at >= start or definition.finding(f.name).severity is Severity.CONTEXT)
+    )
 
 
 def imaging_since_t0(state: PatientState, moment: datetime) -> tuple[Entry, ...]:

@@ -1,22 +1,20 @@
-"""Steps that fire when a fact arrives (spec, second table), and facts that move the checkpoint."""
+"""Steps that fire when a fact arrives (spec, second table)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pathways.classify import INJECTION
 from pathways.explain import listing
 from pathways.rules import context
 from pathways.rules.interventions import (
     fire_injection,
     fire_medication,
     fire_surgical_consult,
-    set_injection_checkpoint,
     surgical_priority,
 )
+from pathways.rules.next_checkpoint import set_row_checkpoint
 from pathways.rules.run import ONCE, Run, holding, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
-from pathways.state import DiagnosisEntry, Entry
 
 
 def evaluate_fact_steps(run: Run) -> None:
@@ -52,6 +50,7 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
     run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found))
     if step_id == "injection":
         fire_injection(run, snap, found)
+        set_row_checkpoint(run, "injection")
     else:
         fire_medication(run, snap, found)
 
@@ -76,42 +75,3 @@ def _surgical_consult(run: Run, snap: Snapshot) -> None:
 
 def _labels(run: Run, groups: Sequence[str]) -> str:
     return listing([run.definition.diagnosis_group(g).label for g in groups], "or")
-
-
-def move_checkpoint(run: Run, diagnoses: Sequence[DiagnosisEntry], interventions: Sequence[Entry]) -> None:
-    """Facts that move the pending checkpoint: a diagnosis after imaging, an injection done."""
-    pending = run.state.checkpoint
-    if pending is None:
-        return
-    if pending.set_by == "imaging":
-        _diagnosis_after_imaging(run, diagnoses)
-    elif pending.set_by == "injection" and any(i.name == INJECTION for i in interventions):
-        before = pending.due_at
-        set_injection_checkpoint(run)
-        after = run.state.checkpoint
-        run.check(
-            "injection.next-checkpoint",
-            after is not None and after.due_at != before,
-            "6 weeks after the first completed injection since the proposal",
-            due=after.due_at if after else None,
-        )
-
-
-def _diagnosis_after_imaging(run: Run, diagnoses: Sequence[DiagnosisEntry]) -> None:
-    imaging = run.state.first_fired("imaging")
-    groups = set(run.definition.imaging.next_checkpoint_on_diagnosis)
-    qualifying = [
-        d
-        for d in diagnoses
-        if imaging and d.triggers and set(d.groups) & groups and d.at <= run.now and d.known_at >= imaging.at
-    ]
-    run.check(
-        "imaging.next-checkpoint",
-        bool(qualifying),
-        "a qualifying diagnosis arrived after imaging: the checkpoint is now"
-        if qualifying
-        else "no qualifying diagnosis after imaging: the checkpoint stays",
-        diagnoses=tuple(d.source.reference for d in qualifying),
-    )
-    if qualifying:
-        run.set_checkpoint(run.now, "imaging")

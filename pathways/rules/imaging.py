@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pathways.explain import listing, measure_evidence
 from pathways.model import Evidence
 from pathways.rules import context
@@ -17,7 +15,7 @@ def _lower_first(text: str) -> str:
 
 
 def fire_imaging(run: Run, snap: Snapshot) -> None:
-    """Propose the studies and set the next checkpoint (+ weeks, or a qualifying diagnosis)."""
+    """Propose the studies (the checkpoint row sets the next checkpoint)."""
     definition, state, now = run.definition, run.state, run.now
     step = definition.imaging
     contraindicated = context.contraindications(state, now)
@@ -42,4 +40,3 @@ def fire_imaging(run: Run, snap: Snapshot) -> None:
         variants={study: snap.region},
         only=items,
     )
-    run.set_checkpoint(now + timedelta(weeks=step.next_checkpoint_weeks), "imaging")

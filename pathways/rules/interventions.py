@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 from pathways.definition.model import Proposing
 from pathways.explain import day, listing
 from pathways.model import Evidence, Priority
-from pathways.rules import context
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
 from pathways.state import DiagnosisEntry
@@ -27,19 +25,9 @@ def _evidence(found: Sequence[DiagnosisEntry]) -> tuple[Evidence, ...]:
 
 
 def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
-    """Propose the epidural injection and a modified PT programme; set the injection checkpoint."""
+    """Propose the epidural injection and a modified PT programme (the row that fired it sets the next checkpoint)."""
     step = run.definition.injection
     _decide_on_diagnoses(run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection")
-    set_injection_checkpoint(run)
-
-
-def set_injection_checkpoint(run: Run) -> None:
-    """6 weeks after the first completed injection after the proposal, else after the proposal."""
-    proposal = run.state.first_fired("injection")
-    assert proposal is not None
-    done = context.injections_after(run.state, proposal.at)
-    start = done[0].at if done else proposal.at
-    run.set_checkpoint(start + timedelta(weeks=run.definition.injection.next_checkpoint_weeks), "injection")
 
 
 def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:

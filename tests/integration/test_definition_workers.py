@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,13 +14,14 @@ import sqlalchemy as sa
 
 from service.settings import Settings
 from service.store.database import make_engine
-from service.store.tables import inbound_events, pathway_definitions, patient_states
+from service.store.tables import decisions, inbound_events, pathway_definitions, patient_states
 from tests.access import bearer, token_for
-from tests.builders import on_one_line, pt_visit, shipped_definition
+from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
 from tests.processes import CarepathProcess, start_api, start_beat, start_worker, wait_until
 from tests.stack import new_database, new_patient_id, settings_env
 
 PATHWAY_URL = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse"
+PREVIOUS_FORMAT = Path(__file__).parents[1] / "fixtures" / "definitions" / "pt-nonresponse-1.0.0-previous-format.yaml"
 STRANDED_AFTER_SECONDS = 2  # the sweep brings a held event back within seconds
 OWN_REDIS_DB = 6  # queues of their own: no other module's worker takes these events to another database
 ALERT = "pathway definition cannot be loaded; event kept pending"
@@ -60,21 +62,23 @@ def admin(stack: Stack) -> dict[str, str]:
 
 def post_visit(stack: Stack, patient: str) -> int:
     """A PT visit through intake, as the EHR sends it; the id of the stored event."""
-    base, env, engine = stack.base, stack.env, stack.engine
-    visit = pt_visit(patient, datetime.now(UTC) - timedelta(days=1))
-    response = requests.post(
-        f"{base}/fhir/Encounter",
-        json=visit,
-        headers={"Content-Type": "application/fhir+json"} | bearer(token_for(env, "ehr")),
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    with engine.connect() as connection:
+    post(stack, pt_visit(patient, datetime.now(UTC) - timedelta(days=1)))
+    with stack.engine.connect() as connection:
         return int(
             connection.execute(
                 sa.select(inbound_events.c.id).where(inbound_events.c.patient_id == patient)
             ).scalar_one()
         )
+
+
+def post(stack: Stack, resource: dict) -> None:
+    response = requests.post(
+        f"{stack.base}/fhir/{resource['resourceType']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"} | bearer(token_for(stack.env, "ehr")),
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
 
 
 def event_row(engine: sa.Engine, event_id: int) -> sa.Row:
@@ -122,6 +126,11 @@ def test_a_published_one_line_json_definition_evaluates_a_new_patient_in_a_real_
 def activate_unloadable_version(engine: sa.Engine, version: str) -> None:
     """An active version the workers cannot load, as a release without today's checks could have stored it."""
     broken = shipped_definition(version).replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    activate_as_an_earlier_release(engine, version, broken)
+
+
+def activate_as_an_earlier_release(engine: sa.Engine, version: str, source: str) -> None:
+    """Store `source` as the active version the way an earlier release's upload and publish left it."""
     with engine.begin() as connection:
         connection.execute(
             sa.update(pathway_definitions).where(pathway_definitions.c.status == "active").values(status="retired")
@@ -132,7 +141,7 @@ def activate_unloadable_version(engine: sa.Engine, version: str) -> None:
                 url=PATHWAY_URL,
                 version=version,
                 status="active",
-                source=broken,
+                source=source,
                 uploaded_at=datetime.now(UTC),
                 uploaded_by="an earlier release",
             )
@@ -168,3 +177,36 @@ def test_a_worker_that_cannot_load_the_definition_keeps_the_event_pending_until_
     assert pinned_version(engine, patient) == "1.4.0"
     assert metric(base, "carepath_active_definition_loadable") == 1
     assert metric(base, "carepath_events_waiting_for_definition") == 0
+
+
+def decided_steps(engine: sa.Engine, patient: str) -> list[str]:
+    query = sa.select(decisions.c.step).where(decisions.c.patient_id == patient).order_by(decisions.c.decided_at)
+    with engine.connect() as connection:
+        return [str(step) for step in connection.execute(query).scalars()]
+
+
+def test_a_definition_an_earlier_release_stored_in_the_previous_format_still_evaluates_and_exports(
+    stack: Stack, admin: dict[str, str]
+) -> None:
+    """A list of step ids with each step's next checkpoint: pinned patients must go on being evaluated."""
+    base, engine = stack.base, stack.engine
+    previous = PREVIOUS_FORMAT.read_text(encoding="utf-8").replace("version: 1.0.0", "version: 1.0.5", 1)
+    assert "next_checkpoint_weeks" in previous
+    activate_as_an_earlier_release(engine, "1.0.5", previous)
+
+    # pain 7 → 6 after one visit: at the 6-week checkpoint a non-responder who is not adherent
+    patient, t0 = new_patient_id(), datetime.now(UTC) - timedelta(weeks=7)
+    for resource in (
+        pt_visit(patient, t0),
+        measure(patient, PAIN, 7, t0),
+        measure(patient, PAIN, 6, t0 + timedelta(weeks=5)),
+    ):
+        post(stack, resource)
+
+    wait_until(lambda: decided_steps(engine, patient) == ["adherence"], 60, what="the adherence step at 6 weeks")
+    assert pinned_version(engine, patient) == "1.0.5"
+    exported = requests.get(f"{base}/admin/definitions/pt-nonresponse/1.0.5/PlanDefinition", headers=admin, timeout=10)
+    shipped = requests.get(f"{base}/admin/definitions/pt-nonresponse/1.0.0/PlanDefinition", headers=admin, timeout=10)
+    assert exported.status_code == 200 and exported.json()["version"] == "1.0.5"
+    assert exported.json()["action"] == shipped.json()["action"]  # the same table, rows spelled out or not
+    assert requests.get(f"{base}/admin/definitions/pt-nonresponse/1.0.5/diff", headers=admin, timeout=10).ok

@@ -8,10 +8,14 @@ decisions = fired(simulate(DEFINITION, t.records, day(60)))
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pathways.definition import default_definition
+import pytest
+
+from pathways.definition import Definition, DefinitionError, default_definition, load_definition_text
 from pathways.engine import apply_record, close_task, rebuild, run_checkpoint
 from pathways.model import (
     CAREPATH_CODE_SYSTEM,
@@ -164,6 +168,42 @@ class Timeline:
         self.pain(7 * weeks - 2, 6)
         self.odi(7 * weeks - 2, 40)
         self.adherence(7 * weeks - 3, 92)
+
+
+def load(data: Any) -> Definition:
+    """A definition from parsed data, read as its JSON text is."""
+    return load_definition_text(json.dumps(data))
+
+
+def problems_of(data: Any) -> list[str]:
+    """Every problem the definition `data` is refused with, as `path: reason`."""
+    with pytest.raises(DefinitionError) as caught:
+        load(data)
+    return [str(p) for p in caught.value.problems]
+
+
+def nonresponder() -> Timeline:
+    """An adherent non-responder at six weeks (see `Timeline.nonresponder`)."""
+    t = Timeline()
+    t.nonresponder()
+    return t
+
+
+def only_visits() -> Timeline:
+    """Nine PT visits and no measure: nothing is evaluable."""
+    t = Timeline()
+    t.weekly_visits(9)
+    return t
+
+
+def not_adherent() -> Timeline:
+    """Pain 7 → 6 with adherence 50 %: a non-responder who is not adherent."""
+    t = Timeline()
+    t.weekly_visits(9)
+    t.pain(0, 7)
+    t.pain(40, 6)
+    t.adherence(39, 50)
+    return t
 
 
 def new_version(record: ClinicalRecord, **changes: object) -> ClinicalRecord:
