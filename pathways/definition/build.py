@@ -62,6 +62,9 @@ FACT_KEYS = ("pt_visit", "adherence", "barrier", "mri_contraindicated", "injecti
 EPISODE_KEYS = ("baseline_window_days", "evaluable_after_days", "first_checkpoint_weeks")
 STATUSES = ("draft", "active", "retired", "unknown")  # FHIR PublicationStatus
 STEP_ID = r"[a-z][a-z0-9-]{0,39}"
+# Names no authored step may take: `episode-start` marks the first checkpoint of an episode (what
+# `checkpoint_set_by` and the next-checkpoint rules read), and `relapse` is the relapse watch's step.
+RESERVED_STEP_IDS = ("episode-start", "relapse")
 """An authored step id: it becomes a `meta.tag` code and part of every decision identifier."""
 
 _PATTERNS = {
@@ -239,7 +242,11 @@ class Loader:
         """Steps the checkpoint table names that Carepath does not build in: the definition authors them."""
         rows = self.top.get("checkpoint_rows")
         named = [row.get("step") for row in rows if isinstance(row, Mapping)] if isinstance(rows, list) else []
-        ids = (s for s in named if isinstance(s, str) and re.fullmatch(STEP_ID, s) and s not in STEP_IDS)
+        ids = (
+            s
+            for s in named
+            if isinstance(s, str) and re.fullmatch(STEP_ID, s) and s not in STEP_IDS and s not in RESERVED_STEP_IDS
+        )
         return tuple(dict.fromkeys(ids))
 
     def fact_steps(self, table: tuple[CheckpointRow, ...]) -> tuple[str, ...]:

@@ -87,12 +87,17 @@ class TableReader:
             if "step" in node:
                 self.r.report(join(path, "step"), unknown_step(step))
             return None
-        return CheckpointRow(
+        row = CheckpointRow(
             step=str(step),
             when=self.condition(node.get("when"), join(path, "when"), 1) if "when" in node else _NOTHING,
             next=self.next(node.get("next"), join(path, "next")) if "next" in node else NextCheckpoint(None),
             repeatable=self.r.boolean(node, "repeatable", path),
         )
+        if row.repeatable and (row.next.sooner_on_diagnosis or row.next.from_injection_done):
+            # Both rules are read from the step's decision; a step that fires again would pull or move
+            # its checkpoint on every later fact.
+            self.r.report(join(path, "next"), "a repeatable row takes weeks only, without a special rule")
+        return row
 
     def bare(self, step: str) -> str:
         """Why a bare step id is not a row; among rows, it is the previous format mixed in."""

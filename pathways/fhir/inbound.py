@@ -366,7 +366,8 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
     # A retraction must never be blocked by a malformed value it withdraws.
     retracted = status is RecordStatus.RETRACTED
     value = _Value() if retracted else _observation_value(resource)
-    missing = None if retracted else _value_missing(resource, value)
+    # Only a status that counts needs a value: a `registered` placeholder carries none yet.
+    missing = _value_missing(resource, value) if status is RecordStatus.ACTIVE else None
     if status is RecordStatus.ACTIVE and missing in _NOTHING_USABLE:
         status = RecordStatus.INACTIVE
     return ClinicalRecord(

@@ -30,7 +30,10 @@ def set_row_checkpoint(run: Run, step: str) -> None:
 
 def _injection_start(run: Run, step: str) -> datetime:
     """The first completed injection after the step's latest decision, else that decision."""
-    decision = run.state.fired_of(step)[-1]
+    fired = run.state.fired_of(step)
+    if not fired:  # the checkpoint was not set by this step's decision: nothing to count from
+        return run.now
+    decision = fired[-1]
     done = context.injections_after(run.state, decision.at)
     return done[0].at if done else decision.at
 

@@ -151,22 +151,49 @@ def _apply_events(
     stored: list[events.StoredEvent],
     now: datetime,
 ) -> list[DeliveryOrder]:
-    """Apply events in clinical-time order; one the definition refuses is kept as rejected, never evaluated."""
-    readable_events: list[tuple[events.StoredEvent, list[ClinicalRecord]]] = []
-    for event in stored:
-        try:
-            records = _records_of(connection, event)
-            readable.check(patient.definition, records)
-        except inbound.RecordRejected as error:
-            events.set_aside(connection, event.id, events.REJECTED, f"{error.expression}: {error.message}", now)
-            log.warning("event rejected", event_id=event.id, expression=error.expression)
-            continue
-        readable_events.append((event, records))
-    readable_events.sort(key=lambda item: min((clinical_order(r) for r in item[1]), default=_NO_RECORD))
+    """Apply events in clinical-time order; one the definition refuses is kept as rejected, never evaluated.
+
+    The order is by resource: each resource's events go together, in the order they arrived (a
+    correction after the value it corrects, a deletion after the resource it deletes), placed at
+    the earliest clinical time any of them carries. A deletion is resolved when it is applied, so
+    it finds the record an earlier event of the same batch filed.
+    """
+    carried: dict[int, list[ClinicalRecord]] = {}
+    by_resource: dict[tuple[str, str], list[events.StoredEvent]] = {}
+    for event in sorted(stored, key=lambda e: e.id):
+        if not _is_deletion(event):
+            try:
+                carried[event.id] = inbound.records_from_resource(event.body, resource_id=event.resource_id)
+            except inbound.RecordRejected as error:
+                _reject(connection, event, error, now)
+                continue
+        by_resource.setdefault((event.resource_type, event.resource_id), []).append(event)
+    placed = sorted(by_resource.values(), key=lambda group: _earliest(connection, group, carried))
     orders: list[DeliveryOrder] = []
-    for event, records in readable_events:
-        orders += _apply_event(connection, services, patient, event, records, now)
+    for group in placed:
+        for event in group:
+            records = carried[event.id] if event.id in carried else _records_of(connection, event)
+            try:
+                readable.check(patient.definition, records)
+            except inbound.RecordRejected as error:
+                _reject(connection, event, error, now)
+                continue
+            orders += _apply_event(connection, services, patient, event, records, now)
     return orders
+
+
+def _reject(connection: sa.Connection, event: events.StoredEvent, error: inbound.RecordRejected, now: datetime) -> None:
+    """Keep the event with the reason the pathway cannot read it; it is never evaluated."""
+    events.set_aside(connection, event.id, events.REJECTED, f"{error.expression}: {error.message}", now)
+    log.warning("event rejected", event_id=event.id, expression=error.expression)
+
+
+def _earliest(
+    connection: sa.Connection, group: list[events.StoredEvent], carried: dict[int, list[ClinicalRecord]]
+) -> tuple[datetime, int, str]:
+    """Where a resource's events go in clinical order: the earliest moment any of them carries."""
+    records = [r for e in group for r in (carried[e.id] if e.id in carried else _records_of(connection, e))]
+    return min((clinical_order(r) for r in records), default=_NO_RECORD)
 
 
 def _apply_event(
@@ -193,9 +220,13 @@ def _apply_event(
     return orders
 
 
+def _is_deletion(event: events.StoredEvent) -> bool:
+    return event.channel.endswith(DELETION_SUFFIX)
+
+
 def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[ClinicalRecord]:
     """The records an event carries; a deletion retracts the record Carepath holds."""
-    if not event.channel.endswith(DELETION_SUFFIX):
+    if not _is_deletion(event):
         return inbound.records_from_resource(event.body, resource_id=event.resource_id)
     held = patients.filed_under(connection, event.resource_type, event.resource_id)
     if held is None:

@@ -199,3 +199,9 @@ def test_adherence_in_a_refused_unit_or_range_is_refused_naming_the_quantity(
 def test_the_clinical_time_of_a_panel_value_is_the_observation_s_own() -> None:
     facts = classify(DEFINITION, record(observation(PANEL, component=[component(PAIN, valueInteger=3)])))
     assert facts.at == datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_measure_whose_status_does_not_count_yet_is_not_refused_for_its_missing_value() -> None:
+    # A `registered` placeholder carries no value yet; refusing it would refuse a whole transaction.
+    assert refusal(observation(PAIN, status="registered")) is None
+    assert refusal(observation(PAIN, status="final")) is not None

@@ -327,6 +327,12 @@ def without_injection_row(data: Any) -> None:
             "checkpoint_rows[0].step: red-flags is checked on every fact, not as a checkpoint row",
         ),
         (setting(0, "step", "Triage!"), "checkpoint_rows[0].step: unknown step id 'Triage!'"),
+        (setting(0, "step", "episode-start"), "checkpoint_rows[0].step: unknown step id 'episode-start'"),
+        (setting(0, "step", "relapse"), "checkpoint_rows[0].step: unknown step id 'relapse'"),
+        (
+            setting(0, "next", {"weeks": 2, "sooner_on_diagnosis": ["radicular"]}),
+            "checkpoint_rows[0].next: a repeatable row takes weeks only, without a special rule",
+        ),
         (setting(0, "then", "stop"), "checkpoint_rows[0].then: unknown key"),
         (lambda data: data["checkpoint_rows"][0].pop("when"), "checkpoint_rows[0].when: missing"),
         (duplicate_row, "checkpoint_rows[7].step: step 'progress-check' has a row already (checkpoint_rows[0])"),
