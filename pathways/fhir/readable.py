@@ -28,6 +28,25 @@ def check(definition: Definition, records: Iterable[ClinicalRecord]) -> None:
             _check_observation(definition, record)
 
 
+def may_be_refused(records: Iterable[ClinicalRecord]) -> bool:
+    """Whether any definition could refuse `records`; when not, nobody need read which definition applies.
+
+    `check` refuses only a missing number (of the record or of a component) or an adherence value
+    `adherence_percent` cannot read, so a record with neither passes under every definition.
+    """
+    for record in records:
+        if record.source.resource_type != "Observation" or record.status is RecordStatus.RETRACTED:
+            continue
+        if record.value_missing is not None or any(c.value_number is None for c in record.components):
+            return True
+        if record.value_number is not None:
+            try:
+                adherence_percent(record.value_number, record.value_unit)
+            except UnreadableValue:
+                return True
+    return False
+
+
 def _check_observation(definition: Definition, record: ClinicalRecord) -> None:
     missing = record.value_missing
     measure = measure_of(definition, record.codes)

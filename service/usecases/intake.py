@@ -109,6 +109,9 @@ class Readability:
         self._by_patient: dict[str, Definition | None] = {}
 
     def check(self, prepared: PreparedEvent, path: str = "") -> None:
+        records = inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
+        if not readable.may_be_refused(records):
+            return  # nothing any definition refuses: spare the reads of the patient's pin and definition
         if prepared.patient_id not in self._by_patient:
             self._by_patient[prepared.patient_id] = self._definition_of(prepared.patient_id)
         definition = self._by_patient[prepared.patient_id]

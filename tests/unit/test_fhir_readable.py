@@ -205,3 +205,23 @@ def test_a_measure_whose_status_does_not_count_yet_is_not_refused_for_its_missin
     # A `registered` placeholder carries no value yet; refusing it would refuse a whole transaction.
     assert refusal(observation(PAIN, status="registered")) is None
     assert refusal(observation(PAIN, status="final")) is not None
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        observation(PAIN),
+        observation(PAIN, dataAbsentReason=ABSENT),
+        observation(PANEL, component=[component(PAIN)]),
+        observation(ADHERENCE, valueQuantity={"value": 0.5}),
+        observation(ADHERENCE, valueQuantity={"value": 92, "unit": "hours", "code": "h", "system": UCUM}),
+    ],
+)
+def test_whatever_the_definition_refuses_is_flagged_as_worth_checking(resource: dict[str, Any]) -> None:
+    assert refusal(resource) is not None
+    assert readable.may_be_refused([record(resource)])
+
+
+def test_an_ordinary_score_needs_no_definition_to_be_read() -> None:
+    assert not readable.may_be_refused([record(observation(PAIN, valueInteger=7))])
+    assert not readable.may_be_refused([record(observation(ADHERENCE, valueQuantity={"value": 92, "unit": "%"}))])
