@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from pathways.definition import Definition
 from pathways.fhir import inbound, readable
+from pathways.model import ClinicalRecord
 from service.fhir import validation
 from service.problems import Problem, issue
 from service.store import events, patients
@@ -36,6 +37,8 @@ class PreparedEvent:
     version_id: str | None
     patient_id: str
     dedup_key: str
+    # The facts `prepare` mapped the resource to, kept so that checking them costs no second mapping.
+    records: tuple[ClinicalRecord, ...] = field(default=(), repr=False, compare=False)
 
 
 def content_hash(resource: dict[str, Any]) -> str:
@@ -84,14 +87,14 @@ def prepare(
         version_id=version_id,
         patient_id=records[0].patient_id if records else _subject_id(payload),
         dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
+        records=tuple(records),
     )
 
 
 def check_readable(definition: Definition, prepared: PreparedEvent, path: str = "") -> None:
     """Raise Problem 400 when `definition` refuses the fact (a measure without a number, an adherence unit)."""
-    records = inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
     try:
-        readable.check(definition, records)
+        readable.check(definition, prepared.records)
     except inbound.RecordRejected as error:
         raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
 
@@ -109,8 +112,7 @@ class Readability:
         self._by_patient: dict[str, Definition | None] = {}
 
     def check(self, prepared: PreparedEvent, path: str = "") -> None:
-        records = inbound.records_from_resource(prepared.resource, resource_id=prepared.resource_id)
-        if not readable.may_be_refused(records):
+        if not readable.may_be_refused(prepared.records):
             return  # nothing any definition refuses: spare the reads of the patient's pin and definition
         if prepared.patient_id not in self._by_patient:
             self._by_patient[prepared.patient_id] = self._definition_of(prepared.patient_id)
