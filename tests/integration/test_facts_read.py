@@ -133,7 +133,7 @@ def events_of(services: Services, patient: str) -> list[tuple[str, str, str | No
 
 
 def test_a_pain_score_inside_a_panel_component_counts_so_a_responder_is_not_referred(
-    api: str, stack_services: Services, ehr_headers: dict[str, str]
+    api: str, stack_services: Services, ehr_headers: dict[str, str], sekmet: SekmetServer
 ) -> None:
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(weeks=8)
     responder, unrelated = new_patient_id(), new_patient_id()
@@ -147,6 +147,9 @@ def test_a_pain_score_inside_a_panel_component_counts_so_a_responder_is_not_refe
     # The same journey whose panel holds no pain score has no follow-up: the checkpoint proposes.
     assert evaluated(stack_services, unrelated) != []
     assert not responded(stack_services, unrelated)
+    # The EHR gets the non-responder's proposals and nothing for the responder.
+    wait_until(lambda: sekmet.count("Task", patient=f"Patient/{unrelated}") > 0, 60, what="the Tasks to reach the EHR")
+    assert sekmet.count("Task", patient=f"Patient/{responder}") == 0
 
 
 # -- a measure without a value ------------------------------------------------------------------------
