@@ -48,6 +48,7 @@ class Facts:
     triggers: bool = False
     region: str | None = None
     interventions: tuple[str, ...] = ()
+    imaging_code: tuple[str, str] | None = None  # the record's first imaging code, to name the study
 
     @property
     def is_diagnosis(self) -> bool:
@@ -90,7 +91,8 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     if kind == "Condition":
         return _condition(definition, record, base)
     if kind in ("Procedure", "DiagnosticReport"):
-        return replace(base, interventions=_interventions(definition, record))
+        imaging = next((c.key for c in record.codes if c.key in definition.imaging_codes.keys), None)
+        return replace(base, interventions=_interventions(definition, record), imaging_code=imaging)
     return base
 
 

@@ -1,7 +1,8 @@
 """Plain-language fragments naming the numbers behind a decision, and the same as `Evidence`.
 
 e.g. "Pain 7 → 6 (−1; needs −2 or −30 %) and ODI 42 → 40 (−2; needs −10 or −30 %)";
-"adherence 92 % (≥ 80 %)". Step wording templates in the definition place these fragments.
+"adherence 92 % (≥ 80 %)"; "MRI lumbar spine without contrast 2026-02-10". Step wording templates
+in the definition place these fragments.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pathways.definition.model import Better, Definition
-from pathways.model import Evidence
+from pathways.model import Coding, Evidence
 from pathways.rules.adherence import AdherenceView
 from pathways.rules.measures import MeasureView
+from pathways.state import Entry
 
 MINUS = "\u2212"
 ARROW = "\u2192"
@@ -103,6 +105,26 @@ def remedies_text(definition: Definition, view: AdherenceView) -> str:
     return "; ".join(dict.fromkeys(f"{b.label}: {b.remedy}" for b in barriers))
 
 
+NO_IMAGING = "none"
+"""`{imaging}` with no study on record, read after e.g. "imaging since 2026-01-05: "."""
+
+
+def imaging_coding(definition: Definition, entry: Entry) -> Coding | None:
+    """The definition's coding (with its display) of the code an imaging record matched."""
+    return next((c for c in definition.imaging_codes.codings if c.key == entry.code), None)
+
+
+def imaging_text(definition: Definition, imaging: Sequence[Entry]) -> str:
+    """Each study on record with its date, named by the display of its code in the definition."""
+    if not imaging:
+        return NO_IMAGING
+    named = []
+    for entry in sorted(imaging, key=lambda e: e.at):
+        found = imaging_coding(definition, entry)
+        named.append(f"{found.display if found and found.display else 'imaging'} {day(entry.at)}")
+    return listing(named)
+
+
 def common_words(
     definition: Definition,
     t0: datetime | None,
@@ -110,6 +132,7 @@ def common_words(
     views: Sequence[MeasureView],
     adherence: AdherenceView,
     region: str,
+    imaging: Sequence[Entry] = (),
 ) -> dict[str, str]:
     """The placeholders every step's wording may use."""
     return {
@@ -119,6 +142,7 @@ def common_words(
         "adherence": adherence_text(definition, adherence),
         "t0": day(t0) if t0 else "",
         "region": region,
+        "imaging": imaging_text(definition, imaging),
     }
 
 
@@ -144,3 +168,11 @@ def adherence_evidence(view: AdherenceView) -> tuple[Evidence, ...]:
     if view.barriers:
         found.append(Evidence("barriers", tuple(b.name for b in view.barriers), tuple(b.source for b in view.barriers)))
     return tuple(found)
+
+
+def imaging_evidence(definition: Definition, imaging: Sequence[Entry]) -> tuple[Evidence, ...]:
+    """One item per study on record: its coding (else the word `imaging`) and the record it came from."""
+    return tuple(
+        Evidence("imaging", imaging_coding(definition, entry) or "imaging", (entry.source,))
+        for entry in sorted(imaging, key=lambda e: e.at)
+    )

@@ -42,11 +42,16 @@ class MeasureState:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A dated fact kept as a set member: a visit, barrier, finding or intervention."""
+    """A dated fact kept as a set member: a visit, barrier, finding or intervention.
+
+    `code` is the (system, code) that matched, kept for imaging so that explanations can name
+    the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display.
+    """
 
     at: datetime
     name: str
     source: SourceRef
+    code: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from pathways.definition.model import (
 from pathways.definition.reader import Node, Reader, join
 from pathways.model import Coding, Priority, ProposalKind
 
-COMMON_WORDS = ("measures", "weeks", "visits", "adherence", "t0", "region")
+COMMON_WORDS = ("measures", "weeks", "visits", "adherence", "t0", "region", "imaging")
 """Placeholders every step's wording may use; each step adds its own (`STEP_WORDS`)."""
 
 STEP_WORDS: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pathways.classify import Facts
+from pathways.classify import IMAGING, Facts
 from pathways.definition.model import Definition
 from pathways.state import DiagnosisEntry, Entry, MeasureState, PatientState, Value
 
@@ -109,7 +109,10 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
     for name in facts.barriers:
         state = _barrier(state, Entry(facts.at, name, facts.source))
     findings = [Entry(facts.at, name, facts.source) for name in facts.findings]
-    interventions = [Entry(facts.at, name, facts.source) for name in facts.interventions]
+    interventions = [
+        Entry(facts.at, name, facts.source, facts.imaging_code if name == IMAGING else None)
+        for name in facts.interventions
+    ]
     contraindications = [Entry(facts.at, "mri-contraindicated", facts.source)] if facts.mri_contraindicated else []
     diagnoses = [DiagnosisEntry(facts.at, facts.diagnosis_groups, facts.triggers, facts.region, facts.source, facts.at)]
     if not (findings or interventions or contraindications or facts.is_diagnosis):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pathways.definition.model import Proposing
-from pathways.explain import day, listing
+from pathways.explain import day, imaging_evidence, listing, measure_evidence
 from pathways.model import Evidence, Priority
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
@@ -74,7 +74,8 @@ def _decide_on_diagnoses(
     A step whose proposal varies by region names the varying template as `variant`; the region
     then joins the evidence and the reasons.
     """
-    evidence = _evidence(found)
+    # The numbers and the imaging the wording names go to the Provenance too, as at the checkpoints.
+    evidence = (*_evidence(found), *measure_evidence(snap.views), *imaging_evidence(run.definition, snap.imaging))
     reasons = reasons_of(found)
     variants = None
     if variant is not None:

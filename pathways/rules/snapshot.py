@@ -9,17 +9,18 @@ from pathways.rules import context
 from pathways.rules.adherence import AdherenceView, adherence_view
 from pathways.rules.measures import MeasureView, views
 from pathways.rules.run import Run
-from pathways.state import DiagnosisEntry
+from pathways.state import DiagnosisEntry, Entry
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Measures, adherence, region and the common wording at the run's moment."""
+    """Measures, adherence, region, imaging since t0 and the common wording at the run's moment."""
 
     views: tuple[MeasureView, ...]
     adherence: AdherenceView
     region: str
     region_sources: tuple[DiagnosisEntry, ...]
+    imaging: tuple[Entry, ...]
     words: dict[str, str]
 
     def measure_sources(self) -> list[object]:
@@ -31,5 +32,6 @@ def snapshot(run: Run) -> Snapshot:
     measure_views = views(definition, state, now)
     adherence = adherence_view(definition, state, now)
     region, region_sources = context.region(definition, state, now)
-    words = common_words(definition, state.t0, now, measure_views, adherence, region)
-    return Snapshot(measure_views, adherence, region, region_sources, words)
+    imaging = context.imaging_since_t0(state, now)
+    words = common_words(definition, state.t0, now, measure_views, adherence, region, imaging)
+    return Snapshot(measure_views, adherence, region, region_sources, imaging, words)

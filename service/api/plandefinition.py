@@ -11,9 +11,10 @@ from pathways.fhir.plandefinition import to_plan_definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.fhir.json_input import parse_json
+from service.fhir.trace_parameters import with_trace
 from service.problems import Problem
 from service.store.database import transaction
-from service.usecases.dry_run import DryRunError, dry_run, parse_instant, records_of_bundle
+from service.usecases.dry_run import DryRunError, parse_instant, records_of_bundle, traced_dry_run
 
 blueprint = Blueprint("plandefinition", __name__)
 
@@ -38,7 +39,10 @@ def read(definition_id: str) -> Response:
 
 @blueprint.post("/fhir/PlanDefinition/<fhir_id:definition_id>/$apply")
 def apply(definition_id: str) -> Response:
-    """Dry run: Parameters(subject, data Bundle, now) in, collection Bundle of proposals out."""
+    """Dry run: Parameters(subject, data Bundle, now, trace) in, collection Bundle of proposals out.
+
+    With `trace` true the Bundle ends with the evaluation trace as a Parameters resource.
+    """
     definition = _definition(definition_id)
     parameters = parse_json(request.get_data(cache=False))
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
@@ -58,7 +62,9 @@ def apply(definition_id: str) -> Response:
         raise Problem(
             400, "invalid", "The data belong to another patient than 'subject'.", ["Parameters.parameter('subject')"]
         )
-    return fhir_response(dry_run(definition, records, moment))
+    result = traced_dry_run(definition, records, moment)
+    wants_trace = named.get("trace", {}).get("valueBoolean") is True
+    return fhir_response(with_trace(result.bundle, result.trace) if wants_trace else result.bundle)
 
 
 def _parameters(parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -18,8 +18,15 @@ import click
     default=None,
     help="Pathway definition YAML (default: the shipped pt-nonresponse).",
 )
-def simulate(bundle: Path, now_text: str, definition: Path | None) -> None:
+@click.option(
+    "--trace",
+    "show_trace",
+    is_flag=True,
+    help="Also print, on stderr, why each rule fired or not at each evaluation (stdout stays the Bundle).",
+)
+def simulate(bundle: Path, now_text: str, definition: Path | None, show_trace: bool) -> None:
     """Replay one patient's Bundle up to --now and print what the pathway would have written."""
+    from service.cli.trace import describe_evaluation
     from service.usecases.dry_run import DryRunError, dry_run_from_text
 
     try:
@@ -31,4 +38,7 @@ def simulate(bundle: Path, now_text: str, definition: Path | None) -> None:
     except DryRunError as error:
         click.echo(f"simulate: {error}", err=True)
         sys.exit(2)
-    click.echo(json.dumps(result, indent=2))
+    if show_trace:
+        # stderr, so that stdout stays one JSON document a pipe can read.
+        click.echo("\n\n".join(describe_evaluation(e) for e in result.trace) or "no evaluation", err=True)
+    click.echo(json.dumps(result.bundle, indent=2))

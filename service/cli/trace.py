@@ -29,10 +29,11 @@ def trace(patient_id: str, limit: int, as_json: bool) -> None:
     if not evaluations:
         click.echo(f"no evaluations recorded for Patient/{patient_id}")
     for evaluation in reversed(evaluations):
-        click.echo(_describe(evaluation))
+        click.echo(describe_evaluation(evaluation))
 
 
-def _describe(evaluation: dict[str, Any]) -> str:
+def describe_evaluation(evaluation: dict[str, Any]) -> str:
+    """One evaluation as a block: moment, trigger, definition; each rule tried and why; what it decided."""
     lines = [f"{evaluation['evaluated_at']}  {evaluation['trigger']}  ({evaluation['definition']})"]
     for check in evaluation["checks"]:
         mark = "FIRED" if check["fired"] else "  -  "

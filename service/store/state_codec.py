@@ -37,11 +37,14 @@ def _unvalue(data: Any) -> Value | None:
 
 
 def _entry(entry: Entry) -> list[Any]:
-    return [_time(entry.at), entry.name, _ref(entry.source)]
+    # The matched code is a fourth element only when known: states stored without it still read.
+    code = [list(entry.code)] if entry.code else []
+    return [_time(entry.at), entry.name, _ref(entry.source), *code]
 
 
 def _unentry(data: Any) -> Entry:
-    return Entry(_untime(data[0]), data[1], _unref(data[2]))
+    code = (data[3][0], data[3][1]) if len(data) > 3 else None
+    return Entry(_untime(data[0]), data[1], _unref(data[2]), code)
 
 
 def _diagnosis(entry: DiagnosisEntry) -> dict[str, Any]:

@@ -2,21 +2,24 @@
 
 It replays one patient's resources, in their given versions, in clinical-time order with the
 checkpoints that fall due, up to `now`, and returns a `collection` Bundle of every Task,
-ServiceRequest and Provenance the pathway would have written by then. Nothing is stored.
+ServiceRequest and Provenance the pathway would have written by then, and on request the
+evaluation trace: why each rule fired or did not at each moment. Nothing is stored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pathways.definition import Definition, DefinitionError, default_definition, load_definition_file
 from pathways.fhir import inbound, outbound
-from pathways.model import ClinicalRecord
+from pathways.model import ClinicalRecord, Evaluation
 from pathways.simulate import simulate
 from service.fhir.json_input import parse_json
 from service.problems import Problem
+from service.store.codec import checks_to_json
 from service.usecases.intake import ACCEPTED_TYPES, check_readable, prepare
 
 
@@ -60,20 +63,48 @@ def _describe(problem: Problem) -> str:
     return "; ".join(f"{', '.join(i.get('expression', []) or ['Bundle'])}: {i.get('diagnostics', '')}" for i in issues)
 
 
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What the pathway would have written, and the trace of every evaluation that led there."""
+
+    bundle: dict[str, Any]
+    trace: list[dict[str, Any]]
+    """One item per evaluation, in time order, shaped as the stored trace (`carepath trace`)."""
+
+
 def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, Any]:
     """The collection Bundle of everything the pathway would have written by `now`."""
+    return traced_dry_run(definition, records, now).bundle
+
+
+def traced_dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> DryRun:
+    """The dry run's Bundle and its evaluation trace."""
     if not records:
-        return outbound.collection_bundle([])
+        return DryRun(outbound.collection_bundle([]), [])
     patient_id = records[0].patient_id
+    evaluations = simulate(definition, records, now)
     rendered = [
         outbound.render_decision(decision, patient_id)
-        for evaluation in simulate(definition, records, now)
+        for evaluation in evaluations
         for decision in evaluation.decisions
     ]
-    return outbound.collection_bundle(rendered)
+    trace = [_traced(evaluation, definition.reference) for evaluation in evaluations]
+    return DryRun(outbound.collection_bundle(rendered), trace)
 
 
-def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> dict[str, Any]:
+def _traced(evaluation: Evaluation, definition: str) -> dict[str, Any]:
+    """One evaluation as `service.store.traces.evaluations_of` reads a stored one."""
+    return {
+        "evaluated_at": evaluation.at.isoformat(),
+        "trigger": evaluation.trigger,
+        "definition": definition,
+        "checks": checks_to_json(evaluation.checks),
+        "decisions": [d.key for d in evaluation.decisions],
+        "next_checkpoint_at": evaluation.next_checkpoint_at.isoformat() if evaluation.next_checkpoint_at else None,
+    }
+
+
+def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> DryRun:
     """`carepath simulate`: parse everything, then run."""
     try:
         bundle = parse_json(text)
@@ -83,4 +114,4 @@ def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) ->
         definition = load_definition_file(definition_path) if definition_path else default_definition()
     except DefinitionError as error:
         raise DryRunError(f"invalid definition: {error}") from error
-    return dry_run(definition, records_of_bundle(bundle, definition), parse_instant(now_text))
+    return traced_dry_run(definition, records_of_bundle(bundle, definition), parse_instant(now_text))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,29 @@ def test_the_running_pathway_reads_as_a_plan_definition(client: FlaskClient) -> 
     assert plan["resourceType"] == "PlanDefinition"
     assert plan["url"] == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse"
     assert client.get("/fhir/PlanDefinition/unknown").status_code == 404
+
+
+def test_simulate_with_trace_prints_why_each_rule_fired_or_not_and_keeps_the_bundle_on_stdout() -> None:
+    plain = subprocess.run(
+        [sys.executable, "-m", "service.cli", "simulate", str(JOURNEY), "--now", NOW],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    traced = subprocess.run(
+        [sys.executable, "-m", "service.cli", "simulate", str(JOURNEY), "--now", NOW, "--trace"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert traced.stdout == plain.stdout and plain.stderr == ""
+    blocks = traced.stderr.strip().split("\n\n")
+    assert blocks[0].splitlines()[0].startswith("2026-01-05T09:00:00+00:00  fact Encounter/visit-1  (")
+    checkpoint = next(b for b in blocks if "  checkpoint  " in b.splitlines()[0])
+    assert checkpoint.splitlines()[0].startswith("2026-02-16T09:00:00+00:00  checkpoint")
+    assert "  -   checkpoint.responded: no evaluable measure reached the MCID" in checkpoint
+    assert "Pain 7 → 6 (−1; needs −2 or −30 %)" in checkpoint
+    assert "  -   adherence: adherent: adherence 92 % (≥ 80 %)" in checkpoint
+    assert "  FIRED reassessment: adherent: adherence 92 % (≥ 80 %)" in checkpoint
+    assert checkpoint.splitlines()[-1] == "  decided: 1/reassessment/1; next checkpoint: 2026-03-16T09:00:00+00:00"
+    assert len(blocks) == traced.stderr.count("decided: ")  # one block per evaluation

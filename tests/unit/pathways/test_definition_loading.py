@@ -207,7 +207,7 @@ def test_an_unknown_placeholder_in_wording_is_reported() -> None:
     data["steps"]["medication"]["explanation"] = "{diagnosis} on record"
     assert (
         "steps.medication.explanation: unknown placeholder {diagnosis}; allowed: measures, weeks, visits, "
-        "adherence, t0, region, diagnoses" in problems_of(data)
+        "adherence, t0, region, imaging, diagnoses" in problems_of(data)
     )
 
 

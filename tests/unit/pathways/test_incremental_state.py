@@ -19,6 +19,7 @@ from tests.unit.pathways.timeline import (
     DEFINITION,
     FEVER,
     FRACTURE,
+    MRI_LUMBAR,
     RADICULOPATHY,
     Patient,
     Timeline,
@@ -43,12 +44,23 @@ def test_state_json_round_trips_exactly() -> None:
     t.barrier(30, "barrier-time")
     t.finding(30, CAUDA_EQUINA)
     t.condition(20, RADICULOPATHY, verification="provisional")
+    t.report(25, MRI_LUMBAR)
     patient = _live(t.records, 50)
     state = patient.state
     assert state.checkpoint is not None and state.checkpoint.held
+    assert [i.code for i in state.interventions] == [MRI_LUMBAR]  # the study, to name it in explanations
     data = json.loads(json.dumps(state_to_json(state)))
     assert state_from_json(data) == state
     assert state_to_json(state_from_json(data)) == data
+
+
+def test_a_state_stored_before_imaging_kept_its_code_still_reads() -> None:
+    t = Timeline()
+    t.nonresponder()
+    t.report(25, MRI_LUMBAR)
+    data = json.loads(json.dumps(state_to_json(_live(t.records, 30).state)))
+    data["interventions"] = [entry[:3] for entry in data["interventions"]]
+    assert [i.code for i in state_from_json(data).interventions] == [None]
 
 
 def test_an_unknown_state_format_is_refused() -> None:
