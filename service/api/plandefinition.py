@@ -41,7 +41,8 @@ def read(definition_id: str) -> Response:
 def apply(definition_id: str) -> Response:
     """Dry run: Parameters(subject, data Bundle, now, trace) in, collection Bundle of proposals out.
 
-    With `trace` true the Bundle ends with the evaluation trace as a Parameters resource.
+    The Bundle ends with the evaluation trace as a Parameters resource, so "why nothing?" has an
+    answer; `trace` false leaves it out for a client that wants the proposals alone.
     """
     definition = _definition(definition_id)
     parameters = parse_json(request.get_data(cache=False))
@@ -63,7 +64,7 @@ def apply(definition_id: str) -> Response:
             400, "invalid", "The data belong to another patient than 'subject'.", ["Parameters.parameter('subject')"]
         )
     result = traced_dry_run(definition, records, moment)
-    wants_trace = named.get("trace", {}).get("valueBoolean") is True
+    wants_trace = named.get("trace", {}).get("valueBoolean") is not False
     return fhir_response(with_trace(result.bundle, result.trace) if wants_trace else result.bundle)
 
 

@@ -1,5 +1,5 @@
-"""`PlanDefinition/$apply` on the production stack: with `trace`, the collection Bundle also
-carries why each rule fired or did not at each evaluation, as a Parameters entry."""
+"""`PlanDefinition/$apply` on the production stack: unless `trace` is false, the collection Bundle
+also carries why each rule fired or did not at each evaluation, as a Parameters entry."""
 
 from __future__ import annotations
 
@@ -52,11 +52,12 @@ def parts(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [p for p in node.get("part", []) if p["name"] == name]
 
 
-def test_apply_with_trace_adds_the_evaluation_trace_as_a_parameters_entry_after_the_proposals(
+def test_apply_adds_the_evaluation_trace_as_a_parameters_entry_after_the_proposals(
     client: FlaskClient,
 ) -> None:
-    plain = apply(client)
-    traced = apply(client, {"name": "trace", "valueBoolean": True})
+    plain = apply(client, {"name": "trace", "valueBoolean": False})
+    traced = apply(client)
+    assert apply(client, {"name": "trace", "valueBoolean": True}) == traced
     Bundle.model_validate(traced)
     assert traced["entry"][:-1] == plain["entry"]  # the proposals are unchanged
     assert all(e["resource"]["resourceType"] != "Parameters" for e in plain["entry"])
@@ -82,5 +83,7 @@ def test_apply_with_trace_adds_the_evaluation_trace_as_a_parameters_entry_after_
     assert parts(checkpoint, "next-checkpoint")[0]["valueDateTime"] == "2026-03-16T09:00:00+00:00"
 
 
-def test_apply_without_trace_or_with_trace_false_answers_the_proposals_only(client: FlaskClient) -> None:
-    assert apply(client, {"name": "trace", "valueBoolean": False}) == apply(client)
+def test_apply_with_trace_false_answers_the_proposals_only(client: FlaskClient) -> None:
+    plain = apply(client, {"name": "trace", "valueBoolean": False})
+    kinds = sorted(e["resource"]["resourceType"] for e in plain["entry"])
+    assert kinds == ["Provenance", "ServiceRequest", "Task", "Task"]

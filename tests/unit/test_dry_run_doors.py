@@ -125,6 +125,7 @@ def test_apply_returns_the_same_bundle_as_simulate(client: FlaskClient) -> None:
             {"name": "subject", "valueString": "Patient/journey-1"},
             {"name": "data", "resource": json.loads(JOURNEY.read_text())},
             {"name": "now", "valueDateTime": NOW},
+            {"name": "trace", "valueBoolean": False},
         ],
     }
     response = client.post("/fhir/PlanDefinition/pt-nonresponse/$apply", json=parameters)
