@@ -126,7 +126,8 @@ def close_task(
         return _finish(run, f"task-closed {decision_key}")
     was_held = state.hold is not None
     fired = tuple(replace(f, open=False) if f.key == decision_key else f for f in state.fired)
-    run.state = replace(run.state, fired=fired)
+    # A closed decision of an earlier episode can change nothing more: the state forgets it.
+    run.state = replace(run.state, fired=tuple(f for f in fired if f.open or f.episode == state.episode))
     if decision.severity is not None:
         run.state = close(run.state, decision.severity, now)
     run.check("task-closed", True, f"{decision.step} Task closed", decision=decision_key)
