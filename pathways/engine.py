@@ -31,12 +31,13 @@ from pathways.rules.aggregate import (
     version_number,
 )
 from pathways.rules.checkpoint import evaluate_checkpoint
+from pathways.rules.episodes import new_episode_state, renewing_visit, with_renewal, without_earlier_episodes
 from pathways.rules.fact_steps import evaluate_fact_steps
 from pathways.rules.next_checkpoint import move_checkpoint
 from pathways.rules.red_flags import close, evaluate_red_flags
-from pathways.rules.run import EPISODE_ID, Run, fired_entry
+from pathways.rules.run import Run, fired_entry
 from pathways.rules.withdraw import apply_retractions
-from pathways.state import EPISODE_START, PatientState, new_state
+from pathways.state import EPISODE_START, FIRST_EPISODE, Entry, PatientState, Watch, new_state
 
 __all__ = [
     "PatientState",
@@ -55,7 +56,7 @@ def _start(definition: Definition, state: PatientState, now: datetime) -> Run:
 
 
 def _finish(run: Run, trigger: str) -> tuple[PatientState, Evaluation]:
-    run.state = prune(run.definition, run.state)
+    run.state = with_renewal(run.definition, prune(run.definition, run.state))
     return run.state, run.evaluation(trigger)
 
 
@@ -125,7 +126,8 @@ def close_task(
         return _finish(run, f"task-closed {decision_key}")
     was_held = state.hold is not None
     fired = tuple(replace(f, open=False) if f.key == decision_key else f for f in state.fired)
-    run.state = replace(run.state, fired=fired)
+    # A closed decision of an earlier episode can change nothing more: the state forgets it.
+    run.state = replace(run.state, fired=tuple(f for f in fired if f.open or f.episode == state.episode))
     if decision.severity is not None:
         run.state = close(run.state, decision.severity, now)
     run.check("task-closed", True, f"{decision.step} Task closed", decision=decision_key)
@@ -141,14 +143,15 @@ def rebuild(
     run = _start(definition, state, now)
     latest = latest_versions(records)
     old_t0, had_episode = state.t0, state.episode is not None
-    run.state = fold(definition, latest, run.state)
-    for previous in state.diagnoses:
-        run.state = carry_known_at(run.state, previous, now)
+    run.state = _refold(definition, latest, run.state, state, now)
     run.check("rebuild", True, f"aggregates recomputed from {len(latest)} records", t0=run.state.t0)
     _retractions(run, latest)
     t0 = run.state.t0
+    renewing = renewing_visit(definition, run.state) if had_episode else None
     if not had_episode and t0 is not None:
         _open_episode(run)
+    elif renewing is not None:
+        _new_episode(run, renewing, latest, state)
     elif t0 != old_t0 and run.state.checkpoint and run.state.checkpoint.set_by == EPISODE_START and t0:
         run.set_checkpoint(t0 + timedelta(weeks=definition.episode.first_checkpoint_weeks), EPISODE_START)
         run.check("episode", True, "t0 moved: the first checkpoint moves with it", t0=t0)
@@ -169,10 +172,29 @@ def latest_versions(records: Sequence[ClinicalRecord]) -> list[ClinicalRecord]:
     return sorted(chosen.values(), key=clinical_order)
 
 
+def _refold(
+    definition: Definition,
+    records: Sequence[ClinicalRecord],
+    state: PatientState,
+    before: PatientState,
+    now: datetime,
+) -> PatientState:
+    """`fold`, keeping when each diagnosis became a triggering one as `before` knew it."""
+    state = fold(definition, records, state)
+    for previous in before.diagnoses:
+        state = carry_known_at(state, previous, now)
+    return state
+
+
 def fold(definition: Definition, records: Sequence[ClinicalRecord], state: PatientState) -> PatientState:
-    """`state` with its aggregates recomputed from `records` (visits first: they fix t0)."""
+    """`state` with its aggregates recomputed from `records` (visits first: they fix t0).
+
+    Visits before `state.episode_start` belong to an earlier episode and are left out; during a
+    relapse watch the best values since the response are recomputed too.
+    """
     empty = replace(
         state,
+        watch=None if state.watch is None else Watch(state.watch.started),
         visits=(),
         measures=(),
         adherence=None,
@@ -185,20 +207,37 @@ def fold(definition: Definition, records: Sequence[ClinicalRecord], state: Patie
     facts = [classify(definition, r) for r in records]
     for item in sorted(facts, key=lambda f: not f.pt_visit):  # stable: time order kept within each
         empty = absorb(definition, empty, item)
-    return empty
+    return without_earlier_episodes(definition, empty)
 
 
 def _open_episode(run: Run) -> None:
     t0 = run.state.t0
     assert t0 is not None
     due = t0 + timedelta(weeks=run.definition.episode.first_checkpoint_weeks)
-    run.state = replace(run.state, episode=EPISODE_ID)
+    run.state = replace(run.state, episode=FIRST_EPISODE)
     run.set_checkpoint(due, EPISODE_START)
     run.check(
         "episode",
         True,
         f"the first finished PT visit starts the episode; first checkpoint {due.isoformat()}",
         t0=t0,
+        checkpoint=due,
+    )
+
+
+def _new_episode(run: Run, visit: Entry, records: Sequence[ClinicalRecord], before: PatientState) -> None:
+    """`visit` starts a new episode: baselines and windows restart from it, every step may fire again."""
+    why = "the episode was closed" if run.state.closed_at is not None else "it came long after the last PT visit"
+    fresh = new_episode_state(run.state, visit.at)
+    run.state = _refold(run.definition, records, fresh, before, run.now)
+    due = visit.at + timedelta(weeks=run.definition.episode.first_checkpoint_weeks)
+    run.set_checkpoint(due, EPISODE_START)
+    run.check(
+        "episode",
+        True,
+        f"a finished PT visit starts episode {run.state.episode} ({why}); first checkpoint {due.isoformat()}",
+        t0=visit.at,
+        visit=visit.source.reference,
         checkpoint=due,
     )
 

@@ -30,6 +30,7 @@ from pathways.definition.model import (
     ReassessmentStep,
     RedFlagsStep,
     Regions,
+    RelapseStep,
     Severity,
     SurgicalConsultStep,
 )
@@ -60,6 +61,7 @@ TOP_KEYS = (
 )
 FACT_KEYS = ("pt_visit", "adherence", "barrier", "mri_contraindicated", "injection", "imaging")
 EPISODE_KEYS = ("baseline_window_days", "evaluable_after_days", "first_checkpoint_weeks")
+OPTIONAL_EPISODE_KEYS = ("new_episode_after_days",)  # 1.1: new episodes
 STATUSES = ("draft", "active", "retired", "unknown")  # FHIR PublicationStatus
 STEP_ID = r"[a-z][a-z0-9-]{0,39}"
 # Names no authored step may take: `episode-start` marks the first checkpoint of an episode (what
@@ -92,7 +94,12 @@ class Loader:
         authored = self.authored_ids()
         previous = is_previous(self.top)
         context = Context(
-            self.systems, group_ids, regions.ids, EPISODE_KEYS, authored, PREVIOUS_KEYS if previous else {}
+            self.systems,
+            group_ids,
+            regions.ids,
+            (*EPISODE_KEYS, *OPTIONAL_EPISODE_KEYS),
+            authored,
+            PREVIOUS_KEYS if previous else {},
         )
         steps = read_steps(self.r, self.top, "", context)
         names = Names(
@@ -137,6 +144,7 @@ class Loader:
             surgical_consult=cast(SurgicalConsultStep, steps["surgical-consult"]),
             red_flags=cast(RedFlagsStep, steps["red-flags"]),
             authored=tuple(cast(ProposingStep, steps[step_id]) for step_id in authored if step_id in steps),
+            relapse=cast(RelapseStep, steps["relapse"]) if "relapse" in steps else None,
             unlisted_rows=unlisted,
         )
         if self.r.problems:
@@ -165,11 +173,13 @@ class Loader:
         return CodeSet.of(c for c in found if c is not None)
 
     def read_episode(self) -> EpisodeRules:
-        node = self.r.fields(self.top.get("episode", {}), "episode", EPISODE_KEYS)
+        node = self.r.fields(self.top.get("episode", {}), "episode", EPISODE_KEYS, OPTIONAL_EPISODE_KEYS)
+        gap = "new_episode_after_days"
         return EpisodeRules(
             baseline_window_days=self.r.integer(node, "baseline_window_days", "episode", 0, 365),
             evaluable_after_days=self.r.integer(node, "evaluable_after_days", "episode", 1, 365),
             first_checkpoint_weeks=self.r.integer(node, "first_checkpoint_weeks", "episode", 1, 104),
+            new_episode_after_days=self.r.integer(node, gap, "episode", 1, 3650) if gap in node else None,
         )
 
     def read_measures(self) -> tuple[Measure, ...]:

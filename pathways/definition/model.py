@@ -21,8 +21,9 @@ STEP_IDS = (
     "medication",
     "surgical-consult",
     "red-flags",
+    "relapse",
 )
-"""Steps the engine knows how to evaluate; a definition configures each of them."""
+"""Steps the engine knows how to evaluate; a definition configures each of them (`relapse` only when it has one)."""
 
 CHECKPOINT_STEPS = STEP_IDS[:7]
 """Built-in steps a checkpoint row may name; a definition may author more (see `CheckpointRow`)."""
@@ -130,11 +131,16 @@ class Neurological:
 
 @dataclass(frozen=True, slots=True)
 class EpisodeRules:
-    """Episode timing: baseline window, evaluability and the first checkpoint."""
+    """Episode timing: baseline window, evaluability, the first checkpoint, and when a new episode starts.
+
+    `new_episode_after_days`: a finished PT visit this long or longer after the episode's last one
+    starts a new episode; None (1.0) keeps one episode per patient.
+    """
 
     baseline_window_days: int
     evaluable_after_days: int
     first_checkpoint_weeks: int
+    new_episode_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +247,14 @@ class SurgicalConsultStep(ProposingStep):
     fact_groups: tuple[str, ...]
     urgent_groups: tuple[str, ...]
     urgent_priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class RelapseStep(ProposingStep):
+    """The relapse watch: checkpoints `watch_weeks` after the first response; a relapse sets the next one."""
+
+    watch_weeks: tuple[int, ...]
+    next_checkpoint_weeks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +387,8 @@ class Definition:
     surgical_consult: SurgicalConsultStep
     red_flags: RedFlagsStep
     authored: tuple[ProposingStep, ...] = ()
+    relapse: RelapseStep | None = None
+    """The relapse watch and closed episodes (1.1); None: a responder gets nothing more (1.0)."""
     unlisted_rows: tuple[CheckpointRow, ...] = ()
     """Rows never tried at a checkpoint, read only for the checkpoint their step sets when it fires on a fact.
 
@@ -410,6 +426,7 @@ class Definition:
             self.medication,
             self.surgical_consult,
             *self.authored,
+            *((self.relapse,) if self.relapse else ()),
             self.red_flags,
         )
 

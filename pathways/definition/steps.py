@@ -19,6 +19,7 @@ from pathways.definition.model import (
     ProposingStep,
     ReassessmentStep,
     RedFlagsStep,
+    RelapseStep,
     SeverityRule,
     SpecialtyRule,
     Step,
@@ -40,6 +41,7 @@ STEP_WORDS: dict[str, tuple[str, ...]] = {
     "medication": ("diagnoses",),
     "surgical-consult": ("diagnoses", "specialty", "context"),
     "red-flags": ("findings",),
+    "relapse": ("relapse",),
 }
 """Placeholders of the built-in steps; a step a definition authors has the common ones only."""
 
@@ -282,6 +284,29 @@ class StepReader:
             minor=self.severity("minor", node, path),
         )
 
+    def relapse(self, value: Any, path: str) -> RelapseStep:
+        node = self.fields(value, path, ("watch_weeks", "next_checkpoint_weeks"))
+        propose = self.proposing("relapse", node, path)
+        self.require_items(propose, ("task",), path)
+        return RelapseStep(
+            **self.base("relapse", node, path),
+            propose=propose,
+            watch_weeks=self.watch_weeks(node, path),
+            next_checkpoint_weeks=self.r.integer(node, "next_checkpoint_weeks", path, 1, 104),
+        )
+
+    def watch_weeks(self, node: Node, path: str) -> tuple[int, ...]:
+        """Weeks after the response, each later than the one before (the last one closes the episode)."""
+        weeks: list[int] = []
+        for item, item_path in self.r.sequence(node, "watch_weeks", path):
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 104:
+                self.r.report(item_path, "must be an integer between 1 and 104")
+            elif weeks and item <= weeks[-1]:
+                self.r.report(item_path, f"must be later than the week before it ({weeks[-1]})")
+            else:
+                weeks.append(item)
+        return tuple(weeks)
+
     def severity(self, key: str, node: Node, path: str) -> SeverityRule:
         sub_path = join(path, key)
         if key not in node:
@@ -302,6 +327,8 @@ _READERS = {
     "surgical-consult": "surgical_consult",
     "red-flags": "red_flags",
 }
+_OPTIONAL_READERS = {"relapse": "relapse"}
+"""Steps a definition may leave out: without `relapse`, a responder gets nothing more (1.0)."""
 
 
 def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[str, Step]:
@@ -312,10 +339,11 @@ def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[
         if step_id in context.authored and step_id not in _READERS:
             found[step_id] = steps.authored(step_id, value, step_path)
             continue
-        if step_id not in _READERS:
-            reader.report(step_path, f"unknown step id {step_id!r}; known: {', '.join(_READERS)}")
+        readers = _READERS | _OPTIONAL_READERS
+        if step_id not in readers:
+            reader.report(step_path, f"unknown step id {step_id!r}; known: {', '.join(readers)}")
             continue
-        found[step_id] = getattr(steps, _READERS[step_id])(value, step_path)
+        found[step_id] = getattr(steps, readers[step_id])(value, step_path)
     scratch = StepReader(Reader(), context)  # a placeholder for a missing step: one problem, not dozens
     for step_id, method in _READERS.items():
         if step_id not in found:

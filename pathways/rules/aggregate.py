@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pathways.classify import IMAGING, Facts
-from pathways.definition.model import Definition
-from pathways.state import DiagnosisEntry, Entry, MeasureState, PatientState, Value
+from pathways.definition.model import Better, Definition
+from pathways.state import DiagnosisEntry, Entry, MeasureState, PatientState, Value, Watch
 
 PT_VISIT = "pt-visit"
 
@@ -77,6 +77,8 @@ def check_pinned(state: PatientState, facts: Facts) -> None:
                 same = facts.counts and aggregate.measure in dict(facts.measure_values) and facts.at == value.at
                 if not same:
                     raise RebuildRequired(f"{reference} held the {aggregate.measure} baseline or latest")
+    if state.watch is not None and any(best.source.reference == reference for _, best in state.watch.best):
+        raise RebuildRequired(f"{reference} held a best value since the response")
     adherence = state.adherence
     if (
         adherence
@@ -144,6 +146,8 @@ def _as_value(entry: Entry) -> Value:
 
 
 def _visit(definition: Definition, state: PatientState, facts: Facts) -> PatientState:
+    if state.episode_start is not None and facts.at < state.episode_start:
+        return state  # a visit of an earlier episode: its decisions stand, this episode's t0 does not move
     t0 = state.t0
     if t0 is not None and facts.at < t0:
         raise RebuildRequired(f"{facts.source.reference} is a PT visit before t0")
@@ -179,7 +183,27 @@ def _measure(definition: Definition, state: PatientState, measure: str, value: V
         latest = value
     others = tuple(m for m in state.measures if m.measure != measure)
     measures = sorted((*others, MeasureState(measure, baseline, latest)), key=lambda m: m.measure)
-    return replace(state, measures=tuple(measures))
+    state = replace(state, measures=tuple(measures))
+    if state.watch is not None:
+        state = replace(state, watch=_watched(definition, state.watch, measure, value))
+    return state
+
+
+def _watched(definition: Definition, watch: Watch, measure: str, value: Value) -> Watch:
+    """The watch with one more value: the best since the response, from the latest value at R on.
+
+    A value at or before R is the latest at R so far (a rebuild folds values in time order;
+    one arriving late takes a rebuild, see `PatientState.needs_rebuild_for`); a later one counts
+    when it is better, the earlier one winning a tie so arrival order never changes it.
+    """
+    old = watch.best_of(measure)
+    if value.at > watch.started and old is not None and not _replaces(value, old):
+        lower = next(m for m in definition.measures if m.id == measure).better is Better.LOWER
+        better = value.number < old.number if lower else value.number > old.number
+        if not better and not (value.number == old.number and is_earlier(value, old)):
+            return watch
+    best = dict(watch.best) | {measure: value}
+    return replace(watch, best=tuple(sorted(best.items())))
 
 
 def carry_known_at(state: PatientState, previous: DiagnosisEntry | None, moment: datetime) -> PatientState:

@@ -17,6 +17,7 @@ from pathways.rules.conditions import Moment, Result, evaluate
 from pathways.rules.imaging import fire_imaging
 from pathways.rules.interventions import fire_injection, fire_medication, fire_surgical_consult
 from pathways.rules.next_checkpoint import set_next_checkpoint
+from pathways.rules.relapse import evaluate_watch, start_watch
 from pathways.rules.run import ONCE, Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot, snapshot
 from pathways.state import Checkpoint, DiagnosisEntry
@@ -25,7 +26,11 @@ Fire = Callable[[Run, Snapshot, Result], None]
 
 
 def evaluate_checkpoint(run: Run, due: Checkpoint) -> None:
-    """Evaluate the pending checkpoint `due` at the run's moment."""
+    """Evaluate the pending checkpoint `due` at the run's moment (a watch checkpoint tries relapse only)."""
+    relapse, watch = run.definition.relapse, run.state.watch
+    if relapse is not None and watch is not None:
+        evaluate_watch(run, relapse, watch, due)
+        return
     snap = snapshot(run)
     responded = [v.measure.label for v in snap.views if v.responded]
     run.check(
@@ -36,8 +41,11 @@ def evaluate_checkpoint(run: Run, due: Checkpoint) -> None:
         set_by=due.set_by,
     )
     run.state = replace(run.state, responded=bool(responded))
+    if responded and relapse is not None:
+        start_watch(run, relapse, snap)
+        return
     if responded:
-        run.set_checkpoint(None, "")
+        run.set_checkpoint(None, "")  # 1.0: a responder gets nothing more
         return
     moment = Moment(run, snap, due, len(run.decisions))
     for row in run.definition.checkpoint_table:

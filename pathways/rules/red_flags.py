@@ -78,7 +78,10 @@ def evaluate_red_flags(run: Run, candidates: Sequence[Entry]) -> None:
 def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[Entry]) -> bool:
     definition, state = run.definition, run.state
     rule_name = f"{STEP}.{rule.id}"
-    open_task = next((f for f in state.fired_of(STEP) if f.severity == rule.id and f.open and not f.withdrawn), None)
+    # An open Task of this severity, of any episode, still stands for it (spec: fires again only once closed).
+    open_task = next(
+        (f for f in state.fired if f.step == STEP and f.severity == rule.id and f.open and not f.withdrawn), None
+    )
     since = state.since(rule.id)
     qualifying = [f for f in fresh if since is None or f.at > since]
     found = next((s for f in qualifying if (s := support(definition, f, rule.id, known))), ())

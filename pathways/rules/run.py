@@ -9,10 +9,7 @@ from typing import Any
 
 from pathways.definition.model import Definition, Proposing
 from pathways.model import Decision, Evaluation, Evidence, Priority, Proposal, RuleCheck, SourceRef, Withdrawal
-from pathways.state import Checkpoint, Fired, PatientState
-
-EPISODE_ID = "1"
-"""Version 1 has one episode per patient; the id keeps decision keys stable if t0 moves."""
+from pathways.state import FIRST_EPISODE, Checkpoint, Fired, PatientState
 
 
 class _Blank(dict[str, str]):
@@ -72,11 +69,11 @@ def decide(
 ) -> Decision:
     """Make a step's decision from its templates and `words`, remember it in the state, return it."""
     chosen = priority or propose.priority
-    # Repeats are counted per step and, for red flags, per severity (`Decision.key` holds both).
+    # Repeats are counted per episode, per step and, for red flags, per severity (`Decision.key` holds all three).
     occurrence = 1 + sum(1 for f in run.state.fired_of(step) if f.severity == severity)
     decision = Decision(
         step=step,
-        episode=run.state.episode or EPISODE_ID,
+        episode=run.state.episode or FIRST_EPISODE,
         occurrence=occurrence,
         at=run.now,
         priority=chosen,
@@ -87,7 +84,7 @@ def decide(
         definition=run.definition.reference,
         severity=severity,
     )
-    remembered = Fired(decision.key, step, occurrence, run.now, chosen, severity, decision.reasons)
+    remembered = Fired(decision.key, decision.episode, step, occurrence, run.now, chosen, severity, decision.reasons)
     run.state = replace(run.state, fired=(*run.state.fired, remembered))
     run.decisions.append(decision)
     return decision

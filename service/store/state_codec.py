@@ -6,10 +6,23 @@ from datetime import datetime
 from typing import Any
 
 from pathways.model import Priority, SourceRef
-from pathways.state import Checkpoint, DiagnosisEntry, Entry, Fired, MeasureState, PatientState, Value
+from pathways.state import (
+    FIRST_EPISODE,
+    Checkpoint,
+    DiagnosisEntry,
+    Entry,
+    Fired,
+    MeasureState,
+    PatientState,
+    Value,
+    Watch,
+)
 
-FORMAT = 1
-"""Bumped when the JSON shape changes; an older shape is refused rather than misread."""
+FORMAT = 2
+"""Bumped when the JSON shape changes; an unknown shape is refused rather than misread."""
+
+READABLE_FORMATS = (1, 2)
+"""Format 1 predates episodes: one episode, `1`, no relapse watch; it reads as such."""
 
 
 def _ref(source: SourceRef) -> list[str | None]:
@@ -26,6 +39,10 @@ def _time(moment: datetime | None) -> str | None:
 
 def _untime(text: Any) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _maybe_untime(text: Any) -> datetime | None:
+    return None if text is None else _untime(text)
 
 
 def _value(value: Value | None) -> list[Any] | None:
@@ -72,6 +89,7 @@ def _undiagnosis(data: Any) -> DiagnosisEntry:
 def _fired(fired: Fired) -> dict[str, Any]:
     return {
         "key": fired.key,
+        "episode": fired.episode,
         "step": fired.step,
         "occurrence": fired.occurrence,
         "at": _time(fired.at),
@@ -87,6 +105,7 @@ def _fired(fired: Fired) -> dict[str, Any]:
 def _unfired(data: Any) -> Fired:
     return Fired(
         key=data["key"],
+        episode=data.get("episode", FIRST_EPISODE),
         step=data["step"],
         occurrence=data["occurrence"],
         at=_untime(data["at"]),
@@ -118,12 +137,27 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "checkpoint": None if checkpoint is None else [_time(checkpoint.due_at), checkpoint.set_by, checkpoint.held],
         "responded": state.responded,
         "horizon": _time(state.horizon),
+        "episode_start": _time(state.episode_start),
+        "watch": None if state.watch is None else _watch(state.watch),
+        "closed_at": _time(state.closed_at),
+        "renews_at": _time(state.renews_at),
     }
+
+
+def _watch(watch: Watch) -> dict[str, Any]:
+    return {"started": _time(watch.started), "best": [[measure, _value(v)] for measure, v in watch.best]}
+
+
+def _unwatch(data: Any) -> Watch | None:
+    if data is None:
+        return None
+    best = tuple((measure, value) for measure, raw in data["best"] if (value := _unvalue(raw)) is not None)
+    return Watch(_untime(data["started"]), best)
 
 
 def state_from_json(data: dict[str, Any]) -> PatientState:
     """The state a `state_to_json` dict describes."""
-    if data.get("format") != FORMAT:
+    if data.get("format") not in READABLE_FORMATS:
         raise ValueError(f"unknown patient state format {data.get('format')!r}; expected {FORMAT}")
     checkpoint = data["checkpoint"]
     return PatientState(
@@ -140,5 +174,9 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         red_flag_since=tuple((s, _untime(at)) for s, at in data["red_flag_since"]),
         checkpoint=None if checkpoint is None else Checkpoint(_untime(checkpoint[0]), checkpoint[1], checkpoint[2]),
         responded=data["responded"],
-        horizon=None if data["horizon"] is None else _untime(data["horizon"]),
+        horizon=_maybe_untime(data["horizon"]),
+        episode_start=_maybe_untime(data.get("episode_start")),
+        watch=_unwatch(data.get("watch")),
+        closed_at=_maybe_untime(data.get("closed_at")),
+        renews_at=_maybe_untime(data.get("renews_at")),
     )
