@@ -2,7 +2,8 @@
 
 It replays one patient's resources, in their given versions, in clinical-time order with the
 checkpoints that fall due, up to `now`, and returns a `collection` Bundle of every Task,
-ServiceRequest and Provenance the pathway would have written by then. Nothing is stored.
+ServiceRequest and Provenance the pathway would have written by then, a proposal it withdrew on the
+way with its withdrawn status. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -65,12 +66,17 @@ def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime
     if not records:
         return outbound.collection_bundle([])
     patient_id = records[0].patient_id
-    rendered = [
-        outbound.render_decision(decision, patient_id)
-        for evaluation in simulate(definition, records, now)
+    evaluations = simulate(definition, records, now)
+    rendered = {
+        decision.key: outbound.render_decision(decision, patient_id)
+        for evaluation in evaluations
         for decision in evaluation.decisions
-    ]
-    return outbound.collection_bundle(rendered)
+    }
+    # A proposal withdrawn during the run (an MRI replaced by a CT) is listed with its withdrawn status.
+    for withdrawal in (w for evaluation in evaluations for w in evaluation.withdrawals):
+        if withdrawal.decision_key in rendered:
+            rendered[withdrawal.decision_key] = outbound.apply_withdrawal(rendered[withdrawal.decision_key], withdrawal)
+    return outbound.collection_bundle(rendered.values())
 
 
 def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> dict[str, Any]:

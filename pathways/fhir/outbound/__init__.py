@@ -29,6 +29,7 @@ from pathways.fhir.outbound.keys import (
     proposal_identifier,
     search_token,
     token_criteria,
+    withdrawal_reaches,
 )
 from pathways.fhir.outbound.provenance import EVIDENCE_EXTENSION_URL, provenance
 from pathways.fhir.outbound.requests import (
@@ -40,7 +41,7 @@ from pathways.fhir.outbound.requests import (
     service_request,
     task,
 )
-from pathways.model import Decision, Proposal, ProposalKind
+from pathways.model import Decision, Proposal, ProposalKind, Withdrawal
 
 __all__ = [
     "APPROVE_SUFFIX",
@@ -49,6 +50,7 @@ __all__ = [
     "RenderedDecision",
     "WithdrawalUpdate",
     "client_id",
+    "apply_withdrawal",
     "collection_bundle",
     "for_create",
     "full_url",
@@ -61,6 +63,7 @@ __all__ = [
     "token_criteria",
     "transaction_bundle",
     "with_references",
+    "withdrawal_reaches",
     "withdrawal_updates",
 ]
 
@@ -152,6 +155,19 @@ def withdrawal_updates(resource: Mapping[str, Any], reason: str) -> WithdrawalUp
         revoke = (guard, _replace("status", "revoked"), add_note)
         return WithdrawalUpdate(_updated(resource, status="revoked", note=[*notes, {"text": reason}]), revoke)
     return None
+
+
+def apply_withdrawal(rendered: RenderedDecision, withdrawal: Withdrawal) -> RenderedDecision:
+    """The decision's resources with those the withdrawal reaches revoked or cancelled, e.g. in a dry run."""
+    resources = []
+    for resource in rendered.resources:
+        update = (
+            withdrawal_updates(resource, withdrawal.reason)
+            if withdrawal_reaches(key_of(resource), withdrawal.items)
+            else None
+        )
+        resources.append(resource if update is None else update.resource)
+    return RenderedDecision(rendered.decision_key, rendered.group_identifier, tuple(resources))
 
 
 def _replace(element: str, value: str) -> dict[str, Any]:
