@@ -64,6 +64,7 @@ __all__ = [
     "transaction_bundle",
     "with_references",
     "withdrawal_reaches",
+    "withdrawal_reason",
     "withdrawal_updates",
 ]
 
@@ -155,6 +156,18 @@ def withdrawal_updates(resource: Mapping[str, Any], reason: str) -> WithdrawalUp
         revoke = (guard, _replace("status", "revoked"), add_note)
         return WithdrawalUpdate(_updated(resource, status="revoked", note=[*notes, {"text": reason}]), revoke)
     return None
+
+
+def withdrawal_reason(resource: Mapping[str, Any]) -> str | None:
+    """The reason `withdrawal_updates` gave a copy: a Task's statusReason, a revoked ServiceRequest's last note."""
+    if resource.get("resourceType") == "Task":
+        reason = resource.get("statusReason")
+        return str(reason["text"]) if isinstance(reason, dict) and reason.get("text") else None
+    notes = resource.get("note")
+    if resource.get("status") != "revoked" or not isinstance(notes, list) or not notes:
+        return None
+    last = notes[-1]
+    return str(last["text"]) if isinstance(last, dict) and last.get("text") else None
 
 
 def apply_withdrawal(rendered: RenderedDecision, withdrawal: Withdrawal) -> RenderedDecision:
