@@ -32,7 +32,7 @@ from pathways.rules.aggregate import (
 )
 from pathways.rules.checkpoint import evaluate_checkpoint
 from pathways.rules.episodes import new_episode_state, renewing_visit, with_renewal, without_earlier_episodes
-from pathways.rules.fact_steps import evaluate_fact_steps
+from pathways.rules.fact_steps import evaluate_fact_steps, triggers_fact_steps
 from pathways.rules.next_checkpoint import move_checkpoint
 from pathways.rules.red_flags import close, evaluate_red_flags
 from pathways.rules.run import Run, fired_entry
@@ -83,10 +83,10 @@ def apply_record(
         evaluate_red_flags(run, [f for f in run.state.findings if f.source.reference == reference])
     else:
         run.check("red-flags", False, "no finding in this fact: nothing new to check")
-    if facts.counts and facts.is_diagnosis:
+    if triggers_fact_steps(definition, facts):
         evaluate_fact_steps(run)
     else:
-        run.check("fact-steps", False, "no diagnosis in this fact: injection, medication and consult not tried")
+        run.check("fact-steps", False, "not a fact the fact-driven steps fire on: none of them tried")
     own = [d for d in run.state.diagnoses if d.source.reference == reference]
     move_checkpoint(run, own, [i for i in run.state.interventions if i.source.reference == reference])
     return _finish(run, f"fact {reference}")

@@ -149,7 +149,8 @@ class Decision:
     """A step that fired: what to propose, why, and on what evidence.
 
     `occurrence` is 1 for once-per-episode steps and counts repeats of repeatable steps and of
-    red-flag severities; together with `episode` and `step` it keys the decision uniquely.
+    red-flag severities (and the CT that replaces an MRI is imaging's second); together with
+    `episode` and `step` it keys the decision uniquely.
     """
 
     step: str
@@ -183,10 +184,16 @@ class RuleCheck:
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
-    """A decision already made whose only supporting facts were retracted."""
+    """A decision already made that no longer stands, whole or in part.
+
+    The whole decision when every fact it rested on was retracted (`items` empty); only the named
+    proposal items, each with its `approve` Task, when a later decision replaces them (an MRI
+    replaced by a CT) while the decision's other proposals stand.
+    """
 
     decision_key: str
     reason: str
+    items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

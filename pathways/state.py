@@ -90,6 +90,7 @@ class Fired:
     retracted: tuple[str, ...] = ()
     open: bool = True
     withdrawn: bool = False
+    items: tuple[str, ...] = ()  # the proposal items it made, e.g. `mri`, `ncs` (empty in states stored before)
 
     @property
     def holds(self) -> bool:

@@ -227,8 +227,17 @@ class ReassessmentStep(ProposingStep):
 
 
 @dataclass(frozen=True, slots=True)
+class CtInstead:
+    """Spec 1.1, `imaging` (CT instead): wording of the CT that replaces a proposed MRI, and of the MRI's withdrawal."""
+
+    explanation: str
+    withdrawal_reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ImagingStep(ProposingStep):
-    pass
+    ct_instead: CtInstead | None = None
+    """When set, an MRI contraindication recorded after the MRI proposal turns it into a CT (absent in 1.0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +247,14 @@ class DiagnosisStep(ProposingStep):
     diagnosis_groups: tuple[str, ...]
 
 
-InjectionStep = DiagnosisStep  # the epidural injection and modified PT
+@dataclass(frozen=True, slots=True)
+class InjectionStep(DiagnosisStep):
+    """The epidural injection and modified PT."""
+
+    needs_imaging: bool = False
+    """Spec 1.1, image before an injection: on a fact it needs imaging since t0, else imaging fires first."""
+
+
 MedicationStep = DiagnosisStep  # the medication review for neuropathic pain
 
 

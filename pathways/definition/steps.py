@@ -10,6 +10,7 @@ from typing import Any
 from pathways.definition.codes import read_coding
 from pathways.definition.model import (
     AdherenceStep,
+    CtInstead,
     ImagingStep,
     InjectionStep,
     MedicationStep,
@@ -45,6 +46,9 @@ STEP_WORDS: dict[str, tuple[str, ...]] = {
 }
 """Placeholders of the built-in steps; a step a definition authors has the common ones only."""
 
+CT_INSTEAD_WORDS = ("studies", "contraindicated_on")
+"""Placeholders of `steps.imaging.ct_instead`: the CT proposed and the day(s) the contraindication was recorded."""
+
 CONDITION_WORDS = ("groups", "fact_groups")
 """Placeholders of `applies_when` besides the step's and the episode's own numbers."""
 
@@ -74,9 +78,11 @@ class StepReader:
         self.r = reader
         self.context = context
 
-    def fields(self, node: Any, path: str, extra: Sequence[str], proposing: bool = True) -> Node:
+    def fields(
+        self, node: Any, path: str, extra: Sequence[str], proposing: bool = True, optional: Sequence[str] = ()
+    ) -> Node:
         keys = (*_STEP_KEYS, *(_PROPOSING_KEYS if proposing else ()), *extra)
-        return self.r.fields(node, path, keys)
+        return self.r.fields(node, path, keys, optional)
 
     def previous(self, step_id: str) -> tuple[str, ...]:
         """The keys the step carries in the previous format of the checkpoint table (required there)."""
@@ -236,21 +242,32 @@ class StepReader:
         )
 
     def imaging(self, value: Any, path: str) -> ImagingStep:
-        node = self.fields(value, path, self.previous("imaging"))
+        node = self.fields(value, path, self.previous("imaging"), optional=("ct_instead",))
         propose = self.proposing("imaging", node, path)
         for item in ("mri", "ct"):
             self.require_variants(propose, item, self.context.regions, path)
         self.require_items(propose, ("ncs",), path)
-        return ImagingStep(**self.base("imaging", node, path), propose=propose)
+        ct_instead = self.ct_instead(node["ct_instead"], join(path, "ct_instead")) if "ct_instead" in node else None
+        return ImagingStep(**self.base("imaging", node, path), propose=propose, ct_instead=ct_instead)
+
+    def ct_instead(self, value: Any, path: str) -> CtInstead:
+        """The wording of the CT that replaces a proposed MRI (spec 1.1, `imaging` (CT instead))."""
+        node = self.r.fields(value, path, ("explanation", "withdrawal_reason"))
+        allowed = (*COMMON_WORDS, *CT_INSTEAD_WORDS)
+        wording = {key: self.r.text(node, key, path) for key in ("explanation", "withdrawal_reason")}
+        for key, text in wording.items():
+            self.placeholders(text, join(path, key), allowed)
+        return CtInstead(**wording)
 
     def injection(self, value: Any, path: str) -> InjectionStep:
-        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")))
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")), optional=("needs_imaging",))
         propose = self.proposing("injection", node, path)
         self.require_variants(propose, "injection", self.context.regions, path)
         return InjectionStep(
             **self.base("injection", node, path),
             propose=propose,
             diagnosis_groups=self.groups(node, "diagnosis_groups", path),
+            needs_imaging=self.r.boolean(node, "needs_imaging", path),
         )
 
     def medication(self, value: Any, path: str) -> MedicationStep:

@@ -140,7 +140,8 @@ def _imaging(run: Run, snap: Snapshot, result: Result) -> None:
 
 
 def _injection(run: Run, snap: Snapshot, result: Result) -> None:
-    fire_injection(run, snap, _confirmed(run, result, run.definition.injection.diagnosis_groups))
+    # The row's other facts (the imaging done since t0, in 1.1) are reasons too.
+    fire_injection(run, snap, _confirmed(run, result, run.definition.injection.diagnosis_groups), result.facts)
 
 
 def _medication(run: Run, snap: Snapshot, result: Result) -> None:

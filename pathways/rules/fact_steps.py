@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pathways.classify import IMAGING, Facts
+from pathways.definition.model import Definition
 from pathways.explain import listing
 from pathways.rules import context
+from pathways.rules.imaging import evaluate_ct_instead, fire_imaging
 from pathways.rules.interventions import (
     fire_injection,
     fire_medication,
@@ -15,14 +18,29 @@ from pathways.rules.interventions import (
 from pathways.rules.next_checkpoint import set_row_checkpoint
 from pathways.rules.run import ONCE, Run, holding, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
+from pathways.state import DiagnosisEntry
+
+
+def triggers_fact_steps(definition: Definition, facts: Facts) -> bool:
+    """Whether a counting fact is one the fact-driven steps fire on.
+
+    A diagnosis always; from version 1.1 also imaging done (an injection needs it, so it may be the
+    later of the two) and an MRI contraindication (CT instead), when the definition has those rules.
+    """
+    if not facts.counts:
+        return False
+    imaging_done = IMAGING in facts.interventions and definition.injection.needs_imaging
+    contraindication = facts.mri_contraindicated and definition.imaging.ct_instead is not None
+    return facts.is_diagnosis or imaging_done or contraindication
 
 
 def evaluate_fact_steps(run: Run) -> None:
-    """Injection and medication (together when both apply), then surgical consult (b)."""
+    """CT instead of an MRI (1.1), injection and medication (together when both apply), then surgical consult (b)."""
     if run.state.episode is None:
         run.check("fact-steps", False, "no episode yet (no finished PT visit)")
         return
     snap = snapshot(run)
+    evaluate_ct_instead(run, snap)
     for step_id in run.definition.fact_steps:
         if step_id == "surgical-consult":
             _surgical_consult(run, snap)
@@ -43,16 +61,36 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
         holds="a confirmed qualifying diagnosis was recorded since reassessment",
     )
     rule = f"{step_id} (fact)"
+    imaged = context.imaging_since_t0(state, run.now)
+    if holds and step_id == "injection" and definition.injection.needs_imaging and not imaged:
+        _image_first(run, snap, found)
+        return
     if not holds or holding(run, rule, step.propose.priority):
         if not holds:
             run.check(rule, False, reason, diagnoses=tuple(d.source.reference for d in found))
         return
     run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found))
     if step_id == "injection":
-        fire_injection(run, snap, found)
+        fire_injection(run, snap, found, imaged if definition.injection.needs_imaging else ())
         set_row_checkpoint(run, "injection")
     else:
         fire_medication(run, snap, found)
+
+
+def _image_first(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
+    """Spec 1.1, image before an injection: no imaging since t0, so imaging fires now if it has not."""
+    diagnoses = tuple(d.source.reference for d in found)
+    if run.state.has_fired("imaging"):
+        why = "no imaging recorded since t0: the injection waits for the imaging already proposed"
+        run.check("injection (fact)", False, why, diagnoses=diagnoses)
+        return
+    if holding(run, "imaging (fact)", run.definition.imaging.propose.priority):
+        return
+    run.check("injection (fact)", False, "no imaging recorded since t0: imaging first", diagnoses=diagnoses)
+    why = "a confirmed qualifying diagnosis was recorded since reassessment with no imaging since t0"
+    run.check("imaging (fact)", True, why, diagnoses=diagnoses)
+    fire_imaging(run, snap, found)
+    set_row_checkpoint(run, "imaging")
 
 
 def _surgical_consult(run: Run, snap: Snapshot) -> None:

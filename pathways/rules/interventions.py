@@ -9,7 +9,7 @@ from pathways.explain import day, imaging_evidence, listing, measure_evidence
 from pathways.model import Evidence, Priority
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
-from pathways.state import DiagnosisEntry
+from pathways.state import DiagnosisEntry, Entry
 
 
 def diagnosis_words(run: Run, found: Sequence[DiagnosisEntry], groups: Sequence[str]) -> str:
@@ -24,10 +24,17 @@ def _evidence(found: Sequence[DiagnosisEntry]) -> tuple[Evidence, ...]:
     return (Evidence("diagnosis_groups", groups, tuple(d.source for d in found)),)
 
 
-def fire_injection(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
-    """Propose the epidural injection and a modified PT programme (the row that fired it sets the next checkpoint)."""
+def fire_injection(
+    run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry], imaging: Sequence[Entry | DiagnosisEntry] = ()
+) -> None:
+    """Propose the epidural injection and a modified PT programme (the row that fired it sets the next checkpoint).
+
+    `imaging`: the imaging done since t0 that an injection needs (spec 1.1), also among its reasons.
+    """
     step = run.definition.injection
-    _decide_on_diagnoses(run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection")
+    _decide_on_diagnoses(
+        run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection", also=imaging
+    )
 
 
 def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
@@ -68,11 +75,12 @@ def _decide_on_diagnoses(
     *,
     variant: str | None = None,
     priority: Priority | None = None,
+    also: Sequence[Entry | DiagnosisEntry] = (),
 ) -> None:
     """Decide a step that confirmed diagnoses (`found`, named by their `groups`) led to.
 
     A step whose proposal varies by region names the varying template as `variant`; the region
-    then joins the evidence and the reasons.
+    then joins the evidence and the reasons. `also`: further facts it rests on, among its reasons.
     """
     # The numbers and the imaging the wording names go to the Provenance too, as at the checkpoints.
     evidence = (*_evidence(found), *measure_evidence(snap.views), *imaging_evidence(run.definition, snap.imaging))
@@ -82,5 +90,6 @@ def _decide_on_diagnoses(
         evidence += (Evidence("region", snap.region, tuple(d.source for d in snap.region_sources)),)
         reasons = reasons_of(found, snap.region_sources)
         variants = {variant: snap.region}
+    reasons += reasons_of(also)
     all_words = {**snap.words, "diagnoses": diagnosis_words(run, found, groups), **(words or {})}
     decide(run, step, propose, all_words, evidence=evidence, reasons=reasons, variants=variants, priority=priority)

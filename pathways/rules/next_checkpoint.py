@@ -59,6 +59,10 @@ def move_checkpoint(run: Run, diagnoses: Sequence[DiagnosisEntry], interventions
 
 
 def _diagnosis_after(run: Run, step: str, groups: Sequence[str], diagnoses: Sequence[DiagnosisEntry]) -> None:
+    if any(d.step == step for d in run.decisions):
+        # The diagnosis that fired the step itself (image before an injection, 1.1) did not arrive after it.
+        run.check(f"{step}.next-checkpoint", False, f"{step} fired in this evaluation: the checkpoint stays")
+        return
     decision = run.state.first_fired(step)
     wanted = set(groups)
     qualifying = [

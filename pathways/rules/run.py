@@ -84,7 +84,10 @@ def decide(
         definition=run.definition.reference,
         severity=severity,
     )
-    remembered = Fired(decision.key, decision.episode, step, occurrence, run.now, chosen, severity, decision.reasons)
+    items = tuple(p.item for p in decision.proposals)
+    remembered = Fired(
+        decision.key, decision.episode, step, occurrence, run.now, chosen, severity, decision.reasons, items=items
+    )
     run.state = replace(run.state, fired=(*run.state.fired, remembered))
     run.decisions.append(decision)
     return decision

@@ -203,11 +203,18 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
 
 
 def withdraw(
-    connection: sa.Connection, patient_id: str, decision_key: str, reason: str, now: datetime
+    connection: sa.Connection,
+    patient_id: str,
+    decision_key: str,
+    reason: str,
+    now: datetime,
+    items: tuple[str, ...] = (),
 ) -> tuple[int, bool] | None:
-    """Withdraw a decision: cancel its Tasks and revoke its ServiceRequests, here and in the EHR.
+    """Withdraw a decision, or only its `items`: cancel Tasks and revoke ServiceRequests, here and in the EHR.
 
-    Copies not yet delivered are simply not delivered; delivered ones are flagged for sync.
+    A whole decision's copies not yet delivered are simply not delivered; delivered ones are
+    flagged for sync. Withdrawn items leave the decision and its delivery as they are: the rest
+    still stands, and a delivery still pending writes their withdrawn copies.
     Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
     decision = connection.execute(
@@ -218,14 +225,17 @@ def withdraw(
     if decision is None:
         return None
     decision_id = decision.id
-    connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
-    connection.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.decision_id == decision_id, deliveries.c.status == "pending")
-        .values(status="withdrawn", updated_at=now)
-    )
+    if not items:
+        connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
+        connection.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.decision_id == decision_id, deliveries.c.status == "pending")
+            .values(status="withdrawn", updated_at=now)
+        )
     synced = False
     for proposal in proposals_of_decision(connection, decision_id):
+        if not outbound.withdrawal_reaches(proposal.identifier, items):
+            continue
         update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
             update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)

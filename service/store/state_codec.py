@@ -99,6 +99,7 @@ def _fired(fired: Fired) -> dict[str, Any]:
         "retracted": list(fired.retracted),
         "open": fired.open,
         "withdrawn": fired.withdrawn,
+        "items": list(fired.items),
     }
 
 
@@ -115,6 +116,7 @@ def _unfired(data: Any) -> Fired:
         retracted=tuple(data["retracted"]),
         open=data["open"],
         withdrawn=data["withdrawn"],
+        items=tuple(data.get("items", ())),  # states stored before items were kept have none
     )
 
 

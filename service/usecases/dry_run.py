@@ -2,8 +2,9 @@
 
 It replays one patient's resources, in their given versions, in clinical-time order with the
 checkpoints that fall due, up to `now`, and returns a `collection` Bundle of every Task,
-ServiceRequest and Provenance the pathway would have written by then, and on request the
-evaluation trace: why each rule fired or did not at each moment. Nothing is stored.
+ServiceRequest and Provenance the pathway would have written by then (a proposal it withdrew on the
+way with its withdrawn status), and the evaluation trace: why each rule fired or did not at each
+moment. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -83,13 +84,17 @@ def traced_dry_run(definition: Definition, records: list[ClinicalRecord], now: d
         return DryRun(outbound.collection_bundle([]), [])
     patient_id = records[0].patient_id
     evaluations = simulate(definition, records, now)
-    rendered = [
-        outbound.render_decision(decision, patient_id)
+    rendered = {
+        decision.key: outbound.render_decision(decision, patient_id)
         for evaluation in evaluations
         for decision in evaluation.decisions
-    ]
+    }
+    # A proposal withdrawn during the run (an MRI replaced by a CT) is listed with its withdrawn status.
+    for withdrawal in (w for evaluation in evaluations for w in evaluation.withdrawals):
+        if withdrawal.decision_key in rendered:
+            rendered[withdrawal.decision_key] = outbound.apply_withdrawal(rendered[withdrawal.decision_key], withdrawal)
     trace = [_traced(evaluation, definition.reference) for evaluation in evaluations]
-    return DryRun(outbound.collection_bundle(rendered), trace)
+    return DryRun(outbound.collection_bundle(rendered.values()), trace)
 
 
 def _traced(evaluation: Evaluation, definition: str) -> dict[str, Any]:

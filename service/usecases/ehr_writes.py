@@ -137,5 +137,5 @@ def _version(resource: dict[str, Any]) -> str | None:
 
 
 def _reason(resource: dict[str, object]) -> str:
-    reason = resource.get("statusReason")
-    return str(reason.get("text")) if isinstance(reason, dict) and reason.get("text") else WITHDRAWN_REASON
+    # The reason given here (a retraction, a CT replacing the MRI) goes to the EHR's copy too.
+    return outbound.withdrawal_reason(resource) or WITHDRAWN_REASON

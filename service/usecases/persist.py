@@ -29,7 +29,9 @@ def persist_evaluation(
         if order is not None:
             orders.append(order)
     for withdrawal in evaluation.withdrawals:
-        to_sync = decisions.withdraw(connection, patient_id, withdrawal.decision_key, withdrawal.reason, now)
+        to_sync = decisions.withdraw(
+            connection, patient_id, withdrawal.decision_key, withdrawal.reason, now, withdrawal.items
+        )
         if to_sync is not None:
             orders.append(DeliveryOrder(*to_sync))  # the EHR's copies follow through the same write path
     return orders

@@ -39,6 +39,7 @@ from pathways.model import (
     Proposal,
     ProposalKind,
     SourceRef,
+    Withdrawal,
 )
 from service.fhir.validation import validate_resource
 
@@ -588,6 +589,26 @@ def test_withdrawing_a_service_request_without_notes_adds_the_note_list() -> Non
     update = withdrawal_updates(request, "retracted")
     assert update is not None
     assert apply_patch(request, update.patch)["note"] == [{"text": "retracted"}]
+
+
+@pytest.mark.parametrize(
+    ("items", "withdrawn"),
+    [
+        (("mri",), {"mri": "revoked", "mri-approve": "cancelled"}),
+        ((), {"mri": "revoked", "mri-approve": "cancelled", "ncs": "revoked", "ncs-approve": "cancelled"}),
+    ],
+)
+def test_withdrawing_items_reaches_each_item_and_its_approve_task_and_leaves_the_rest_standing(
+    items: tuple[str, ...], withdrawn: dict[str, str]
+) -> None:
+    rendered = render_decision(imaging(), "123")
+    after = outbound.apply_withdrawal(rendered, Withdrawal("1/imaging/1", "MRI contraindicated", items))
+    statuses = {key_of(r).rsplit("|", 1)[1]: r.get("status") for r in after.resources}
+    standing = {"mri": "draft", "mri-approve": "requested", "ncs": "draft", "ncs-approve": "requested"}
+    assert statuses == standing | withdrawn | {"provenance": None}
+    reasons = {outbound.withdrawal_reason(r) for r in after.resources if key_of(r).rsplit("|", 1)[1] in withdrawn}
+    assert reasons == {"MRI contraindicated"}
+    assert [outbound.withdrawal_reason(r) for r in rendered.resources] == [None] * len(rendered.resources)
 
 
 def test_the_withdrawal_patch_fails_if_the_status_moved_on_meanwhile() -> None:

@@ -29,6 +29,7 @@ from pathways.fhir.outbound.keys import (
     proposal_identifier,
     search_token,
     token_criteria,
+    withdrawal_reaches,
 )
 from pathways.fhir.outbound.provenance import EVIDENCE_EXTENSION_URL, provenance
 from pathways.fhir.outbound.requests import (
@@ -40,7 +41,7 @@ from pathways.fhir.outbound.requests import (
     service_request,
     task,
 )
-from pathways.model import Decision, Proposal, ProposalKind
+from pathways.model import Decision, Proposal, ProposalKind, Withdrawal
 
 __all__ = [
     "APPROVE_SUFFIX",
@@ -49,6 +50,7 @@ __all__ = [
     "RenderedDecision",
     "WithdrawalUpdate",
     "client_id",
+    "apply_withdrawal",
     "collection_bundle",
     "for_create",
     "full_url",
@@ -61,6 +63,8 @@ __all__ = [
     "token_criteria",
     "transaction_bundle",
     "with_references",
+    "withdrawal_reaches",
+    "withdrawal_reason",
     "withdrawal_updates",
 ]
 
@@ -152,6 +156,31 @@ def withdrawal_updates(resource: Mapping[str, Any], reason: str) -> WithdrawalUp
         revoke = (guard, _replace("status", "revoked"), add_note)
         return WithdrawalUpdate(_updated(resource, status="revoked", note=[*notes, {"text": reason}]), revoke)
     return None
+
+
+def withdrawal_reason(resource: Mapping[str, Any]) -> str | None:
+    """The reason `withdrawal_updates` gave a copy: a Task's statusReason, a revoked ServiceRequest's last note."""
+    if resource.get("resourceType") == "Task":
+        reason = resource.get("statusReason")
+        return str(reason["text"]) if isinstance(reason, dict) and reason.get("text") else None
+    notes = resource.get("note")
+    if resource.get("status") != "revoked" or not isinstance(notes, list) or not notes:
+        return None
+    last = notes[-1]
+    return str(last["text"]) if isinstance(last, dict) and last.get("text") else None
+
+
+def apply_withdrawal(rendered: RenderedDecision, withdrawal: Withdrawal) -> RenderedDecision:
+    """The decision's resources with those the withdrawal reaches revoked or cancelled, e.g. in a dry run."""
+    resources = []
+    for resource in rendered.resources:
+        update = (
+            withdrawal_updates(resource, withdrawal.reason)
+            if withdrawal_reaches(key_of(resource), withdrawal.items)
+            else None
+        )
+        resources.append(resource if update is None else update.resource)
+    return RenderedDecision(rendered.decision_key, rendered.group_identifier, tuple(resources))
 
 
 def _replace(element: str, value: str) -> dict[str, Any]:

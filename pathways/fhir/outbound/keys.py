@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +74,18 @@ def item_identifier(group: str, item: str) -> str:
     """The identifier value of `item` within the decision whose identifier value is `group`."""
     _check_parts((item,))
     return f"{group}|{item}"
+
+
+def withdrawal_reaches(identifier_value: str, items: Collection[str]) -> bool:
+    """Whether withdrawing `items` of a decision (empty: all of it) reaches the resource keyed `identifier_value`.
+
+    An item's own resource and the `approve` Task of its ServiceRequest go together; the decision's
+    other items and its Provenance stand.
+    """
+    if not items:
+        return True
+    item = identifier_value.rsplit("|", 1)[-1]
+    return item in items or item.removesuffix(APPROVE_SUFFIX) in items
 
 
 def _check_parts(parts: tuple[str, ...]) -> None:

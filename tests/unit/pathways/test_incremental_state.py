@@ -63,6 +63,17 @@ def test_a_state_stored_before_imaging_kept_its_code_still_reads() -> None:
     assert [i.code for i in state_from_json(data).interventions] == [None]
 
 
+def test_a_state_stored_before_decisions_kept_their_items_still_reads() -> None:
+    t = Timeline()
+    t.weekly_visits(2)
+    t.finding(3, CAUDA_EQUINA)
+    data = json.loads(json.dumps(state_to_json(_live(t.records, 5).state)))
+    assert [f["items"] for f in data["fired"]] == [["task", "physician-review"]]
+    for fired in data["fired"]:
+        del fired["items"]
+    assert [f.items for f in state_from_json(data).fired] == [()]
+
+
 def test_an_unknown_state_format_is_refused() -> None:
     data = state_to_json(new_state())
     data["format"] = 99
