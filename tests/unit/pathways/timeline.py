@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from pathways.definition import Definition, DefinitionError, default_definition, load_definition_text
+from pathways.definition import (
+    SHIPPED,
+    Definition,
+    DefinitionError,
+    default_definition,
+    load_definition_file,
+    load_definition_text,
+)
 from pathways.engine import apply_record, close_task, rebuild, run_checkpoint
 from pathways.model import (
     CAREPATH_CODE_SYSTEM,
@@ -30,6 +37,8 @@ from pathways.simulate import simulate
 from pathways.state import PatientState, new_state
 
 DEFINITION = default_definition()
+VERSION_1_1 = load_definition_file(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml"))
+"""The shipped 1.1.0: the rules new in spec 1.1 are switched on by its data."""
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 
 LOINC = "http://loinc.org"
@@ -216,9 +225,9 @@ def retracted(record: ClinicalRecord) -> ClinicalRecord:
     return new_version(record, status=RecordStatus.RETRACTED)
 
 
-def run(timeline: Timeline, until: float | datetime) -> list[Evaluation]:
+def run(timeline: Timeline, until: float | datetime, definition: Definition = DEFINITION) -> list[Evaluation]:
     """Dry run of the timeline up to `until` (days after T0, or a moment)."""
-    return simulate(DEFINITION, timeline.records, until if isinstance(until, datetime) else day(until))
+    return simulate(definition, timeline.records, until if isinstance(until, datetime) else day(until))
 
 
 def fired(evaluations: list[Evaluation]) -> list[Decision]:
@@ -247,7 +256,8 @@ def checks(evaluations: list[Evaluation], rule: str) -> list[tuple[bool, str]]:
 class Patient:
     """Feeds records one at a time as the live worker does: due checkpoints first, rebuild when asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, definition: Definition = DEFINITION) -> None:
+        self.definition = definition
         self.state: PatientState = new_state()
         self.stored: dict[str, ClinicalRecord] = {}
         self.evaluations: list[Evaluation] = []
@@ -257,9 +267,9 @@ class Patient:
         self.advance(min(record.at, moment), inclusive=False)
         self.stored[record.source.reference] = record
         if self.state.needs_rebuild_for(record):
-            self.state, evaluation = rebuild(DEFINITION, list(self.stored.values()), self.state, moment)
+            self.state, evaluation = rebuild(self.definition, list(self.stored.values()), self.state, moment)
         else:
-            self.state, evaluation = apply_record(DEFINITION, self.state, record, moment)
+            self.state, evaluation = apply_record(self.definition, self.state, record, moment)
         self.evaluations.append(evaluation)
         return evaluation
 
@@ -267,13 +277,13 @@ class Patient:
         """Run the checkpoints that fall due up to `until`, each at its due moment."""
         moment = until if isinstance(until, datetime) else day(until)
         while (due := self.state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
-            self.state, evaluation = run_checkpoint(DEFINITION, self.state, due)
+            self.state, evaluation = run_checkpoint(self.definition, self.state, due)
             self.evaluations.append(evaluation)
 
     def close(self, decision: Decision, at: float | datetime) -> Evaluation:
         moment = at if isinstance(at, datetime) else day(at)
         self.advance(moment, inclusive=False)
-        self.state, evaluation = close_task(DEFINITION, self.state, decision.key, moment)
+        self.state, evaluation = close_task(self.definition, self.state, decision.key, moment)
         self.evaluations.append(evaluation)
         return evaluation
 
