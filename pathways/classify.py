@@ -1,7 +1,8 @@
 """What a `ClinicalRecord` means to a pathway, read through the definition's code bindings.
 
 Codes match on (system, code) only. A record counts when its status is active and, for a
-Condition, its clinical and verification statuses allow it (spec, "Rules for all facts").
+Condition, its clinical and verification statuses allow it (spec, "Rules for all facts"); a
+definition may let a Condition's context findings count whatever its clinical status (spec 1.1).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pathways.definition.model import Definition
+from pathways.definition.model import COUNTING_CLINICAL_STATUSES, Definition, Severity
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 
 PERCENT_UNIT = "%"
@@ -17,9 +18,6 @@ PERCENT_UNIT = "%"
 
 FRACTION_UNIT = "1"
 """UCUM `1` (unity): adherence as a fraction, × 100."""
-
-COUNTING_CLINICAL_STATUSES = (None, "active", "recurrence", "relapse")
-"""Condition.clinicalStatus that count (spec: active, recurrence, relapse or absent)."""
 
 EXCLUDED_VERIFICATIONS = ("refuted", "entered-in-error")
 """Condition.verificationStatus that never count."""
@@ -77,7 +75,17 @@ def record_counts(record: ClinicalRecord) -> bool:
         return False
     if record.source.resource_type != "Condition":
         return True
-    return record.clinical_status in COUNTING_CLINICAL_STATUSES and record.verification not in EXCLUDED_VERIFICATIONS
+    return condition_counts(record, COUNTING_CLINICAL_STATUSES)
+
+
+def condition_counts(record: ClinicalRecord, clinical_statuses: tuple[str, ...]) -> bool:
+    """A Condition not retracted nor refuted, whose clinical status is absent or one of these."""
+    clinical = record.clinical_status
+    return (
+        record.status is not RecordStatus.RETRACTED
+        and record.verification not in EXCLUDED_VERIFICATIONS
+        and (clinical is None or clinical in clinical_statuses)
+    )
 
 
 def classify(definition: Definition, record: ClinicalRecord) -> Facts:
@@ -170,7 +178,7 @@ def _observation(definition: Definition, record: ClinicalRecord, base: Facts) ->
 
 
 def _condition(definition: Definition, record: ClinicalRecord, base: Facts) -> Facts:
-    return replace(
+    facts = replace(
         base,
         findings=_findings(definition, record),
         mri_contraindicated=definition.mri_contraindicated.matches(record.codes),
@@ -178,6 +186,12 @@ def _condition(definition: Definition, record: ClinicalRecord, base: Facts) -> F
         triggers=record.verification in TRIGGERING_VERIFICATIONS,
         region=definition.regions.region_of(record.codes),
     )
+    if facts.counts or not condition_counts(record, definition.red_flags.context_clinical_statuses):
+        return facts
+    # History counts whatever its clinical status (spec 1.1, context findings): a cancer in
+    # remission still makes night pain urgent. Only the context findings count, nothing else.
+    context = tuple(f for f in facts.findings if definition.finding(f).severity is Severity.CONTEXT)
+    return replace(base, counts=True, findings=context) if context else facts
 
 
 def _findings(definition: Definition, record: ClinicalRecord) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pathways.definition import SHIPPED
+from pathways.fhir.inbound import CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -76,6 +77,27 @@ def finding(patient: str, code: tuple[str, str], at: datetime | str, resource_id
         "subject": {"reference": f"Patient/{patient}"},
         "effectiveDateTime": _when(at),
         "valueBoolean": True,
+    }
+
+
+def condition(
+    patient: str,
+    code: tuple[str, str],
+    at: datetime | str,
+    clinical: str = "active",
+    verification: str = "confirmed",
+    resource_id: str | None = None,
+) -> dict[str, Any]:
+    """A Condition (a diagnosis or a history) with its clinical and verification statuses."""
+    return {
+        "resourceType": "Condition",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL_SYSTEM, "code": clinical}]},
+        "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION_SYSTEM, "code": verification}]},
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "recordedDate": _when(at),
     }
 
 

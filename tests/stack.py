@@ -101,6 +101,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def isolated_env(settings: Settings, database_url: str, redis_db: int) -> dict[str, str]:
+    """The environment of processes on a database and Redis queues of their own (another Redis db
+    number per test module, so no other module's worker takes their events to another database)."""
+    redis_url = (settings.redis_url or "").rsplit("/", 1)[0] + f"/{redis_db}"
+    return settings_env(replace(settings, database_url=database_url, redis_url=redis_url))
+
+
 @pytest.fixture(scope="session")
 def stack_env(stack_settings: Settings) -> dict[str, str]:
     return settings_env(stack_settings)

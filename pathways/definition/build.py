@@ -92,6 +92,7 @@ class Loader:
         episode = self.read_episode()
         group_ids = [g.id for g in diagnoses]
         authored = self.authored_ids()
+        minor = [f.id for f in findings if f.severity is Severity.MINOR]
         previous = is_previous(self.top)
         context = Context(
             self.systems,
@@ -100,6 +101,7 @@ class Loader:
             (*EPISODE_KEYS, *OPTIONAL_EPISODE_KEYS),
             authored,
             PREVIOUS_KEYS if previous else {},
+            minor_findings=minor,
         )
         steps = read_steps(self.r, self.top, "", context)
         names = Names(
@@ -130,7 +132,7 @@ class Loader:
             injection_codes=self.code_set(facts, "injection", "facts"),
             imaging_codes=self.code_set(facts, "imaging", "facts"),
             findings=findings,
-            neurological=self.read_neurological(group_ids, findings),
+            neurological=self.read_neurological(group_ids, minor),
             diagnoses=diagnoses,
             regions=regions,
             checkpoint_table=table,
@@ -217,10 +219,9 @@ class Loader:
             findings.append(Finding(finding_id, self.r.text(node, "label", path), severity, codes))
         return tuple(findings)
 
-    def read_neurological(self, group_ids: list[str], findings: tuple[Finding, ...]) -> Neurological:
+    def read_neurological(self, group_ids: list[str], minor: list[str]) -> Neurological:
         node = self.r.fields(self.top.get("neurological", {}), "neurological", ("diagnosis_groups", "findings"))
         groups = self.r.names(node, "diagnosis_groups", "neurological", group_ids, "diagnosis group")
-        minor = [f.id for f in findings if f.severity is Severity.MINOR]
         names = self.r.names(node, "findings", "neurological", minor, "minor finding")
         return Neurological(groups, names)
 

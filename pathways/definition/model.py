@@ -281,6 +281,21 @@ class SeverityRule:
     propose: Proposing
 
 
+CONDITION_CLINICAL_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
+"""FHIR R4 `condition-clinical` codes, the values `Condition.clinicalStatus` may take."""
+
+COUNTING_CLINICAL_STATUSES = CONDITION_CLINICAL_STATUSES[:3]
+"""With these (or none) a Condition counts (spec, "Rules for all facts"): active, recurrence, relapse."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedSigns:
+    """Minor findings that are expected signs of a confirmed diagnosis of `group`, not red flags on their own."""
+
+    group: str
+    findings: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class RedFlagsStep(Step):
     window_days_before_t0: int
@@ -288,6 +303,14 @@ class RedFlagsStep(Step):
     major: SeverityRule
     cluster: SeverityRule
     minor: SeverityRule
+    context_clinical_statuses: tuple[str, ...] = COUNTING_CLINICAL_STATUSES
+    """With these clinical statuses (or none) a Condition's context finding counts (spec 1.1: any)."""
+    expected_signs: tuple[ExpectedSigns, ...] = ()
+    """Spec 1.1 "expected radicular signs"; none (spec 1.0): every minor finding is a red flag."""
+
+    def groups_expecting(self, finding_id: str) -> tuple[str, ...]:
+        """Diagnosis groups of which the finding is an expected sign."""
+        return tuple(e.group for e in self.expected_signs if finding_id in e.findings)
 
     @property
     def severities(self) -> tuple[SeverityRule, ...]:

@@ -9,8 +9,11 @@ from typing import Any
 
 from pathways.definition.codes import read_coding
 from pathways.definition.model import (
+    CONDITION_CLINICAL_STATUSES,
+    COUNTING_CLINICAL_STATUSES,
     AdherenceStep,
     CtInstead,
+    ExpectedSigns,
     ImagingStep,
     InjectionStep,
     MedicationStep,
@@ -27,7 +30,7 @@ from pathways.definition.model import (
     SurgicalConsultStep,
     Variant,
 )
-from pathways.definition.reader import Node, Reader, join
+from pathways.definition.reader import Node, Reader, join, shown
 from pathways.model import Coding, Priority, ProposalKind
 
 COMMON_WORDS = ("measures", "weeks", "visits", "adherence", "t0", "region", "imaging")
@@ -69,6 +72,8 @@ class Context:
     """Step ids the checkpoint table names besides the built-in ones: read as authored steps."""
     previous_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """In the previous format, each step's next-checkpoint keys (see `pathways.definition.previous`)."""
+    minor_findings: Sequence[str] = ()
+    """Ids of the minor findings: the only ones that can be expected signs of a diagnosis."""
 
 
 class StepReader:
@@ -291,7 +296,8 @@ class StepReader:
         )
 
     def red_flags(self, value: Any, path: str) -> RedFlagsStep:
-        node = self.fields(value, path, ("window_days_before_t0", "cluster_days", "major", "cluster", "minor"), False)
+        required = ("window_days_before_t0", "cluster_days", "major", "cluster", "minor")
+        node = self.fields(value, path, required, False, ("context_clinical_statuses", "expected_signs"))
         return RedFlagsStep(
             **self.base("red-flags", node, path),
             window_days_before_t0=self.days(node, "window_days_before_t0", path),
@@ -299,6 +305,8 @@ class StepReader:
             major=self.severity("major", node, path),
             cluster=self.severity("cluster", node, path),
             minor=self.severity("minor", node, path),
+            context_clinical_statuses=self.context_clinical_statuses(node, path),
+            expected_signs=self.expected_signs(node, path),
         )
 
     def relapse(self, value: Any, path: str) -> RelapseStep:
@@ -323,6 +331,37 @@ class StepReader:
             else:
                 weeks.append(item)
         return tuple(weeks)
+
+    def context_clinical_statuses(self, node: Node, path: str) -> tuple[str, ...]:
+        """Absent: a context finding counts as any Condition does (spec 1.0)."""
+        key = "context_clinical_statuses"
+        if key not in node:
+            return COUNTING_CLINICAL_STATUSES
+        statuses = self.r.names(node, key, path, CONDITION_CLINICAL_STATUSES, "clinical status")
+        self.unique(statuses, join(path, key), "a status")
+        missing = [s for s in COUNTING_CLINICAL_STATUSES if s not in statuses]
+        if missing and isinstance(node[key], list) and node[key]:
+            self.r.report(
+                join(path, key),
+                f"must include {', '.join(missing)}: a context finding counts at least wherever any Condition does",
+            )
+        return statuses
+
+    def expected_signs(self, node: Node, path: str) -> tuple[ExpectedSigns, ...]:
+        """Per diagnosis group, the minor findings that are its expected signs (spec 1.1)."""
+        signs = []
+        signs_path = join(path, "expected_signs")
+        for group, value, group_path in self.r.entries(node, "expected_signs", path):
+            if group not in self.context.diagnosis_groups:
+                self.r.report(group_path, f"unknown diagnosis group {shown(group)}")
+            findings = self.r.names({group: value}, group, signs_path, self.context.minor_findings, "minor finding")
+            self.unique(findings, group_path, "a finding")
+            signs.append(ExpectedSigns(group, findings))
+        return tuple(signs)
+
+    def unique(self, ids: Sequence[str], path: str, what: str) -> None:
+        if len(set(ids)) != len(ids):
+            self.r.report(path, f"lists {what} twice")
 
     def severity(self, key: str, node: Node, path: str) -> SeverityRule:
         sub_path = join(path, key)

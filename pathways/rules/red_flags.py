@@ -1,7 +1,9 @@
 """Red flags (spec, "Red flags"): major → stat, cluster → urgent, single minor → routine review.
 
 On one evaluation only the highest severity that newly holds fires. A severity fires once; it
-fires again only after its Task was closed and a finding dated after the close qualifies.
+fires again only after its Task was closed and a finding dated after the close qualifies. An
+expected sign of a diagnosis on record (`pathways.rules.expected_signs`) is no single minor red
+flag and clusters only with a context finding or a minor finding of another kind.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathways.definition.model import Definition, Severity, SeverityRule
 from pathways.explain import day, listing
 from pathways.model import Evidence
 from pathways.rules.context import window_start
+from pathways.rules.expected_signs import expected_sign_of, is_expected, pair_clusters
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.state import Entry, PatientState
 
@@ -35,18 +38,26 @@ def readable(definition: Definition, state: PatientState, moment: datetime) -> t
     )
 
 
-def support(definition: Definition, finding: Entry, severity: str, known: Sequence[Entry]) -> tuple[Entry, ...]:
+def support(
+    definition: Definition, state: PatientState, finding: Entry, severity: str, known: Sequence[Entry]
+) -> tuple[Entry, ...]:
     """The findings that make `severity` hold with `finding` among them; empty when it does not."""
     own = _severity(definition, finding)
     if severity == "major":
         return (finding,) if own is Severity.MAJOR else ()
     if severity == "minor":
-        return (finding,) if own is Severity.MINOR else ()
+        return (finding,) if own is Severity.MINOR and not is_expected(definition, state, finding) else ()
     minors = [g for g in known if _severity(definition, g) is Severity.MINOR]
     contexts = [g for g in known if _severity(definition, g) is Severity.CONTEXT]
     if own is Severity.MINOR:
         days = timedelta(days=definition.red_flags.cluster_days)
-        partners = [g for g in minors if g.name != finding.name and abs(g.at - finding.at) <= days]
+        partners = [
+            g
+            for g in minors
+            if g.name != finding.name
+            and abs(g.at - finding.at) <= days
+            and pair_clusters(definition, state, finding, g)
+        ]
         return (finding, *partners, *contexts) if partners or contexts else ()
     if own is Severity.CONTEXT and minors:
         return (finding, *minors)
@@ -69,10 +80,37 @@ def evaluate_red_flags(run: Run, candidates: Sequence[Entry]) -> None:
     if not fresh:
         _not_checked(run, candidates, "no finding dated on or after t0 − the red-flag window")
         return
+    _trace_expected(run, fresh)
     for rule in definition.red_flags.severities:
         if _try(run, rule, fresh, known):
             _cover_lower(run, rule.id, fresh)
             return
+
+
+def _trace_expected(run: Run, fresh: Sequence[Entry]) -> None:
+    """Say which findings are expected signs, and of what: they weigh differently below."""
+    for entry in fresh:
+        if expected_sign_of(run.definition, run.state, entry):
+            run.check(
+                f"{STEP}.expected-sign",
+                False,
+                f"{_label(run, entry)}: a neurological finding, a red flag only with a context finding or with "
+                "a minor finding of another kind",
+                finding=entry.name,
+            )
+
+
+def _label(run: Run, entry: Entry) -> str:
+    """`fever (2024-01-11)`, `malignancy (history)`, `muscle weakness (…; an expected sign of radiculopathy)`."""
+    definition = run.definition
+    finding = definition.finding(entry.name)
+    when = "history" if finding.severity is Severity.CONTEXT else day(entry.at)
+    expected = expected_sign_of(definition, run.state, entry)
+    if not expected:
+        return f"{finding.label} ({when})"
+    groups = definition.red_flags.groups_expecting(entry.name)
+    labels = sorted({definition.diagnosis_group(g).label for d in expected for g in d.groups if g in groups})
+    return f"{finding.label} ({when}; an expected sign of {listing(labels)})"
 
 
 def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[Entry]) -> bool:
@@ -84,7 +122,7 @@ def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[E
     )
     since = state.since(rule.id)
     qualifying = [f for f in fresh if since is None or f.at > since]
-    found = next((s for f in qualifying if (s := support(definition, f, rule.id, known))), ())
+    found = next((s for f in qualifying if (s := support(definition, state, f, rule.id, known))), ())
     if open_task is not None:
         run.check(rule_name, False, f"its Task {open_task.key} is still open", holds=bool(found))
         return False
@@ -100,13 +138,7 @@ def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[E
 
 
 def _fire(run: Run, rule: SeverityRule, found: Sequence[Entry]) -> None:
-    definition = run.definition
-    labels = []
-    for entry in found:
-        finding = definition.finding(entry.name)
-        when = "history" if finding.severity is Severity.CONTEXT else day(entry.at)
-        labels.append(f"{finding.label} ({when})")
-    words = {"findings": listing(labels)}
+    words = {"findings": listing([_label(run, entry) for entry in found])}
     decide(
         run,
         STEP,

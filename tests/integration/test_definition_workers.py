@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from service.store.tables import decisions, inbound_events, pathway_definitions,
 from tests.access import bearer, token_for
 from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
 from tests.processes import CarepathProcess, start_api, start_beat, start_worker, wait_until
-from tests.stack import new_database, new_patient_id, settings_env
+from tests.stack import isolated_env, new_database, new_patient_id
 
 PATHWAY_URL = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse"
 PREVIOUS_FORMAT = Path(__file__).parents[1] / "fixtures" / "definitions" / "pt-nonresponse-1.0.0-previous-format.yaml"
@@ -39,8 +39,7 @@ class Stack:
 def stack(stack_settings: Settings) -> Iterator[Stack]:
     """API, worker and beat as processes on a database and queues of their own."""
     with new_database() as url:
-        redis_url = (stack_settings.redis_url or "").rsplit("/", 1)[0] + f"/{OWN_REDIS_DB}"
-        env = settings_env(replace(stack_settings, database_url=url, redis_url=redis_url))
+        env = isolated_env(stack_settings, url, OWN_REDIS_DB)
         env["STRANDED_AFTER_SECONDS"] = str(STRANDED_AFTER_SECONDS)
         engine = make_engine(url)
         worker = start_worker(env, name="definitions-worker")

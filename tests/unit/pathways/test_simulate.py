@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from pathways.engine import latest_versions
+from pathways.model import SAME_INSTANT_ORDER, clinical_order
 from tests.unit.pathways.timeline import (
     FEVER,
     Patient,
@@ -84,3 +88,33 @@ def test_a_dry_run_decides_what_the_live_pathway_decides_when_facts_arrive_in_or
     live = [(d.key, d.at, d.explanation) for d in patient.decisions]
     assert live == [(d.key, d.at, d.explanation) for d in fired(run(t, week(20)))]
     assert [k for k, _, _ in live] == ["1/red-flags:minor/1", "1/reassessment/1", "1/imaging/1"]
+
+
+@pytest.mark.parametrize(
+    ("given", "applied"),
+    [
+        (
+            [(kind, "a") for kind in ("Observation", "Encounter", "DiagnosticReport", "Procedure", "Condition")],
+            ["Condition/a", "Procedure/a", "DiagnosticReport/a", "Encounter/a", "Observation/a"],
+        ),
+        (
+            [("Observation", "b"), ("Condition", "z"), ("Observation", "a"), ("Condition", "y")],
+            ["Condition/y", "Condition/z", "Observation/a", "Observation/b"],
+        ),
+        ([("Patient", "a"), ("Observation", "z")], ["Observation/z", "Patient/a"]),  # an unknown type goes last
+    ],
+)
+def test_facts_at_one_instant_apply_condition_procedure_report_encounter_observation_then_by_id(
+    given: list[tuple[str, str]], applied: list[str]
+) -> None:
+    t = Timeline()
+    records = [t.add(kind, 10, (FEVER,), resource_id=resource_id) for kind, resource_id in given]
+    assert SAME_INSTANT_ORDER == ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")
+    assert [r.source.reference for r in sorted(records, key=clinical_order)] == applied
+    assert [r.source.reference for r in latest_versions(list(reversed(records)))] == applied
+
+
+def test_an_earlier_fact_goes_first_whatever_its_type() -> None:
+    t = Timeline()
+    records = [t.add("Condition", 10.5, (FEVER,)), t.add("Observation", 10, (FEVER,))]
+    assert [r.source.resource_type for r in sorted(records, key=clinical_order)] == ["Observation", "Condition"]

@@ -38,7 +38,7 @@ from pathways.state import PatientState, new_state
 
 DEFINITION = default_definition()
 V1_1 = load_definition_file(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml"))
-"""pt-nonresponse 1.1.0: the relapse watch, closed and new episodes."""
+"""The shipped pt-nonresponse 1.1.0: the rules new in spec 1.1 are switched on by its data."""
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 
 LOINC = "http://loinc.org"
