@@ -183,10 +183,14 @@ class RuleCheck:
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
-    """A decision already made whose only supporting facts were retracted."""
+    """A decision already made that no longer holds: its supporting facts were retracted, or it was superseded.
+
+    `only_untouched`: withdraw it only while nobody has acted on its Tasks (a superseded progress check).
+    """
 
     decision_key: str
     reason: str
+    only_untouched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
