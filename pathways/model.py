@@ -186,14 +186,16 @@ class RuleCheck:
 class Withdrawal:
     """A decision already made that no longer stands, whole or in part.
 
-    The whole decision when every fact it rested on was retracted (`items` empty); only the named
-    proposal items, each with its `approve` Task, when a later decision replaces them (an MRI
-    replaced by a CT) while the decision's other proposals stand.
+    The whole decision when every fact it rested on was retracted or a newer one supersedes it
+    (`items` empty); only the named proposal items, each with its `approve` Task, when a later
+    decision replaces them (an MRI replaced by a CT) while the decision's other proposals stand.
+    `only_untouched`: withdraw it only while nobody has acted on its Tasks (a superseded progress check).
     """
 
     decision_key: str
     reason: str
     items: tuple[str, ...] = ()
+    only_untouched: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from pathways.rules.imaging import fire_imaging
 from pathways.rules.interventions import fire_injection, fire_medication, fire_surgical_consult
 from pathways.rules.next_checkpoint import set_next_checkpoint
 from pathways.rules.relapse import evaluate_watch, start_watch
-from pathways.rules.run import ONCE, Run, decide, reasons_of
+from pathways.rules.run import ONCE, Run, decide, reasons_of, supersede
 from pathways.rules.snapshot import Snapshot, snapshot
 from pathways.state import Checkpoint, DiagnosisEntry
 
@@ -75,6 +75,7 @@ def _try_row(moment: Moment, row: CheckpointRow) -> bool:
 
 
 def _progress_check(run: Run, snap: Snapshot, result: Result) -> None:
+    supersede(run, "progress-check")
     decide(
         run,
         "progress-check",

@@ -122,6 +122,26 @@ def build_proposals(
     return tuple(proposals)
 
 
+SUPERSEDED = "superseded"
+"""Why an open repeatable step's Task is cancelled when the step fires again (spec, "Evaluating as of a moment")."""
+
+
+def supersede(run: Run, step: str) -> None:
+    """The step fires again: its open decisions are withdrawn, if untouched, so one Task of it stays open.
+
+    Catching up on checkpoints that fell due while facts were missing would otherwise leave one open
+    Task per checkpoint. Whether a Task is untouched is known where the Tasks are kept: the
+    withdrawal asks for that (`Withdrawal.only_untouched`).
+    """
+    open_ones = {f.key for f in run.state.fired_of(step) if f.open and not f.withdrawn}
+    if not open_ones:
+        return
+    fired = tuple(replace(f, open=False, withdrawn=True) if f.key in open_ones else f for f in run.state.fired)
+    run.state = replace(run.state, fired=fired)
+    run.withdrawals += [Withdrawal(key, SUPERSEDED, only_untouched=True) for key in sorted(open_ones)]
+    run.check(step, True, "fires again: its open Task is superseded", superseded=tuple(sorted(open_ones)))
+
+
 def verdict(*blockers: tuple[bool, str], holds: str) -> tuple[bool, str]:
     """Whether a rule holds, and why: the first blocker that applies, else `holds`."""
     reason = next((why for blocked, why in blockers if blocked), None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.fhir import outbound
+from pathways.fhir import outbound, task_lifecycle
 from pathways.model import Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.rows import record_of
@@ -202,6 +202,16 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
     return [dict(r) for r in rows]
 
 
+def decision_by_key(connection: sa.Connection, patient_id: str, decision_key: str) -> tuple[int, bool] | None:
+    """(decision id, urgent delivery) of one of the patient's decisions, or None."""
+    decision = connection.execute(
+        sa.select(decisions.c.id, deliveries.c.urgent)
+        .outerjoin(deliveries, deliveries.c.decision_id == decisions.c.id)
+        .where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
+    ).first()
+    return None if decision is None else (decision.id, bool(decision.urgent))
+
+
 def withdraw(
     connection: sa.Connection,
     patient_id: str,
@@ -217,14 +227,10 @@ def withdraw(
     still stands, and a delivery still pending writes their withdrawn copies.
     Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
-    decision = connection.execute(
-        sa.select(decisions.c.id, deliveries.c.urgent)
-        .outerjoin(deliveries, deliveries.c.decision_id == decisions.c.id)
-        .where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
-    ).first()
-    if decision is None:
+    found = decision_by_key(connection, patient_id, decision_key)
+    if found is None:
         return None
-    decision_id = decision.id
+    decision_id, urgent = found
     if not items:
         connection.execute(sa.update(decisions).where(decisions.c.id == decision_id).values(status="withdrawn"))
         connection.execute(
@@ -240,7 +246,23 @@ def withdraw(
         if update is not None:
             update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
             synced = synced or proposal.ehr_id is not None
-    return (decision_id, bool(decision.urgent)) if synced else None
+    return (decision_id, urgent) if synced else None
+
+
+def acted_on(connection: sa.Connection, patient_id: str, decision_key: str) -> bool:
+    """True when someone acted on one of the decision's Tasks: it has an owner or left `requested`."""
+    touched = connection.execute(
+        sa.select(proposals.c.id)
+        .join(decisions, decisions.c.id == proposals.c.decision_id)
+        .where(
+            decisions.c.patient_id == patient_id,
+            decisions.c.decision_key == decision_key,
+            proposals.c.resource_type == "Task",
+            (proposals.c.status != task_lifecycle.REQUESTED) | proposals.c.owner.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    return touched is not None
 
 
 @dataclass(frozen=True)

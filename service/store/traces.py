@@ -48,3 +48,17 @@ def evaluations_of(connection: sa.Connection, patient_id: str, limit: int = 200)
         }
         for r in rows
     ]
+
+
+TASK_CLOSED = "task-closed "
+"""Trigger of the evaluation `engine.close_task` makes, followed by the decision key."""
+
+
+def task_closures(connection: sa.Connection, patient_id: str) -> list[tuple[str, datetime]]:
+    """(decision key, moment) of every Task closure the patient's pathway was told of, oldest first."""
+    rows = connection.execute(
+        sa.select(evaluations.c.trigger, evaluations.c.evaluated_at)
+        .where(evaluations.c.patient_id == patient_id, evaluations.c.trigger.startswith(TASK_CLOSED, autoescape=True))
+        .order_by(evaluations.c.id)
+    )
+    return [(r.trigger.removeprefix(TASK_CLOSED), r.evaluated_at) for r in rows]

@@ -23,6 +23,7 @@ from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
 from service.store.database import commit_without_flush_wait, lock_patient, transaction
 from service.store.state_codec import state_from_json, state_to_json
+from service.usecases import replay
 from service.usecases.definitions.registry import DefinitionUnavailable
 from service.usecases.persist import persist_evaluation
 
@@ -168,9 +169,10 @@ def _apply_events(
                 _reject(connection, event, error, now)
                 continue
         by_resource.setdefault((event.resource_type, event.resource_id), []).append(event)
-    placed = sorted(by_resource.values(), key=lambda group: _earliest(connection, group, carried))
+    placed = sorted((_earliest(connection, group, carried), group) for group in by_resource.values())
+    late = _late_fact(patient, placed)
     orders: list[DeliveryOrder] = []
-    for group in placed:
+    for _, group in placed:
         for event in group:
             records = carried[event.id] if event.id in carried else _records_of(connection, event)
             try:
@@ -178,8 +180,31 @@ def _apply_events(
             except inbound.RecordRejected as error:
                 _reject(connection, event, error, now)
                 continue
-            orders += _apply_event(connection, services, patient, event, records, now)
+            orders += _apply_event(connection, services, patient, event, records, now, replaying=late is not None)
+    if late is not None:
+        replayed = replay.replay_patient(
+            connection, services, patient.patient_id, patient.definition, patient.state, late, now
+        )
+        patient.state = replayed.state
+        orders += replayed.orders
     return orders
+
+
+Placed = list[tuple[tuple[datetime, int, str], list[events.StoredEvent]]]
+"""A batch's events by resource, each group with the clinical moment it goes at, in clinical order."""
+
+
+def _late_fact(patient: Enrolment, placed: Placed) -> str | None:
+    """The batch's earliest fact when it is dated at or before a moment the pathway was evaluated at, else None.
+
+    In clinical-time order the facts fold in one by one; a late one replays the pathway once for
+    the whole batch. A fact at that very moment may belong before what was evaluated there.
+    """
+    evaluated = patient.state.horizon
+    if not placed or evaluated is None or placed[0][0][0] > evaluated:
+        return None
+    group = placed[0][1]
+    return f"{group[0].resource_type}/{group[0].resource_id}"
 
 
 def _reject(connection: sa.Connection, event: events.StoredEvent, error: inbound.RecordRejected, now: datetime) -> None:
@@ -203,18 +228,26 @@ def _apply_event(
     event: events.StoredEvent,
     records: list[ClinicalRecord],
     now: datetime,
+    *,
+    replaying: bool = False,
 ) -> list[DeliveryOrder]:
-    """Feed one event's records to the patient's pathway, record what it decided, mark it processed."""
+    """Feed one event's records to the patient's pathway, record what it decided, mark it processed.
+
+    When the batch is `replaying`, the records are only kept: the replay evaluates them all.
+    """
     orders: list[DeliveryOrder] = []
     for record in records:
-        if not patients.save_record(connection, record, event.id):
-            continue  # an older version than the one already applied
+        if not patients.save_record(connection, record, event.id) or replaying:
+            continue  # an older version than the one already applied, or the replay's to evaluate
         orders += _checkpoints_due(connection, services, patient, record.at, now)
+        # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
+        # arriving in order end where the dry run ends, and the moment marks what a late fact is.
+        moment = min(record.at, now)
         if patient.state.needs_rebuild_for(record):
             history = patients.load_records(connection, event.patient_id)
-            patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, now)
+            patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, moment)
         else:
-            patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, now)
+            patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, moment)
         orders += _persist(connection, services, patient, evaluation, now)
     events.mark_processed(connection, event.id, now)
     return orders

@@ -29,6 +29,8 @@ def persist_evaluation(
         if order is not None:
             orders.append(order)
     for withdrawal in evaluation.withdrawals:
+        if withdrawal.only_untouched and decisions.acted_on(connection, patient_id, withdrawal.decision_key):
+            continue  # someone is working on it: it stands
         to_sync = decisions.withdraw(
             connection, patient_id, withdrawal.decision_key, withdrawal.reason, now, withdrawal.items
         )

@@ -1,0 +1,157 @@
+"""Replay a patient's pathway after a late fact, and bring what was decided in line with it.
+
+Spec, "Evaluating as of a moment": a fact dated before a moment the pathway has already been
+evaluated at (a late fact) replays the pathway with every fact now held, as a dry run would,
+and the decisions follow the replay (`pathways.replay.compare`):
+- made again: they stand, with the same identifier;
+- no longer made: withdrawn while their Tasks are untouched (Tasks cancelled with the reason "the
+  facts changed: <the late fact>", ServiceRequests revoked, here and in the EHR); one someone has
+  acted on stands and its Tasks get a note saying the replay would not have made it;
+- added: made now, stored and delivered like any other;
+- red flags: never withdrawn by a replay, only by the retraction of their findings.
+The patient's state becomes the replay's, which was fed the Task closures at their moments.
+
+Runs under the patient's lock, inside the caller's transaction; returns the writes to queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import structlog
+
+from pathways import engine
+from pathways.definition import Definition
+from pathways.model import Evaluation, RuleCheck
+from pathways.replay import Closure, Comparison, compare, replay, retracted, standing_red_flags
+from service.bootstrap import Services
+from service.queue import DeliveryOrder
+from service.store import decisions, patients, traces
+from service.usecases.persist import persist_evaluation
+
+log = structlog.get_logger(__name__)
+
+FACTS_CHANGED = "the facts changed: {late}"
+NOT_AGAIN = "Replayed with the facts now held (the facts changed: {late}), the pathway would not have made it."
+RETRACTED = "every fact it rested on was retracted: {facts}"
+
+
+@dataclass
+class Replay:
+    """One patient's pathway after a replay: its new state and the writes to queue."""
+
+    state: engine.PatientState
+    orders: list[DeliveryOrder]
+
+
+def replay_patient(
+    connection: sa.Connection,
+    services: Services,
+    patient_id: str,
+    definition: Definition,
+    state: engine.PatientState,
+    late: str,
+    now: datetime,
+) -> Replay:
+    """Replay the pathway of `patient_id` with every record held, `late` (a reference) being the late fact."""
+    records = patients.load_records(connection, patient_id)
+    closures = [Closure(key, at) for key, at in traces.task_closures(connection, patient_id)]
+    replayed = replay(
+        definition,
+        records,
+        now,
+        closures=closures,
+        standing=standing_red_flags(state, records),
+        keep_future=True,
+    )
+    stored = {d["decision_key"]: d for d in decisions.decisions_of(connection, patient_id)}
+    active = {key: str(d["step"]) for key, d in stored.items() if d["status"] == "active"}
+    comparison = compare(replayed, active, stored)
+    made = replayed.decisions()
+    by_retraction = {k: facts for k, facts in retracted(state, records).items() if k in active and k not in made}
+    orders, checks = _withdraw_or_note(connection, services, patient_id, comparison, late, set(by_retraction), now)
+    for key, facts in by_retraction.items():
+        # As the incremental engine does: a decision whose every fact was retracted is withdrawn, red flags too.
+        reason = RETRACTED.format(facts=", ".join(facts))
+        orders += _withdraw(connection, patient_id, key, reason, now)
+        checks.append(RuleCheck("replay.withdraw", True, reason, (("decision", key),)))
+    summary = Evaluation(
+        at=now,
+        trigger=f"replay after the late fact {late}",
+        decisions=comparison.added,
+        checks=(_summary(comparison, len(records)), *checks),
+        next_checkpoint_at=replayed.state.checkpoint_due_at,
+    )
+    orders += persist_evaluation(connection, services, patient_id, definition.reference, summary, now)
+    log.info(
+        "pathway replayed after a late fact",
+        kept=len(comparison.kept),
+        no_longer=len(comparison.no_longer),
+        added=len(comparison.added),
+    )
+    return Replay(replayed.state, orders)
+
+
+def _summary(comparison: Comparison, records: int) -> RuleCheck:
+    return RuleCheck(
+        "replay",
+        True,
+        f"replayed {records} records in clinical-time order",
+        (
+            ("kept", comparison.kept),
+            ("no_longer_made", comparison.no_longer),
+            ("added", tuple(d.key for d in comparison.added)),
+        ),
+    )
+
+
+def _withdraw_or_note(
+    connection: sa.Connection,
+    services: Services,
+    patient_id: str,
+    comparison: Comparison,
+    late: str,
+    by_retraction: set[str],
+    now: datetime,
+) -> tuple[list[DeliveryOrder], list[RuleCheck]]:
+    """Withdraw what the replay no longer makes (or superseded) while untouched; note it when acted on."""
+    orders: list[DeliveryOrder] = []
+    checks: list[RuleCheck] = []
+    reasons = [(key, FACTS_CHANGED.format(late=late)) for key in comparison.no_longer if key not in by_retraction]
+    for key, reason in [*reasons, *comparison.superseded]:
+        if decisions.acted_on(connection, patient_id, key):
+            if key in comparison.no_longer:
+                orders += _note(connection, services, patient_id, key, NOT_AGAIN.format(late=late), now)
+            checks.append(RuleCheck("replay.stands", False, "acted on: it stands", (("decision", key),)))
+            continue
+        orders += _withdraw(connection, patient_id, key, reason, now)
+        checks.append(RuleCheck("replay.withdraw", True, reason, (("decision", key),)))
+    return orders, checks
+
+
+def _withdraw(connection: sa.Connection, patient_id: str, key: str, reason: str, now: datetime) -> list[DeliveryOrder]:
+    to_sync = decisions.withdraw(connection, patient_id, key, reason, now)
+    return [] if to_sync is None else [DeliveryOrder(*to_sync)]  # the EHR's copies follow through the same path
+
+
+def _note(
+    connection: sa.Connection, services: Services, patient_id: str, key: str, text: str, now: datetime
+) -> list[DeliveryOrder]:
+    """Add `text` as a note to the decision's Tasks; their EHR copies follow."""
+    found = decisions.decision_by_key(connection, patient_id, key)
+    if found is None:
+        return []
+    decision_id, urgent = found
+    synced = False
+    for task in decisions.proposals_of_decision(connection, decision_id):
+        if task.resource_type != "Task":
+            continue
+        notes = list(task.resource.get("note") or [])
+        if any(n.get("text") == text for n in notes):
+            continue  # noted by an earlier replay of the same late fact
+        noted = {**task.resource, "note": [*notes, {"text": text}]}
+        decisions.update_proposal(connection, task.id, noted, now, sync_pending=task.ehr_id is not None)
+        synced = synced or task.ehr_id is not None
+    return [DeliveryOrder(decision_id, urgent=urgent)] if synced and services.ehr is not None else []
