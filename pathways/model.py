@@ -151,6 +151,11 @@ class Decision:
     `occurrence` is 1 for once-per-episode steps and counts repeats of repeatable steps and of
     red-flag severities (and the CT that replaces an MRI is imaging's second); together with
     `episode` and `step` it keys the decision uniquely.
+
+    `reissue` counts the times the same decision was made again after an earlier copy was
+    withdrawn (a late fact took it away, a later one brought it back): a cancelled Task cannot
+    reopen, so the decision made again gets new identifiers. The engine always makes the first
+    issue; the service numbers the others when it stores them.
     """
 
     step: str
@@ -164,12 +169,37 @@ class Decision:
     reasons: tuple[SourceRef, ...]
     definition: str  # canonical url|version
     severity: str | None = None  # red-flags only: major / cluster / minor
+    reissue: int = 1
 
     @property
     def key(self) -> str:
-        """Unique within a patient: episode, step (with the red-flag severity), occurrence."""
+        """Unique within a patient: episode, step (with the red-flag severity), occurrence, reissue."""
+        return reissued_key(self.pathway_key, self.reissue)
+
+    @property
+    def pathway_key(self) -> str:
+        """The key the engine knows the decision by, whatever its reissue."""
         step = f"{self.step}:{self.severity}" if self.severity else self.step
         return f"{self.episode}/{step}/{self.occurrence}"
+
+    @property
+    def occurrence_label(self) -> str:
+        """The occurrence as identifiers carry it: `2`, or `2~3` for its third issue."""
+        return f"{self.occurrence}" if self.reissue <= 1 else f"{self.occurrence}{REISSUE_MARK}{self.reissue}"
+
+
+REISSUE_MARK = "~"
+"""Separates a decision's key from its reissue number: `1/progress-check/2~2`."""
+
+
+def reissued_key(pathway_key: str, reissue: int) -> str:
+    """The stored key of the `reissue`-th issue of the decision the engine keys `pathway_key`."""
+    return pathway_key if reissue <= 1 else f"{pathway_key}{REISSUE_MARK}{reissue}"
+
+
+def pathway_key_of(stored_key: str) -> str:
+    """The engine's key of a stored decision key, without its reissue number."""
+    return stored_key.split(REISSUE_MARK, 1)[0]
 
 
 @dataclass(frozen=True, slots=True)

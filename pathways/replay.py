@@ -19,13 +19,13 @@ depends on whether someone acted on its Tasks: the service decides that.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pathways.definition.model import Definition
 from pathways.engine import apply_record, close_task, latest_versions, rebuild, run_checkpoint
-from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, clinical_order
+from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, Withdrawal, clinical_order
 from pathways.rules.red_flags import STEP as RED_FLAGS
 from pathways.state import Fired, PatientState, new_state
 
@@ -53,8 +53,12 @@ class Replayed:
         return {d.key: d for e in self.evaluations for d in e.decisions}
 
     def withdrawn(self) -> dict[str, str]:
-        """Decisions the replay made and withdrew itself (a superseded progress check), with the reason."""
-        return {w.decision_key: w.reason for e in self.evaluations for w in e.withdrawals}
+        """Decisions the replay made and withdrew whole itself (a superseded progress check), with the reason."""
+        return {w.decision_key: w.reason for e in self.evaluations for w in e.withdrawals if not w.items}
+
+    def item_withdrawals(self) -> tuple[Withdrawal, ...]:
+        """Parts of decisions the replay withdrew itself (an MRI replaced by a CT): the rest stands."""
+        return tuple(w for e in self.evaluations for w in e.withdrawals if w.items)
 
 
 def replay(
@@ -168,14 +172,15 @@ class Comparison:
     superseded: tuple[tuple[str, str], ...]  # (key, reason): made again, then withdrawn by the replay itself
 
 
-def compare(replayed: Replayed, active: Mapping[str, str], stored: Collection[str]) -> Comparison:
-    """Compare a replay with the decisions stored: `active` (key → step) still stand, `stored` holds every key.
+def compare(replayed: Replayed, active: Mapping[str, str]) -> Comparison:
+    """Compare a replay with the decisions that stand: `active` maps each one's key to its step.
 
-    Red-flag decisions are never "no longer made": the replay joined them (see `replay`).
+    Red-flag decisions are never "no longer made": the replay joined them (see `replay`). A
+    decision made again whose earlier copy was withdrawn is added: it is made anew.
     """
     made, withdrawn = replayed.decisions(), replayed.withdrawn()
     kept = tuple(k for k in active if k in made and k not in withdrawn)
     superseded = tuple((k, withdrawn[k]) for k in active if k in made and k in withdrawn)
     no_longer = tuple(k for k, step in active.items() if k not in made and step != RED_FLAGS)
-    added = tuple(d for k, d in made.items() if k not in stored and k not in withdrawn)
+    added = tuple(d for k, d in made.items() if k not in active and k not in withdrawn)
     return Comparison(kept, no_longer, added, superseded)

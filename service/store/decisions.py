@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pathways.fhir import outbound, task_lifecycle
-from pathways.model import Decision, Priority
+from pathways.model import REISSUE_MARK, Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.rows import record_of
 from service.store.tables import decisions, deliveries, proposals
@@ -202,12 +202,41 @@ def decisions_of(connection: sa.Connection, patient_id: str) -> list[dict[str, A
     return [dict(r) for r in rows]
 
 
+def _issues(patient_id: str, decision_key: str) -> sa.ColumnElement[bool]:
+    """Every stored issue of the decision the engine keys `decision_key` (or that one issue, if reissued)."""
+    if REISSUE_MARK in decision_key:
+        return (decisions.c.patient_id == patient_id) & (decisions.c.decision_key == decision_key)
+    reissues = decisions.c.decision_key.like(f"{_like_escaped(decision_key)}{REISSUE_MARK}%", escape="\\")
+    return (decisions.c.patient_id == patient_id) & ((decisions.c.decision_key == decision_key) | reissues)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def next_issue(connection: sa.Connection, patient_id: str, decision_key: str) -> int | None:
+    """The issue number a decision made now takes: 1 when new, the next after a withdrawn copy.
+
+    None when an issue stands: the decision is already made (a re-run of the same evaluation).
+    """
+    statuses = list(
+        connection.execute(sa.select(decisions.c.status).where(_issues(patient_id, decision_key))).scalars()
+    )
+    if any(status != "withdrawn" for status in statuses):
+        return None
+    return len(statuses) + 1
+
+
 def decision_by_key(connection: sa.Connection, patient_id: str, decision_key: str) -> tuple[int, bool] | None:
-    """(decision id, urgent delivery) of one of the patient's decisions, or None."""
+    """(decision id, urgent delivery) of one of the patient's decisions, or None.
+
+    By the engine's key: the issue that stands, else the latest withdrawn one.
+    """
     decision = connection.execute(
         sa.select(decisions.c.id, deliveries.c.urgent)
         .outerjoin(deliveries, deliveries.c.decision_id == decisions.c.id)
-        .where(decisions.c.patient_id == patient_id, decisions.c.decision_key == decision_key)
+        .where(_issues(patient_id, decision_key))
+        .order_by((decisions.c.status == "withdrawn").asc(), decisions.c.id.desc())
     ).first()
     return None if decision is None else (decision.id, bool(decision.urgent))
 
@@ -251,12 +280,13 @@ def withdraw(
 
 def acted_on(connection: sa.Connection, patient_id: str, decision_key: str) -> bool:
     """True when someone acted on one of the decision's Tasks: it has an owner or left `requested`."""
+    found = decision_by_key(connection, patient_id, decision_key)
+    if found is None:
+        return False
     touched = connection.execute(
         sa.select(proposals.c.id)
-        .join(decisions, decisions.c.id == proposals.c.decision_id)
         .where(
-            decisions.c.patient_id == patient_id,
-            decisions.c.decision_key == decision_key,
+            proposals.c.decision_id == found[0],
             proposals.c.resource_type == "Task",
             (proposals.c.status != task_lifecycle.REQUESTED) | proposals.c.owner.is_not(None),
         )

@@ -17,7 +17,7 @@ import structlog
 from pathways import engine
 from pathways.definition import Definition
 from pathways.fhir import inbound, outbound, readable, task_lifecycle
-from pathways.model import ClinicalRecord, Evaluation, clinical_order
+from pathways.model import ClinicalRecord, Evaluation, clinical_order, pathway_key_of
 from service.bootstrap import Services
 from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
@@ -388,7 +388,8 @@ def apply_task_change(
     if not (task_lifecycle.closes(task.status, changed.get("status")) and _closes_decision(connection, task)):
         return []
     patient = enrol(connection, services, task.patient_id)
-    patient.state, evaluation = engine.close_task(patient.definition, patient.state, task.decision_key, now)
+    closed = pathway_key_of(task.decision_key)  # the engine knows every issue of a decision by one key
+    patient.state, evaluation = engine.close_task(patient.definition, patient.state, closed, now)
     orders = _persist(connection, services, patient, evaluation, now)
     orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
     save(connection, patient, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -42,6 +43,11 @@ def persist_evaluation(
 def _persist_decision(
     connection: sa.Connection, services: Services, patient_id: str, decision: Decision, now: datetime
 ) -> DeliveryOrder | None:
+    issue = decisions.next_issue(connection, patient_id, decision.key)
+    if issue is None:
+        return None  # already decided: a re-run of the same evaluation
+    # Made again after its earlier copy was withdrawn: a cancelled Task cannot reopen, so new identifiers.
+    decision = replace(decision, reissue=issue)
     decision_id = decisions.save_decision(connection, patient_id, decision, now)
     if decision_id is None:
         return None  # already decided: a re-run of the same evaluation

@@ -16,16 +16,20 @@ Runs under the patient's lock, inside the caller's transaction; returns the writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from pathways import engine
 from pathways.definition import Definition
-from pathways.model import Evaluation, RuleCheck
+from pathways.fhir import outbound
+from pathways.model import Decision, Evaluation, RuleCheck, pathway_key_of
 from pathways.replay import Closure, Comparison, compare, replay, retracted, standing_red_flags
+from pathways.rules.red_flags import STEP as RED_FLAG_STEP
 from service.bootstrap import Services
 from service.queue import DeliveryOrder
 from service.store import decisions, patients, traces
@@ -66,12 +70,21 @@ def replay_patient(
         standing=standing_red_flags(state, records),
         keep_future=True,
     )
-    stored = {d["decision_key"]: d for d in decisions.decisions_of(connection, patient_id)}
-    active = {key: str(d["step"]) for key, d in stored.items() if d["status"] == "active"}
-    comparison = compare(replayed, active, stored)
+    active = {
+        pathway_key_of(d["decision_key"]): str(d["step"])
+        for d in decisions.decisions_of(connection, patient_id)
+        if d["status"] == "active"
+    }
     made = replayed.decisions()
+    comparison = _with_changed(connection, patient_id, compare(replayed, active), made)
     by_retraction = {k: facts for k, facts in retracted(state, records).items() if k in active and k not in made}
     orders, checks = _withdraw_or_note(connection, services, patient_id, comparison, late, set(by_retraction), now)
+    for withdrawal in replayed.item_withdrawals():
+        # Part of a decision the replay replaced (an MRI by a CT): withdrawn as the live engine does.
+        if withdrawal.decision_key in comparison.kept:
+            orders += _withdraw(
+                connection, patient_id, withdrawal.decision_key, withdrawal.reason, now, withdrawal.items
+            )
     for key, facts in by_retraction.items():
         # As the incremental engine does: a decision whose every fact was retracted is withdrawn, red flags too.
         reason = RETRACTED.format(facts=", ".join(facts))
@@ -131,9 +144,63 @@ def _withdraw_or_note(
     return orders, checks
 
 
-def _withdraw(connection: sa.Connection, patient_id: str, key: str, reason: str, now: datetime) -> list[DeliveryOrder]:
-    to_sync = decisions.withdraw(connection, patient_id, key, reason, now)
+def _withdraw(
+    connection: sa.Connection, patient_id: str, key: str, reason: str, now: datetime, items: tuple[str, ...] = ()
+) -> list[DeliveryOrder]:
+    to_sync = decisions.withdraw(connection, patient_id, key, reason, now, items)
     return [] if to_sync is None else [DeliveryOrder(*to_sync)]  # the EHR's copies follow through the same path
+
+
+def _with_changed(
+    connection: sa.Connection, patient_id: str, comparison: Comparison, made: dict[str, Decision]
+) -> Comparison:
+    """A decision made again under its key but proposing something else (a CT where an MRI stood,
+    another specialty) is not the same decision: the stored one goes as no longer made, and the
+    replay's is added (under a new issue once the stored one is withdrawn)."""
+    changed = [
+        made[key]
+        for key in comparison.kept
+        if made[key].step != RED_FLAG_STEP
+        and _stored_substance(connection, patient_id, key)
+        != _substance(outbound.render_decision(made[key], patient_id).resources)
+    ]
+    if not changed:
+        return comparison
+    keys = {d.key for d in changed}
+    return replace(
+        comparison,
+        kept=tuple(k for k in comparison.kept if k not in keys),
+        no_longer=(*comparison.no_longer, *sorted(keys)),
+        added=(*comparison.added, *changed),
+    )
+
+
+Substance = frozenset[tuple[str, str, tuple[tuple[str, str], ...], str]]
+
+
+def _substance(resources: Iterable[Mapping[str, Any]]) -> Substance:
+    """What a decision proposes, whatever its wording: each Task's and ServiceRequest's item, codes and priority."""
+    return frozenset(
+        (
+            outbound.key_of(r).rsplit("|", 1)[-1],
+            str(r["resourceType"]),
+            tuple((str(c.get("system")), str(c.get("code"))) for c in (r.get("code") or {}).get("coding", [])),
+            str(r.get("priority")),
+        )
+        for r in resources
+        if r.get("resourceType") in ("Task", "ServiceRequest")
+    )
+
+
+def _proposed(decision: Decision, patient_id: str) -> Substance:
+    return _substance(outbound.render_decision(decision, patient_id).resources)
+
+
+def _stored_substance(connection: sa.Connection, patient_id: str, key: str) -> Substance:
+    found = decisions.decision_by_key(connection, patient_id, key)
+    if found is None:
+        return frozenset()
+    return _substance([p.resource for p in decisions.proposals_of_decision(connection, found[0])])
 
 
 def _note(

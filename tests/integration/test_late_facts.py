@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from pathways.fhir import task_lifecycle
 from service.bootstrap import Services
-from service.store import decisions
+from service.store import decisions, patients
 from service.store.database import lock_patient, transaction
+from service.store.state_codec import state_from_json
 from service.usecases import delivery, evaluation, intake
 from tests.builders import PAIN, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
@@ -85,3 +86,43 @@ def test_a_decision_someone_accepted_stands_with_a_note_when_a_late_fact_means_i
         f"Replayed with the facts now held (the facts changed: Observation/{patient}-late), "
         "the pathway would not have made it."
     ]
+
+
+def test_a_decision_withdrawn_by_a_late_fact_and_brought_back_by_a_correction_is_made_anew_in_the_ehr(
+    stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient, t0 = non_responder_with_adherence_task(stack_services)
+    late = measure(patient, PAIN, 3, t0 + timedelta(weeks=5), resource_id=f"{patient}-late")
+    arrive(stack_services, late)
+    # The late score was wrong: corrected to 7, the patient has not responded after all.
+    arrive(stack_services, {**late, "meta": {"versionId": "2"}, "valueQuantity": {**late["valueQuantity"], "value": 7}})
+
+    with transaction(stack_services.db) as connection:
+        made = sorted((d["decision_key"], d["status"]) for d in decisions.decisions_of(connection, patient))
+    assert made == [("1/adherence/1", "withdrawn"), ("1/adherence/1~2", "active")]
+    tasks = {
+        t["identifier"][0]["value"].rsplit("|", 2)[-2]: t["status"]
+        for t in sekmet.search("Task", patient=f"Patient/{patient}")
+    }
+    # The cancelled Task cannot reopen: the decision made again is a new Task, with its own identifier.
+    assert tasks == {"1": "cancelled", "1~2": "requested"}
+
+    # Its Task closing reaches the engine's decision, whatever its issue.
+    task = adherence_task_of(stack_services, patient, "1/adherence/1~2")
+    completed = {**task.resource, "status": "completed"}
+    with transaction(stack_services.db) as connection:
+        lock_patient(connection, patient)
+        evaluation.apply_task_change(
+            connection, stack_services, task, completed, stack_services.clock(), sync_pending=True
+        )
+        stored = patients.load_state(connection, patient)
+    assert stored is not None
+    (fired,) = [f for f in state_from_json(stored.state).fired if f.step == "adherence"]
+    assert not fired.open
+
+
+def adherence_task_of(services: Services, patient: str, key: str) -> decisions.StoredProposal:
+    with transaction(services.db) as connection:
+        (made,) = [d for d in decisions.decisions_of(connection, patient) if d["decision_key"] == key]
+        (task,) = [p for p in decisions.proposals_of_decision(connection, made["id"]) if p.resource_type == "Task"]
+    return task

@@ -40,6 +40,7 @@ from pathways.model import (
     ProposalKind,
     SourceRef,
     Withdrawal,
+    pathway_key_of,
 )
 from service.fhir.validation import validate_resource
 
@@ -196,11 +197,23 @@ def test_rendering_the_same_decision_twice_gives_identical_resources() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"occurrence": 2}, {"episode": "ep-2026-06-01"}, {"definition": DEFINITION.replace("1.0.0", "1.1.0")}],
+    [
+        {"occurrence": 2},
+        {"episode": "ep-2026-06-01"},
+        {"definition": DEFINITION.replace("1.0.0", "1.1.0")},
+        {"reissue": 2},
+    ],
 )
-def test_a_repeat_episode_or_new_version_gives_new_identifiers(changes: dict[str, Any]) -> None:
+def test_a_repeat_episode_new_version_or_reissue_gives_new_identifiers(changes: dict[str, Any]) -> None:
     first = set(render_decision(reassessment(), "123").identifiers)
     assert first.isdisjoint(render_decision(reassessment(**changes), "123").identifiers)
+
+
+def test_a_reissue_rides_on_the_occurrence_and_keeps_the_engines_key() -> None:
+    rendered = render_decision(reassessment(reissue=3), "123")
+    assert rendered.group_identifier == "Patient/123|pt-nonresponse|1.0.0|ep-2026-01-05|reassessment|1~3"
+    assert rendered.decision_key == "ep-2026-01-05/reassessment/1~3"
+    assert pathway_key_of(rendered.decision_key) == reassessment().key == "ep-2026-01-05/reassessment/1"
 
 
 def test_another_patient_gets_other_identifiers() -> None:

@@ -7,7 +7,8 @@ different item gets a new identifier (`pathway-spec.md`, "What every proposal ca
 Identifier value, `|`-separated and readable:
 `Patient/<id>|<pathway id>|<version>|<episode>|<step>[:<severity>]|<occurrence>|<item>`,
 e.g. `Patient/123|pt-nonresponse|1|ep-2026-01-05|reassessment|1|second-opinion`. The severity
-rides on the step of red-flag decisions, whose occurrences count per severity.
+rides on the step of red-flag decisions, whose occurrences count per severity; a decision made
+again after its earlier copy was withdrawn carries its reissue on the occurrence (`2~2`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def decision_identifier(patient_id: str, decision: Decision) -> str:
         raise ValueError(f"patient_id must be a FHIR id, got {patient_id!r}")
     ref = pathway_ref(decision.definition)
     step = decision.step if decision.severity is None else f"{decision.step}:{decision.severity}"
-    parts = (ref.pathway_id, ref.version, decision.episode, step, str(decision.occurrence))
+    parts = (ref.pathway_id, ref.version, decision.episode, step, decision.occurrence_label)
     _check_parts(parts)
     return "|".join((f"Patient/{patient_id}", *parts))
 

@@ -46,26 +46,26 @@ def test_a_standing_red_flag_the_replay_does_not_make_joins_it_and_holds_from_it
 
 
 @pytest.mark.parametrize(
-    ("active", "stored", "kept", "no_longer", "added"),
+    ("active", "kept", "no_longer", "added"),
     [
-        # made again → stands; not made → no longer; made and never stored → added
-        ({"1/adherence/1": "adherence"}, {"1/adherence/1"}, (), ("1/adherence/1",), ("1/progress-check/1",)),
+        # made again → stands; not made → no longer; made and not standing → added
+        ({"1/adherence/1": "adherence"}, (), ("1/adherence/1",), ("1/progress-check/1",)),
         # a red-flag decision is never "no longer made" by a replay
-        ({"1/red-flags:minor/1": "red-flags"}, {"1/red-flags:minor/1"}, (), (), ("1/progress-check/1",)),
-        # stored, active and made again: kept, not added
-        ({"1/progress-check/1": "progress-check"}, {"1/progress-check/1"}, ("1/progress-check/1",), (), ()),
-        # stored but withdrawn: not added again under the same key
-        ({}, {"1/progress-check/1"}, (), (), ()),
+        ({"1/red-flags:minor/1": "red-flags"}, (), (), ("1/progress-check/1",)),
+        # standing and made again: kept, not added
+        ({"1/progress-check/1": "progress-check"}, ("1/progress-check/1",), (), ()),
+        # made again after its earlier copy was withdrawn (so it does not stand): made anew
+        ({}, (), (), ("1/progress-check/1",)),
     ],
 )
 def test_compare_says_what_stands_what_goes_and_what_is_added(
-    active: dict[str, str], stored: set[str], kept: tuple[str, ...], no_longer: tuple[str, ...], added: tuple[str, ...]
+    active: dict[str, str], kept: tuple[str, ...], no_longer: tuple[str, ...], added: tuple[str, ...]
 ) -> None:
     t = Timeline()
     t.visits(0)
     t.pain(0 + 0.1, 7)
     replayed = replay(DEFINITION, t.records, week(6) + timedelta(hours=1))
-    comparison = compare(replayed, active, stored)
+    comparison = compare(replayed, active)
     assert (comparison.kept, comparison.no_longer, tuple(d.key for d in comparison.added)) == (kept, no_longer, added)
 
 
