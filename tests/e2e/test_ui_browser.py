@@ -18,10 +18,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from pathways.definition import SHIPPED
 from service.settings import Settings
 from tests.access import bearer, token_for
-from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
+from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit, shipped_definition
 from tests.ehr.sekmet import SekmetServer
 from tests.processes import ARTIFACTS, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import new_database, new_patient_id
@@ -185,30 +184,30 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     sign_in(page, base, token_for(env, "admin", name="Ada Admin"))
     expect(page.get_by_role("heading", name="Physical therapy that is not working")).to_be_visible()
 
-    fixed = SHIPPED.read_text().replace("version: 1.0.0", "version: 1.1.0", 1)
+    fixed = shipped_definition("1.2.0")
     broken = fixed.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     page.get_by_label("or paste the YAML").fill(broken)
     page.get_by_role("button", name="Upload").click()
     errors = page.locator("#upload-errors")
     expect(errors).to_contain_text("steps.adherence.min_adherence_pct")
-    expect(page.locator('tr[data-version="1.1.0"]')).to_have_count(0)
+    expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)
     shot(page, "pathway-upload-errors")
 
     page.get_by_label("or paste the YAML").fill(fixed)
     page.get_by_role("button", name="Upload").click()
-    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.1.0 as a draft")
-    row = page.locator('tr[data-version="1.1.0"]')
+    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.2.0 as a draft")
+    row = page.locator('tr[data-version="1.2.0"]')
     expect(row.locator(".badge")).to_have_text("draft")
-    row.get_by_role("button", name="Publish 1.1.0").click()
-    expect(page.get_by_role("status")).to_contain_text("Published 1.1.0")
-    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
-    expect(page.locator('tr[data-version="1.0.0"] .badge')).to_have_text("retired")
+    row.get_by_role("button", name="Publish 1.2.0").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 1.2.0")
+    expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
     expect(page.locator('svg.pathway-diagram g[data-step="red-flags"]')).to_have_count(1)
     shot(page, "pathway")
 
     admin = bearer(token_for(env, "admin"))
     plan = requests.get(f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=admin, timeout=10).json()
-    assert plan["version"] == "1.1.0"
+    assert plan["version"] == "1.2.0"
     trail = requests.get(
         f"{base}/admin/AuditEvent", params={"entity": "PlanDefinition/pt-nonresponse"}, headers=admin, timeout=10
     ).json()

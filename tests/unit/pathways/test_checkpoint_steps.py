@@ -33,7 +33,7 @@ def test_adherent_non_responder_is_proposed_reassessment_at_six_weeks() -> None:
         "Pain 7 → 6 (−1; needs −2 or −30 %) and ODI 42 → 40 (−2; needs −10 or −30 %) after 6 weeks and "
         "9 PT visits; adherence 92 % (≥ 80 %): adherent non-responder, so reassessment (orthopaedic surgeon)."
     )
-    assert decision.definition == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"
+    assert decision.definition == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.1.0"
     kinds = {p.item: p.kind for p in decision.proposals}
     assert kinds == {"notify-prescriber": ProposalKind.TASK, "second-opinion": ProposalKind.SERVICE_REQUEST}
     assert codes_of(decision, "notify-prescriber") == {"notify-prescriber"}

@@ -26,7 +26,7 @@ def test_identity_and_type() -> None:
     plan = rendered()
     assert (plan["url"], plan["version"], plan["name"], plan["status"]) == (
         "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse",
-        "1.0.0",
+        "1.1.0",
         "PtNonresponse",
         "active",
     )

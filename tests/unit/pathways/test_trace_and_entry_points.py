@@ -86,4 +86,4 @@ def test_explanations_name_the_numbers_of_each_step() -> None:
     assert only(evaluations, "red-flags").explanation == (
         "Single red-flag finding (fever (2024-01-13)): review it at the next contact."
     )
-    assert all(d.definition.endswith("|1.0.0") for d in fired(evaluations))
+    assert all(d.definition.endswith("|1.1.0") for d in fired(evaluations))
