@@ -62,6 +62,11 @@ class DefinitionRegistry:
         self._parsed: dict[str, Definition | DefinitionError] = {}
         self._lock = threading.Lock()
 
+    @property
+    def shipped_versions(self) -> tuple[Definition, ...]:
+        """Every version Carepath runs without an upload, oldest first; the last is `shipped`."""
+        return tuple(version.definition for version in self._shipped.values())
+
     def active(self, connection: sa.Connection) -> Definition:
         """The version new enrolments start on."""
         stored = store.active_version(connection, self.shipped.id)
