@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pathways.definition import SHIPPED, Definition, load_definition_text
+from pathways.definition import SHIPPED_VERSIONS, Definition, load_definition_text
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
 from service.ehr.keys import load_signing_key
 from service.ehr.smart import SmartBackendAuth
 from service.settings import Settings
 from service.store.database import make_engine
-from service.usecases.definitions.registry import DefinitionRegistry
+from service.usecases.definitions.registry import DefinitionRegistry, ShippedVersion
 
 Clock = Callable[[], datetime]
 
@@ -34,20 +34,25 @@ class Services:
 
     @property
     def definition(self) -> Definition:
-        """The definition Carepath was started with (what it ships, or PATHWAY_DEFINITION)."""
+        """The definition Carepath was started with (the newest it ships, or PATHWAY_DEFINITION)."""
         return self.definitions.shipped
 
 
 def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | None = None) -> Services:
     """Wire every dependency from settings; nothing connects until first use."""
-    source = (settings.pathway_definition or SHIPPED).read_text(encoding="utf-8")
     return Services(
         settings=settings,
         db=make_engine(settings.database_url),
-        definitions=DefinitionRegistry(load_definition_text(source), source, clock),
+        definitions=DefinitionRegistry(shipped_versions(settings), clock),
         ehr=ehr if ehr is not None else build_ehr_client(settings),
         clock=clock,
     )
+
+
+def shipped_versions(settings: Settings) -> list[ShippedVersion]:
+    """The definitions Carepath runs without an upload: `PATHWAY_DEFINITION` alone, else every shipped version."""
+    files = [settings.pathway_definition] if settings.pathway_definition else list(SHIPPED_VERSIONS)
+    return [ShippedVersion(load_definition_text(text), text) for text in (f.read_text(encoding="utf-8") for f in files)]
 
 
 def build_ehr_client(settings: Settings) -> EhrClient | None:

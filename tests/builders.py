@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,6 +22,8 @@ ODI = (LOINC, "97909-6")
 PT_VISIT = (SNOMED, "91251008")
 CAUDA_EQUINA = (SNOMED, "192970008")
 FEVER = (SNOMED, "386661006")
+
+Resource = dict[str, Any]
 
 
 def _id() -> str:
@@ -101,12 +105,70 @@ def condition(
     }
 
 
-def shipped_definition(version: str, pain_mcid: int = 2) -> str:
-    """The shipped definition's YAML as another version, with another pain MCID."""
-    text = SHIPPED.read_text().replace("version: 1.0.0", f"version: {version}", 1)
+def shipped_definition(version: str, pain_mcid: int = 2, shipped: Path = SHIPPED) -> str:
+    """A shipped definition's YAML (the default one unless named) as another version, with another pain MCID."""
+    text = re.sub(r"^version: .*$", f"version: {version}", shipped.read_text(), count=1, flags=re.MULTILINE)
     return text.replace("mcid_points: 2     #", f"mcid_points: {pain_mcid}     #", 1)
 
 
 def on_one_line(source: str) -> str:
     """The same definition as one line of JSON."""
     return json.dumps(yaml.safe_load(source))
+
+
+def adherence(patient: str, percent: float, at: datetime | str, resource_id: str | None = None) -> dict[str, Any]:
+    """A home-exercise adherence Observation in percent (UCUM `%`)."""
+    return {
+        "resourceType": "Observation",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "status": "final",
+        "code": {"coding": [{"system": LOCAL, "code": "hep-adherence-pct"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": _when(at),
+        "valueQuantity": {"value": percent, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+    }
+
+
+def diagnosis(patient: str, code: tuple[str, str], at: datetime | str, resource_id: str | None = None) -> Resource:
+    """An active, confirmed Condition."""
+    terminology = "http://terminology.hl7.org/CodeSystem"
+    return {
+        "resourceType": "Condition",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "clinicalStatus": {"coding": [{"system": f"{terminology}/condition-clinical", "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": f"{terminology}/condition-ver-status", "code": "confirmed"}]},
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "recordedDate": _when(at),
+    }
+
+
+def procedure(patient: str, code: tuple[str, str], at: datetime | str, resource_id: str | None = None) -> Resource:
+    """A completed Procedure (imaging, an injection)."""
+    return {
+        "resourceType": "Procedure",
+        "id": resource_id or _id(),
+        "meta": {"versionId": "1"},
+        "status": "completed",
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "performedDateTime": _when(at),
+    }
+
+
+def adherent_non_responder(patient: str, t0: datetime) -> list[dict[str, Any]]:
+    """Nine weekly PT visits from t0, pain 7 → 6 and ODI 42 → 40 at day 40, adherence 92 % at day 39.
+
+    No neurological finding: reassessment at six weeks proposes the orthopaedic surgeon.
+    """
+    visits = [pt_visit(patient, t0 + timedelta(weeks=n)) for n in range(9)]
+    return [
+        *visits,
+        measure(patient, PAIN, 7, t0),
+        measure(patient, ODI, 42, t0),
+        adherence(patient, 92, t0 + timedelta(days=39)),
+        measure(patient, PAIN, 6, t0 + timedelta(days=40)),
+        measure(patient, ODI, 40, t0 + timedelta(days=40)),
+    ]

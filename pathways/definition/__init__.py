@@ -6,7 +6,7 @@ parsing), `codes` and `steps` (their sections), `build` (the whole definition), 
 
     definition = load_definition_text(source)              # text, e.g. as uploaded and stored
     definition = load_definition_file(Path("my.yaml"))     # a file an operator names
-    definition = default_definition()                      # the shipped pt-nonresponse
+    definition = default_definition()                      # the shipped pt-nonresponse, newest version
 
 Text is only ever parsed, whatever its shape (one line of JSON included); a path is only ever
 read. A bad definition raises `DefinitionError`, whose `problems` give each exact path and
@@ -29,13 +29,23 @@ __all__ = [
     "DefinitionError",
     "Problem",
     "SHIPPED",
+    "SHIPPED_VERSIONS",
     "default_definition",
     "load_definition_file",
     "load_definition_text",
 ]
 
-SHIPPED = Path(__file__).with_name("shipped") / "pt-nonresponse-1.0.0.yaml"
-"""The default pathway definition shipped with Carepath."""
+_SHIPPED_DIRECTORY = Path(__file__).with_name("shipped")
+
+SHIPPED_VERSIONS = (
+    _SHIPPED_DIRECTORY / "pt-nonresponse-1.0.0.yaml",
+    _SHIPPED_DIRECTORY / "pt-nonresponse-1.1.0.yaml",
+)
+"""Every definition Carepath ships, oldest first. The last is the default; the earlier ones stay
+shipped so the patients pinned to them keep their behaviour until an administrator migrates them."""
+
+SHIPPED = SHIPPED_VERSIONS[-1]
+"""The default pathway definition shipped with Carepath (the newest shipped version)."""
 
 
 def load_definition_text(text: str) -> Definition:
@@ -54,5 +64,5 @@ def load_definition_file(path: Path) -> Definition:
 
 @cache
 def default_definition() -> Definition:
-    """The shipped `pt-nonresponse` definition, loaded once."""
+    """The default shipped `pt-nonresponse` definition (its newest version), loaded once."""
     return load_definition_file(SHIPPED)

@@ -45,7 +45,8 @@ def is_previous(top: Node) -> bool:
     """A list of step ids with the steps carrying their next checkpoint: the previous format.
 
     A bare list whose steps carry no such key is an author's slip in the current format, and
-    is reported there ("must be a row").
+    is reported there ("must be a row"). Only the listed steps are read: a step outside the table
+    (`relapse`) may carry a key of that name in the current format.
     """
     rows = top.get("checkpoint_rows")
     if not isinstance(rows, list) or not rows or any(isinstance(row, Mapping) for row in rows):
@@ -53,7 +54,8 @@ def is_previous(top: Node) -> bool:
     steps = top.get("steps")
     if not isinstance(steps, Mapping):
         return False
-    return any(isinstance(node, Mapping) and key in node for node in steps.values() for key in (WEEKS, ON_DIAGNOSIS))
+    listed = [steps.get(row) for row in rows if isinstance(row, str)]
+    return any(isinstance(node, Mapping) and key in node for node in listed for key in (WEEKS, ON_DIAGNOSIS))
 
 
 def _fired(step: str) -> Predicate:

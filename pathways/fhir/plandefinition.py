@@ -32,8 +32,19 @@ def to_plan_definition(definition: Definition) -> JSON:
         "status": definition.status,
         "type": {"coding": [{"system": PLAN_TYPE, "code": "clinical-protocol", "display": "Clinical Protocol"}]},
         "description": definition.description,
-        "action": [_action(definition, step) for step in definition.steps],
+        "action": [_action(definition, step) for step in _in_order(definition)],
     }
+
+
+def _in_order(definition: Definition) -> list[Step]:
+    """The checkpoint rows in the order they are tried, then any step without a row, red flags last.
+
+    So a reader sees each version's own order: 1.1 tries the surgical consult before medication,
+    and an authored step stands where its row is.
+    """
+    by_id = {step.id: step for step in definition.steps}
+    rows = [by_id[step_id] for step_id in definition.checkpoint_rows]
+    return rows + [step for step in definition.steps if step.id not in definition.checkpoint_rows]
 
 
 def _action(definition: Definition, step: Step) -> JSON:

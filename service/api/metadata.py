@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from pathways.definition import Definition
+from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.usecases.intake import ACCEPTED_TYPES
 
@@ -25,7 +28,32 @@ SEARCH_PARAMS = [
 WORKED = [{"code": "update"}, {"code": "patch"}]  # coordinators' transitions, with If-Match
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
+APPLY = "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply"
+
+
+def pathway_resource(shipped: Sequence[Definition]) -> dict[str, Any]:
+    """The pathway as a PlanDefinition: read it (the active version, or `?version=`) and `$apply` it as a dry run."""
+    default = shipped[-1]
+    kept = ", ".join(d.version for d in shipped[:-1])
+    return {
+        "type": "PlanDefinition",
+        "interaction": [{"code": "read"}],
+        "operation": [
+            {
+                "name": "apply",
+                "definition": APPLY,
+                "documentation": "Dry run: what the pathway would have proposed for one patient's Bundle by 'now'.",
+            }
+        ],
+        "documentation": (
+            f"PlanDefinition/{default.id}: {default.title}, the active version (shipped: {default.version}"
+            + (f"; {kept} kept for the patients enrolled on it" if kept else "")
+            + f"), or ?version=. {default.version}: {default.description}"
+        ),
+    }
+
+
+def capability_statement(base_url: str, shipped: Sequence[Definition]) -> dict[str, Any]:
     """Build the CapabilityStatement for this deployment."""
     intake = [
         {"type": t, "interaction": [{"code": "create"}], "documentation": "Evaluated by the care pathway."}
@@ -52,7 +80,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "resource": intake + decided,
+                "resource": [*intake, *decided, pathway_resource(shipped)],
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }
         ],
@@ -62,4 +90,4 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 @blueprint.get("/fhir/metadata")
 def metadata() -> Response:
     """Return the CapabilityStatement."""
-    return fhir_response(capability_statement(f"{request.host_url}fhir"))
+    return fhir_response(capability_statement(f"{request.host_url}fhir", services().definitions.shipped_versions))

@@ -29,23 +29,14 @@ class DefinitionVersion:
         return f"{self.url}|{self.version}"
 
 
-def active_reference(connection: sa.Connection, pathway_id: str) -> str | None:
-    """The `url|version` new enrolments on a pathway start on, if one was stored as active."""
+def active_version(connection: sa.Connection, pathway_id: str) -> DefinitionVersion | None:
+    """The version new enrolments on a pathway start on, if one was stored as active."""
     row = connection.execute(
-        sa.select(pathway_definitions.c.url, pathway_definitions.c.version).where(
+        sa.select(pathway_definitions).where(
             pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active"
         )
     ).first()
-    return None if row is None else f"{row.url}|{row.version}"
-
-
-def has_active(connection: sa.Connection, pathway_id: str) -> bool:
-    count = connection.execute(
-        sa.select(sa.func.count())
-        .select_from(pathway_definitions)
-        .where(pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active")
-    ).scalar_one()
-    return bool(count)
+    return None if row is None else _version(row)
 
 
 def all_versions(connection: sa.Connection) -> list[DefinitionVersion]:
@@ -83,6 +74,24 @@ def retire_active(connection: sa.Connection, pathway_id: str, now: datetime) -> 
         .where(pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active")
         .values(status="retired", retired_at=now)
     )
+
+
+def retire_if_active(connection: sa.Connection, reference: str, now: datetime) -> bool:
+    """Retire a version only while it is still the active one; True when this call retired it.
+
+    Two processes doing the same change race safely: the second finds the row already retired.
+    """
+    url, _, version = reference.partition("|")
+    result = connection.execute(
+        sa.update(pathway_definitions)
+        .where(
+            pathway_definitions.c.url == url,
+            pathway_definitions.c.version == version,
+            pathway_definitions.c.status == "active",
+        )
+        .values(status="retired", retired_at=now)
+    )
+    return result.rowcount == 1
 
 
 def set_values(connection: sa.Connection, reference: str, **values: object) -> None:

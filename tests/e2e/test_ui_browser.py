@@ -18,12 +18,20 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from pathways.definition import SHIPPED
 from service.settings import Settings
 from tests.access import bearer, token_for
-from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
+from tests.builders import (
+    CAUDA_EQUINA,
+    PAIN,
+    adherence,
+    adherent_non_responder,
+    finding,
+    measure,
+    pt_visit,
+    shipped_definition,
+)
 from tests.ehr.sekmet import SekmetServer
-from tests.processes import ARTIFACTS, CarepathProcess, migrate, start_api, start_worker, wait_until
+from tests.processes import ARTIFACTS, ROOT, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import new_database, new_patient_id
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,30 +193,30 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     sign_in(page, base, token_for(env, "admin", name="Ada Admin"))
     expect(page.get_by_role("heading", name="Physical therapy that is not working")).to_be_visible()
 
-    fixed = SHIPPED.read_text().replace("version: 1.0.0", "version: 1.1.0", 1)
+    fixed = shipped_definition("1.2.0")
     broken = fixed.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     page.get_by_label("or paste the YAML").fill(broken)
     page.get_by_role("button", name="Upload").click()
     errors = page.locator("#upload-errors")
     expect(errors).to_contain_text("steps.adherence.min_adherence_pct")
-    expect(page.locator('tr[data-version="1.1.0"]')).to_have_count(0)
+    expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)
     shot(page, "pathway-upload-errors")
 
     page.get_by_label("or paste the YAML").fill(fixed)
     page.get_by_role("button", name="Upload").click()
-    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.1.0 as a draft")
-    row = page.locator('tr[data-version="1.1.0"]')
+    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.2.0 as a draft")
+    row = page.locator('tr[data-version="1.2.0"]')
     expect(row.locator(".badge")).to_have_text("draft")
-    row.get_by_role("button", name="Publish 1.1.0").click()
-    expect(page.get_by_role("status")).to_contain_text("Published 1.1.0")
-    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
-    expect(page.locator('tr[data-version="1.0.0"] .badge')).to_have_text("retired")
+    row.get_by_role("button", name="Publish 1.2.0").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 1.2.0")
+    expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
     expect(page.locator('svg.pathway-diagram g[data-step="red-flags"]')).to_have_count(1)
     shot(page, "pathway")
 
     admin = bearer(token_for(env, "admin"))
     plan = requests.get(f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=admin, timeout=10).json()
-    assert plan["version"] == "1.1.0"
+    assert plan["version"] == "1.2.0"
     trail = requests.get(
         f"{base}/admin/AuditEvent", params={"entity": "PlanDefinition/pt-nonresponse"}, headers=admin, timeout=10
     ).json()
@@ -251,3 +259,132 @@ def test_on_the_embedded_defaults_every_gunicorn_worker_honours_one_sign_in(tmp_
         assert answers == [200] * 12
     finally:
         api.stop()
+
+
+MDT_DEFINITION = ROOT / "docs" / "examples" / "pt-nonresponse-mdt.yaml"
+MDT_JOURNEY = ROOT / "docs" / "examples" / "mdt-candidate.json"
+MDT_REFERENCE = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.1.0-mdt.1"
+DOC_SCREENSHOTS = ROOT / "docs" / "screenshots" / "mdt"
+"""The part of each stage docs/definition-format.md shows; written only when UPDATE_DOC_SCREENSHOTS=1."""
+
+
+def mdt_shot(page: Page, name: str, part: str) -> None:
+    """A stage of the MDT walk-through: the whole page in test-artifacts/screenshots/mdt/, `part` for the docs."""
+    (SCREENSHOTS / "mdt").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "mdt" / f"{name}.png"), full_page=True)
+    if os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator(part).first.screenshot(path=str(DOC_SCREENSHOTS / f"{name}.png"))
+
+
+def still_adherent_at_ten_weeks(patient: str, t0: datetime) -> list[dict[str, Any]]:
+    """An adherent non-responder without neurological findings, adherent again before ten weeks.
+
+    Under 1.1.0: reassessment at 6 weeks, imaging at 10. Under 1.1.0-mdt.1: the MDT referral at 10.
+    The last visit, a day after the ten-week checkpoint, makes the worker evaluate it on arrival.
+    """
+    return [
+        *adherent_non_responder(patient, t0),
+        pt_visit(patient, t0 + timedelta(weeks=9)),
+        adherence(patient, 90, t0 + timedelta(weeks=9, days=2)),
+        measure(patient, PAIN, 6, t0 + timedelta(weeks=9, days=4)),
+        pt_visit(patient, t0 + timedelta(weeks=10, days=1)),
+    ]
+
+
+def post_together(base: str, ehr: str, resources: list[dict[str, Any]]) -> None:
+    """One batch Bundle, as an EHR sends a patient's history: applied in clinical-time order."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for r in resources],
+    }
+    answer = requests.post(f"{base}/fhir", json=bundle, headers=bearer(ehr), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert all(e["response"]["status"].startswith("201") for e in answer.json()["entry"]), answer.text
+
+
+def proposed(base: str, reader: str, patient: str) -> dict[str, list[str]]:
+    """Each ServiceRequest proposal of the patient, by step: its codes."""
+    found = requests.get(
+        f"{base}/fhir/ServiceRequest", params={"patient": patient}, headers=bearer(reader), timeout=10
+    ).json()
+    resources = [e["resource"] for e in found.get("entry", [])]
+    return {r["meta"]["tag"][0]["code"]: [c["code"] for c in r["code"]["coding"]] for r in resources}
+
+
+@pytest.fixture(scope="module")
+def mdt_stack(ui_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    """API and worker on a database of their own: publishing the MDT version must not reach other tests."""
+    with new_database() as url:
+        env = ui_env | {"DATABASE_URL": url}
+        worker = start_worker(env, name="mdt-worker")
+        api, base = start_api(env, name="mdt-api")
+        yield base, env
+        api.stop()
+        worker.stop()
+
+
+def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_mdt_referral(
+    mdt_stack: tuple[str, dict[str, str]], page: Page
+) -> None:
+    """Upload, validate, dry-run, diff and publish an authored step with no code change."""
+    base, env = mdt_stack
+    ehr, reader = token_for(env, "ehr"), token_for(env, "admin")
+    enrolled = new_patient_id()
+    post_together(base, ehr, still_adherent_at_ten_weeks(enrolled, datetime.now(UTC) - timedelta(weeks=11)))
+    wait_until(lambda: "imaging" in proposed(base, reader, enrolled), 60, what="imaging under 1.1.0")
+
+    sign_in(page, base, token_for(env, "admin", name="Ada Admin"))
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
+    mdt_shot(page, "1-pathway-1.1.0", "#versions")
+
+    source = MDT_DEFINITION.read_text(encoding="utf-8")
+    broken = source.replace("{not: neurological}", "{not: neurologic}", 1)
+    page.get_by_label("or paste the YAML").fill(broken)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-errors")).to_contain_text(
+        "checkpoint_rows[3].when.all[2].not: unknown predicate 'neurologic'"
+    )
+    expect(page.locator('tr[data-version="1.1.0-mdt.1"]')).to_have_count(0)
+    mdt_shot(page, "2-upload-error-exact-path", "#upload-errors")
+
+    page.get_by_label("or paste the YAML").fill(source)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.1.0-mdt.1 as a draft")
+    expect(page.locator('tr[data-version="1.1.0-mdt.1"] .badge')).to_have_text("draft")
+    expect(page.locator('svg.pathway-diagram g[data-step="mdt"]')).to_have_count(1)
+    mdt_shot(page, "3-uploaded-draft", "svg.pathway-diagram")
+
+    page.locator("#simulate-version").select_option(MDT_REFERENCE)
+    page.locator("#simulate-bundle").set_input_files(str(MDT_JOURNEY))
+    page.locator("#simulate-date").fill("2026-04-20")
+    page.get_by_role("button", name="Simulate").click()
+    simulation = page.locator("#simulation")
+    expect(simulation).to_contain_text("mdt · ServiceRequest: Refer for a Mechanical Diagnosis and Therapy (McKenzie)")
+    expect(simulation).to_contain_text("so a Mechanical Diagnosis and Therapy assessment before imaging")
+    mdt_shot(page, "4-dry-run", 'section[aria-labelledby="simulate-heading"]')
+
+    page.locator('tr[data-version="1.1.0-mdt.1"]').get_by_role("link", name="Diff for enrolled patients").click()
+    changed = page.locator("tr", has_text=enrolled)
+    expect(changed).to_contain_text("/mdt/1 routine [91251008,mdt-mckenzie]")
+    expect(changed).to_contain_text("/imaging/1 routine [394451000119106,72148]")
+    mdt_shot(page, "5-migration-diff", "table.list")
+
+    page.goto(f"{base}/ui/pathway?version={MDT_REFERENCE}")
+    page.locator('tr[data-version="1.1.0-mdt.1"]').get_by_role("button", name="Publish 1.1.0-mdt.1").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 1.1.0-mdt.1")
+    expect(page.locator('tr[data-version="1.1.0-mdt.1"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
+    mdt_shot(page, "6-published", "#versions")
+
+    newcomer = new_patient_id()
+    post_together(base, ehr, still_adherent_at_ten_weeks(newcomer, datetime.now(UTC) - timedelta(weeks=11)))
+    wait_until(lambda: "mdt" in proposed(base, reader, newcomer), 60, what="the MDT referral for a new patient")
+    assert proposed(base, reader, newcomer)["mdt"] == ["91251008", "mdt-mckenzie"]
+    assert "imaging" not in proposed(base, reader, newcomer)
+    assert "mdt" not in proposed(base, reader, enrolled)  # still on 1.1.0 until migrated
+
+    page.goto(f"{base}/ui/patients/{newcomer}")
+    expect(page.locator('svg.timeline-chart g[data-step="mdt"]')).to_have_count(1)
+    mdt_shot(page, "7-patient-with-mdt-referral", "svg.timeline-chart")

@@ -12,16 +12,14 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from pathways.definition import SHIPPED
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
-from service.store import patients
 from service.store.database import transaction
 from service.store.tables import pathway_definitions
-from service.usecases import evaluation, intake
 from tests.access import token_for
 from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
+from tests.enrolment import evaluate_each, pinned
 from tests.stack import new_database, new_patient_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,22 +55,11 @@ def upload(client: FlaskClient, source: str) -> dict:
 def enrol(services: Services, patient: str, t0: datetime) -> None:
     """A visit, then pain 7 → 6 five weeks later: −1, a response only when the MCID is 1 point."""
     later = t0 + timedelta(weeks=5)
-    for resource in (pt_visit(patient, t0), measure(patient, PAIN, 7, t0), measure(patient, PAIN, 6, later)):
-        prepared = intake.prepare(resource, resource["resourceType"])
-        with transaction(services.db) as connection:
-            event_id, _ = intake.store(connection, prepared, "test", services.clock())
-        evaluation.evaluate_event(services, event_id)
-
-
-def pinned(services: Services, patient: str) -> str:
-    with transaction(services.db) as connection:
-        stored = patients.load_state(connection, patient)
-    assert stored is not None
-    return stored.definition
+    evaluate_each(services, [pt_visit(patient, t0), measure(patient, PAIN, 7, t0), measure(patient, PAIN, 6, later)])
 
 
 def test_a_broken_definition_is_refused_with_every_exact_path_and_stores_nothing(client: FlaskClient) -> None:
-    broken = SHIPPED.read_text().replace("version: 1.0.0", "version: 9.9.9", 1)
+    broken = shipped_definition("9.9.9")
     broken = broken.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     response = client.post("/admin/definitions", data=broken, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 422
@@ -97,34 +84,34 @@ def test_publishing_moves_new_patients_only_and_the_diff_shows_what_would_change
     enrol(services, before, t0)
     shipped_reference = pinned(services, before)
 
-    draft = upload(client, shipped_definition("1.1.0", pain_mcid=1))
+    draft = upload(client, shipped_definition("1.2.0", pain_mcid=1))
     assert draft["status"] == "draft"
-    published = client.post("/admin/definitions/pt-nonresponse/1.1.0/publish").get_json()
+    published = client.post("/admin/definitions/pt-nonresponse/1.2.0/publish").get_json()
     assert published["status"] == "active"
     listed = {d["version"]: d["status"] for d in client.get("/admin/definitions").get_json()["definitions"]}
-    assert listed["1.0.0"] == "retired"
+    assert listed["1.1.0"] == "retired"
 
     after = new_patient_id()
     enrol(services, after, t0)
     assert pinned(services, before) == shipped_reference
-    assert pinned(services, after).endswith("|1.1.0")
+    assert pinned(services, after).endswith("|1.2.0")
     plan = client.get("/fhir/PlanDefinition/pt-nonresponse").get_json()
-    assert plan["version"] == "1.1.0"
+    assert plan["version"] == "1.2.0"
 
-    diff = client.get("/admin/definitions/pt-nonresponse/1.1.0/diff").get_json()
-    assert diff["target"].endswith("|1.1.0")
+    diff = client.get("/admin/definitions/pt-nonresponse/1.2.0/diff").get_json()
+    assert diff["target"].endswith("|1.2.0")
     (mine,) = [p for p in diff["patients"] if p["patient"] == f"Patient/{before}"]
-    # at six weeks pain fell 1 point after one visit: under 1.0.0 a non-responder who is not adherent
-    # (fewer than 4 visits), so the adherence step; under 1.1.0 a responder, so nothing
+    # at six weeks pain fell 1 point after one visit: under the shipped version a non-responder who is not adherent
+    # (fewer than 4 visits), so the adherence step; under 1.2.0 a responder, so nothing
     assert any("/adherence/" in p for p in mine["onlyCurrent"]) and mine["onlyTarget"] == []
 
     moved = client.post(
-        "/admin/definitions/pt-nonresponse/1.1.0/migrate",
+        "/admin/definitions/pt-nonresponse/1.2.0/migrate",
         data=json.dumps({"patients": [before]}),
         headers={"Content-Type": "application/json"},
     ).get_json()
     assert moved["migrated"] == [before]
-    assert pinned(services, before).endswith("|1.1.0")
+    assert pinned(services, before).endswith("|1.2.0")
 
 
 def test_the_active_version_cannot_be_retired_before_its_successor_is_published(client: FlaskClient) -> None:

@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from pathways.definition import SHIPPED
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
@@ -26,7 +25,7 @@ from service.ui.session import COOKIE_NAME
 from service.usecases import evaluation, intake
 from service.usecases.sweep import sweep
 from tests.access import AdvancingClock, token_for
-from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
+from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit, shipped_definition
 from tests.stack import new_database, new_patient_id
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -391,7 +390,7 @@ def test_a_broken_definition_is_shown_back_with_each_exact_path_and_nothing_is_s
     client: FlaskClient, stack_services: Services
 ) -> None:
     sign_in(client, token_for(stack_services, "admin"))
-    broken = SHIPPED.read_text().replace("version: 1.0.0", "version: 7.7.7", 1)
+    broken = shipped_definition("7.7.7")
     broken = broken.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     response = client.post("/ui/pathway/upload", data={"csrf_token": csrf_of(client, "/ui/pathway"), "source": broken})
     page = response.get_data(as_text=True)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_VERSIONS
 from service.cli import main as carepath
 from tests.builders import LOCAL, PAIN, SNOMED, finding, measure, pt_visit
 
@@ -19,7 +19,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PATIENT = "dry-run-1"
 NUMBNESS = (SNOMED, "44077006")
 MRI_CONTRAINDICATED = (LOCAL, "mri-contraindicated")
-V1_1 = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
+V1_0, V1_1 = SHIPPED_VERSIONS[:2]
 
 
 def adherence(at: datetime, pct: float) -> dict[str, Any]:
@@ -82,7 +82,7 @@ REASON = "MRI contraindicated (recorded 2026-03-23): replaced by a CT of the lum
             },
         ),
         (
-            [],  # the shipped 1.0.0: the MRI stands and no CT is proposed
+            ["--definition", str(V1_0)],  # 1.0.0: the MRI stands and no CT is proposed
             {
                 "1|mri": ("ServiceRequest", "draft", None),
                 "1|mri-approve": ("Task", "requested", None),

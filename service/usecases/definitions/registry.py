@@ -4,14 +4,18 @@ Versions are immutable: a `url|version` is uploaded once (as a draft), published
 enrolments start on it; the previously active version is retired for new enrolments) and
 retired. A patient's state row names the version it started with, and every evaluation of that
 patient uses exactly that version until an administrator migrates the patient explicitly.
-The definition Carepath ships (or `PATHWAY_DEFINITION`) is the active version until another
-is published.
+
+Carepath ships several versions of its pathway (or runs the one `PATHWAY_DEFINITION` names). The
+newest is the active version until an administrator publishes another; the older ones are listed
+retired and stay loadable for the patients pinned to them. A newer release's version takes over
+from an older one Carepath listed itself, never from one an administrator published.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,6 +26,15 @@ from service.store import definitions as store
 from service.store.definitions import DefinitionVersion
 
 SHIPPED_UPLOADER = "carepath"
+"""`uploaded_by` of the versions Carepath lists itself: the ones it ships."""
+
+
+@dataclass(frozen=True)
+class ShippedVersion:
+    """A definition Carepath runs without an upload: shipped, or named by `PATHWAY_DEFINITION`."""
+
+    definition: Definition
+    source: str
 
 
 class DefinitionUnavailable(Problem):
@@ -39,17 +52,27 @@ class DefinitionRegistry:
     A stored version that cannot be loaded is remembered as such too: its text never changes either.
     """
 
-    def __init__(self, shipped: Definition, shipped_source: str, clock: Callable[[], datetime]) -> None:
-        self.shipped = shipped
-        self._shipped_source = shipped_source
+    def __init__(self, shipped: Sequence[ShippedVersion], clock: Callable[[], datetime]) -> None:
+        if not shipped:
+            raise ValueError("a registry needs at least one shipped definition")
+        self.shipped = shipped[-1].definition
+        """The default: the newest shipped version, active on a database where no administrator published one."""
+        self._shipped = {version.definition.reference: version for version in shipped}
         self._clock = clock
-        self._parsed: dict[str, Definition | DefinitionError] = {shipped.reference: shipped}
+        self._parsed: dict[str, Definition | DefinitionError] = {}
         self._lock = threading.Lock()
+
+    @property
+    def shipped_versions(self) -> tuple[Definition, ...]:
+        """Every version Carepath runs without an upload, oldest first; the last is `shipped`."""
+        return tuple(version.definition for version in self._shipped.values())
 
     def active(self, connection: sa.Connection) -> Definition:
         """The version new enrolments start on."""
-        reference = store.active_reference(connection, self.shipped.id)
-        return self.shipped if reference is None else self.get(connection, reference)
+        stored = store.active_version(connection, self.shipped.id)
+        if stored is None or self._gives_way(connection, stored):
+            return self.get(connection, self.shipped.reference)
+        return self.get(connection, stored.reference)
 
     def get(self, connection: sa.Connection, reference: str) -> Definition:
         """The definition `url|version`, loaded as every process loads it.
@@ -59,15 +82,23 @@ class DefinitionRegistry:
         with self._lock:
             loaded = self._parsed.get(reference)
         if loaded is None:
-            try:
-                loaded = load_definition_text(self._stored_source(connection, reference))
-            except DefinitionError as error:
-                loaded = error.with_traceback(None)
+            loaded = self._load(connection, reference)
             with self._lock:
                 self._parsed[reference] = loaded
         if isinstance(loaded, DefinitionError):
             raise DefinitionUnavailable(reference, loaded)
         return loaded
+
+    def _load(self, connection: sa.Connection, reference: str) -> Definition | DefinitionError:
+        stored = store.version_of(connection, reference)
+        shipped = self._shipped.get(reference)
+        if shipped is not None and (stored is None or stored.uploaded_by == SHIPPED_UPLOADER):
+            # The shipped file is what the version means, however an earlier release stored its text.
+            return shipped.definition
+        try:
+            return load_definition_text(self._stored_source(connection, reference))
+        except DefinitionError as error:
+            return error.with_traceback(None)
 
     def versions(self, connection: sa.Connection) -> list[DefinitionVersion]:
         """Every version of every pathway, newest upload first."""
@@ -146,20 +177,49 @@ class DefinitionRegistry:
         return self._row(connection, reference)
 
     def _ensure_shipped(self, connection: sa.Connection) -> None:
-        """List the shipped definition as a version (active unless another was published)."""
-        has_active = store.has_active(connection, self.shipped.id)
+        """List every shipped version, and let the newest take over from an older one Carepath listed itself.
+
+        On a database with no active version the newest is active and the older ones retired
+        (loadable for patients pinned to them). Beside an administrator's active version the newest
+        is listed as a draft, theirs to publish.
+        """
+        now = self._clock()
+        active = store.active_version(connection, self.shipped.id)
+        for older in list(self._shipped.values())[:-1]:
+            self._insert_shipped(connection, older, "retired", now)
+        self._insert_shipped(connection, self._shipped[self.shipped.reference], "draft" if active else "active", now)
+        if active is None:
+            return
+        # Retired only while still active: of two processes doing this at once, one takes over.
+        if self._gives_way(connection, active) and store.retire_if_active(connection, active.reference, now):
+            store.set_values(connection, self.shipped.reference, status="active", published_at=now)
+
+    def _insert_shipped(self, connection: sa.Connection, shipped: ShippedVersion, status: str, now: datetime) -> None:
+        definition = shipped.definition
         store.insert(
             connection,
             {
-                "pathway_id": self.shipped.id,
-                "url": self.shipped.url,
-                "version": self.shipped.version,
-                "status": "retired" if has_active else "active",
-                "source": self._shipped_source,
-                "uploaded_at": self._clock(),
+                "pathway_id": definition.id,
+                "url": definition.url,
+                "version": definition.version,
+                "status": status,
+                "source": shipped.source,
+                "uploaded_at": now,
                 "uploaded_by": SHIPPED_UPLOADER,
+                "published_at": now if status == "active" else None,
             },
         )
+
+    def _gives_way(self, connection: sa.Connection, active: DefinitionVersion) -> bool:
+        """Whether the active version is one Carepath listed itself and a newer shipped one replaces it.
+
+        An administrator's version is never replaced; nor is an older shipped one when an
+        administrator took the newest one's `url|version` first.
+        """
+        if active.uploaded_by != SHIPPED_UPLOADER or active.reference == self.shipped.reference:
+            return False
+        newest = store.version_of(connection, self.shipped.reference)
+        return newest is None or newest.uploaded_by == SHIPPED_UPLOADER
 
     def _row(self, connection: sa.Connection, reference: str) -> DefinitionVersion:
         found = store.version_of(connection, reference)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED, SHIPPED_VERSIONS
 from pathways.definition.model import CHECKPOINT_STEPS, Definition
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -54,8 +55,8 @@ MDT_STEP = {
 }
 
 
-def shipped_data() -> Any:
-    return json.loads(json.dumps(yaml.safe_load(SHIPPED.read_text())))
+def shipped_data(path: Path = SHIPPED) -> Any:
+    return json.loads(json.dumps(yaml.safe_load(path.read_text())))
 
 
 def with_probe(condition: Any) -> Definition:
@@ -191,10 +192,11 @@ def with_mdt(data: Any) -> None:
     data["checkpoint_rows"].insert(3, mdt)  # between reassessment and imaging
 
 
-def surgical_consult_before_medication(data: Any) -> None:
+def medication_before_surgical_consult(data: Any) -> None:
+    """The 1.0 order of the last two rows."""
     table = data["checkpoint_rows"]
-    surgical = table.pop(6)
-    table.insert(5, surgical)
+    medication = table.pop(6)
+    table.insert(5, medication)
 
 
 def moments(definition: Definition, t: Timeline, until: float) -> list[tuple[str, float]]:
@@ -236,10 +238,12 @@ def test_the_added_row_is_skipped_when_its_condition_does_not_hold(
 def test_re_ordered_rows_change_which_step_fires_first() -> None:
     t = nonresponder()
     t.condition(10, RADICULAR_DISC)
-    assert moments(load(shipped_data()), t, 30)[2:] == [("injection", 16), ("medication", 22)]
+    t.procedure(84, MRI_LUMBAR_DONE)  # the MRI proposed at week 10, done at week 12: 1.1 injects only after imaging
+    assert moments(load(shipped_data()), t, 30)[2:] == [("injection", 16), ("surgical-consult", 22)]
     data = shipped_data()
-    surgical_consult_before_medication(data)
-    assert moments(load(data), t, 30)[2:] == [("injection", 16), ("surgical-consult", 22)]
+    medication_before_surgical_consult(data)
+    assert moments(load(data), t, 30)[2:] == [("injection", 16), ("medication", 22)]
+    assert moments(load(shipped_data(SHIPPED_VERSIONS[0])), t, 30)[2:] == [("injection", 16), ("medication", 22)]
 
 
 def test_a_row_changes_its_next_checkpoint_as_written() -> None:
@@ -356,7 +360,9 @@ def test_a_broken_row_is_rejected_with_the_exact_path_and_reason(change: Callabl
 
 
 def test_the_shipped_rows_load_as_written() -> None:
-    definition = load(shipped_data())
-    assert definition.checkpoint_rows == CHECKPOINT_STEPS  # the built-in steps, in the order of the spec
-    assert [row.repeatable for row in definition.checkpoint_table] == [True] + [False] * 6
-    assert [row.next.weeks for row in definition.checkpoint_table] == [2, 4, 4, 6, 6, 6, None]
+    first = load(shipped_data(SHIPPED_VERSIONS[0]))
+    assert first.checkpoint_rows == CHECKPOINT_STEPS  # 1.0.0: the built-in steps, in the order of spec 1.0
+    assert [row.repeatable for row in first.checkpoint_table] == [True] + [False] * 6
+    assert [row.next.weeks for row in first.checkpoint_table] == [2, 4, 4, 6, 6, 6, None]
+    rows = load(shipped_data()).checkpoint_rows
+    assert rows.index("surgical-consult") < rows.index("medication")  # 1.1.0: spec 1.1 tries (a) first

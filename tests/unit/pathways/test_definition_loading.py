@@ -62,7 +62,7 @@ def removing(path: str) -> Callable[[Any], None]:
 
 def test_the_shipped_definition_loads_with_its_identity_and_thresholds() -> None:
     definition = default_definition()
-    assert definition.reference == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"
+    assert definition.reference == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.1.0"
     assert definition.id == "pt-nonresponse"
     assert definition.episode.first_checkpoint_weeks == 6
     assert [(m.id, m.mcid_points, m.mcid_percent) for m in definition.measures] == [

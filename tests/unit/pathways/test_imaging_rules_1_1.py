@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, Definition, load_definition_file
+from pathways.definition import SHIPPED, SHIPPED_VERSIONS, Definition, load_definition_file
 from pathways.model import Evaluation, Withdrawal
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -29,7 +29,7 @@ from tests.unit.pathways.timeline import (
     week,
 )
 
-V1_0 = load_definition_file(SHIPPED)
+V1_0 = load_definition_file(SHIPPED_VERSIONS[0])
 V1_1 = load_definition_file(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml"))
 DISC_WITH_RADICULOPATHY = (SNOMED, "202735001")  # radicular and disc herniation: structural
 MRI_LUMBAR_SNOMED = "394451000119106"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fhir.resources.R4B.plandefinition import PlanDefinition
 
+from pathways.definition import SHIPPED_VERSIONS, load_definition_file
 from pathways.fhir.plandefinition import to_plan_definition
-from tests.unit.pathways.timeline import DEFINITION
+from tests.unit.pathways.timeline import V1_1
+
+MDT_EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "pt-nonresponse-mdt.yaml"
 
 
 def rendered() -> dict[str, Any]:
-    return to_plan_definition(DEFINITION)
+    return to_plan_definition(V1_1)  # the version new patients start on
 
 
 def action(step: str) -> dict[str, Any]:
@@ -26,7 +31,7 @@ def test_identity_and_type() -> None:
     plan = rendered()
     assert (plan["url"], plan["version"], plan["name"], plan["status"]) == (
         "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse",
-        "1.0.0",
+        "1.1.0",
         "PtNonresponse",
         "active",
     )
@@ -35,17 +40,32 @@ def test_identity_and_type() -> None:
 
 def test_one_action_per_step_with_its_step_code() -> None:
     actions = rendered()["action"]
-    assert [a["id"] for a in actions] == [
-        "progress-check",
-        "adherence",
-        "reassessment",
-        "imaging",
-        "injection",
-        "medication",
-        "surgical-consult",
-        "red-flags",
-    ]
+    assert {a["id"] for a in actions} == {step.id for step in V1_1.steps}
     assert all(a["code"][0]["coding"][0]["code"] == a["id"] for a in actions)
+
+
+@pytest.mark.parametrize(
+    ("definition", "order"),
+    [
+        (
+            SHIPPED_VERSIONS[0],
+            ["reassessment", "imaging", "injection", "medication", "surgical-consult", "red-flags"],
+        ),
+        (
+            SHIPPED_VERSIONS[1],  # spec 1.1: surgical consult (a) before medication
+            ["reassessment", "imaging", "injection", "surgical-consult", "medication", "red-flags"],
+        ),
+        (MDT_EXAMPLE, ["reassessment", "mdt", "imaging", "injection", "surgical-consult", "medication", "red-flags"]),
+    ],
+    ids=["1.0.0", "1.1.0", "1.1.0-mdt.1"],
+)
+def test_actions_follow_each_versions_own_order_of_checkpoint_rows(definition: Path, order: list[str]) -> None:
+    plan = to_plan_definition(load_definition_file(definition))
+    PlanDefinition.model_validate(plan)
+    listed = [a["id"] for a in plan["action"]]
+    assert [step for step in listed if step in order] == order
+    after = {a["id"]: a["relatedAction"][0]["actionId"] for a in plan["action"] if "relatedAction" in a}
+    assert [after.get(step) for step in order[1:-1]] == order[:-2]
 
 
 def test_conditions_are_readable_with_the_definition_numbers() -> None:

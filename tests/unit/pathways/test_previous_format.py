@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, default_definition
+from pathways.definition import SHIPPED_VERSIONS, load_definition_file
 from pathways.definition.model import CHECKPOINT_STEPS, Definition
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -52,8 +52,8 @@ def test_the_fixture_is_written_in_the_previous_format() -> None:
 
 def test_the_previous_format_loads_to_the_same_definition_as_the_rows_the_shipped_yaml_spells_out() -> None:
     previous = load(previous_data())
-    assert previous.checkpoint_table == default_definition().checkpoint_table
-    assert previous == default_definition()
+    assert previous.checkpoint_table == shipped_1_0().checkpoint_table
+    assert previous == shipped_1_0()
 
 
 # Journeys that, between them, take every checkpoint row and both next-checkpoint rules.
@@ -101,7 +101,7 @@ def decisions(definition: Definition, journey: Callable[[], Timeline]) -> list[A
 def test_a_previous_format_definition_decides_exactly_what_the_shipped_rows_decide(
     journey: Callable[[], Timeline],
 ) -> None:
-    assert decisions(load(previous_data()), journey) == decisions(default_definition(), journey)
+    assert decisions(load(previous_data()), journey) == decisions(shipped_1_0(), journey)
 
 
 def test_the_journeys_take_every_checkpoint_row() -> None:
@@ -152,7 +152,12 @@ def mixed(data: Any) -> None:
 
 
 def default_definition_data() -> Any:
-    return yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    return yaml.safe_load(SHIPPED_VERSIONS[0].read_text(encoding="utf-8"))
+
+
+def shipped_1_0() -> Definition:
+    """The version the previous format was written for."""
+    return load_definition_file(SHIPPED_VERSIONS[0])
 
 
 def setting(path: tuple[str | int, ...], value: Any) -> Callable[[Any], None]:

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 from pathways.definition import (
-    SHIPPED,
+    SHIPPED_VERSIONS,
     Definition,
     DefinitionError,
-    default_definition,
     load_definition_file,
     load_definition_text,
 )
@@ -36,8 +35,9 @@ from pathways.model import (
 from pathways.simulate import simulate
 from pathways.state import PatientState, new_state
 
-DEFINITION = default_definition()
-V1_1 = load_definition_file(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml"))
+DEFINITION = load_definition_file(SHIPPED_VERSIONS[0])
+"""The shipped pt-nonresponse 1.0.0: the rules of spec 1.0, which patients enrolled on it keep."""
+V1_1 = load_definition_file(SHIPPED_VERSIONS[1])
 """The shipped pt-nonresponse 1.1.0: the rules new in spec 1.1 are switched on by its data."""
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 

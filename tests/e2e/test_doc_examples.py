@@ -1,0 +1,154 @@
+"""The examples in docs/examples/ do what their descriptions say, through `carepath simulate` as a user runs it.
+
+Each journey `NAME.json` has a description `NAME.md` whose `expect:` block lists runs: the
+instant (`now`), optionally a definition, and either the steps that fire (each with its day and
+the codes of its Tasks and ServiceRequests) or the exit status and the one error line. Each
+definition `NAME.yaml` states its expected outcome in its header comment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pathways.definition import SHIPPED, load_definition_file
+from pathways.model import PATHWAY_STEP_SYSTEM
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "docs" / "examples"
+JOURNEYS = sorted(EXAMPLES.glob("*.json"))
+MDT_DEFINITION = EXAMPLES / "pt-nonresponse-mdt.yaml"
+EXPECT_BLOCK = re.compile(r"```yaml\n(expect:.*?)```", re.DOTALL)
+
+
+def expectations(journey: Path) -> list[dict[str, Any]]:
+    """The runs the journey's description expects, read from its `expect:` block."""
+    blocks = EXPECT_BLOCK.findall(journey.with_suffix(".md").read_text(encoding="utf-8"))
+    assert len(blocks) == 1, f"{journey.with_suffix('.md').name}: needs exactly one ```yaml expect: block"
+    runs: list[dict[str, Any]] = yaml.safe_load(blocks[0])["expect"]
+    return runs
+
+
+def text(value: object) -> str:
+    """YAML reads instants, dates and numeric codes as such; compare them as written."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def simulate(journey: Path, run: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "service.cli", "simulate", str(journey), "--now", text(run["now"])]
+    if "definition" in run:
+        command += ["--definition", str(ROOT / run["definition"])]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+
+
+def fired(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each decision in the Bundle: its step, its day and every code of its Tasks and ServiceRequests."""
+    decisions: dict[tuple[str, str], set[str]] = {}
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        if resource["resourceType"] not in ("Task", "ServiceRequest"):
+            continue
+        step = next(t["code"] for t in resource["meta"]["tag"] if t["system"] == PATHWAY_STEP_SYSTEM)
+        codes = decisions.setdefault((resource["authoredOn"], step), set())
+        codes.update(coding["code"] for coding in resource["code"]["coding"])
+    return [
+        {"step": step, "date": authored[:10], "codes": sorted(codes)}
+        for (authored, step), codes in sorted(decisions.items())
+    ]
+
+
+def stated(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"step": d["step"], "date": text(d["date"]), "codes": sorted(text(c) for c in d["codes"])} for d in run["fired"]
+    ]
+
+
+def test_every_example_has_a_description_stating_its_expected_outcome() -> None:
+    assert JOURNEYS and MDT_DEFINITION.exists()
+    for path in sorted(EXAMPLES.iterdir()):
+        if path.suffix == ".json":
+            assert expectations(path), f"{path.name}: its description expects nothing"
+        elif path.suffix == ".md":
+            assert path.with_suffix(".json").exists(), f"{path.name} describes no journey"
+        elif path.suffix == ".yaml":
+            header = "".join(line for line in path.read_text(encoding="utf-8").splitlines(True) if line.startswith("#"))
+            assert "Expected outcome:" in header, f"{path.name}: its header comment states no expected outcome"
+        else:
+            pytest.fail(f"{path.name}: an example must be a journey (.json with its .md) or a definition (.yaml)")
+
+
+CASES = [(journey, run) for journey in JOURNEYS for run in expectations(journey)]
+
+
+@pytest.mark.parametrize(
+    ("journey", "run"),
+    CASES,
+    ids=[f"{journey.stem}-{index}" for index, (journey, _) in enumerate(CASES)],
+)
+def test_simulate_gives_the_outcome_each_example_states(journey: Path, run: dict[str, Any]) -> None:
+    done = simulate(journey, run)
+    if "exit" in run:
+        assert (done.returncode, done.stdout) == (run["exit"], "")
+        assert done.stderr.splitlines() == [run["error"]]
+    else:
+        assert done.returncode == 0, done.stderr
+        assert fired(json.loads(done.stdout)) == stated(run)
+
+
+def without_mdt(data: dict[str, Any]) -> dict[str, Any]:
+    data["checkpoint_rows"] = [row for row in data["checkpoint_rows"] if row["step"] != "mdt"]
+    del data["steps"]["mdt"]
+    data["version"] = "1.1.0"
+    return data
+
+
+def test_the_mdt_example_is_the_shipped_1_1_0_plus_its_authored_step() -> None:
+    """When the shipped definition changes, the example must follow it (apply the same change there)."""
+    example = yaml.safe_load(MDT_DEFINITION.read_text(encoding="utf-8"))
+    assert without_mdt(example) == yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    rows = load_definition_file(MDT_DEFINITION).checkpoint_rows
+    assert rows[rows.index("reassessment") + 1 : rows.index("imaging")] == ("mdt",)
+
+
+def test_a_broken_definition_is_refused_with_exit_2_and_one_line_naming_each_exact_path(tmp_path: Path) -> None:
+    broken = MDT_DEFINITION.read_text(encoding="utf-8")
+    broken = broken.replace("{not: neurological}", "{not: neurologic}", 1)
+    broken = broken.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    (tmp_path / "broken.yaml").write_text(broken, encoding="utf-8")
+    done = simulate(EXAMPLES / "mdt-candidate.json", {"now": "2026-04-20", "definition": tmp_path / "broken.yaml"})
+    assert (done.returncode, done.stdout) == (2, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("simulate: invalid definition: ")
+    assert "steps.adherence.min_adherence_pct: must be between 0 and 100" in line
+    assert "checkpoint_rows[3].when.all[2].not: unknown predicate 'neurologic'" in line
+
+
+@pytest.mark.parametrize(
+    ("arguments", "line"),
+    [
+        (["--now", "next tuesday"], "simulate: --now must be an ISO 8601 date-time, not 'next tuesday'"),
+        (
+            ["--now", "2026-04-20", "--definition", "/nonexistent.yaml"],
+            "simulate: invalid definition: /nonexistent.yaml",
+        ),
+    ],
+    ids=["bad-date", "missing-definition"],
+)
+def test_bad_arguments_exit_2_with_one_clear_line(arguments: list[str], line: str) -> None:
+    command = [sys.executable, "-m", "service.cli", "simulate", str(EXAMPLES / "mdt-candidate.json"), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    (shown,) = done.stderr.splitlines()
+    assert shown.startswith(line)
