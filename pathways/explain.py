@@ -70,7 +70,9 @@ def measure_text(definition: Definition, view: MeasureView) -> str:
     if not view.evaluable:
         days = definition.episode.evaluable_after_days
         return f"{arrow} over {number(view.days or 0)} days (needs {days} days apart)"
-    return f"{arrow} ({signed(change)}; needs {needs(view)})"
+    # "needs" reads as a shortfall: a measure that met its MCID says so instead.
+    verdict = "reached" if view.responded else "needs"
+    return f"{arrow} ({signed(change)}; {verdict} {needs(view)})"
 
 
 def measures_text(definition: Definition, views: Sequence[MeasureView]) -> str:

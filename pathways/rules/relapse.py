@@ -43,7 +43,7 @@ class Change:
         return self.view.evaluable and at_least(self.worse_by, self.view.measure.mcid_points)
 
     def text(self) -> str:
-        """e.g. `Pain 3 → 6 since responding (best 3 on 2024-02-12; +3, relapse at +2)`."""
+        """e.g. `Pain 3 → 6 since responding (best 3 on 2024-02-12; +3, a relapse from +2)`."""
         measure = self.view.measure
         sign = "+" if measure.better is Better.LOWER else MINUS
         arrow = f"{measure.label} {number(self.best.number)} {ARROW} {number(self.latest.number)}"
@@ -51,7 +51,7 @@ class Change:
         threshold = f"{sign}{number(measure.mcid_points)}"
         note = "" if self.view.evaluable else ", not evaluable"
         best = f"best {number(self.best.number)} on {day(self.best.at)}"
-        return f"{arrow} since responding ({best}; {change}, relapse at {threshold}{note})"
+        return f"{arrow} since responding ({best}; {change}, a relapse from {threshold}{note})"
 
 
 def start_watch(run: Run, step: RelapseStep, snap: Snapshot) -> None:

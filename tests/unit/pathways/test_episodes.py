@@ -108,7 +108,7 @@ def test_the_relapse_task_names_the_measure_its_best_since_responding_and_its_la
     assert decision.key == "1/relapse/1"
     assert decision.priority is Priority.ROUTINE
     assert decision.explanation == (
-        "Pain 4 → 6 since responding (best 4 on 2024-02-10; +2, relapse at +2): relapse after responding, "
+        "Pain 4 → 6 since responding (best 4 on 2024-02-10; +2, a relapse from +2): relapse after responding, "
         "so review it with the therapist and the prescribing physician."
     )
     (task,) = decision.proposals
@@ -116,7 +116,7 @@ def test_the_relapse_task_names_the_measure_its_best_since_responding_and_its_la
     assert codes_of(decision, "task") == {"review-relapse"}
     assert task.text == (
         "Review the relapse with the therapist and the prescribing physician: "
-        "Pain 4 → 6 since responding (best 4 on 2024-02-10; +2, relapse at +2)."
+        "Pain 4 → 6 since responding (best 4 on 2024-02-10; +2, a relapse from +2)."
     )
     evidence = {e.name: e.value for e in decision.evidence}
     assert evidence["pain.best_since_response"] == 4 and evidence["pain.latest"] == 6
@@ -133,7 +133,7 @@ def test_routine_steps_do_not_fire_at_watch_checkpoints() -> None:
     assert steps(evaluations) == []
     watched = [c for c in checks(evaluations, "relapse")]
     assert [fired_ for fired_, _ in watched] == [False, False, False]
-    assert watched[0][1] == "no relapse: Pain 4 → 4 since responding (best 4 on 2024-02-10; 0, relapse at +2)"
+    assert watched[0][1] == "no relapse: Pain 4 → 4 since responding (best 4 on 2024-02-10; 0, a relapse from +2)"
 
 
 def test_after_a_relapse_the_episode_goes_on_as_non_responding_four_weeks_later() -> None:

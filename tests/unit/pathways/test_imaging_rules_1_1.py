@@ -144,7 +144,10 @@ def test_the_ct_instead_is_of_the_region_and_says_why_and_the_mri_withdrawal_giv
     evaluations = run_under(V1_1, nonresponder(*changes), week(13))
     ct = [d for d in fired(evaluations) if d.key == "1/imaging/2"][0]
     assert {c.code for c in ct.proposals[0].codes} == codes
-    assert ct.explanation.startswith("MRI contraindicated (recorded 2024-03-18) after the MRI was proposed")
+    assert ct.explanation.endswith(
+        "replaces the proposed MRI: the contraindication was recorded 2024-03-18, after the proposal, "
+        "with no imaging since 2024-01-01."
+    )
     assert {r.resource_type for r in ct.reasons} >= {"Observation"}
     (withdrawal,) = withdrawals(evaluations)
     region = "cervical" if cervical else "lumbar"
