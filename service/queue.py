@@ -28,6 +28,7 @@ SYNC_DECISION = "carepath.sync_decision"
 RECONCILE_TASKS = "carepath.reconcile_tasks"
 WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
 SWEEP_STRANDED = "carepath.sweep_stranded"  # asked for by a worker (re)connecting to the broker
+ALERT_DEAD_LETTER = "carepath.alert_dead_letter"
 
 ROUTES = {
     EVALUATE_EVENT: EVALUATE_QUEUE,
@@ -38,6 +39,7 @@ ROUTES = {
     RECONCILE_TASKS: EVALUATE_QUEUE,
     WATCH_SUBSCRIPTIONS: EVALUATE_QUEUE,
     SWEEP_STRANDED: URGENT_QUEUE,
+    ALERT_DEAD_LETTER: URGENT_QUEUE,  # only urgent decisions are alerted
 }
 """The queue each task goes to unless sent elsewhere; the worker's Celery app routes by the same table."""
 
@@ -60,6 +62,7 @@ class SweepWork:
     stranded_events: list[int] = field(default_factory=list)
     stranded_deliveries: list[DeliveryOrder] = field(default_factory=list)
     decisions_to_sync: list[int] = field(default_factory=list)
+    alerts_to_send: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -67,6 +70,7 @@ class SweepWork:
             "requeued_events": len(self.stranded_events),
             "requeued_deliveries": len(self.stranded_deliveries),
             "decisions_to_sync": len(self.decisions_to_sync),
+            "alerts_to_send": len(self.alerts_to_send),
         }
 
 
@@ -114,6 +118,14 @@ class Dispatcher:
         except Exception as error:  # noqa: BLE001 - any broker failure: `sync_pending` is the record
             log.warning("queueing deferred to the sweeper", decision_id=decision_id, error=type(error).__name__)
 
+    def alert_dead_letters_safely(self, decision_ids: Iterable[int]) -> None:
+        """Queue the alerts of urgent dead letters; if the broker is down, a worker reconnecting finds them unsent."""
+        try:
+            for decision_id in decision_ids:
+                self._app.send_task(ALERT_DEAD_LETTER, args=[decision_id])
+        except Exception as error:  # noqa: BLE001 - any broker failure: `alerted_at` still empty is the record
+            log.warning("queueing deferred to the sweeper", error=type(error).__name__)
+
     def dispatch_sweep(self, work: SweepWork) -> None:
         for patient_id in work.due_patients:
             self.run_checkpoint(patient_id)
@@ -122,3 +134,5 @@ class Dispatcher:
         self.deliver_all(work.stranded_deliveries)
         for decision_id in work.decisions_to_sync:
             self._app.send_task(SYNC_DECISION, args=[decision_id])
+        for decision_id in work.alerts_to_send:
+            self._app.send_task(ALERT_DEAD_LETTER, args=[decision_id])

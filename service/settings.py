@@ -237,6 +237,14 @@ class Settings:
         "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
         url(*HTTP),
     )
+    alert_webhook_url: str | None = setting(
+        "ALERT_WEBHOOK_URL",
+        None,
+        "Where a JSON alert is POSTed when the EHR does not take an urgent decision (dead-lettered); empty: no "
+        "alert, the UI's banner only. May hold a secret: never logged.",
+        url(*HTTP),
+        secret=True,
+    )
     heartbeat_grace_seconds: float = setting(
         "HEARTBEAT_GRACE_SECONDS",
         30.0,

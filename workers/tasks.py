@@ -7,10 +7,16 @@ from typing import Any
 from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
-from service.usecases import delivery, evaluation, reconcile
+from service.queue import DeliveryOrder
+from service.usecases import dead_letter_alerts, delivery, evaluation, reconcile
 from service.usecases import sweep as sweeping
 from service.usecases.notifications import reactivation
 from workers.runtime import dispatcher_for, services_for
+
+# Backoff doubling from 1 s, capped at 10 minutes, with full jitter: 15 retries wait at most about
+# 67 minutes in all (half that on average) before the alert is given up; the banner stays.
+ALERT_MAX_RETRIES = 15
+ALERT_BACKOFF_MAX_SECONDS = 600
 
 
 @shared_task(
@@ -61,14 +67,32 @@ def sync_decision(self: Task, decision_id: int) -> None:
 
 def _write_to_ehr(task: Task, decision_id: int) -> None:
     services = services_for(task.app)
+    orders: list[DeliveryOrder] = []
     try:
         orders = delivery.deliver_decision(services, decision_id)
     except EhrUnavailable as error:
         countdown = delivery.after_failure(services, decision_id, error, task.request.retries)
-        if countdown is None:
-            return
-        raise task.retry(exc=error, countdown=countdown) from error
-    dispatcher_for(task.app).deliver_all_safely(orders)
+        if countdown is not None:
+            raise task.retry(exc=error, countdown=countdown) from error
+    dispatcher = dispatcher_for(task.app)
+    dispatcher.deliver_all_safely(orders)
+    # Refused or out of retries, an urgent decision is dead-lettered: alert now, not at the next sweep.
+    dispatcher.alert_dead_letters_safely(dead_letter_alerts.to_send(services, decision_id))
+
+
+@shared_task(
+    name="carepath.alert_dead_letter",
+    bind=True,
+    acks_late=True,  # safe to run twice: a sent alert is not sent again, and carries its id for the receiver
+    max_retries=ALERT_MAX_RETRIES,
+    autoretry_for=(dead_letter_alerts.AlertUndelivered,),
+    retry_backoff=True,
+    retry_backoff_max=ALERT_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+)
+def alert_dead_letter(self: Task, decision_id: int) -> None:
+    """POST the alert of an urgent decision's dead letter to the configured webhook."""
+    dead_letter_alerts.send(services_for(self.app), decision_id)
 
 
 @shared_task(name="carepath.reconcile_tasks", bind=True)

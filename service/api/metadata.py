@@ -18,7 +18,13 @@ CAREPATH_VERSION = "0.1.0"
 SEARCH_PARAMS = [
     {"name": "patient", "type": "reference"},
     {"name": "status", "type": "token"},
-    {"name": "_tag", "type": "token", "documentation": "The pathway step"},
+    {
+        "name": "_tag",
+        "type": "token",
+        "documentation": "The pathway step (https://carepath.dev/fhir/CodeSystem/pathway-step) or, for Task and "
+        "ServiceRequest, the delivery state (https://carepath.dev/fhir/CodeSystem/delivery-state: pending, "
+        "delivered, failed, local)",
+    },
     {"name": "priority", "type": "token"},
     {"name": "owner", "type": "reference", "documentation": "Task only; owner:missing=true for unassigned"},
     {"name": "authored-on", "type": "date"},

@@ -67,7 +67,10 @@ def bury(
     values = {"reason": reason, "http_status": http_status, "outcome": outcome, "attempts": attempts, "dead_at": now}
     if not insert_ignoring_conflicts(connection, dead_letters, {"decision_id": decision_id, **values}):
         connection.execute(
-            sa.update(dead_letters).where(dead_letters.c.decision_id == decision_id).values(replayed_at=None, **values)
+            # A new burial: its own banner and alert, whatever became of the last one's.
+            sa.update(dead_letters)
+            .where(dead_letters.c.decision_id == decision_id)
+            .values(replayed_at=None, alerted_at=None, dismissed_at=None, dismissed_by=None, **values)
         )
     connection.execute(
         sa.update(deliveries).where(deliveries.c.decision_id == decision_id).values(status="dead", updated_at=now)

@@ -186,6 +186,11 @@ dead_letters = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("dead_at", UtcDateTime(), nullable=False),
     sa.Column("replayed_at", UtcDateTime()),
+    # An urgent decision's dead letter raises an alert (sent once per burial) and a banner until
+    # it is replayed or dismissed; a new burial clears all three.
+    sa.Column("alerted_at", UtcDateTime()),
+    sa.Column("dismissed_at", UtcDateTime()),
+    sa.Column("dismissed_by", sa.String(120)),
 )
 
 # Per-EHR circuit breaker: stop calling an EHR that keeps failing, probe it again later.

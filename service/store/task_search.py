@@ -8,11 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pathways.model import PATHWAY_STEP_SYSTEM
+from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM, TAGGED_TYPES
 from service.fhir.search_params import date_range
 from service.problems import Problem
 from service.store.dates import date_condition
 from service.store.tables import proposals
-from service.store.worklist import urgency
+from service.store.worklist import delivery_state, urgency
 
 PATIENT_PARAMS = ("patient", "subject", "for")
 FILTERS = frozenset(
@@ -40,12 +42,12 @@ def query(resource_type: str, params: Sequence[tuple[str, str]]) -> Query:
     if unknown:
         raise Problem(400, "not-supported", f"Unsupported search parameter(s): {', '.join(unknown)}", unknown)
     conditions = [proposals.c.resource_type == resource_type]
-    conditions += [_condition(name, value) for name, value in params if name in FILTERS]
+    conditions += [_condition(resource_type, name, value) for name, value in params if name in FILTERS]
     sort = next((value for name, value in params if name == "_sort"), DEFAULT_SORT)
     return Query(conditions, _order(sort))
 
 
-def _condition(name: str, value: str) -> sa.ColumnElement[bool]:
+def _condition(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
     values = [v for v in value.split(",") if v]
     if name in PATIENT_PARAMS:
         return proposals.c.patient_id.in_([_patient_id(v) for v in values])
@@ -54,7 +56,7 @@ def _condition(name: str, value: str) -> sa.ColumnElement[bool]:
     if name == "priority":
         return proposals.c.priority.in_(values)
     if name == "_tag":
-        return proposals.c.step.in_([v.rsplit("|", 1)[-1] for v in values])
+        return sa.or_(*(_tagged(resource_type, v) for v in values))
     if name == "owner":
         return proposals.c.owner.in_(values)
     if name == "owner:missing":
@@ -63,6 +65,22 @@ def _condition(name: str, value: str) -> sa.ColumnElement[bool]:
         return proposals.c.owner.is_(None) if value == "true" else proposals.c.owner.is_not(None)
     column = proposals.c.authored_on if name == "authored-on" else proposals.c.last_updated
     return date_condition(date_range(name, value), column)
+
+
+def _tagged(resource_type: str, value: str) -> sa.ColumnElement[bool]:
+    """`system|code` matches that system's tag; a bare `code`, a tag of any system; `|code`, none (all have one)."""
+    system, bar, code = value.partition("|")
+    if not bar:
+        return (proposals.c.step == value) | _delivery_state_is(resource_type, value)
+    if system == PATHWAY_STEP_SYSTEM:
+        return proposals.c.step == code
+    if system == DELIVERY_STATE_SYSTEM:
+        return _delivery_state_is(resource_type, code)
+    return sa.false()
+
+
+def _delivery_state_is(resource_type: str, code: str) -> sa.ColumnElement[bool]:
+    return delivery_state() == code if resource_type in TAGGED_TYPES else sa.false()
 
 
 def _order(sort: str) -> list[sa.ColumnElement[Any]]:

@@ -9,19 +9,39 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.store.tables import proposals
+from service.fhir.delivery_state import DEAD, DELIVERED, FAILED, LOCAL, PENDING, QUEUED, WRITTEN, state_of
+from service.store.tables import dead_letters, deliveries, proposals
 
 # Urgency, most urgent first (R4 request-priority: stat > asap > urgent > routine).
 URGENCY = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Where the EHR's copy of one proposal stands, from its decision's outbox row and dead letter."""
+
+    decision_id: int
+    outbox_status: str | None  # None: the decision was made with no EHR configured
+    in_ehr: bool
+    sync_pending: bool
+    last_error: str | None = None
+    dead_reason: str | None = None
+    dead_http_status: int | None = None
+    dead_outcome: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> str:
+        return state_of(self.outbox_status, in_ehr=self.in_ehr, sync_pending=self.sync_pending)
+
+
+@dataclass(frozen=True)
 class Copy:
-    """One stored resource and the version Carepath keeps for it."""
+    """One stored resource, the version Carepath keeps for it and where its delivery stands."""
 
     resource: dict[str, Any]
     version: int
     last_updated: datetime
+    delivery: Delivery
 
 
 def search(
@@ -32,24 +52,65 @@ def search(
     offset: int,
 ) -> tuple[int, list[Copy]]:
     """Copies matching every condition, in `order`: (total, page)."""
-    total = connection.execute(sa.select(sa.func.count()).select_from(proposals).where(*conditions)).scalar_one()
-    rows = connection.execute(
-        sa.select(proposals.c.resource, proposals.c.version, proposals.c.last_updated)
-        .where(*conditions)
-        .order_by(*order, proposals.c.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return total, [Copy(r.resource, r.version, r.last_updated) for r in rows]
+    total = connection.execute(sa.select(sa.func.count()).select_from(_served()).where(*conditions)).scalar_one()
+    rows = connection.execute(_copies().where(*conditions).order_by(*order, proposals.c.id).limit(limit).offset(offset))
+    return total, [_copy(r) for r in rows]
 
 
 def read(connection: sa.Connection, resource_type: str, resource_id: str) -> Copy | None:
     row = connection.execute(
-        sa.select(proposals.c.resource, proposals.c.version, proposals.c.last_updated).where(
-            proposals.c.resource_type == resource_type, proposals.c.id == resource_id
-        )
+        _copies().where(proposals.c.resource_type == resource_type, proposals.c.id == resource_id)
     ).first()
-    return None if row is None else Copy(row.resource, row.version, row.last_updated)
+    return None if row is None else _copy(row)
+
+
+def _served() -> sa.FromClause:
+    """Proposals with their decision's outbox row and dead letter, when there are."""
+    return proposals.outerjoin(deliveries, deliveries.c.decision_id == proposals.c.decision_id).outerjoin(
+        dead_letters, dead_letters.c.decision_id == proposals.c.decision_id
+    )
+
+
+def _copies() -> sa.Select[Any]:
+    return sa.select(
+        proposals.c.resource,
+        proposals.c.version,
+        proposals.c.last_updated,
+        proposals.c.decision_id,
+        proposals.c.ehr_id,
+        proposals.c.sync_pending,
+        deliveries.c.status.label("outbox_status"),
+        deliveries.c.last_error,
+        dead_letters.c.reason.label("dead_reason"),
+        dead_letters.c.http_status.label("dead_http_status"),
+        dead_letters.c.outcome.label("dead_outcome"),
+    ).select_from(_served())
+
+
+def _copy(row: Any) -> Copy:
+    dead = row.outbox_status == DEAD
+    delivery = Delivery(
+        decision_id=row.decision_id,
+        outbox_status=row.outbox_status,
+        in_ehr=row.ehr_id is not None,
+        sync_pending=bool(row.sync_pending),
+        last_error=row.last_error,
+        dead_reason=row.dead_reason if dead else None,
+        dead_http_status=row.dead_http_status if dead else None,
+        dead_outcome=row.dead_outcome if dead else None,
+    )
+    return Copy(row.resource, row.version, row.last_updated, delivery)
+
+
+def delivery_state() -> sa.ColumnElement[str]:
+    """`service.fhir.delivery_state.state_of` in SQL, over the columns `search` joins; for `_tag` searches."""
+    in_ehr = proposals.c.ehr_id.is_not(None)
+    return sa.case(
+        (deliveries.c.status == DEAD, FAILED),
+        ((deliveries.c.status == QUEUED) | (in_ehr & proposals.c.sync_pending.is_(True)), PENDING),
+        ((deliveries.c.status == WRITTEN) | in_ehr, DELIVERED),
+        else_=LOCAL,
+    )
 
 
 def identifier_of(connection: sa.Connection, task_id: str) -> str | None:

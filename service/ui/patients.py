@@ -17,6 +17,7 @@ from service.store.database import transaction
 from service.store.state_codec import state_from_json
 from service.store.traces import evaluations_of
 from service.ui import chart, timeline
+from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
 
 
@@ -38,6 +39,7 @@ class TaskView:
     decision: dict[str, Any] | None
     focus: dict[str, Any] | None
     patient: PatientView
+    delivery: Badge | None
 
 
 def patient_view(services: Services, patient_id: str, actor: audit.Actor, route: str) -> PatientView:
@@ -65,7 +67,7 @@ def task_view(services: Services, task_id: str, actor: audit.Actor, route: str) 
         )
         patient = _patient(services, connection, patient_id)
         _audit_read(services, connection, actor, [f"Task/{task_id}", f"Patient/{patient_id}"], route)
-    return TaskView(task, found.version, decision, focus, patient)
+    return TaskView(task, found.version, decision, focus, patient, badge(found.delivery))
 
 
 def _patient(services: Services, connection: sa.Connection, patient_id: str) -> PatientView:

@@ -26,6 +26,7 @@ from service.ui.session import (
     sign_in,
     sign_out,
 )
+from service.usecases import dead_letter_alerts
 from service.usecases.definitions import versions
 from service.usecases.rejected_events import rejected_events
 
@@ -41,7 +42,14 @@ blueprint.add_app_template_filter(navigation.shown, "shown")
 @blueprint.context_processor
 def page_context() -> dict[str, object]:
     identity = current_identity()
-    return {"identity": identity, "nav": navigation.links(identity), "csrf_token": csrf_token}
+    # Every page a coordinator (or administrator) sees carries the urgent decisions the EHR refused.
+    undelivered = dead_letter_alerts.banner(services()) if identity and identity.role in READERS else []
+    return {
+        "identity": identity,
+        "nav": navigation.links(identity),
+        "csrf_token": csrf_token,
+        "undelivered_urgent": undelivered,
+    }
 
 
 @blueprint.errorhandler(Refused)
@@ -217,6 +225,16 @@ def dead_letters_replay() -> Response:
     count = operations.replay(services(), dispatcher(), actor(), [int(one)] if one else None)
     flash(f"Queued {count} deliver{'y' if count == 1 else 'ies'} again.")
     return redirect_to("ui.dead_letters_page")
+
+
+@blueprint.post("/dead-letters/<row_id:decision_id>/dismiss")
+@requires(*READERS)
+def dead_letter_dismiss(decision_id: int) -> Response:
+    """Take an urgent dead letter off the banner (audited); it stays in the dead letters for a replay."""
+    if dead_letter_alerts.dismiss(services(), actor(), decision_id) is None:
+        raise Refused(404, f"Decision {decision_id} is not on the banner (already replayed or dismissed?).")
+    flash(f"Dismissed the alert of decision {decision_id}; it stays in the dead letters until replayed.")
+    return redirect(safe_next(request.form.get("next")), code=303)
 
 
 @blueprint.get("/admin/tokens")

@@ -17,6 +17,7 @@ from service.queue import Dispatcher
 from service.store import task_search as search
 from service.store import worklist as store
 from service.store.database import transaction
+from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
 from service.usecases.worklist import edits, transitions
 
@@ -100,6 +101,7 @@ class Row:
     status: str
     owner: str
     actions: tuple[Action, ...]
+    delivery: Badge | None
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def page(services: Services, identity: Identity, filters: Filters, route: str) -
     found = search.query("Task", params)
     with transaction(services.db) as connection:
         total, copies = store.search(connection, found.conditions, found.order, PAGE, filters.offset)
-        rows = [_row(c.resource, c.version, identity) for c in copies]
+        rows = [_row(c, identity) for c in copies]
         patients = sorted({f"Patient/{r.patient_id}" for r in rows})
         query = "&".join(f"{k}={v}" for k, v in params)
         actor = audit.Actor(identity, None)
@@ -145,13 +147,14 @@ def actions_for(status: str, may_work: bool, owned: bool) -> tuple[Action, ...]:
     return tuple(offered)
 
 
-def _row(task: dict[str, Any], version: int, identity: Identity) -> Row:
+def _row(copy: store.Copy, identity: Identity) -> Row:
+    task = copy.resource
     tags = task.get("meta", {}).get("tag", [])
     owner = task.get("owner") or {}
     status = str(task.get("status", ""))
     return Row(
         id=str(task["id"]),
-        version=version,
+        version=copy.version,
         priority=str(task.get("priority", "routine")),
         step=next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), ""),
         patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
@@ -160,6 +163,7 @@ def _row(task: dict[str, Any], version: int, identity: Identity) -> Row:
         status=status,
         owner=str(owner.get("display") or owner.get("reference") or ""),
         actions=actions_for(status, identity.role == COORDINATOR, bool(owner)),
+        delivery=badge(copy.delivery),
     )
 
 

@@ -23,6 +23,7 @@ from pathways.fhir.outbound import (
 )
 from service.ehr.client import EhrClient
 from service.ehr.errors import EhrConflict, EhrUnavailable
+from service.fhir.delivery_state import untagged
 from service.store.decisions import StoredProposal
 from service.usecases.worklist.sync import task_patch
 
@@ -40,8 +41,12 @@ class Unsettled(EhrUnavailable):
 
 
 def deliver_resources(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, str]:
-    """Write the resources; return {identifier value: EHR id}."""
-    ordered = sorted(resources, key=lambda r: WRITE_ORDER.get(r["resourceType"], len(WRITE_ORDER)))
+    """Write the resources; return {identifier value: EHR id}.
+
+    Never with a delivery-state tag: it describes Carepath's copy, and would go stale in the EHR's.
+    """
+    writable = [untagged(resource) for resource in resources]
+    ordered = sorted(writable, key=lambda r: WRITE_ORDER.get(r["resourceType"], len(WRITE_ORDER)))
     if not ehr.supports_transactions():
         return create_one_by_one(ehr, ordered)
     response = ehr.transaction(transaction_bundle(ordered))

@@ -9,6 +9,7 @@ from service.bootstrap import Services
 from service.queue import DeliveryOrder, SweepWork
 from service.store import decisions, events, patients
 from service.store.database import transaction
+from service.usecases import dead_letter_alerts
 
 
 def sweep(services: Services) -> SweepWork:
@@ -24,9 +25,13 @@ def sweep_stranded(services: Services) -> SweepWork:
 
     Work stored while the broker was away was never queued, and what was queued may have died
     with it. Re-queueing everything pending may copy messages that are still in the broker;
-    every task is safe to run twice, and an event is applied once however many copies run.
+    every task is safe to run twice, and an event is applied once however many copies run. Alerts
+    of urgent dead letters not sent yet are queued here only, not by the periodic sweep: an alert's
+    retries wait on the broker, and re-queueing them every sweep would multiply them.
     """
-    return _pending_work(services, services.clock(), due_checkpoints=False)
+    work = _pending_work(services, services.clock(), due_checkpoints=False)
+    work.alerts_to_send = dead_letter_alerts.unsent(services)
+    return work
 
 
 def _pending_work(services: Services, cutoff: datetime, due_checkpoints: bool) -> SweepWork:

@@ -18,6 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
 from tests.access import bearer, token_for
 from tests.builders import (
@@ -31,6 +32,7 @@ from tests.builders import (
     shipped_definition,
 )
 from tests.ehr.sekmet import SekmetServer
+from tests.faults.proxy import REFUSAL, FaultPlan, FaultProxy
 from tests.processes import ARTIFACTS, ROOT, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import new_database, new_patient_id
 
@@ -232,6 +234,87 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
         page.goto(base + path)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         shot(page, name)
+
+
+REFUSING_REDIS_DB = 9  # queues of their own: the other tests' worker must not take these events
+
+
+@pytest.fixture(scope="module")
+def refusing_stack(ui_env: dict[str, str], sekmet: SekmetServer) -> Iterator[tuple[str, dict[str, str]]]:
+    """A worker and the API on a database of their own, whose EHR refuses every write with a 422."""
+    proxy = FaultProxy(f"http://127.0.0.1:{sekmet.port}", FaultPlan(write_refusal=True)).start()
+    with new_database() as url:
+        redis = ui_env["REDIS_URL"].rsplit("/", 1)[0] + f"/{REFUSING_REDIS_DB}"
+        env = ui_env | {"DATABASE_URL": url, "REDIS_URL": redis, "EHR_BASE_URL": proxy.url_for("/fhir")}
+        processes = [start_worker(env, name="ui-refused-worker")]
+        try:
+            api, base = start_api(env, name="ui-refused-api")
+            processes.append(api)
+            yield base, env
+        finally:
+            for process in processes:
+                process.stop()
+            proxy.stop()
+
+
+def test_a_red_flag_the_ehr_refused_shows_a_badge_on_its_row_and_task_and_a_banner_until_dismissed(
+    refusing_stack: tuple[str, dict[str, str]], browser: Browser, page: Page
+) -> None:
+    base, env = refusing_stack
+    patient, t0 = new_patient_id(), datetime.now(UTC) - timedelta(days=2)
+    headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(env, "ehr"))
+    for resource in (pt_visit(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(hours=2))):
+        answer = requests.post(f"{base}/fhir/{resource['resourceType']}", json=resource, headers=headers, timeout=10)
+        assert answer.status_code == 201, answer.text
+    coordinator = token_for(env, "coordinator", name="Casey Coordinator")
+    failed = {"patient": patient, "_tag": f"{DELIVERY_STATE_SYSTEM}|failed"}
+
+    def dead_lettered() -> bool:
+        found = requests.get(f"{base}/fhir/Task", params=failed, headers=bearer(coordinator), timeout=10).json()
+        return bool(found["total"] == 2)
+
+    wait_until(dead_lettered, 60, what="the refused red flag to be dead-lettered")
+    task_id = our_task_id(base, coordinator, patient, "urgent-red-flag-review")
+
+    sign_in(page, base, coordinator)
+    banner = page.locator("#undelivered-urgent")
+    expect(banner).to_contain_text("The EHR did not take 1 urgent decision")
+    expect(banner).to_contain_text("red-flags")
+    expect(banner.locator("button[data-replay]")).to_have_count(0)  # replaying is an administrator's
+    row = page.locator(f'tr[data-task="{task_id}"]')
+    expect(row).to_have_attribute("data-delivery", "failed")
+    expect(row.locator(".badge.delivery-failed")).to_have_text("Refused by the EHR")
+    expect(row.locator(".delivery-reason")).to_contain_text("rejected (422)")
+    shot(page, "worklist-refused-red-flag")
+
+    page.goto(f"{base}/ui/tasks/{task_id}")
+    expect(page.locator("#task-delivery .badge")).to_have_text("Refused by the EHR")
+    expect(page.locator("#task-delivery")).to_contain_text(REFUSAL)  # the EHR's own words
+    expect(page.locator("#undelivered-urgent")).to_be_visible()
+    shot(page, "task-refused-red-flag")
+
+    admin_context = browser.new_context(viewport={"width": 1366, "height": 900})
+    admin_page = admin_context.new_page()
+    sign_in(admin_page, base, token_for(env, "admin", name="Ada Admin"))
+    admin_page.goto(f"{base}/ui/tasks/{task_id}")
+    expect(admin_page.locator("#task-delivery button[data-replay]")).to_have_text("Replay")
+    expect(admin_page.locator("#undelivered-urgent button[data-replay]")).to_have_count(1)
+    shot(admin_page, "task-refused-red-flag-admin")
+    admin_context.close()
+
+    decision = page.locator("#undelivered-urgent li").get_attribute("data-decision")
+    page.locator(f'button[data-dismiss="{decision}"]').click()
+    expect(page.get_by_role("status")).to_contain_text(f"Dismissed the alert of decision {decision}")
+    expect(page.locator("#undelivered-urgent")).to_have_count(0)
+    expect(page.locator("#task-delivery .badge")).to_have_text("Refused by the EHR")  # still not in the EHR
+    shot(page, "task-refused-red-flag-dismissed")
+
+    admin = bearer(token_for(env, "admin"))
+    params = {"entity": f"Decision/{decision}"}
+    trail = requests.get(f"{base}/admin/AuditEvent", params=params, headers=admin, timeout=10).json()
+    events = [entry["resource"] for entry in trail.get("entry", [])]
+    dismissals = [e for e in events if e["subtype"][0]["code"] == "deadletter-dismiss"]
+    assert [d["agent"][0]["who"]["display"] for d in dismissals] == ["Casey Coordinator"]
 
 
 def test_on_the_embedded_defaults_every_gunicorn_worker_honours_one_sign_in(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ the client's read timeout and then drops it without forwarding. A write delay ho
 waiting: a slow EHR that still applies a write its caller gave up on, or died during. A lost
 answer is the same seen from the caller: the request is forwarded and applied, and then the
 connection drops before the answer. A write conflict answers a write 409 without forwarding it, as
-a server does when a concurrent identical create won the race (HAPI FHIR, for one).
+a server does when a concurrent identical create won the race (HAPI FHIR, for one). A write refusal
+answers every write 422 with an OperationOutcome without forwarding it: an EHR whose business rules
+refuse what Carepath sends.
 
 The plan is read on every request, so a test may change it while the proxy runs.
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 import requests
 
+REFUSAL = "Task.owner: no practitioner may be assigned a Task of this kind here"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
 
@@ -40,6 +43,7 @@ class FaultPlan:
     retry_after_seconds: int = 1
     write_delay_seconds: float = 0.0
     write_conflict: float = 0.0  # writes only: reads pass, so a re-read sees what the EHR holds
+    write_refusal: bool = False  # every write answered 422; reads pass
     seed: int = 7
     counts: dict[str, int] = field(
         default_factory=lambda: {
@@ -121,6 +125,10 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.count(f"{self.command} {self.path.split('?')[0]}", proxy.received)
+                if self.command != "GET" and proxy.plan.write_refusal:
+                    proxy.count("422")
+                    self._answer(422, _outcome("business-rule", REFUSAL), {})
+                    return
                 if self.command != "GET" and proxy.conflicts():
                     proxy.count("409")
                     self._answer(409, _outcome("duplicate", "injected conflict"), {})

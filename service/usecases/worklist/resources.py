@@ -1,18 +1,19 @@
-"""Stored copies as served: `meta.versionId` and `meta.lastUpdated` from Carepath's own version."""
+"""Stored copies as served: `meta.versionId` and `meta.lastUpdated` from Carepath's own version; the delivery state."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pathways.fhir.outbound.requests import fhir_instant
+from service.fhir.delivery_state import tagged
 from service.store.worklist import Copy
 
 
 def with_meta(copy: Copy) -> dict[str, Any]:
-    """The resource with the version and last update Carepath keeps for its copy."""
+    """The resource with the version and last update Carepath keeps for its copy, tagged with its delivery state."""
     meta = dict(copy.resource.get("meta") or {})
     meta.update(versionId=str(copy.version), lastUpdated=fhir_instant(copy.last_updated))
-    return copy.resource | {"meta": meta}
+    return tagged(copy.resource | {"meta": meta}, copy.delivery.state)
 
 
 def etag(copy: Copy) -> str:

@@ -1,0 +1,1 @@
+"""Alerts leaving Carepath: the webhook an operator configures (`ALERT_WEBHOOK_URL`)."""
