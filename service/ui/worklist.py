@@ -31,7 +31,7 @@ PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "ur
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))
 STEP_CHOICES = (("", "Any step"), *((s, s) for s in STEP_IDS))
 CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "step": STEP_CHOICES, "owner": OWNER_CHOICES}
-URGENT_FIRST = "priority,-authored-on"  # the most urgent first, the newest first within a priority
+URGENT_FIRST = "priority"  # the most urgent first, the longest waiting first within a priority
 
 
 @dataclass(frozen=True)
