@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pathways.definition.model import Definition, Proposing
@@ -77,7 +77,9 @@ def decide(
         occurrence=occurrence,
         at=run.now,
         priority=chosen,
-        proposals=build_proposals(propose, words, variants=variants, only=only, priority=chosen),
+        proposals=build_proposals(
+            propose, words, variants=variants, only=only, priority=chosen, due_within=run.definition.due_within(chosen)
+        ),
         explanation=fill(propose.explanation, words),
         evidence=tuple(evidence),
         reasons=tuple(dict.fromkeys(reasons)),  # de-duplicated, order kept
@@ -100,8 +102,9 @@ def build_proposals(
     variants: Mapping[str, str] | None = None,
     only: Sequence[str] | None = None,
     priority: Priority | None = None,
+    due_within: timedelta | None = None,
 ) -> tuple[Proposal, ...]:
-    """Proposals from a step's templates: chosen variants, filled text, the step's priority."""
+    """Proposals from a step's templates: chosen variants, filled text, the step's priority and its due time."""
     chosen = variants or {}
     proposals = []
     for template in propose.proposals:
@@ -117,6 +120,7 @@ def build_proposals(
                 priority=priority or propose.priority,
                 performer=(variant.performer if variant else None) or template.performer,
                 note=template.note,
+                due_within=due_within,
             )
         )
     return tuple(proposals)

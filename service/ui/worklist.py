@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pathways.definition.model import STEP_IDS
@@ -18,6 +19,7 @@ from service.store import task_search as search
 from service.store import worklist as store
 from service.store.database import transaction
 from service.ui.session import Refused
+from service.ui.waiting import overdue, waited
 from service.usecases.worklist import edits, transitions
 
 PAGE = 50
@@ -97,6 +99,8 @@ class Row:
     patient_id: str
     what: str
     authored: str
+    waiting: str
+    overdue: bool
     status: str
     owner: str
     actions: tuple[Action, ...]
@@ -122,15 +126,14 @@ def page(services: Services, identity: Identity, filters: Filters, route: str) -
     """One page of Tasks, urgent first; the search is audited as the API's own Task search is."""
     params = filters.params(identity)
     found = search.query("Task", params)
+    now = services.clock()
     with transaction(services.db) as connection:
         total, copies = store.search(connection, found.conditions, found.order, PAGE, filters.offset)
-        rows = [_row(c.resource, c.version, identity) for c in copies]
+        rows = [_row(c.resource, c.version, identity, now) for c in copies]
         patients = sorted({f"Patient/{r.patient_id}" for r in rows})
         query = "&".join(f"{k}={v}" for k, v in params)
         actor = audit.Actor(identity, None)
-        audit.record(
-            connection, actor, audit.READ, "search", patients, services.clock(), description=f"GET {route}", query=query
-        )
+        audit.record(connection, actor, audit.READ, "search", patients, now, description=f"GET {route}", query=query)
     return Page(rows, total, filters)
 
 
@@ -145,10 +148,11 @@ def actions_for(status: str, may_work: bool, owned: bool) -> tuple[Action, ...]:
     return tuple(offered)
 
 
-def _row(task: dict[str, Any], version: int, identity: Identity) -> Row:
+def _row(task: dict[str, Any], version: int, identity: Identity, now: datetime) -> Row:
     tags = task.get("meta", {}).get("tag", [])
     owner = task.get("owner") or {}
     status = str(task.get("status", ""))
+    authored = str(task.get("authoredOn", ""))
     return Row(
         id=str(task["id"]),
         version=version,
@@ -156,7 +160,9 @@ def _row(task: dict[str, Any], version: int, identity: Identity) -> Row:
         step=next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), ""),
         patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
         what=str(task.get("code", {}).get("text", "")),
-        authored=str(task.get("authoredOn", "")),
+        authored=authored,
+        waiting=waited(datetime.fromisoformat(authored), now) if authored else "",
+        overdue=overdue(task, now),
         status=status,
         owner=str(owner.get("display") or owner.get("reference") or ""),
         actions=actions_for(status, identity.role == COORDINATOR, bool(owner)),

@@ -225,6 +225,18 @@ def test_sorting_by_priority_puts_the_longest_waiting_first_within_a_priority_un
     assert order("-authored-on")[0] == ("stat", newest)  # no priority: the newest first
 
 
+def test_a_stat_task_is_due_an_hour_after_it_was_authored_here_and_in_the_ehr(
+    client: FlaskClient, stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    ours, _ = task_of(client, patient, RED_FLAG)
+    authored = datetime.fromisoformat(ours["authoredOn"])
+    due = (authored + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert ours["restriction"] == {"period": {"end": due}}
+    theirs = ehr_task(sekmet, patient, RED_FLAG)
+    assert datetime.fromisoformat(theirs["restriction"]["period"]["end"]) == authored + timedelta(hours=1)
+
+
 REFUSED_PATCHES = [
     ("a superscript digit is no array index", [{"op": "replace", "path": "/note/²", "value": {"text": "x"}}], 422),
     ("a leading zero is forbidden by RFC 6901", [{"op": "replace", "path": "/note/00", "value": {"text": "x"}}], 422),
