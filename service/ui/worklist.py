@@ -121,6 +121,14 @@ class Page:
     def previous_offset(self) -> int | None:
         return max(self.filters.offset - PAGE, 0) if self.filters.offset else None
 
+    @property
+    def position(self) -> str:
+        """The rows shown of how many, e.g. `1–50 of 63`; `0 of 0` when none."""
+        if not self.rows:
+            return f"0 of {self.total}"
+        first = self.filters.offset + 1
+        return f"{first}–{first + len(self.rows) - 1} of {self.total}"
+
 
 def page(services: Services, identity: Identity, filters: Filters, route: str) -> Page:
     """One page of Tasks, urgent first; the search is audited as the API's own Task search is."""
