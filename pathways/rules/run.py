@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pathways.definition.model import Definition, Proposing
+from pathways.explain import day
 from pathways.model import Decision, Evaluation, Evidence, Priority, Proposal, RuleCheck, SourceRef, Withdrawal
 from pathways.state import FIRST_EPISODE, Checkpoint, Fired, PatientState
 
@@ -126,24 +127,37 @@ def build_proposals(
     return tuple(proposals)
 
 
-SUPERSEDED = "superseded"
-"""Why an open repeatable step's Task is cancelled when the step fires again (spec, "Evaluating as of a moment")."""
+SUPERSEDED = "superseded by the {what} of {day}"
+"""Why an open, untouched Task is cancelled when a newer decision replaces it: what replaced it, and when."""
 
 
-def supersede(run: Run, step: str) -> None:
-    """The step fires again: its open decisions are withdrawn, if untouched, so one Task of it stays open.
+def superseded_by(what: str, at: datetime) -> str:
+    """`superseded by the progress check of 2024-02-26`: the reason names the decision that replaced it."""
+    return SUPERSEDED.format(what=what, day=day(at))
+
+
+def supersede(run: Run, step: str, what: str, *, severity: str | None = None) -> None:
+    """A newer decision, named `what`, replaces the step's open ones (of `severity`, for red flags): they
+    are withdrawn if untouched, so only the newer Task stays open.
 
     Catching up on checkpoints that fell due while facts were missing would otherwise leave one open
-    Task per checkpoint. Whether a Task is untouched is known where the Tasks are kept: the
+    progress-check Task per checkpoint, and a single-flag review would stay open beside the urgent
+    review that covers its finding. Whether a Task is untouched is known where the Tasks are kept: the
     withdrawal asks for that (`Withdrawal.only_untouched`).
     """
-    open_ones = {f.key for f in run.state.fired_of(step) if f.open and not f.withdrawn}
+    open_ones = {
+        f.key
+        for f in run.state.fired_of(step)
+        if f.open and not f.withdrawn and (severity is None or f.severity == severity)
+    }
     if not open_ones:
         return
     fired = tuple(replace(f, open=False, withdrawn=True) if f.key in open_ones else f for f in run.state.fired)
     run.state = replace(run.state, fired=fired)
-    run.withdrawals += [Withdrawal(key, SUPERSEDED, only_untouched=True) for key in sorted(open_ones)]
-    run.check(step, True, "fires again: its open Task is superseded", superseded=tuple(sorted(open_ones)))
+    reason = superseded_by(what, run.now)
+    run.withdrawals += [Withdrawal(key, reason, only_untouched=True) for key in sorted(open_ones)]
+    rule = step if severity is None else f"{step}.{severity}.superseded"
+    run.check(rule, True, f"its open Task is {reason}", superseded=tuple(sorted(open_ones)))
 
 
 def verdict(*blockers: tuple[bool, str], holds: str) -> tuple[bool, str]:
