@@ -95,6 +95,17 @@ def sign_in(page: Page, base: str, token: str, screenshot: str | None = None) ->
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def post_as_ehr(base: str, token: str, resource: dict[str, Any]) -> None:
+    """Post a resource as the EHR does; it must be accepted."""
+    answer = requests.post(
+        f"{base}/fhir/{resource['resourceType']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"} | bearer(token),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+
 def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict[str, Any] | None:
     bundle = requests.get(
         f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}"}, headers=sekmet.auth_headers(), timeout=10
@@ -120,13 +131,7 @@ def test_a_coordinator_works_a_red_flag_task_to_completion_in_the_browser_and_th
         measure(patient, PAIN, 6, start + timedelta(weeks=2)),
         finding(patient, CAUDA_EQUINA, datetime.now(UTC) - timedelta(hours=1)),
     ):
-        answer = requests.post(
-            f"{base}/fhir/{resource['resourceType']}",
-            json=resource,
-            headers={"Content-Type": "application/fhir+json"} | bearer(ehr),
-            timeout=10,
-        )
-        assert answer.status_code == 201, answer.text
+        post_as_ehr(base, ehr, resource)
     code = "urgent-red-flag-review"
     wait_until(lambda: ehr_task(sekmet, patient, code) is not None, 60, what="the red-flag Task in the EHR")
 
@@ -272,13 +277,7 @@ def test_a_coordinator_sees_the_longest_waiting_stat_task_first_how_long_each_wa
     for label, age in ages.items():
         visit = pt_visit(patients[label], now - age - timedelta(days=1))
         for resource in (visit, finding(patients[label], CAUDA_EQUINA, now - age)):
-            answer = requests.post(
-                f"{base}/fhir/{resource['resourceType']}",
-                json=resource,
-                headers={"Content-Type": "application/fhir+json"} | bearer(ehr),
-                timeout=10,
-            )
-            assert answer.status_code == 201, answer.text
+            post_as_ehr(base, ehr, resource)
     coordinator = token_for(env, "coordinator", name="Sam Ortiz")
 
     def all_tasks() -> int:
