@@ -10,7 +10,7 @@ Provenance. Everything here is a frozen value: safe to share, cache and compare.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -133,6 +133,7 @@ class Proposal:
     priority: Priority
     performer: Coding | None = None
     note: str | None = None
+    due_within: timedelta | None = None  # its Task is due this long after the decision (`task_due`)
 
 
 @dataclass(frozen=True, slots=True)

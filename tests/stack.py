@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from service.store import migrate
 from service.store.database import make_engine
 from tests.ehr.sekmet import SekmetServer, sekmet_server
 from tests.faults.redis_server import RedisServer
+from tests.processes import CarepathProcess, start_api, start_worker
 
 POSTGRES_ADMIN_URL = os.environ.get("CAREPATH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -124,3 +125,29 @@ def stack_services(stack_settings: Settings) -> Iterator[Services]:
 def new_patient_id() -> str:
     """A patient id no other test uses, so tests share one database without interfering."""
     return f"pt-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class OwnStack:
+    """API and worker processes on a database and Redis queues of their own: their base URL, environment, engine."""
+
+    base: str
+    env: dict[str, str]
+    engine: sa.Engine
+
+
+@contextmanager
+def own_stack(settings: Settings, redis_db: int, name: str, **extra_env: str) -> Iterator[OwnStack]:
+    """Start a worker and the API on a new database and Redis db `redis_db` (one per test module)."""
+    with new_database() as url:
+        env = isolated_env(settings, url, redis_db) | extra_env
+        engine = make_engine(url)
+        processes: list[CarepathProcess] = [start_worker(env, name=f"{name}-worker")]
+        try:
+            api, base = start_api(env, name=f"{name}-api")
+            processes.append(api)
+            yield OwnStack(base, env, engine)
+        finally:
+            for process in processes:
+                process.stop()
+            engine.dispose()

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from pathways.definition.codes import read_coding
+from pathways.definition.due import KEY as DUE_KEY
+from pathways.definition.due import read_task_due
 from pathways.definition.model import (
     CHECKPOINT_STEPS,
     FACT_STEPS,
@@ -81,7 +83,7 @@ class Loader:
 
     def __init__(self, data: Any) -> None:
         self.r = Reader()
-        self.top = self.r.fields(data, "", TOP_KEYS, ())
+        self.top = self.r.fields(data, "", TOP_KEYS, (DUE_KEY,))
         self.systems: dict[str, str] = {}
 
     def build(self) -> Definition:
@@ -148,6 +150,7 @@ class Loader:
             authored=tuple(cast(ProposingStep, steps[step_id]) for step_id in authored if step_id in steps),
             relapse=cast(RelapseStep, steps["relapse"]) if "relapse" in steps else None,
             unlisted_rows=unlisted,
+            task_due=read_task_due(self.r, self.top),
         )
         if self.r.problems:
             raise DefinitionError(self.r.problems)

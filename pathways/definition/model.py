@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from pathways.model import Coding, Priority, ProposalKind
@@ -433,6 +434,12 @@ class Definition:
 
     Only the previous format has them: it could leave injection out of the table yet fire it on a fact.
     """
+    task_due: tuple[tuple[Priority, timedelta], ...] = ()
+    """How long after it is authored a Task of each priority is due; a priority not listed has no due time."""
+
+    def due_within(self, priority: Priority) -> timedelta | None:
+        """The due time of a Task of `priority`, counted from its authoredOn; None when the definition sets none."""
+        return next((due for p, due in self.task_due if p is priority), None)
 
     @property
     def checkpoint_rows(self) -> tuple[str, ...]:

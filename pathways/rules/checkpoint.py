@@ -75,7 +75,7 @@ def _try_row(moment: Moment, row: CheckpointRow) -> bool:
 
 
 def _progress_check(run: Run, snap: Snapshot, result: Result) -> None:
-    supersede(run, "progress-check")
+    supersede(run, "progress-check", "progress check")
     decide(
         run,
         "progress-check",

@@ -2,6 +2,7 @@
 
 On one evaluation only the highest severity that newly holds fires. A severity fires once; it
 fires again only after its Task was closed and a finding dated after the close qualifies. An
+urgent review (cluster or major) supersedes an open single-flag review of the episode. An
 expected sign of a diagnosis on record (`pathways.rules.expected_signs`) is no single minor red
 flag and clusters only with a context finding or a minor finding of another kind.
 """
@@ -17,10 +18,15 @@ from pathways.explain import day, listing
 from pathways.model import Evidence
 from pathways.rules.context import window_start
 from pathways.rules.expected_signs import expected_sign_of, is_expected, pair_clusters
-from pathways.rules.run import Run, decide, reasons_of
+from pathways.rules.run import Run, decide, reasons_of, supersede
 from pathways.state import Entry, PatientState
 
 STEP = "red-flags"
+SINGLE_FLAG = "minor"
+"""The single-flag review (routine). An urgent review of the same episode covers the patient's red flags, so it
+replaces an open, untouched one: product behaviour in every version, not a clinical rule of a definition."""
+URGENT_REVIEW = "urgent red-flag review"
+"""How a superseded single-flag review names what replaced it: the cluster's and the major's Task alike."""
 
 
 def _severity(definition: Definition, entry: Entry) -> Severity | None:
@@ -139,6 +145,8 @@ def _try(run: Run, rule: SeverityRule, fresh: Sequence[Entry], known: Sequence[E
 
 def _fire(run: Run, rule: SeverityRule, found: Sequence[Entry]) -> None:
     words = {"findings": listing([_label(run, entry) for entry in found])}
+    if rule.id != SINGLE_FLAG:
+        supersede(run, STEP, URGENT_REVIEW, severity=SINGLE_FLAG)
     decide(
         run,
         STEP,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pathways.definition.model import Definition, Proposing
+from pathways.explain import day
 from pathways.model import Decision, Evaluation, Evidence, Priority, Proposal, RuleCheck, SourceRef, Withdrawal
 from pathways.state import FIRST_EPISODE, Checkpoint, Fired, PatientState
 
@@ -77,7 +78,9 @@ def decide(
         occurrence=occurrence,
         at=run.now,
         priority=chosen,
-        proposals=build_proposals(propose, words, variants=variants, only=only, priority=chosen),
+        proposals=build_proposals(
+            propose, words, variants=variants, only=only, priority=chosen, due_within=run.definition.due_within(chosen)
+        ),
         explanation=fill(propose.explanation, words),
         evidence=tuple(evidence),
         reasons=tuple(dict.fromkeys(reasons)),  # de-duplicated, order kept
@@ -100,8 +103,9 @@ def build_proposals(
     variants: Mapping[str, str] | None = None,
     only: Sequence[str] | None = None,
     priority: Priority | None = None,
+    due_within: timedelta | None = None,
 ) -> tuple[Proposal, ...]:
-    """Proposals from a step's templates: chosen variants, filled text, the step's priority."""
+    """Proposals from a step's templates: chosen variants, filled text, the step's priority and its due time."""
     chosen = variants or {}
     proposals = []
     for template in propose.proposals:
@@ -117,29 +121,43 @@ def build_proposals(
                 priority=priority or propose.priority,
                 performer=(variant.performer if variant else None) or template.performer,
                 note=template.note,
+                due_within=due_within,
             )
         )
     return tuple(proposals)
 
 
-SUPERSEDED = "superseded"
-"""Why an open repeatable step's Task is cancelled when the step fires again (spec, "Evaluating as of a moment")."""
+SUPERSEDED = "superseded by the {what} of {day}"
+"""Why an open, untouched Task is cancelled when a newer decision replaces it: what replaced it, and when."""
 
 
-def supersede(run: Run, step: str) -> None:
-    """The step fires again: its open decisions are withdrawn, if untouched, so one Task of it stays open.
+def superseded_by(what: str, at: datetime) -> str:
+    """`superseded by the progress check of 2024-02-26`: the reason names the decision that replaced it."""
+    return SUPERSEDED.format(what=what, day=day(at))
+
+
+def supersede(run: Run, step: str, what: str, *, severity: str | None = None) -> None:
+    """A newer decision, named `what`, replaces the step's open ones (of `severity`, for red flags): they
+    are withdrawn if untouched, so only the newer Task stays open.
 
     Catching up on checkpoints that fell due while facts were missing would otherwise leave one open
-    Task per checkpoint. Whether a Task is untouched is known where the Tasks are kept: the
+    progress-check Task per checkpoint, and a single-flag review would stay open beside the urgent
+    review that covers its finding. Whether a Task is untouched is known where the Tasks are kept: the
     withdrawal asks for that (`Withdrawal.only_untouched`).
     """
-    open_ones = {f.key for f in run.state.fired_of(step) if f.open and not f.withdrawn}
+    open_ones = {
+        f.key
+        for f in run.state.fired_of(step)
+        if f.open and not f.withdrawn and (severity is None or f.severity == severity)
+    }
     if not open_ones:
         return
     fired = tuple(replace(f, open=False, withdrawn=True) if f.key in open_ones else f for f in run.state.fired)
     run.state = replace(run.state, fired=fired)
-    run.withdrawals += [Withdrawal(key, SUPERSEDED, only_untouched=True) for key in sorted(open_ones)]
-    run.check(step, True, "fires again: its open Task is superseded", superseded=tuple(sorted(open_ones)))
+    reason = superseded_by(what, run.now)
+    run.withdrawals += [Withdrawal(key, reason, only_untouched=True) for key in sorted(open_ones)]
+    rule = step if severity is None else f"{step}.{severity}.superseded"
+    run.check(rule, True, f"its open Task is {reason}", superseded=tuple(sorted(open_ones)))
 
 
 def verdict(*blockers: tuple[bool, str], holds: str) -> tuple[bool, str]:

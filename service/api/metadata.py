@@ -10,6 +10,7 @@ from flask import Blueprint, Response, request
 from pathways.definition import Definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
+from service.store.task_search import SORTS
 from service.usecases.intake import ACCEPTED_TYPES
 
 blueprint = Blueprint("metadata", __name__)
@@ -26,11 +27,17 @@ SEARCH_PARAMS = [
         "delivered, failed, local)",
     },
     {"name": "priority", "type": "token"},
-    {"name": "owner", "type": "reference", "documentation": "Task only; owner:missing=true for unassigned"},
     {"name": "authored-on", "type": "date"},
     {"name": "_lastUpdated", "type": "date"},
     {"name": "_count", "type": "number"},
 ]
+OWNER = {"name": "owner", "type": "reference", "documentation": "owner:missing=true for unassigned"}
+SORTING = (
+    f"`_sort` by {', '.join(f'`{key}`' for key in SORTS)}, comma-separated, `-` for descending. "
+    "`priority` is the most urgent first (stat, asap, urgent, routine); ties go to the longest waiting "
+    "(oldest `authored-on` first) unless `authored-on` is among the keys: `_sort=priority,-authored-on` "
+    "puts the newest first within a priority. Without `_sort`: `-authored-on`."
+)
 WORKED = [{"code": "update"}, {"code": "patch"}]  # coordinators' transitions, with If-Match
 
 
@@ -70,7 +77,8 @@ def capability_statement(base_url: str, shipped: Sequence[Definition]) -> dict[s
             "type": t,
             "interaction": [{"code": "read"}, {"code": "search-type"}, *(WORKED if t == "Task" else [])],
             "versioning": "versioned-update" if t == "Task" else "versioned",
-            "searchParam": SEARCH_PARAMS,
+            "searchParam": [*SEARCH_PARAMS, *([OWNER] if t == "Task" else [])],
+            "documentation": SORTING,
         }
         for t in ("Task", "ServiceRequest", "Provenance")
     ]

@@ -28,6 +28,8 @@ SORTS: dict[str, sa.ColumnElement[Any]] = {
     "_lastUpdated": proposals.c.last_updated,
 }
 DEFAULT_SORT = "-authored-on"
+LONGEST_WAITING = proposals.c.authored_on.asc()
+"""Ties of the keys asked for go to the longest waiting: the oldest stat Task is the first one due."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def _order(sort: str) -> list[sa.ColumnElement[Any]]:
             raise Problem(400, "not-supported", f"_sort by {name} is not supported; use {', '.join(SORTS)}", ["_sort"])
         column = SORTS[name]
         order.append(column.desc() if key.startswith("-") else column.asc())
-    return order
+    named = {k.strip().removeprefix("-") for k in sort.split(",")}
+    return order if "authored-on" in named else [*order, LONGEST_WAITING]
 
 
 def _patient_id(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pathways.definition.model import STEP_IDS
@@ -19,6 +20,7 @@ from service.store import worklist as store
 from service.store.database import transaction
 from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
+from service.ui.waiting import overdue, waited
 from service.usecases.worklist import edits, transitions
 
 PAGE = 50
@@ -32,7 +34,7 @@ PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "ur
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))
 STEP_CHOICES = (("", "Any step"), *((s, s) for s in STEP_IDS))
 CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "step": STEP_CHOICES, "owner": OWNER_CHOICES}
-URGENT_FIRST = "priority,-authored-on"  # the most urgent first, the newest first within a priority
+URGENT_FIRST = "priority"  # the most urgent first, the longest waiting first within a priority
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Row:
     patient_id: str
     what: str
     authored: str
+    waiting: str
+    overdue: bool
     status: str
     owner: str
     actions: tuple[Action, ...]
@@ -119,20 +123,27 @@ class Page:
     def previous_offset(self) -> int | None:
         return max(self.filters.offset - PAGE, 0) if self.filters.offset else None
 
+    @property
+    def position(self) -> str:
+        """The rows shown of how many, e.g. `1–50 of 63`; `0 of 0` when none."""
+        if not self.rows:
+            return f"0 of {self.total}"
+        first = self.filters.offset + 1
+        return f"{first}–{first + len(self.rows) - 1} of {self.total}"
+
 
 def page(services: Services, identity: Identity, filters: Filters, route: str) -> Page:
     """One page of Tasks, urgent first; the search is audited as the API's own Task search is."""
     params = filters.params(identity)
     found = search.query("Task", params)
+    now = services.clock()
     with transaction(services.db) as connection:
         total, copies = store.search(connection, found.conditions, found.order, PAGE, filters.offset)
-        rows = [_row(c, identity) for c in copies]
+        rows = [_row(c, identity, now) for c in copies]
         patients = sorted({f"Patient/{r.patient_id}" for r in rows})
         query = "&".join(f"{k}={v}" for k, v in params)
         actor = audit.Actor(identity, None)
-        audit.record(
-            connection, actor, audit.READ, "search", patients, services.clock(), description=f"GET {route}", query=query
-        )
+        audit.record(connection, actor, audit.READ, "search", patients, now, description=f"GET {route}", query=query)
     return Page(rows, total, filters)
 
 
@@ -147,11 +158,12 @@ def actions_for(status: str, may_work: bool, owned: bool) -> tuple[Action, ...]:
     return tuple(offered)
 
 
-def _row(copy: store.Copy, identity: Identity) -> Row:
+def _row(copy: store.Copy, identity: Identity, now: datetime) -> Row:
     task = copy.resource
     tags = task.get("meta", {}).get("tag", [])
     owner = task.get("owner") or {}
     status = str(task.get("status", ""))
+    authored = str(task.get("authoredOn", ""))
     return Row(
         id=str(task["id"]),
         version=copy.version,
@@ -159,7 +171,9 @@ def _row(copy: store.Copy, identity: Identity) -> Row:
         step=next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), ""),
         patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
         what=str(task.get("code", {}).get("text", "")),
-        authored=str(task.get("authoredOn", "")),
+        authored=authored,
+        waiting=waited(datetime.fromisoformat(authored), now) if authored else "",
+        overdue=overdue(task, now),
         status=status,
         owner=str(owner.get("display") or owner.get("reference") or ""),
         actions=actions_for(status, identity.role == COORDINATOR, bool(owner)),

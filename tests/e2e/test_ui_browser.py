@@ -34,7 +34,7 @@ from tests.builders import (
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.proxy import REFUSAL, FaultPlan, FaultProxy
 from tests.processes import ARTIFACTS, ROOT, CarepathProcess, migrate, start_api, start_worker, wait_until
-from tests.stack import new_database, new_patient_id
+from tests.stack import OwnStack, new_database, new_patient_id, own_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ARTIFACTS / "screenshots"
+WORKLIST_REDIS_DB = 9  # queues of their own: no other module's worker takes these events to another database
 SECRET_KEY = "e2e-" + uuid.uuid4().hex  # one key for every API process of the run, as production sets it
 
 
@@ -104,6 +105,17 @@ def sign_in(page: Page, base: str, token: str, screenshot: str | None = None) ->
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def post_as_ehr(base: str, token: str, resource: dict[str, Any]) -> None:
+    """Post a resource as the EHR does; it must be accepted."""
+    answer = requests.post(
+        f"{base}/fhir/{resource['resourceType']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"} | bearer(token),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+
 def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict[str, Any] | None:
     bundle = requests.get(
         f"{sekmet.base_url}/Task", params={"patient": f"Patient/{patient}"}, headers=sekmet.auth_headers(), timeout=10
@@ -129,13 +141,7 @@ def test_a_coordinator_works_a_red_flag_task_to_completion_in_the_browser_and_th
         measure(patient, PAIN, 6, start + timedelta(weeks=2)),
         finding(patient, CAUDA_EQUINA, datetime.now(UTC) - timedelta(hours=1)),
     ):
-        answer = requests.post(
-            f"{base}/fhir/{resource['resourceType']}",
-            json=resource,
-            headers={"Content-Type": "application/fhir+json"} | bearer(ehr),
-            timeout=10,
-        )
-        assert answer.status_code == 201, answer.text
+        post_as_ehr(base, ehr, resource)
     code = "urgent-red-flag-review"
     wait_until(lambda: ehr_task(sekmet, patient, code) is not None, 60, what="the red-flag Task in the EHR")
 
@@ -471,3 +477,46 @@ def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_md
     page.goto(f"{base}/ui/patients/{newcomer}")
     expect(page.locator('svg.timeline-chart g[data-step="mdt"]')).to_have_count(1)
     mdt_shot(page, "7-patient-with-mdt-referral", "svg.timeline-chart")
+
+
+@pytest.fixture(scope="module")
+def worklist_stack(stack_settings: Settings) -> Iterator[OwnStack]:
+    """API and worker on a database of their own, so the worklist holds only this test's Tasks."""
+    with own_stack(stack_settings, WORKLIST_REDIS_DB, "ui-worklist", SECRET_KEY=SECRET_KEY) as running:
+        yield running
+
+
+def test_a_coordinator_sees_the_longest_waiting_stat_task_first_how_long_each_waited_and_which_are_overdue(
+    worklist_stack: OwnStack, page: Page
+) -> None:
+    base, env = worklist_stack.base, worklist_stack.env
+    ehr, now = token_for(env, "ehr"), datetime.now(UTC)
+    # Posted newest first: arrival order must not decide the rows' order.
+    ages = {"newest": timedelta(minutes=20), "middle": timedelta(days=3), "oldest": timedelta(days=10)}
+    patients = {label: new_patient_id() for label in ages}
+    for label, age in ages.items():
+        visit = pt_visit(patients[label], now - age - timedelta(days=1))
+        for resource in (visit, finding(patients[label], CAUDA_EQUINA, now - age)):
+            post_as_ehr(base, ehr, resource)
+    coordinator = token_for(env, "coordinator", name="Sam Ortiz")
+
+    def all_tasks() -> int:
+        found = requests.get(f"{base}/fhir/Task", params={"priority": "stat"}, headers=bearer(coordinator), timeout=10)
+        return int(found.json()["total"])
+
+    wait_until(lambda: all_tasks() == 6, 60, what="three stat red flags, each a review and an approve Task")
+
+    sign_in(page, base, coordinator)
+    page.goto(f"{base}/ui/worklist")
+    rows = page.locator("#worklist tbody tr")
+    expect(rows).to_have_count(6)
+    shot(page, "worklist-longest-waiting-first")
+    order = [rows.nth(i).locator('a[href*="/ui/patients/"]').inner_text().strip() for i in range(6)]
+    expected = [patients[label] for label in ("oldest", "oldest", "middle", "middle", "newest", "newest")]
+    assert order == expected
+    waiting = [" ".join((rows.nth(i).locator("td.waiting").text_content() or "").split()) for i in range(6)]
+    assert waiting[:4] == ["10 days overdue", "10 days overdue", "3 days overdue", "3 days overdue"]
+    assert waiting[4:] == ["20 minutes", "20 minutes"]  # a stat Task is due within the hour: not yet overdue
+    expect(page.get_by_role("columnheader", name="Waiting")).to_be_visible()
+    expect(page.locator("strong.overdue")).to_have_count(4)
+    expect(page.locator("#pager-position")).to_have_text("1–6 of 6")

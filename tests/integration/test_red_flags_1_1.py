@@ -7,7 +7,6 @@ fever does; night pain with a cancer in remission does.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,13 +16,12 @@ import sqlalchemy as sa
 
 from pathways.definition import SHIPPED
 from service.settings import Settings
-from service.store.database import make_engine
 from service.store.tables import decisions, inbound_events, patient_states
 from tests.access import bearer, token_for
 from tests.builders import FEVER, LOCAL, SNOMED, condition, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
-from tests.processes import CarepathProcess, start_api, start_worker, wait_until
-from tests.stack import isolated_env, new_database, new_patient_id
+from tests.processes import wait_until
+from tests.stack import OwnStack, new_patient_id, own_stack
 
 V1_1 = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
 OWN_REDIS_DB = 7  # queues of their own: no other module's worker takes these events to another database
@@ -34,32 +32,14 @@ MALIGNANCY = (SNOMED, "363346000")
 NIGHT_PAIN = (LOCAL, "rf-night-pain")
 
 
-@dataclass(frozen=True)
-class Stack:
-    base: str
-    env: dict[str, str]
-    engine: sa.Engine
-
-
 @pytest.fixture(scope="module")
-def stack(stack_settings: Settings) -> Iterator[Stack]:
+def stack(stack_settings: Settings) -> Iterator[OwnStack]:
     """API and worker processes running pt-nonresponse 1.1.0, on a database and queues of their own."""
-    with new_database() as url:
-        env = isolated_env(stack_settings, url, OWN_REDIS_DB)
-        env["PATHWAY_DEFINITION"] = str(V1_1)
-        engine = make_engine(url)
-        processes: list[CarepathProcess] = [start_worker(env, name="red-flags-worker")]
-        try:
-            api, base = start_api(env, name="red-flags-api")
-            processes.append(api)
-            yield Stack(base, env, engine)
-        finally:
-            for process in processes:
-                process.stop()
-            engine.dispose()
+    with own_stack(stack_settings, OWN_REDIS_DB, "red-flags", PATHWAY_DEFINITION=str(V1_1)) as running:
+        yield running
 
 
-def post_journey(stack: Stack, resources: list[dict[str, Any]]) -> None:
+def post_journey(stack: OwnStack, resources: list[dict[str, Any]]) -> None:
     """Post each resource as the EHR does, and wait until the worker has evaluated them all."""
     headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(stack.env, "ehr"))
     for resource in resources:
@@ -78,7 +58,7 @@ def post_journey(stack: Stack, resources: list[dict[str, Any]]) -> None:
     wait_until(evaluated, 60, what="the worker to evaluate the journey")
 
 
-def red_flag_decisions(stack: Stack, patient: str) -> list[tuple[str, str]]:
+def red_flag_decisions(stack: OwnStack, patient: str) -> list[tuple[str, str]]:
     query = sa.select(decisions.c.step, decisions.c.priority).where(decisions.c.patient_id == patient)
     with stack.engine.connect() as connection:
         return [(str(step), str(priority)) for step, priority in connection.execute(query)]
@@ -105,7 +85,7 @@ def journey(patient: str, *facts: tuple[str, tuple[str, str], int]) -> list[dict
 
 
 def test_weakness_and_sensory_change_of_a_known_radiculopathy_raise_no_urgent_review_but_weakness_with_fever_does(
-    stack: Stack, sekmet: SekmetServer
+    stack: OwnStack, sekmet: SekmetServer
 ) -> None:
     expected, feverish = new_patient_id(), new_patient_id()
     post_journey(
@@ -129,7 +109,7 @@ def test_weakness_and_sensory_change_of_a_known_radiculopathy_raise_no_urgent_re
 
 
 def test_night_pain_with_a_cancer_in_remission_is_an_urgent_review_in_the_ehr(
-    stack: Stack, sekmet: SekmetServer
+    stack: OwnStack, sekmet: SekmetServer
 ) -> None:
     patient = new_patient_id()
     t0 = datetime.now(UTC) - timedelta(days=21)

@@ -19,7 +19,7 @@ from service.store import decisions
 from service.store.database import transaction
 from service.usecases import delivery, evaluation, intake
 from tests.access import token_for
-from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.builders import CAUDA_EQUINA, FEVER, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
 
@@ -198,6 +198,43 @@ def test_the_worklist_filters_sorts_and_pages(client: FlaskClient, stack_service
     assert second["entry"][0]["resource"]["id"] != task["id"]
     assert client.get("/fhir/Task", query_string={"_sort": "colour"}).status_code == 400
     assert client.get("/fhir/Task", query_string={"authored-on": "gt-yesterday"}).status_code == 400
+
+
+def test_sorting_by_priority_puts_the_longest_waiting_first_within_a_priority_unless_asked_otherwise(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    """The oldest stat red flag was row 43 of 50 when ties went to the newest."""
+    stat_patients = [red_flag_patient(stack_services, weeks_ago=weeks) for weeks in (2, 5, 3)]
+    routine = new_patient_id()
+    evaluate(stack_services, pt_visit(routine, datetime.now(UTC) - timedelta(weeks=9)))
+    evaluate(stack_services, finding(routine, FEVER, datetime.now(UTC) - timedelta(weeks=8)))
+    every = ",".join([*stat_patients, routine])
+
+    def order(sort: str) -> list[tuple[str, str]]:
+        found = tasks(client, patient=every, _sort=sort, _count="20")["entry"]
+        rows = [(e["resource"]["priority"], e["resource"]["for"]["reference"].removeprefix("Patient/")) for e in found]
+        return list(dict.fromkeys(rows))  # a stat red flag has two Tasks: its review and the approve of its request
+
+    oldest, middle, newest = stat_patients[1], stat_patients[2], stat_patients[0]
+    expected = [("stat", oldest), ("stat", middle), ("stat", newest), ("routine", routine)]
+    assert order("priority") == expected
+    assert order("priority,authored-on") == expected
+    newest_first = [("stat", newest), ("stat", middle), ("stat", oldest), ("routine", routine)]
+    assert order("priority,-authored-on") == newest_first
+    assert order("-priority") == [("routine", routine), ("stat", oldest), ("stat", middle), ("stat", newest)]
+    assert order("-authored-on")[0] == ("stat", newest)  # no priority: the newest first
+
+
+def test_a_stat_task_is_due_an_hour_after_it_was_authored_here_and_in_the_ehr(
+    client: FlaskClient, stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = red_flag_patient(stack_services, weeks_ago=1)
+    ours, _ = task_of(client, patient, RED_FLAG)
+    authored = datetime.fromisoformat(ours["authoredOn"])
+    due = (authored + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert ours["restriction"] == {"period": {"end": due}}
+    theirs = ehr_task(sekmet, patient, RED_FLAG)
+    assert datetime.fromisoformat(theirs["restriction"]["period"]["end"]) == authored + timedelta(hours=1)
 
 
 REFUSED_PATCHES = [

@@ -169,6 +169,7 @@ def _task(ctx: Context, key: str, code: dict[str, Any], proposal: Proposal, focu
         "focus": {"reference": focus} if focus else None,
         "for": {"reference": ctx.patient},
         "authoredOn": fhir_instant(decision.at),
+        "restriction": due_restriction(decision, proposal),
         "requester": ctx.requester,
         # R4 Task.reasonReference is 0..1: the first reason there, the others as evidence inputs.
         "reasonReference": reference(first) if first else None,
@@ -176,6 +177,13 @@ def _task(ctx: Context, key: str, code: dict[str, Any], proposal: Proposal, focu
         "relevantHistory": [{"reference": ctx.provenance}],
     }
     return header(ctx, "Task", key) | _compact(body)
+
+
+def due_restriction(decision: Decision, proposal: Proposal) -> dict[str, Any] | None:
+    """When the Task is due: `restriction.period.end` = authoredOn + the due time of its priority."""
+    if proposal.due_within is None:
+        return None
+    return {"period": {"end": fhir_instant(decision.at + proposal.due_within)}}
 
 
 def _compact(body: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from pathways.replay import Closure, compare, replay, standing_red_flags
-from pathways.rules.run import SUPERSEDED
+from pathways.rules.run import superseded_by
 from tests.unit.pathways.timeline import CAUDA_EQUINA, DEFINITION, Timeline, day, week
 
 
@@ -17,7 +17,11 @@ def test_catching_up_on_progress_checks_leaves_only_the_latest_open() -> None:
     replayed = replay(DEFINITION, t.records, week(12))
     made = [k for k in replayed.decisions() if "progress-check" in k]
     assert made == [f"1/progress-check/{n}" for n in (1, 2, 3, 4)]
-    assert replayed.withdrawn() == {f"1/progress-check/{n}": SUPERSEDED for n in (1, 2, 3)}
+    # Each is superseded by the next, two weeks on, and the reason names it.
+    assert replayed.withdrawn() == {
+        f"1/progress-check/{n}": superseded_by("progress check", week(6 + 2 * n)) for n in (1, 2, 3)
+    }
+    assert replayed.withdrawn()["1/progress-check/1"] == "superseded by the progress check of 2024-02-26"
     withdrawals = [w for e in replayed.evaluations for w in e.withdrawals]
     assert all(w.only_untouched for w in withdrawals)
 
