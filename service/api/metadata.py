@@ -17,7 +17,12 @@ SEARCH_PARAMS = [
     {"name": "status", "type": "token"},
     {"name": "_tag", "type": "token", "documentation": "The pathway step"},
     {"name": "priority", "type": "token"},
-    {"name": "owner", "type": "reference", "documentation": "Task only; owner:missing=true for unassigned"},
+    {
+        "name": "owner",
+        "type": "reference",
+        "documentation": "Task only: `Type/id`, or `system|value` for an owner named by identifier; "
+        "owner:missing=true for unassigned",
+    },
     {"name": "authored-on", "type": "date"},
     {"name": "_lastUpdated", "type": "date"},
     {"name": "_count", "type": "number"},

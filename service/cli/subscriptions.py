@@ -48,6 +48,7 @@ def register(
     from service import audit
     from service.bootstrap import system_clock
     from service.ehr import EhrError
+    from service.usecases.device import register_device
     from service.usecases.notifications import registration
 
     settings = Settings.from_env()
@@ -62,6 +63,11 @@ def register(
     )
     topic_json = json.loads(topic_resource.read_text(encoding="utf-8")) if topic_resource else None
     try:
+        # Before anything notifies Carepath: the decisions it then writes name this Device as their author.
+        device = register_device(settings)
+    except EhrError as error:
+        raise click.ClickException(f"the EHR did not register Carepath's Device: {error}") from None
+    try:
         registered = registration.register(_db(settings), ehr, request, system_clock(), topic_json)
         current = registration.wait_for_activation(ehr, registered.subscription_id, wait) if wait > 0 else {}
     except registration.RegistrationError as error:
@@ -73,6 +79,7 @@ def register(
         _db(settings), audit.command_line(), audit.CREATE, "subscription-register", entities, system_clock()
     )
     click.echo(f"Subscription/{registered.subscription_id}")
+    click.echo(f"Carepath's Device in the EHR: {device}")
     status = current.get("status", registered.ehr_status)
     click.echo(f"EHR status: {status}" + (f" ({current['error']})" if current.get("error") else ""))
     if wait > 0 and status != "active":

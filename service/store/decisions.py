@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pathways.fhir import outbound, task_lifecycle
+from pathways.fhir.references import reference_key
 from pathways.model import REISSUE_MARK, Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.rows import record_of
@@ -332,7 +333,8 @@ def update_proposal(
     connection: sa.Connection, proposal_id: str, resource: dict[str, Any], now: datetime, *, sync_pending: bool
 ) -> None:
     """Replace Carepath's copy of a proposal (status changes from either side); a new version."""
-    owner = (resource.get("owner") or {}).get("reference")
+    # By literal reference, or `system|value` for an owner named by identifier: either way searchable.
+    owner = reference_key(resource.get("owner"))
     connection.execute(
         sa.update(proposals)
         .where(proposals.c.id == proposal_id)
