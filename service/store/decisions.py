@@ -255,6 +255,9 @@ def withdraw(
     A whole decision's copies not yet delivered are simply not delivered; delivered ones are
     flagged for sync. Withdrawn items leave the decision and its delivery as they are: the rest
     still stands, and a delivery still pending writes their withdrawn copies.
+    Every withdrawn copy is flagged, delivered or not: a delivery already on its way to the EHR
+    (its open copies sent before this commit, their EHR ids recorded after) then finds the flag
+    once it has the ids and makes the EHR's copies follow, instead of leaving them open.
     Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
     found = decision_by_key(connection, patient_id, decision_key)
@@ -274,7 +277,7 @@ def withdraw(
             continue
         update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
-            update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
+            update_proposal(connection, proposal.id, update.resource, now, sync_pending=True)
             synced = synced or proposal.ehr_id is not None
     return (decision_id, urgent) if synced else None
 

@@ -215,6 +215,7 @@ def _note(
         if any(n.get("text") == text for n in notes):
             continue  # noted by an earlier replay of the same late fact
         noted = {**task.resource, "note": [*notes, {"text": text}]}
-        decisions.update_proposal(connection, task.id, noted, now, sync_pending=task.ehr_id is not None)
+        # Flagged even before the EHR has a copy: a delivery on its way then carries the note there too.
+        decisions.update_proposal(connection, task.id, noted, now, sync_pending=True)
         synced = synced or task.ehr_id is not None
     return [DeliveryOrder(decision_id, urgent=urgent)] if synced and services.ehr is not None else []
