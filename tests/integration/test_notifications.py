@@ -214,6 +214,8 @@ def test_a_red_flag_written_to_the_ehr_reaches_carepath_by_id_only_notification_
     ]
     registered.append(subscription_id)
     assert "EHR status: active" in result.stdout  # SEKMET activates only after Carepath accepted its handshake
+    [device] = [line.rsplit(" ", 1)[-1] for line in result.stdout.splitlines() if line.startswith("Carepath's Device")]
+    assert requests.get(f"{sekmet.base_url}/{device}", headers=sekmet.auth_headers(), timeout=10).status_code == 200
     assert "Bearer" not in result.stdout + result.stderr
 
     start = datetime.now(UTC) - timedelta(days=3)
