@@ -284,6 +284,13 @@ class Settings:
         "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
         url(*HTTP),
     )
+    secret_grace_seconds: float = setting(
+        "SECRET_GRACE_SECONDS",
+        300.0,
+        "How long a subscription's previous secret is still accepted after its reactivation gave it a new one: "
+        "notifications the EHR sent (or retries) with the old secret meanwhile are not refused. 0: refused at once.",
+        seconds(zero_allowed=True),
+    )
     heartbeat_grace_seconds: float = setting(
         "HEARTBEAT_GRACE_SECONDS",
         30.0,

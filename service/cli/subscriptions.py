@@ -126,6 +126,8 @@ def status(subscription_id: str) -> None:
 @click.argument("subscription_id")
 def rotate(subscription_id: str) -> None:
     """Give a subscription a new secret, here and in its Subscription on the EHR."""
+    from datetime import timedelta
+
     from service.bootstrap import system_clock
     from service.store import subscriptions as store
     from service.usecases.notifications.reactivation import rotate_secret
@@ -136,7 +138,9 @@ def rotate(subscription_id: str) -> None:
         if store.find(connection, subscription_id) is None:
             raise click.ClickException(f"no subscription {subscription_id} is registered here")
     current = ehr.read("Subscription", subscription_id)
-    rotate_secret(db, ehr, subscription_id, current, system_clock(), ehr_status=str(current.get("status") or "active"))
+    status = str(current.get("status") or "active")
+    # No grace: a secret an administrator rotates by hand may have leaked.
+    rotate_secret(db, ehr, subscription_id, current, system_clock(), ehr_status=status, grace=timedelta(0))
     click.echo(f"Subscription/{subscription_id}: secret rotated; the old one is refused from now on")
 
 
