@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pathways.definition import SHIPPED_VERSIONS, Definition, load_definition_text
 from service.ehr.auth import Auth, BearerToken, NoAuth
 from service.ehr.client import EhrClient
+from service.ehr.device import CarepathDevice
 from service.ehr.keys import load_signing_key
 from service.ehr.smart import SmartBackendAuth
 from service.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     definitions: DefinitionRegistry
     ehr: EhrClient | None
     clock: Clock
+    device: CarepathDevice  # Carepath itself in the EHR: what its writes name as requester and author
 
     @property
     def definition(self) -> Definition:
@@ -46,6 +48,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, ehr: EhrClient | N
         definitions=DefinitionRegistry(shipped_versions(settings), clock),
         ehr=ehr if ehr is not None else build_ehr_client(settings),
         clock=clock,
+        device=CarepathDevice.of(settings),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ MEBIBYTE = 1024 * 1024
 DEFAULT_EHR_SCOPES = (
     "system/Task.crus system/ServiceRequest.crus system/Provenance.crs system/Observation.rs "
     "system/Encounter.rs system/Condition.rs system/Procedure.rs system/DiagnosticReport.rs "
-    "system/Subscription.crus"
+    "system/Subscription.crus system/Device.crs"
 )
 MAX_PORT = 65535
+FHIR_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")  # a relative literal reference, R4 id rules
 
 
 class SettingsError(ValueError):
@@ -99,6 +101,33 @@ def url(*schemes: str) -> Rule:
         return value.strip().rstrip("/")
 
     return Rule(parse, "a URL starting " + " or ".join(f"`{scheme}://`" for scheme in schemes))
+
+
+def token() -> Rule:
+    """A FHIR token `system|value`, both parts given."""
+
+    def parse(value: str) -> str:
+        system, bar, code = value.strip().partition("|")
+        if not (bar and system.strip() and code.strip()):
+            raise ValueError(value)
+        return f"{system.strip()}|{code.strip()}"
+
+    return Rule(parse, "an identifier `system|value`")
+
+
+def references() -> Rule:
+    """Comma-separated `name=Type/id` pairs (each name once), kept in order."""
+
+    def parse(value: str) -> tuple[tuple[str, str], ...]:
+        found: dict[str, str] = {}
+        for item in (part.strip() for part in value.split(",") if part.strip()):
+            name, _, target = (side.strip() for side in item.partition("="))
+            if not name or name in found or not FHIR_REFERENCE.fullmatch(target):
+                raise ValueError(value)
+            found[name] = target
+        return tuple(found.items())
+
+    return Rule(parse, "comma-separated `name=Type/id` pairs, each name once")
 
 
 def path() -> Rule:
@@ -203,6 +232,24 @@ class Settings:
         "EHR_CONNECT_TIMEOUT", 3.05, "Seconds to wait for a connection to the EHR.", seconds()
     )
     ehr_read_timeout: float = setting("EHR_READ_TIMEOUT", 20.0, "Seconds to wait for an EHR answer.", seconds())
+    device_identifier: str = setting(
+        "DEVICE_IDENTIFIER",
+        "https://carepath.dev/fhir/identifier/device|carepath",
+        "Identifier (`system|value`) of the `Device` Carepath registers in the EHR (a conditional create at "
+        "worker start and at `subscriptions register`) and names as the requester and author of what it writes.",
+        token(),
+    )
+    device_name: str = setting(
+        "DEVICE_NAME", "Carepath pathway engine", "Name of that `Device`, shown wherever the EHR shows it.", text()
+    )
+    coordinator_practitioners: tuple[tuple[str, str], ...] = setting(
+        "COORDINATOR_PRACTITIONERS",
+        (),
+        "Which `Practitioner` in the EHR each API token name stands for (`name=Practitioner/<id>`, comma-separated): "
+        "a Task a coordinator claims names it as owner. A JWT's `fhirUser` claim wins; anyone else is named by an "
+        "identifier and display, never by a reference the EHR cannot resolve.",
+        references(),
+    )
     pathway_definition: Path | None = setting(
         "PATHWAY_DEFINITION",
         None,
@@ -244,6 +291,13 @@ class Settings:
         "alert, the UI's banner only. May hold a secret: never logged.",
         url(*HTTP),
         secret=True,
+    )
+    secret_grace_seconds: float = setting(
+        "SECRET_GRACE_SECONDS",
+        300.0,
+        "How long a subscription's previous secret is still accepted after its reactivation gave it a new one: "
+        "notifications the EHR sent (or retries) with the old secret meanwhile are not refused. 0: refused at once.",
+        seconds(zero_allowed=True),
     )
     heartbeat_grace_seconds: float = setting(
         "HEARTBEAT_GRACE_SECONDS",
@@ -381,7 +435,7 @@ def _refuse(value: str) -> str:
 def _shown_default(spec: dataclasses.Field[Any]) -> str:
     if spec.metadata["shown"] is not None:
         return str(spec.metadata["shown"])
-    if spec.default is None:
+    if spec.default is None or spec.default == ():
         return EMPTY
     if isinstance(spec.default, float) and spec.default.is_integer():
         return str(int(spec.default))

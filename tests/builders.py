@@ -13,6 +13,8 @@ import yaml
 
 from pathways.definition import SHIPPED
 from pathways.fhir.inbound import CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM
+from service.ehr.device import CarepathDevice
+from service.settings import Settings
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -22,6 +24,7 @@ ODI = (LOINC, "97909-6")
 PT_VISIT = (SNOMED, "91251008")
 CAUDA_EQUINA = (SNOMED, "192970008")
 FEVER = (SNOMED, "386661006")
+AUTHOR = CarepathDevice.of(Settings.from_env({})).author  # Carepath by identifier, as decisions are rendered
 
 Resource = dict[str, Any]
 

@@ -65,9 +65,11 @@ def make_celery(settings: Settings) -> Celery:
             broker_transport="workers.redis_transport:Transport", broker_transport_options=REDIS_TRANSPORT_OPTIONS
         )
     from workers.consumer import RecoverOnConnect
+    from workers.device import RegisterDevice
     from workers.heartbeat import Heartbeat
 
     app.steps["consumer"].update({RecoverOnConnect, Heartbeat})
+    app.steps["worker"].add(RegisterDevice)
     if settings.uses_embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.carepath_settings = settings

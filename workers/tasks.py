@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
@@ -106,6 +107,7 @@ def reconcile_tasks(self: Task) -> None:
 def watch_subscriptions(self: Task) -> None:
     """Reactivate subscriptions the EHR has put in error, and evaluate what they missed."""
     services = services_for(self.app)
-    checked = reactivation.check_all(services.db, services.ehr, services.clock())
+    grace = timedelta(seconds=services.settings.secret_grace_seconds)
+    checked = reactivation.check_all(services.db, services.ehr, services.clock(), grace)
     for event_id in (event_id for result in checked for event_id in result.event_ids):
         dispatcher_for(self.app).evaluate_event_safely(event_id)

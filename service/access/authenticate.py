@@ -5,7 +5,8 @@ The API's `before_request` and the web UI's sign-in both call `Authenticator.ide
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -37,11 +38,20 @@ class Authenticator:
     clock: Clock
     oidc: OidcVerifier | None = None
     verified: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(timedelta(0)))
+    practitioners: Mapping[str, str] = field(default_factory=dict)  # name → `Practitioner/<id>` in the EHR
 
     @classmethod
     def for_services(cls, services: Services) -> Authenticator:
-        lifetime = timedelta(seconds=services.settings.token_cache_seconds)
-        return cls(services.db, services.clock, oidc_verifier(services.settings), VerifiedTokens(lifetime))
+        settings = services.settings
+        lifetime = timedelta(seconds=settings.token_cache_seconds)
+        practitioners = dict(settings.coordinator_practitioners)
+        return cls(services.db, services.clock, oidc_verifier(settings), VerifiedTokens(lifetime), practitioners)
+
+    def known_as(self, identity: Identity) -> Identity:
+        """The identity with its Practitioner from COORDINATOR_PRACTITIONERS, unless it names one itself (fhirUser)."""
+        if identity.reference is not None or identity.name not in self.practitioners:
+            return identity
+        return replace(identity, reference=self.practitioners[identity.name])
 
     def identify(self, credential: str | None) -> Identity | None:
         """The identity a bearer credential proves, or None when it proves none."""
@@ -56,14 +66,15 @@ class Authenticator:
         if tokens.is_api_token(credential):
             with transaction(self.db) as connection:
                 found = tokens.verify(connection, tokens.token_hash(credential), self.clock())
-            return None if found is None else Proof(found.identity, found.token_id)
+            return None if found is None else Proof(self.known_as(found.identity), found.token_id)
         identity = self.jwt_identity(credential)
         return None if identity is None else Proof(identity, None)
 
     def jwt_identity(self, credential: str) -> Identity | None:
         """The identity an OIDC JWT of the configured issuer proves; None without OIDC or for anything else."""
         if self.oidc is not None and credential.count(".") == JWT_SEGMENTS - 1:
-            return self.oidc.verify(credential)
+            identity = self.oidc.verify(credential)
+            return None if identity is None else self.known_as(identity)
         return None
 
     def forget(self, token_id: int) -> None:
@@ -74,13 +85,13 @@ class Authenticator:
         now = self.clock()
         remembered = self.verified.get(presented, now)
         if remembered is not None:
-            return remembered
+            return self.known_as(remembered)
         with transaction(self.db) as connection:
             found = tokens.verify(connection, presented, now)
         if found is None:
             return None
         self.verified.keep(presented, found.token_id, found.identity, now)
-        return found.identity
+        return self.known_as(found.identity)
 
 
 def oidc_verifier(settings: Settings) -> OidcVerifier | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
-import re
 from dataclasses import dataclass
+from typing import Any
+
+from pathways.fhir import references
 
 EHR = "ehr"
 COORDINATOR = "coordinator"
@@ -15,13 +17,12 @@ TOKEN = "token"  # an API bearer token Carepath issued
 OIDC = "oidc"  # a JWT from the configured OpenID Connect issuer
 CLI = "cli"  # an operator at the `carepath` command line
 
-_NOT_ID = re.compile(r"[^A-Za-z0-9\-.]")  # FHIR `id` characters
-MAX_ID_LENGTH = 64
+AGENT_SYSTEM = "https://carepath.dev/fhir/identifier/agent"  # a caller by name: audit agents, Task owners
 
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated caller; `reference` is what a claimed Task's owner points at."""
+    """An authenticated caller; `reference` is their resource in the EHR (`Practitioner/<id>`) when known."""
 
     name: str
     role: str
@@ -29,9 +30,20 @@ class Identity:
     reference: str | None = None
 
     @property
-    def owner_reference(self) -> str:
-        """`Practitioner/<id>`: the JWT's fhirUser when given, else one derived from the name."""
-        return self.reference or f"Practitioner/{_NOT_ID.sub('-', self.name)[:MAX_ID_LENGTH] or 'unknown'}"
+    def owner(self) -> dict[str, Any]:
+        """What a Task this caller claims names as its owner.
+
+        Their Practitioner when known (a JWT's fhirUser, COORDINATOR_PRACTITIONERS); else them by name
+        as an identifier, never a literal reference the EHR cannot resolve.
+        """
+        if self.reference:
+            return {"reference": self.reference, "display": self.name}
+        return references.logical(AGENT_SYSTEM, self.name, self.name)
+
+    @property
+    def owner_key(self) -> str:
+        """The owner as the worklist's owner search names it (`references.reference_key`)."""
+        return str(references.reference_key(self.owner))
 
 
 def cli_identity() -> Identity:

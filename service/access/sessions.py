@@ -110,7 +110,8 @@ class WebSessions:
 
     def _identity(self, found: store.StoredSession, session_id: str) -> Identity | None:
         if found.token_id is not None:
-            return Identity(name=found.name, role=found.role, kind=TOKEN)  # its revocation was read with the row
+            # Its revocation was read with the row.
+            return self.authenticator.known_as(Identity(name=found.name, role=found.role, kind=TOKEN))
         try:
             jwt = self._sealer(session_id).decrypt((found.sealed_jwt or "").encode()).decode()
         except InvalidToken:  # SECRET_KEY changed since sign-in

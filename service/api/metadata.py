@@ -31,7 +31,11 @@ SEARCH_PARAMS = [
     {"name": "_lastUpdated", "type": "date"},
     {"name": "_count", "type": "number"},
 ]
-OWNER = {"name": "owner", "type": "reference", "documentation": "owner:missing=true for unassigned"}
+OWNER = {
+    "name": "owner",
+    "type": "reference",
+    "documentation": "`Type/id`, or `system|value` for an owner named by identifier; owner:missing=true for unassigned",
+}
 SORTING = (
     f"`_sort` by {', '.join(f'`{key}`' for key in SORTS)}, comma-separated, `-` for descending. "
     "`priority` is the most urgent first (stat, asap, urgent, routine); ties go to the longest waiting "

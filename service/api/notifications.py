@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 def post_notification() -> Response:
     """A Backport/R4B/R5 notification Bundle, or an R4 classic empty POST (re-run the criteria)."""
     svc = services()
-    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), ehr_token=_ehr_token())
+    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), svc.clock(), ehr_token=_ehr_token())
     body = _body()  # read only once the caller is known
     if body is None:
         accepted = intake.classic_ping(svc.db, svc.ehr, svc.clock(), caller)
@@ -41,7 +41,7 @@ def post_notification() -> Response:
 def put_resource(resource_type: str, resource_id: str) -> Response:
     """An R4 classic rest-hook update: the resource, or an empty body meaning "read it"."""
     svc = services()
-    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), ehr_token=_ehr_token())
+    caller = sender.prove_caller(svc.db, request.headers.get("Authorization"), svc.clock(), ehr_token=_ehr_token())
     accepted = intake.classic_resource(svc.db, svc.ehr, svc.clock(), caller, resource_type, resource_id, _body())
     return _acknowledge(accepted)
 

@@ -63,7 +63,7 @@ def apply(definition_id: str) -> Response:
         raise Problem(
             400, "invalid", "The data belong to another patient than 'subject'.", ["Parameters.parameter('subject')"]
         )
-    result = traced_dry_run(definition, records, moment)
+    result = traced_dry_run(definition, records, moment, services().device.author)
     wants_trace = named.get("trace", {}).get("valueBoolean") is not False
     return fhir_response(with_trace(result.bundle, result.trace) if wants_trace else result.bundle)
 

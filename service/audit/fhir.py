@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from service.access.identity import CLI
+from pathways.fhir import references
+from service.access.identity import AGENT_SYSTEM, CLI
 from service.store.audit import AuditRow
 
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 SUBTYPE_SYSTEM = "https://carepath.dev/fhir/CodeSystem/audit-subtype"
 ROLE_SYSTEM = "https://carepath.dev/fhir/CodeSystem/role"
-AGENT_SYSTEM = "https://carepath.dev/fhir/identifier/agent"
 LOCAL_ENTITY_SYSTEM = "https://carepath.dev/fhir/identifier/"
 SOURCE_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4"}  # app server
 SYSTEM_OBJECT = {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}
@@ -54,7 +54,7 @@ def _type(row: AuditRow) -> dict[str, str]:
 def _agent(row: AuditRow) -> dict[str, Any]:
     agent: dict[str, Any] = {"requestor": True}
     if row.agent_name:
-        agent["who"] = {"identifier": {"system": AGENT_SYSTEM, "value": row.agent_name}, "display": row.agent_name}
+        agent["who"] = references.logical(AGENT_SYSTEM, row.agent_name, row.agent_name)
         agent["altId"] = row.agent_kind or ""
     else:
         agent["who"] = {"display": "anonymous (no valid credentials)"}

@@ -27,11 +27,13 @@ import click
 def simulate(bundle: Path, now_text: str, definition: Path | None, show_trace: bool) -> None:
     """Replay one patient's Bundle up to --now and print what the pathway would have written."""
     from service.cli.trace import describe_evaluation
+    from service.ehr.device import CarepathDevice
+    from service.settings import Settings
     from service.usecases.dry_run import DryRunError, dry_run_from_text
 
     try:
         text = bundle.read_text(encoding="utf-8")
-        result = dry_run_from_text(text, now_text, definition)
+        result = dry_run_from_text(text, now_text, definition, CarepathDevice.of(Settings.from_env()).author)
     except (OSError, UnicodeDecodeError) as error:
         click.echo(f"cannot read {bundle}: {error}", err=True)
         sys.exit(2)

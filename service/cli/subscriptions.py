@@ -48,6 +48,7 @@ def register(
     from service import audit
     from service.bootstrap import system_clock
     from service.ehr import EhrError
+    from service.usecases.device import register_device
     from service.usecases.notifications import registration
 
     settings = Settings.from_env()
@@ -62,6 +63,11 @@ def register(
     )
     topic_json = json.loads(topic_resource.read_text(encoding="utf-8")) if topic_resource else None
     try:
+        # Before anything notifies Carepath: the decisions it then writes name this Device as their author.
+        device = register_device(settings)
+    except EhrError as error:
+        raise click.ClickException(f"the EHR did not register Carepath's Device: {error}") from None
+    try:
         registered = registration.register(_db(settings), ehr, request, system_clock(), topic_json)
         current = registration.wait_for_activation(ehr, registered.subscription_id, wait) if wait > 0 else {}
     except registration.RegistrationError as error:
@@ -73,6 +79,7 @@ def register(
         _db(settings), audit.command_line(), audit.CREATE, "subscription-register", entities, system_clock()
     )
     click.echo(f"Subscription/{registered.subscription_id}")
+    click.echo(f"Carepath's Device in the EHR: {device}")
     status = current.get("status", registered.ehr_status)
     click.echo(f"EHR status: {status}" + (f" ({current['error']})" if current.get("error") else ""))
     if wait > 0 and status != "active":
@@ -119,6 +126,8 @@ def status(subscription_id: str) -> None:
 @click.argument("subscription_id")
 def rotate(subscription_id: str) -> None:
     """Give a subscription a new secret, here and in its Subscription on the EHR."""
+    from datetime import timedelta
+
     from service.bootstrap import system_clock
     from service.store import subscriptions as store
     from service.usecases.notifications.reactivation import rotate_secret
@@ -129,7 +138,9 @@ def rotate(subscription_id: str) -> None:
         if store.find(connection, subscription_id) is None:
             raise click.ClickException(f"no subscription {subscription_id} is registered here")
     current = ehr.read("Subscription", subscription_id)
-    rotate_secret(db, ehr, subscription_id, current, system_clock(), ehr_status=str(current.get("status") or "active"))
+    status = str(current.get("status") or "active")
+    # No grace: a secret an administrator rotates by hand may have leaked.
+    rotate_secret(db, ehr, subscription_id, current, system_clock(), ehr_status=status, grace=timedelta(0))
     click.echo(f"Subscription/{subscription_id}: secret rotated; the old one is refused from now on")
 
 

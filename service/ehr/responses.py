@@ -99,6 +99,11 @@ def create_result(response: requests.Response) -> CreateResult:
     )
 
 
+def oldest(matches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first created of several resources matching one identifier: the one every later write links to."""
+    return min(matches, key=lambda r: (r.get("meta", {}).get("lastUpdated", ""), r.get("id", "")))
+
+
 def _parse_location(location: str) -> tuple[str | None, str | None]:
     """`[base/]Type/id[/_history/vid]` -> (id, vid)."""
     path = urlsplit(location).path

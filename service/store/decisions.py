@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pathways.fhir import outbound, task_lifecycle
+from pathways.fhir.references import reference_key
 from pathways.model import REISSUE_MARK, Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.rows import record_of
@@ -254,6 +255,9 @@ def withdraw(
     A whole decision's copies not yet delivered are simply not delivered; delivered ones are
     flagged for sync. Withdrawn items leave the decision and its delivery as they are: the rest
     still stands, and a delivery still pending writes their withdrawn copies.
+    Every withdrawn copy is flagged, delivered or not: a delivery already on its way to the EHR
+    (its open copies sent before this commit, their EHR ids recorded after) then finds the flag
+    once it has the ids and makes the EHR's copies follow, instead of leaving them open.
     Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
     found = decision_by_key(connection, patient_id, decision_key)
@@ -273,7 +277,7 @@ def withdraw(
             continue
         update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
-            update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
+            update_proposal(connection, proposal.id, update.resource, now, sync_pending=True)
             synced = synced or proposal.ehr_id is not None
     return (decision_id, urgent) if synced else None
 
@@ -332,7 +336,8 @@ def update_proposal(
     connection: sa.Connection, proposal_id: str, resource: dict[str, Any], now: datetime, *, sync_pending: bool
 ) -> None:
     """Replace Carepath's copy of a proposal (status changes from either side); a new version."""
-    owner = (resource.get("owner") or {}).get("reference")
+    # By literal reference, or `system|value` for an owner named by identifier: either way searchable.
+    owner = reference_key(resource.get("owner"))
     connection.execute(
         sa.update(proposals)
         .where(proposals.c.id == proposal_id)

@@ -22,6 +22,9 @@ subscriptions = sa.Table(
     sa.Column("payload", sa.String(16), nullable=False),  # empty | id-only | full-resource
     sa.Column("endpoint", sa.String(400), nullable=False),
     sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    # The secret before the last reactivation's, accepted until `previous_secret_until` (SECRET_GRACE_SECONDS).
+    sa.Column("previous_secret_hash", sa.String(64), index=True),
+    sa.Column("previous_secret_until", UtcDateTime()),
     sa.Column("status", sa.String(16), nullable=False),  # registering | active | off
     sa.Column("ehr_status", sa.String(16)),  # as the EHR last reported it: requested | active | error | off
     sa.Column("heartbeat_seconds", sa.Integer),

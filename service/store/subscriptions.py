@@ -36,6 +36,8 @@ class Subscription:
     contiguous_through: int = 0
     reconciled_through: datetime | None = None
     last_seen_at: datetime | None = None
+    previous_secret_hash: str | None = None  # the secret the last rotation replaced, while still accepted
+    previous_secret_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ def find(connection: sa.Connection, subscription_id: str, *, lock: bool = False)
 
 
 def find_by_secret_hash(connection: sa.Connection, digest: str) -> Subscription | None:
-    """The subscription whose secret hashes to `digest` (classic notifications do not name theirs)."""
-    row = connection.execute(sa.select(subscriptions).where(subscriptions.c.secret_hash == digest)).first()
+    """The subscription whose secret, or previous one, hashes to `digest` (classic notifications do not name theirs)."""
+    matching = (subscriptions.c.secret_hash == digest) | (subscriptions.c.previous_secret_hash == digest)
+    row = connection.execute(sa.select(subscriptions).where(matching).limit(1)).first()
     return _subscription(row) if row else None
 
 

@@ -110,7 +110,7 @@ def simulate(services: Services, reference: str, bundle_text: str, moment: str, 
     with transaction(services.db) as connection:
         patients = sorted({f"Patient/{r.patient_id}" for r in records})
         audit.record(connection, actor, audit.EXECUTE, "simulate", patients, services.clock())
-    result = dry_run(definition, records, now)
+    result = dry_run(definition, records, now, services.device.author)
     return [_proposal(e["resource"]) for e in result.get("entry", []) if _shown(e["resource"])]
 
 

@@ -85,7 +85,7 @@ class Filters:
         found += [("priority", self.priority)] if self.priority else []
         found += [("_tag", f"{PATHWAY_STEP_SYSTEM}|{self.step}")] if self.step else []
         if self.owner == "mine":
-            found.append(("owner", identity.owner_reference))
+            found.append(("owner", identity.owner_key))
         elif self.owner == "unassigned":
             found.append(("owner:missing", "true"))
         return found

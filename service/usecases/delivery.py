@@ -80,12 +80,18 @@ def deliver_decision(services: Services, decision_id: int) -> list[DeliveryOrder
 
 
 def _create(services: Services, ehr: EhrClient, delivery: decisions.PendingDelivery) -> None:
-    """Create the decision's resources the EHR lacks and remember the ids it gave them."""
+    """Create the decision's resources the EHR lacks and remember the ids it gave them.
+
+    The one place where what Carepath rendered meets the EHR's ids: every reference to Carepath
+    (by identifier, or the unregistered `Device/carepath` of older decisions) gains the literal
+    reference of the Device registered there.
+    """
+    resources = services.device.naming(delivery.resources, ehr)
     try:
-        ehr_ids = deliver_resources(ehr, delivery.resources)
+        ehr_ids = deliver_resources(ehr, resources)
     except EhrConflict as error:
         _record(services, delivery.decision_id, "conflict", error)
-        ehr_ids = existing_ids(ehr, delivery.resources)  # raises Unsettled if still ambiguous
+        ehr_ids = existing_ids(ehr, resources)  # raises Unsettled if still ambiguous
     now = services.clock()
     with transaction(services.db) as connection:
         for key, ehr_id in ehr_ids.items():

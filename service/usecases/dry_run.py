@@ -9,6 +9,7 @@ moment. Nothing is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,19 +74,23 @@ class DryRun:
     """One item per evaluation, in time order, shaped as the stored trace (`carepath trace`)."""
 
 
-def dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, Any]:
+def dry_run(
+    definition: Definition, records: list[ClinicalRecord], now: datetime, author: Mapping[str, Any]
+) -> dict[str, Any]:
     """The collection Bundle of everything the pathway would have written by `now`."""
-    return traced_dry_run(definition, records, now).bundle
+    return traced_dry_run(definition, records, now, author).bundle
 
 
-def traced_dry_run(definition: Definition, records: list[ClinicalRecord], now: datetime) -> DryRun:
-    """The dry run's Bundle and its evaluation trace."""
+def traced_dry_run(
+    definition: Definition, records: list[ClinicalRecord], now: datetime, author: Mapping[str, Any]
+) -> DryRun:
+    """The dry run's Bundle and its evaluation trace; `author` is the Reference its proposals name Carepath by."""
     if not records:
         return DryRun(outbound.collection_bundle([]), [])
     patient_id = records[0].patient_id
     evaluations = simulate(definition, records, now)
     rendered = {
-        decision.key: outbound.render_decision(decision, patient_id)
+        decision.key: outbound.render_decision(decision, patient_id, author)
         for evaluation in evaluations
         for decision in evaluation.decisions
     }
@@ -109,7 +114,7 @@ def _traced(evaluation: Evaluation, definition: str) -> dict[str, Any]:
     }
 
 
-def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) -> DryRun:
+def dry_run_from_text(text: str, now_text: str, definition_path: Path | None, author: Mapping[str, Any]) -> DryRun:
     """`carepath simulate`: parse everything, then run."""
     try:
         bundle = parse_json(text)
@@ -119,4 +124,4 @@ def dry_run_from_text(text: str, now_text: str, definition_path: Path | None) ->
         definition = load_definition_file(definition_path) if definition_path else default_definition()
     except DefinitionError as error:
         raise DryRunError(f"invalid definition: {error}") from error
-    return traced_dry_run(definition, records_of_bundle(bundle, definition), parse_instant(now_text))
+    return traced_dry_run(definition, records_of_bundle(bundle, definition), parse_instant(now_text), author)

@@ -23,6 +23,7 @@ from pathways.fhir.outbound import (
 )
 from service.ehr.client import EhrClient
 from service.ehr.errors import EhrConflict, EhrUnavailable
+from service.ehr.responses import oldest
 from service.fhir.delivery_state import untagged
 from service.store.decisions import StoredProposal
 from service.usecases.worklist.sync import task_patch
@@ -93,8 +94,7 @@ def existing_ids(ehr: EhrClient, resources: list[dict[str, Any]]) -> dict[str, s
         matches = ehr.search(resource["resourceType"], [(key_parameter(resource), token)])
         if not matches:
             raise Unsettled("conflict without a match; retry", method="GET", path=resource["resourceType"])
-        oldest = min(matches, key=lambda r: (r.get("meta", {}).get("lastUpdated", ""), r.get("id", "")))
-        ids[key] = oldest["id"]
+        ids[key] = oldest(matches)["id"]
     return ids
 
 

@@ -51,7 +51,7 @@ def _persist_decision(
     decision_id = decisions.save_decision(connection, patient_id, decision, now)
     if decision_id is None:
         return None  # already decided: a re-run of the same evaluation
-    rendered = outbound.render_decision(decision, patient_id)
+    rendered = outbound.render_decision(decision, patient_id, services.device.author)
     for resource in rendered.resources:
         decisions.save_proposal(
             connection,

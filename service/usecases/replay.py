@@ -76,7 +76,7 @@ def replay_patient(
         if d["status"] == "active"
     }
     made = replayed.decisions()
-    comparison = _with_changed(connection, patient_id, compare(replayed, active), made)
+    comparison = _with_changed(connection, services, patient_id, compare(replayed, active), made)
     by_retraction = {k: facts for k, facts in retracted(state, records).items() if k in active and k not in made}
     orders, checks = _withdraw_or_note(connection, services, patient_id, comparison, late, set(by_retraction), now)
     for withdrawal in replayed.item_withdrawals():
@@ -152,7 +152,7 @@ def _withdraw(
 
 
 def _with_changed(
-    connection: sa.Connection, patient_id: str, comparison: Comparison, made: dict[str, Decision]
+    connection: sa.Connection, services: Services, patient_id: str, comparison: Comparison, made: dict[str, Decision]
 ) -> Comparison:
     """A decision made again under its key but proposing something else (a CT where an MRI stood,
     another specialty) is not the same decision: the stored one goes as no longer made, and the
@@ -162,7 +162,7 @@ def _with_changed(
         for key in comparison.kept
         if made[key].step != RED_FLAG_STEP
         and _stored_substance(connection, patient_id, key)
-        != _substance(outbound.render_decision(made[key], patient_id).resources)
+        != _substance(outbound.render_decision(made[key], patient_id, services.device.author).resources)
     ]
     if not changed:
         return comparison
@@ -192,10 +192,6 @@ def _substance(resources: Iterable[Mapping[str, Any]]) -> Substance:
     )
 
 
-def _proposed(decision: Decision, patient_id: str) -> Substance:
-    return _substance(outbound.render_decision(decision, patient_id).resources)
-
-
 def _stored_substance(connection: sa.Connection, patient_id: str, key: str) -> Substance:
     found = decisions.decision_by_key(connection, patient_id, key)
     if found is None:
@@ -219,6 +215,7 @@ def _note(
         if any(n.get("text") == text for n in notes):
             continue  # noted by an earlier replay of the same late fact
         noted = {**task.resource, "note": [*notes, {"text": text}]}
-        decisions.update_proposal(connection, task.id, noted, now, sync_pending=task.ehr_id is not None)
+        # Flagged even before the EHR has a copy: a delivery on its way then carries the note there too.
+        decisions.update_proposal(connection, task.id, noted, now, sync_pending=True)
         synced = synced or task.ehr_id is not None
     return [DeliveryOrder(decision_id, urgent=urgent)] if synced and services.ehr is not None else []

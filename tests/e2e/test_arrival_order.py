@@ -40,7 +40,7 @@ from service.settings import Settings
 from service.store.database import make_engine
 from service.store.tables import deliveries, inbound_events, patient_states, proposals
 from service.usecases.dry_run import dry_run, records_of_bundle
-from tests.builders import LOCAL, ODI, PAIN, SNOMED, finding, measure, pt_visit
+from tests.builders import AUTHOR, LOCAL, ODI, PAIN, SNOMED, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.helpers import carepath_env, launcher, post
 from tests.faults.redis_server import RedisServer
@@ -224,7 +224,7 @@ def open_expected(definition: Definition, case: Case, now: datetime) -> set[Prop
     records = records_of_bundle(
         {"resourceType": "Bundle", "entry": [{"resource": r} for r in case.resources]}, definition
     )
-    bundle = dry_run(definition, records, now)
+    bundle = dry_run(definition, records, now, AUTHOR)
     return {
         proposal_of(entry["resource"])
         for entry in bundle.get("entry", [])

@@ -39,7 +39,7 @@ from service.store.codec import evidence_to_json
 from service.store.database import make_engine, transaction
 from service.usecases import intake as ingest
 from service.usecases.dry_run import dry_run, records_of_bundle
-from tests.builders import CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
+from tests.builders import AUTHOR, CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.helpers import (
     RED_FLAG_TASKS,
@@ -381,7 +381,7 @@ def dry_run_of(resources: list[dict[str, Any]], now: datetime) -> tuple[dict[str
         for evaluation in simulate(definition, records, now)
         for decision in evaluation.decisions
     }
-    bundle = dry_run(definition, records, now)
+    bundle = dry_run(definition, records, now, AUTHOR)
     written = {(entry["resource"]["resourceType"], key_of(entry["resource"])) for entry in bundle["entry"]}
     return decided, written
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 
-from service.bootstrap import Services
+from service.bootstrap import Services, build
+from service.ehr.auth import BearerToken
+from service.ehr.client import EhrClient
+from service.queue import DeliveryOrder
+from service.settings import Settings
 from service.store import decisions
 from service.store.database import transaction
 from service.usecases import delivery, evaluation, intake
@@ -15,10 +21,16 @@ from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
 
 
-def evaluate(services: Services, prepared: intake.PreparedEvent, channel: str = "test") -> None:
+def store_and_evaluate(
+    services: Services, prepared: intake.PreparedEvent, channel: str = "test"
+) -> list[DeliveryOrder]:
     with transaction(services.db) as connection:
         event_id, _ = intake.store(connection, prepared, channel, services.clock())
-    for order in evaluation.evaluate_event(services, event_id):
+    return evaluation.evaluate_event(services, event_id)
+
+
+def evaluate(services: Services, prepared: intake.PreparedEvent, channel: str = "test") -> None:
+    for order in store_and_evaluate(services, prepared, channel):
         delivery.deliver_decision(services, order.decision_id)
 
 
@@ -72,3 +84,40 @@ def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services
         "api-delete",
     )
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+
+
+class RetractingWhileWriting(EhrClient):
+    """SEKMET's client, but the finding is retracted here while the decision's transaction is on its way."""
+
+    retract: Callable[[], None] | None = None
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        retract, self.retract = self.retract, None
+        if retract is not None:
+            retract()  # committed before the EHR answers: the proposals have no EHR id yet
+        return super().transaction(bundle)
+
+
+def test_a_retraction_committed_while_the_decision_is_being_written_still_withdraws_the_ehrs_copies(
+    stack_settings: Settings, sekmet: SekmetServer
+) -> None:
+    ehr = RetractingWhileWriting(sekmet.base_url, auth=BearerToken(sekmet.token), timeout=(3.05, 20))
+    services = build(stack_settings, ehr=ehr)
+    patient = new_patient_id()
+    t0 = datetime.now(UTC) - timedelta(days=3)
+    flag = finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1))
+    evaluate(services, intake.prepare(pt_visit(patient, t0), "Encounter"))
+    orders = store_and_evaluate(services, intake.prepare(flag, "Observation"))
+    corrected = dict(flag, status="entered-in-error", meta={"versionId": "2"})
+    retraction_orders: list[DeliveryOrder] = []
+    retraction = intake.prepare(corrected, "Observation")
+    ehr.retract = lambda: retraction_orders.extend(store_and_evaluate(services, retraction))
+
+    for order in orders:
+        delivery.deliver_decision(services, order.decision_id)  # the retraction commits mid-write
+    for order in retraction_orders:
+        delivery.deliver_decision(services, order.decision_id)
+
+    assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+    assert ehr_statuses(sekmet, "ServiceRequest", patient) == ["revoked"]
+    services.db.dispose()

@@ -10,6 +10,7 @@ from pathways.fhir import outbound
 from pathways.model import Coding, Decision, Evidence, Priority, Proposal, ProposalKind, SourceRef
 from service.bootstrap import Services
 from service.usecases.ehr_writes import create_one_by_one
+from tests.builders import AUTHOR
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
 
@@ -39,7 +40,7 @@ def red_flag(patient: str) -> list[dict]:
         definition="https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0",
         severity="major",
     )
-    return list(outbound.render_decision(decision, patient).resources)
+    return list(outbound.render_decision(decision, patient, AUTHOR).resources)
 
 
 def test_one_by_one_creates_each_resource_once_and_links_them_by_the_ehrs_ids(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,8 @@ TOPIC_URL = "https://carepath.dev/fhir/SubscriptionTopic/pt-intake"
 FHIR_JSON = "application/fhir+json"
 GAP_GRACE_SECONDS = 3  # short enough to wait for, long enough that a gap is seen open first
 HEARTBEAT_GRACE = 3  # SEKMET checks heartbeats once a second, so a 1 s heartbeat may come 2 s apart
+GRACE = timedelta(seconds=300)  # SECRET_GRACE_SECONDS' default
+SHORT_GRACE_SECONDS = 2.0  # short enough to wait out
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +217,8 @@ def test_a_red_flag_written_to_the_ehr_reaches_carepath_by_id_only_notification_
     ]
     registered.append(subscription_id)
     assert "EHR status: active" in result.stdout  # SEKMET activates only after Carepath accepted its handshake
+    [device] = [line.rsplit(" ", 1)[-1] for line in result.stdout.splitlines() if line.startswith("Carepath's Device")]
+    assert requests.get(f"{sekmet.base_url}/{device}", headers=sekmet.auth_headers(), timeout=10).status_code == 200
     assert "Bearer" not in result.stdout + result.stderr
 
     start = datetime.now(UTC) - timedelta(days=3)
@@ -322,7 +327,7 @@ def test_a_subscription_the_ehr_put_in_error_is_reactivated_with_a_new_secret_an
     missed = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, start))  # written while nothing is notified
     assert stack_services.ehr is not None
 
-    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC), GRACE)
 
     (mine,) = [c for c in checked if c.subscription_id == subscription_id]
     assert mine.reactivated and mine.ehr_status == "error" and len(mine.event_ids) == 1, mine
@@ -332,8 +337,30 @@ def test_a_subscription_the_ehr_put_in_error_is_reactivated_with_a_new_secret_an
     visit = ehr_put(sekmet, pt_visit(patient, start + timedelta(days=1)))
     wait_until(lambda: len(stored(stack_services, patient)) == 2, 30, what="the next event notified")
     assert stored(stack_services, patient)[1] == ("notification", "Encounter", visit["id"])
-    again = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+    again = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC), GRACE)
     assert [(c.reactivated, c.ehr_status) for c in again if c.subscription_id == subscription_id] == [(False, "active")]
+
+
+def test_a_reactivated_subscriptions_previous_secret_is_accepted_for_the_grace_period_then_refused(
+    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    subscription = register(stack_services, f"{api}/notifications", new_patient_id(), registered)
+    subscription_id, old_secret = subscription.subscription_id, subscription.secret
+    break_channel(sekmet, subscription_id)
+    assert stack_services.ehr is not None
+    rotated_at = time.monotonic()
+    checked = reactivation.check_all(
+        stack_services.db, stack_services.ehr, datetime.now(UTC), timedelta(seconds=SHORT_GRACE_SECONDS)
+    )
+    assert [c.reactivated for c in checked if c.subscription_id == subscription_id] == [True]
+    heartbeat = notification(sekmet.base_url, subscription_id, "heartbeat", 0)
+
+    # A notification the EHR sent, or retries, with the header it held before the reactivation.
+    assert deliver(api, heartbeat, old_secret).status_code == 200
+    time.sleep(max(0.0, rotated_at + SHORT_GRACE_SECONDS + 0.5 - time.monotonic()))
+    refused = deliver(api, heartbeat, old_secret)
+    assert refused.status_code == 401, refused.text
+    silence(sekmet, subscription_id)
 
 
 def test_a_second_subscription_check_while_one_runs_does_nothing(
@@ -343,8 +370,8 @@ def test_a_second_subscription_check_while_one_runs_does_nothing(
     subscription_id = register(stack_services, f"{api}/notifications", new_patient_id(), registered).subscription_id
     with stack_services.db.connect() as running:
         assert try_exclusive(running, "subscription-watch")  # as the first worker's check holds it
-        assert reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC)) == []
-    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))
+        assert reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC), GRACE) == []
+    checked = reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC), GRACE)
     assert subscription_id in [c.subscription_id for c in checked]  # the first check is over: this one runs
 
 

@@ -122,7 +122,7 @@ def test_the_role_claim_decides_what_the_jwt_may_do(client: FlaskClient, issuer:
 def test_a_claimed_task_names_the_fhir_user_of_the_jwt(issuer: Issuer, services: Services) -> None:
     authenticator = create_app(services.settings, services=services).extensions["carepath.authenticator"]
     who = authenticator.identify(issuer.token(fhirUser="https://ehr.example/fhir/Practitioner/p-77"))
-    assert (who.name, who.role, who.kind, who.owner_reference) == ("dana", "coordinator", "oidc", "Practitioner/p-77")
+    assert (who.name, who.role, who.kind, who.owner_key) == ("dana", "coordinator", "oidc", "Practitioner/p-77")
 
 
 @pytest.mark.parametrize(

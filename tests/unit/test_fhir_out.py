@@ -43,6 +43,7 @@ from pathways.model import (
     pathway_key_of,
 )
 from service.fhir.validation import validate_resource
+from tests.builders import AUTHOR
 
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -161,14 +162,14 @@ def approve_tasks(rendered: RenderedDecision) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", DECISIONS)
 def test_every_rendered_resource_validates_against_the_r4_models_and_required_codes(name: str) -> None:
-    for resource in render_decision(DECISIONS[name](), "123").resources:
+    for resource in render_decision(DECISIONS[name](), "123", AUTHOR).resources:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         validate_resource(resource, resource["resourceType"])
 
 
 @pytest.mark.parametrize("name", DECISIONS)
 def test_rendered_resources_are_plain_json(name: str) -> None:
-    rendered = render_decision(DECISIONS[name](), "123")
+    rendered = render_decision(DECISIONS[name](), "123", AUTHOR)
     assert json.loads(json.dumps(rendered.resources)) == list(rendered.resources)
 
 
@@ -176,7 +177,7 @@ def test_rendered_resources_are_plain_json(name: str) -> None:
 
 
 def test_the_identifier_names_patient_pathway_version_episode_step_occurrence_and_item() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     assert identifier(by_type(rendered, "ServiceRequest")[0]) == (
         "Patient/123|pt-nonresponse|1.0.0|ep-2026-01-05|reassessment|1|second-opinion"
     )
@@ -185,14 +186,14 @@ def test_the_identifier_names_patient_pathway_version_episode_step_occurrence_an
 
 
 def test_every_resource_has_the_proposal_identifier_system_and_a_distinct_value() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     for resource in by_type(rendered, "Task") + by_type(rendered, "ServiceRequest"):
         assert resource["identifier"][0]["system"] == PROPOSAL_IDENTIFIER_SYSTEM
     assert len(set(rendered.identifiers)) == len(rendered.resources) == 4
 
 
 def test_rendering_the_same_decision_twice_gives_identical_resources() -> None:
-    assert render_decision(reassessment(), "123") == render_decision(reassessment(), "123")
+    assert render_decision(reassessment(), "123", AUTHOR) == render_decision(reassessment(), "123", AUTHOR)
 
 
 @pytest.mark.parametrize(
@@ -205,36 +206,36 @@ def test_rendering_the_same_decision_twice_gives_identical_resources() -> None:
     ],
 )
 def test_a_repeat_episode_new_version_or_reissue_gives_new_identifiers(changes: dict[str, Any]) -> None:
-    first = set(render_decision(reassessment(), "123").identifiers)
-    assert first.isdisjoint(render_decision(reassessment(**changes), "123").identifiers)
+    first = set(render_decision(reassessment(), "123", AUTHOR).identifiers)
+    assert first.isdisjoint(render_decision(reassessment(**changes), "123", AUTHOR).identifiers)
 
 
 def test_a_reissue_rides_on_the_occurrence_and_keeps_the_engines_key() -> None:
-    rendered = render_decision(reassessment(reissue=3), "123")
+    rendered = render_decision(reassessment(reissue=3), "123", AUTHOR)
     assert rendered.group_identifier == "Patient/123|pt-nonresponse|1.0.0|ep-2026-01-05|reassessment|1~3"
     assert rendered.decision_key == "ep-2026-01-05/reassessment/1~3"
     assert pathway_key_of(rendered.decision_key) == reassessment().key == "ep-2026-01-05/reassessment/1"
 
 
 def test_another_patient_gets_other_identifiers() -> None:
-    first = set(render_decision(reassessment(), "123").identifiers)
-    assert first.isdisjoint(render_decision(reassessment(), "456").identifiers)
+    first = set(render_decision(reassessment(), "123", AUTHOR).identifiers)
+    assert first.isdisjoint(render_decision(reassessment(), "456", AUTHOR).identifiers)
 
 
 def test_red_flag_severities_of_the_same_occurrence_get_different_identifiers() -> None:
-    major = render_decision(red_flag(), "123")
-    minor = render_decision(replace(red_flag(), severity="minor"), "123")
+    major = render_decision(red_flag(), "123", AUTHOR)
+    minor = render_decision(replace(red_flag(), severity="minor"), "123", AUTHOR)
     assert set(major.identifiers).isdisjoint(minor.identifiers)
     assert major.group_identifier.endswith("|red-flags:major|1")
 
 
 def test_the_approve_task_is_keyed_by_its_service_request_item() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     assert identifier(approve_tasks(rendered)[0]).endswith("|second-opinion-approve")
 
 
 def test_the_resource_id_is_the_client_id_of_its_identifier() -> None:
-    for resource in render_decision(reassessment(), "123").resources:
+    for resource in render_decision(reassessment(), "123", AUTHOR).resources:
         assert resource["id"] == client_id(key_of(resource))
         assert FHIR_ID.fullmatch(resource["id"])
 
@@ -264,20 +265,20 @@ def test_a_decision_that_cannot_be_keyed_or_timed_unambiguously_is_refused(
     changes: dict[str, Any], patient: str
 ) -> None:
     with pytest.raises(ValueError):
-        render_decision(reassessment(**changes), patient)
+        render_decision(reassessment(**changes), patient, AUTHOR)
 
 
 def test_two_proposals_with_the_same_item_are_refused() -> None:
     task = reassessment().proposals[0]
     with pytest.raises(ValueError, match="unique"):
-        render_decision(reassessment(proposals=(task, task)), "123")
+        render_decision(reassessment(proposals=(task, task)), "123", AUTHOR)
 
 
 # --- what every proposal carries ----------------------------------------------------------------
 
 
 def test_tasks_and_service_requests_carry_the_step_tag_canonical_patient_and_authored_time() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     for task in by_type(rendered, "Task"):
         assert task["meta"]["tag"] == [{"system": PATHWAY_STEP_SYSTEM, "code": "reassessment"}]
         assert task["instantiatesCanonical"] == DEFINITION  # 0..1 on R4 Task
@@ -292,19 +293,19 @@ def test_tasks_and_service_requests_carry_the_step_tag_canonical_patient_and_aut
 
 def test_a_decision_time_in_another_zone_is_written_in_utc() -> None:
     at = datetime.fromisoformat("2026-02-16T10:30:00.250000+01:00")
-    rendered = render_decision(reassessment(at=at), "123")
+    rendered = render_decision(reassessment(at=at), "123", AUTHOR)
     assert by_type(rendered, "Task")[0]["authoredOn"] == "2026-02-16T09:30:00.250000Z"
 
 
 def test_tasks_are_requested_orders_from_the_engine_device_with_the_explanation() -> None:
-    for task in by_type(render_decision(reassessment(), "123"), "Task"):
+    for task in by_type(render_decision(reassessment(), "123", AUTHOR), "Task"):
         assert (task["status"], task["intent"], task["priority"]) == ("requested", "order", "routine")
-        assert task["requester"] == {"reference": "Device/carepath", "display": "Carepath pathway engine"}
+        assert task["requester"] == AUTHOR
         assert task["description"] == reassessment().explanation
 
 
 def test_a_task_proposal_is_coded_with_its_local_code() -> None:
-    task = by_type(render_decision(reassessment(), "123"), "Task")[0]
+    task = by_type(render_decision(reassessment(), "123", AUTHOR), "Task")[0]
     assert task["code"]["coding"] == [
         {"system": CAREPATH_CODE_SYSTEM, "code": "notify-prescriber", "display": "Notify prescriber"}
     ]
@@ -313,7 +314,7 @@ def test_a_task_proposal_is_coded_with_its_local_code() -> None:
 
 
 def test_a_task_takes_the_first_reason_and_keeps_the_others_as_evidence_inputs() -> None:
-    task = by_type(render_decision(reassessment(), "123"), "Task")[0]
+    task = by_type(render_decision(reassessment(), "123", AUTHOR), "Task")[0]
     assert task["reasonReference"] == {"reference": "Observation/12"}
     assert task["input"] == [
         {"type": {"text": "evidence"}, "valueReference": {"reference": "Observation/adh-1"}},
@@ -322,13 +323,13 @@ def test_a_task_takes_the_first_reason_and_keeps_the_others_as_evidence_inputs()
 
 
 def test_a_decision_without_reasons_renders_no_reason_elements() -> None:
-    rendered = render_decision(red_flag(), "123")
+    rendered = render_decision(red_flag(), "123", AUTHOR)
     for resource in rendered.resources:
         assert not {"reasonReference", "input", "supportingInfo", "entity", "extension"} & set(resource)
 
 
 def test_service_requests_are_draft_proposals_with_code_text_note_and_performer() -> None:
-    request = by_type(render_decision(reassessment(), "123"), "ServiceRequest")[0]
+    request = by_type(render_decision(reassessment(), "123", AUTHOR), "ServiceRequest")[0]
     assert (request["status"], request["intent"], request["priority"]) == ("draft", "proposal", "routine")
     assert request["code"] == {
         "coding": [{"system": SNOMED, "code": "308474002", "display": "Referral to neurologist"}],
@@ -339,13 +340,13 @@ def test_service_requests_are_draft_proposals_with_code_text_note_and_performer(
 
 
 def test_service_request_reasons_keep_allowed_types_and_move_encounters_to_supporting_info() -> None:
-    request = by_type(render_decision(reassessment(), "123"), "ServiceRequest")[0]
+    request = by_type(render_decision(reassessment(), "123", AUTHOR), "ServiceRequest")[0]
     assert request["reasonReference"] == [{"reference": "Observation/12"}, {"reference": "Observation/adh-1"}]
     assert request["supportingInfo"] == [{"reference": "Encounter/visit-9"}]
 
 
 def test_local_and_standard_codes_sit_side_by_side_on_a_service_request() -> None:
-    mri = by_type(render_decision(imaging(), "123"), "ServiceRequest")[0]
+    mri = by_type(render_decision(imaging(), "123", AUTHOR), "ServiceRequest")[0]
     assert [(c["system"], c["code"]) for c in mri["code"]["coding"]] == [(SNOMED, "394451000119106"), (CPT, "72148")]
 
 
@@ -354,13 +355,13 @@ def test_local_and_standard_codes_sit_side_by_side_on_a_service_request() -> Non
     [("imaging", 0, "363679005"), ("imaging", 1, None), ("reassessment", 0, "3457005"), ("red-flag", 0, "3457005")],
 )
 def test_the_service_request_category_follows_its_codes(name: str, index: int, category: str | None) -> None:
-    request = by_type(render_decision(DECISIONS[name](), "123"), "ServiceRequest")[index]
+    request = by_type(render_decision(DECISIONS[name](), "123", AUTHOR), "ServiceRequest")[index]
     found = [c["code"] for concept in request.get("category", []) for c in concept["coding"]]
     assert found == ([category] if category else [])
 
 
 def test_every_service_request_gets_one_approve_task_focusing_it() -> None:
-    rendered = render_decision(imaging(), "123")
+    rendered = render_decision(imaging(), "123", AUTHOR)
     requests = by_type(rendered, "ServiceRequest")
     approvals = approve_tasks(rendered)
     assert [t["focus"]["reference"] for t in approvals] == [f"ServiceRequest/{r['id']}" for r in requests]
@@ -370,19 +371,20 @@ def test_every_service_request_gets_one_approve_task_focusing_it() -> None:
 
 
 def test_the_approve_task_has_its_service_request_priority() -> None:
-    rendered = render_decision(red_flag(), "123")
+    rendered = render_decision(red_flag(), "123", AUTHOR)
     assert approve_tasks(rendered)[0]["priority"] == "stat"
 
 
-def test_a_caller_may_name_another_requester() -> None:
-    requester = {"reference": "PractitionerRole/coord-1"}
-    rendered = render_decision(reassessment(), "123", requester=requester)
-    assert {r["requester"]["reference"] for r in rendered.resources if "requester" in r} == {"PractitionerRole/coord-1"}
-    assert by_type(rendered, "Provenance")[0]["agent"][0]["who"]["reference"] == "Device/carepath"
+def test_carepath_is_named_requester_and_author_by_the_reference_the_caller_gives() -> None:
+    author = {"identifier": {"system": "urn:example:devices", "value": "cp-7"}, "display": "Carepath at site 7"}
+    rendered = render_decision(reassessment(), "123", author)
+    assert [r["requester"] for r in rendered.resources if "requester" in r] == [author, author, author]
+    assert by_type(rendered, "Provenance")[0]["agent"][0]["who"] == author
+    assert "Device/carepath" not in json.dumps(rendered.resources)  # no EHR holds it
 
 
 def test_resources_come_in_a_safe_write_order() -> None:
-    rendered = render_decision(red_flag(), "123")  # the Task proposal is listed after the ServiceRequest
+    rendered = render_decision(red_flag(), "123", AUTHOR)  # the Task proposal is listed after the ServiceRequest
     assert [r["resourceType"] for r in rendered.resources] == ["ServiceRequest", "Task", "Task", "Provenance"]
     written: set[str] = set()
     for resource in rendered.resources:
@@ -392,7 +394,7 @@ def test_resources_come_in_a_safe_write_order() -> None:
 
 
 def test_the_decision_resources_share_a_group_identifier() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     groups = [t["groupIdentifier"]["value"] for t in by_type(rendered, "Task")]
     groups += [r["requisition"]["value"] for r in by_type(rendered, "ServiceRequest")]
     assert set(groups) == {rendered.group_identifier}
@@ -407,7 +409,7 @@ def provenance_of(rendered: RenderedDecision) -> dict[str, Any]:
 
 
 def test_the_provenance_targets_every_written_resource_and_each_names_it() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     provenance = provenance_of(rendered)
     others = [r for r in rendered.resources if r is not provenance]
     assert [t["reference"] for t in provenance["target"]] == [f"{r['resourceType']}/{r['id']}" for r in others]
@@ -416,7 +418,7 @@ def test_the_provenance_targets_every_written_resource_and_each_names_it() -> No
 
 
 def test_the_provenance_records_the_moment_policy_activity_and_author() -> None:
-    provenance = provenance_of(render_decision(reassessment(), "123"))
+    provenance = provenance_of(render_decision(reassessment(), "123", AUTHOR))
     assert provenance["recorded"] == "2026-02-16T09:30:00Z"
     assert provenance["policy"] == [DEFINITION]
     assert provenance["activity"]["coding"][0]["code"] == "CREATE"
@@ -425,14 +427,14 @@ def test_the_provenance_records_the_moment_policy_activity_and_author() -> None:
 
 
 def test_the_provenance_key_is_a_searchable_tag_because_r4_provenance_has_no_identifier() -> None:
-    provenance = provenance_of(render_decision(reassessment(), "123"))
+    provenance = provenance_of(render_decision(reassessment(), "123", AUTHOR))
     assert "identifier" not in provenance
     assert key_of(provenance).endswith("|reassessment|1|provenance")
     assert if_none_exist(provenance).startswith("_tag=")
 
 
 def test_the_provenance_entities_are_version_specific_sources_each_named_once() -> None:
-    provenance = provenance_of(render_decision(reassessment(), "123"))
+    provenance = provenance_of(render_decision(reassessment(), "123", AUTHOR))
     assert [(e["role"], e["what"]["reference"]) for e in provenance["entity"]] == [
         ("source", "Observation/12/_history/3"),
         ("source", "Observation/adh-1"),
@@ -455,7 +457,7 @@ def _evidence(provenance: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_structured_evidence_rides_on_the_provenance_with_typed_values_and_sources() -> None:
-    evidence = _evidence(provenance_of(render_decision(reassessment(), "123")))
+    evidence = _evidence(provenance_of(render_decision(reassessment(), "123", AUTHOR)))
     assert evidence["pain.baseline"] == {"valueInteger": 7, "sources": ["Observation/12/_history/3"]}
     assert evidence["pain.latest"] == {"valueDecimal": 6.0, "sources": ["Observation/12/_history/3"]}
     assert evidence["adherent"] == {"valueBoolean": True, "sources": ["Observation/adh-1"]}
@@ -477,7 +479,7 @@ def _unescape_token(token: str) -> tuple[str, str]:
 
 
 def test_a_transaction_bundle_validates_and_creates_each_resource_conditionally() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     bundle = transaction_bundle(rendered)
     validate_resource(bundle, "Bundle")
     assert bundle["type"] == "transaction"
@@ -521,20 +523,20 @@ def _references(node: Any) -> list[str]:
 
 
 def test_transaction_entries_reference_each_other_by_full_url() -> None:
-    bundle = transaction_bundle(render_decision(imaging(), "123"))
+    bundle = transaction_bundle(render_decision(imaging(), "123", AUTHOR))
     full_urls = {entry["fullUrl"] for entry in bundle["entry"]}
     internal = [r for r in _references(bundle) if r.startswith(("Task/", "ServiceRequest/", "Provenance/", "urn:"))]
     assert internal and set(internal) <= full_urls
 
 
 def test_a_transaction_from_stored_copies_equals_one_from_the_rendering() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     stored = [resource | {"meta": resource["meta"] | {"versionId": "1"}} for resource in rendered.resources]
     assert transaction_bundle(stored) == transaction_bundle(rendered)
 
 
 def test_a_collection_bundle_of_several_decisions_validates_and_resolves_every_reference() -> None:
-    decisions = [render_decision(reassessment(), "123"), render_decision(imaging(), "123")]
+    decisions = [render_decision(reassessment(), "123", AUTHOR), render_decision(imaging(), "123", AUTHOR)]
     bundle = collection_bundle([*decisions, decisions[0]])
     validate_resource(bundle, "Bundle")
     assert bundle["type"] == "collection"
@@ -552,7 +554,7 @@ def test_a_dry_run_that_proposes_nothing_is_a_valid_empty_collection() -> None:
 
 
 def test_bundling_leaves_the_rendered_resources_untouched() -> None:
-    rendered = render_decision(reassessment(), "123")
+    rendered = render_decision(reassessment(), "123", AUTHOR)
     before = json.dumps(rendered.resources)
     transaction_bundle(rendered)
     collection_bundle([rendered])
@@ -577,7 +579,7 @@ def apply_patch(resource: dict[str, Any], patch: tuple[dict[str, Any], ...]) -> 
 
 
 def test_withdrawing_an_open_task_cancels_it_with_a_reason() -> None:
-    task = by_type(render_decision(reassessment(), "123"), "Task")[0]
+    task = by_type(render_decision(reassessment(), "123", AUTHOR), "Task")[0]
     update = withdrawal_updates(task, "Pain score entered in error")
     assert update is not None
     assert update.resource["status"] == "cancelled"
@@ -588,7 +590,7 @@ def test_withdrawing_an_open_task_cancels_it_with_a_reason() -> None:
 
 
 def test_withdrawing_a_service_request_revokes_it_and_notes_why() -> None:
-    request = by_type(render_decision(reassessment(), "123"), "ServiceRequest")[0]
+    request = by_type(render_decision(reassessment(), "123", AUTHOR), "ServiceRequest")[0]
     update = withdrawal_updates(request, "Pain score entered in error")
     assert update is not None
     assert update.resource["status"] == "revoked"
@@ -598,7 +600,8 @@ def test_withdrawing_a_service_request_revokes_it_and_notes_why() -> None:
 
 
 def test_withdrawing_a_service_request_without_notes_adds_the_note_list() -> None:
-    request = {k: v for k, v in by_type(render_decision(imaging(), "123"), "ServiceRequest")[0].items() if k != "note"}
+    mri = by_type(render_decision(imaging(), "123", AUTHOR), "ServiceRequest")[0]
+    request = {k: v for k, v in mri.items() if k != "note"}
     update = withdrawal_updates(request, "retracted")
     assert update is not None
     assert apply_patch(request, update.patch)["note"] == [{"text": "retracted"}]
@@ -614,7 +617,7 @@ def test_withdrawing_a_service_request_without_notes_adds_the_note_list() -> Non
 def test_withdrawing_items_reaches_each_item_and_its_approve_task_and_leaves_the_rest_standing(
     items: tuple[str, ...], withdrawn: dict[str, str]
 ) -> None:
-    rendered = render_decision(imaging(), "123")
+    rendered = render_decision(imaging(), "123", AUTHOR)
     after = outbound.apply_withdrawal(rendered, Withdrawal("1/imaging/1", "MRI contraindicated", items))
     statuses = {key_of(r).rsplit("|", 1)[1]: r.get("status") for r in after.resources}
     standing = {"mri": "draft", "mri-approve": "requested", "ncs": "draft", "ncs-approve": "requested"}
@@ -625,7 +628,7 @@ def test_withdrawing_items_reaches_each_item_and_its_approve_task_and_leaves_the
 
 
 def test_the_withdrawal_patch_fails_if_the_status_moved_on_meanwhile() -> None:
-    task = by_type(render_decision(reassessment(), "123"), "Task")[0]
+    task = by_type(render_decision(reassessment(), "123", AUTHOR), "Task")[0]
     update = withdrawal_updates(task, "retracted")
     assert update is not None
     with pytest.raises(AssertionError, match="test op failed"):

@@ -24,6 +24,11 @@ from service.settings import Settings, SettingsError, settings_table_markdown
         ("EHR_READ_TIMEOUT", "-1", "a number of seconds above 0"),
         ("TOKEN_CACHE_SECONDS", "nan", "a number of seconds, 0 or more"),
         ("DATABASE_URL", "carepath.db", "an SQLAlchemy URL"),
+        ("DEVICE_IDENTIFIER", "carepath", "an identifier `system|value`"),
+        ("DEVICE_IDENTIFIER", "urn:x|", "an identifier `system|value`"),
+        ("COORDINATOR_PRACTITIONERS", "alice", "comma-separated `name=Type/id` pairs"),
+        ("COORDINATOR_PRACTITIONERS", "alice=Dr Alice", "comma-separated `name=Type/id` pairs"),
+        ("COORDINATOR_PRACTITIONERS", "alice=Practitioner/1,alice=Practitioner/2", "each name once"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_and_what_it_accepts(
@@ -46,6 +51,16 @@ def test_values_are_normalised_as_their_type_says() -> None:
     )
     assert (settings.log_format, settings.log_level, settings.ehr_auth) == ("console", "DEBUG", "smart")
     assert settings.ehr_scopes == "a b c"
+
+
+def test_coordinators_map_to_their_practitioners_in_the_order_given() -> None:
+    settings = Settings.from_env({"COORDINATOR_PRACTITIONERS": " alice = Practitioner/p-1 , bob=PractitionerRole/r.2,"})
+    assert settings.coordinator_practitioners == (("alice", "Practitioner/p-1"), ("bob", "PractitionerRole/r.2"))
+    assert Settings.from_env({}).coordinator_practitioners == ()
+
+
+def test_the_device_identifier_is_a_token_with_both_parts_trimmed() -> None:
+    assert Settings.from_env({"DEVICE_IDENTIFIER": " urn:oid:1.2.3 | cp-7 "}).device_identifier == "urn:oid:1.2.3|cp-7"
 
 
 def test_empty_values_take_the_default() -> None:

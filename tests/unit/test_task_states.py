@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pathways.fhir import task_lifecycle as states
-from service.access.identity import COORDINATOR, TOKEN, Identity
+from service.access.identity import AGENT_SYSTEM, COORDINATOR, TOKEN, Identity
 from service.problems import Problem
 from service.usecases.worklist import edits, json_patch, sync
 from service.usecases.worklist.transitions import check_reason, check_transition
@@ -129,9 +129,23 @@ ALICE = Identity("alice", COORDINATOR, TOKEN)
 def test_a_claim_sets_the_caller_as_owner_and_moves_a_requested_task_to_received() -> None:
     claimed = edits.claimed(TASK, ALICE, None)
     assert claimed["status"] == "received"
-    assert claimed["owner"] == {"reference": "Practitioner/alice", "display": "alice"}
+    # alice is known by name only: named by identifier, never by a reference no EHR holds
+    assert claimed["owner"] == {"identifier": {"system": AGENT_SYSTEM, "value": "alice"}, "display": "alice"}
     accepted = edits.claimed(TASK, ALICE, {"status": "accepted", "owner": {"reference": "CareTeam/pt"}})
     assert (accepted["status"], accepted["owner"]) == ("accepted", {"reference": "CareTeam/pt"})
+
+
+def test_a_coordinator_known_as_a_practitioner_claims_as_that_practitioner() -> None:
+    dana = Identity("dana", COORDINATOR, TOKEN, reference="Practitioner/p-77")
+    assert edits.claimed(TASK, dana, None)["owner"] == {"reference": "Practitioner/p-77", "display": "dana"}
+
+
+def test_a_coordinator_known_by_name_only_may_claim_again_what_they_hold_but_not_what_another_holds() -> None:
+    mine = edits.claimed(TASK, ALICE, None)
+    assert edits.claimed(mine, ALICE, {"status": "accepted"})["status"] == "accepted"
+    with pytest.raises(Problem) as refused:
+        edits.claimed(mine, Identity("bob", COORDINATOR, TOKEN), None)
+    assert (refused.value.status, refused.value.expressions) == (409, ["Task.owner"])
 
 
 def test_a_task_claimed_by_someone_else_or_already_started_cannot_be_claimed() -> None:

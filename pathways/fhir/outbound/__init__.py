@@ -33,8 +33,6 @@ from pathways.fhir.outbound.keys import (
 )
 from pathways.fhir.outbound.provenance import EVIDENCE_EXTENSION_URL, provenance
 from pathways.fhir.outbound.requests import (
-    DEVICE_DISPLAY,
-    DEVICE_REFERENCE,
     Context,
     Resource,
     approve_task,
@@ -86,25 +84,28 @@ class RenderedDecision:
         return tuple(key_of(resource) for resource in self.resources)
 
 
-def render_decision(decision: Decision, patient_id: str, requester: dict[str, Any] | None = None) -> RenderedDecision:
-    """Render every proposal of a decision, plus one approve Task per ServiceRequest and a Provenance."""
+def render_decision(decision: Decision, patient_id: str, author: Mapping[str, Any]) -> RenderedDecision:
+    """Render every proposal of a decision, plus one approve Task per ServiceRequest and a Provenance.
+
+    `author` is the Reference to Carepath itself (requester and Provenance agent): the caller's to
+    give, by identifier, since the EHR's id of Carepath's Device is known only at delivery.
+    """
     group = decision_identifier(patient_id, decision)
     items = [p.item for p in decision.proposals]
     if len(set(items)) != len(items):
         raise ValueError(f"proposal items must be unique within a decision, got {items}")
-    device = {"reference": DEVICE_REFERENCE, "display": DEVICE_DISPLAY}
     provenance_key = item_identifier(group, PROVENANCE_ITEM)
     ctx = Context(
         decision=decision,
         patient=f"Patient/{patient_id}",
-        requester=requester or device,
+        requester=dict(author),
         group_identifier=group,
         provenance=f"Provenance/{client_id(provenance_key)}",
     )
     requests = [_service_request(ctx, p) for p in decision.proposals if p.kind is ProposalKind.SERVICE_REQUEST]
     tasks = [_task(ctx, p) for p in decision.proposals]
     targets = [f"{r['resourceType']}/{r['id']}" for r in (*requests, *tasks)]
-    written = (*requests, *tasks, provenance(ctx, provenance_key, targets, device))
+    written = (*requests, *tasks, provenance(ctx, provenance_key, targets))
     return RenderedDecision(decision_key=decision.key, group_identifier=group, resources=written)
 
 

@@ -35,7 +35,7 @@ def versioned_reference(source: SourceRef) -> str:
     return f"{source.reference}/_history/{source.version_id}"
 
 
-def provenance(ctx: Context, key: str, targets: list[str], device: dict[str, Any]) -> Resource:
+def provenance(ctx: Context, key: str, targets: list[str]) -> Resource:
     """The Provenance of a decision whose written resources are `targets` (literal references)."""
     decision = ctx.decision
     body: Resource = {
@@ -53,7 +53,7 @@ def provenance(ctx: Context, key: str, targets: list[str], device: dict[str, Any
         "recorded": fhir_instant(decision.at),
         "policy": [decision.definition],
         "activity": {"coding": [coding(CREATE_ACTIVITY)]},
-        "agent": [{"type": {"coding": [coding(AUTHOR_TYPE)]}, "who": device}],
+        "agent": [{"type": {"coding": [coding(AUTHOR_TYPE)]}, "who": ctx.requester}],
         "entity": [{"role": "source", "what": {"reference": versioned_reference(s)}} for s in _sources(ctx)],
     }
     return {k: v for k, v in body.items() if v != []}

@@ -23,9 +23,6 @@ Resource = dict[str, Any]
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 
-DEVICE_REFERENCE = "Device/carepath"
-DEVICE_DISPLAY = "Carepath pathway engine"
-
 # ServiceRequest.category, R4 example value set servicerequest-category (fhir-standards.md §3).
 IMAGING_CATEGORY = Coding(SNOMED, "363679005", "Imaging")
 REFERRAL_CATEGORY = Coding(SNOMED, "3457005", "Patient referral")
@@ -64,7 +61,7 @@ class Context:
 
     decision: Decision
     patient: str  # `Patient/<id>`
-    requester: dict[str, Any]
+    requester: dict[str, Any]  # Carepath itself, also the Provenance's author
     group_identifier: str  # the decision's identifier value, without item
     provenance: str  # `Provenance/<client id>`
 

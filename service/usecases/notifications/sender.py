@@ -9,6 +9,7 @@ could mark the EHR's real events as already seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
@@ -42,7 +43,7 @@ class Caller:
     secret_of: Subscription | None  # the subscription whose own secret was shown; None for an `ehr` token
 
 
-def prove_caller(db: sa.Engine, authorization: str | None, *, ehr_token: bool = False) -> Caller:
+def prove_caller(db: sa.Engine, authorization: str | None, now: datetime, *, ehr_token: bool = False) -> Caller:
     """The subscription whose secret the caller shows, or an `ehr` token holder; else 401.
 
     Runs before the body is parsed or checked, so a caller without credentials learns nothing
@@ -54,10 +55,18 @@ def prove_caller(db: sa.Engine, authorization: str | None, *, ehr_token: bool = 
     token = bearer_token(authorization)
     with db.connect() as connection:
         subscription = store.find_by_secret_hash(connection, secret_hash(token)) if token else None
-    if subscription is None or subscription.status == store.OFF or not matches(subscription.secret_hash, token):
+    if subscription is None or subscription.status == store.OFF or not secret_accepted(subscription, token, now):
         log.info("notification refused", known=subscription is not None)
         raise Problem(401, "login", UNAUTHORIZED)
     return Caller(subscription)
+
+
+def secret_accepted(subscription: Subscription, presented: str | None, now: datetime) -> bool:
+    """The subscription's secret, or the one its last rotation replaced while its grace period lasts."""
+    if matches(subscription.secret_hash, presented):
+        return True
+    previous, until = subscription.previous_secret_hash, subscription.previous_secret_until
+    return previous is not None and until is not None and now < until and matches(previous, presented)
 
 
 def authenticate(db: sa.Engine, subscription_id: str | None, caller: Caller) -> Sender:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways.fhir.references import reference_key
 from pathways.fhir.task_lifecycle import ACCEPTED, CLAIMABLE, CLAIMED_STATES, EDITABLE, REQUESTED
 from service.access.identity import Identity
 from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
@@ -40,7 +41,7 @@ def replaced(current: dict[str, Any], body: Any, task_id: str) -> dict[str, Any]
 def claimed(current: dict[str, Any], identity: Identity, body: Any) -> dict[str, Any]:
     """Claim: set the owner (the caller, or the one named) and move a requested Task to received or accepted."""
     body = body if isinstance(body, dict) else {}
-    owner = body.get("owner") or {"reference": identity.owner_reference, "display": identity.name}
+    owner = body.get("owner") or identity.owner
     target = body.get("status") or CLAIMED_STATES[0]
     if target not in CLAIMED_STATES:
         raise Problem(400, "value", f"A claim moves the Task to {' or '.join(CLAIMED_STATES)}.", ["status"])
@@ -48,7 +49,7 @@ def claimed(current: dict[str, Any], identity: Identity, body: Any) -> dict[str,
     if status not in CLAIMABLE:
         raise Problem(409, "business-rule", f"A {status} Task cannot be claimed.", ["Task.status"])
     holder = current.get("owner")
-    if holder and status != REQUESTED and holder.get("reference") != _reference(owner):
+    if holder and status != REQUESTED and reference_key(holder) != reference_key(owner):
         raise Problem(409, "conflict", f"The Task is already claimed by {_label(holder)}.", ["Task.owner"])
     # a claim never moves a Task back: received may become accepted, accepted stays accepted
     keep = status if status == ACCEPTED else target
@@ -62,10 +63,6 @@ def checked(resource: dict[str, Any]) -> None:
     except InvalidResource as error:
         outcome = operation_outcome(error.issues)
         raise Problem(422, "invalid", "The changed Task is not valid.", issues=outcome["issue"]) from None
-
-
-def _reference(owner: Any) -> Any:
-    return owner.get("reference") if isinstance(owner, dict) else None
 
 
 def _label(holder: dict[str, Any]) -> str:

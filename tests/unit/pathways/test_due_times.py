@@ -12,6 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pathways.definition import SHIPPED, default_definition
 from pathways.fhir.outbound import render_decision
 from pathways.model import Priority
+from tests.builders import AUTHOR
 from tests.unit.pathways.timeline import (
     CAUDA_EQUINA,
     FEVER,
@@ -97,7 +98,7 @@ def test_every_task_rendered_is_due_at_authored_on_plus_the_due_time_and_service
     t.visits(0)
     t.finding(day(2) + timedelta(minutes=30), CAUDA_EQUINA)
     (decision,) = fired(run(t, day(3)))
-    resources = render_decision(decision, "p1").resources
+    resources = render_decision(decision, "p1", AUTHOR).resources
     tasks = [r for r in resources if r["resourceType"] == "Task"]
     assert len(tasks) == 2  # the review Task and the approve Task of the physician review
     for task in tasks:
@@ -114,4 +115,4 @@ def test_a_definition_without_due_times_renders_tasks_without_a_restriction() ->
     t.visits(0)
     t.finding(2, CAUDA_EQUINA)
     (decision,) = fired(run(t, day(3), load(data)))
-    assert all("restriction" not in r for r in render_decision(decision, "p1").resources)
+    assert all("restriction" not in r for r in render_decision(decision, "p1", AUTHOR).resources)

@@ -14,6 +14,7 @@ from pathways.definition import SHIPPED, Definition, default_definition, load_de
 from pathways.fhir.outbound import render_decision
 from pathways.model import Decision
 from pathways.simulate import simulate
+from tests.builders import AUTHOR
 from tests.unit.pathways.timeline import (
     CHRONIC_PAIN,
     LUMBAR_DISC,
@@ -114,7 +115,7 @@ def test_an_intervention_without_imaging_on_record_says_so() -> None:
 
 def test_the_provenance_carries_the_measures_and_the_imaging_the_explanation_names() -> None:
     injection = next(d for d in diagnosed_after_imaging(default_definition()) if d.step == "injection")
-    provenance = render_decision(injection, "p1").resources[-1]
+    provenance = render_decision(injection, "p1", AUTHOR).resources[-1]
     items = {e["extension"][0]["valueString"]: e["extension"] for e in provenance["extension"]}
     assert items["pain.baseline"][1] == {"url": "value", "valueInteger": 7}
     assert items["pain.latest"][1] == {"url": "value", "valueInteger": 6}
@@ -129,7 +130,7 @@ def test_the_provenance_carries_the_measures_and_the_imaging_the_explanation_nam
 
 def test_the_injection_names_the_nerve_block_once_without_its_code() -> None:
     injection = next(d for d in diagnosed_after_imaging(default_definition()) if d.step == "injection")
-    request = render_decision(injection, "p1").resources[0]
+    request = render_decision(injection, "p1", AUTHOR).resources[0]
     assert request["resourceType"] == "ServiceRequest"
     texts = " ".join(human_texts(request))
     assert texts.count("nerve block") == 1
@@ -145,7 +146,7 @@ def test_no_rendered_task_or_request_repeats_a_sentence_or_shows_an_internal_id(
     ids = internal_ids(definition)
     assert {"nerve-block", "epidural-steroid-injection", "disc-herniation"} <= ids  # the scan has teeth
     for decision in journey(definition):
-        for resource in render_decision(decision, "p1").resources:
+        for resource in render_decision(decision, "p1", AUTHOR).resources:
             if resource["resourceType"] == "Provenance":
                 continue
             texts = human_texts(resource)

@@ -10,6 +10,7 @@ import pytest
 from pathways.fhir.outbound import apply_withdrawal, render_decision
 from pathways.model import Withdrawal
 from pathways.rules.run import superseded_by
+from tests.builders import AUTHOR
 from tests.unit.pathways.timeline import (
     CAUDA_EQUINA,
     CHILLS,
@@ -112,7 +113,7 @@ def test_the_superseded_review_is_rendered_cancelled_naming_what_replaced_it() -
     evaluations = run(t, 12)
     review = next(d for d in fired(evaluations) if d.key == REVIEW)
     (withdrawal,) = [w for e in evaluations for w in e.withdrawals]
-    (task,) = apply_withdrawal(render_decision(review, "p1"), withdrawal).resources[:1]
+    (task,) = apply_withdrawal(render_decision(review, "p1", AUTHOR), withdrawal).resources[:1]
     assert task["status"] == "cancelled"
     assert task["statusReason"] == {"text": "superseded by the urgent red-flag review of 2024-01-10"}
 
