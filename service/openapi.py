@@ -259,11 +259,11 @@ def _paths() -> dict[str, Any]:
         },
         "/readyz": {
             "get": {
-                "summary": "Every dependency answers: database, broker, EHR, subscriptions' heartbeats",
+                "summary": "Ready unless the database or the broker is down; EHR, subscriptions and workers reported",
                 "security": [],
                 "responses": {
-                    "200": _answer("Ready", _ref("Readiness")),
-                    "503": _answer("A dependency is down", _ref("Readiness")),
+                    "200": _answer("Ready: events are accepted and stored", _ref("Readiness")),
+                    "503": _answer("The database or the broker is down", _ref("Readiness")),
                 },
             }
         },
@@ -367,7 +367,30 @@ def _schemas() -> dict[str, Any]:
         "Readiness": {
             "type": "object",
             "required": ["status", "checks"],
-            "properties": {"status": {"enum": ["ok", "unavailable"]}, "checks": {"type": "object"}},
+            "properties": {
+                "status": {"enum": ["ok", "unavailable"]},
+                "checks": {"type": "object", "description": "database and broker: the pings that decide readiness"},
+                "ehr": {"type": "object", "description": "the EHR's ping, reported only"},
+                "subscriptions": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"enum": ["ok", "attention", "unknown"]},
+                        "tracked": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "reason", "detail"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "reason": {"enum": ["ok", "stale", "error", "off"]},
+                                    "detail": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "workers": {"type": "object"},
+            },
         },
     }
 
