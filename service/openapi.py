@@ -94,7 +94,10 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A patient's evaluation trace and decisions (coordinator, admin)",
                 "parameters": [_path_id("patient_id")],
-                "responses": {"200": _answer("The trace", _ref("Evaluations"), FHIR_JSON), **_refusals()},
+                "responses": {
+                    "200": _answer("The trace (plain JSON, not a FHIR resource)", _ref("Evaluations")),
+                    **_refusals(),
+                },
             }
         },
         "/worklist/Task/{task_id}/claim": {
@@ -141,6 +144,13 @@ def _paths() -> dict[str, Any]:
                     OFFSET,
                 ],
                 "responses": {"200": _answer("A searchset Bundle", _ref("Bundle"), FHIR_JSON), **_refusals(400)},
+            }
+        },
+        "/admin/AuditEvent/{event_id}": {
+            "get": {
+                "summary": "One AuditEvent, as each searchset entry's fullUrl names it",
+                "parameters": [_path_id("event_id", "integer")],
+                "responses": {"200": _answer("An R4 AuditEvent", {"type": "object"}, FHIR_JSON), **_refusals(400, 404)},
             }
         },
         "/admin/deadletters": {

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from service.api.outcomes import fhir_response
-from service.usecases.intake import ACCEPTED_TYPES
+from service.fhir import interactions
 
 blueprint = Blueprint("metadata", __name__)
 
@@ -22,41 +22,53 @@ SEARCH_PARAMS = [
     {"name": "_lastUpdated", "type": "date"},
     {"name": "_count", "type": "number"},
 ]
-WORKED = [{"code": "update"}, {"code": "patch"}]  # coordinators' transitions, with If-Match
+APPLY = "https://carepath.dev/fhir/OperationDefinition/PlanDefinition-apply"
+DOCUMENTATION = {
+    "create": "Evaluated by the care pathway.",
+    "search-type": "Carepath's own copies; GET, or POST to _search with a form.",
+}
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
-    """Build the CapabilityStatement for this deployment."""
-    intake = [
-        {"type": t, "interaction": [{"code": "create"}], "documentation": "Evaluated by the care pathway."}
-        for t in ACCEPTED_TYPES
-    ]
-    decided = [
-        {
-            "type": t,
-            "interaction": [{"code": "read"}, {"code": "search-type"}, *(WORKED if t == "Task" else [])],
-            "versioning": "versioned-update" if t == "Task" else "versioned",
-            "searchParam": SEARCH_PARAMS,
-        }
-        for t in ("Task", "ServiceRequest", "Provenance")
-    ]
+    """Build the CapabilityStatement for this deployment from the one table of what Carepath serves."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-27",
+        "date": "2026-12-05",
         "kind": "instance",
         "software": {"name": "Carepath", "version": CAREPATH_VERSION},
         "implementation": {"description": "Carepath care-pathway service", "url": base_url},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "application/json"],
+        "format": ["application/fhir+json", "application/json"],  # XML is answered 406
         "rest": [
             {
                 "mode": "server",
-                "resource": intake + decided,
+                "resource": [_resource(t, served) for t, served in interactions.SERVED.items()],
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }
         ],
     }
+
+
+def _resource(resource_type: str, served: interactions.Served) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "type": resource_type,
+        "interaction": [_interaction(code) for code in served.interactions],
+    }
+    if "read" in served.interactions and resource_type in interactions.SEARCHABLE:
+        # One version is kept: vread serves the current one; If-None-Match gives 304.
+        entry |= {"versioning": "versioned", "readHistory": False, "conditionalRead": "not-match"}
+        entry["searchParam"] = SEARCH_PARAMS
+    if "update" in served.interactions:
+        entry |= {"versioning": "versioned-update", "updateCreate": False}
+    for name in served.operations:
+        entry["operation"] = [{"name": name, "definition": APPLY}]
+    return entry
+
+
+def _interaction(code: str) -> dict[str, str]:
+    documented = DOCUMENTATION.get(code)
+    return {"code": code, "documentation": documented} if documented else {"code": code}
 
 
 @blueprint.get("/fhir/metadata")
