@@ -15,6 +15,7 @@ from service.api import (
     inputs,
     metadata,
     metrics,
+    negotiation,
     notifications,
     openapi,
     plandefinition,
@@ -48,6 +49,7 @@ def create_app(
     security_headers.install(app)
     bind_request_logging(app)
     access.install(app, services)  # after the request id is bound: audit rows carry it
+    negotiation.install(app)  # after access: no credentials is a 401 whatever was asked for
     # metadata before search: /fhir/metadata must not be read as a search on "metadata"
     for blueprint in (
         admin.blueprint,

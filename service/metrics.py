@@ -18,6 +18,7 @@ from service.bootstrap import Services
 from service.store import figures, worker_heartbeats
 from service.store.events import count_rejected, count_waiting_for_definition
 from service.usecases.definitions.registry import DefinitionUnavailable
+from service.usecases.notifications import liveness
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)  # seconds, event → stored decision
 LATENCY_WINDOW = timedelta(hours=1)  # histograms over recent work keep scrapes cheap
@@ -44,6 +45,7 @@ class DatabaseCollector(Collector):
             yield _breakers(connection)
             yield from self._definition(connection)
             yield from _workers(connection, now, self._services.settings.worker_heartbeat_seconds)
+            yield _subscriptions(connection, now, timedelta(seconds=self._services.settings.heartbeat_grace_seconds))
             since = now - LATENCY_WINDOW
             yield _histogram(
                 "carepath_evaluation_latency_seconds",
@@ -123,6 +125,19 @@ def _workers(connection: sa.Connection, now: datetime, period_seconds: float) ->
     for worker in seen:
         age.add_metric([worker.name], worker.age_seconds(now))
     yield age
+
+
+def _subscriptions(connection: sa.Connection, now: datetime, grace: timedelta) -> GaugeMetricFamily:
+    """One series per tracked subscription and reason, 1 for the reason it stands on (ids only, no PHI)."""
+    family = GaugeMetricFamily(
+        "carepath_subscription_health",
+        "1 for each tracked subscription's current reason: ok, stale, error (EHR) or off (EHR)",
+        labels=["subscription", "reason"],
+    )
+    for health in liveness.health_of_all(connection, now, grace):
+        for reason in liveness.REASONS:
+            family.add_metric([health.subscription_id, reason], 1 if health.reason == reason else 0)
+    return family
 
 
 def _histogram(name: str, documentation: str, spans: list[tuple[datetime, datetime]]) -> HistogramMetricFamily:

@@ -94,7 +94,10 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A patient's evaluation trace and decisions (coordinator, admin)",
                 "parameters": [_path_id("patient_id")],
-                "responses": {"200": _answer("The trace", _ref("Evaluations"), FHIR_JSON), **_refusals()},
+                "responses": {
+                    "200": _answer("The trace (plain JSON, not a FHIR resource)", _ref("Evaluations")),
+                    **_refusals(),
+                },
             }
         },
         "/worklist/Task/{task_id}/claim": {
@@ -141,6 +144,13 @@ def _paths() -> dict[str, Any]:
                     OFFSET,
                 ],
                 "responses": {"200": _answer("A searchset Bundle", _ref("Bundle"), FHIR_JSON), **_refusals(400)},
+            }
+        },
+        "/admin/AuditEvent/{event_id}": {
+            "get": {
+                "summary": "One AuditEvent, as each searchset entry's fullUrl names it",
+                "parameters": [_path_id("event_id", "integer")],
+                "responses": {"200": _answer("An R4 AuditEvent", {"type": "object"}, FHIR_JSON), **_refusals(400, 404)},
             }
         },
         "/admin/deadletters": {
@@ -259,11 +269,11 @@ def _paths() -> dict[str, Any]:
         },
         "/readyz": {
             "get": {
-                "summary": "Every dependency answers: database, broker, EHR, subscriptions' heartbeats",
+                "summary": "Ready unless the database or the broker is down; EHR, subscriptions and workers reported",
                 "security": [],
                 "responses": {
-                    "200": _answer("Ready", _ref("Readiness")),
-                    "503": _answer("A dependency is down", _ref("Readiness")),
+                    "200": _answer("Ready: events are accepted and stored", _ref("Readiness")),
+                    "503": _answer("The database or the broker is down", _ref("Readiness")),
                 },
             }
         },
@@ -367,7 +377,30 @@ def _schemas() -> dict[str, Any]:
         "Readiness": {
             "type": "object",
             "required": ["status", "checks"],
-            "properties": {"status": {"enum": ["ok", "unavailable"]}, "checks": {"type": "object"}},
+            "properties": {
+                "status": {"enum": ["ok", "unavailable"]},
+                "checks": {"type": "object", "description": "database and broker: the pings that decide readiness"},
+                "ehr": {"type": "object", "description": "the EHR's ping, reported only"},
+                "subscriptions": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"enum": ["ok", "attention", "unknown"]},
+                        "tracked": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "reason", "detail"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "reason": {"enum": ["ok", "stale", "error", "off"]},
+                                    "detail": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "workers": {"type": "object"},
+            },
         },
     }
 

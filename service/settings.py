@@ -302,7 +302,7 @@ class Settings:
     heartbeat_grace_seconds: float = setting(
         "HEARTBEAT_GRACE_SECONDS",
         30.0,
-        "Silence beyond a subscription's heartbeat period tolerated before /readyz reports it stale.",
+        "Silence beyond a subscription's heartbeat period tolerated before /readyz and /metrics report it stale.",
         seconds(zero_allowed=True),
     )
     gap_grace_seconds: float = setting(

@@ -52,6 +52,7 @@ RULES: tuple[Rule, ...] = (
     Rule(READ, "/fhir/Task*", ROLES, READERS, audit_reads=True),
     Rule(READ, "/fhir/ServiceRequest*", ROLES, READERS, audit_reads=True),
     Rule(READ, "/fhir/Provenance*", ROLES, READERS, audit_reads=True),
+    Rule(("POST",), "/fhir/{x}/_search", ROLES, READERS, audit_reads=True),  # a search; unserved types are 404 first
     Rule(("PATCH", "PUT"), "/fhir/Task/{x}", ROLES, WORK),
     Rule(("POST",), "/worklist/*", ROLES, WORK),
     Rule(READ, "/patients/{x}/evaluations", ROLES, READERS, audit_reads=True),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
 import structlog
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,6 +16,7 @@ from service.access.identity import Identity
 from service.api.context import services
 from service.api.outcomes import bearer_challenge, fhir_response
 from service.bootstrap import Services
+from service.fhir import interactions
 from service.problems import issue
 from service.store.database import transaction
 from service.usecases.notifications.auth import bearer_token
@@ -23,9 +27,16 @@ NO_CREDENTIALS = "This action needs credentials: send `Authorization: Bearer <to
 BAD_CREDENTIALS = "The bearer token is unknown, revoked or expired."
 NUL_IN_URL = "The URL holds a NUL character."
 AUDIT_FAILED = "The access could not be recorded in the audit trail, so it was not served."
-LOCAL_REFERENCE_ARGS = {"task_id": "Task", "token_id": "Token", "decision_id": "Decision", "patient_id": "Patient"}
+LOCAL_REFERENCE_ARGS = {
+    "task_id": "Task",
+    "token_id": "Token",
+    "decision_id": "Decision",
+    "patient_id": "Patient",
+    "event_id": "AuditEvent",
+}
 PATIENT_PARAMS = ("patient", "subject", "for")
-SEARCH_ROUTES = frozenset({"/fhir/<resource_type>", "/admin/AuditEvent"})
+REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?")
+SEARCH_ROUTES = frozenset({"/fhir/<resource_type>", "/fhir/<resource_type>/_search", "/admin/AuditEvent"})
 
 
 def install(app: Flask, svc: Services) -> None:
@@ -72,10 +83,18 @@ def _authorize() -> Response | None:
         message = BAD_CREDENTIALS if credential else NO_CREDENTIALS
         body = {"resourceType": "OperationOutcome", "issue": [issue("login", message)]}
         return fhir_response(body, 401, {"WWW-Authenticate": bearer_challenge()})
+    if (unserved := interactions.refusal(request.method, request.path)) is not None:
+        return _unserved(unserved)  # before the role check: what does not exist is 404 or 405 for every role
     if not policy.allows(rule, identity):
         body = {"resourceType": "OperationOutcome", "issue": [issue("forbidden", policy.refusal(rule, identity))]}
         return fhir_response(body, 403)
     return None
+
+
+def _unserved(refusal: interactions.Refusal) -> Response:
+    code = "not-supported" if refusal.status == 405 else "not-found"
+    body = {"resourceType": "OperationOutcome", "issue": [issue(code, refusal.message)]}
+    return fhir_response(body, refusal.status, {"Allow": ", ".join(refusal.allow)} if refusal.status == 405 else None)
 
 
 def _audit(response: Response) -> Response:
@@ -105,7 +124,7 @@ def _audit(response: Response) -> Response:
 
 def _write_access_row(is_read: bool, status: int) -> None:
     svc = services()
-    searching = request.method == "GET" and _is_search()
+    searching = _is_search()
     subtype = _subtype(is_read, searching, status)
     route = request.url_rule.rule if request.url_rule else request.path
     with transaction(svc.db) as connection:
@@ -118,7 +137,7 @@ def _write_access_row(is_read: bool, status: int) -> None:
             svc.clock(),
             outcome=audit.outcome_of(status),
             description=f"{request.method} {route} -> {status}",
-            query=request.query_string.decode(errors="replace") if searching else None,
+            query=urlencode(_parameters()) if searching else None,
         )
 
 
@@ -128,8 +147,18 @@ def _subtype(is_read: bool, searching: bool, status: int) -> str:
     return "refused" if status < 500 else "failed"
 
 
+def _parameters() -> list[tuple[str, str]]:
+    """The query's parameters, and a POST search's form: no other body is read here (it may be refused as too large)."""
+    sent = list(request.args.items(multi=True))
+    if request.method == "POST" and _is_search():
+        sent += request.form.items(multi=True)
+    return sent
+
+
 def _is_search() -> bool:
-    return request.url_rule is not None and request.url_rule.rule in SEARCH_ROUTES
+    """A GET on a search route, or a POST to `_search` (a POST to `/fhir/<type>` is a create)."""
+    rule = request.url_rule.rule if request.url_rule else None
+    return rule in SEARCH_ROUTES and (request.method in policy.READ or rule.endswith("/_search"))
 
 
 def _action(method: str) -> str:
@@ -139,16 +168,20 @@ def _action(method: str) -> str:
 
 
 def _entities() -> list[str]:
-    """References named by the URL: the resource read or changed, and any patient searched for."""
+    """References named by the URL: the resource read or changed, and each patient searched for.
+
+    Only what is a valid reference (`Type/id`, or `Type/id/_history/version` for a version read)
+    is kept: a path or parameter that names no resource leaves no entity.
+    """
     args = request.view_args or {}
     found = []
     if "resource_type" in args and "resource_id" in args:
-        found.append(f"{args['resource_type']}/{args['resource_id']}")
+        version = f"/_history/{args['version_id']}" if "version_id" in args else ""
+        found.append(f"{args['resource_type']}/{args['resource_id']}{version}")
     if "definition_id" in args:
         found.append(f"PlanDefinition/{args['definition_id']}")
     found += [f"{kind}/{args[name]}" for name, kind in LOCAL_REFERENCE_ARGS.items() if name in args]
     for name in PATIENT_PARAMS:
-        value = request.args.get(name)
-        if value:
-            found.append(value if value.startswith("Patient/") else f"Patient/{value}")
-    return found
+        for value in (v for k, v in _parameters() if k == name):
+            found += [f"Patient/{one.removeprefix('Patient/')}" for one in value.split(",")]
+    return [reference for reference in found if REFERENCE.fullmatch(reference)]

@@ -11,6 +11,7 @@ from service import audit
 from service.access import tokens
 from service.api.access import authenticator, current_actor
 from service.api.context import services
+from service.api.negotiation import FORMAT
 from service.api.outcomes import fhir_response
 from service.audit.fhir import audit_event
 from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
@@ -67,7 +68,7 @@ def revoke_token(token_id: int) -> Response:
 @blueprint.get("/AuditEvent")
 def search_audit() -> Response:
     """AuditEvents by agent, entity, action, date (with prefixes), outcome; newest first."""
-    params = list(request.args.items(multi=True))
+    params = [(k, v) for k, v in request.args.items(multi=True) if k != FORMAT]
     conditions = audit_search.conditions(params)
     count = int_param(request.args, "_count", DEFAULT_PAGE, MAX_PAGE)
     offset = int_param(request.args, "_offset", 0, MAX_OFFSET)
@@ -76,3 +77,13 @@ def search_audit() -> Response:
     events: list[dict[str, Any]] = [audit_event(row, fhir_instant) for row in rows]
     base = f"{request.host_url}admin/AuditEvent"
     return fhir_response(searchset(base, params, total, events, count, offset, f"{request.host_url}admin"))
+
+
+@blueprint.get("/AuditEvent/<row_id:event_id>")
+def read_audit_event(event_id: int) -> Response:
+    """One AuditEvent: what each searchset entry's `fullUrl` names."""
+    with transaction(services().db) as connection:
+        _, rows = audit_store.search(connection, [audit_store.by_id(event_id)], 1, 0)
+    if not rows:
+        raise Problem(404, "not-found", f"AuditEvent/{event_id} is not known to Carepath.")
+    return fhir_response(audit_event(rows[0], fhir_instant))

@@ -1,9 +1,10 @@
-"""Liveness and readiness: readiness pings every dependency."""
+"""Liveness and readiness: readiness is whether this API can accept and store events."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
@@ -13,7 +14,7 @@ from service.bootstrap import Services
 from service.broker import ping_broker
 from service.store import worker_heartbeats
 from service.store.database import ping as ping_database
-from service.usecases.notifications.liveness import heartbeat_check
+from service.usecases.notifications import liveness
 
 blueprint = Blueprint("health", __name__)
 
@@ -26,24 +27,28 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ping the database, the broker and (when configured) the EHR; report the workers seen alive.
+    """503 only when the database or the broker is down; the EHR, subscriptions and workers are reported.
 
-    Readiness is whether this API can accept and store events, which it can with no worker
-    running (stored events wait, and are evaluated when a worker comes): the workers are
-    reported in the body and in /metrics, and never make this answer 503.
+    Accepting an event means storing it and queueing its evaluation, so those two pings decide.
+    The rest would take every instance out of service together for something none of them can
+    fix, while they can all still accept and store events: a down EHR (deliveries wait behind the
+    breaker), a subscription the EHR switched off, stopped feeding or put in error (the other
+    sources still arrive), no worker running (stored events wait for one). They are reported in
+    the body and in /metrics for an alert to act on.
     """
     svc = services()
     checks: dict[str, Callable[[], None]] = {
         "database": lambda: ping_database(svc.db),
         "broker": lambda: ping_broker(svc.settings),
     }
-    if svc.ehr is not None:
-        checks["ehr"] = svc.ehr.ping
-    if (heartbeats := heartbeat_check(svc.db, svc.clock, svc.settings.heartbeat_grace_seconds)) is not None:
-        checks["subscriptions"] = heartbeats
     results = {name: _check(fn) for name, fn in checks.items()}
     ready = all(r["status"] == "ok" for r in results.values())
-    response = jsonify(status="ok" if ready else "unavailable", checks=results, workers=_workers(svc))
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": results}
+    if svc.ehr is not None:
+        body["ehr"] = _check(svc.ehr.ping)
+    body["subscriptions"] = _subscriptions(svc)
+    body["workers"] = _workers(svc)
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response
 
@@ -77,3 +82,14 @@ def _workers(svc: Services) -> dict[str, object]:
             for worker in seen
         ],
     }
+
+
+def _subscriptions(svc: Services) -> dict[str, object]:
+    grace = timedelta(seconds=svc.settings.heartbeat_grace_seconds)
+    try:
+        with svc.db.connect() as connection:
+            found = liveness.health_of_all(connection, svc.clock(), grace)
+    except sa.exc.SQLAlchemyError:
+        return {"status": "unknown"}  # the database check says why
+    attention = [h for h in found if h.reason != liveness.OK]
+    return {"status": "attention" if attention else "ok", "tracked": [h.as_json() for h in found]}

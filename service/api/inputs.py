@@ -8,7 +8,8 @@ answer "integer out of range", a 500).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
@@ -17,6 +18,9 @@ from werkzeug.routing import BaseConverter
 
 from service.fhir.json_input import parse_json
 from service.fhir.validation import FHIR_ID, ID_RULE
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 ROW_ID_MAX = 2**31 - 1  # the id columns are sa.Integer: PostgreSQL's 32-bit integer
 SHOWN_CHARS = 24  # of an offending path segment in a message
@@ -56,8 +60,25 @@ class FhirIdConverter(BaseConverter):
         raise BadRequest(f"{_shown(value)!r} in the path is not a FHIR id: {ID_RULE} ({len(value)} characters given).")
 
 
+class FhirTrailingSlash:
+    """Serve `/fhir/Task/` as `/fhir/Task`: FHIR clients build URLs as `base + "/" + path` and may leave one slash.
+
+    Done before routing, so the role check, the routes and the audit trail all see one spelling.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/fhir/") and len(path) > len("/fhir/") and path.endswith("/"):
+            environ["PATH_INFO"] = path[:-1]
+        return self._app(environ, start_response)
+
+
 def install(app: Flask) -> None:
-    """Bounded JSON for `request.get_json`, and the `row_id` and `fhir_id` path converters."""
+    """Bounded JSON for `request.get_json`, the `row_id` and `fhir_id` path converters, one trailing slash tolerated."""
+    app.wsgi_app = FhirTrailingSlash(app.wsgi_app)  # type: ignore[method-assign]
     app.json = BoundedJSONProvider(app)
     app.url_map.converters["row_id"] = RowIdConverter
     app.url_map.converters["fhir_id"] = FhirIdConverter

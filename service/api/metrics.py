@@ -14,7 +14,7 @@ blueprint = Blueprint("metrics", __name__)
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Queue depth and age, delivery outcomes, dead letters, breaker state, workers alive, latency histograms."""
+    """Queues, delivery outcomes, dead letters, breaker, workers alive, subscriptions' health, latencies."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(services()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

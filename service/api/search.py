@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.http import http_date
 
 from service.api.context import services
+from service.api.negotiation import FORMAT
 from service.api.outcomes import fhir_response
+from service.fhir.interactions import SEARCHABLE
 from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
 from service.fhir.searchset import searchset
 from service.problems import Problem
@@ -19,18 +21,21 @@ from service.usecases.worklist.resources import etag, with_meta
 
 blueprint = Blueprint("search", __name__)
 
-SEARCHABLE = ("Task", "ServiceRequest", "Provenance")
+NO_HISTORY = "Carepath keeps only the current version of {}; read it without _history."
 
 
 @blueprint.get("/fhir/<resource_type>")
+@blueprint.post("/fhir/<resource_type>/_search")
 def search(resource_type: str) -> Response:
-    """Search Carepath's stored Tasks, ServiceRequests or Provenance (the worklist)."""
-    if resource_type not in SEARCHABLE:
+    """Search Carepath's stored Tasks, ServiceRequests or Provenance (the worklist), by GET or POST."""
+    if resource_type not in SEARCHABLE:  # the access check answered 404 first; kept for direct calls
         raise Problem(404, "not-supported", f"Search is not supported for {resource_type}.")
-    params = list(request.args.items(multi=True))
+    # A POST search sends its parameters as a form, and may add more in the URL (FHIR R4 3.1.0.8).
+    sent = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    params = [(k, v) for k, v in sent if k != FORMAT]
     wanted = worklist_search.query(resource_type, params)
-    count = int_param(request.args, "_count", DEFAULT_PAGE, MAX_PAGE)
-    offset = int_param(request.args, "_offset", 0, MAX_OFFSET)
+    count = int_param(request.values, "_count", DEFAULT_PAGE, MAX_PAGE)
+    offset = int_param(request.values, "_offset", 0, MAX_OFFSET)
     with transaction(services().db) as connection:
         total, page = worklist_store.search(connection, wanted.conditions, wanted.order, count, offset)
     base, fhir_base = f"{request.host_url}fhir/{resource_type}", f"{request.host_url}fhir"
@@ -40,14 +45,43 @@ def search(resource_type: str) -> Response:
 @blueprint.get("/fhir/<resource_type>/<fhir_id:resource_id>")
 def read(resource_type: str, resource_id: str) -> Response:
     """Read one of Carepath's stored Tasks, ServiceRequests or Provenance, with its ETag."""
+    return _served(_current(resource_type, resource_id))
+
+
+@blueprint.get("/fhir/<resource_type>/<fhir_id:resource_id>/_history/<fhir_id:version_id>")
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
+    """Read a version: the current one is served; no history is kept, so any other is 404."""
+    copy = _current(resource_type, resource_id)
+    if version_id != str(copy.version):
+        raise Problem(404, "not-found", NO_HISTORY.format(f"{resource_type}/{resource_id}"))
+    return _served(copy)
+
+
+def _current(resource_type: str, resource_id: str) -> worklist_store.Copy:
     if resource_type not in SEARCHABLE:
         raise Problem(404, "not-supported", f"Read is not supported for {resource_type}.")
     with transaction(services().db) as connection:
         copy = worklist_store.read(connection, resource_type, resource_id)
     if copy is None:
         raise Problem(404, "not-found", f"{resource_type}/{resource_id} is not known to Carepath.")
+    return copy
+
+
+def _served(copy: worklist_store.Copy) -> Response:
+    """The copy with its ETag; 304 and no body when `If-None-Match` names its version (a weak match)."""
     headers = {"ETag": etag(copy), "Last-Modified": http_date(copy.last_updated)}
+    if _unchanged(request.headers.get("If-None-Match"), copy):
+        response = Response(status=304)
+        response.headers.update(headers)
+        return response
     return fhir_response(with_meta(copy), 200, headers)
+
+
+def _unchanged(if_none_match: str | None, copy: worklist_store.Copy) -> bool:
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or f'"{copy.version}"' in tags
 
 
 @blueprint.get("/patients/<patient_id>/evaluations")
@@ -56,7 +90,8 @@ def patient_evaluations(patient_id: str) -> Response:
     with transaction(services().db) as connection:
         trace = evaluations_of(connection, patient_id)
         decided = decisions.decisions_of(connection, patient_id)
-    return fhir_response(
+    # Carepath's own account of its reasoning, not a FHIR resource: served as plain JSON.
+    return jsonify(
         {
             "patient": f"Patient/{patient_id}",
             "evaluations": trace,

@@ -145,6 +145,22 @@ def rotate(subscription_id: str) -> None:
 
 
 @subscriptions.command()
+@click.argument("subscription_id")
+def retire(subscription_id: str) -> None:
+    """Stop tracking a subscription: refuse its notifications, leave it out of /readyz and /metrics."""
+    from service import audit
+    from service.bootstrap import system_clock
+    from service.problems import Problem
+    from service.usecases.notifications.retirement import retire as retire_subscription
+
+    try:
+        retire_subscription(_db(Settings.from_env()), audit.command_line(), subscription_id, system_clock())
+    except Problem as refusal:
+        raise click.ClickException(refusal.message) from None
+    click.echo(f"Subscription/{subscription_id}: retired; the EHR's Subscription is left as it is")
+
+
+@subscriptions.command()
 @click.option("--grace", type=float, default=0.0, show_default=True, help="Only gaps older than this (seconds).")
 def recover(grace: float) -> None:
     """Recover open gaps now (notifications also trigger this after GAP_GRACE_SECONDS)."""

@@ -62,6 +62,11 @@ def search(
     return total, [AuditRow(**r._mapping, entities=tuple(sorted(linked[r.id]))) for r in rows]
 
 
+def by_id(event_id: int) -> sa.ColumnElement[bool]:
+    """Condition: the one event with this id (a read is a search that finds at most one)."""
+    return audit_events.c.id == event_id
+
+
 def with_entity(reference: str) -> sa.ColumnElement[bool]:
     """Condition: the event names `reference` among its entities."""
     return audit_events.c.id.in_(

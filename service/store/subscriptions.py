@@ -234,18 +234,3 @@ def note_attempt(connection: sa.Connection, gap_id: int, outcome: str) -> None:
         .where(subscription_gaps.c.id == gap_id)
         .values(outcome=outcome[:200], attempts=subscription_gaps.c.attempts + 1)
     )
-
-
-Watched = tuple[str, int, datetime]  # id, heartbeat seconds, last heard of (or created)
-
-
-def watched(connection: sa.Connection) -> list[Watched]:
-    """Active subscriptions that promised heartbeats."""
-    rows = connection.execute(
-        sa.select(
-            subscriptions.c.id,
-            subscriptions.c.heartbeat_seconds,
-            sa.func.coalesce(subscriptions.c.last_seen_at, subscriptions.c.created_at),
-        ).where(subscriptions.c.status == ACTIVE, subscriptions.c.heartbeat_seconds.is_not(None))
-    )
-    return [(row[0], row[1], row[2]) for row in rows]

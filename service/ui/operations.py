@@ -15,7 +15,7 @@ from service.store import tokens as token_store
 from service.store.database import transaction
 from service.ui.session import Refused
 from service.usecases import delivery
-from service.usecases.notifications import liveness
+from service.usecases.notifications import liveness, retirement
 
 
 def dead_letters(services: Services, actor: audit.Actor, route: str) -> list[outbox.DeadLetter]:
@@ -70,7 +70,7 @@ class SubscriptionHealth:
     open_gaps: list[subscription_store.Gap]
     recovered_gaps: int
     silent_for: timedelta | None  # since the last notification or heartbeat (or creation)
-    stale: bool  # silent beyond its heartbeat period plus the grace /readyz allows
+    health: liveness.Health | None  # as /readyz reports it; None once retired (no longer tracked)
 
     @property
     def last_heard(self) -> datetime:
@@ -82,7 +82,7 @@ def subscriptions(services: Services) -> list[SubscriptionHealth]:
     now = services.clock()
     grace = timedelta(seconds=services.settings.heartbeat_grace_seconds)
     with transaction(services.db) as connection:
-        stale = set(liveness.stale(subscription_store.watched(connection), now, grace))
+        health = {h.subscription_id: h for h in liveness.health_of_all(connection, now, grace)}
         found = []
         for sub in subscription_store.listed(connection):
             gaps = subscription_store.gaps(connection, sub.id)
@@ -93,7 +93,12 @@ def subscriptions(services: Services) -> list[SubscriptionHealth]:
                     open_gaps=[g for g in gaps if g.recovered_at is None],
                     recovered_gaps=sum(1 for g in gaps if g.recovered_at is not None),
                     silent_for=now - heard,
-                    stale=sub.id in stale,
+                    health=health.get(sub.id),
                 )
             )
     return found
+
+
+def retire_subscription(services: Services, actor: audit.Actor, subscription_id: str) -> None:
+    """Stop tracking a subscription (audited by the use case the command line calls too)."""
+    retirement.retire(services.db, actor, subscription_id, services.clock())

@@ -273,3 +273,11 @@ def tokens_revoke(token_id: int) -> Response:
 @requires(ADMIN)
 def subscriptions_page() -> str:
     return render_template("subscriptions.html", subscriptions=operations.subscriptions(services()))
+
+
+@blueprint.post("/admin/subscriptions/<subscription_id>/retire")
+@requires(ADMIN)
+def subscriptions_retire(subscription_id: str) -> Response:
+    operations.retire_subscription(services(), actor(), subscription_id)
+    flash(f"Subscription {subscription_id} is retired: Carepath no longer tracks it and refuses its notifications.")
+    return redirect_to("ui.subscriptions_page")

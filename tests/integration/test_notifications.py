@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import subscriptions as store
+from service.store.access_tables import audit_event_entities, audit_events
 from service.store.database import transaction, try_exclusive
 from service.store.subscription_tables import subscription_events
 from service.store.tables import inbound_events
@@ -461,6 +463,36 @@ def offline_client(stack_settings: Settings) -> Iterator[tuple[FlaskClient, Serv
     services.db.dispose()
 
 
+def test_readyz_stays_200_with_the_ehr_down_and_answers_503_only_when_the_broker_or_database_is(
+    offline_client: tuple[FlaskClient, Services], stack_settings: Settings
+) -> None:
+    client, _ = offline_client
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["ehr"]["status"] == "down"  # reported: deliveries wait behind the breaker
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    for broken in (
+        replace(stack_settings, redis_url=nowhere),
+        replace(stack_settings, database_url=f"postgresql+psycopg://carepath@127.0.0.1:{free_port()}/carepath"),
+    ):
+        services = build(broken)
+        answer = create_app(broken, services=services).test_client().get("/readyz")
+        services.db.dispose()
+        assert answer.status_code == 503, answer.get_json()
+        down = {name for name, check in answer.get_json()["checks"].items() if check["status"] == "down"}
+        assert down == ({"broker"} if broken.redis_url == nowhere else {"database"})
+        assert healthz_ok(broken)
+
+
+def healthz_ok(settings: Settings) -> bool:
+    """/healthz says only that the process answers, whatever its dependencies."""
+    services = build(settings)
+    try:
+        return create_app(settings, services=services).test_client().get("/healthz").status_code == 200
+    finally:
+        services.db.dispose()
+
+
 def test_an_unreachable_ehr_answers_503_and_stores_nothing(offline_client: tuple[FlaskClient, Services]) -> None:
     client, services = offline_client
     patient, secret = new_patient_id(), "offline-secret-" + new_patient_id()
@@ -484,22 +516,62 @@ def test_an_unreachable_ehr_answers_503_and_stores_nothing(offline_client: tuple
         store.update(connection, subscription_id, now, status=store.OFF)
 
 
-def test_a_subscription_whose_heartbeats_stop_is_reported_on_readyz(
-    api: str, stack_services: Services, sekmet: SekmetServer, registered: list[str]
-) -> None:
-    patient = new_patient_id()
-    subscription = register(stack_services, f"{api}/notifications", patient, registered, heartbeat_seconds=1)
-    wait_until(lambda: ehr_status(sekmet, subscription.subscription_id) == "active", 10)
-    checks = requests.get(f"{api}/readyz", timeout=10).json()["checks"]
-    assert checks["subscriptions"]["status"] == "ok"
-
-    silence(sekmet, subscription.subscription_id)
-
-    def reported_stale() -> bool:
-        check = requests.get(f"{api}/readyz", timeout=10).json()["checks"]["subscriptions"]
-        return subscription.subscription_id in check.get("stale", [])
-
-    wait_until(reported_stale, 15, what="the silent subscription on /readyz")
+def reported(api: str, subscription_id: str) -> dict[str, Any] | None:
+    """The subscription's entry on /readyz, which answers 200 whatever the subscriptions' state."""
     ready = requests.get(f"{api}/readyz", timeout=10)
-    assert ready.status_code == 503
-    assert ready.json()["checks"]["subscriptions"]["error"] == "StaleSubscriptions"
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ok"
+    entries = [e for e in ready.json()["subscriptions"]["tracked"] if e["id"] == subscription_id]
+    return entries[0] if entries else None
+
+
+def health_gauge(api: str, subscription_id: str) -> dict[str, float]:
+    """`carepath_subscription_health` of one subscription, by reason."""
+    series = re.compile(r"^carepath_subscription_health\{(.*)\} (\S+)$")
+    found = {}
+    for line in requests.get(f"{api}/metrics", timeout=10).text.splitlines():
+        if match := series.match(line):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match[1]))
+            if labels["subscription"] == subscription_id:
+                found[labels["reason"]] = float(match[2])
+    return found
+
+
+def test_a_subscription_silent_then_switched_off_in_the_ehr_is_reported_with_its_reason_and_readyz_stays_200(
+    api: str, stack_env: dict[str, str], stack_services: Services, sekmet: SekmetServer, registered: list[str]
+) -> None:
+    subscription = register(stack_services, f"{api}/notifications", new_patient_id(), registered, heartbeat_seconds=1)
+    subscription_id = subscription.subscription_id
+    assert (reported(api, subscription_id) or {}).get("reason") == "ok"
+    assert health_gauge(api, subscription_id) == {"ok": 1, "stale": 0, "error": 0, "off": 0}
+
+    silence(sekmet, subscription_id)  # an EHR administrator switches it off: its heartbeats stop
+    wait_until(
+        lambda: (reported(api, subscription_id) or {}).get("reason") == "stale", 15, what="the silence on /readyz"
+    )
+    assert "heartbeat every 1 s" in (reported(api, subscription_id) or {})["detail"]
+    assert stack_services.ehr is not None
+    reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))  # as beat does periodically
+
+    entry = reported(api, subscription_id)
+    assert entry is not None and entry["reason"] == "off" and "the EHR reports it off" in entry["detail"], entry
+    assert health_gauge(api, subscription_id) == {"ok": 0, "stale": 0, "error": 0, "off": 1}
+
+    retired = carepath(stack_env, "retire", subscription_id)
+    assert retired.returncode == 0, retired.stderr
+    assert reported(api, subscription_id) is None
+    assert health_gauge(api, subscription_id) == {}
+    heartbeat = notification(sekmet.base_url, subscription_id, "heartbeat", 0)
+    assert deliver(api, heartbeat, subscription.secret).status_code == 401  # its notifications are refused
+    with stack_services.db.connect() as connection:
+        audited = connection.execute(
+            sa.select(audit_events.c.agent_kind, audit_events.c.action)
+            .join(audit_event_entities, audit_event_entities.c.audit_event_id == audit_events.c.id)
+            .where(
+                audit_event_entities.c.reference == f"Subscription/{subscription_id}",
+                audit_events.c.subtype == "subscription-retire",
+            )
+        ).all()
+    assert [tuple(row) for row in audited] == [("cli", "U")]
+    unknown = carepath(stack_env, "retire", "carepath-unknown")
+    assert unknown.returncode != 0 and "No subscription carepath-unknown" in unknown.stderr

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -484,32 +485,37 @@ def test_a_dead_letter_is_listed_with_the_ehrs_answer_and_replayed_from_the_page
     assert decision_id not in waiting
 
 
+def subscription_row(sub_id: str, created_at: datetime, **changes: Any) -> subscription_store.Subscription:
+    """An active subscription row, as registration and the first notification leave it."""
+    return subscription_store.Subscription(
+        **{
+            "id": sub_id,
+            "kind": "backport",
+            "topic": "https://carepath.dev/topic/pt-facts",
+            "criteria": ("Observation?",),
+            "payload": "id-only",
+            "endpoint": "http://127.0.0.1/notifications",
+            "secret_hash": sub_id[-64:].ljust(64, "0"),
+            "status": subscription_store.ACTIVE,
+            "heartbeat_seconds": None,
+            "created_at": created_at,
+            **changes,
+        }
+    )
+
+
 def test_the_subscriptions_page_shows_a_silent_subscription_as_stale_and_its_open_gap(
     stack_settings: Settings,
 ) -> None:
-    """On a database of its own: a stale subscription would make /readyz fail for every other test."""
+    """On a database of its own: the page lists every subscription, and other tests register theirs."""
     with new_database() as url:
         settings = replace(stack_settings, database_url=url, secret_key="test-secret-key-for-the-ui")
         services = build(settings)
         now = datetime.now(UTC)
         with transaction(services.db) as connection:
             for sub_id, heard in (("sub-silent", now - timedelta(minutes=10)), ("sub-alive", now)):
-                subscription_store.insert(
-                    connection,
-                    subscription_store.Subscription(
-                        id=sub_id,
-                        kind="backport",
-                        topic="https://carepath.dev/topic/pt-facts",
-                        criteria=("Observation?",),
-                        payload="id-only",
-                        endpoint="http://127.0.0.1/notifications",
-                        secret_hash=sub_id.ljust(64, "0"),
-                        status=subscription_store.ACTIVE,
-                        heartbeat_seconds=60,
-                        created_at=now - timedelta(hours=1),
-                        last_seen_at=heard,
-                    ),
-                )
+                row = subscription_row(sub_id, now - timedelta(hours=1), heartbeat_seconds=60, last_seen_at=heard)
+                subscription_store.insert(connection, row)
             subscription_store.add_gaps(connection, "sub-silent", [(3, 4)], now)
         client = create_app(settings, services=services).test_client()
         sign_in(client, token_for(services, "admin"))
@@ -518,3 +524,39 @@ def test_the_subscriptions_page_shows_a_silent_subscription_as_stale_and_its_ope
     rows = {sub_id: page.split(f"<code>{sub_id}</code>")[1].split("</tr>")[0] for sub_id in ("sub-silent", "sub-alive")}
     assert "stale" in rows["sub-silent"] and "open 3–4" in rows["sub-silent"]
     assert "stale" not in rows["sub-alive"] and "none" in rows["sub-alive"]
+
+
+def test_an_administrator_retires_a_subscription_from_its_page_with_the_forms_csrf_token_and_it_is_audited(
+    client: FlaskClient, stack_services: Services
+) -> None:
+    sub_id = f"carepath-retire-{new_patient_id()}"
+    now = datetime.now(UTC)
+    with transaction(stack_services.db) as connection:
+        subscription_store.insert(connection, subscription_row(sub_id, now, heartbeat_seconds=None, ehr_status="off"))
+    retire = f"/ui/admin/subscriptions/{sub_id}/retire"
+    sign_in(client, token_for(stack_services, "coordinator"))
+    assert client.post(retire, data={"csrf_token": csrf_of(client, "/ui/worklist")}).status_code == 403
+    sign_in(client, token_for(stack_services, "admin", name="retiring-admin"))
+    page = client.get("/ui/admin/subscriptions").get_data(as_text=True)
+    row = page.split(f"<code>{sub_id}</code>")[1].split("</tr>")[0]
+    assert "off" in row and "the EHR reports it off" in row and f'action="{retire}"' in row
+    assert client.post(retire, data={}).status_code == 400  # no CSRF token: nothing changes
+
+    done = client.post(retire, data={"csrf_token": csrf_of(client, "/ui/admin/subscriptions")})
+
+    assert done.status_code == 303
+    page = client.get("/ui/admin/subscriptions").get_data(as_text=True)
+    assert "retired" in page.split(f"<code>{sub_id}</code>")[1].split("</tr>")[0]
+    with transaction(stack_services.db) as connection:
+        found = subscription_store.find(connection, sub_id)
+        audited = connection.execute(
+            sa.select(audit_events.c.agent_name, audit_events.c.action)
+            .join(audit_event_entities, audit_event_entities.c.audit_event_id == audit_events.c.id)
+            .where(audit_event_entities.c.reference == f"Subscription/{sub_id}")
+        ).all()
+    assert found is not None and found.status == subscription_store.OFF
+    assert [tuple(r) for r in audited] == [("retiring-admin", "U")]
+    unknown = client.post(
+        "/ui/admin/subscriptions/carepath-unknown/retire", data={"csrf_token": csrf_of(client, "/ui/admin/tokens")}
+    )
+    assert unknown.status_code == 404

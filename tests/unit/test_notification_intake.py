@@ -272,9 +272,48 @@ def test_a_subscription_whose_missed_events_cannot_be_searched_is_refused(change
 # -- liveness and capabilities --------------------------------------------------------------------------
 
 
-def test_a_subscription_silent_beyond_heartbeat_plus_grace_is_stale() -> None:
-    rows = [("quiet", 60, NOW - timedelta(seconds=100)), ("fresh", 60, NOW - timedelta(seconds=80))]
-    assert liveness.stale(rows, NOW, timedelta(seconds=30)) == ["quiet"]
+def watched(heartbeat: int | None, heard_ago: int | None, ehr_status: str | None = "active") -> Subscription:
+    """A subscription heard from `heard_ago` seconds ago (None: never, created ten minutes ago)."""
+    return Subscription(
+        id="carepath-sub",
+        kind="backport",
+        topic=None,
+        criteria=("Observation?",),
+        payload="id-only",
+        endpoint="http://carepath/notifications",
+        secret_hash="0" * 64,
+        status="active",
+        heartbeat_seconds=heartbeat,
+        created_at=NOW - timedelta(minutes=10),
+        ehr_status=ehr_status,
+        last_seen_at=None if heard_ago is None else NOW - timedelta(seconds=heard_ago),
+    )
+
+
+@pytest.mark.parametrize(
+    ("subscription", "reason"),
+    [
+        (watched(60, 80), liveness.OK),  # within 60 s + 30 s grace
+        (watched(60, 100), liveness.STALE),  # beyond it
+        (watched(60, None), liveness.STALE),  # never heard from since it was created
+        (watched(None, 3600), liveness.OK),  # no heartbeat promised: silence says nothing
+        (watched(60, 5, ehr_status="off"), liveness.OFF),  # the EHR's word, even before the silence shows
+        (watched(60, 3600, ehr_status="off"), liveness.OFF),  # the cause, not the symptom
+        (watched(None, 5, ehr_status="error"), liveness.ERROR),
+        (watched(60, 5, ehr_status="requested"), liveness.OK),
+    ],
+)
+def test_a_subscription_is_judged_off_or_in_error_by_the_ehr_else_stale_by_its_silence(
+    subscription: Subscription, reason: str
+) -> None:
+    health = liveness.judge(subscription, NOW, timedelta(seconds=30))
+    assert (health.subscription_id, health.reason) == ("carepath-sub", reason)
+    assert health.as_json()["reason"] == reason and health.detail
+
+
+def test_a_stale_subscription_says_how_long_it_has_been_silent_and_what_it_promised() -> None:
+    health = liveness.judge(watched(60, 100), NOW, timedelta(seconds=30))
+    assert health.detail == "silent for 100 s; heartbeat every 60 s, grace 30 s"
 
 
 def test_events_operation_is_used_only_when_the_capability_statement_offers_it() -> None:
