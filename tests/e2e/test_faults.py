@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,11 @@ import sqlalchemy as sa
 
 from pathways.definition import default_definition
 from pathways.fhir.outbound import key_of
-from pathways.simulate import simulate
+from pathways.replay import replay
 from service.queue import Dispatcher
 from service.settings import Settings
-from service.store.codec import evidence_to_json
 from service.store.database import make_engine, transaction
+from service.store.state_codec import state_to_json
 from service.usecases import intake as ingest
 from service.usecases.dry_run import dry_run, records_of_bundle
 from tests.builders import AUTHOR, CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
@@ -371,19 +371,28 @@ def normalized(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def dry_run_of(resources: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], set[tuple[str, str]]]:
-    """What a sequential run in clinical order decides, {key: (step, priority, evidence)}, and
-    writes, {(resource type, key)}."""
+@dataclass(frozen=True)
+class Oracle:
+    """What a sequential run in clinical order decides, {key: (step, priority)}, writes,
+    {(resource type, key)}, and the measures it ends with (baseline and latest of each)."""
+
+    decided: dict[str, tuple[str, str]]
+    written: set[tuple[str, str]]
+    measures: Any
+
+
+def dry_run_of(resources: list[dict[str, Any]], now: datetime) -> Oracle:
     definition = default_definition()
     records = records_of_bundle(as_bundle(resources), definition)
+    replayed = replay(definition, records, now)
     decided = {
-        decision.key: (decision.step, decision.priority.value, normalized(evidence_to_json(decision.evidence)))
-        for evaluation in simulate(definition, records, now)
+        decision.key: (decision.step, decision.priority.value)
+        for evaluation in replayed.evaluations
         for decision in evaluation.decisions
     }
     bundle = dry_run(definition, records, now, AUTHOR)
     written = {(entry["resource"]["resourceType"], key_of(entry["resource"])) for entry in bundle["entry"]}
-    return decided, written
+    return Oracle(decided, written, normalized(state_to_json(replayed.state)["measures"]))
 
 
 def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_sequential_dry_run_would(
@@ -391,12 +400,12 @@ def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_se
 ) -> None:
     """The oracle is the dry run (`pathways.simulate`) of each patient's facts in clinical order.
 
-    These facts give the same decisions in every arrival order when evaluated one at a time (one
-    red-flag finding per patient, and every measure is in before beat evaluates the overdue
-    checkpoint), so whatever the interleaving across workers, the stored decisions — keys,
-    priorities and evidence, which names the exact baseline and latest values — must equal the
-    dry run's. A fact lost, applied twice or applied to a stale state by a racing worker would
-    show there, in the per-patient timeline, or in the count of fact evaluations.
+    These facts give the same decisions in every arrival order (one red-flag finding per patient,
+    and every measure is in before beat evaluates the overdue checkpoint), so whatever the
+    interleaving across workers, the stored decisions — keys, priorities and evidence, which names
+    the exact baseline and latest values — must equal the dry run's. A fact lost, applied twice or
+    applied to a stale state by a racing worker would show there, in the per-patient timeline, or
+    in the evaluations that applied facts.
     """
     ehr = ehr_of(sekmet)
     now = datetime.now(UTC)
@@ -404,7 +413,7 @@ def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_se
     cases = [minor_flag_and_checkpoint_case, minor_flag_and_checkpoint_case, major_flag_case, major_flag_case]
     facts = {patient: case(patient, t0) for patient, case in ((new_patient_id(), case) for case in cases)}
     oracle = {patient: dry_run_of(resources, now) for patient, resources in facts.items()}
-    decision_count = sum(len(decided) for decided, _ in oracle.values())
+    decision_count = sum(len(expected.decided) for expected in oracle.values())
     truth = Truth(db, list(facts))
     everything = [r for resources in facts.values() for r in resources]
     posts = everything * 2  # every event twice: the second copy must change nothing
@@ -433,16 +442,26 @@ def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_se
 
     stored = truth.decisions()
     for patient, resources in facts.items():
-        decided, written = oracle[patient]
+        expected = oracle[patient]
+        decided, written = expected.decided, expected.written
         live = {
-            d["decision_key"]: (d["step"], d["priority"], normalized(d["evidence"]))
+            d["decision_key"]: (d["step"], d["priority"])
             for d in stored
             if d["patient_id"] == patient and d["status"] == "active"
         }
         assert live == decided, logs
-        # Every event evaluated once: none lost, none applied twice.
+        # The pathway ends on the facts the dry run ends on: no fact lost, none read from a stale state.
+        # (A decision made before a late fact stands with the evidence it was made on; the state moves on.)
+        assert normalized(truth.state(patient)["measures"]) == expected.measures, logs
+        # Every event kept once and none applied twice: a fact arriving in clinical order is
+        # evaluated on its own; one arriving after a later fact is late, and a replay of every
+        # fact held evaluates it (spec, "Evaluating as of a moment").
         assert truth.records()[patient] == len(resources)
-        assert truth.fact_evaluations()[patient] == len(resources)
+        triggers = truth.triggers()[patient]
+        applied = [t for t in triggers if t.startswith("fact ")]
+        assert len(applied) == len(set(applied)), triggers
+        replayed = any(t.startswith("replay after the late fact ") for t in triggers)
+        assert len(applied) == len(resources) or (replayed and len(applied) < len(resources)), triggers
         # The EHR holds exactly what the dry run would write, once each.
         for kind in ("Task", "ServiceRequest"):
             assert sorted(ehr.keys(kind, patient)) == sorted(k for t, k in written if t == kind), logs

@@ -22,6 +22,7 @@ import requests
 import sqlalchemy as sa
 
 from pathways.fhir.outbound import PROPOSAL_IDENTIFIER_SYSTEM, key_of, token_criteria
+from service.store import patients
 from service.store.tables import (
     circuit_breakers,
     decisions,
@@ -174,13 +175,30 @@ class Truth:
 
     def fact_evaluations(self) -> Counter[str]:
         """Per patient, how many evaluations applied a fact (each event once, whatever its path)."""
+        return Counter(patient for patient, trigger in self._triggers() if trigger.startswith(("fact ", "rebuild")))
+
+    def state(self, patient: str) -> dict[str, Any]:
+        """The patient's stored engine state, as JSON."""
+        with self.engine.connect() as connection:
+            stored = patients.load_state(connection, patient)
+        assert stored is not None, f"{patient} has no state"
+        return dict(stored.state)
+
+    def triggers(self) -> dict[str, list[str]]:
+        """Per patient, what triggered each evaluation (`fact Observation/1`, `replay after the late fact …`)."""
+        found: dict[str, list[str]] = {p: [] for p in self.patients}
+        for patient, trigger in self._triggers():
+            found[patient].append(trigger)
+        return found
+
+    def _triggers(self) -> list[tuple[str, str]]:
         with self.engine.connect() as connection:
             rows = connection.execute(
                 sa.select(evaluations.c.patient_id, evaluations.c.trigger).where(
                     evaluations.c.patient_id.in_(self.patients)
                 )
             ).all()
-        return Counter(patient for patient, trigger in rows if trigger.startswith(("fact ", "rebuild")))
+        return [(patient, trigger) for patient, trigger in rows]
 
     def records(self) -> Counter[str]:
         """Per patient, how many distinct resources the timeline holds."""
