@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,10 +121,22 @@ def load_delivery(connection: sa.Connection, decision_id: int) -> PendingDeliver
     )
 
 
-def record_ehr_id(connection: sa.Connection, identifier: str, ehr_id: str, now: datetime) -> None:
-    connection.execute(
-        sa.update(proposals).where(proposals.c.identifier == identifier).values(ehr_id=ehr_id, last_updated=now)
-    )
+def record_ehr_id(
+    connection: sa.Connection, identifier: str, ehr_id: str, now: datetime, sent: Mapping[str, Any] | None = None
+) -> None:
+    """Remember the EHR's id of a copy; with `sent`, what was written, flag it for sync when ours moved on since.
+
+    A withdrawal or a coordinator's change that committed while the copy was on its way finds no
+    EHR id to sync to; comparing here, once the id is known, is what makes the EHR's copy follow.
+    """
+    values: dict[str, Any] = {"ehr_id": ehr_id, "last_updated": now}
+    if sent is not None:
+        ours = connection.execute(
+            sa.select(proposals.c.resource).where(proposals.c.identifier == identifier)
+        ).scalar_one_or_none()
+        if ours is not None:
+            values["sync_pending"] = any(ours.get(k) != sent.get(k) for k in task_lifecycle.FOLLOWED)
+    connection.execute(sa.update(proposals).where(proposals.c.identifier == identifier).values(**values))
 
 
 def undelivered_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[tuple[int, bool]]:
@@ -255,9 +268,9 @@ def withdraw(
     A whole decision's copies not yet delivered are simply not delivered; delivered ones are
     flagged for sync. Withdrawn items leave the decision and its delivery as they are: the rest
     still stands, and a delivery still pending writes their withdrawn copies.
-    Every withdrawn copy is flagged, delivered or not: a delivery already on its way to the EHR
-    (its open copies sent before this commit, their EHR ids recorded after) then finds the flag
-    once it has the ids and makes the EHR's copies follow, instead of leaving them open.
+    A copy with no EHR id yet is not flagged: a delivery already on its way to the EHR (its open
+    copies sent before this commit) compares what it sent with ours when it records the ids
+    (`record_ehr_id`) and makes the EHR's copies follow then.
     Returns (decision id, urgent) when the EHR's copies must follow, to queue after the commit.
     """
     found = decision_by_key(connection, patient_id, decision_key)
@@ -277,7 +290,7 @@ def withdraw(
             continue
         update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
-            update_proposal(connection, proposal.id, update.resource, now, sync_pending=True)
+            update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
             synced = synced or proposal.ehr_id is not None
     return (decision_id, urgent) if synced else None
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import structlog
 
+from pathways.fhir.outbound import key_of
 from service.bootstrap import Services
 from service.ehr import breaker
 from service.ehr.client import EhrClient
@@ -93,9 +94,10 @@ def _create(services: Services, ehr: EhrClient, delivery: decisions.PendingDeliv
         _record(services, delivery.decision_id, "conflict", error)
         ehr_ids = existing_ids(ehr, resources)  # raises Unsettled if still ambiguous
     now = services.clock()
+    sent = {key_of(resource): resource for resource in resources}
     with transaction(services.db) as connection:
         for key, ehr_id in ehr_ids.items():
-            decisions.record_ehr_id(connection, key, ehr_id, now)
+            decisions.record_ehr_id(connection, key, ehr_id, now, sent.get(key))
 
 
 def _sync(services: Services, ehr: EhrClient, decision_id: int) -> list[DeliveryOrder]:

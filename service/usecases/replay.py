@@ -216,6 +216,6 @@ def _note(
             continue  # noted by an earlier replay of the same late fact
         noted = {**task.resource, "note": [*notes, {"text": text}]}
         # Flagged even before the EHR has a copy: a delivery on its way then carries the note there too.
-        decisions.update_proposal(connection, task.id, noted, now, sync_pending=True)
+        decisions.update_proposal(connection, task.id, noted, now, sync_pending=task.ehr_id is not None)
         synced = synced or task.ehr_id is not None
     return [DeliveryOrder(decision_id, urgent=urgent)] if synced and services.ehr is not None else []
