@@ -134,8 +134,8 @@ def record_ehr_id(
         ours = connection.execute(
             sa.select(proposals.c.resource).where(proposals.c.identifier == identifier)
         ).scalar_one_or_none()
-        if ours is not None:
-            values["sync_pending"] = any(ours.get(k) != sent.get(k) for k in task_lifecycle.FOLLOWED)
+        if ours is not None and any(ours.get(k) != sent.get(k) for k in task_lifecycle.FOLLOWED):
+            values["sync_pending"] = True  # never cleared here: the EHR may hold an older copy than what was sent
     connection.execute(sa.update(proposals).where(proposals.c.identifier == identifier).values(**values))
 
 

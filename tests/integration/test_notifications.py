@@ -551,7 +551,7 @@ def test_a_subscription_silent_then_switched_off_in_the_ehr_is_reported_with_its
     )
     assert "heartbeat every 1 s" in (reported(api, subscription_id) or {})["detail"]
     assert stack_services.ehr is not None
-    reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC))  # as beat does periodically
+    reactivation.check_all(stack_services.db, stack_services.ehr, datetime.now(UTC), GRACE)  # as beat does
 
     entry = reported(api, subscription_id)
     assert entry is not None and entry["reason"] == "off" and "the EHR reports it off" in entry["detail"], entry
