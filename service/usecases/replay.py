@@ -27,7 +27,7 @@ import structlog
 from pathways import engine
 from pathways.definition import Definition
 from pathways.fhir import outbound
-from pathways.model import Decision, Evaluation, RuleCheck, pathway_key_of
+from pathways.model import ClinicalRecord, Decision, Evaluation, RuleCheck, pathway_key_of
 from pathways.replay import Closure, Comparison, compare, replay, retracted, standing_red_flags
 from pathways.rules.red_flags import STEP as RED_FLAG_STEP
 from service.bootstrap import Services
@@ -65,7 +65,7 @@ def replay_patient(
     replayed = replay(
         definition,
         records,
-        now,
+        _replayed_until(state, records, now),
         closures=closures,
         standing=standing_red_flags(state, records),
         keep_future=True,
@@ -105,6 +105,17 @@ def replay_patient(
         added=len(comparison.added),
     )
     return Replay(replayed.state, orders)
+
+
+def _replayed_until(state: engine.PatientState, records: list[ClinicalRecord], now: datetime) -> datetime:
+    """How far the replay goes: as far as the pathway had been evaluated, or the latest fact held.
+
+    Checkpoints that fell due after both are left pending, for the sweep (or the next fact) to
+    evaluate, exactly as for facts that arrive in order; replaying them now would decide on the
+    part of a backlog that has arrived so far.
+    """
+    latest = max((r.at for r in records), default=now)
+    return min(now, max(latest, state.horizon or latest))
 
 
 def _summary(comparison: Comparison, records: int) -> RuleCheck:

@@ -13,7 +13,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from pathways.definition import SHIPPED
 from pathways.fhir.outbound import PROPOSAL_IDENTIFIER_SYSTEM
 from service.settings import Settings
 from service.store.database import make_engine
@@ -21,7 +20,6 @@ from service.store.tables import proposals
 from tests.access import bearer, token_for
 from tests.builders import LOCAL, PAIN, SNOMED, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
-from tests.integration.test_definition_workers import upload_and_publish
 from tests.integration.test_facts_read import post_bundle
 from tests.processes import CarepathProcess, start_api, start_worker, wait_until
 from tests.stack import new_database, new_patient_id, settings_env
@@ -40,7 +38,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(stack_settings: Settings) -> Iterator[Stack]:
-    """API and worker as processes on a database and queues of their own, pathway 1.1.0 active, SEKMET the EHR."""
+    """API and worker as processes on a database and queues of their own (the shipped 1.1.0 active), SEKMET the EHR."""
     with new_database() as url:
         redis_url = (stack_settings.redis_url or "").rsplit("/", 1)[0] + f"/{OWN_REDIS_DB}"
         env = settings_env(replace(stack_settings, database_url=url, redis_url=redis_url))
@@ -48,8 +46,6 @@ def stack(stack_settings: Settings) -> Iterator[Stack]:
         try:
             api, base = start_api(env, name="ct-instead-api")
             processes.append(api)
-            source = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml").read_text()
-            upload_and_publish(base, bearer(token_for(env, "admin")), source, "1.1.0")
             yield Stack(base, env)
         finally:
             for process in processes:
