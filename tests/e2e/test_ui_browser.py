@@ -46,7 +46,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ARTIFACTS / "screenshots"
-WORKLIST_REDIS_DB = 9  # queues of their own: no other module's worker takes these events to another database
+MDT_REDIS_DB = 12
+WORKLIST_REDIS_DB = 11  # queues of their own: no other module's worker takes these events to another database
 SECRET_KEY = "e2e-" + uuid.uuid4().hex  # one key for every API process of the run, as production sets it
 
 
@@ -406,7 +407,8 @@ def proposed(base: str, reader: str, patient: str) -> dict[str, list[str]]:
 def mdt_stack(ui_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
     """API and worker on a database of their own: publishing the MDT version must not reach other tests."""
     with new_database() as url:
-        env = ui_env | {"DATABASE_URL": url}
+        # Queues of their own too: the module's other worker must not take these events to its database.
+        env = ui_env | {"DATABASE_URL": url, "REDIS_URL": ui_env["REDIS_URL"].rsplit("/", 1)[0] + f"/{MDT_REDIS_DB}"}
         worker = start_worker(env, name="mdt-worker")
         api, base = start_api(env, name="mdt-api")
         yield base, env
