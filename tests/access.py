@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import requests
 import sqlalchemy as sa
 
 from service.access import tokens
@@ -46,3 +48,14 @@ class AdvancingClock:
 
     def advance(self, seconds: float) -> None:
         self._ahead += timedelta(seconds=seconds)
+
+
+def post_as_ehr(base: str, token: str, resource: dict[str, Any]) -> None:
+    """Post a resource to Carepath's API as the EHR does; it must be accepted."""
+    answer = requests.post(
+        f"{base}/fhir/{resource['resourceType']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"} | bearer(token),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text

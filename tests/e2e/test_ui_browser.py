@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
-from tests.access import bearer, token_for
+from tests.access import bearer, post_as_ehr, token_for
 from tests.builders import (
     CAUDA_EQUINA,
     PAIN,
@@ -104,17 +104,6 @@ def sign_in(page: Page, base: str, token: str, screenshot: str | None = None) ->
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def post_as_ehr(base: str, token: str, resource: dict[str, Any]) -> None:
-    """Post a resource as the EHR does; it must be accepted."""
-    answer = requests.post(
-        f"{base}/fhir/{resource['resourceType']}",
-        json=resource,
-        headers={"Content-Type": "application/fhir+json"} | bearer(token),
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
 
 
 def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from service.access.identity import AGENT_SYSTEM
 from service.settings import Settings
 from service.store.database import make_engine
 from service.store.tables import inbound_events
-from tests.access import bearer, token_for
+from tests.access import bearer, post_as_ehr, token_for
 from tests.builders import CAUDA_EQUINA, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.processes import CarepathProcess, start_api, start_worker, wait_until
@@ -82,13 +82,6 @@ def ehr_put(sekmet: SekmetServer, resource: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def post_to_carepath(stack: Stack, resource: dict[str, Any]) -> None:
-    headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(stack.env, "ehr"))
-    url = f"{stack.base}/fhir/{resource['resourceType']}"
-    response = requests.post(url, json=resource, headers=headers, timeout=10)
-    assert response.status_code == 201, response.text
-
-
 def evaluated(stack: Stack, patient: str, count: int) -> bool:
     query = sa.select(inbound_events.c.status).where(inbound_events.c.patient_id == patient)
     with stack.engine.connect() as connection:
@@ -104,7 +97,7 @@ def red_flag_journey(stack: Stack, sekmet: SekmetServer) -> tuple[str, dict[str,
     visit = ehr_put(sekmet, pt_visit(patient, t0))
     flag = ehr_put(sekmet, finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1)))
     for resource in (visit, flag):
-        post_to_carepath(stack, resource)
+        post_as_ehr(stack.base, token_for(stack.env, "ehr"), resource)
     wait_until(lambda: evaluated(stack, patient, 2), 60, what="the worker to evaluate the journey")
     wait_until(lambda: len(ehr_tasks(sekmet, patient)) == 2, 30, what="the red-flag Tasks to reach SEKMET")
     return patient, flag
@@ -217,7 +210,7 @@ def test_a_withdrawal_reaches_the_ehr_as_fast_as_the_proposal_it_withdraws(stack
     patient, flag = red_flag_journey(stack, sekmet)
 
     retracted = ehr_put(sekmet, dict(flag, status="entered-in-error"))
-    post_to_carepath(stack, retracted)
+    post_as_ehr(stack.base, token_for(stack.env, "ehr"), retracted)
     deadline = time.monotonic() + WITHDRAWAL_DEADLINE_SECONDS
     statuses: list[str] = []
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from service.settings import Settings
 from service.store.tables import decisions
-from tests.access import bearer, token_for
+from tests.access import bearer, post_as_ehr, token_for
 from tests.builders import FEVER, LOCAL, finding, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.processes import wait_until
@@ -31,13 +31,6 @@ def stack(stack_settings: Settings) -> Iterator[OwnStack]:
         yield running
 
 
-def post(stack: OwnStack, resource: dict[str, Any]) -> None:
-    headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(stack.env, "ehr"))
-    url = f"{stack.base}/fhir/{resource['resourceType']}"
-    response = requests.post(url, json=resource, headers=headers, timeout=10)
-    assert response.status_code == 201, response.text
-
-
 def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict[str, Any] | None:
     tasks = sekmet.search("Task", patient=f"Patient/{patient}")
     return next((t for t in tasks if t["code"]["coding"][0]["code"] == code), None)
@@ -51,13 +44,13 @@ def ehr_status(sekmet: SekmetServer, patient: str, code: str) -> str | None:
 def review_then_cluster(stack: OwnStack, sekmet: SekmetServer, patient: str, before_cluster: Any = None) -> datetime:
     """A fever (a routine single-flag review, in SEKMET), then night pain four days on: an urgent cluster."""
     t0 = datetime.now(UTC) - timedelta(days=21)
-    post(stack, pt_visit(patient, t0))
-    post(stack, finding(patient, FEVER, t0 + timedelta(days=3)))
+    post_as_ehr(stack.base, token_for(stack.env, "ehr"), pt_visit(patient, t0))
+    post_as_ehr(stack.base, token_for(stack.env, "ehr"), finding(patient, FEVER, t0 + timedelta(days=3)))
     wait_until(lambda: ehr_status(sekmet, patient, REVIEW) == "requested", 60, what="the review to reach SEKMET")
     if before_cluster:
         before_cluster()
     night_pain = t0 + timedelta(days=7)
-    post(stack, finding(patient, NIGHT_PAIN, night_pain))
+    post_as_ehr(stack.base, token_for(stack.env, "ehr"), finding(patient, NIGHT_PAIN, night_pain))
     wait_until(lambda: ehr_status(sekmet, patient, URGENT) == "requested", 60, what="the urgent review in SEKMET")
     return night_pain
 
