@@ -43,14 +43,17 @@ def persist_evaluation(
 def _persist_decision(
     connection: sa.Connection, services: Services, patient_id: str, decision: Decision, now: datetime
 ) -> DeliveryOrder | None:
-    issue = decisions.next_issue(connection, patient_id, decision.key)
-    if issue is None:
-        return None  # already decided: a re-run of the same evaluation
-    # Made again after its earlier copy was withdrawn: a cancelled Task cannot reopen, so new identifiers.
-    decision = replace(decision, reissue=issue)
     decision_id = decisions.save_decision(connection, patient_id, decision, now)
     if decision_id is None:
-        return None  # already decided: a re-run of the same evaluation
+        # Stored before: a re-run of the same evaluation, or made again after its earlier copy was
+        # withdrawn. A cancelled Task cannot reopen, so the decision made again gets new identifiers.
+        issue = decisions.next_issue(connection, patient_id, decision.key)
+        if issue is None:
+            return None  # already decided: a re-run of the same evaluation
+        decision = replace(decision, reissue=issue)
+        decision_id = decisions.save_decision(connection, patient_id, decision, now)
+        if decision_id is None:
+            return None
     rendered = outbound.render_decision(decision, patient_id, services.device.author)
     for resource in rendered.resources:
         decisions.save_proposal(
