@@ -174,7 +174,9 @@ class Loader:
         return systems
 
     def code_set(self, node: Node, key: str, path: str) -> CodeSet:
-        found = (read_coding(self.r, self.systems, item, p) for item, p in self.r.sequence(node, key, path))
+        """Codes matched against facts: ICD-10-CM families (`icd10cm|M17*`) allowed."""
+        items = self.r.sequence(node, key, path)
+        found = (read_coding(self.r, self.systems, item, p, family_allowed=True) for item, p in items)
         return CodeSet.of(c for c in found if c is not None)
 
     def read_episode(self) -> EpisodeRules:

@@ -31,21 +31,45 @@ CHECKPOINT_STEPS = STEP_IDS[:7]
 FACT_STEPS = ("injection", "medication", "surgical-consult")
 
 
+FAMILY_MARK = "*"
+"""Ends an ICD-10-CM family token (`icd10cm|M17*`): every code that is or starts with the family."""
+
+
 @dataclass(frozen=True, slots=True)
 class CodeSet:
-    """Codings that mean one thing; matching uses (system, code) only."""
+    """Codings that mean one thing; matching uses (system, code) only.
+
+    `families` are ICD-10-CM families (spec 2.0, "Code matching"): (system, prefix) pairs that match
+    every code equal to the prefix or starting with it as written, dot included (`M25.56` matches
+    `M25.561`). Every other code matches exactly, with no subsumption.
+    """
 
     codings: tuple[Coding, ...]
     keys: frozenset[tuple[str, str]]
+    families: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, codings: Iterable[Coding]) -> CodeSet:
         items = tuple(codings)
-        return cls(items, frozenset(c.key for c in items))
+        exact = tuple(c for c in items if not c.code.endswith(FAMILY_MARK))
+        families = tuple((c.system, c.code.removesuffix(FAMILY_MARK)) for c in items if c.code.endswith(FAMILY_MARK))
+        return cls(items, frozenset(c.key for c in exact), families)
+
+    def contains(self, coding: Coding) -> bool:
+        """True when one coding is in the set, exactly or by its family."""
+        if coding.key in self.keys:
+            return True
+        return any(coding.system == system and coding.code.startswith(prefix) for system, prefix in self.families)
 
     def matches(self, codes: Iterable[Coding]) -> bool:
         """True when any of `codes` is in the set."""
-        return not self.keys.isdisjoint(c.key for c in codes)
+        if not self.families:
+            return not self.keys.isdisjoint(c.key for c in codes)
+        return any(self.contains(c) for c in codes)
+
+    def first(self, codes: Iterable[Coding]) -> Coding | None:
+        """The first of `codes` in the set, if any."""
+        return next((c for c in codes if self.contains(c)), None)
 
 
 class Better(StrEnum):
@@ -118,8 +142,8 @@ class Regions:
 
     def region_of(self, codes: Iterable[Coding]) -> str | None:
         """The region a set of codes names, or None when they name none."""
-        keys = {c.key for c in codes}
-        return next((region for region, code_set in self.by_code if keys & code_set.keys), None)
+        found = tuple(codes)
+        return next((region for region, code_set in self.by_code if code_set.matches(found)), None)
 
 
 @dataclass(frozen=True, slots=True)
