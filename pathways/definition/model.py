@@ -67,6 +67,10 @@ class CodeSet:
             return not self.keys.isdisjoint(c.key for c in codes)
         return any(self.contains(c) for c in codes)
 
+    def union(self, *others: CodeSet) -> CodeSet:
+        """One set holding this set's codings and the others'."""
+        return CodeSet.of((*self.codings, *(c for other in others for c in other.codings)))
+
     def first(self, codes: Iterable[Coding]) -> Coding | None:
         """The first of `codes` in the set, if any."""
         return next((c for c in codes if self.contains(c)), None)
@@ -97,6 +101,11 @@ class Measure:
     better: Better
     mcid_points: float
     mcid_percent: float | None
+    names_line: str | None = None
+    """2.0: the episode line whose instrument this is (KOOS JR: knee). Its values name the line and go to
+    that line's open episode; None for a measure of any line (pain, PSFS) or of `lines`."""
+    lines: tuple[str, ...] = ()
+    """2.0: the episode lines a value without an instrument's line may go to (LEFS: knee, hip); empty: any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +136,66 @@ class DiagnosisGroup:
     label: str
     codes: CodeSet
     structural: bool
+    line: str | None = None
+    """2.0: the episode line whose diagnoses these are (its codes name the line); None: the patient's."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeLine:
+    """A body region with episodes of its own (spec 2.0, "Regions and episodes"): what names it, how it starts.
+
+    `codes` is the line's region code set: its own region codes and every code of its diagnosis
+    groups. The spine line covers the regions of `Regions.default` and `Regions.by_code` (one
+    spine episode at a time, lumbar or cervical by the 1.x rule); every other line is one region.
+    """
+
+    id: str
+    label: str
+    codes: CodeSet
+    body_sites: CodeSet
+    first_checkpoint_weeks: int
+    covers: tuple[str, ...] = ()
+    """The 1.x regions this line holds (the spine: lumbar and cervical); empty: the line is its own region."""
+    min_age_years: int | None = None
+    radiographs: CodeSet = CodeSet.of(())
+    advanced_imaging: CodeSet = CodeSet.of(())
+    surgery: CodeSet = CodeSet.of(())
+
+    def names(self, codes: Iterable[Coding]) -> bool:
+        return self.codes.matches(codes)
+
+    @property
+    def imaging(self) -> CodeSet:
+        return self.radiographs.union(self.advanced_imaging)
+
+
+@dataclass(frozen=True, slots=True)
+class GenericProcedure:
+    """Procedure codes that name no line (CPT 20610): attributed by body site, reason, or the one candidate open."""
+
+    codes: CodeSet
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeLines:
+    """2.0: the lines with episodes of their own, in the order that breaks every tie, and what is out of scope."""
+
+    lines: tuple[EpisodeLine, ...]
+    out_of_scope: CodeSet
+    generic_procedures: tuple[GenericProcedure, ...] = ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(line.id for line in self.lines)
+
+    def line(self, line_id: str) -> EpisodeLine:
+        return next(line for line in self.lines if line.id == line_id)
+
+    @property
+    def unregioned(self) -> EpisodeLine:
+        """The line an episode with no region evidence behaves as (spec 2.0 1.4: the 1.x "else lumbar")."""
+        return next((line for line in self.lines if line.covers), self.lines[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +204,8 @@ class Regions:
 
     default: str
     by_code: tuple[tuple[str, CodeSet], ...]
+    episode_lines: EpisodeLines | None = None
+    """2.0: episodes per region; None (1.x): one episode per patient, its region by the codes on record."""
 
     @property
     def ids(self) -> tuple[str, ...]:
