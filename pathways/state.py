@@ -13,7 +13,7 @@ pass every record to `engine.rebuild`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pathways.model import ClinicalRecord, Priority, RecordStatus, SourceRef
 
@@ -146,6 +146,8 @@ class PatientState:
     """When the relapse watch ended without a relapse: a finished PT visit after it starts a new episode."""
     renews_at: datetime | None = None
     """A finished PT visit at or after this (the last one + the new-episode gap) starts a new episode."""
+    birth_date: date | None = None
+    """`Patient.birthDate` (partial dates at their earliest day), for the rules of 2.0 that read an age."""
 
     @property
     def t0(self) -> datetime | None:
