@@ -8,6 +8,7 @@ from typing import Any
 from pathways.model import Priority, SourceRef
 from pathways.state import (
     FIRST_EPISODE,
+    WHOLE,
     Checkpoint,
     DiagnosisEntry,
     Entry,
@@ -144,6 +145,7 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "closed_at": _time(state.closed_at),
         "renews_at": _time(state.renews_at),
         "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
+        "role": state.role,
     }
 
 
@@ -183,4 +185,5 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         closed_at=_maybe_untime(data.get("closed_at")),
         renews_at=_maybe_untime(data.get("renews_at")),
         birth_date=None if data.get("birth_date") is None else date.fromisoformat(data["birth_date"]),
+        role=data.get("role", WHOLE),
     )
