@@ -10,7 +10,7 @@ Provenance. Everything here is a frozen value: safe to share, cache and compare.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -90,6 +90,13 @@ class ClinicalRecord:
     clinical_status: str | None = None  # Condition.clinicalStatus code, None when absent
     components: tuple[Component, ...] = ()  # an Observation's components (a panel's values)
     value_missing: str | None = None  # why an Observation has no usable value of its own, else None
+    body_sites: tuple[Coding, ...] = ()  # Observation.bodySite, Procedure.bodySite
+    encounter: str | None = None  # Observation.encounter, as `Encounter/<id>`
+    reason_codes: tuple[Coding, ...] = ()  # Encounter.reasonCode, Procedure.reasonCode
+    # Encounter.reasonReference and diagnosis.condition, Procedure.reasonReference, as `Condition/<id>`
+    reason_references: tuple[str, ...] = ()
+    conclusion_codes: tuple[Coding, ...] = ()  # DiagnosticReport.conclusionCode
+    birth_date: date | None = None  # Patient.birthDate, a partial date at its earliest day
 
 
 SAME_INSTANT_ORDER = ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")
