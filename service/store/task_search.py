@@ -45,7 +45,7 @@ def _ids(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
 
 def _identifier(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
     """`system|value`, `value` (any system) or `|value` (no system: none of ours); `\\|` escapes a bar in a value."""
-    return sa.or_(*(_one_identifier(system, wanted) for system, wanted in tokens(value)))
+    return sa.or_(sa.false(), *(_one_identifier(system, wanted) for system, wanted in tokens(value)))
 
 
 def _one_identifier(system: str | None, wanted: str) -> sa.ColumnElement[bool]:
@@ -77,11 +77,11 @@ def _code(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
     for system, code in tokens(value):
         coded = proposal_codes.c.code == code
         matches.append(coded if system is None else coded & (proposal_codes.c.system == system))
-    return proposals.c.id.in_(sa.select(proposal_codes.c.proposal_id).where(sa.or_(*matches)))
+    return proposals.c.id.in_(sa.select(proposal_codes.c.proposal_id).where(sa.or_(sa.false(), *matches)))
 
 
 def _tag(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
-    return sa.or_(*(_tagged(resource_type, v) for v in _values(value)))
+    return sa.or_(sa.false(), *(_tagged(resource_type, v) for v in _values(value)))
 
 
 def _tagged(resource_type: str, value: str) -> sa.ColumnElement[bool]:
@@ -117,7 +117,7 @@ def _target(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]
         parts = reference.rstrip("/").split("/")
         target = (proposals.c.id == parts[-1]) & proposals.c.resource_type.in_(REQUESTS)
         targets.append(target & (proposals.c.resource_type == parts[-2]) if len(parts) > 1 else target)
-    return proposals.c.decision_id.in_(sa.select(proposals.c.decision_id).where(sa.or_(*targets)))
+    return proposals.c.decision_id.in_(sa.select(proposals.c.decision_id).where(sa.or_(sa.false(), *targets)))
 
 
 def _authored(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
