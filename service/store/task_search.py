@@ -81,20 +81,21 @@ def _code(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
 
 
 def _tag(resource_type: str, name: str, value: str) -> sa.ColumnElement[bool]:
-    return sa.or_(sa.false(), *(_tagged(resource_type, v) for v in _values(value)))
+    return sa.or_(sa.false(), *(_tagged(resource_type, system, code) for system, code in tokens(value)))
 
 
-def _tagged(resource_type: str, value: str) -> sa.ColumnElement[bool]:
+def _tagged(resource_type: str, system: str | None, code: str) -> sa.ColumnElement[bool]:
     """`system|code` matches that system's tag; a bare `code`, a tag of any system; `|code`, none (all have one)."""
-    system, bar, code = value.partition("|")
-    if not bar:
-        return (proposals.c.step == value) | _delivery_state_is(resource_type, value)
+    if system is None:
+        return (proposals.c.step == code) | _delivery_state_is(resource_type, code)
     if system == PATHWAY_STEP_SYSTEM:
         return proposals.c.step == code
     if system == DELIVERY_STATE_SYSTEM:
         return _delivery_state_is(resource_type, code)
     if system == PROPOSAL_IDENTIFIER_SYSTEM and resource_type == PROVENANCE:
         return proposals.c.identifier == code
+    if system == EHR_ID_SYSTEM and resource_type == PROVENANCE:  # the tag its copy is served with
+        return proposals.c.ehr_id == code
     return sa.false()
 
 

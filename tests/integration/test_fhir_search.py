@@ -49,7 +49,27 @@ def patient(app_services: Services) -> str:
         for task in copies_of(app_services, patient, "Task"):
             key = task["identifier"][0]["value"]
             decisions.record_ehr_id(connection, key, f"ehr-{task['id']}", datetime.now(UTC))
+        (provenance,) = copies_of(app_services, patient, "Provenance")
+        decisions.record_ehr_id(connection, provenance_key(provenance), f"ehr-{provenance['id']}", datetime.now(UTC))
     return patient
+
+
+def provenance_key(provenance: dict[str, Any]) -> str:
+    """R4 Provenance has no identifier: its key is a tag."""
+    (key,) = [t["code"] for t in provenance["meta"]["tag"] if t["system"] == PROPOSAL_IDENTIFIER_SYSTEM]
+    return str(key)
+
+
+def test_a_provenance_is_found_by_its_key_and_the_ehrs_id_which_it_carries_as_tags(
+    client: FlaskClient, app_services: Services, patient: str
+) -> None:
+    (provenance,) = copies_of(app_services, patient, "Provenance")
+    key, ehr_id = provenance_key(provenance), f"ehr-{provenance['id']}"
+    served = client.get(f"/fhir/Provenance/{provenance['id']}").get_json()
+    assert {"system": EHR_ID_SYSTEM, "code": ehr_id} in served["meta"]["tag"] and "identifier" not in served
+    for wanted in (f"{PROPOSAL_IDENTIFIER_SYSTEM}|{key}", f"{EHR_ID_SYSTEM}|{ehr_id}", ehr_id):
+        assert ids(search(client, "Provenance", identifier=wanted)) == [provenance["id"]], wanted
+        assert ids(search(client, "Provenance", _tag=wanted)) == ([provenance["id"]] if "|" in wanted else []), wanted
 
 
 def search(client: FlaskClient, resource_type: str, **params: str) -> dict[str, Any]:
