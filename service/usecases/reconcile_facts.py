@@ -13,6 +13,8 @@ compared: an EHR that pushes its facts pushes its deletions too (`DELETE /fhir/{
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import structlog
 
 from pathways.fhir.outbound.requests import fhir_instant
@@ -67,7 +69,10 @@ def reconcile_patient(services: Services, ehr: EhrClient, patient_id: str) -> li
             current = in_ehr.get(record.resource_id)
             if current is None:
                 gone = intake.deletion(resource_type, record.resource_id, patient_id, fhir_instant(now))
-                items.append(resolve.Item(gone, resolve.DELETION))
+                # Keyed by the version it deletes, not the moment: a second sweep before the first
+                # one's deletion is evaluated finds the same deletion, not another.
+                once = f"{resource_type}/{record.resource_id}/{record.version_id}/deleted-in-ehr"
+                items.append(resolve.Item(replace(gone, dedup_key=once), resolve.DELETION))
             elif record.version_id is not None and _version(current) != record.version_id:
                 items += [resolve.Item(i.prepared, RECONCILED) for i in resolve.accept(current, RECONCILED).items]
     with transaction(services.db) as connection:
