@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import Connection
 from werkzeug.http import http_date
 
-from pathways.fhir.references import reference_key
 from service.api.context import services
 from service.api.negotiation import FORMAT
 from service.api.outcomes import fhir_response
-from service.fhir import search_results
 from service.fhir.interactions import SEARCHABLE
 from service.fhir.searchset import keyset_searchset
 from service.problems import Problem
 from service.store import decisions
-from service.store import task_search as worklist_search
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.traces import evaluations_of
+from service.usecases.worklist import search as copies_search
 from service.usecases.worklist.resources import etag, served
 
 blueprint = Blueprint("search", __name__)
@@ -35,40 +32,10 @@ def search(resource_type: str) -> Response:
     # A POST search sends its parameters as a form, and may add more in the URL (FHIR R4 3.1.0.8).
     sent = [*request.args.items(multi=True), *request.form.items(multi=True)]
     params = [(k, v) for k, v in sent if k != FORMAT]  # the negotiation answered an unserved format already
-    wanted = worklist_search.query(resource_type, params)
-    result = search_results.shape(resource_type, params)
-    keys = [(k.column, k.descending) for k in wanted.sort]
-    if result.after is not None and not wanted.fits(result.after):
-        raise Problem(400, "value", "_cursor belongs to a search sorted otherwise", ["_cursor"])
-    with transaction(services().db) as connection:
-        total = worklist_store.count(connection, wanted.conditions) if result.total_wanted else None
-        rows = []
-        if result.entries_wanted:  # one row more than the page tells whether a next page exists
-            rows = worklist_store.page_after(connection, wanted.conditions, keys, result.after, result.count + 1)
-        page = [copy for copy, _ in rows[: result.count]]
-        included = _included(connection, page, result)
-    following = search_results.encode_cursor(rows[result.count - 1][1]) if len(rows) > result.count else None
-    matches = [search_results.shaped(served(c), result) for c in page]
+    found = copies_search.search(services().db, resource_type, params)
     base, fhir_base = f"{request.host_url}fhir/{resource_type}", f"{request.host_url}fhir"
-    bundle = keyset_searchset(base, params, total, matches, [served(c) for c in included], following, fhir_base)
+    bundle = keyset_searchset(base, params, found.total, found.matches, found.included, found.next_cursor, fhir_base)
     return fhir_response(bundle)
-
-
-def _included(
-    connection: Connection, page: list[worklist_store.Copy], result: search_results.Shape
-) -> list[worklist_store.Copy]:
-    """The ServiceRequests the page's Tasks focus (`_include`) and the Provenance of its copies (`_revinclude`)."""
-    included: list[worklist_store.Copy] = []
-    if result.include_focus:
-        focus = [reference_key(c.resource.get("focus")) or "" for c in page]
-        wanted = sorted({f.removeprefix("ServiceRequest/") for f in focus if f.startswith("ServiceRequest/")})
-        included += worklist_store.copies_of(connection, "ServiceRequest", wanted) if wanted else []
-    if result.revinclude_provenance and page:
-        targets = {f"{c.resource['resourceType']}/{c.resource['id']}" for c in page}
-        decided = sorted({c.delivery.decision_id for c in page})
-        provenance = worklist_store.copies_of_decisions(connection, "Provenance", decided)
-        included += [p for p in provenance if targets & {reference_key(t) for t in p.resource.get("target") or []}]
-    return included
 
 
 @blueprint.get("/fhir/<resource_type>/<fhir_id:resource_id>")
