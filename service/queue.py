@@ -27,6 +27,7 @@ SWEEP = "carepath.sweep"
 SYNC_DECISION = "carepath.sync_decision"
 RECONCILE_TASKS = "carepath.reconcile_tasks"
 WATCH_SUBSCRIPTIONS = "carepath.watch_subscriptions"
+RECONCILE_FACTS = "carepath.reconcile_facts"
 SWEEP_STRANDED = "carepath.sweep_stranded"  # asked for by a worker (re)connecting to the broker
 ALERT_DEAD_LETTER = "carepath.alert_dead_letter"
 
@@ -38,6 +39,7 @@ ROUTES = {
     SYNC_DECISION: DELIVER_QUEUE,
     RECONCILE_TASKS: EVALUATE_QUEUE,
     WATCH_SUBSCRIPTIONS: EVALUATE_QUEUE,
+    RECONCILE_FACTS: EVALUATE_QUEUE,
     SWEEP_STRANDED: URGENT_QUEUE,
     ALERT_DEAD_LETTER: URGENT_QUEUE,  # only urgent decisions are alerted
 }

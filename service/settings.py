@@ -311,6 +311,14 @@ class Settings:
         "How long a missing subscription event may still arrive late before it is recovered from the EHR.",
         seconds(zero_allowed=True),
     )
+    reconcile_patients_per_sweep: int = setting(
+        "RECONCILE_PATIENTS_PER_SWEEP",
+        20,
+        "How many patients each sweep compares with the EHR (the facts Carepath read from a subscription against "
+        "what the EHR still holds), those compared longest ago first: a deletion the EHR never notified is "
+        "retracted within a sweep while there are no more such patients than this.",
+        whole(1),
+    )
     max_event_gap: int = setting(
         "MAX_EVENT_GAP",
         1000,

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from celery import Celery
 
-from service.queue import EVALUATE_QUEUE, RECONCILE_TASKS, ROUTES, SWEEP, WATCH_SUBSCRIPTIONS
+from service.queue import EVALUATE_QUEUE, RECONCILE_FACTS, RECONCILE_TASKS, ROUTES, SWEEP, WATCH_SUBSCRIPTIONS
 from service.settings import Settings
 
 # Broker connections: a worker never gives up on the broker (Celery's default is 100 attempts,
@@ -52,6 +52,10 @@ def make_celery(settings: Settings) -> Celery:
             },
             "watch-subscriptions": {
                 "task": WATCH_SUBSCRIPTIONS,
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+            },
+            "reconcile-facts": {
+                "task": RECONCILE_FACTS,
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
             },
         },

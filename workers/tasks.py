@@ -9,7 +9,7 @@ from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
 from service.queue import DeliveryOrder
-from service.usecases import dead_letter_alerts, delivery, evaluation, reconcile
+from service.usecases import dead_letter_alerts, delivery, evaluation, reconcile, reconcile_facts
 from service.usecases import sweep as sweeping
 from service.usecases.notifications import reactivation
 from workers.runtime import dispatcher_for, services_for
@@ -111,3 +111,11 @@ def watch_subscriptions(self: Task) -> None:
     checked = reactivation.check_all(services.db, services.ehr, services.clock(), grace)
     for event_id in (event_id for result in checked for event_id in result.event_ids):
         dispatcher_for(self.app).evaluate_event_safely(event_id)
+
+
+@shared_task(name="carepath.reconcile_facts", bind=True)
+def reconcile_facts_with_ehr(self: Task) -> None:
+    """Compare a few patients' facts with what the EHR holds; evaluate the deletions and changes found."""
+    dispatcher = dispatcher_for(self.app)
+    for event_id in reconcile_facts.reconcile_patients(services_for(self.app)):
+        dispatcher.evaluate_event_safely(event_id)

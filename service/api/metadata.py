@@ -15,37 +15,44 @@ from pathways.definition import Definition
 from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.fhir import interactions
-from service.store.task_search import SORTS
+from service.fhir.search_results import INCLUDES, REVINCLUDES
+from service.store.task_search import SORTS, parameters_of
 
 blueprint = Blueprint("metadata", __name__)
 
 CAREPATH_VERSION = "0.1.0"
-SEARCH_PARAMS = [
-    {"name": "patient", "type": "reference"},
-    {"name": "status", "type": "token"},
-    {
-        "name": "_tag",
-        "type": "token",
-        "documentation": "The pathway step (https://carepath.dev/fhir/CodeSystem/pathway-step) or, for Task and "
-        "ServiceRequest, the delivery state (https://carepath.dev/fhir/CodeSystem/delivery-state: pending, "
-        "delivered, failed, local)",
-    },
-    {"name": "priority", "type": "token"},
-    {"name": "authored-on", "type": "date"},
-    {"name": "_lastUpdated", "type": "date"},
-    {"name": "_count", "type": "number"},
-]
-OWNER = {
-    "name": "owner",
-    "type": "reference",
-    "documentation": "`Type/id`, or `system|value` for an owner named by identifier; owner:missing=true for unassigned",
+COUNT = {
+    "name": "_count",
+    "type": "number",
+    "documentation": "Page size (default 50, at most 500); 0 answers the total alone. Pages follow the `next` "
+    "link, whose opaque `_cursor` starts the next page after the last row shown (keyset paging: rows added, "
+    "changed or removed meanwhile never repeat or skip another). No `next` link when nothing follows.",
 }
 SORTING = (
     f"`_sort` by {', '.join(f'`{key}`' for key in SORTS)}, comma-separated, `-` for descending. "
     "`priority` is the most urgent first (stat, asap, urgent, routine); ties go to the longest waiting "
     "(oldest `authored-on` first) unless `authored-on` is among the keys: `_sort=priority,-authored-on` "
-    "puts the newest first within a priority. Without `_sort`: `-authored-on`."
+    "puts the newest first within a priority. Without `_sort`: `-authored-on`. Also `_total` (accurate, "
+    "estimate, none), `_summary` (count, data, false), `_elements`, `_format` (JSON; XML is 406) and `_pretty`. "
+    "A row whose sort key changes during a walk (`status`, `_lastUpdated`) moves with it; the other keys "
+    "do not change."
 )
+# The service codes of R4's restful-security-service: bearer tokens, API tokens or an OIDC issuer's JWTs.
+SECURITY = {
+    "cors": False,
+    "service": [
+        {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "OAuth"},
+                {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"},
+            ]
+        }
+    ],
+    "description": "Every call but /fhir/metadata presents `Authorization: Bearer <token>`: an API token "
+    "(`carepath tokens create`) or, when OIDC_ISSUER is set, a JWT of that issuer (SMART on FHIR / OAuth 2 "
+    "bearer; the role in its OIDC_ROLE_CLAIM claim). Roles: ehr (post events), coordinator (read and work "
+    "Tasks), admin. Without one: 401 with WWW-Authenticate: Bearer.",
+}
 APPLY = "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply"
 DOCUMENTATION = {
     "create": "Evaluated by the care pathway.",
@@ -64,10 +71,12 @@ def capability_statement(base_url: str, shipped: Sequence[Definition]) -> dict[s
         "implementation": {"description": "Carepath care-pathway service", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/json"],  # XML is answered 406
+        "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
                 "mode": "server",
                 "resource": [_resource(t, served, shipped) for t, served in interactions.SERVED.items()],
+                "security": SECURITY,
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }
         ],
@@ -82,15 +91,27 @@ def _resource(resource_type: str, served: interactions.Served, shipped: Sequence
     if "read" in served.interactions and resource_type in interactions.SEARCHABLE:
         # One version is kept: vread serves the current one; If-None-Match gives 304.
         entry |= {"versioning": "versioned", "readHistory": False, "conditionalRead": "not-match"}
-        entry["searchParam"] = [*SEARCH_PARAMS, *([OWNER] if resource_type == "Task" else [])]
+        entry["searchParam"] = [_search_param(p) for p in parameters_of(resource_type).values()] + [COUNT]
+        entry["searchInclude"] = list(INCLUDES.get(resource_type, ()))
+        entry["searchRevInclude"] = list(REVINCLUDES.get(resource_type, ()))
         entry["documentation"] = SORTING
+        entry = {k: v for k, v in entry.items() if v != []}
     if "update" in served.interactions:
         entry |= {"versioning": "versioned-update", "updateCreate": False}
+    if "patch" in served.interactions:
+        entry["documentation"] = (
+            f"{entry.get('documentation', '')} PATCH takes a JSON Patch (application/json-patch+json); "
+            "PUT and PATCH need If-Match."
+        ).strip()
     if served.operations:
         entry["operation"] = [_operation(name) for name in served.operations]
     if resource_type == "PlanDefinition" and shipped:
         entry["documentation"] = _pathway(shipped)
     return entry
+
+
+def _search_param(parameter: Any) -> dict[str, str]:
+    return {"name": parameter.name, "type": parameter.type, "documentation": parameter.documentation}
 
 
 def _operation(name: str) -> dict[str, str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.problems import Problem, issue
@@ -13,7 +14,9 @@ FHIR_JSON = "application/fhir+json"
 
 
 def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(body)
+    """FHIR JSON; indented when the request asks `_pretty=true` (FHIR R4 3.1.0.1.10)."""
+    pretty = has_request_context() and request.args.get("_pretty") == "true"
+    response = Response(json.dumps(body, indent=2) + "\n") if pretty else jsonify(body)
     response.status_code = status
     response.mimetype = FHIR_JSON
     for name, value in (headers or {}).items():

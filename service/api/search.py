@@ -9,15 +9,14 @@ from service.api.context import services
 from service.api.negotiation import FORMAT
 from service.api.outcomes import fhir_response
 from service.fhir.interactions import SEARCHABLE
-from service.fhir.search_params import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, int_param
-from service.fhir.searchset import searchset
+from service.fhir.searchset import keyset_searchset
 from service.problems import Problem
 from service.store import decisions
-from service.store import task_search as worklist_search
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.traces import evaluations_of
-from service.usecases.worklist.resources import etag, with_meta
+from service.usecases.worklist import search as copies_search
+from service.usecases.worklist.resources import etag, served
 
 blueprint = Blueprint("search", __name__)
 
@@ -32,14 +31,11 @@ def search(resource_type: str) -> Response:
         raise Problem(404, "not-supported", f"Search is not supported for {resource_type}.")
     # A POST search sends its parameters as a form, and may add more in the URL (FHIR R4 3.1.0.8).
     sent = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    params = [(k, v) for k, v in sent if k != FORMAT]
-    wanted = worklist_search.query(resource_type, params)
-    count = int_param(request.values, "_count", DEFAULT_PAGE, MAX_PAGE)
-    offset = int_param(request.values, "_offset", 0, MAX_OFFSET)
-    with transaction(services().db) as connection:
-        total, page = worklist_store.search(connection, wanted.conditions, wanted.order, count, offset)
+    params = [(k, v) for k, v in sent if k != FORMAT]  # the negotiation answered an unserved format already
+    found = copies_search.search(services().db, resource_type, params)
     base, fhir_base = f"{request.host_url}fhir/{resource_type}", f"{request.host_url}fhir"
-    return fhir_response(searchset(base, params, total, [with_meta(c) for c in page], count, offset, fhir_base))
+    bundle = keyset_searchset(base, params, found.total, found.matches, found.included, found.next_cursor, fhir_base)
+    return fhir_response(bundle)
 
 
 @blueprint.get("/fhir/<resource_type>/<fhir_id:resource_id>")
@@ -74,7 +70,7 @@ def _served(copy: worklist_store.Copy) -> Response:
         response = Response(status=304)
         response.headers.update(headers)
         return response
-    return fhir_response(with_meta(copy), 200, headers)
+    return fhir_response(served(copy), 200, headers)
 
 
 def _unchanged(if_none_match: str | None, copy: worklist_store.Copy) -> bool:

@@ -13,7 +13,7 @@ from service.api.outcomes import fhir_response
 from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.usecases.worklist import edits
-from service.usecases.worklist.resources import etag, with_meta
+from service.usecases.worklist.resources import etag, served
 from service.usecases.worklist.transitions import Changed, Edit, change_task
 
 blueprint = Blueprint("worklist", __name__)
@@ -76,4 +76,4 @@ def _change(task_id: str, version: int, edit: Edit, subtype: str) -> Changed:
 def _answer(changed: Changed) -> Response:
     copy = changed.copy
     headers = {"ETag": etag(copy), "Last-Modified": http_date(copy.last_updated)}
-    return fhir_response(with_meta(copy), 200, headers)
+    return fhir_response(served(copy), 200, headers)

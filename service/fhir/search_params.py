@@ -68,3 +68,39 @@ def int_param(args: Mapping[str, str], name: str, default: int, upper: int) -> i
     if not raw.isascii() or not raw.isdigit():
         raise Problem(400, "invalid", f"{name} must be a non-negative integer", [name])
     return min(int(raw), upper)
+
+
+def split_unescaped(text: str, separator: str) -> list[str]:
+    """`text` split at each `separator` not escaped with a backslash (FHIR R4 3.1.1.5.7); escapes are kept."""
+    parts, current, escaped = [], "", False
+    for character in text:
+        if escaped:
+            current += "\\" + character
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == separator:
+            parts.append(current)
+            current = ""
+        else:
+            current += character
+    return [*parts, current + ("\\" if escaped else "")]
+
+
+def unescaped(text: str) -> str:
+    """A search value with FHIR's escapes (`\\,` `\\|` `\\$` `\\\\`) taken out."""
+    return re.sub(r"\\([,|$\\])", r"\1", text)
+
+
+def tokens(value: str) -> list[tuple[str | None, str]]:
+    """A token's comma-separated values as (system, code): `system|code`, `|code` (system ""), `code` (None)."""
+    found: list[tuple[str | None, str]] = []
+    for alternative in split_unescaped(value, ","):
+        if not alternative:
+            continue
+        parts = split_unescaped(alternative, "|")
+        if len(parts) == 1:
+            found.append((None, unescaped(parts[0])))
+        else:
+            found.append((unescaped(parts[0]), unescaped("|".join(parts[1:]))))
+    return found

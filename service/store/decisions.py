@@ -14,7 +14,7 @@ from pathways.fhir.references import reference_key
 from pathways.model import REISSUE_MARK, Decision, Priority
 from service.store.codec import evidence_to_json
 from service.store.rows import record_of
-from service.store.tables import decisions, deliveries, proposals
+from service.store.tables import decisions, deliveries, proposal_codes, proposals
 from service.store.upsert import insert_ignoring_conflicts, insert_returning
 
 URGENT_PRIORITIES = frozenset({Priority.URGENT, Priority.ASAP, Priority.STAT})
@@ -55,8 +55,8 @@ def save_proposal(
     identifier: str,
     now: datetime,
 ) -> None:
-    """Store Carepath's own copy of a rendered resource (idempotent on its identifier)."""
-    insert_ignoring_conflicts(
+    """Store Carepath's own copy of a rendered resource (idempotent on its identifier), with its codes."""
+    stored = insert_ignoring_conflicts(
         connection,
         proposals,
         {
@@ -68,11 +68,28 @@ def save_proposal(
             "status": resource.get("status", "unknown"),
             "priority": resource.get("priority"),
             "step": step,
-            "authored_on": now if "authoredOn" not in resource else datetime.fromisoformat(resource["authoredOn"]),
+            "authored_on": _authored(resource, now),
             "resource": resource,
             "last_updated": now,
         },
     )
+    codes = {(str(c.get("system") or "")[:300], str(c["code"])[:200]) for c in _codings(resource)}
+    if stored and codes:
+        connection.execute(
+            sa.insert(proposal_codes), [{"proposal_id": resource["id"], "system": s, "code": c} for s, c in codes]
+        )
+
+
+def _authored(resource: dict[str, Any], now: datetime) -> datetime:
+    """When a request was authored, or a Provenance recorded: what `authored-on` and `recorded` search."""
+    moment = resource.get("authoredOn") or resource.get("recorded")
+    return now if not moment else datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+
+
+def _codings(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return [c for c in codings or [] if isinstance(c, dict) and c.get("code")]
 
 
 def queue_delivery(connection: sa.Connection, decision_id: int, priority: Priority, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from pathways.model import ClinicalRecord, RecordStatus
 from service.store.codec import record_from_json, record_to_json
-from service.store.tables import patient_records, patient_states
+from service.store.tables import inbound_events, patient_records, patient_states
 
 
 def _version_number(version_id: str | None) -> int:
@@ -18,6 +19,11 @@ def _version_number(version_id: str | None) -> int:
         return int(version_id) if version_id is not None else -1
     except ValueError:
         return -1
+
+
+def newer_version(version_id: str | None, than: str | None) -> bool:
+    """Whether `version_id` comes after `than` (a version Carepath cannot number comes after none)."""
+    return _version_number(version_id) > _version_number(than)
 
 
 def save_record(connection: sa.Connection, record: ClinicalRecord, event_id: int | None) -> bool:
@@ -129,6 +135,18 @@ def filed_under(connection: sa.Connection, resource_type: str, resource_id: str)
     return None if row is None else (row.patient_id, row.clinical_time)
 
 
+def held_record(connection: sa.Connection, record: ClinicalRecord) -> ClinicalRecord | None:
+    """The version Carepath holds of the resource `record` comes from, if any."""
+    row = connection.execute(
+        sa.select(patient_records.c.record).where(
+            patient_records.c.patient_id == record.patient_id,
+            patient_records.c.resource_type == record.source.resource_type,
+            patient_records.c.resource_id == record.source.resource_id,
+        )
+    ).scalar_one_or_none()
+    return None if row is None else record_from_json(row)
+
+
 def enrolled_elsewhere(connection: sa.Connection, url: str, reference: str, limit: int) -> list[tuple[str, str]]:
     """(patient id, url|version) of patients on the pathway `url` but not on version `reference`."""
     rows = connection.execute(
@@ -141,3 +159,51 @@ def enrolled_elsewhere(connection: sa.Connection, url: str, reference: str, limi
         .limit(limit)
     )
     return [(r.patient_id, r.definition) for r in rows]
+
+
+@dataclass(frozen=True)
+class HeldRecord:
+    """A fact Carepath holds about a patient: which EHR resource, in which version."""
+
+    resource_type: str
+    resource_id: str
+    version_id: str | None
+
+
+def least_recently_reconciled(connection: sa.Connection, channels: Sequence[str], limit: int) -> list[str]:
+    """Patients holding facts that came by `channels`, those never compared with the EHR first, then the oldest."""
+    held = (
+        sa.select(patient_records.c.patient_id)
+        .join(inbound_events, inbound_events.c.id == patient_records.c.event_id)
+        .where(inbound_events.c.channel.in_(channels), patient_records.c.status != RecordStatus.RETRACTED.value)
+        .distinct()
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(held.c.patient_id)
+        .join(patient_states, patient_states.c.patient_id == held.c.patient_id)
+        .order_by(patient_states.c.ehr_reconciled_at.asc().nulls_first(), held.c.patient_id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+def held_records(connection: sa.Connection, patient_id: str, channels: Sequence[str]) -> list[HeldRecord]:
+    """The patient's facts that came by `channels` and still count (not retracted)."""
+    rows = connection.execute(
+        sa.select(patient_records.c.resource_type, patient_records.c.resource_id, patient_records.c.version_id)
+        .join(inbound_events, inbound_events.c.id == patient_records.c.event_id)
+        .where(
+            patient_records.c.patient_id == patient_id,
+            inbound_events.c.channel.in_(channels),
+            patient_records.c.status != RecordStatus.RETRACTED.value,
+        )
+        .order_by(patient_records.c.resource_type, patient_records.c.resource_id)
+    )
+    return [HeldRecord(r.resource_type, r.resource_id, r.version_id) for r in rows]
+
+
+def mark_reconciled(connection: sa.Connection, patient_id: str, now: datetime) -> None:
+    connection.execute(
+        sa.update(patient_states).where(patient_states.c.patient_id == patient_id).values(ehr_reconciled_at=now)
+    )

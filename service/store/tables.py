@@ -96,6 +96,8 @@ patient_states = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False, default=1),
     sa.Column("checkpoint_due_at", UtcDateTime(), index=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # when the patient's records were last compared with what the EHR holds (deletions it never notified)
+    sa.Column("ehr_reconciled_at", UtcDateTime(), index=True),
 )
 
 decisions = numbered_table(
@@ -135,6 +137,16 @@ proposals = sa.Table(
     # our copy's version (meta.versionId, the ETag): 1 when stored, +1 on every change by any path
     sa.Column("version", sa.Integer, nullable=False, default=1, server_default="1"),
     sa.Column("owner", sa.String(300), index=True),  # Task.owner.reference, for the worklist's owner search
+)
+
+# The codings of each Task's and ServiceRequest's `code`, for the `code` token search. A proposal's
+# code is set when it is rendered and never changes, so its rows are written once, with the proposal.
+proposal_codes = sa.Table(
+    "proposal_codes",
+    metadata,
+    sa.Column("proposal_id", sa.String(64), sa.ForeignKey("proposals.id"), primary_key=True),
+    sa.Column("system", sa.String(300), primary_key=True),  # "" for a coding without a system
+    sa.Column("code", sa.String(200), primary_key=True, index=True),
 )
 
 # Outbox: one delivery per decision, retried on its own budget, never re-running clinical logic.

@@ -42,6 +42,7 @@ class Copy:
     version: int
     last_updated: datetime
     delivery: Delivery
+    ehr_id: str | None = None
 
 
 def search(
@@ -55,6 +56,54 @@ def search(
     total = connection.execute(sa.select(sa.func.count()).select_from(_served()).where(*conditions)).scalar_one()
     rows = connection.execute(_copies().where(*conditions).order_by(*order, proposals.c.id).limit(limit).offset(offset))
     return total, [_copy(r) for r in rows]
+
+
+def count(connection: sa.Connection, conditions: Sequence[sa.ColumnElement[bool]]) -> int:
+    return int(connection.execute(sa.select(sa.func.count()).select_from(_served()).where(*conditions)).scalar_one())
+
+
+def page_after(
+    connection: sa.Connection,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    keys: Sequence[tuple[sa.ColumnElement[Any], bool]],
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[tuple[Copy, list[Any]]]:
+    """Keyset paging: up to `limit` copies ordered by `keys` (column, descending), after the row keyed `after`.
+
+    The last key must be unique, so each row has one place in the order: a row that exists for
+    the whole walk and whose keys do not change is on exactly one page, however many rows are
+    added, changed or removed meanwhile. Each copy comes with its key values, for the next cursor.
+    """
+    labelled = [column.label(f"sort_key_{i}") for i, (column, _) in enumerate(keys)]
+    statement = _copies().add_columns(*labelled).where(*conditions)
+    if after is not None:
+        statement = statement.where(_beyond(keys, after))
+    order = [column.desc() if descending else column.asc() for column, descending in keys]
+    rows = connection.execute(statement.order_by(*order).limit(limit))
+    return [(_copy(r), [getattr(r, f"sort_key_{i}") for i in range(len(keys))]) for r in rows]
+
+
+def _beyond(keys: Sequence[tuple[sa.ColumnElement[Any], bool]], after: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """Rows after `after` in the order of `keys`: (k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ..."""
+    alternatives: list[sa.ColumnElement[bool]] = []
+    for i, (column, descending) in enumerate(keys):
+        equal = [keys[j][0] == after[j] for j in range(i)]
+        beyond = column < after[i] if descending else column > after[i]
+        alternatives.append(sa.and_(*equal, beyond))
+    return sa.or_(*alternatives)
+
+
+def copies_of(connection: sa.Connection, resource_type: str, ids: Sequence[str]) -> list[Copy]:
+    """The copies of one type with these ids (an `_include`), in id order."""
+    found = _copies().where(proposals.c.resource_type == resource_type, proposals.c.id.in_(ids))
+    return [_copy(r) for r in connection.execute(found.order_by(proposals.c.id))]
+
+
+def copies_of_decisions(connection: sa.Connection, resource_type: str, decision_ids: Sequence[int]) -> list[Copy]:
+    """The copies of one type that decisions wrote (a Provenance `_revinclude`), in id order."""
+    found = _copies().where(proposals.c.resource_type == resource_type, proposals.c.decision_id.in_(decision_ids))
+    return [_copy(r) for r in connection.execute(found.order_by(proposals.c.id))]
 
 
 def read(connection: sa.Connection, resource_type: str, resource_id: str) -> Copy | None:
@@ -99,7 +148,7 @@ def _copy(row: Any) -> Copy:
         dead_http_status=row.dead_http_status if dead else None,
         dead_outcome=row.dead_outcome if dead else None,
     )
-    return Copy(row.resource, row.version, row.last_updated, delivery)
+    return Copy(row.resource, row.version, row.last_updated, delivery, row.ehr_id)
 
 
 def delivery_state() -> sa.ColumnElement[str]:

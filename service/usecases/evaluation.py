@@ -17,7 +17,7 @@ import structlog
 from pathways import engine
 from pathways.definition import Definition
 from pathways.fhir import inbound, outbound, readable, task_lifecycle
-from pathways.model import ClinicalRecord, Evaluation, clinical_order, pathway_key_of
+from pathways.model import ClinicalRecord, Evaluation, RecordStatus, clinical_order, pathway_key_of
 from service.bootstrap import Services
 from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
@@ -236,8 +236,10 @@ def _apply_event(
     When the batch is `replaying`, the records are only kept: the replay evaluates them all.
     """
     orders: list[DeliveryOrder] = []
-    for record in records:
-        if not patients.save_record(connection, record, event.id) or replaying:
+    amended = _amended_away(connection, records)
+    for record in [*amended, *records]:
+        # What an amendment took away is withdrawn now, even in a replay: a replay keeps red flags.
+        if not patients.save_record(connection, record, event.id) or (replaying and record not in amended):
             continue  # an older version than the one already applied, or the replay's to evaluate
         orders += _checkpoints_due(connection, services, patient, record.at, now)
         # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
@@ -266,6 +268,25 @@ def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[Cl
         return []  # never seen, so nothing to retract
     patient_id, clinical_time = held
     return [inbound.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
+
+
+def _amended_away(connection: sa.Connection, records: list[ClinicalRecord]) -> list[ClinicalRecord]:
+    """A retraction of the held version when a new version of the resource is coded otherwise.
+
+    The engine retracts a fact when its status says so (entered-in-error, a deletion); a code
+    amended in the EHR (a red-flag finding corrected to a harmless one) keeps the status, yet what
+    the earlier version asserted no longer holds: it is retracted first, so what rested only on it
+    is withdrawn with that reason, and the new version is then read as a new fact.
+    """
+    if len(records) != 1 or records[0].status is not RecordStatus.ACTIVE:
+        return []
+    (record,) = records
+    held = patients.held_record(connection, record)
+    if held is None or held.status is not RecordStatus.ACTIVE or set(held.codes) == set(record.codes):
+        return []
+    if not patients.newer_version(record.source.version_id, held.source.version_id):
+        return []  # the same or an older version (a repeat, a late arrival): not an amendment of the held one
+    return [inbound.deleted_record(held.source.resource_type, held.source.resource_id, held.patient_id, held.at)]
 
 
 def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrder]:

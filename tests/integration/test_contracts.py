@@ -74,7 +74,46 @@ def test_no_contract_endpoint_fails_or_half_stores_whatever_it_is_sent(
         fuzz(operation, services, tokens["coordinator" if operation.path.startswith("/worklist") else "admin"])
 
 
-def fuzz(operation: Any, services: Services, token: str) -> None:
+FHIR_ID = {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"}
+QUERY_TYPES = {"number": {"type": "integer", "minimum": 0, "maximum": 1000}, "date": {"type": "string"}}
+
+
+def capability_as_openapi(statement: dict[str, Any]) -> dict[str, Any]:
+    """The reads and searches a CapabilityStatement declares, as OpenAPI for schemathesis to call."""
+    paths: dict[str, Any] = {}
+    answer = {"default": {"description": "Any FHIR answer"}}
+    for resource in statement["rest"][0]["resource"]:
+        codes = {i["code"] for i in resource["interaction"]}
+        base = f"/fhir/{resource['type']}"
+        if "search-type" in codes:
+            parameters = [
+                {"name": p["name"], "in": "query", "required": False,
+                 "schema": QUERY_TYPES.get(p["type"], {"type": "string"})}
+                for p in resource.get("searchParam", [])
+            ]  # fmt: skip
+            paths[base] = {"get": {"parameters": parameters, "responses": answer}}
+        if "read" in codes:
+            identity = [{"name": "id", "in": "path", "required": True, "schema": FHIR_ID}]
+            paths[f"{base}/{{id}}"] = {"get": {"parameters": identity, "responses": answer}}
+        if "vread" in codes:
+            versioned = [*identity, {"name": "vid", "in": "path", "required": True, "schema": FHIR_ID}]
+            paths[f"{base}/{{id}}/_history/{{vid}}"] = {"get": {"parameters": versioned, "responses": answer}}
+    return {"openapi": "3.0.3", "info": {"title": "Carepath FHIR", "version": "1"}, "paths": paths}
+
+
+def test_no_search_or_read_the_capability_statement_declares_fails_whatever_it_is_sent(
+    app: Flask, services: Services, tokens: dict[str, str]
+) -> None:
+    statement = app.test_client().get("/fhir/metadata").get_json()
+    fhir_schema = schemathesis.openapi.from_dict(capability_as_openapi(statement))
+    fhir_schema.app = app
+    operations = [result.ok() for result in fhir_schema.get_all_operations()]
+    assert len(operations) >= 9  # search, read and vread of Task, ServiceRequest and Provenance; PlanDefinition read
+    for operation in operations:
+        fuzz(operation, services, tokens["coordinator"], checks=[not_a_server_error])
+
+
+def fuzz(operation: Any, services: Services, token: str, checks: list[Any] | None = None) -> None:
     """Hypothesis-generated calls to one operation: valid and invalid parameters and bodies."""
 
     @FUZZ
@@ -82,7 +121,7 @@ def fuzz(operation: Any, services: Services, token: str) -> None:
     def call(case: Any) -> None:
         before = counts(services)
         response = case.call_and_validate(
-            headers=bearer(token), checks=[not_a_server_error, response_schema_conformance]
+            headers=bearer(token), checks=checks or [not_a_server_error, response_schema_conformance]
         )
         if response.status_code >= 400:
             assert counts(services) == before, f"{case.method} {case.formatted_path} stored data and failed"

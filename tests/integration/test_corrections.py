@@ -16,7 +16,7 @@ from service.settings import Settings
 from service.store import decisions
 from service.store.database import transaction
 from service.usecases import delivery, evaluation, intake
-from tests.builders import CAUDA_EQUINA, finding, pt_visit
+from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.stack import new_patient_id
 
@@ -84,6 +84,28 @@ def test_a_deleted_red_flag_withdraws_its_proposals_too(stack_services: Services
         "api-delete",
     )
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+
+
+def test_a_red_flag_code_amended_to_a_harmless_one_withdraws_its_proposals_with_the_reason(
+    stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient, flag = red_flag_patient(stack_services)
+    assert ehr_statuses(sekmet, "Task", patient) == ["requested", "requested"]
+
+    harmless = measure(patient, PAIN, 3, flag["effectiveDateTime"]) | {"id": flag["id"], "meta": {"versionId": "2"}}
+    evaluate(stack_services, intake.prepare(harmless, "Observation"))
+
+    with transaction(stack_services.db) as connection:
+        (made,) = decisions.decisions_of(connection, patient)
+    assert made["status"] == "withdrawn"
+    assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+    task = requests.get(
+        f"{sekmet.base_url}/Task",
+        params={"patient": f"Patient/{patient}", "code": "urgent-red-flag-review"},
+        headers=sekmet.auth_headers(),
+        timeout=10,
+    ).json()["entry"][0]["resource"]
+    assert flag["id"] in task["statusReason"]["text"]
 
 
 class RetractingWhileWriting(EhrClient):

@@ -53,14 +53,16 @@ def test_an_unsupported_sort_key_is_refused_naming_the_supported_ones() -> None:
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [
-        ("priority", ["urgency ASC", "authored_on ASC"]),
-        ("priority,-authored-on", ["urgency ASC", "authored_on DESC"]),
-        ("-priority", ["urgency DESC", "authored_on ASC"]),
-        ("status", ["status ASC", "authored_on ASC"]),
-        ("-authored-on", ["authored_on DESC"]),
+        ("priority", ["urgency ASC", "authored_on ASC", "id ASC"]),
+        ("priority,-authored-on", ["urgency ASC", "authored_on DESC", "id ASC"]),
+        ("-priority", ["urgency DESC", "authored_on ASC", "id ASC"]),
+        ("status", ["status ASC", "authored_on ASC", "id ASC"]),
+        ("-authored-on", ["authored_on DESC", "id ASC"]),
     ],
 )
-def test_ties_go_to_the_longest_waiting_unless_authored_on_is_a_key(sort: str, expected: list[str]) -> None:
+def test_ties_go_to_the_longest_waiting_unless_authored_on_is_a_key_then_to_the_id(
+    sort: str, expected: list[str]
+) -> None:
     order = task_search.query("Task", [("_sort", sort)]).order
     compiled = [str(o.compile(compile_kwargs={"literal_binds": True})) for o in order]
     described = [re.sub(r"CASE .* END", "urgency", c, flags=re.S).replace("proposals.", "") for c in compiled]

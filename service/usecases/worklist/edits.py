@@ -7,6 +7,7 @@ from typing import Any
 from pathways.fhir.references import reference_key
 from pathways.fhir.task_lifecycle import ACCEPTED, CLAIMABLE, CLAIMED_STATES, EDITABLE, REQUESTED
 from service.access.identity import Identity
+from service.fhir.ehr_copy import without_ehr_id
 from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
 from service.problems import Problem
 from service.usecases.worklist import json_patch
@@ -29,6 +30,7 @@ def replaced(current: dict[str, Any], body: Any, task_id: str) -> dict[str, Any]
         raise Problem(400, "invalid", "PUT expects a Task.", ["Task.resourceType"])
     if body.get("id") != task_id:
         raise Problem(400, "invalid", "The Task's id must match the URL.", ["Task.id"])
+    body = without_ehr_id(body)  # served with the Task, never stored in it: echoing it back changes nothing
     ignored = set(EDITABLE) | set(SERVER_KEPT)
     keys = (set(current) | set(body)) - ignored
     outside = sorted(k for k in keys if current.get(k) != body.get(k))
