@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.ui.worklist import PAGE, Filters, Page, Row
+from service.ui.worklist import PAGE, Filters, Member, Page, Row
 
 
 def rows(count: int) -> list[Row]:
-    row = Row("t", 1, "stat", "red-flags", "p", "review", "", "1 hour", False, "requested", "", (), None)
+    member = Member("t", 1, "review", "requested", "", False, (), None)
+    row = Row(1, "stat", "red-flags", "Red flags", "p", "", "1 hour", False, (member,))
     return [row] * count
 
 
@@ -25,6 +26,11 @@ def rows(count: int) -> list[Row]:
 def test_the_pager_names_the_rows_shown_and_the_total(
     offset: int, shown: int, total: int, position: str, previous: int | None, following: int | None
 ) -> None:
-    page = Page(rows(shown), total, Filters(offset=offset))
+    page = Page(rows(shown), total, Filters(offset=offset), shown)
     assert (page.position, page.previous_offset, page.next_offset) == (position, previous, following)
     assert PAGE == 50
+
+
+def test_a_row_holding_a_decisions_two_tasks_counts_both_and_the_next_page_starts_after_them() -> None:
+    page = Page(rows(49), 63, Filters(), 51)  # 49 rows: 47 of one Task, and two decisions of two
+    assert (page.position, page.next_offset) == ("1–51 of 63", 51)
