@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
 from service.usecases import patient_details
 
+REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")  # a record named in a trace trigger
 HISTORY = 100  # changes listed on a Task page, newest first
 
 
@@ -48,12 +50,15 @@ class PatientView:
     def trigger(self, trigger: str) -> str:
         """What set an evaluation off, in words: the fact it read, a checkpoint, or a Task closing."""
         kind, _, rest = trigger.partition(" ")
-        if kind == "fact":
-            return f"fact: {self.labels.get(rest, rest)}"
         if kind == "task-closed":
             step = rest.split("/")[1] if rest.count("/") >= 1 else rest
             return f"Task closed: {self.steps.get(step.split(':')[0], step)}"
-        return trigger
+        said = self.said(trigger)
+        return f"fact: {said.removeprefix('fact ')}" if kind == "fact" else said
+
+    def said(self, text: str) -> str:
+        """`text` with each record it names (`Observation/12`) told by what it says ("Pain 7 on 6 Jul 2026")."""
+        return REFERENCE.sub(lambda found: self.labels.get(found.group(0), found.group(0)), text)
 
     def evidence(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
         """A decision's evidence in words: labels for keys, findings by name, records by what they say."""
