@@ -97,6 +97,18 @@ def ehr_copy(sekmet: SekmetServer, task: dict[str, Any]) -> dict[str, Any] | Non
     return found[0] if found else None
 
 
+def open_review(stack: OwnStack, sekmet: SekmetServer, name: str) -> tuple[str, str, dict[str, Any], Browser]:
+    """A new red flag's review, in SEKMET too, open on the Task page of coordinator `name`."""
+    patient = new_patient_id()
+    red_flag(stack, patient)
+    coordinator = token_for(stack.env, "coordinator", name=name)
+    review, _ = review_and_sign_off(stack, coordinator, patient)
+    wait_until(lambda: ehr_copy(sekmet, review) is not None, 60, what="the review in SEKMET")
+    browser = Browser(stack.base, coordinator)
+    browser.get(f"/ui/tasks/{review['id']}")
+    return patient, coordinator, review, browser
+
+
 def row_of(page: str, task_id: str) -> str:
     """The worklist row (`<tr>…</tr>`) whose first Task is `task_id`."""
     found = re.search(rf'<tr data-task="{task_id}".*?</tr>', page, re.S)
@@ -133,14 +145,7 @@ def test_a_decisions_task_and_its_sign_off_share_one_row_with_both_actions_and_t
 def test_done_walks_the_task_through_accepted_and_in_progress_to_completed_audits_each_step_and_the_ehr_follows(
     stack: OwnStack, sekmet: SekmetServer
 ) -> None:
-    patient = new_patient_id()
-    red_flag(stack, patient)
-    coordinator = token_for(stack.env, "coordinator", name="Casey Coordinator")
-    review, _ = review_and_sign_off(stack, coordinator, patient)
-    wait_until(lambda: ehr_copy(sekmet, review) is not None, 60, what="the review in SEKMET")
-
-    browser = Browser(stack.base, coordinator)
-    browser.get(f"/ui/tasks/{review['id']}")
+    patient, coordinator, review, browser = open_review(stack, sekmet, "Casey Coordinator")
     done = browser.post(f"/ui/tasks/{review['id']}/act", {"action": "done", "version": "1"})
     assert done.status_code == 303, done.text
     task = next(t for t in our_tasks(stack, coordinator, patient) if t["id"] == review["id"])
@@ -175,14 +180,7 @@ def test_done_walks_the_task_through_accepted_and_in_progress_to_completed_audit
 def test_a_note_is_kept_with_its_author_and_time_reaches_the_ehr_once_and_a_stale_or_forged_form_adds_none(
     stack: OwnStack, sekmet: SekmetServer
 ) -> None:
-    patient = new_patient_id()
-    red_flag(stack, patient)
-    coordinator = token_for(stack.env, "coordinator", name="Noor Haddad")
-    review, _ = review_and_sign_off(stack, coordinator, patient)
-    wait_until(lambda: ehr_copy(sekmet, review) is not None, 60, what="the review in SEKMET")
-
-    browser = Browser(stack.base, coordinator)
-    browser.get(f"/ui/tasks/{review['id']}")
+    patient, coordinator, review, browser = open_review(stack, sekmet, "Noor Haddad")
     text = "Called the patient; MRI booked for tomorrow."
     assert browser.post(f"/ui/tasks/{review['id']}/notes", {"version": "1", "text": text}).status_code == 303
     assert browser.post(f"/ui/tasks/{review['id']}/notes", {"version": "1", "text": "twice"}).status_code == 409
