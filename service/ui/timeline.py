@@ -145,7 +145,9 @@ def _unit(stated: list[str]) -> str | None:
 
 def _events(definition: Definition, facts: Facts, record: ClinicalRecord) -> list[Event]:
     on = words.day(facts.at)
-    found = [Event(facts.at, "finding", f"{definition.finding(f).label} on {on}") for f in facts.findings]
+    found = [
+        Event(facts.at, "finding", words.sentence(f"{definition.finding(f).label} on {on}")) for f in facts.findings
+    ]
     if facts.imaging_code is not None:
         found.append(Event(facts.at, "imaging", f"Imaging on {on}"))
     found += [

@@ -94,7 +94,12 @@ def record_label(definition: Definition, record: ClinicalRecord) -> str:
         said.append(", ".join(i.replace("_", " ") for i in facts.interventions).capitalize())
     if not said:
         said.append(record.source.resource_type)
-    return f"{', '.join(said)} on {on}"
+    return sentence(f"{', '.join(said)} on {on}")
+
+
+def sentence(text: str) -> str:
+    """Definitions write labels in lower case ("cauda equina"); a label that starts a line starts with a capital."""
+    return text[:1].upper() + text[1:]
 
 
 def sources(labels: Mapping[str, str], references: Iterable[str]) -> list[str]:

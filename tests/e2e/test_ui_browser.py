@@ -279,8 +279,9 @@ def test_a_red_flag_the_ehr_refused_shows_a_badge_on_its_row_and_task_and_a_bann
     expect(banner.locator("button[data-replay]")).to_have_count(0)  # replaying is an administrator's
     row = page.locator(f'tr[data-task="{task_id}"]')
     expect(row).to_have_attribute("data-delivery", "failed")
-    expect(row.locator(".badge.delivery-failed")).to_have_text("Refused by the EHR")
-    expect(row.locator(".delivery-reason")).to_contain_text("rejected (422)")
+    review = row.locator(f'.member[data-task="{task_id}"]')  # the row holds the review and its sign-off
+    expect(review.locator(".badge.delivery-failed")).to_have_text("Refused by the EHR")
+    expect(review.locator(".delivery-reason")).to_contain_text("rejected (422)")
     shot(page, "worklist-refused-red-flag")
 
     page.goto(f"{base}/ui/tasks/{task_id}")
