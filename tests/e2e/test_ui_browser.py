@@ -450,6 +450,7 @@ def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_md
     changed = page.locator("tr", has_text=enrolled)
     expect(changed).to_contain_text("/mdt/1 routine [91251008,mdt-mckenzie]")
     expect(changed).to_contain_text("/imaging/1 routine [394451000119106,72148]")
+    expect(changed).to_contain_text(re.compile(r"Imaging and tests, routine, as of \d{1,2} \w{3} \d{4}: "))
     mdt_shot(page, "5-migration-diff", "table.list")
 
     page.goto(f"{base}/ui/pathway?version={MDT_REFERENCE}")
