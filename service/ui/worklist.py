@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +35,7 @@ CLOSED = ",".join(s for s in states.TRANSITIONS if s in states.FINAL)
 STATUS_CHOICES = (("open", "Open"), ("closed", "Closed"), ("", "Any status"), *((s, s) for s in states.TRANSITIONS))
 PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "urgent", "routine")))
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))
-STEP_CHOICES = (("", "Any step"), *((s, s.replace("-", " ").capitalize()) for s in STEP_IDS))
-CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "step": STEP_CHOICES, "owner": OWNER_CHOICES}
+CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "owner": OWNER_CHOICES}
 URGENT_FIRST = "priority"  # the most urgent first, the longest waiting first within a priority
 
 
@@ -146,6 +145,12 @@ class Page:
     total: int
     filters: Filters
     shown: int  # Tasks on this page (a row may hold two)
+    titles: Mapping[str, str] = field(default_factory=dict)  # step id → its title in the active version
+
+    @property
+    def step_choices(self) -> tuple[tuple[str, str], ...]:
+        """The step filter's options, by title."""
+        return (("", "Any step"), *((s, self.titles.get(s, s)) for s in STEP_IDS))
 
     @property
     def next_offset(self) -> int | None:
@@ -182,7 +187,7 @@ def page(services: Services, identity: Identity, filters: Filters, route: str) -
     # After the commit: reading names from the EHR must not hold the transaction open.
     known = patient_details.details(services, [r.patient_id for r in rows])
     named = [replace(r, patient=known.get(r.patient_id)) for r in rows]
-    return Page(named, total, filters, len(copies))
+    return Page(named, total, filters, len(copies), titles)
 
 
 def whole_decisions(copies: list[store.Copy], size: int) -> list[store.Copy]:
