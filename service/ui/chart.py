@@ -105,7 +105,7 @@ def _panel(series: Series, top: float, x: XScale) -> str:
     unit = series.unit or "no unit stated"
     middle = top + PANEL / 2
     parts = [
-        text(LEFT, top - 10, f"{series.label} in {unit} ({better})", class_="panel-title"),
+        text(LEFT, top - 10, f"{series.label} ({unit}; {better})", class_="panel-title"),
         text(14, middle, unit, text_anchor="middle", transform=f"rotate(-90 14 {middle:.1f})", class_="axis-unit"),
         el("rect", {"x": LEFT, "y": top, "width": WIDTH - LEFT - RIGHT, "height": PANEL, "class": "panel"}),
     ]

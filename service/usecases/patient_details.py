@@ -1,8 +1,9 @@
 """Who a patient is, for the UI: name, birth date and age from the EHR's Patient, cached here.
 
 The worklist and the patient page read the cache; a patient not yet cached is read from the EHR
-once (a few per page at most, and none once the EHR fails to answer), and the patient page's
-refresh button reads again. Names and birth dates are never logged: only the patient's id is.
+once (a few per page at most; none once the EHR fails to answer, nor while the deliveries' circuit
+breaker holds it down), and the patient page's refresh button reads again. Names and birth dates
+are never logged: only the patient's id is.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from pathways.fhir import patient as fhir_patient
 from service import audit
 from service.bootstrap import Services
+from service.ehr import breaker
 from service.ehr.errors import EhrError, EhrRejected
 from service.settings import PATIENT_PLACEHOLDER
 from service.store import patient_details as store
@@ -50,13 +52,18 @@ def details(
     wanted = sorted(set(patient_ids))
     with transaction(services.db) as connection:
         cached = store.read_many(connection, wanted)
-    if services.ehr is not None:
+    if services.ehr is not None and _ehr_answering(services):
         for patient_id in [p for p in wanted if p not in cached][:reads]:
             found = _read(services, patient_id)
             if found is None:
                 break  # the EHR is not answering: the others would wait as long for nothing
             cached[patient_id] = found
     return {p: _shown(services, p, cached.get(p)) for p in wanted}
+
+
+def _ehr_answering(services: Services) -> bool:
+    """Deliveries found the EHR answering (its breaker is closed): a page need not wait on a down EHR."""
+    return breaker.state_of(services.db, breaker.name_of(services.settings.ehr_base_url)) == "closed"
 
 
 def refresh(services: Services, actor: audit.Actor, patient_id: str) -> PatientDetails:
