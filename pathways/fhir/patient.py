@@ -1,9 +1,14 @@
-"""What the UI shows of a FHIR R4 Patient: a name to call them by, the birth date and the age on a day."""
+"""What the UI shows of a FHIR R4 Patient: a name to call them by, the birth date and the age on a day.
+
+The age is the pathway's own (`pathways.rules.age`): the UI and the rules that read an age agree.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+
+from pathways.rules.age import age_at
 
 NAME_PREFERENCE = ("usual", "official")  # R4 HumanName.use: the name they go by, else the legal one
 MAX_NAME = 200  # characters kept; a longer name is cut rather than refused
@@ -35,9 +40,9 @@ def birth_date(patient: dict[str, Any]) -> str | None:
     return value
 
 
-def age_on(born: str | None, today: date) -> int | None:
-    """Whole years from a full birth date to `today`; None for a partial or missing date."""
-    if born is None or len(born) != 10:
+def age_on(born: str | None, moment: datetime) -> int | None:
+    """Whole years at `moment` from a birthDate as `birth_date` keeps it; a partial one counts from its first day."""
+    if born is None:
         return None
-    birthday = date.fromisoformat(born)
-    return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
+    year, month, day = (int(part) for part in (born + "-01-01")[:10].split("-"))
+    return age_at(date(year, month, day), moment)

@@ -111,5 +111,5 @@ def _shown(services: Services, patient_id: str, cached: store.Cached | None) -> 
         return PatientDetails(patient_id, NOT_READ, chart_url=chart)
     if not cached.known:
         return PatientDetails(patient_id, UNKNOWN, fetched_at=cached.fetched_at, chart_url=chart)
-    age = fhir_patient.age_on(cached.birth_date, services.clock().date())
+    age = fhir_patient.age_on(cached.birth_date, services.clock())
     return PatientDetails(patient_id, KNOWN, cached.name, cached.birth_date, age, cached.fetched_at, chart)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -50,13 +50,15 @@ def test_the_usual_name_wins_over_the_official_one_and_an_old_name_never_shows()
     [
         ("1961-07-06", date(2026, 7, 5), 64),
         ("1961-07-06", date(2026, 7, 6), 65),
-        ("1980-02-29", date(2026, 2, 28), 45),
-        ("1980-02", date(2026, 7, 6), None),  # a partial date gives no age
+        ("1980-02-29", date(2026, 2, 28), 45),  # the pathway's rule: a leap-day birthday falls on 1 March
+        ("1980-02-29", date(2026, 3, 1), 46),
+        ("1980-06", date(2026, 5, 31), 45),  # a partial date counts from its first day, as the rules read it
+        ("1980", date(2026, 1, 1), 46),
         (None, date(2026, 7, 6), None),
     ],
 )
-def test_age_is_whole_years_from_a_full_birth_date(born: str | None, today: date, age: int | None) -> None:
-    assert age_on(born, today) == age
+def test_the_age_shown_is_the_one_the_pathway_reads(born: str | None, today: date, age: int | None) -> None:
+    assert age_on(born, datetime.combine(today, time(12), UTC)) == age
 
 
 def test_a_birth_date_that_is_not_a_fhir_date_is_not_shown() -> None:
