@@ -270,17 +270,19 @@ def test_a_checkpoint_decision_is_authored_at_the_checkpoint_and_the_trace_reads
             .where(evaluations.c.patient_id == patient)
             .order_by(evaluations.c.id)
         ).all()
+    # Made by the checkpoint as the facts came in, or by a replay when two workers took them out of
+    # order: either way the decision is authored at the checkpoint, six weeks from t0.
     authored = datetime.fromisoformat(task["authoredOn"])
-    checkpoint = next(r for r in rows if r.trigger == "checkpoint")
-    assert checkpoint.evaluated_at == authored and checkpoint.created_at > authored + timedelta(days=13)
-    assert abs(authored - (t0 + timedelta(weeks=6))) < timedelta(seconds=1)  # the checkpoint, six weeks from t0
-    assert datetime.now(UTC) - authored > timedelta(days=13)  # not when it was processed
+    assert abs(authored - (t0 + timedelta(weeks=6))) < timedelta(seconds=1)
+    assert min(r.created_at for r in rows) - authored > timedelta(days=13)  # not when it was processed
 
     page = Browser(stack.base, coordinator).get(f"/ui/patients/{patient}")
     shown = [datetime.strptime(m, "%Y-%m-%d %H:%M UTC") for m in re.findall(r'<span class="when">([^<]+)</span>', page)]
     assert shown == sorted(shown, reverse=True) and len(shown) == len(rows)
     assert 'class="muted processed"' in page
-    assert "Pain 7 on " in page and "Observation/" not in page.split('id="trace-heading"')[1]
+    trace = page.split('id="trace-heading"')[1]
+    assert "Observation/" not in trace and "Encounter/" not in trace  # records by what they say
+    assert re.search(r"(PT visit|Pain \d+|ODI \d+)[^<]* on \d{1,2} \w{3} \d{4}", trace)
 
 
 def test_the_host_name_leads_to_the_ui_and_a_page_the_ui_lacks_is_a_page_not_an_operation_outcome(
