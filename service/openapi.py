@@ -111,6 +111,18 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/worklist/Task/{task_id}/done": {
+            "post": {
+                "summary": "Finish a Task along FHIR's states: requested → accepted → in-progress → completed",
+                "description": "Each state is a version of its own with an AuditEvent; an unowned Task becomes "
+                "the caller's. If-Match names the version the caller saw.",
+                "parameters": [_path_id("task_id"), IF_MATCH],
+                "responses": {
+                    "200": _answer("The completed Task; its new ETag in the header", {"type": "object"}, FHIR_JSON),
+                    **_refusals(404, 409, 412, 428),
+                },
+            }
+        },
         "/admin/tokens": {
             "get": {
                 "summary": "List API tokens (never the tokens themselves)",

@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 MEBIBYTE = 1024 * 1024
 # SMART v2 scopes for what Carepath does on the EHR: writes (c), reads (r), patches and PUTs (u)
 # and identifier searches after a conflict or for reconciliation (s) of its own orders; reads and
-# searches of the clinical facts it follows; and its Subscriptions.
+# searches of the clinical facts it follows; its Subscriptions; and the Patient, whose name the UI shows.
 DEFAULT_EHR_SCOPES = (
     "system/Task.crus system/ServiceRequest.crus system/Provenance.crs system/Observation.rs "
     "system/Encounter.rs system/Condition.rs system/Procedure.rs system/DiagnosticReport.rs "
-    "system/Subscription.crus system/Device.crs"
+    "system/Subscription.crus system/Device.crs system/Patient.r"
 )
 MAX_PORT = 65535
+PATIENT_PLACEHOLDER = "{patient_id}"  # where EHR_CHART_URL takes the patient's id
 FHIR_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")  # a relative literal reference, R4 id rules
 
 
@@ -101,6 +102,19 @@ def url(*schemes: str) -> Rule:
         return value.strip().rstrip("/")
 
     return Rule(parse, "a URL starting " + " or ".join(f"`{scheme}://`" for scheme in schemes))
+
+
+def chart_url() -> Rule:
+    """An http(s) URL template naming `{patient_id}` once and nothing else in braces."""
+    absolute = url(*HTTP)
+
+    def parse(value: str) -> str:
+        template: str = absolute.parse(value)
+        if re.findall(r"{[^}]*}", template) != [PATIENT_PLACEHOLDER]:
+            raise ValueError(value)
+        return template
+
+    return Rule(parse, f"a URL starting `http://` or `https://` holding `{PATIENT_PLACEHOLDER}` once")
 
 
 def token() -> Rule:
@@ -283,6 +297,13 @@ class Settings:
         None,
         "Carepath's base URL as the EHR reaches it; `subscriptions register` points at `<it>/notifications`.",
         url(*HTTP),
+    )
+    ehr_chart_url: str | None = setting(
+        "EHR_CHART_URL",
+        None,
+        "Link from a patient to their chart in the EHR: a URL with `{patient_id}` where the patient's id goes, "
+        "e.g. `https://ehr.example/chart/{patient_id}`; empty: no link.",
+        chart_url(),
     )
     alert_webhook_url: str | None = setting(
         "ALERT_WEBHOOK_URL",

@@ -58,3 +58,28 @@ def allowed(old: str, new: str) -> bool:
 def closes(old: str | None, new: object) -> bool:
     """A change from `old` to `new` closes the Task (and so, usually, its decision)."""
     return old not in CLOSED and new in CLOSED
+
+
+COMPLETED = "completed"
+DETOURS = frozenset({"on-hold", "failed", ENTERED_IN_ERROR}) | (FINAL - {COMPLETED})
+"""States a Task passes through on its way to completion only when something went wrong."""
+
+
+def path_to_completion(status: str) -> tuple[str, ...]:
+    """The states a Task in `status` passes through to `completed`, shortest first, along the drawn edges.
+
+    `requested` → accepted → in-progress → completed; () when the Task cannot get there (it is final).
+    One coordinator's "Done" walks it, so the states the EHR sees stay the state machine's.
+    """
+    paths: dict[str, tuple[str, ...]] = {status: ()}
+    frontier = [status]
+    while frontier:
+        following: list[str] = []
+        for state in frontier:
+            for target in sorted(TRANSITIONS.get(state, frozenset()) - DETOURS - paths.keys()):
+                paths[target] = (*paths[state], target)
+                following.append(target)
+        if COMPLETED in paths:
+            return paths[COMPLETED]
+        frontier = following
+    return ()

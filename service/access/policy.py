@@ -47,7 +47,9 @@ RULES: tuple[Rule, ...] = (
     Rule(READ, "/metrics", OPEN),
     Rule(READ, "/fhir/metadata", OPEN),
     Rule(READ, "/openapi.json", OPEN),
-    Rule(ANY, "/ui*", OPEN),  # the web UI signs people in with these same tokens and checks roles per page
+    Rule(ANY, "/ui*", OPEN),
+    Rule(READ, "/", OPEN),  # sends a person's browser to the UI
+    Rule(READ, "/favicon.ico", OPEN),  # the web UI signs people in with these same tokens and checks roles per page
     Rule(("POST", "PUT"), "/notifications*", NOTIFICATION, (EHR,)),
     Rule(READ, "/fhir/Task*", ROLES, READERS, audit_reads=True),
     Rule(READ, "/fhir/ServiceRequest*", ROLES, READERS, audit_reads=True),

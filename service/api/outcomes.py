@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, has_request_context, jsonify, request
@@ -54,6 +55,10 @@ def _challenge_every_401(response: Response) -> Response:
     return response
 
 
+HTML_ERROR_PAGE = "carepath.html_error_page"
+"""Extension key: a function answering an HTTP error with a web page, or None to answer with an OperationOutcome."""
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every refusal and failure with an OperationOutcome; every 401 carries its challenge."""
     app.after_request(_challenge_every_401)
@@ -64,6 +69,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
+        page: Callable[[HTTPException], Response | None] | None = app.extensions.get(HTML_ERROR_PAGE)
+        if page is not None and (answer := page(error)) is not None:
+            return answer  # a person's browser inside the UI gets a page, not an OperationOutcome
         status = error.code or 500
         message = error.description or error.name
         if status == 413:

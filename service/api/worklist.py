@@ -14,7 +14,7 @@ from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.usecases.worklist import edits
 from service.usecases.worklist.resources import etag, served
-from service.usecases.worklist.transitions import Changed, Edit, change_task
+from service.usecases.worklist.transitions import Changed, Edit, change_task, walk_task
 
 blueprint = Blueprint("worklist", __name__)
 
@@ -54,6 +54,16 @@ def claim_task(task_id: str) -> Response:
     return _answer(_change(task_id, version, lambda task: edits.claimed(task, identity, body), "claim"))
 
 
+@blueprint.post("/worklist/Task/<fhir_id:task_id>/done")
+def done_task(task_id: str) -> Response:
+    """Finish a Task: each state FHIR draws on the way to completed is stored, audited and sent to the EHR."""
+    version = _if_match()
+    identity = current_identity()
+    assert identity is not None  # the role check ran
+    changed = walk_task(services(), current_actor(), task_id, version, lambda t: edits.done_steps(t, identity), "done")
+    return _answer(_queued(changed))
+
+
 def _if_match() -> int:
     header = request.headers.get("If-Match")
     if not header:
@@ -65,7 +75,11 @@ def _if_match() -> int:
 
 
 def _change(task_id: str, version: int, edit: Edit, subtype: str) -> Changed:
-    changed = change_task(services(), current_actor(), task_id, version, edit, subtype)
+    return _queued(change_task(services(), current_actor(), task_id, version, edit, subtype))
+
+
+def _queued(changed: Changed) -> Changed:
+    """After the commit: the pathway's reaction and the EHR's copy follow."""
     queue = dispatcher()
     queue.deliver_all_safely(changed.orders)
     if changed.sync:

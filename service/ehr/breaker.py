@@ -24,6 +24,11 @@ COOL_DOWN = timedelta(seconds=30)  # long enough for an EHR restart, short for u
 PROBE_TIMEOUT = timedelta(seconds=60)  # a probe that never reports back frees the slot again
 
 
+def name_of(ehr_base_url: str | None) -> str:
+    """The breaker of the EHR at `ehr_base_url`: one per EHR."""
+    return ehr_base_url or "ehr"
+
+
 class BreakerOpen(EhrUnavailable):
     """The breaker is open: the EHR was not called."""
 

@@ -74,5 +74,10 @@ def with_entity(reference: str) -> sa.ColumnElement[bool]:
     )
 
 
+def changes() -> sa.ColumnElement[bool]:
+    """Condition: the event changed something (not a read or a search)."""
+    return audit_events.c.action != "R"
+
+
 def count(connection: sa.Connection) -> int:
     return int(connection.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar_one())

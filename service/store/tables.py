@@ -251,3 +251,16 @@ pathway_definitions = numbered_table(
     sa.Column("retired_at", UtcDateTime()),
     sa.UniqueConstraint("url", "version", name="uq_pathway_definitions_url_version"),
 )
+
+# What the EHR's Patient says of each patient the UI shows (name, birth date): a cache refreshed
+# on demand, so a worklist of fifty rows costs no fifty EHR reads. `known` False: the EHR answered
+# that it holds no such Patient.
+patient_details = sa.Table(
+    "patient_details",
+    metadata,
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("known", sa.Boolean, nullable=False),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("birth_date", sa.String(10), nullable=True),  # FHIR date: YYYY, YYYY-MM or YYYY-MM-DD
+    sa.Column("fetched_at", UtcDateTime(), nullable=False),
+)

@@ -30,11 +30,15 @@ def save_evaluation(
 
 
 def evaluations_of(connection: sa.Connection, patient_id: str, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest evaluations of a patient, newest first."""
+    """A patient's evaluations by clinical time, the latest first, each with when it was processed.
+
+    Facts arrive out of order and checkpoints are swept late, so the order they were processed in
+    is not the order they happened in; the pathway reads them as of their clinical time.
+    """
     rows = connection.execute(
         sa.select(evaluations)
         .where(evaluations.c.patient_id == patient_id)
-        .order_by(evaluations.c.id.desc())
+        .order_by(evaluations.c.evaluated_at.desc(), evaluations.c.id.desc())
         .limit(limit)
     ).mappings()
     return [
@@ -45,6 +49,7 @@ def evaluations_of(connection: sa.Connection, patient_id: str, limit: int = 200)
             "checks": r["checks"],
             "decisions": r["decision_keys"],
             "next_checkpoint_at": r["next_checkpoint_at"].isoformat() if r["next_checkpoint_at"] else None,
+            "processed_at": r["created_at"].isoformat(),
         }
         for r in rows
     ]

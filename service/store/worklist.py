@@ -54,7 +54,9 @@ def search(
 ) -> tuple[int, list[Copy]]:
     """Copies matching every condition, in `order`: (total, page)."""
     total = connection.execute(sa.select(sa.func.count()).select_from(_served()).where(*conditions)).scalar_one()
-    rows = connection.execute(_copies().where(*conditions).order_by(*order, proposals.c.id).limit(limit).offset(offset))
+    # After the order asked for, a decision's Tasks together: the worklist shows them as one row.
+    tied = (*order, proposals.c.decision_id, proposals.c.id)
+    rows = connection.execute(_copies().where(*conditions).order_by(*tied).limit(limit).offset(offset))
     return total, [_copy(r) for r in rows]
 
 

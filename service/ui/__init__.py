@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
+from service.api.outcomes import HTML_ERROR_PAGE
 from service.bootstrap import Services
 from service.ui import session, views
 
@@ -20,3 +21,6 @@ def install(app: Flask, services: Services) -> None:
     elif settings.secret_key_generated:
         log.warning("SECRET_KEY is not set: web UI sessions use a key made for this process and end at restart")
     app.register_blueprint(views.blueprint)
+    app.add_url_rule("/", "root", views.root)
+    app.add_url_rule("/favicon.ico", "favicon", views.favicon)
+    app.extensions[HTML_ERROR_PAGE] = views.html_error

@@ -1,8 +1,10 @@
 """The patient timeline chart as inline SVG: one panel per measure on a shared time axis.
 
-Each panel draws the measure's values, its baseline and the MCID target as a dashed line;
-below them PT visits are ticks, and the pathway's decisions are numbered markers across all
-panels (the page lists them by number). Server-rendered: no script, and testable as XML.
+Each panel draws the measure's values, its baseline and the MCID target as a dashed line, its
+value axis named with the unit the records state; below them PT visits are ticks, red-flag
+findings, imaging and diagnoses are marks with their names, and the pathway's decisions are
+numbered markers across all panels at the clinical time each was made as of (the page lists
+them by number). Server-rendered: no script, and testable as XML.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from markupsafe import Markup
 
 from service.ui.svg import document as svg_document
 from service.ui.svg import el, text, title
-from service.ui.timeline import Series, Timeline
+from service.ui.timeline import Event, Series, Timeline
 
 WIDTH = 880
 LEFT, RIGHT = 64, 132  # room for the value axis, and for the target's label on the right
 TOP = 34  # the decision markers' strip
 PANEL, GAP = 112, 34  # panel height, and the space for the next panel's title
 VISITS = 34  # the PT-visit strip under the panels
+EVENTS = 30  # the strip of findings, imaging and diagnoses under the visits
 AXIS = 30  # date labels
 MAX_TICKS = 8
 TICK_DAYS = (1, 2, 7, 14, 28, 56, 91, 182, 365)
@@ -34,15 +37,16 @@ def render(timeline: Timeline) -> Markup:
     """The whole chart; an empty patient gets a short empty chart rather than none."""
     drawn = [s for s in timeline.series if s.points]
     start, end = _domain(timeline.moments)
-    height = TOP + len(drawn) * (PANEL + GAP) + VISITS + AXIS
+    height = TOP + len(drawn) * (PANEL + GAP) + VISITS + EVENTS + AXIS
     x = _x_scale(start, end)
     parts: list[str] = []
     for index, series in enumerate(drawn):
         parts.append(_panel(series, TOP + GAP + index * (PANEL + GAP), x))
     visits_top = TOP + len(drawn) * (PANEL + GAP) + 8
     parts.append(_visits(timeline.visits, visits_top, x))
-    parts.append(_axis(start, end, visits_top + VISITS - 8, x))
-    parts.append(_decisions(timeline, visits_top + VISITS - 12, x))
+    parts.append(_events(timeline.events, visits_top + VISITS, x))
+    parts.append(_axis(start, end, visits_top + VISITS + EVENTS - 8, x))
+    parts.append(_decisions(timeline, visits_top + VISITS + EVENTS - 12, x))
     return svg_document(
         WIDTH, height, "Patient timeline", _describe(timeline), *parts, css_class="chart timeline-chart"
     )
@@ -56,7 +60,9 @@ def _describe(timeline: Timeline) -> str:
             continue
         first, last = series.points[0].value, series.points[-1].value
         target = f"; MCID target {series.target:g}" if series.target is not None else ""
-        lines.append(f"{series.label} from {first:g} to {last:g} over {len(series.points)} values{target}.")
+        unit = f" {series.unit}" if series.unit else ""
+        lines.append(f"{series.label} from {first:g} to {last:g}{unit} over {len(series.points)} values{target}.")
+    lines += [f"{e.label}." for e in timeline.events]
     lines.append(f"{len(timeline.visits)} PT visits; {len(timeline.decisions)} pathway decisions.")
     return " ".join(lines)
 
@@ -96,8 +102,11 @@ def _panel(series: Series, top: float, x: XScale) -> str:
         return top + PANEL - value / ceiling * PANEL
 
     better = "lower is better" if series.better.value == "lower" else "higher is better"
+    unit = series.unit or "no unit stated"
+    middle = top + PANEL / 2
     parts = [
-        text(LEFT, top - 10, f"{series.label} ({better})", class_="panel-title"),
+        text(LEFT, top - 10, f"{series.label} ({unit}; {better})", class_="panel-title"),
+        text(14, middle, unit, text_anchor="middle", transform=f"rotate(-90 14 {middle:.1f})", class_="axis-unit"),
         el("rect", {"x": LEFT, "y": top, "width": WIDTH - LEFT - RIGHT, "height": PANEL, "class": "panel"}),
     ]
     for tick in (0, ceiling / 2, ceiling):
@@ -110,7 +119,7 @@ def _panel(series: Series, top: float, x: XScale) -> str:
     points = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in series.points)
     parts.append(el("polyline", {"points": points, "class": f"series series-{series.measure_id}"}))
     for p in series.points:
-        label = f"{series.label} {p.value:g} on {p.at:%Y-%m-%d} ({p.source})"
+        label = f"{series.label} {p.value:g}{' ' + series.unit if series.unit else ''} on {p.at:%Y-%m-%d}"
         parts.append(el("circle", {"cx": x(p.at), "cy": y(p.value), "r": 4, "class": "point"}, title(label)))
     return el("g", {"class": "measure", "data_measure": series.measure_id}, *parts)
 
@@ -131,6 +140,24 @@ def _visits(visits: tuple[datetime, ...], top: float, x: XScale) -> str:
             )
         )
     return el("g", {"class": "visits", "data_count": len(visits)}, *parts)
+
+
+def _events(events: tuple[Event, ...], top: float, x: XScale) -> str:
+    """A diamond per red-flag finding, imaging study or diagnosis, named in its tooltip."""
+    parts = [text(LEFT - 8, top + 14, "Findings", text_anchor="end", class_="tick-label")]
+    for event in events:
+        at, middle = x(event.at), top + 10
+        corners = (
+            f"{at:.1f},{middle - 7:.1f} {at + 7:.1f},{middle:.1f} {at:.1f},{middle + 7:.1f} {at - 7:.1f},{middle:.1f}"
+        )
+        parts.append(
+            el(
+                "polygon",
+                {"points": corners, "class": f"event event-{event.kind}", "data_kind": event.kind},
+                title(event.label),
+            )
+        )
+    return el("g", {"class": "events", "data_count": len(events)}, *parts)
 
 
 def _axis(start: datetime, end: datetime, top: float, x: XScale) -> str:
@@ -158,7 +185,7 @@ def _decisions(timeline: Timeline, bottom: float, x: XScale) -> str:
     for number, marker in enumerate(timeline.decisions, start=1):
         at = x(marker.at)
         kind = "decision urgent" if marker.priority in URGENT else "decision"
-        label = f"{number}. {marker.step} ({marker.priority}) on {marker.at:%Y-%m-%d}"
+        label = f"{number}. {marker.title} ({marker.priority}) as of {marker.at:%Y-%m-%d %H:%M} UTC"
         parts.append(
             el(
                 "g",

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from markupsafe import Markup
 
 from pathways.definition import Definition
+from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
 from service.bootstrap import Services
+from service.store import audit as audit_store
 from service.store import decisions, patients
 from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.state_codec import state_from_json
 from service.store.traces import evaluations_of
-from service.ui import chart, timeline
+from service.ui import chart, timeline, words
 from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
+from service.usecases import patient_details
+
+REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")  # a record named in a trace trigger
+HISTORY = 100  # changes listed on a Task page, newest first
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,40 @@ class PatientView:
     decisions: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
+    labels: dict[str, str]  # each record's reference → what it says ("Pain 7 on 6 Jul 2026")
+    steps: dict[str, str]  # step id → title
+    details: patient_details.PatientDetails | None = None
+
+    def step_of(self, resource: dict[str, Any]) -> str:
+        """The title of the step a Task or ServiceRequest was proposed by (its pathway-step tag)."""
+        tags = resource.get("meta", {}).get("tag", [])
+        step = next((str(t.get("code", "")) for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), "")
+        return self.steps.get(step, step)
+
+    def trigger(self, trigger: str) -> str:
+        """What set an evaluation off, in words: the fact it read, a checkpoint, or a Task closing."""
+        kind, _, rest = trigger.partition(" ")
+        if kind == "task-closed":
+            step = rest.split("/")[1] if rest.count("/") >= 1 else rest
+            return f"Task closed: {self.steps.get(step.split(':')[0], step)}"
+        said = self.said(trigger)
+        return f"fact: {said.removeprefix('fact ')}" if kind == "fact" else said
+
+    def said(self, text: str) -> str:
+        """`text` with each record it names (`Observation/12`) told by what it says ("Pain 7 on 6 Jul 2026")."""
+        return REFERENCE.sub(lambda found: self.labels.get(found.group(0), found.group(0)), text)
+
+    def evidence(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
+        """A decision's evidence in words: labels for keys, findings by name, records by what they say."""
+        return [
+            {
+                "label": words.fact_label(self.definition, e["name"]),
+                "name": e["name"],
+                "value": words.fact_value(self.definition, e["name"], e["value"]),
+                "sources": words.sources(self.labels, e["sources"]),
+            }
+            for e in decision["evidence"]
+        ]
 
 
 @dataclass(frozen=True)
@@ -40,6 +81,7 @@ class TaskView:
     focus: dict[str, Any] | None
     patient: PatientView
     delivery: Badge | None
+    history: list[audit_store.AuditRow]
 
 
 def patient_view(services: Services, patient_id: str, actor: audit.Actor, route: str) -> PatientView:
@@ -47,7 +89,7 @@ def patient_view(services: Services, patient_id: str, actor: audit.Actor, route:
     with transaction(services.db) as connection:
         view = _patient(services, connection, patient_id)
         _audit_read(services, connection, actor, [f"Patient/{patient_id}"], route)
-    return view
+    return _named(services, view)
 
 
 def task_view(services: Services, task_id: str, actor: audit.Actor, route: str) -> TaskView:
@@ -66,8 +108,16 @@ def task_view(services: Services, task_id: str, actor: audit.Actor, route: str) 
             else None
         )
         patient = _patient(services, connection, patient_id)
+        conditions = [audit_store.with_entity(f"Task/{task_id}"), audit_store.changes()]
+        _, history = audit_store.search(connection, conditions, HISTORY, 0)
         _audit_read(services, connection, actor, [f"Task/{task_id}", f"Patient/{patient_id}"], route)
-    return TaskView(task, found.version, decision, focus, patient, badge(found.delivery))
+    return TaskView(task, found.version, decision, focus, _named(services, patient), badge(found.delivery), history)
+
+
+def _named(services: Services, view: PatientView) -> PatientView:
+    """The view with who the patient is, read after the commit: the EHR is not read inside a transaction."""
+    found = patient_details.details(services, [view.patient_id]).get(view.patient_id)
+    return replace(view, details=found)
 
 
 def _patient(services: Services, connection: sa.Connection, patient_id: str) -> PatientView:
@@ -90,6 +140,8 @@ def _patient(services: Services, connection: sa.Connection, patient_id: str) -> 
         decisions=decided,
         evaluations=evaluations_of(connection, patient_id),
         tasks=tasks,
+        labels=words.record_labels(definition, records),
+        steps=words.step_titles(definition),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from service.access.identity import ADMIN, COORDINATOR
@@ -26,7 +27,7 @@ from service.ui.session import (
     sign_in,
     sign_out,
 )
-from service.usecases import dead_letter_alerts
+from service.usecases import dead_letter_alerts, patient_details
 from service.usecases.definitions import versions
 from service.usecases.rejected_events import rejected_events
 
@@ -37,6 +38,17 @@ blueprint.before_request(check_csrf)
 blueprint.add_app_template_filter(navigation.when, "when")
 blueprint.add_app_template_filter(navigation.duration, "duration")
 blueprint.add_app_template_filter(navigation.shown, "shown")
+
+
+UI_ERRORS = {404: "There is no such page in Carepath. Check the address, or start again from the worklist."}
+
+# What the patient page says after its refresh button, by what the EHR answered.
+REFRESHED = {
+    patient_details.KNOWN: "Read the patient's details from the EHR again.",
+    patient_details.UNKNOWN: "The EHR holds no such patient.",
+    patient_details.NO_EHR: "No EHR is configured: there is nothing to read the patient's details from.",
+    patient_details.NOT_READ: "The EHR did not answer; the details shown are the last it gave.",
+}
 
 
 @blueprint.context_processor
@@ -60,6 +72,25 @@ def refused(error: Refused) -> tuple[str, int]:
 @blueprint.errorhandler(Problem)
 def problem(error: Problem) -> tuple[str, int]:
     return render_template("error.html", message=error.message, status=error.status), error.status
+
+
+def root() -> Response:
+    """`/`: people who type the host name get the UI."""
+    return redirect(url_for("ui.home"), code=302)
+
+
+def favicon() -> Response:
+    """`/favicon.ico`, which browsers ask for on their own: the UI's icon."""
+    return redirect(url_for("ui.static", filename="favicon.svg"), code=301)
+
+
+def html_error(error: HTTPException) -> Response | None:
+    """A page the UI does not have (404) or a method it does not take (405), as a page inside the UI."""
+    if not request.path.startswith(f"{blueprint.url_prefix}/"):
+        return None
+    status = error.code or 500
+    message = UI_ERRORS.get(status, error.description or error.name)
+    return make_response(render_template("error.html", message=message, status=status), status)
 
 
 @blueprint.get("/")
@@ -113,8 +144,27 @@ def task_page(task_id: str) -> str:
     view = patients.task_view(services(), task_id, actor(), "/ui/tasks/<task_id>")
     identity = current_identity()
     may_work = identity is not None and identity.role == COORDINATOR
-    actions = worklist.actions_for(view.task.get("status", ""), may_work, bool(view.task.get("owner")))
+    approve = worklist.is_approve(view.task)
+    actions = worklist.actions_for(view.task.get("status", ""), may_work, bool(view.task.get("owner")), approve=approve)
     return render_template("task.html", view=view, patient=view.patient, actions=actions)
+
+
+@blueprint.post("/tasks/<task_id>/notes")
+@requires(COORDINATOR)
+def task_note(task_id: str) -> Response:
+    """Add a note (author and time) to the Task; If-Match is the version the page showed."""
+    worklist.add_note(services(), dispatcher(), actor(), task_id, _shown_version(), request.form.get("text", ""))
+    flash("Your note is on the Task.")
+    return redirect(url_for("ui.task_page", task_id=task_id) + "#notes-heading", code=303)
+
+
+@blueprint.post("/patients/<patient_id>/refresh")
+@requires(*READERS)
+def patient_refresh(patient_id: str) -> Response:
+    """Read the patient's name and birth date from the EHR again."""
+    found = patient_details.refresh(services(), actor(), patient_id)
+    flash(REFRESHED.get(found.state, REFRESHED["known"]))
+    return redirect(safe_next(request.form.get("next")), code=303)
 
 
 @blueprint.get("/worklist")
@@ -131,15 +181,20 @@ def worklist_page() -> str:
 @blueprint.post("/tasks/<task_id>/act")
 @requires(COORDINATOR)
 def task_action(task_id: str) -> Response:
-    """Claim, accept, start, complete, reject or cancel; If-Match is the version the page showed."""
-    version = request.form.get("version", "")
-    if not version.isdigit():
-        raise Refused(400, "The form lost the Task's version; reload the page and try again.")
+    """Claim, Done, accept, start, complete, reject or cancel; If-Match is the version the page showed."""
     action, reason = request.form.get("action", ""), request.form.get("reason", "")
-    status = worklist.act(services(), dispatcher(), actor(), task_id, int(version), action, reason)
+    status = worklist.act(services(), dispatcher(), actor(), task_id, _shown_version(), action, reason)
     flash(f"The Task is now {status}.")
     back = request.form.get("next", "")
     return redirect(back if back.startswith("/ui/") else url_for("ui.task_page", task_id=task_id), code=303)
+
+
+def _shown_version() -> int:
+    """The Task version the form was rendered with: the change is refused if someone moved the Task since."""
+    version = request.form.get("version", "")
+    if not version.isdigit():
+        raise Refused(400, "The form lost the Task's version; reload the page and try again.")
+    return int(version)
 
 
 @blueprint.get("/pathway")

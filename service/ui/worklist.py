@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +18,15 @@ from service.queue import Dispatcher
 from service.store import task_search as search
 from service.store import worklist as store
 from service.store.database import transaction
+from service.ui import words
 from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
 from service.ui.waiting import overdue, waited
+from service.usecases import patient_details
 from service.usecases.worklist import edits, transitions
 
 PAGE = 50
+SPILL = 4  # rows read past a page, so the Tasks of its last decision are not split over two pages
 PRECONDITION_FAILED = 412
 STALE = "Someone changed this Task since this page was loaded; nothing was changed. Reload and try again."
 # The worklist shows what coordinators may work on: open Tasks but drafts, or the final ones.
@@ -32,8 +35,7 @@ CLOSED = ",".join(s for s in states.TRANSITIONS if s in states.FINAL)
 STATUS_CHOICES = (("open", "Open"), ("closed", "Closed"), ("", "Any status"), *((s, s) for s in states.TRANSITIONS))
 PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "urgent", "routine")))
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))
-STEP_CHOICES = (("", "Any step"), *((s, s) for s in STEP_IDS))
-CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "step": STEP_CHOICES, "owner": OWNER_CHOICES}
+CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "owner": OWNER_CHOICES}
 URGENT_FIRST = "priority"  # the most urgent first, the longest waiting first within a priority
 
 
@@ -47,8 +49,11 @@ class Action:
     needs_reason: bool = False
 
 
+DONE = Action("done", "Done", states.COMPLETED)
+APPROVE = Action("done", "Approve", states.COMPLETED)  # "Done" on an approve Task: the sign-off
 ACTIONS = (
     Action("claim", "Claim", "received"),
+    DONE,
     Action("accept", "Accept", "accepted"),
     Action("start", "Start", "in-progress"),
     Action("complete", "Complete", "completed"),
@@ -56,6 +61,7 @@ ACTIONS = (
     Action("cancel", "Cancel", "cancelled", needs_reason=True),
 )
 ACTION_BY_NAME = {a.name: a for a in ACTIONS}
+STEP_BY_STEP = frozenset({"accept", "start", "complete"})  # on the Task page; a worklist row offers Done
 
 
 @dataclass(frozen=True)
@@ -92,20 +98,45 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Row:
+class Member:
+    """One Task of a row: the decision's own Task, or the approve Task of what it proposes."""
+
     id: str
     version: int
+    what: str
+    status: str
+    owner: str
+    approve: bool
+    actions: tuple[Action, ...]
+    delivery: Badge | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One decision's open work: its Task and its approve Task side by side, each with its actions."""
+
+    decision_id: int
     priority: str
     step: str
+    step_title: str
     patient_id: str
-    what: str
     authored: str
     waiting: str
     overdue: bool
-    status: str
-    owner: str
-    actions: tuple[Action, ...]
-    delivery: Badge | None
+    members: tuple[Member, ...]
+    patient: patient_details.PatientDetails | None = None
+
+    @property
+    def id(self) -> str:
+        return self.members[0].id
+
+    @property
+    def status(self) -> str:
+        return self.members[0].status
+
+    @property
+    def delivery(self) -> Badge | None:
+        return next((m.delivery for m in self.members if m.delivery), None)
 
 
 @dataclass(frozen=True)
@@ -113,10 +144,17 @@ class Page:
     rows: list[Row]
     total: int
     filters: Filters
+    shown: int  # Tasks on this page (a row may hold two)
+    titles: Mapping[str, str] = field(default_factory=dict)  # step id → its title in the active version
+
+    @property
+    def step_choices(self) -> tuple[tuple[str, str], ...]:
+        """The step filter's options, by title."""
+        return (("", "Any step"), *((s, self.titles.get(s, s)) for s in STEP_IDS))
 
     @property
     def next_offset(self) -> int | None:
-        following = self.filters.offset + PAGE
+        following = self.filters.offset + self.shown
         return following if following < self.total else None
 
     @property
@@ -125,59 +163,108 @@ class Page:
 
     @property
     def position(self) -> str:
-        """The rows shown of how many, e.g. `1–50 of 63`; `0 of 0` when none."""
+        """The Tasks shown of how many, e.g. `1–50 of 63`; `0 of 0` when none."""
         if not self.rows:
             return f"0 of {self.total}"
         first = self.filters.offset + 1
-        return f"{first}–{first + len(self.rows) - 1} of {self.total}"
+        return f"{first}–{first + self.shown - 1} of {self.total}"
 
 
 def page(services: Services, identity: Identity, filters: Filters, route: str) -> Page:
-    """One page of Tasks, urgent first; the search is audited as the API's own Task search is."""
+    """One page of Tasks, urgent first, a decision's Tasks on one row; audited as the API's Task search is."""
     params = filters.params(identity)
     found = search.query("Task", params)
     now = services.clock()
     with transaction(services.db) as connection:
-        total, copies = store.search(connection, found.conditions, found.order, PAGE, filters.offset)
-        rows = [_row(c, identity, now) for c in copies]
+        total, read = store.search(connection, found.conditions, found.order, PAGE + SPILL, filters.offset)
+        copies = whole_decisions(read, PAGE)
+        titles = words.step_titles(services.definitions.active(connection))
+        rows = rows_of(copies, identity, now, titles)
         patients = sorted({f"Patient/{r.patient_id}" for r in rows})
         query = "&".join(f"{k}={v}" for k, v in params)
         actor = audit.Actor(identity, None)
         audit.record(connection, actor, audit.READ, "search", patients, now, description=f"GET {route}", query=query)
-    return Page(rows, total, filters)
+    # After the commit: reading names from the EHR must not hold the transaction open.
+    known = patient_details.details(services, [r.patient_id for r in rows])
+    named = [replace(r, patient=known.get(r.patient_id)) for r in rows]
+    return Page(named, total, filters, len(copies), titles)
 
 
-def actions_for(status: str, may_work: bool, owned: bool) -> tuple[Action, ...]:
-    """The buttons a Task in `status` offers: the state machine's next states, for coordinators only."""
+def whole_decisions(copies: list[store.Copy], size: int) -> list[store.Copy]:
+    """The first `size` copies, and those after them that belong to the last one's decision."""
+    kept = copies[:size]
+    if len(copies) > size and kept:
+        last = kept[-1].delivery.decision_id
+        kept += [c for c in copies[size:] if c.delivery.decision_id == last]
+    return kept
+
+
+def rows_of(copies: list[store.Copy], identity: Identity, now: datetime, titles: Mapping[str, str]) -> list[Row]:
+    """One row per decision, in the order of its first Task; the decision's own Task first."""
+    grouped: dict[int, list[store.Copy]] = {}
+    for copy in copies:
+        grouped.setdefault(copy.delivery.decision_id, []).append(copy)
+    return [_row(sorted(group, key=_approve_last), identity, now, titles) for group in grouped.values()]
+
+
+def actions_for(
+    status: str, may_work: bool, owned: bool, *, approve: bool = False, step_by_step: bool = True
+) -> tuple[Action, ...]:
+    """The buttons a Task in `status` offers: Done, and the state machine's next states, for coordinators only."""
     if not may_work:
         return ()
     following = set(states.next_states(status))
-    offered = [a for a in ACTIONS if a.target in following and a.name != "claim"]
+    offered = [a for a in ACTIONS if a.target in following and a.name not in ("claim", "done")]
+    if not step_by_step:
+        offered = [a for a in offered if a.name not in STEP_BY_STEP]
+    if states.path_to_completion(status):
+        offered.insert(0, APPROVE if approve else DONE)
     if status in states.CLAIMABLE and not owned:
         offered.insert(0, ACTION_BY_NAME["claim"])
     return tuple(offered)
 
 
-def _row(copy: store.Copy, identity: Identity, now: datetime) -> Row:
+def _approve_last(copy: store.Copy) -> bool:
+    return is_approve(copy.resource)
+
+
+def is_approve(task: Mapping[str, Any]) -> bool:
+    """An approve Task asks to sign off a proposal: it is the only kind of our Tasks with a focus."""
+    return bool(task.get("focus"))
+
+
+def _member(copy: store.Copy, identity: Identity) -> Member:
     task = copy.resource
-    tags = task.get("meta", {}).get("tag", [])
     owner = task.get("owner") or {}
     status = str(task.get("status", ""))
-    authored = str(task.get("authoredOn", ""))
-    return Row(
+    approve = is_approve(task)
+    return Member(
         id=str(task["id"]),
         version=copy.version,
-        priority=str(task.get("priority", "routine")),
-        step=next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), ""),
-        patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
         what=str(task.get("code", {}).get("text", "")),
-        authored=authored,
-        waiting=waited(datetime.fromisoformat(authored), now) if authored else "",
-        overdue=overdue(task, now),
         status=status,
         owner=str(owner.get("display") or owner.get("reference") or ""),
-        actions=actions_for(status, identity.role == COORDINATOR, bool(owner)),
+        approve=approve,
+        actions=actions_for(status, identity.role == COORDINATOR, bool(owner), approve=approve, step_by_step=False),
         delivery=badge(copy.delivery),
+    )
+
+
+def _row(copies: list[store.Copy], identity: Identity, now: datetime, titles: Mapping[str, str]) -> Row:
+    task = copies[0].resource
+    tags = task.get("meta", {}).get("tag", [])
+    step = next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), "")
+    authored = str(task.get("authoredOn", ""))
+    return Row(
+        decision_id=copies[0].delivery.decision_id,
+        priority=str(task.get("priority", "routine")),
+        step=step,
+        step_title=titles.get(step, step),
+        patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
+        authored=authored,
+        waiting=waited(datetime.fromisoformat(authored), now) if authored else "",
+        overdue=any(overdue(c.resource, now) for c in copies),
+        members=tuple(_member(c, identity) for c in copies),
     )
 
 
@@ -201,13 +288,40 @@ def act(
             operations.append({"op": "add", "path": "/statusReason", "value": {"text": reason.strip()}})
         return edits.patched(task, operations)
 
+    if action.name == "done":
+        return _walk(
+            services, dispatcher, actor, task_id, version, lambda task: edits.done_steps(task, identity), "done"
+        )
+    return _walk(services, dispatcher, actor, task_id, version, lambda task: [edit(task)], action.name)
+
+
+def add_note(
+    services: Services, dispatcher: Dispatcher, actor: audit.Actor, task_id: str, version: int, text: str
+) -> None:
+    """Add a coordinator's note to a Task; the EHR's copy follows as with any other change."""
+    identity = actor.identity
+    assert identity is not None  # only a signed-in coordinator reaches this
+    now = services.clock()
+    _walk(services, dispatcher, actor, task_id, version, lambda task: [edits.noted(task, identity, text, now)], "note")
+
+
+def _walk(
+    services: Services,
+    dispatcher: Dispatcher,
+    actor: audit.Actor,
+    task_id: str,
+    version: int,
+    walk: transitions.Walk,
+    subtype: str,
+) -> str:
+    """Change the Task, then queue what follows: the pathway's reaction and the EHR's copy; the new status."""
     try:
-        changed = transitions.change_task(services, actor, task_id, version, edit, action.name)
+        changed = transitions.walk_task(services, actor, task_id, version, walk, subtype)
     except Problem as problem:
         if problem.status == PRECONDITION_FAILED:
             raise Refused(409, STALE) from None
         raise
-    # After the commit, as the API does: the pathway's reaction and the EHR's copy follow.
+    # After the commit, as the API does.
     dispatcher.deliver_all_safely(changed.orders)
     if changed.sync:
         dispatcher.sync_decision_safely(changed.decision_id)

@@ -53,7 +53,7 @@ def deliver_decision(services: Services, decision_id: int) -> list[DeliveryOrder
     creates = delivery.status == "pending"
     if not creates and not changed:
         return []
-    breaker_name = services.settings.ehr_base_url or "ehr"
+    breaker_name = breaker.name_of(services.settings.ehr_base_url)
     breaker.before_call(services.db, breaker_name, services.clock())
     try:
         if creates:

@@ -279,8 +279,9 @@ def test_a_red_flag_the_ehr_refused_shows_a_badge_on_its_row_and_task_and_a_bann
     expect(banner.locator("button[data-replay]")).to_have_count(0)  # replaying is an administrator's
     row = page.locator(f'tr[data-task="{task_id}"]')
     expect(row).to_have_attribute("data-delivery", "failed")
-    expect(row.locator(".badge.delivery-failed")).to_have_text("Refused by the EHR")
-    expect(row.locator(".delivery-reason")).to_contain_text("rejected (422)")
+    review = row.locator(f'.member[data-task="{task_id}"]')  # the row holds the review and its sign-off
+    expect(review.locator(".badge.delivery-failed")).to_have_text("Refused by the EHR")
+    expect(review.locator(".delivery-reason")).to_contain_text("rejected (422)")
     shot(page, "worklist-refused-red-flag")
 
     page.goto(f"{base}/ui/tasks/{task_id}")
@@ -449,6 +450,7 @@ def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_md
     changed = page.locator("tr", has_text=enrolled)
     expect(changed).to_contain_text("/mdt/1 routine [91251008,mdt-mckenzie]")
     expect(changed).to_contain_text("/imaging/1 routine [394451000119106,72148]")
+    expect(changed).to_contain_text(re.compile(r"Imaging and tests, routine, as of \d{1,2} \w{3} \d{4}: "))
     mdt_shot(page, "5-migration-diff", "table.list")
 
     page.goto(f"{base}/ui/pathway?version={MDT_REFERENCE}")
@@ -500,14 +502,112 @@ def test_a_coordinator_sees_the_longest_waiting_stat_task_first_how_long_each_wa
     sign_in(page, base, coordinator)
     page.goto(f"{base}/ui/worklist")
     rows = page.locator("#worklist tbody tr")
-    expect(rows).to_have_count(6)
+    expect(rows).to_have_count(3)  # each red flag's review and its sign-off share a row
     shot(page, "worklist-longest-waiting-first")
-    order = [rows.nth(i).locator('a[href*="/ui/patients/"]').inner_text().strip() for i in range(6)]
-    expected = [patients[label] for label in ("oldest", "oldest", "middle", "middle", "newest", "newest")]
-    assert order == expected
-    waiting = [" ".join((rows.nth(i).locator("td.waiting").text_content() or "").split()) for i in range(6)]
-    assert waiting[:4] == ["10 days overdue", "10 days overdue", "3 days overdue", "3 days overdue"]
-    assert waiting[4:] == ["20 minutes", "20 minutes"]  # a stat Task is due within the hour: not yet overdue
+    order = [rows.nth(i).locator("a[data-patient]").get_attribute("data-patient") for i in range(3)]
+    assert order == [patients[label] for label in ("oldest", "middle", "newest")]
+    waiting = [" ".join((rows.nth(i).locator("td.waiting").text_content() or "").split()) for i in range(3)]
+    assert waiting == ["10 days overdue", "3 days overdue", "20 minutes"]  # a stat Task is due within the hour
     expect(page.get_by_role("columnheader", name="Waiting")).to_be_visible()
-    expect(page.locator("strong.overdue")).to_have_count(4)
+    expect(page.locator("strong.overdue")).to_have_count(2)
     expect(page.locator("#pager-position")).to_have_text("1–6 of 6")
+
+
+COORDINATOR_REDIS_DB = 14  # queues of their own: no other module's worker takes these events to another database
+CHART_URL = "https://ehr.example/chart/{patient_id}"
+
+
+@pytest.fixture(scope="module")
+def coordinator_stack(stack_settings: Settings) -> Iterator[OwnStack]:
+    """API and worker on a database of their own, linking patients to an EHR chart."""
+    extra = {"SECRET_KEY": SECRET_KEY, "EHR_CHART_URL": CHART_URL}
+    with own_stack(stack_settings, COORDINATOR_REDIS_DB, "ui-coordinator", **extra) as running:
+        yield running
+
+
+def test_a_coordinator_sees_one_row_per_decision_finishes_it_with_done_notes_it_and_reads_its_history(
+    coordinator_stack: OwnStack, sekmet: SekmetServer, page: Page
+) -> None:
+    base, env = coordinator_stack.base, coordinator_stack.env
+    patient, quiet = new_patient_id(), new_patient_id()
+    sekmet.put(
+        {
+            "resourceType": "Patient",
+            "id": patient,
+            "name": [{"use": "official", "given": ["Dana"], "family": "Reyes"}],
+            "birthDate": "1961-07-06",
+        }
+    )
+    ehr, start = token_for(env, "ehr"), datetime.now(UTC) - timedelta(days=3)
+    for resource in (
+        pt_visit(patient, start),
+        measure(patient, PAIN, 7, start),
+        finding(patient, CAUDA_EQUINA, start + timedelta(days=1)),
+        pt_visit(quiet, start),  # a patient with no measure yet
+    ):
+        post_as_ehr(base, ehr, resource)
+    code = "urgent-red-flag-review"
+    wait_until(lambda: ehr_task(sekmet, patient, code) is not None, 60, what="the review in the EHR")
+    coordinator = token_for(env, "coordinator", name="Sam Ortiz")
+    review = our_task_id(base, coordinator, patient, code)
+
+    sign_in(page, base, coordinator)
+    row = page.locator(f'tr[data-task="{review}"]')
+    expect(row.locator(".member")).to_have_count(2)  # the review and the sign-off of its MRI, one row
+    expect(row.locator('.member.approve button[data-action="done"]')).to_have_text("Approve")
+    expect(row.locator(f'.member[data-task="{review}"] button[data-action="done"]')).to_have_text("Done")
+    expect(row.locator("td.patient")).to_contain_text("Dana Reyes")
+    expect(row.locator("td.patient")).to_contain_text("born 1961-07-06")
+    expect(row).to_contain_text("Red flags")
+    shot(page, "worklist-one-row-per-decision")
+
+    row.locator(f'.member[data-task="{review}"] button[data-action="done"]').click()
+    expect(page.get_by_role("status")).to_contain_text("The Task is now completed")
+    expect(page.locator(f'.member[data-task="{review}"]')).to_have_count(0)  # closed: off the open worklist
+
+    page.goto(f"{base}/ui/tasks/{review}")
+    expect(page.locator("#task-status")).to_have_text("completed")
+    expect(page.locator("#task-patient")).to_contain_text("Dana Reyes")
+    note = "Spoke to the patient: MRI tomorrow at 9."
+    page.get_by_label("Add a note").fill(note)
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_role("status")).to_contain_text("Your note is on the Task")
+    expect(page.locator("#notes")).to_contain_text(f"Sam Ortiz: {note}")
+    history = page.locator("#history")
+    expect(history.locator('tr[data-subtype="done"]')).to_have_count(3)
+    expect(history).to_contain_text("status in-progress → completed")
+    expect(history.locator('tr[data-subtype="note"]')).to_contain_text("Sam Ortiz")
+    expect(page.locator("#evidence")).to_contain_text("Cauda equina")
+    expect(page.locator("#evidence")).not_to_contain_text("Observation/")
+    shot(page, "task-done-notes-history")
+
+    def ehr_done_and_noted() -> bool:
+        copy = ehr_task(sekmet, patient, code)
+        notes = [n.get("text") for n in (copy or {}).get("note", [])]
+        return (
+            copy is not None and copy["status"] == "completed" and "Spoke to the patient: MRI tomorrow at 9." in notes
+        )
+
+    wait_until(ehr_done_and_noted, 60, what="SEKMET's copy completed and noted")
+
+    page.locator("#task-patient a").click()
+    expect(page.locator("#patient-heading")).to_have_text("Dana Reyes")
+    expect(page.locator("#patient-born")).to_contain_text("1961-07-06")
+    expect(page.locator("#ehr-chart")).to_have_attribute("href", f"https://ehr.example/chart/{patient}")
+    expect(page.locator('svg.timeline-chart g.events polygon[data-kind="finding"]')).to_have_count(1)
+    expect(page.locator("svg.timeline-chart text.axis-unit")).to_have_text("score")
+    page.get_by_role("button", name="Read again from the EHR").click()
+    expect(page.get_by_role("status")).to_contain_text("Read the patient's details from the EHR again")
+    shot(page, "patient-named")
+
+    page.goto(f"{base}/ui/patients/{quiet}")
+    expect(page.locator("#patient-heading")).to_have_text(f"Patient {quiet}")
+    expect(page.locator("#patient-source")).to_contain_text("the EHR does not know this patient")
+    expect(page.locator("#no-measures")).to_contain_text("No measures yet")
+    shot(page, "patient-unknown-to-the-ehr")
+
+    page.goto(f"{base}/ui/no-such-page")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    shot(page, "not-found")
+    page.goto(f"{base}/")
+    expect(page).to_have_url(re.compile(r"/ui/worklist"))

@@ -162,6 +162,19 @@ class SekmetServer:
         response.raise_for_status()
         return [entry["resource"] for entry in response.json().get("entry", [])]
 
+    def put(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Write `resource` under its own id, as the EHR holding it (a Patient, say); SEKMET's copy."""
+        body = {k: v for k, v in resource.items() if k != "meta"}
+        response = requests.put(
+            f"{self.base_url}/{resource['resourceType']}/{resource['id']}",
+            json=body,
+            headers=self.auth_headers() | {"Content-Type": "application/fhir+json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        stored: dict[str, Any] = response.json()
+        return stored
+
     def put_topic(self, path: Path | str) -> dict[str, Any]:
         """PUT a Backport-IG topic (a `Basic` resource with an id) from a JSON file."""
         topic = json.loads(Path(path).read_text())

@@ -70,16 +70,7 @@ def stack(stack_settings: Settings, sekmet: SekmetServer) -> Iterator[Stack]:
 
 def ehr_put(sekmet: SekmetServer, resource: dict[str, Any]) -> dict[str, Any]:
     """Write a resource into SEKMET under its id, as the EHR holding it; return SEKMET's copy (its version)."""
-    body = {k: v for k, v in resource.items() if k != "meta"}
-    response = requests.put(
-        f"{sekmet.base_url}/{resource['resourceType']}/{resource['id']}",
-        json=body,
-        headers=sekmet.auth_headers() | {"Content-Type": "application/fhir+json"},
-        timeout=10,
-    )
-    assert response.status_code in (200, 201), response.text
-    stored: dict[str, Any] = response.json()
-    return stored
+    return sekmet.put(resource)
 
 
 def evaluated(stack: Stack, patient: str, count: int) -> bool:

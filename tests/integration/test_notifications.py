@@ -107,11 +107,7 @@ def ehr_status(sekmet: SekmetServer, subscription_id: str) -> str:
 
 def ehr_put(sekmet: SekmetServer, resource: dict[str, Any]) -> dict[str, Any]:
     """Write a resource directly to the EHR under its own id."""
-    url = f"{sekmet.base_url}/{resource['resourceType']}/{resource['id']}"
-    body = {k: v for k, v in resource.items() if k != "meta"}
-    response = requests.put(url, json=body, headers={**sekmet.auth_headers(), "Content-Type": FHIR_JSON}, timeout=10)
-    response.raise_for_status()
-    return dict(response.json())
+    return sekmet.put(resource)
 
 
 def ehr_tasks(sekmet: SekmetServer, patient: str) -> list[dict[str, Any]]:

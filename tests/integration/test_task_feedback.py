@@ -33,14 +33,7 @@ def ehr_task(sekmet: SekmetServer, patient: str, code: str) -> dict:
 
 
 def complete_in_ehr(sekmet: SekmetServer, task: dict) -> None:
-    done = dict(task, status="completed")
-    answer = requests.put(
-        f"{sekmet.base_url}/Task/{task['id']}",
-        json=done,
-        headers=sekmet.auth_headers() | {"Content-Type": "application/fhir+json"},
-        timeout=10,
-    )
-    answer.raise_for_status()
+    sekmet.put(dict(task, status="completed"))
 
 
 def steps(services: Services, patient: str) -> list[str]:

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
-from service.store import outbox, worklist
+from service.store import outbox, patient_details, worklist
 from service.store import subscriptions as subscription_store
 from service.store.access_tables import api_tokens, audit_event_entities, audit_events, ui_sessions
 from service.store.database import transaction
@@ -569,3 +569,20 @@ def test_an_administrator_retires_a_subscription_from_its_page_with_the_forms_cs
         "/ui/admin/subscriptions/carepath-unknown/retire", data={"csrf_token": csrf_of(client, "/ui/admin/tokens")}
     )
     assert unknown.status_code == 404
+
+
+def test_with_no_ehr_configured_a_patient_is_shown_by_id_saying_so_and_nothing_is_cached(
+    stack_settings: Settings, stack_services: Services, red_flag_patient: tuple[str, str]
+) -> None:
+    patient, task = red_flag_patient
+    settings = replace(stack_settings, secret_key="test-secret-key-for-the-ui", secret_key_generated=False)
+    alone = replace(stack_services, settings=settings, ehr=None)
+    with create_app(settings, services=alone).test_client() as browser:
+        sign_in(browser, token_for(stack_services, "coordinator"))
+        page = browser.get(f"/ui/patients/{patient}").get_data(as_text=True)
+        assert f"Patient {patient}" in page and "no EHR is configured" in page
+        assert 'id="refresh-patient"' not in page and 'id="ehr-chart"' not in page
+        task_page = browser.get(f"/ui/tasks/{task}").get_data(as_text=True)
+        assert f'<span class="patient-id">{patient}</span>' in task_page and "no EHR" in task_page
+    with transaction(stack_services.db) as connection:
+        assert patient not in patient_details.read_many(connection, [patient])

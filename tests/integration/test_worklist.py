@@ -278,3 +278,23 @@ def test_a_patch_with_a_bad_index_a_forbidden_op_or_a_failed_test_is_refused_and
     appended = patch(client, task["id"], etag, [{"op": "add", "path": "/note/-", "value": {"text": "again"}}])
     assert appended.status_code == 200, appended.get_json()
     assert appended.get_json()["note"] == [{"text": "called"}, {"text": "again"}]
+
+
+def test_done_finishes_a_task_through_each_state_fhir_draws_and_the_pathway_and_the_ehr_follow(
+    client: FlaskClient, stack_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = red_flag_patient(stack_services)
+    task, etag = task_of(client, patient, RED_FLAG)
+    assert client.post(f"/worklist/Task/{task['id']}/done").status_code == 428
+    assert client.post(f"/worklist/Task/{task['id']}/done", headers={"If-Match": 'W/"7"'}).status_code == 412
+
+    done = client.post(f"/worklist/Task/{task['id']}/done", headers={"If-Match": etag})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["status"] == "completed" and done.get_json()["owner"]["display"] == "alice"
+    assert done.headers["ETag"] == 'W/"4"'  # accepted, in-progress, completed: a version each
+    assert steps(stack_services, patient) == ["red-flags", "progress-check"]  # the held checkpoint fired
+    again = client.post(f"/worklist/Task/{task['id']}/done", headers={"If-Match": done.headers["ETag"]})
+    assert again.status_code == 409 and again.get_json()["issue"][0]["expression"] == ["Task.status"]
+
+    delivery.deliver_decision(stack_services, decision_id(stack_services, patient, "red-flags"))  # the sync
+    assert ehr_task(sekmet, patient, RED_FLAG)["status"] == "completed"

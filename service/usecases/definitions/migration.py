@@ -8,7 +8,8 @@ target version; decisions already made stand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -30,10 +31,23 @@ class PatientDiff:
     current: str
     only_current: tuple[str, ...]  # proposals the current version makes and the target would not
     only_target: tuple[str, ...]  # proposals the target version would make and the current does not
+    said: Mapping[str, str] = field(default_factory=dict)  # each of them in plain words, with its date
+
+    def words(self, described: str) -> str:
+        return self.said.get(described, described)
 
 
-def _proposals(definition: Definition, records: list[ClinicalRecord], now: datetime) -> set[str]:
-    return {_describe(d) for e in simulate(definition, records, now) for d in e.decisions}
+def _proposals(definition: Definition, records: list[ClinicalRecord], now: datetime) -> dict[str, str]:
+    """Each decision the version makes, by its key, priority and codes: in plain words with its date."""
+    return {_describe(d): _in_words(definition, d) for e in simulate(definition, records, now) for d in e.decisions}
+
+
+def _in_words(definition: Definition, decision: Decision) -> str:
+    """ "Imaging, routine, as of 14 Apr 2026: Lumbar spine MRI without contrast"."""
+    title = next((s.title for s in definition.steps if s.id == decision.step), decision.step)
+    on = f"{decision.at.day} {decision.at:%b %Y}"
+    proposed = "; ".join(p.text for p in decision.proposals)
+    return f"{title}, {decision.priority.value}, as of {on}: {proposed}"
 
 
 def _describe(decision: Decision) -> str:
@@ -51,10 +65,10 @@ def diff(
         records = patients.load_records(connection, patient_id)
         current = services.definitions.get(connection, current_reference)
         before, after = _proposals(current, records, now), _proposals(target, records, now)
-        if before != after:
-            changes.append(
-                PatientDiff(patient_id, current_reference, tuple(sorted(before - after)), tuple(sorted(after - before)))
-            )
+        if before.keys() != after.keys():
+            only_current, only_target = sorted(before.keys() - after.keys()), sorted(after.keys() - before.keys())
+            said = {k: before[k] for k in only_current} | {k: after[k] for k in only_target}
+            changes.append(PatientDiff(patient_id, current_reference, tuple(only_current), tuple(only_target), said))
     return changes
 
 

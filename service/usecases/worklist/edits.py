@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from pathways.fhir.outbound.requests import fhir_instant
 from pathways.fhir.references import reference_key
-from pathways.fhir.task_lifecycle import ACCEPTED, CLAIMABLE, CLAIMED_STATES, EDITABLE, REQUESTED
+from pathways.fhir.task_lifecycle import ACCEPTED, CLAIMABLE, CLAIMED_STATES, EDITABLE, REQUESTED, path_to_completion
 from service.access.identity import Identity
 from service.fhir.ehr_copy import without_ehr_id
 from service.fhir.validation import InvalidResource, operation_outcome, validate_resource
@@ -13,6 +15,7 @@ from service.problems import Problem
 from service.usecases.worklist import json_patch
 
 SERVER_KEPT = ("meta", "lastModified")  # Carepath sets these on every change; a PUT may echo them
+MAX_NOTE = 2000  # characters: a note says what happened, the EHR's chart holds the clinical record
 
 
 def patched(current: dict[str, Any], operations: Any) -> dict[str, Any]:
@@ -56,6 +59,32 @@ def claimed(current: dict[str, Any], identity: Identity, body: Any) -> dict[str,
     # a claim never moves a Task back: received may become accepted, accepted stays accepted
     keep = status if status == ACCEPTED else target
     return current | {"owner": owner, "status": keep}
+
+
+def done_steps(current: dict[str, Any], identity: Identity) -> list[dict[str, Any]]:
+    """The versions "Done" walks a Task through to completed; an unowned Task becomes the caller's on the way."""
+    path = path_to_completion(str(current.get("status")))
+    if not path:
+        raise Problem(409, "business-rule", f"A {current.get('status')} Task cannot be done.", ["Task.status"])
+    steps, step = [], current
+    for status in path:
+        step = step | {"status": status}
+        if not step.get("owner"):
+            step["owner"] = identity.owner
+        steps.append(step)
+    return steps
+
+
+def noted(current: dict[str, Any], identity: Identity, text: str, now: datetime) -> dict[str, Any]:
+    """The Task with one more `note`: its author (their Practitioner when known, else their name) and time."""
+    said = text.strip()
+    if not said:
+        raise Problem(422, "required", "A note needs some text.", ["Task.note.text"])
+    if len(said) > MAX_NOTE:
+        raise Problem(422, "too-long", f"A note holds at most {MAX_NOTE} characters.", ["Task.note.text"])
+    author = {"authorReference": identity.owner} if identity.reference else {"authorString": identity.name}
+    note = author | {"time": fhir_instant(now), "text": said}
+    return current | {"note": [*(current.get("note") or []), note]}
 
 
 def checked(resource: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ from service.usecases import evaluation
 from service.usecases.worklist import edits
 
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
+Walk = Callable[[dict[str, Any]], list[dict[str, Any]]]
+"""The successive versions of a Task a change passes through (one, but for "Done")."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ def change_task(
     services: Services, actor: audit.Actor, task_id: str, if_match: int, edit: Edit, subtype: str
 ) -> Changed:
     """Apply `edit` to Task `task_id` at version `if_match`; refuse what the state machine forbids."""
+    return walk_task(services, actor, task_id, if_match, lambda task: [edit(task)], subtype)
+
+
+def walk_task(services: Services, actor: audit.Actor, task_id: str, if_match: int, walk: Walk, subtype: str) -> Changed:
+    """Store each version `walk` leads Task `task_id` through, in one transaction, one audit row each.
+
+    Every step is checked against the state machine on its own, so a walk can only take edges FHIR
+    draws (requested → accepted → in-progress → completed), and the EHR sees the same states.
+    """
     with transaction(services.db) as connection:
         identifier = store.identifier_of(connection, task_id)
         found = decisions.proposal_by_key(connection, identifier) if identifier else None
@@ -49,18 +60,39 @@ def change_task(
         assert current is not None  # proposals are never deleted
         if current.version != if_match:
             raise Problem(412, "conflict", f'Task/{task_id} is at version W/"{current.version}", not W/"{if_match}".')
-        changed = edit(found.resource)
-        if _same(changed, found.resource):
-            return Changed(current, found.decision_id, [], sync=False)
-        _check(found.resource, changed)
         now = services.clock()
-        changed["lastModified"] = now.isoformat().replace("+00:00", "Z")
         sync = services.ehr is not None
-        orders = evaluation.apply_task_change(connection, services, found, changed, now, sync_pending=sync)
-        audit.record(connection, actor, audit.UPDATE, subtype, _entities(found), now)
+        orders: list[DeliveryOrder] = []
+        moved = False
+        for changed in walk(found.resource):
+            if _same(changed, found.resource):
+                continue
+            _check(found.resource, changed)
+            changed["lastModified"] = now.isoformat().replace("+00:00", "Z")
+            orders += evaluation.apply_task_change(connection, services, found, changed, now, sync_pending=sync)
+            audit.record(
+                connection, actor, audit.UPDATE, subtype, _entities(found), now, description=_moved(found, changed)
+            )
+            found = decisions.proposal_by_key(connection, found.identifier) or found
+            moved = True
+        if not moved:
+            return Changed(current, found.decision_id, [], sync=False)
         stored = store.read(connection, "Task", task_id)
     assert stored is not None
     return Changed(stored, found.decision_id, orders, sync)
+
+
+def _moved(before: decisions.StoredProposal, after: dict[str, Any]) -> str | None:
+    """What a step changed, in words the Task's history shows: never the text of a note (it may name the patient)."""
+    said: list[str] = []
+    old, new = before.resource.get("status"), after.get("status")
+    if old != new:
+        said.append(f"status {old} → {new}")
+    if before.resource.get("owner") != after.get("owner") and after.get("owner"):
+        said.append("owner set")
+    if len(after.get("note") or []) > len(before.resource.get("note") or []):
+        said.append("note added")
+    return "; ".join(said) or None
 
 
 def _check(before: dict[str, Any], after: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathways.definition import default_definition
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 from pathways.state import MeasureState, PatientState, Value
-from service.ui import chart, diagram, timeline
+from service.ui import chart, diagram, timeline, words
 
 SVG = "{http://www.w3.org/2000/svg}"
 LOINC = "http://loinc.org"
@@ -104,3 +104,42 @@ def test_the_diagram_draws_the_checkpoint_steps_in_order_with_red_flags_beside_t
     ]
     text = " ".join(t.text or "" for t in svg.iter(f"{SVG}text"))
     assert "80 %" in text  # thresholds are the definition's, filled in
+
+
+CAUDA = Coding("http://snomed.info/sct", "192970008")
+
+
+def test_findings_are_plotted_by_name_and_the_value_axis_carries_the_unit_the_records_state() -> None:
+    records = [
+        record("Encounter", "v1", T0, VISIT),
+        replace(record("Observation", "p1", T0, PAIN, 8), value_unit="{score}"),
+        replace(record("Observation", "f1", T0 + timedelta(days=2), CAUDA), value_boolean=True),
+    ]
+    course = timeline.build(DEFINITION, records, None, [])
+    assert [(e.kind, e.label) for e in course.events] == [("finding", "Cauda equina on 4 Mar 2026")]
+    assert next(s for s in course.series if s.measure_id == "pain").unit == "score"
+    assert course.has_measures
+    svg = ET.fromstring(str(chart.render(course)))
+    assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "axis-unit"] == ["score"]
+    (event,) = [p for p in svg.iter(f"{SVG}polygon") if p.get("data-kind") == "finding"]
+    assert event.find(f"{SVG}title").text == "Cauda equina on 4 Mar 2026"  # type: ignore[union-attr]
+
+
+def test_a_patient_with_visits_only_has_no_measures_yet() -> None:
+    course = timeline.build(DEFINITION, [record("Encounter", "v1", T0, VISIT)], None, [])
+    assert not course.has_measures and course.visits == (T0,)
+
+
+def test_records_and_facts_read_as_words_not_keys() -> None:
+    pain = record("Observation", "p1", T0, PAIN, 7)
+    assert words.record_label(DEFINITION, pain) == "Pain 7 on 2 Mar 2026"
+    assert words.record_label(DEFINITION, record("Encounter", "v1", T0, VISIT)) == "PT visit on 2 Mar 2026"
+    assert words.fact_label(DEFINITION, "pain.baseline") == "Pain at baseline"
+    assert words.fact_label(DEFINITION, "odi.worse_by") == "ODI worse by"
+    assert words.fact_label(DEFINITION, "red_flag_findings") == "Red-flag findings"
+    assert words.fact_value(DEFINITION, "red_flag_findings", ["cauda-equina"]) == ["cauda equina"]
+    assert words.sources({"Observation/p1": "Pain 7 on 2 Mar 2026"}, ["Observation/p1", "Observation/x"]) == [
+        "Pain 7 on 2 Mar 2026",
+        "Observation/x",
+    ]
+    assert words.step_title(DEFINITION, "red-flags") == "Red flags"

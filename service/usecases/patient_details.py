@@ -1,0 +1,115 @@
+"""Who a patient is, for the UI: name, birth date and age from the EHR's Patient, cached here.
+
+The worklist and the patient page read the cache; a patient not yet cached is read from the EHR
+once (a few per page at most; none once the EHR fails to answer, nor while the deliveries' circuit
+breaker holds it down), and the patient page's refresh button reads again. Names and birth dates
+are never logged: only the patient's id is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+import structlog
+
+from pathways.fhir import patient as fhir_patient
+from service import audit
+from service.bootstrap import Services
+from service.ehr import breaker
+from service.ehr.errors import EhrError, EhrRejected
+from service.settings import PATIENT_PLACEHOLDER
+from service.store import patient_details as store
+from service.store.database import transaction
+
+log = structlog.get_logger(__name__)
+
+NOT_FOUND = (404, 410)  # the EHR holds no such Patient (410: it was deleted)
+READS_PER_PAGE = 10  # uncached patients one page view may read from the EHR; the rest wait for the next view
+
+KNOWN, UNKNOWN, NO_EHR, NOT_READ = "known", "unknown", "no-ehr", "not-read"
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """What the UI says of a patient; `state` tells why a name may be missing."""
+
+    patient_id: str
+    state: str  # known | unknown (the EHR holds no such Patient) | no-ehr | not-read (the EHR did not answer yet)
+    name: str | None = None
+    birth_date: str | None = None
+    age: int | None = None
+    fetched_at: datetime | None = None
+    chart_url: str | None = None
+
+
+def details(
+    services: Services, patient_ids: Iterable[str], *, reads: int = READS_PER_PAGE
+) -> dict[str, PatientDetails]:
+    """Each patient's details from the cache, reading up to `reads` uncached ones from the EHR first."""
+    wanted = sorted(set(patient_ids))
+    with transaction(services.db) as connection:
+        cached = store.read_many(connection, wanted)
+    if services.ehr is not None and _ehr_answering(services):
+        for patient_id in [p for p in wanted if p not in cached][:reads]:
+            found = _read(services, patient_id)
+            if found is None:
+                break  # the EHR is not answering: the others would wait as long for nothing
+            cached[patient_id] = found
+    return {p: _shown(services, p, cached.get(p)) for p in wanted}
+
+
+def _ehr_answering(services: Services) -> bool:
+    """Deliveries found the EHR answering (its breaker is closed): a page need not wait on a down EHR."""
+    return breaker.state_of(services.db, breaker.name_of(services.settings.ehr_base_url)) == "closed"
+
+
+def refresh(services: Services, actor: audit.Actor, patient_id: str) -> PatientDetails:
+    """Read the patient from the EHR again (the page's button); audited as a read of the patient."""
+    found = _read(services, patient_id) if services.ehr is not None else None
+    with transaction(services.db) as connection:
+        audit.record(connection, actor, audit.READ, "patient-refresh", [f"Patient/{patient_id}"], services.clock())
+        if found is None:
+            found = store.read_many(connection, [patient_id]).get(patient_id)
+    return _shown(services, patient_id, found)
+
+
+def _read(services: Services, patient_id: str) -> store.Cached | None:
+    """The EHR's answer, cached; None when the EHR could not answer."""
+    assert services.ehr is not None
+    now = services.clock()
+    try:
+        resource = services.ehr.read("Patient", patient_id)
+    except EhrRejected as refused:
+        if refused.status not in NOT_FOUND:
+            log.warning("patient details not read", patient=f"Patient/{patient_id}", status=refused.status)
+            return None
+        resource = None
+    except EhrError as error:
+        log.warning("patient details not read", patient=f"Patient/{patient_id}", error=type(error).__name__)
+        return None
+    cached = store.Cached(
+        patient_id=patient_id,
+        known=resource is not None,
+        name=fhir_patient.display_name(resource) if resource else None,
+        birth_date=fhir_patient.birth_date(resource) if resource else None,
+        fetched_at=now,
+    )
+    with transaction(services.db) as connection:
+        store.save(connection, cached)
+    return cached
+
+
+def _shown(services: Services, patient_id: str, cached: store.Cached | None) -> PatientDetails:
+    template = services.settings.ehr_chart_url
+    chart = template.replace(PATIENT_PLACEHOLDER, quote(patient_id, safe="")) if template else None
+    if services.ehr is None:
+        return PatientDetails(patient_id, NO_EHR, chart_url=chart)
+    if cached is None:
+        return PatientDetails(patient_id, NOT_READ, chart_url=chart)
+    if not cached.known:
+        return PatientDetails(patient_id, UNKNOWN, fetched_at=cached.fetched_at, chart_url=chart)
+    age = fhir_patient.age_on(cached.birth_date, services.clock())
+    return PatientDetails(patient_id, KNOWN, cached.name, cached.birth_date, age, cached.fetched_at, chart)
