@@ -12,6 +12,13 @@ dataAbsentReason, or with a quantity that has no number, carries nothing usable,
 count (INACTIVE); a newer version of it still replaces an older one. `value_missing` says why an
 Observation has no number of its own: whether a measure needed one, or reads a component, is the
 definition's to say (`pathways.fhir.readable`).
+
+What names a body region (body sites, the encounter, reasons, a report's conclusion; joint spec,
+section 8) is never refused for what it says: a code nobody knows or a reference that names no
+Condition is simply not read. Only an element of the wrong shape (a bodySite that is no
+CodeableConcept, an encounter that is no Reference) refuses the resource, naming the element.
+A Patient becomes a record too, for its birthDate (a partial date is read as its first day, joint
+spec ruling 14; absent is unknown, malformed is refused).
 """
 
 from __future__ import annotations
@@ -20,11 +27,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from pathways.model import ClinicalRecord, Coding, Component, RecordStatus, SourceRef
+from pathways.model import TIMELESS, ClinicalRecord, Coding, Component, RecordStatus, SourceRef
 
 Json = Mapping[str, Any]
 
@@ -38,10 +45,20 @@ _DATE_TIME = re.compile(
     r"(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?"
 )
 
-_PATIENT_REFERENCE = re.compile(
-    # Relative `Patient/x` or an absolute URL ending in it, optionally version-specific.
-    r"(?:https?://\S+/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?"
-)
+
+def _reference_pattern(resource_type: str) -> re.Pattern[str]:
+    """Relative `Type/x` or an absolute URL ending in it, optionally version-specific."""
+    return re.compile(
+        rf"(?:https?://\S+/)?{resource_type}/(?P<id>[A-Za-z0-9\-.]{{1,64}})(?:/_history/[A-Za-z0-9\-.]{{1,64}})?"
+    )
+
+
+_PATIENT_REFERENCE = _reference_pattern("Patient")
+_CONDITION_REFERENCE = _reference_pattern("Condition")
+_ENCOUNTER_REFERENCE = _reference_pattern("Encounter")
+
+_DATE = re.compile(r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2}))?)?")
+"""FHIR R4 `date` (datatypes.html#date): a year, a year and month, or a full date; no time."""
 
 CONDITION_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -84,14 +101,15 @@ class _Header:
     resource_type: str
     source: SourceRef
     patient_id: str
+    fullurls: Mapping[str, str]  # a Bundle's fullUrls → `Type/id`, to resolve references between its entries
 
 
 def records_from_resource(
     resource: Json,
     resource_id: str | None = None,  # the id it is stored under; wins, as a FHIR create ignores a posted id
-    fullurl_map: Mapping[str, str] | None = None,  # Bundle fullUrl → `Patient/x`, to resolve `urn:uuid:` subjects
+    fullurl_map: Mapping[str, str] | None = None,  # Bundle fullUrl → `Type/x`, to resolve `urn:uuid:` references
 ) -> list[ClinicalRecord]:
-    """Map an Observation, Encounter, Condition, Procedure or DiagnosticReport to its record."""
+    """Map an Observation, Encounter, Condition, Procedure, DiagnosticReport or Patient to its record."""
     if not isinstance(resource, Mapping):
         raise RecordRejected("Resource", "expected a JSON object", "structure")
     resource_type = resource.get("resourceType")
@@ -157,7 +175,9 @@ def _header(resource_type: str, resource: Json, resource_id: str | None, fullurl
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, Mapping) else None
     source = SourceRef(resource_type, rid, version if isinstance(version, str) else None)
-    return _Header(resource_type, source, _patient_id(resource_type, resource, fullurl_map))
+    # A Patient is its own patient; its links to other Patients (`link.other`) are no second subject.
+    patient_id = rid if resource_type == "Patient" else _patient_id(resource_type, resource, fullurl_map)
+    return _Header(resource_type, source, patient_id, fullurl_map)
 
 
 def _patient_id(resource_type: str, resource: Json, fullurl_map: Mapping[str, str]) -> str:
@@ -199,6 +219,28 @@ def _references(node: Any, path: str) -> list[tuple[str, str]]:
         for index, value in enumerate(node):
             found += _references(value, f"{path}[{index}]")
     return found
+
+
+def with_resolved_references(resource: Json, fullurl_map: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of `resource` whose references to entries of its Bundle (by fullUrl) read `Type/id`.
+
+    So a resource stored alone reads as it did in its Bundle: its subject, its encounter and its
+    reasons still name the entries they named. `contained` resources are left as they are.
+    """
+    resolved = _resolving(resource, fullurl_map) if fullurl_map else dict(resource)
+    return dict(resolved)
+
+
+def _resolving(node: Any, fullurl_map: Mapping[str, str]) -> Any:
+    if isinstance(node, Mapping):
+        copy = {k: (v if k == "contained" else _resolving(v, fullurl_map)) for k, v in node.items()}
+        reference = node.get("reference")
+        if isinstance(reference, str) and reference in fullurl_map:
+            copy["reference"] = fullurl_map[reference]
+        return copy
+    if isinstance(node, list):
+        return [_resolving(item, fullurl_map) for item in node]
+    return node
 
 
 # --- clinical time ------------------------------------------------------------------------------
@@ -382,6 +424,8 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
         value_boolean=value.boolean,
         components=() if retracted else _components(resource.get("component")),
         value_missing=missing,
+        body_sites=() if retracted else _concept_of(resource, "Observation.bodySite"),
+        encounter=None if retracted else _encounter_of(header, resource),
     )
 
 
@@ -440,7 +484,21 @@ def _encounter(header: _Header, resource: Json) -> ClinicalRecord:
     for service in _as_list(resource.get("serviceType")):
         # R4 serviceType is one CodeableConcept; R5 made it a list of CodeableReference.
         codes += _codings(service.get("concept", service) if isinstance(service, Mapping) else None)
-    return _simple(header, "Encounter", resource, status, codes)
+    record = _simple(header, "Encounter", resource, status, codes)
+    if status is RecordStatus.RETRACTED:
+        return record  # a retraction is never blocked by the reasons it withdraws
+    diagnoses = _elements(resource, "Encounter.diagnosis")
+    return replace(
+        record,
+        reason_codes=_concepts_of(resource, "Encounter.reasonCode"),
+        reason_references=_condition_references(
+            header,
+            [
+                *_elements(resource, "Encounter.reasonReference"),
+                *[(f"{where}.condition", item.get("condition")) for where, item in diagnoses if "condition" in item],
+            ],
+        ),
+    )
 
 
 def _as_list(raw: Any) -> list[Any]:
@@ -464,12 +522,124 @@ def _condition(header: _Header, resource: Json) -> ClinicalRecord:
 
 def _procedure(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Procedure", resource), _PROCEDURE_ACTIVE, _PROCEDURE_RETRACTED)
-    return _simple(header, "Procedure", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "Procedure", resource, status, _codings(resource.get("code")))
+    if status is RecordStatus.RETRACTED:
+        return record
+    return replace(
+        record,
+        body_sites=_concepts_of(resource, "Procedure.bodySite"),
+        reason_codes=_concepts_of(resource, "Procedure.reasonCode"),
+        reason_references=_condition_references(header, _elements(resource, "Procedure.reasonReference")),
+    )
 
 
 def _diagnostic_report(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("DiagnosticReport", resource), _REPORT_ACTIVE, _REPORT_RETRACTED)
-    return _simple(header, "DiagnosticReport", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "DiagnosticReport", resource, status, _codings(resource.get("code")))
+    if status is RecordStatus.RETRACTED:
+        return record
+    return replace(record, conclusion_codes=_concepts_of(resource, "DiagnosticReport.conclusionCode"))
+
+
+def _patient(header: _Header, resource: Json) -> ClinicalRecord:
+    """A Patient: who the patient is, not an event, so it sits at `TIMELESS` and always counts."""
+    return ClinicalRecord(
+        source=header.source,
+        patient_id=header.patient_id,
+        at=TIMELESS,
+        status=RecordStatus.ACTIVE,
+        codes=(),
+        birth_date=_birth_date(resource.get("birthDate")),
+    )
+
+
+def parse_fhir_date(text: str) -> date:
+    """FHIR date → `date`; a partial one is its first day (`1990` → 1 January, `1990-05` → 1 May)."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD): {text!r}")
+    try:
+        return date(int(match["year"]), int(match["month"] or 1), int(match["day"] or 1))
+    except ValueError as error:
+        raise ValueError(f"not a calendar date: {text!r} ({error})") from None
+
+
+def _birth_date(raw: Any) -> date | None:
+    if raw is None:
+        return None  # unknown, never refused
+    if not isinstance(raw, str):
+        raise RecordRejected("Patient.birthDate", f"expected a FHIR date string, got {type(raw).__name__}", "value")
+    try:
+        return parse_fhir_date(raw)
+    except ValueError as error:
+        raise RecordRejected("Patient.birthDate", str(error), "value") from error
+
+
+# --- what names a body region: body sites, encounter, reasons, conclusions --------------------------
+
+
+def _concept_of(resource: Json, expression: str) -> tuple[Coding, ...]:
+    """The codings of a 0..1 CodeableConcept element; absent is none."""
+    raw = resource.get(expression.rsplit(".", 1)[1])
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise RecordRejected(expression, "expected a CodeableConcept object", "structure")
+    return _codings(raw)
+
+
+def _concepts_of(resource: Json, expression: str) -> tuple[Coding, ...]:
+    """Every coding of a 0..* CodeableConcept element, each item checked for its shape."""
+    return tuple(code for _, item in _elements(resource, expression) for code in _codings(item))
+
+
+def _elements(resource: Json, expression: str) -> list[tuple[str, Json]]:
+    """The items of a 0..* element of objects, with their paths; a wrong shape is refused, naming it."""
+    raw = resource.get(expression.rsplit(".", 1)[1])
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RecordRejected(expression, "expected a list (a JSON array)", "structure")
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise RecordRejected(f"{expression}[{index}]", "expected an object", "structure")
+    return [(f"{expression}[{index}]", item) for index, item in enumerate(raw)]
+
+
+def _reference_text(expression: str, raw: Any) -> str | None:
+    """The `reference` string of a Reference element; None when it has none (identifier or display only)."""
+    if not isinstance(raw, Mapping):
+        raise RecordRejected(expression, "expected a Reference object", "structure")
+    reference = raw.get("reference")
+    if reference is None:
+        return None
+    if not isinstance(reference, str):
+        raise RecordRejected(f"{expression}.reference", "expected a string", "structure")
+    return reference
+
+
+def _resolved(header: _Header, reference: str, pattern: re.Pattern[str], resource_type: str) -> str | None:
+    """`Type/id` for a reference to `resource_type` (a Bundle entry's fullUrl resolved), else None: not read."""
+    match = pattern.fullmatch(header.fullurls.get(reference, reference))
+    return f"{resource_type}/{match['id']}" if match else None
+
+
+def _condition_references(header: _Header, elements: list[tuple[str, Any]]) -> tuple[str, ...]:
+    """The Conditions these Reference elements name, once each, in order; other targets are not read."""
+    found: list[str] = []
+    for where, raw in elements:
+        reference = _reference_text(where, raw)
+        resolved = _resolved(header, reference, _CONDITION_REFERENCE, "Condition") if reference else None
+        if resolved is not None and resolved not in found:
+            found.append(resolved)
+    return tuple(found)
+
+
+def _encounter_of(header: _Header, resource: Json) -> str | None:
+    if resource.get("encounter") is None:
+        return None
+    reference = _reference_text("Observation.encounter", resource["encounter"])
+    return _resolved(header, reference, _ENCOUNTER_REFERENCE, "Encounter") if reference else None
 
 
 def _simple(
@@ -494,4 +664,5 @@ _MAPPERS: dict[str, Callable[[_Header, Json], ClinicalRecord]] = {
     "Condition": _condition,
     "Procedure": _procedure,
     "DiagnosticReport": _diagnostic_report,
+    "Patient": _patient,
 }
