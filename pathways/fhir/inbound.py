@@ -13,12 +13,10 @@ count (INACTIVE); a newer version of it still replaces an older one. `value_miss
 Observation has no number of its own: whether a measure needed one, or reads a component, is the
 definition's to say (`pathways.fhir.readable`).
 
-What names a body region (body sites, the encounter, reasons, a report's conclusion; joint spec,
-section 8) is never refused for what it says: a code nobody knows or a reference that names no
-Condition is simply not read. Only an element of the wrong shape (a bodySite that is no
-CodeableConcept, an encounter that is no Reference) refuses the resource, naming the element.
-A Patient becomes a record too, for its birthDate (a partial date is read as its first day, joint
-spec ruling 14; absent is unknown, malformed is refused).
+What names a body region (body sites, the encounter, reasons, a report's conclusion) is read by
+`pathways.fhir.elements`: never refused for what it says, only for its shape. A Patient becomes a
+record too, for its birthDate (a partial date is read as its first day, joint spec ruling 14;
+absent is unknown, malformed is refused).
 """
 
 from __future__ import annotations
@@ -31,9 +29,19 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from pathways.fhir.elements import (
+    Json,
+    codings,
+    concept_of,
+    concepts_of,
+    condition_references,
+    encounter_of,
+    items_of,
+    reference_pattern,
+)
+from pathways.fhir.elements import RecordRejected as RecordRejected  # raised by every mapping, caught by its callers
+from pathways.fhir.elements import with_resolved_references as with_resolved_references
 from pathways.model import TIMELESS, ClinicalRecord, Coding, Component, RecordStatus, SourceRef
-
-Json = Mapping[str, Any]
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 """FHIR R4 `id` datatype (datatypes.html#id)."""
@@ -46,16 +54,7 @@ _DATE_TIME = re.compile(
 )
 
 
-def _reference_pattern(resource_type: str) -> re.Pattern[str]:
-    """Relative `Type/x` or an absolute URL ending in it, optionally version-specific."""
-    return re.compile(
-        rf"(?:https?://\S+/)?{resource_type}/(?P<id>[A-Za-z0-9\-.]{{1,64}})(?:/_history/[A-Za-z0-9\-.]{{1,64}})?"
-    )
-
-
-_PATIENT_REFERENCE = _reference_pattern("Patient")
-_CONDITION_REFERENCE = _reference_pattern("Condition")
-_ENCOUNTER_REFERENCE = _reference_pattern("Encounter")
+_PATIENT_REFERENCE = reference_pattern("Patient")
 
 _DATE = re.compile(r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2}))?)?")
 """FHIR R4 `date` (datatypes.html#date): a year, a year and month, or a full date; no time."""
@@ -74,16 +73,6 @@ _REPORT_ACTIVE = frozenset({"final", "amended", "corrected", "appended"})
 _REPORT_RETRACTED = frozenset({"entered-in-error", "cancelled"})
 _CONDITION_COUNTING = frozenset({"active", "recurrence", "relapse"})
 _CONDITION_RETRACTED = frozenset({"refuted", "entered-in-error"})
-
-
-class RecordRejected(ValueError):
-    """A resource that cannot become a record; `expression` locates the culprit element."""
-
-    def __init__(self, expression: str, message: str, code: str = "invalid") -> None:
-        super().__init__(f"{expression}: {message}")
-        self.expression = expression
-        self.message = message
-        self.code = code  # FHIR IssueType for the OperationOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,28 +210,6 @@ def _references(node: Any, path: str) -> list[tuple[str, str]]:
     return found
 
 
-def with_resolved_references(resource: Json, fullurl_map: Mapping[str, str]) -> dict[str, Any]:
-    """A copy of `resource` whose references to entries of its Bundle (by fullUrl) read `Type/id`.
-
-    So a resource stored alone reads as it did in its Bundle: its subject, its encounter and its
-    reasons still name the entries they named. `contained` resources are left as they are.
-    """
-    resolved = _resolving(resource, fullurl_map) if fullurl_map else dict(resource)
-    return dict(resolved)
-
-
-def _resolving(node: Any, fullurl_map: Mapping[str, str]) -> Any:
-    if isinstance(node, Mapping):
-        copy = {k: (v if k == "contained" else _resolving(v, fullurl_map)) for k, v in node.items()}
-        reference = node.get("reference")
-        if isinstance(reference, str) and reference in fullurl_map:
-            copy["reference"] = fullurl_map[reference]
-        return copy
-    if isinstance(node, list):
-        return [_resolving(item, fullurl_map) for item in node]
-    return node
-
-
 # --- clinical time ------------------------------------------------------------------------------
 
 
@@ -291,21 +258,6 @@ def _time_of(resource_type: str, element: str, raw: Any) -> datetime:
 
 
 # --- codes and status ---------------------------------------------------------------------------
-
-
-def _codings(concept: Any) -> tuple[Coding, ...]:
-    """Every coding with a system and a code; matching needs both."""
-    if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
-        return ()
-    return tuple(
-        Coding(item["system"], item["code"], _text(item.get("display")))
-        for item in concept["coding"]
-        if isinstance(item, Mapping) and isinstance(item.get("system"), str) and isinstance(item.get("code"), str)
-    )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _concept_code(concept: Any, system: str) -> str | None:
@@ -381,7 +333,7 @@ def _number(expression: str, raw: Any) -> float:
 def _concept(expression: str, raw: Any) -> _Value:
     if not isinstance(raw, Mapping):
         raise RecordRejected(expression, "expected a CodeableConcept object", "structure")
-    return _Value(codes=_codings(raw))
+    return _Value(codes=codings(raw))
 
 
 def _boolean(expression: str, raw: Any) -> _Value:
@@ -417,15 +369,15 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
         patient_id=header.patient_id,
         at=at,
         status=status,
-        codes=_codings(resource.get("code")),
+        codes=codings(resource.get("code")),
         value_number=value.number,
         value_unit=value.unit,
         value_codes=value.codes,
         value_boolean=value.boolean,
         components=() if retracted else _components(resource.get("component")),
         value_missing=missing,
-        body_sites=() if retracted else _concept_of(resource, "Observation.bodySite"),
-        encounter=None if retracted else _encounter_of(header, resource),
+        body_sites=() if retracted else concept_of(resource, "Observation.bodySite"),
+        encounter=None if retracted else encounter_of(resource, header.fullurls),
     )
 
 
@@ -462,7 +414,7 @@ def _components(raw: Any) -> tuple[Component, ...]:
             value = _observation_value(item) if _one_value(item) else _Value()
         except RecordRejected:
             value = _Value()  # a malformed component value is no value: a measure refuses it
-        found.append(Component(index, _codings(item.get("code")), value.number, value.unit))
+        found.append(Component(index, codings(item.get("code")), value.number, value.unit))
     return tuple(found)
 
 
@@ -480,21 +432,21 @@ def _is_value_key(key: str) -> bool:
 
 def _encounter(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Encounter", resource), _ENCOUNTER_ACTIVE, _ENCOUNTER_RETRACTED)
-    codes = tuple(c for concept in _as_list(resource.get("type")) for c in _codings(concept))
+    codes = tuple(c for concept in _as_list(resource.get("type")) for c in codings(concept))
     for service in _as_list(resource.get("serviceType")):
         # R4 serviceType is one CodeableConcept; R5 made it a list of CodeableReference.
-        codes += _codings(service.get("concept", service) if isinstance(service, Mapping) else None)
+        codes += codings(service.get("concept", service) if isinstance(service, Mapping) else None)
     record = _simple(header, "Encounter", resource, status, codes)
     if status is RecordStatus.RETRACTED:
         return record  # a retraction is never blocked by the reasons it withdraws
-    diagnoses = _elements(resource, "Encounter.diagnosis")
+    diagnoses = items_of(resource, "Encounter.diagnosis")
     return replace(
         record,
-        reason_codes=_concepts_of(resource, "Encounter.reasonCode"),
-        reason_references=_condition_references(
-            header,
+        reason_codes=concepts_of(resource, "Encounter.reasonCode"),
+        reason_references=condition_references(
+            header.fullurls,
             [
-                *_elements(resource, "Encounter.reasonReference"),
+                *items_of(resource, "Encounter.reasonReference"),
                 *[(f"{where}.condition", item.get("condition")) for where, item in diagnoses if "condition" in item],
             ],
         ),
@@ -516,29 +468,29 @@ def _condition(header: _Header, resource: Json) -> ClinicalRecord:
         status = RecordStatus.ACTIVE
     else:
         status = RecordStatus.INACTIVE
-    record = _simple(header, "Condition", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "Condition", resource, status, codings(resource.get("code")))
     return replace(record, verification=verification, clinical_status=clinical)
 
 
 def _procedure(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Procedure", resource), _PROCEDURE_ACTIVE, _PROCEDURE_RETRACTED)
-    record = _simple(header, "Procedure", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "Procedure", resource, status, codings(resource.get("code")))
     if status is RecordStatus.RETRACTED:
         return record
     return replace(
         record,
-        body_sites=_concepts_of(resource, "Procedure.bodySite"),
-        reason_codes=_concepts_of(resource, "Procedure.reasonCode"),
-        reason_references=_condition_references(header, _elements(resource, "Procedure.reasonReference")),
+        body_sites=concepts_of(resource, "Procedure.bodySite"),
+        reason_codes=concepts_of(resource, "Procedure.reasonCode"),
+        reason_references=condition_references(header.fullurls, items_of(resource, "Procedure.reasonReference")),
     )
 
 
 def _diagnostic_report(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("DiagnosticReport", resource), _REPORT_ACTIVE, _REPORT_RETRACTED)
-    record = _simple(header, "DiagnosticReport", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "DiagnosticReport", resource, status, codings(resource.get("code")))
     if status is RecordStatus.RETRACTED:
         return record
-    return replace(record, conclusion_codes=_concepts_of(resource, "DiagnosticReport.conclusionCode"))
+    return replace(record, conclusion_codes=concepts_of(resource, "DiagnosticReport.conclusionCode"))
 
 
 def _patient(header: _Header, resource: Json) -> ClinicalRecord:
@@ -573,73 +525,6 @@ def _birth_date(raw: Any) -> date | None:
         return parse_fhir_date(raw)
     except ValueError as error:
         raise RecordRejected("Patient.birthDate", str(error), "value") from error
-
-
-# --- what names a body region: body sites, encounter, reasons, conclusions --------------------------
-
-
-def _concept_of(resource: Json, expression: str) -> tuple[Coding, ...]:
-    """The codings of a 0..1 CodeableConcept element; absent is none."""
-    raw = resource.get(expression.rsplit(".", 1)[1])
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        raise RecordRejected(expression, "expected a CodeableConcept object", "structure")
-    return _codings(raw)
-
-
-def _concepts_of(resource: Json, expression: str) -> tuple[Coding, ...]:
-    """Every coding of a 0..* CodeableConcept element, each item checked for its shape."""
-    return tuple(code for _, item in _elements(resource, expression) for code in _codings(item))
-
-
-def _elements(resource: Json, expression: str) -> list[tuple[str, Json]]:
-    """The items of a 0..* element of objects, with their paths; a wrong shape is refused, naming it."""
-    raw = resource.get(expression.rsplit(".", 1)[1])
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise RecordRejected(expression, "expected a list (a JSON array)", "structure")
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise RecordRejected(f"{expression}[{index}]", "expected an object", "structure")
-    return [(f"{expression}[{index}]", item) for index, item in enumerate(raw)]
-
-
-def _reference_text(expression: str, raw: Any) -> str | None:
-    """The `reference` string of a Reference element; None when it has none (identifier or display only)."""
-    if not isinstance(raw, Mapping):
-        raise RecordRejected(expression, "expected a Reference object", "structure")
-    reference = raw.get("reference")
-    if reference is None:
-        return None
-    if not isinstance(reference, str):
-        raise RecordRejected(f"{expression}.reference", "expected a string", "structure")
-    return reference
-
-
-def _resolved(header: _Header, reference: str, pattern: re.Pattern[str], resource_type: str) -> str | None:
-    """`Type/id` for a reference to `resource_type` (a Bundle entry's fullUrl resolved), else None: not read."""
-    match = pattern.fullmatch(header.fullurls.get(reference, reference))
-    return f"{resource_type}/{match['id']}" if match else None
-
-
-def _condition_references(header: _Header, elements: list[tuple[str, Any]]) -> tuple[str, ...]:
-    """The Conditions these Reference elements name, once each, in order; other targets are not read."""
-    found: list[str] = []
-    for where, raw in elements:
-        reference = _reference_text(where, raw)
-        resolved = _resolved(header, reference, _CONDITION_REFERENCE, "Condition") if reference else None
-        if resolved is not None and resolved not in found:
-            found.append(resolved)
-    return tuple(found)
-
-
-def _encounter_of(header: _Header, resource: Json) -> str | None:
-    if resource.get("encounter") is None:
-        return None
-    reference = _reference_text("Observation.encounter", resource["encounter"])
-    return _resolved(header, reference, _ENCOUNTER_REFERENCE, "Encounter") if reference else None
 
 
 def _simple(
