@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from pathways.fhir.inbound import FHIR_ID
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
 from service.fhir import validation
@@ -98,8 +100,8 @@ def post_bundle() -> Response:
 def _entry_fullurls(entries: list[Any]) -> dict[str, str]:
     """Map each entry's fullUrl to the `Type/<id>` it is stored under, so entries may reference each other by urn:uuid.
 
-    A Patient without an id takes the one its fullUrl gives (`urn:uuid:<id>`); any other resource
-    the id intake gives it.
+    A Patient without an id takes the one its fullUrl gives (`urn:uuid:<id>`, `<base>/Patient/<id>`);
+    any other resource the id intake gives it.
     """
     mapping = {}
     for entry in entries:
@@ -111,8 +113,11 @@ def _entry_fullurls(entries: list[Any]) -> dict[str, str]:
 
 
 def _entry_id(resource: dict[str, Any], full_url: str | None) -> str:
+    """The id an entry is stored under; a Patient without one takes its fullUrl's last part when that is an id."""
     if resource.get("resourceType") == "Patient" and not resource.get("id") and full_url:
-        return full_url.rsplit(":", 1)[-1]
+        tail = re.split(r"[:/]", full_url)[-1]  # urn:uuid:<id>, urn:oid:<id> or <base>/Patient/<id>
+        if FHIR_ID.fullmatch(tail):
+            return tail
     return intake.resource_id_of(resource)
 
 

@@ -202,6 +202,28 @@ def test_a_bundle_names_its_entries_by_full_url_and_they_are_stored_as_type_and_
     assert stored["subject"] == {"reference": f"Patient/{patient}"}
 
 
+def test_a_patient_entry_without_an_id_takes_it_from_its_absolute_full_url(
+    stack: OwnStack, headers: dict[str, str]
+) -> None:
+    patient = new_patient_id()
+    full_url = f"https://ehr.example.org/fhir/Patient/{patient}"
+    pain = measure(patient, PAIN, 6, AT) | {"subject": {"reference": full_url}}
+    entries = [
+        {"fullUrl": full_url, "resource": {"resourceType": "Patient", "birthDate": "1950-12-24"}},
+        {"resource": pain},
+    ]
+    answer = requests.post(
+        f"{stack.base}/fhir",
+        json={"resourceType": "Bundle", "type": "batch", "entry": entries},
+        headers=headers,
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert [e["response"]["status"] for e in answer.json()["entry"]] == ["201 Created"] * 2
+    processed(stack, patient, 2)
+    assert records(stack, patient)[f"Patient/{patient}"].birth_date == date(1950, 12, 24)
+
+
 # --- refused, naming the element, storing nothing ------------------------------------------------------------
 
 
