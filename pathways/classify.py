@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pathways.definition.model import COUNTING_CLINICAL_STATUSES, Definition, Severity
+from pathways.definition.model import COUNTING_CLINICAL_STATUSES, Definition, Measure, Severity
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 
 PERCENT_UNIT = "%"
@@ -92,6 +92,8 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     """The facts a record holds for `definition`."""
     kind = record.source.resource_type
     base = Facts(record.source, record.at, record_counts(record))
+    if not record.is_event:
+        return base  # a Patient binds no fact: who the patient is changes no aggregate
     if kind == "Encounter":
         return replace(base, pt_visit=definition.pt_visit.matches(record.codes))
     if kind == "Observation":
@@ -134,7 +136,13 @@ def adherence_percent(number: float, unit: str | None) -> float:
 
 def measure_of(definition: Definition, codes: tuple[Coding, ...]) -> str | None:
     """The measure a code (an Observation's own, or a component's) names, if any."""
-    return next((m.id for m in definition.measures if m.codes.matches(codes)), None)
+    measure = measure_named(definition, codes)
+    return None if measure is None else measure.id
+
+
+def measure_named(definition: Definition, codes: tuple[Coding, ...]) -> Measure | None:
+    """The definition's measure a code names, with its MCID and range, if any."""
+    return next((m for m in definition.measures if m.codes.matches(codes)), None)
 
 
 def measure_values(definition: Definition, record: ClinicalRecord) -> tuple[tuple[str, float], ...]:

@@ -10,7 +10,7 @@ Provenance. Everything here is a frozen value: safe to share, cache and compare.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -73,8 +73,16 @@ class ClinicalRecord:
     """One resource reduced to what any pathway could read; no pathway semantics yet.
 
     `at` is the clinical time in UTC (spec: effective[x], Encounter period.start, Condition
-    recordedDate else onset, Procedure performed[x], DiagnosticReport effective[x]).
+    recordedDate else onset, Procedure performed[x], DiagnosticReport effective[x]); a Patient
+    is no event in time and is placed at `TIMELESS` (see `is_event`).
     `codes` holds every coding of the resource's code (and Encounter type/serviceType).
+
+    What tells which body region a fact is about (joint spec, sections 1.2, 1.5, 5.4 and 8), read
+    from any type that carries it and empty otherwise: `body_sites` (Observation and Procedure
+    bodySite), `encounter` (Observation.encounter as `Encounter/<id>`), `reason_codes` (Encounter
+    and Procedure reasonCode), `reason_references` (`Condition/<id>` of Encounter reasonReference
+    and diagnosis.condition, Procedure reasonReference) and `conclusion_codes`
+    (DiagnosticReport.conclusionCode). `birth_date` is a Patient's (a partial date is its first day).
     """
 
     source: SourceRef
@@ -91,12 +99,24 @@ class ClinicalRecord:
     components: tuple[Component, ...] = ()  # an Observation's components (a panel's values)
     value_missing: str | None = None  # why an Observation has no usable value of its own, else None
     body_sites: tuple[Coding, ...] = ()  # Observation.bodySite, Procedure.bodySite
-    encounter: str | None = None  # Observation.encounter, as `Encounter/<id>`
+    encounter: str | None = None  # Observation.encounter as `Encounter/<id>`; None when absent or unreadable
     reason_codes: tuple[Coding, ...] = ()  # Encounter.reasonCode, Procedure.reasonCode
-    # Encounter.reasonReference and diagnosis.condition, Procedure.reasonReference, as `Condition/<id>`
+    # Encounter.reasonReference and diagnosis.condition, Procedure.reasonReference, as `Condition/<id>`;
+    # unreadable references left out
     reason_references: tuple[str, ...] = ()
     conclusion_codes: tuple[Coding, ...] = ()  # DiagnosticReport.conclusionCode
-    birth_date: date | None = None  # Patient.birthDate, a partial date at its earliest day
+    birth_date: date | None = None  # Patient.birthDate, a partial date at its earliest day; None when unknown
+
+    @property
+    def is_event(self) -> bool:
+        """False for a Patient: it says who the patient is, not what happened when, so no moment applies it."""
+        return self.source.resource_type not in TIMELESS_TYPES
+
+
+TIMELESS = datetime(1970, 1, 1, tzinfo=UTC)
+"""The clinical time of a record that is no event (a Patient): before every fact, so known all along."""
+
+TIMELESS_TYPES = ("Patient",)
 
 
 SAME_INSTANT_ORDER = ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")

@@ -78,7 +78,8 @@ def replay(
     latest = latest_versions(records)
     events: list[tuple[tuple[datetime, int, int, str], ClinicalRecord | Closure | Fired]] = []
     for record in latest:
-        if record.at <= now:
+        # A Patient is no event: applying it at a moment would only add an evaluation that reads nothing.
+        if record.at <= now and record.is_event:
             moment, rank, resource_id = clinical_order(record)
             events.append(((moment, _FACT, rank, resource_id), record))
     closures = [c for c in closures if c.at <= now]
@@ -99,7 +100,7 @@ def replay(
             state = _join(state, event)
     state = _checkpoints(definition, state, now, out, inclusive=True)
     if keep_future:
-        for record in (r for r in latest if r.at > now):
+        for record in (r for r in latest if r.at > now and r.is_event):
             applied.append(record)
             state = _apply(definition, state, record, applied, now, out)
     return Replayed(state, tuple(out.items))

@@ -114,6 +114,18 @@ def shipped_definition(version: str, pain_mcid: int = 2, shipped: Path = SHIPPED
     return text.replace("mcid_points: 2     #", f"mcid_points: {pain_mcid}     #", 1)
 
 
+MEASURE_RANGES = {"pain": (0, 10), "odi": (0, 100), "psfs": (0, 10)}
+"""Each measure's scale (pathway-spec-joints.md, section 3, "Range"): never added to a shipped version."""
+
+
+def ranged_definition(version: str, shipped: Path = SHIPPED) -> str:
+    """A shipped definition as another version whose measures carry their ranges."""
+    data = yaml.safe_load(shipped_definition(version, shipped=shipped))
+    for measure, bounds in MEASURE_RANGES.items():
+        data["measures"][measure]["range"] = list(bounds)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def on_one_line(source: str) -> str:
     """The same definition as one line of JSON."""
     return json.dumps(yaml.safe_load(source))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -197,7 +198,10 @@ class Loader:
 
     def measure(self, measure_id: str, value: Any, path: str) -> Measure:
         node = self.r.fields(
-            value, path, ("label", "codes", "better", "mcid_points"), ("mcid_percent", MEASURE_LINE, MEASURE_LINES)
+            value,
+            path,
+            ("label", "codes", "better", "mcid_points"),
+            ("mcid_percent", MEASURE_LINE, MEASURE_LINES, "range"),
         )
         percent = self.r.number(node, "mcid_percent", path, 0, 100) if "mcid_percent" in node else None
         return Measure(
@@ -209,7 +213,22 @@ class Loader:
             mcid_percent=percent,
             names_line=self.r.text(node, MEASURE_LINE, path) if MEASURE_LINE in node else None,
             lines=tuple(str(item) for item, _ in self.r.sequence(node, MEASURE_LINES, path)),
+            value_range=self.value_range(node, path) if "range" in node else None,
         )
+
+    def value_range(self, node: Node, path: str) -> tuple[float, float] | None:
+        """`range: [min, max]`: two numbers, the lower first (a scale of one point is allowed)."""
+        items = self.r.sequence(node, "range", path)
+        where = join(path, "range")
+        numbers = [item for item, _ in items if isinstance(item, int | float) and not isinstance(item, bool)]
+        if len(items) != 2 or len(numbers) != 2:
+            self.r.report(where, "must be a list of two numbers: [min, max]")
+            return None
+        low, high = float(numbers[0]), float(numbers[1])
+        if not math.isfinite(low) or not math.isfinite(high) or low > high:
+            self.r.report(where, "must be finite numbers, the lower first")
+            return None
+        return (low, high)
 
     def read_barriers(self) -> tuple[Barrier, ...]:
         barriers = []

@@ -106,6 +106,9 @@ class Measure:
     that line's open episode; None for a measure of any line (pain, PSFS) or of `lines`."""
     lines: tuple[str, ...] = ()
     """2.0: the episode lines a value without an instrument's line may go to (LEFS: knee, hip); empty: any."""
+    value_range: tuple[float, float] | None = None
+    """The instrument's scale (YAML `range: [min, max]`, bounds included): a value outside it refuses the
+    whole Observation at intake. None: any number is read."""
 
 
 @dataclass(frozen=True, slots=True)

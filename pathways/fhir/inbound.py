@@ -12,6 +12,11 @@ dataAbsentReason, or with a quantity that has no number, carries nothing usable,
 count (INACTIVE); a newer version of it still replaces an older one. `value_missing` says why an
 Observation has no number of its own: whether a measure needed one, or reads a component, is the
 definition's to say (`pathways.fhir.readable`).
+
+What names a body region (body sites, the encounter, reasons, a report's conclusion) is read by
+`pathways.fhir.elements`: never refused for what it says, only for its shape. A Patient becomes a
+record too, for its birthDate (a partial date is read as its first day, joint spec ruling 14;
+absent is unknown, malformed is refused).
 """
 
 from __future__ import annotations
@@ -20,13 +25,23 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from pathways.model import ClinicalRecord, Coding, Component, RecordStatus, SourceRef
-
-Json = Mapping[str, Any]
+from pathways.fhir.elements import (
+    Json,
+    codings,
+    concept_of,
+    concepts_of,
+    condition_references,
+    encounter_of,
+    items_of,
+    reference_pattern,
+)
+from pathways.fhir.elements import RecordRejected as RecordRejected  # raised by every mapping, caught by its callers
+from pathways.fhir.elements import with_resolved_references as with_resolved_references
+from pathways.model import TIMELESS, ClinicalRecord, Coding, Component, RecordStatus, SourceRef
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 """FHIR R4 `id` datatype (datatypes.html#id)."""
@@ -38,10 +53,11 @@ _DATE_TIME = re.compile(
     r"(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?"
 )
 
-_PATIENT_REFERENCE = re.compile(
-    # Relative `Patient/x` or an absolute URL ending in it, optionally version-specific.
-    r"(?:https?://\S+/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?"
-)
+
+_PATIENT_REFERENCE = reference_pattern("Patient")
+
+_DATE = re.compile(r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2}))?)?")
+"""FHIR R4 `date` (datatypes.html#date): a year, a year and month, or a full date; no time."""
 
 CONDITION_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -59,16 +75,6 @@ _CONDITION_COUNTING = frozenset({"active", "recurrence", "relapse"})
 _CONDITION_RETRACTED = frozenset({"refuted", "entered-in-error"})
 
 
-class RecordRejected(ValueError):
-    """A resource that cannot become a record; `expression` locates the culprit element."""
-
-    def __init__(self, expression: str, message: str, code: str = "invalid") -> None:
-        super().__init__(f"{expression}: {message}")
-        self.expression = expression
-        self.message = message
-        self.code = code  # FHIR IssueType for the OperationOutcome
-
-
 @dataclass(frozen=True, slots=True)
 class _Value:
     number: float | None = None
@@ -84,14 +90,15 @@ class _Header:
     resource_type: str
     source: SourceRef
     patient_id: str
+    fullurls: Mapping[str, str]  # a Bundle's fullUrls → `Type/id`, to resolve references between its entries
 
 
 def records_from_resource(
     resource: Json,
     resource_id: str | None = None,  # the id it is stored under; wins, as a FHIR create ignores a posted id
-    fullurl_map: Mapping[str, str] | None = None,  # Bundle fullUrl → `Patient/x`, to resolve `urn:uuid:` subjects
+    fullurl_map: Mapping[str, str] | None = None,  # Bundle fullUrl → `Type/x`, to resolve `urn:uuid:` references
 ) -> list[ClinicalRecord]:
-    """Map an Observation, Encounter, Condition, Procedure or DiagnosticReport to its record."""
+    """Map an Observation, Encounter, Condition, Procedure, DiagnosticReport or Patient to its record."""
     if not isinstance(resource, Mapping):
         raise RecordRejected("Resource", "expected a JSON object", "structure")
     resource_type = resource.get("resourceType")
@@ -157,7 +164,9 @@ def _header(resource_type: str, resource: Json, resource_id: str | None, fullurl
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, Mapping) else None
     source = SourceRef(resource_type, rid, version if isinstance(version, str) else None)
-    return _Header(resource_type, source, _patient_id(resource_type, resource, fullurl_map))
+    # A Patient is its own patient; its links to other Patients (`link.other`) are no second subject.
+    patient_id = rid if resource_type == "Patient" else _patient_id(resource_type, resource, fullurl_map)
+    return _Header(resource_type, source, patient_id, fullurl_map)
 
 
 def _patient_id(resource_type: str, resource: Json, fullurl_map: Mapping[str, str]) -> str:
@@ -251,21 +260,6 @@ def _time_of(resource_type: str, element: str, raw: Any) -> datetime:
 # --- codes and status ---------------------------------------------------------------------------
 
 
-def _codings(concept: Any) -> tuple[Coding, ...]:
-    """Every coding with a system and a code; matching needs both."""
-    if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
-        return ()
-    return tuple(
-        Coding(item["system"], item["code"], _text(item.get("display")))
-        for item in concept["coding"]
-        if isinstance(item, Mapping) and isinstance(item.get("system"), str) and isinstance(item.get("code"), str)
-    )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _concept_code(concept: Any, system: str) -> str | None:
     """The code from `system` if present, else the first coding's code."""
     if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
@@ -339,7 +333,7 @@ def _number(expression: str, raw: Any) -> float:
 def _concept(expression: str, raw: Any) -> _Value:
     if not isinstance(raw, Mapping):
         raise RecordRejected(expression, "expected a CodeableConcept object", "structure")
-    return _Value(codes=_codings(raw))
+    return _Value(codes=codings(raw))
 
 
 def _boolean(expression: str, raw: Any) -> _Value:
@@ -375,13 +369,15 @@ def _observation(header: _Header, resource: Json) -> ClinicalRecord:
         patient_id=header.patient_id,
         at=at,
         status=status,
-        codes=_codings(resource.get("code")),
+        codes=codings(resource.get("code")),
         value_number=value.number,
         value_unit=value.unit,
         value_codes=value.codes,
         value_boolean=value.boolean,
         components=() if retracted else _components(resource.get("component")),
         value_missing=missing,
+        body_sites=() if retracted else concept_of(resource, "Observation.bodySite"),
+        encounter=None if retracted else encounter_of(resource, header.fullurls),
     )
 
 
@@ -418,7 +414,7 @@ def _components(raw: Any) -> tuple[Component, ...]:
             value = _observation_value(item) if _one_value(item) else _Value()
         except RecordRejected:
             value = _Value()  # a malformed component value is no value: a measure refuses it
-        found.append(Component(index, _codings(item.get("code")), value.number, value.unit))
+        found.append(Component(index, codings(item.get("code")), value.number, value.unit))
     return tuple(found)
 
 
@@ -436,11 +432,25 @@ def _is_value_key(key: str) -> bool:
 
 def _encounter(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Encounter", resource), _ENCOUNTER_ACTIVE, _ENCOUNTER_RETRACTED)
-    codes = tuple(c for concept in _as_list(resource.get("type")) for c in _codings(concept))
+    codes = tuple(c for concept in _as_list(resource.get("type")) for c in codings(concept))
     for service in _as_list(resource.get("serviceType")):
         # R4 serviceType is one CodeableConcept; R5 made it a list of CodeableReference.
-        codes += _codings(service.get("concept", service) if isinstance(service, Mapping) else None)
-    return _simple(header, "Encounter", resource, status, codes)
+        codes += codings(service.get("concept", service) if isinstance(service, Mapping) else None)
+    record = _simple(header, "Encounter", resource, status, codes)
+    if status is RecordStatus.RETRACTED:
+        return record  # a retraction is never blocked by the reasons it withdraws
+    diagnoses = items_of(resource, "Encounter.diagnosis")
+    return replace(
+        record,
+        reason_codes=concepts_of(resource, "Encounter.reasonCode"),
+        reason_references=condition_references(
+            header.fullurls,
+            [
+                *items_of(resource, "Encounter.reasonReference"),
+                *[(f"{where}.condition", item.get("condition")) for where, item in diagnoses if "condition" in item],
+            ],
+        ),
+    )
 
 
 def _as_list(raw: Any) -> list[Any]:
@@ -458,18 +468,63 @@ def _condition(header: _Header, resource: Json) -> ClinicalRecord:
         status = RecordStatus.ACTIVE
     else:
         status = RecordStatus.INACTIVE
-    record = _simple(header, "Condition", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "Condition", resource, status, codings(resource.get("code")))
     return replace(record, verification=verification, clinical_status=clinical)
 
 
 def _procedure(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("Procedure", resource), _PROCEDURE_ACTIVE, _PROCEDURE_RETRACTED)
-    return _simple(header, "Procedure", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "Procedure", resource, status, codings(resource.get("code")))
+    if status is RecordStatus.RETRACTED:
+        return record
+    return replace(
+        record,
+        body_sites=concepts_of(resource, "Procedure.bodySite"),
+        reason_codes=concepts_of(resource, "Procedure.reasonCode"),
+        reason_references=condition_references(header.fullurls, items_of(resource, "Procedure.reasonReference")),
+    )
 
 
 def _diagnostic_report(header: _Header, resource: Json) -> ClinicalRecord:
     status = _classify(_status("DiagnosticReport", resource), _REPORT_ACTIVE, _REPORT_RETRACTED)
-    return _simple(header, "DiagnosticReport", resource, status, _codings(resource.get("code")))
+    record = _simple(header, "DiagnosticReport", resource, status, codings(resource.get("code")))
+    if status is RecordStatus.RETRACTED:
+        return record
+    return replace(record, conclusion_codes=concepts_of(resource, "DiagnosticReport.conclusionCode"))
+
+
+def _patient(header: _Header, resource: Json) -> ClinicalRecord:
+    """A Patient: who the patient is, not an event, so it sits at `TIMELESS` and always counts."""
+    return ClinicalRecord(
+        source=header.source,
+        patient_id=header.patient_id,
+        at=TIMELESS,
+        status=RecordStatus.ACTIVE,
+        codes=(),
+        birth_date=_birth_date(resource.get("birthDate")),
+    )
+
+
+def parse_fhir_date(text: str) -> date:
+    """FHIR date → `date`; a partial one is its first day (`1990` → 1 January, `1990-05` → 1 May)."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD): {text!r}")
+    try:
+        return date(int(match["year"]), int(match["month"] or 1), int(match["day"] or 1))
+    except ValueError as error:
+        raise ValueError(f"not a calendar date: {text!r} ({error})") from None
+
+
+def _birth_date(raw: Any) -> date | None:
+    if raw is None:
+        return None  # unknown, never refused
+    if not isinstance(raw, str):
+        raise RecordRejected("Patient.birthDate", f"expected a FHIR date string, got {type(raw).__name__}", "value")
+    try:
+        return parse_fhir_date(raw)
+    except ValueError as error:
+        raise RecordRejected("Patient.birthDate", str(error), "value") from error
 
 
 def _simple(
@@ -494,4 +549,5 @@ _MAPPERS: dict[str, Callable[[_Header, Json], ClinicalRecord]] = {
     "Condition": _condition,
     "Procedure": _procedure,
     "DiagnosticReport": _diagnostic_report,
+    "Patient": _patient,
 }

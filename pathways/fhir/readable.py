@@ -1,5 +1,6 @@
-"""Which records a pathway refuses to read: a measure without a value of its own, an adherence
-value in a unit or range the spec refuses (`pathway-spec.md`, "Rules for all facts").
+"""Which records a pathway refuses to read: a measure without a value of its own, a measure value
+outside the range its definition gives (joint spec, section 8), an adherence value in a unit or
+range the spec refuses (`pathway-spec.md`, "Rules for all facts").
 
 Inbound mapping is neutral about the pathway; whether an Observation's code is a measure, or its
 value an adherence percentage, is the definition's to say. So this check runs where a definition
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pathways.classify import UnreadableValue, adherence_percent, measure_of
-from pathways.definition.model import Definition
+from pathways.classify import UnreadableValue, adherence_percent, measure_named
+from pathways.definition.model import Definition, Measure
 from pathways.fhir.inbound import NO_NUMBER, RecordRejected
 from pathways.model import ClinicalRecord, RecordStatus
 
@@ -31,33 +32,31 @@ def check(definition: Definition, records: Iterable[ClinicalRecord]) -> None:
 def may_be_refused(records: Iterable[ClinicalRecord]) -> bool:
     """Whether any definition could refuse `records`; when not, nobody need read which definition applies.
 
-    `check` refuses only a missing number (of the record or of a component) or an adherence value
-    `adherence_percent` cannot read, so a record with neither passes under every definition.
+    `check` refuses only a missing number (of the record or of a component) or a number a
+    definition's range or the adherence rule refuses, so an Observation with no number and
+    nothing missing passes under every definition.
     """
     for record in records:
         if record.source.resource_type != "Observation" or record.status is RecordStatus.RETRACTED:
             continue
-        if record.value_missing is not None or any(c.value_number is None for c in record.components):
+        if record.value_missing is not None or record.value_number is not None or record.components:
             return True
-        if record.value_number is not None:
-            try:
-                adherence_percent(record.value_number, record.value_unit)
-            except UnreadableValue:
-                return True
     return False
 
 
 def _check_observation(definition: Definition, record: ClinicalRecord) -> None:
     missing = record.value_missing
-    measure = measure_of(definition, record.codes)
+    measure = measure_named(definition, record.codes)
     if measure is not None and missing is not None:
         raise RecordRejected(
-            OWN_VALUE, f"the {measure} measure needs a number of its own; it has {missing}", "required"
+            OWN_VALUE, f"the {measure.id} measure needs a number of its own; it has {missing}", "required"
         )
     if missing == NO_NUMBER:
         raise RecordRejected(OWN_VALUE, "the valueQuantity has no number (valueQuantity.value)", "required")
     if measure is None:
         _check_components(definition, record)
+    elif record.value_number is not None:
+        _check_range(measure, record.value_number, OWN_VALUE)
     if definition.adherence_codes.matches(record.codes):
         if missing is not None:
             raise RecordRejected(OWN_VALUE, f"an adherence value is needed; it has {missing}", "required")
@@ -71,10 +70,19 @@ def _check_observation(definition: Definition, record: ClinicalRecord) -> None:
 def _check_components(definition: Definition, record: ClinicalRecord) -> None:
     """A panel's component coded as a measure must carry that measure's number."""
     for component in record.components:
-        measure = measure_of(definition, component.codes)
-        if measure is not None and component.value_number is None:
+        measure = measure_named(definition, component.codes)
+        if measure is None:
+            continue
+        where = f"Observation.component[{component.index}].value[x]"
+        if component.value_number is None:
             raise RecordRejected(
-                f"Observation.component[{component.index}].value[x]",
-                f"the {measure} component needs a number (valueQuantity.value or valueInteger)",
-                "required",
+                where, f"the {measure.id} component needs a number (valueQuantity.value or valueInteger)", "required"
             )
+        _check_range(measure, component.value_number, where)
+
+
+def _check_range(measure: Measure, number: float, where: str) -> None:
+    bounds = measure.value_range
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        low, high = bounds
+        raise RecordRejected(where, f"{number:g} is outside the {measure.id} measure's range {low:g}-{high:g}", "value")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from pathways.fhir.inbound import FHIR_ID
 from service.api.context import dispatcher, services
 from service.api.outcomes import fhir_response
 from service.fhir import validation
 from service.fhir.json_input import parse_json
-from service.problems import Problem, issue
+from service.problems import Problem
 from service.store import patients
 from service.store.database import transaction
 from service.usecases import intake
@@ -34,7 +36,7 @@ def _location(prepared: intake.PreparedEvent) -> str:
 
 @blueprint.post("/fhir/<resource_type>")
 def post_resource(resource_type: str) -> Response:
-    """Accept one Observation, Encounter, Condition, Procedure or DiagnosticReport."""
+    """Accept one Observation, Encounter, Condition, Procedure, DiagnosticReport or Patient."""
     if resource_type not in intake.ACCEPTED_TYPES:
         raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
     prepared = intake.prepare(_json_body(), resource_type)
@@ -78,7 +80,7 @@ def post_bundle() -> Response:
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise Problem(400, "structure", "Bundle.entry must be a list.", ["Bundle.entry"])
-    fullurls = _patient_fullurls(entries)
+    fullurls = _entry_fullurls(entries)
     svc = services()
     with svc.db.connect() as connection:
         readability = intake.Readability(connection, svc.definitions)
@@ -95,21 +97,33 @@ def post_bundle() -> Response:
     return _store_entries(results, f"{kind}-response")
 
 
-def _patient_fullurls(entries: list[Any]) -> dict[str, str]:
-    """Map Patient entries' fullUrls to `Patient/<id>` so entries may reference them by urn:uuid."""
+def _entry_fullurls(entries: list[Any]) -> dict[str, str]:
+    """Map each entry's fullUrl to the `Type/<id>` it is stored under, so entries may reference each other by urn:uuid.
+
+    A Patient without an id takes the one its fullUrl gives (`urn:uuid:<id>`, `<base>/Patient/<id>`);
+    any other resource the id intake gives it.
+    """
     mapping = {}
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and isinstance(full_url, str):
-            patient_id = resource.get("id") or full_url.rsplit(":", 1)[-1]
-            mapping[full_url] = f"Patient/{patient_id}"
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) and isinstance(full_url, str):
+            mapping[full_url] = f"{resource['resourceType']}/{_entry_id(resource, full_url)}"
     return mapping
+
+
+def _entry_id(resource: dict[str, Any], full_url: str | None) -> str:
+    """The id an entry is stored under; a Patient without one takes its fullUrl's last part when that is an id."""
+    if resource.get("resourceType") == "Patient" and not resource.get("id") and full_url:
+        tail = re.split(r"[:/]", full_url)[-1]  # urn:uuid:<id>, urn:oid:<id> or <base>/Patient/<id>
+        if FHIR_ID.fullmatch(tail):
+            return tail
+    return intake.resource_id_of(resource)
 
 
 def _prepare_entry(
     entry: Any, index: int, fullurls: dict[str, str], readability: intake.Readability
-) -> intake.PreparedEvent | Problem | None:
+) -> intake.PreparedEvent | Problem:
     path = f"Bundle.entry[{index}].resource."
     try:
         shape = validation.entry_issue(entry, index)
@@ -117,25 +131,24 @@ def _prepare_entry(
             raise Problem(400, shape.code, shape.diagnostics, [str(shape.expression)])
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             raise Problem(400, "required", "Each entry needs a resource.", [f"Bundle.entry[{index}].resource"])
-        if entry["resource"].get("resourceType") == "Patient":
-            return None  # context for references only; Carepath keeps no demographics
-        prepared = intake.prepare(entry["resource"], None, path=path, fullurl_map=fullurls)
+        resource = entry["resource"]
+        if resource.get("resourceType") == "Patient":  # stored under the id its fullUrl gave the references to it
+            resource = dict(resource, id=_entry_id(resource, entry.get("fullUrl")))
+        prepared = intake.prepare(resource, None, path=path, fullurl_map=fullurls)
         readability.check(prepared, path)
         return prepared
     except Problem as problem:
         return problem
 
 
-def _store_entries(results: list[intake.PreparedEvent | Problem | None], response_type: str) -> Response:
+def _store_entries(results: list[intake.PreparedEvent | Problem], response_type: str) -> Response:
     svc = services()
     created_events: list[int] = []
     responses: list[dict[str, Any]] = []
     with transaction(svc.db) as connection:
         now = svc.clock()
         for result in results:
-            if result is None:
-                responses.append({"response": {"status": "200 OK", "outcome": _information("Patient not stored")}})
-            elif isinstance(result, Problem):
+            if isinstance(result, Problem):
                 responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
             else:
                 event_id, created = intake.store(connection, result, "api", now)
@@ -146,7 +159,3 @@ def _store_entries(results: list[intake.PreparedEvent | Problem | None], respons
     for event_id in created_events:
         dispatcher().evaluate_event_safely(event_id)
     return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)
-
-
-def _information(message: str) -> dict[str, Any]:
-    return {"resourceType": "OperationOutcome", "issue": [issue("informational", message, severity="information")]}

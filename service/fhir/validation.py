@@ -226,6 +226,8 @@ def _issue_from(resource_type: str, detail: Any) -> Issue:
     """A pydantic error as an Issue: loc → FHIRPath-like expression, type → IssueType."""
     kind, message = str(detail["type"]), str(detail["msg"]).removeprefix("Value error, ")
     expression = fhir_path(resource_type, tuple(detail["loc"]))
+    if kind == "json_invalid":  # fhir.resources read a string where an object belongs as JSON text
+        message = "expected a JSON object (a FHIR datatype such as CodeableConcept or Reference), got a string"
     choice = _choice_element(message)
     if choice:
         return Issue(f"{expression}.{choice}", "structure", message)

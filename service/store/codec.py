@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pathways.model import ClinicalRecord, Coding, Component, Evidence, RecordStatus, RuleCheck, SourceRef
@@ -33,6 +33,12 @@ def record_to_json(record: ClinicalRecord) -> dict[str, Any]:
             [c.index, [_coding(code) for code in c.codes], c.value_number, c.value_unit] for c in record.components
         ],
         "value_missing": record.value_missing,
+        "body_sites": [_coding(c) for c in record.body_sites],
+        "encounter": record.encounter,
+        "reason_codes": [_coding(c) for c in record.reason_codes],
+        "reason_references": list(record.reason_references),
+        "conclusion_codes": [_coding(c) for c in record.conclusion_codes],
+        "birth_date": record.birth_date.isoformat() if record.birth_date else None,
     }
 
 
@@ -55,7 +61,18 @@ def record_from_json(data: dict[str, Any]) -> ClinicalRecord:
             for index, codes, number, unit in data.get("components", [])
         ),
         value_missing=data.get("value_missing"),
+        # Records stored before body regions were read have none of these keys.
+        body_sites=_codings(data.get("body_sites")),
+        encounter=data.get("encounter"),
+        reason_codes=_codings(data.get("reason_codes")),
+        reason_references=tuple(data.get("reason_references") or ()),
+        conclusion_codes=_codings(data.get("conclusion_codes")),
+        birth_date=date.fromisoformat(data["birth_date"]) if data.get("birth_date") else None,
     )
+
+
+def _codings(data: list[list[str]] | None) -> tuple[Coding, ...]:
+    return tuple(Coding(*c) for c in data or ())
 
 
 def jsonable(value: Any) -> Any:

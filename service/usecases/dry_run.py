@@ -46,7 +46,9 @@ def records_of_bundle(bundle: Any, definition: Definition) -> list[ClinicalRecor
     for index, entry in enumerate(bundle.get("entry") or []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or resource.get("resourceType") not in ACCEPTED_TYPES:
-            continue  # Patients and other context resources carry no pathway facts
+            continue  # other context resources carry no pathway facts
+        if resource.get("resourceType") == "Patient" and "id" not in resource:
+            continue  # a dry run resolves no fullUrls, so a Patient without an id names nobody in it
         try:
             path = f"Bundle.entry[{index}].resource."
             prepared = prepare(resource, None, path=path)

@@ -216,8 +216,12 @@ def _reject(connection: sa.Connection, event: events.StoredEvent, error: inbound
 def _earliest(
     connection: sa.Connection, group: list[events.StoredEvent], carried: dict[int, list[ClinicalRecord]]
 ) -> tuple[datetime, int, str]:
-    """Where a resource's events go in clinical order: the earliest moment any of them carries."""
+    """Where a resource's events go in clinical order: the earliest moment any of them carries.
+
+    A Patient carries no moment (`ClinicalRecord.is_event`): it goes last and is never a late fact.
+    """
     records = [r for e in group for r in (carried[e.id] if e.id in carried else _records_of(connection, e))]
+    records = [r for r in records if r.is_event]
     return min((clinical_order(r) for r in records), default=_NO_RECORD)
 
 
@@ -241,6 +245,8 @@ def _apply_event(
         # What an amendment took away is withdrawn now, even in a replay: a replay keeps red flags.
         if not patients.save_record(connection, record, event.id) or (replaying and record not in amended):
             continue  # an older version than the one already applied, or the replay's to evaluate
+        if not record.is_event:
+            continue  # a Patient is kept for the engine to read with the facts; alone it decides nothing
         orders += _checkpoints_due(connection, services, patient, record.at, now)
         # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
         # arriving in order end where the dry run ends, and the moment marks what a late fact is.

@@ -23,7 +23,8 @@ from service.problems import Problem, issue
 from service.store import events, patients
 from service.usecases.definitions.registry import DefinitionRegistry, DefinitionUnavailable
 
-ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport")
+ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport", "Patient")
+"""What Carepath takes in: the facts, and the Patient for its birthDate (kept, read with the facts)."""
 CONTENT_ID_NAMESPACE = uuid.UUID("5d8a3e3c-1f0e-4d57-9a43-6c1b1c7e0f10")  # fixed: ids stay stable
 
 
@@ -73,13 +74,14 @@ def prepare(
     except validation.InvalidResource as error:
         raise Problem(400, "invalid", "Invalid FHIR resource", issues=_prefixed(error, path)) from error
     digest = content_hash(payload)
-    resource_id = payload.get("id") or str(uuid.uuid5(CONTENT_ID_NAMESPACE, digest))
+    resource_id = resource_id_of(payload, digest)
     try:
         records = inbound.records_from_resource(payload, resource_id=resource_id, fullurl_map=fullurl_map)
     except inbound.RecordRejected as error:
         raise Problem(400, "invalid", error.message, [_path(path, error.expression)]) from error
     version_id = (payload.get("meta") or {}).get("versionId")
-    stored = _resolved_subject(dict(payload, id=resource_id), fullurl_map or {})
+    # Stored as the worker will read it again: with no Bundle around it, so `Type/id` for every entry it named.
+    stored = inbound.with_resolved_references(dict(payload, id=resource_id), fullurl_map or {})
     return PreparedEvent(
         resource=stored,
         resource_type=resource_type,
@@ -89,6 +91,12 @@ def prepare(
         dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
         records=tuple(records),
     )
+
+
+def resource_id_of(payload: dict[str, Any], digest: str | None = None) -> str:
+    """The id a resource is stored under: its own, else one derived from its content (a FHIR create's new id)."""
+    own: str = payload.get("id") or str(uuid.uuid5(CONTENT_ID_NAMESPACE, digest or content_hash(payload)))
+    return own
 
 
 def check_readable(definition: Definition, prepared: PreparedEvent, path: str = "") -> None:
@@ -140,15 +148,6 @@ def dedup_key(resource_type: str, resource_id: str, version_id: str | None, dige
     """
     version = f"v{version_id}/" if version_id else ""
     return f"{resource_type}/{resource_id}/{version}h{digest}"
-
-
-def _resolved_subject(resource: dict[str, Any], fullurl_map: dict[str, str]) -> dict[str, Any]:
-    """Store Bundle entries with `Patient/x` where they named the patient by its entry's fullUrl."""
-    for element in ("subject", "patient"):
-        reference = (resource.get(element) or {}).get("reference")
-        if reference in fullurl_map:
-            resource[element] = dict(resource[element], reference=fullurl_map[reference])
-    return resource
 
 
 def _subject_id(payload: dict[str, Any]) -> str:

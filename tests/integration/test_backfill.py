@@ -36,7 +36,8 @@ def non_adherent_journey(patient: str) -> list[dict[str, Any]]:
     """Weekly PT with no adherence recorded and no improvement: the 6-week checkpoint proposes adherence."""
     visits = [pt_visit(patient, T0 + timedelta(weeks=w)) for w in (0, 1, 2, 3, 4, 7)]
     pains = [measure(patient, PAIN, 7, T0 + timedelta(weeks=w)) for w in (0, 4)]
-    return [*visits, *pains, {"resourceType": "Patient", "id": patient}]
+    person = {"resourceType": "Patient", "id": patient, "birthDate": "1970-04"}  # kept for its birthDate
+    return [*visits, *pains, person, {"resourceType": "Practitioner", "id": f"{patient}-pt"}]
 
 
 def red_flag_journey(patient: str) -> list[dict[str, Any]]:
@@ -63,10 +64,10 @@ def test_a_backfill_stores_each_resource_once_even_when_run_twice_and_decides_fo
     first = backfill(stack_services, tmp_path)
     second = backfill(stack_services, tmp_path)
 
-    assert (first.lines, first.stored, first.already_stored, first.skipped_types) == (11, 10, 0, {"Patient": 1})
-    assert (first.patients, first.evaluated, first.refused) == (2, 10, [])
-    assert (second.stored, second.already_stored, second.evaluated, second.decisions) == (0, 10, 0, 0)
-    assert counts(stack_services, slow) == (8, ["adherence"])
+    assert (first.lines, first.stored, first.already_stored, first.skipped_types) == (12, 11, 0, {"Practitioner": 1})
+    assert (first.patients, first.evaluated, first.refused) == (2, 11, [])
+    assert (second.stored, second.already_stored, second.evaluated, second.decisions) == (0, 11, 0, 0)
+    assert counts(stack_services, slow) == (9, ["adherence"])
     assert counts(stack_services, flagged) == (2, ["red-flags"])
     assert first.decisions == 2
 

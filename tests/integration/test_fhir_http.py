@@ -67,10 +67,10 @@ def task(app_services: Services) -> tuple[str, str]:
 
 
 UNKNOWN_TYPES = [
-    ("GET", "/fhir/Patient/x"),
-    ("GET", "/fhir/Patient"),
-    ("POST", "/fhir/Patient/_search"),
-    ("DELETE", "/fhir/Patient/x"),
+    ("GET", "/fhir/Practitioner/x"),
+    ("GET", "/fhir/Practitioner"),
+    ("POST", "/fhir/Practitioner/_search"),
+    ("DELETE", "/fhir/Practitioner/x"),
     ("PUT", "/fhir/Basic/x"),
 ]
 
@@ -87,7 +87,7 @@ def test_a_resource_type_carepath_does_not_serve_is_404_for_every_role(
 
 
 def test_without_credentials_an_unknown_type_is_still_401(client: FlaskClient) -> None:
-    assert client.get("/fhir/Patient/x").status_code == 401
+    assert client.get("/fhir/Practitioner/x").status_code == 401
 
 
 UNSUPPORTED = [
@@ -253,7 +253,8 @@ def test_the_capability_statement_declares_what_is_served(client: FlaskClient) -
     capability = client.get("/fhir/metadata").get_json()
     (rest,) = capability["rest"]
     by_type = {r["type"]: r for r in rest["resource"]}
-    assert "Patient" not in by_type
+    assert "Practitioner" not in by_type
+    assert {i["code"] for i in by_type["Patient"]["interaction"]} == {"create", "delete"}  # kept for its birthDate
     task = by_type["Task"]
     codes = {i["code"] for i in task["interaction"]}
     assert codes == {"read", "vread", "search-type", "update", "patch"}

@@ -508,7 +508,7 @@ def test_a_resource_with_no_id_anywhere_is_rejected_at_id() -> None:
     assert rejection(resource).expression == "Procedure.id"
 
 
-@pytest.mark.parametrize("resource_type", ["Patient", "MedicationRequest", None])
+@pytest.mark.parametrize("resource_type", ["Practitioner", "MedicationRequest", None])
 def test_a_resource_type_that_carries_no_clinical_fact_is_rejected(resource_type: str | None) -> None:
     resource = fixture("observation-pain") | {"resourceType": resource_type}
     error = rejection(resource)

@@ -222,6 +222,11 @@ def test_whatever_the_definition_refuses_is_flagged_as_worth_checking(resource: 
     assert readable.may_be_refused([record(resource)])
 
 
-def test_an_ordinary_score_needs_no_definition_to_be_read() -> None:
-    assert not readable.may_be_refused([record(observation(PAIN, valueInteger=7))])
-    assert not readable.may_be_refused([record(observation(ADHERENCE, valueQuantity={"value": 92, "unit": "%"}))])
+def test_any_number_is_worth_checking_since_a_definition_may_give_its_measure_a_range() -> None:
+    assert readable.may_be_refused([record(observation(PAIN, valueInteger=7))])
+    assert readable.may_be_refused([record(observation(PANEL, component=[component(PAIN, valueInteger=7)]))])
+
+
+def test_an_observation_with_nothing_to_read_yet_needs_no_definition_to_be_read() -> None:
+    assert not readable.may_be_refused([record(observation(PAIN, status="registered"))])
+    assert not readable.may_be_refused([record(observation(PAIN, status="entered-in-error", valueInteger=70))])

@@ -260,7 +260,7 @@ def test_missed_events_are_searched_by_filter_and_by_the_types_the_topic_trigger
     "changes",
     [
         {"filters": ("patient=Patient/p1",)},
-        {"filters": ("Patient?_id=p1",)},
+        {"filters": ("Practitioner?_id=p1",)},
         {"filters": ()},
     ],
 )
