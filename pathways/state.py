@@ -148,6 +148,10 @@ class PatientState:
     """A finished PT visit at or after this (the last one + the new-episode gap) starts a new episode."""
     birth_date: date | None = None
     """`Patient.birthDate` (partial dates at their earliest day), for the rules of 2.0 that read an age."""
+    surgical_at: datetime | None = None
+    """2.0 (spec 5.8): when a surgery Procedure put the episode in state `surgical`; it then fires no step."""
+    consulted: tuple[str, ...] = ()
+    """2.0 (spec 5.2): Conditions that gave a surgical-consult (b) proposal; in no later episode do they again."""
 
     @property
     def t0(self) -> datetime | None:

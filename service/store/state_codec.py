@@ -144,6 +144,8 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "closed_at": _time(state.closed_at),
         "renews_at": _time(state.renews_at),
         "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
+        "surgical_at": _time(state.surgical_at),
+        "consulted": list(state.consulted),
     }
 
 
@@ -183,4 +185,6 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         closed_at=_maybe_untime(data.get("closed_at")),
         renews_at=_maybe_untime(data.get("renews_at")),
         birth_date=None if data.get("birth_date") is None else date.fromisoformat(data["birth_date"]),
+        surgical_at=_maybe_untime(data.get("surgical_at")),  # states stored before 2.0 have neither
+        consulted=tuple(data.get("consulted", ())),
     )
