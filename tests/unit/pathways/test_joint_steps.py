@@ -363,6 +363,18 @@ def test_adhesive_capsulitis_reaches_the_surgeon_only_after_its_injection():
     assert run.one("surgical-consult").at == week(16)
 
 
+def test_surgical_consult_a_i_at_the_checkpoint_a_relapse_set():
+    """Spec 5.1 (a)(i) "the checkpoint injection or relapse set"; spec 7 step 3."""
+    patient = Patient("knee", imaged=True)
+    patient.t.condition(-3, KNEE_OA)
+    patient.stubs.append(degenerative_radiograph(day(12)))
+    patient.t.measure(KOOS_JR, 105, 60)  # +19 ≥ 15: responded at week 16 (the injection's checkpoint)
+    patient.t.measure(KOOS_JR, 150, 40)  # −20 from the best since: relapse at week 24
+    run = patient.run(week(28))
+    assert run.steps() == ["reassessment", "injection", "medication", "relapse", "surgical-consult"]
+    assert (run.one("relapse").at, run.one("surgical-consult").at) == (week(24), week(28))
+
+
 IMMEDIATE_ROWS = [
     # (spec, region, code, day recorded, birth date, trauma day, priority or None)
     ("5.7 knee fracture: urgent", "knee", KNEE_FRACTURE, 20, None, None, Priority.URGENT),
@@ -488,6 +500,20 @@ def test_a_completed_surgery_proposes_post_operative_pt_and_the_episode_becomes_
     assert run.state.surgical_at == day(50) and run.state.checkpoint is None
 
 
+def test_post_operative_pt_is_held_by_an_urgent_red_flag_task_until_it_closes():
+    """Spec 5.2 holds: an open urgent red-flag Task holds every routine step, post-op-pt included."""
+    patient = Patient("hip")
+    patient.t.finding(15, (SNOMED, "386661006"))  # fever
+    patient.t.finding(16, (SNOMED, "42984000"))  # night sweats: an urgent cluster
+    patient.t.procedure(20, (CPT, "27130"))
+    held = patient.run(day(25))
+    assert held.of("post-op-pt") == []
+    review = next(d for d in held.of("red-flags") if d.priority is Priority.URGENT)
+    definition = joint_definition("hip")
+    released = journey(definition, patient.t.records, day(31), closures=[(day(30), review.key)])
+    assert released.one("post-op-pt").at == day(30)
+
+
 def test_post_operative_pt_fires_once_per_procedure_resource_in_order_of_arrival():
     patient = Patient("shoulder")
     first = patient.t.procedure(20, SHOULDER_ARTHROSCOPY)
@@ -519,6 +545,9 @@ def test_the_surgical_state_and_consulted_conditions_survive_the_state_codec():
     state = patient.run(day(21)).state
     assert state.surgical_at == day(20) and state.consulted
     assert state_from_json(state_to_json(state)) == state
+    stored_before = {k: v for k, v in state_to_json(state).items() if k not in ("surgical_at", "consulted")}
+    older = state_from_json(stored_before)
+    assert (older.surgical_at, older.consulted) == (None, ())
 
 
 # --- 9 Worked example A -----------------------------------------------------------------------------
