@@ -189,7 +189,7 @@ def _surgical_consult(run: Run, snap: Snapshot, result: Result) -> None:
     priority = run.definition.surgical_consult.propose.priority
     # 2.0 (a)(ii): with no injection diagnosis the consult comes without an injection having failed.
     after = " and not responding after the injection" if run.state.has_fired("injection") else " and not responding"
-    fire_surgical_consult(run, snap, found, priority, after)
+    fire_surgical_consult(run, snap, found, priority, after, result.facts)
 
 
 def _confirmed(run: Run, result: Result, groups: Sequence[str]) -> tuple[DiagnosisEntry, ...]:

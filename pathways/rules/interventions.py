@@ -61,16 +61,33 @@ def surgical_priority(run: Run, found: Sequence[DiagnosisEntry]) -> Priority:
 
 
 def fire_surgical_consult(
-    run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry], priority: Priority, context_words: str
+    run: Run,
+    snap: Snapshot,
+    found: Sequence[DiagnosisEntry],
+    priority: Priority,
+    context_words: str,
+    also: Sequence[Entry | DiagnosisEntry] = (),
 ) -> None:
-    """Referral to the orthopaedic surgeon (neurosurgeon when cervical) and a coordinator Task."""
+    """Referral to the orthopaedic surgeon (neurosurgeon when cervical) and a coordinator Task.
+
+    `also`: further facts it rests on (2.0: the degenerative radiograph that makes an OA structural).
+    """
     step = run.definition.surgical_consult
     template = step.propose.template("referral")
     variant = template.variant(snap.region)
     groups = (*run.definition.structural_groups, *step.fact_groups)
     words = {"specialty": variant.label if variant else "", "context": context_words}
     _decide_on_diagnoses(
-        run, snap, found, "surgical-consult", step.propose, groups, words, variant="referral", priority=priority
+        run,
+        snap,
+        found,
+        "surgical-consult",
+        step.propose,
+        groups,
+        words,
+        variant="referral",
+        priority=priority,
+        also=also,
     )
 
 

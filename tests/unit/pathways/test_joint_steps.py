@@ -327,6 +327,7 @@ def test_surgical_consult_a_i_follows_a_failed_injection_with_a_degenerative_rad
     assert codes(proposal(consult, "task")) == ["make-contact"]
     assert proposal(consult, "task").priority is Priority.ROUTINE  # ruling 15
     assert run.state.checkpoint is None  # next: none
+    assert "DiagnosticReport/xr-degenerative" in [r.reference for r in consult.reasons]  # what made the OA structural
 
 
 def test_no_surgical_consult_for_an_oa_without_a_degenerative_radiograph():
