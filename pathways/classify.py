@@ -27,6 +27,8 @@ TRIGGERING_VERIFICATIONS = (None, "confirmed")
 
 INJECTION = "injection"
 IMAGING = "imaging"
+SURGERY = "surgery"
+"""2.0 (spec 5.8): a completed Procedure with a surgery code of the `post-op-pt` step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,4 +216,7 @@ def _interventions(definition: Definition, record: ClinicalRecord) -> tuple[str,
         found.append(INJECTION)
     if definition.imaging_codes.matches(record.codes):
         found.append(IMAGING)
+    post_op = definition.post_op_pt
+    if record.source.resource_type == "Procedure" and post_op is not None and post_op.surgery.matches(record.codes):
+        found.append(SURGERY)
     return tuple(found)

@@ -161,6 +161,7 @@ class Proposal:
     performer: Coding | None = None
     note: str | None = None
     due_within: timedelta | None = None  # its Task is due this long after the decision (`task_due`)
+    reason_codes: tuple[Coding, ...] = ()  # a ServiceRequest's reasonCode (2.0: LOCAL pt-approach-change)
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,11 @@ class PatientState:
     next_episode_id: str | None = None
     """The id this state's next episode takes when the patient's episodes are numbered across lanes."""
 
+    surgical_at: datetime | None = None
+    """2.0 (spec 5.8): when a surgery Procedure put the episode in state `surgical`; it then fires no step."""
+    consulted: tuple[str, ...] = ()
+    """2.0 (spec 5.2): Conditions that gave a surgical-consult (b) proposal; in no later episode do they again."""
+
     @property
     def checks_red_flags(self) -> bool:
         return self.role != LANE

@@ -30,6 +30,7 @@ from pathways.definition.model import (
     Measure,
     MedicationStep,
     Neurological,
+    PostOpStep,
     ProgressCheckStep,
     ProposingStep,
     ReassessmentStep,
@@ -108,6 +109,7 @@ class Loader:
             authored,
             PREVIOUS_KEYS if previous else {},
             minor_findings=minor,
+            findings=[f.id for f in findings],
         )
         steps = read_steps(self.r, self.top, "", context)
         names = Names(
@@ -153,6 +155,7 @@ class Loader:
             red_flags=cast(RedFlagsStep, steps["red-flags"]),
             authored=tuple(cast(ProposingStep, steps[step_id]) for step_id in authored if step_id in steps),
             relapse=cast(RelapseStep, steps["relapse"]) if "relapse" in steps else None,
+            post_op_pt=cast(PostOpStep, steps["post-op-pt"]) if "post-op-pt" in steps else None,
             unlisted_rows=unlisted,
             task_due=read_task_due(self.r, self.top),
         )
@@ -272,7 +275,8 @@ class Loader:
         return tuple(groups)
 
     def read_regions(self, diagnoses: tuple[DiagnosisGroup, ...], measures: tuple[Measure, ...]) -> Regions:
-        node = self.r.fields(self.top.get("regions", {}), "regions", ("default", "by_code"), LINE_KEYS)
+        # `by_code` may be left out: a definition of one region (a joint line's own view) has no other to name.
+        node = self.r.fields(self.top.get("regions", {}), "regions", ("default",), ("by_code", *LINE_KEYS))
         default = self.r.text(node, "default", "regions", "default")
         by_code = []
         for region, value, path in self.r.entries(node, "by_code", "regions"):
@@ -315,6 +319,8 @@ class Loader:
         if "injection" in names and not any(row.step == "injection" for row in table):
             index = names.index("injection")
             self.r.report(f"fact_steps[{index}]", "injection needs a checkpoint row: its next checkpoint is read there")
+        if "post-op-pt" in names and "post-op-pt" not in self.top.get("steps", {}):
+            self.r.report(f"fact_steps[{names.index('post-op-pt')}]", "post-op-pt needs its step under steps")
         return names
 
 

@@ -6,7 +6,7 @@ read them. Every clinical number and code lives in the YAML, never here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -23,12 +23,13 @@ STEP_IDS = (
     "surgical-consult",
     "red-flags",
     "relapse",
+    "post-op-pt",
 )
 """Steps the engine knows how to evaluate; a definition configures each of them (`relapse` only when it has one)."""
 
 CHECKPOINT_STEPS = STEP_IDS[:7]
 """Built-in steps a checkpoint row may name; a definition may author more (see `CheckpointRow`)."""
-FACT_STEPS = ("injection", "medication", "surgical-consult")
+FACT_STEPS = ("injection", "medication", "surgical-consult", "post-op-pt")
 
 
 FAMILY_MARK = "*"
@@ -89,6 +90,8 @@ class Severity(StrEnum):
     MAJOR = "major"
     MINOR = "minor"
     CONTEXT = "context"
+    CLINICAL = "clinical"
+    """2.0: a clinical finding some steps read (`inflammatory-features`); never a red flag."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,8 @@ class ProposalTemplate:
     performer: Coding | None
     note: str | None
     variants: tuple[Variant, ...]
+    reason_codes: tuple[Coding, ...] = ()
+    """2.0: the ServiceRequest's `reasonCode` (LOCAL `pt-approach-change`)."""
 
     def variant(self, key: str) -> Variant | None:
         return next((v for v in self.variants if v.key == key), None)
@@ -318,11 +323,18 @@ class SpecialtyRule:
     variant: str
     when_neurological: bool
     when_diagnosis: str | None
+    when_findings: tuple[str, ...] = ()
+    """2.0: or one of these findings dated on or after t0 − `findings_since_days_before_t0` (either suffices)."""
+    findings_since_days_before_t0: int = 0
+    when_structural: bool = False
+    """2.0: a structural-for-referral diagnosis on record (`SurgicalConsultStep.structural_for_referral`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReassessmentStep(ProposingStep):
     second_opinion: tuple[SpecialtyRule, ...]
+    adherent_only: tuple[str, ...] = ()
+    """2.0: proposal items made only when the patient is adherent at this checkpoint (the PT referral)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +356,21 @@ class DiagnosisStep(ProposingStep):
     """A step that a confirmed diagnosis in one of `diagnosis_groups` fires; the next checkpoint follows it."""
 
     diagnosis_groups: tuple[str, ...]
+    items_by_group: tuple[tuple[str, str], ...] = ()
+    """2.0: (group, proposal item) in order: the item of each confirmed group is proposed (or the first only,
+    `first_group_only`), with the items no group names. Empty (1.x): every item is proposed."""
+    first_group_only: bool = False
+
+    def items_for(self, groups: Sequence[str]) -> tuple[str, ...] | None:
+        """The proposal items for diagnoses of `groups`; None: every item (no `items_by_group`)."""
+        if not self.items_by_group:
+            return None
+        chosen = [item for group, item in self.items_by_group if group in groups]
+        if self.first_group_only:
+            chosen = chosen[:1]
+        named = {item for _, item in self.items_by_group}
+        others = [t.item for t in self.propose.proposals if t.item not in named]
+        return tuple(dict.fromkeys((*chosen, *others)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,9 +379,42 @@ class InjectionStep(DiagnosisStep):
 
     needs_imaging: bool = False
     """Spec 1.1, image before an injection: on a fact it needs imaging since t0, else imaging fires first."""
+    with_medication: bool = False
+    """2.0: at a checkpoint, `medication` fires with the injection when it applies (two decisions, one moment)."""
 
 
 MedicationStep = DiagnosisStep  # the medication review for neuropathic pain
+
+
+@dataclass(frozen=True, slots=True)
+class Qualifier:
+    """2.0: when a diagnosis of `group` counts as structural (spec 5, "Structural for referral"; ruling 6).
+
+    Every condition set must hold: a finding of `findings` dated on or after t0 − `findings_since_days_before_t0`;
+    a degenerative region radiograph on record; an injection fired or done in the episode.
+    """
+
+    group: str
+    findings: tuple[str, ...] = ()
+    findings_since_days_before_t0: int = 0
+    degenerative_radiograph: bool = False
+    after_injection: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class YoungTraumatic:
+    """2.0 (spec 5.7): a diagnosis of `groups` is an urgent immediate-consult one when traumatic and young.
+
+    Traumatic: it is also in `traumatic_groups` (ICD S46.01/S46.02 with 7th character A), or a finding
+    of `trauma_findings` is dated within `trauma_window_days` before it. Young: younger than
+    `younger_than_years` at the diagnosis, an unknown birthDate counting as younger.
+    """
+
+    groups: tuple[str, ...]
+    traumatic_groups: tuple[str, ...]
+    trauma_findings: tuple[str, ...]
+    trauma_window_days: int
+    younger_than_years: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +422,23 @@ class SurgicalConsultStep(ProposingStep):
     fact_groups: tuple[str, ...]
     urgent_groups: tuple[str, ...]
     urgent_priority: Priority
+    qualifiers: tuple[Qualifier, ...] = ()
+    """2.0: structural groups that count only under conditions (OA, meniscal tear, adhesive capsulitis)."""
+    fact_since_days_before_t0: int | None = None
+    """2.0 (b): an immediate-consult diagnosis counts from t0 − these days, also recorded before the
+    episode opened (then evaluated at its first PT visit); None (1.x): only one recorded after t0."""
+    young_traumatic: YoungTraumatic | None = None
+
+    def qualifier(self, group: str) -> Qualifier | None:
+        return next((q for q in self.qualifiers if q.group == group), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PostOpStep(ProposingStep):
+    """2.0 (spec 5.8): PT after a completed surgery Procedure; the episode then goes to `surgical`."""
+
+    surgery: CodeSet
+    min_age_years: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +507,7 @@ PREDICATES: dict[str, str] = {
     "diagnosis": "groups",
     "finding": "findings",
     "region": "region",
+    "surgical_candidate": "none",
 }
 """Every predicate a condition may use, with the kind of argument it takes (`none`: written bare)."""
 
@@ -527,6 +605,8 @@ class Definition:
     authored: tuple[ProposingStep, ...] = ()
     relapse: RelapseStep | None = None
     """The relapse watch and closed episodes (1.1); None: a responder gets nothing more (1.0)."""
+    post_op_pt: PostOpStep | None = None
+    """2.0: PT after surgery (spec 5.8); None (1.x): surgery is not read."""
     unlisted_rows: tuple[CheckpointRow, ...] = ()
     """Rows never tried at a checkpoint, read only for the checkpoint their step sets when it fires on a fact.
 
@@ -571,6 +651,7 @@ class Definition:
             self.surgical_consult,
             *self.authored,
             *((self.relapse,) if self.relapse else ()),
+            *((self.post_op_pt,) if self.post_op_pt else ()),
             self.red_flags,
         )
 

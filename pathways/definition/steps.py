@@ -12,15 +12,18 @@ from pathways.definition.model import (
     CONDITION_CLINICAL_STATUSES,
     COUNTING_CLINICAL_STATUSES,
     AdherenceStep,
+    CodeSet,
     CtInstead,
     ExpectedSigns,
     ImagingStep,
     InjectionStep,
     MedicationStep,
+    PostOpStep,
     ProgressCheckStep,
     ProposalTemplate,
     Proposing,
     ProposingStep,
+    Qualifier,
     ReassessmentStep,
     RedFlagsStep,
     RelapseStep,
@@ -29,6 +32,7 @@ from pathways.definition.model import (
     Step,
     SurgicalConsultStep,
     Variant,
+    YoungTraumatic,
 )
 from pathways.definition.reader import Node, Reader, join, shown
 from pathways.model import Coding, Priority, ProposalKind
@@ -46,6 +50,7 @@ STEP_WORDS: dict[str, tuple[str, ...]] = {
     "surgical-consult": ("diagnoses", "specialty", "context"),
     "red-flags": ("findings",),
     "relapse": ("relapse",),
+    "post-op-pt": ("procedure",),
 }
 """Placeholders of the built-in steps; a step a definition authors has the common ones only."""
 
@@ -74,6 +79,8 @@ class Context:
     """In the previous format, each step's next-checkpoint keys (see `pathways.definition.previous`)."""
     minor_findings: Sequence[str] = ()
     """Ids of the minor findings: the only ones that can be expected signs of a diagnosis."""
+    findings: Sequence[str] = ()
+    """Ids of every finding, for the rules of 2.0 that read one (inflammatory features, recent trauma)."""
 
 
 class StepReader:
@@ -134,7 +141,8 @@ class StepReader:
             seen.add(template.item)
 
     def template(self, value: Any, path: str, allowed: Sequence[str]) -> ProposalTemplate:
-        node = self.r.fields(value, path, ("item", "kind", "text"), ("codes", "performer", "note", "variants"))
+        optional = ("codes", "performer", "note", "variants", "reason_codes")
+        node = self.r.fields(value, path, ("item", "kind", "text"), optional)
         text = self.r.text(node, "text", path)
         self.placeholders(text, join(path, "text"), allowed)
         variants = tuple(
@@ -150,6 +158,7 @@ class StepReader:
             performer=self.coding(node, "performer", path),
             note=self.r.optional_text(node, "note", path),
             variants=variants,
+            reason_codes=self.codes(node, "reason_codes", path) if "reason_codes" in node else (),
         )
 
     def variant(self, key: str, value: Any, path: str) -> Variant:
@@ -170,6 +179,24 @@ class StepReader:
 
     def days(self, node: Node, key: str, path: str) -> int:
         return self.r.integer(node, key, path, 0, 365)
+
+    def finding_ids(self, node: Node, key: str, path: str) -> tuple[str, ...]:
+        return self.r.names(node, key, path, self.context.findings, "finding") if key in node else ()
+
+    def optional_groups(self, node: Node, key: str, path: str) -> tuple[str, ...]:
+        return self.groups(node, key, path) if key in node else ()
+
+    def items_by_group(self, node: Node, path: str, propose: Proposing) -> tuple[tuple[str, str], ...]:
+        """2.0: `items_by_group` — a mapping of diagnosis group to the proposal item made for it, in order."""
+        pairs = []
+        items = {t.item for t in propose.proposals}
+        for group, item, item_path in self.r.entries(node, "items_by_group", path):
+            if group not in self.context.diagnosis_groups:
+                self.r.report(item_path, f"unknown diagnosis group {shown(group)}")
+            if item not in items:
+                self.r.report(item_path, f"unknown proposal item {shown(item)}")
+            pairs.append((group, str(item)))
+        return tuple(pairs)
 
     def require_variants(self, propose: Proposing, item: str, keys: Sequence[str], path: str) -> None:
         """Every region (or specialty) the engine may choose must have a variant."""
@@ -222,10 +249,14 @@ class StepReader:
         )
 
     def reassessment(self, value: Any, path: str) -> ReassessmentStep:
-        node = self.fields(value, path, ("second_opinion", *self.previous("reassessment")))
+        node = self.fields(value, path, ("second_opinion", *self.previous("reassessment")), optional=("adherent_only",))
         propose = self.proposing("reassessment", node, path)
+        items = [t.item for t in propose.proposals]
+        adherent_only = (
+            self.r.names(node, "adherent_only", path, items, "proposal item") if "adherent_only" in node else ()
+        )
         rules = tuple(self.specialty(item, p) for item, p in self.r.sequence(node, "second_opinion", path))
-        if rules and (rules[-1].when_neurological or rules[-1].when_diagnosis):
+        if rules and (rules[-1].when_neurological or rules[-1].when_diagnosis or rules[-1].when_findings):
             self.r.report(join(path, "second_opinion"), "the last choice must have no condition")
         self.require_items(propose, ("notify-prescriber",), path)
         self.require_variants(propose, "second-opinion", [rule.variant for rule in rules], path)
@@ -233,18 +264,28 @@ class StepReader:
             **self.base("reassessment", node, path),
             propose=propose,
             second_opinion=rules,
+            adherent_only=adherent_only,
         )
 
     def specialty(self, value: Any, path: str) -> SpecialtyRule:
-        node = self.r.fields(value, path, ("variant",), ("when_neurological", "when_diagnosis"))
+        conditions = ("when_neurological", "when_diagnosis", "when_findings", "findings_since_days_before_t0")
+        node = self.r.fields(value, path, ("variant",), (*conditions, "when_structural"))
         diagnosis = None
         if "when_diagnosis" in node:
             diagnosis = self.r.text(node, "when_diagnosis", path)
             if diagnosis not in self.context.diagnosis_groups:
                 self.r.report(join(path, "when_diagnosis"), f"unknown diagnosis group {diagnosis!r}")
         return SpecialtyRule(
-            self.r.text(node, "variant", path), self.r.boolean(node, "when_neurological", path), diagnosis
+            self.r.text(node, "variant", path),
+            self.r.boolean(node, "when_neurological", path),
+            diagnosis,
+            when_findings=self.finding_ids(node, "when_findings", path),
+            findings_since_days_before_t0=self.optional_days(node, "findings_since_days_before_t0", path),
+            when_structural=self.r.boolean(node, "when_structural", path),
         )
+
+    def optional_days(self, node: Node, key: str, path: str) -> int:
+        return self.days(node, key, path) if key in node else 0
 
     def imaging(self, value: Any, path: str) -> ImagingStep:
         node = self.fields(value, path, self.previous("imaging"), optional=("ct_instead",))
@@ -265,34 +306,89 @@ class StepReader:
         return CtInstead(**wording)
 
     def injection(self, value: Any, path: str) -> InjectionStep:
-        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")), optional=("needs_imaging",))
+        optional = ("needs_imaging", "items_by_group", "with_medication")
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("injection")), optional=optional)
         propose = self.proposing("injection", node, path)
-        self.require_variants(propose, "injection", self.context.regions, path)
+        by_group = self.items_by_group(node, path, propose)
+        if not by_group:  # 2.0: one proposal per group instead of one per region
+            self.require_variants(propose, "injection", self.context.regions, path)
         return InjectionStep(
             **self.base("injection", node, path),
             propose=propose,
             diagnosis_groups=self.groups(node, "diagnosis_groups", path),
+            items_by_group=by_group,
             needs_imaging=self.r.boolean(node, "needs_imaging", path),
+            with_medication=self.r.boolean(node, "with_medication", path),
         )
 
     def medication(self, value: Any, path: str) -> MedicationStep:
-        node = self.fields(value, path, ("diagnosis_groups", *self.previous("medication")))
+        optional = ("items_by_group", "first_group_only")
+        node = self.fields(value, path, ("diagnosis_groups", *self.previous("medication")), optional=optional)
+        propose = self.proposing("medication", node, path)
         return MedicationStep(
             **self.base("medication", node, path),
-            propose=self.proposing("medication", node, path),
+            propose=propose,
             diagnosis_groups=self.groups(node, "diagnosis_groups", path),
+            items_by_group=self.items_by_group(node, path, propose),
+            first_group_only=self.r.boolean(node, "first_group_only", path),
         )
 
     def surgical_consult(self, value: Any, path: str) -> SurgicalConsultStep:
-        node = self.fields(value, path, ("fact_groups", "urgent_groups", "urgent_priority"))
+        optional = ("qualifiers", "fact_since_days_before_t0", "young_traumatic")
+        node = self.fields(value, path, ("fact_groups", "urgent_groups", "urgent_priority"), optional=optional)
         propose = self.proposing("surgical-consult", node, path)
         self.require_variants(propose, "referral", self.context.regions, path)
+        since = node.get("fact_since_days_before_t0")
         return SurgicalConsultStep(
             **self.base("surgical-consult", node, path),
             propose=propose,
             fact_groups=self.groups(node, "fact_groups", path),
             urgent_groups=self.groups(node, "urgent_groups", path),
             urgent_priority=Priority(self.r.choice(node, "urgent_priority", path, _PRIORITIES)),
+            qualifiers=tuple(self.qualifier(g, v, p) for g, v, p in self.r.entries(node, "qualifiers", path)),
+            fact_since_days_before_t0=None if since is None else self.days(node, "fact_since_days_before_t0", path),
+            young_traumatic=self.young_traumatic(node["young_traumatic"], join(path, "young_traumatic"))
+            if "young_traumatic" in node
+            else None,
+        )
+
+    def qualifier(self, group: str, value: Any, path: str) -> Qualifier:
+        """2.0: the conditions under which a structural group counts (spec 5, "Structural for referral")."""
+        keys = ("findings", "findings_since_days_before_t0", "degenerative_radiograph", "after_injection")
+        node = self.r.fields(value, path, (), keys)
+        if group not in self.context.diagnosis_groups:
+            self.r.report(path, f"unknown diagnosis group {shown(group)}")
+        return Qualifier(
+            group,
+            findings=self.finding_ids(node, "findings", path),
+            findings_since_days_before_t0=self.optional_days(node, "findings_since_days_before_t0", path),
+            degenerative_radiograph=self.r.boolean(node, "degenerative_radiograph", path),
+            after_injection=self.r.boolean(node, "after_injection", path),
+        )
+
+    def young_traumatic(self, value: Any, path: str) -> YoungTraumatic:
+        """2.0 (spec 5.7): the young traumatic cuff tear, an urgent immediate-consult diagnosis."""
+        keys = ("groups", "traumatic_groups", "trauma_findings", "trauma_window_days", "younger_than_years")
+        node = self.r.fields(value, path, keys)
+        return YoungTraumatic(
+            groups=self.groups(node, "groups", path),
+            traumatic_groups=self.groups(node, "traumatic_groups", path),
+            trauma_findings=self.finding_ids(node, "trauma_findings", path),
+            trauma_window_days=self.days(node, "trauma_window_days", path),
+            younger_than_years=self.r.integer(node, "younger_than_years", path, 1, 150),
+        )
+
+    def post_op_pt(self, value: Any, path: str) -> PostOpStep:
+        """2.0 (spec 5.8): PT after surgery; `surgery` codes here for a definition without episode lines."""
+        node = self.fields(value, path, ("surgery", "min_age_years"))
+        propose = self.proposing("post-op-pt", node, path)
+        self.require_items(propose, ("referral", "task"), path)
+        codes = self.codes(node, "surgery", path)
+        return PostOpStep(
+            **self.base("post-op-pt", node, path),
+            propose=propose,
+            surgery=CodeSet.of(codes),
+            min_age_years=self.r.integer(node, "min_age_years", path, 0, 150),
         )
 
     def red_flags(self, value: Any, path: str) -> RedFlagsStep:
@@ -383,7 +479,7 @@ _READERS = {
     "surgical-consult": "surgical_consult",
     "red-flags": "red_flags",
 }
-_OPTIONAL_READERS = {"relapse": "relapse"}
+_OPTIONAL_READERS = {"relapse": "relapse", "post-op-pt": "post_op_pt"}
 """Steps a definition may leave out: without `relapse`, a responder gets nothing more (1.0)."""
 
 

@@ -20,6 +20,7 @@ from pathways.rules.next_checkpoint import set_next_checkpoint
 from pathways.rules.relapse import evaluate_watch, start_watch
 from pathways.rules.run import ONCE, Run, decide, reasons_of, supersede
 from pathways.rules.snapshot import Snapshot, snapshot
+from pathways.rules.structural import findings_since, structural_for_referral
 from pathways.state import Checkpoint, DiagnosisEntry
 
 Fire = Callable[[Run, Snapshot, Result], None]
@@ -106,6 +107,8 @@ def _reassessment(run: Run, snap: Snapshot, result: Result) -> None:
     variant = step.propose.template("second-opinion").variant(specialty)
     summary = "adherent non-responder" if view.adherent else "still not responding after the adherence step"
     words = {**snap.words, "verdict": summary, "specialty": variant.label if variant else specialty}
+    # 2.0 (5.3): some proposals (the PT referral) are made only to a patient adherent at this checkpoint.
+    only = None if view.adherent else [t.item for t in step.propose.proposals if t.item not in step.adherent_only]
     decide(
         run,
         "reassessment",
@@ -118,6 +121,7 @@ def _reassessment(run: Run, snap: Snapshot, result: Result) -> None:
         ),
         reasons=reasons_of(snap.measure_sources(), [view.latest], basis),
         variants={"second-opinion": specialty},
+        only=only if step.adherent_only else None,
     )
 
 
@@ -127,8 +131,13 @@ def choose_specialty(run: Run) -> tuple[str, tuple[object, ...]]:
     for rule in run.definition.reassessment.second_opinion:
         if rule.when_neurological:
             found: tuple[object, ...] = context.neurological(run.definition, state, now)
-        elif rule.when_diagnosis:
-            found = context.diagnoses(state, [rule.when_diagnosis], now, triggering=False)
+        elif rule.when_diagnosis or rule.when_findings:
+            groups = [rule.when_diagnosis] if rule.when_diagnosis else []
+            found = context.diagnoses(state, groups, now, triggering=False)
+            found += findings_since(state, rule.when_findings, rule.findings_since_days_before_t0, now)
+        elif rule.when_structural:
+            diagnoses, facts = structural_for_referral(run)
+            found = (*diagnoses, *facts) if diagnoses else ()
         else:
             return rule.variant, ()
         if found:
@@ -143,6 +152,32 @@ def _imaging(run: Run, snap: Snapshot, result: Result) -> None:
 def _injection(run: Run, snap: Snapshot, result: Result) -> None:
     # The row's other facts (the imaging done since t0, in 1.1) are reasons too.
     fire_injection(run, snap, _confirmed(run, result, run.definition.injection.diagnosis_groups), result.facts)
+    if run.definition.injection.with_medication:
+        _medication_with_injection(run, snap)
+
+
+def _medication_with_injection(run: Run, snap: Snapshot) -> None:
+    """2.0 (5.1, ruling 10): `medication` fires at the injection's moment when it applies.
+
+    It is a decision of its own (`{episode}/medication/{n}`, tagged `medication`) made at the same
+    moment: each decision keeps one step, so keys, tags and the once-per-episode memory stay true.
+    The injection's row sets the next checkpoint; medication sets none.
+    """
+    step = run.definition.medication
+    found = context.diagnoses(run.state, step.diagnosis_groups, run.now)
+    if run.state.has_fired("medication"):
+        run.check("medication (with injection)", False, ONCE)
+        return
+    if not found:
+        run.check("medication (with injection)", False, "no confirmed medication diagnosis on record")
+        return
+    run.check(
+        "medication (with injection)",
+        True,
+        "a confirmed medication diagnosis is on record: medication with the injection",
+        diagnoses=tuple(d.source.reference for d in found),
+    )
+    fire_medication(run, snap, found)
 
 
 def _medication(run: Run, snap: Snapshot, result: Result) -> None:
@@ -152,7 +187,9 @@ def _medication(run: Run, snap: Snapshot, result: Result) -> None:
 def _surgical_consult(run: Run, snap: Snapshot, result: Result) -> None:
     found = _confirmed(run, result, run.definition.structural_groups)
     priority = run.definition.surgical_consult.propose.priority
-    fire_surgical_consult(run, snap, found, priority, " and not responding after the injection")
+    # 2.0 (a)(ii): with no injection diagnosis the consult comes without an injection having failed.
+    after = " and not responding after the injection" if run.state.has_fired("injection") else " and not responding"
+    fire_surgical_consult(run, snap, found, priority, after, result.facts)
 
 
 def _confirmed(run: Run, result: Result, groups: Sequence[str]) -> tuple[DiagnosisEntry, ...]:

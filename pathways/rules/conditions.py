@@ -16,6 +16,7 @@ from pathways.explain import listing
 from pathways.rules import context
 from pathways.rules.run import Run
 from pathways.rules.snapshot import Snapshot
+from pathways.rules.structural import surgical_candidates
 from pathways.state import Checkpoint, DiagnosisEntry, Entry
 
 
@@ -152,6 +153,17 @@ def _region(moment: Moment, region: tuple[str, ...]) -> Result:
     return Result(False, f"the region is {found}, not {wanted}")
 
 
+def _surgical_candidate(moment: Moment, _: tuple[str, ...]) -> Result:
+    """2.0: a confirmed structural diagnosis whose qualifier (radiograph, finding, injection) holds."""
+    found, facts = surgical_candidates(moment.run)
+    if not found:
+        return Result(False, "no confirmed structural diagnosis whose conditions hold")
+    definition = moment.run.definition
+    structural = definition.structural_groups
+    labels = dict.fromkeys(definition.diagnosis_group(g).label for d in found for g in d.groups if g in structural)
+    return Result(True, f"a confirmed {listing(list(labels))} diagnosis counts as structural", found, (*found, *facts))
+
+
 _PREDICATES: dict[str, Callable[[Moment, tuple[str, ...]], Result]] = {
     "evaluable": _evaluable,
     "adherent": _adherent,
@@ -165,4 +177,5 @@ _PREDICATES: dict[str, Callable[[Moment, tuple[str, ...]], Result]] = {
     "diagnosis": _diagnosis,
     "finding": _finding,
     "region": _region,
+    "surgical_candidate": _surgical_candidate,
 }

@@ -56,6 +56,7 @@ def new_episode_state(state: PatientState, start: datetime) -> PatientState:
         responded=False,
         watch=None,
         closed_at=None,
+        surgical_at=None,
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 
-from pathways.classify import IMAGING, Facts
+from pathways.classify import IMAGING, SURGERY, Facts
 from pathways.definition.model import Definition
 from pathways.explain import listing
 from pathways.rules import context
@@ -16,8 +18,10 @@ from pathways.rules.interventions import (
     surgical_priority,
 )
 from pathways.rules.next_checkpoint import set_row_checkpoint
+from pathways.rules.post_op import evaluate_post_op
 from pathways.rules.run import ONCE, Run, holding, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
+from pathways.rules.structural import young_traumatic
 from pathways.state import DiagnosisEntry
 
 
@@ -31,20 +35,29 @@ def triggers_fact_steps(definition: Definition, facts: Facts) -> bool:
         return False
     imaging_done = IMAGING in facts.interventions and definition.injection.needs_imaging
     contraindication = facts.mri_contraindicated and definition.imaging.ct_instead is not None
-    return facts.is_diagnosis or imaging_done or contraindication
+    surgery = SURGERY in facts.interventions
+    # 2.0 (5.2): an immediate-consult diagnosis recorded before the episode opened is evaluated at its PT visits.
+    opening = facts.pt_visit and definition.surgical_consult.fact_since_days_before_t0 is not None
+    return facts.is_diagnosis or imaging_done or contraindication or surgery or opening
 
 
 def evaluate_fact_steps(run: Run) -> None:
-    """CT instead of an MRI (1.1), injection and medication (together when both apply), then surgical consult (b)."""
+    """Post-op PT (2.0), CT instead of an MRI (1.1), injection and medication (together when both apply),
+    then surgical consult (b)."""
+    if "post-op-pt" in run.definition.fact_steps:
+        evaluate_post_op(run)
     if run.state.episode is None:
         run.check("fact-steps", False, "no episode yet (no finished PT visit)")
+        return
+    if run.state.surgical_at is not None:
+        run.check("fact-steps", False, "the episode is surgical (spec 2.0, 5.8): no step fires")
         return
     snap = snapshot(run)
     evaluate_ct_instead(run, snap)
     for step_id in run.definition.fact_steps:
         if step_id == "surgical-consult":
             _surgical_consult(run, snap)
-        else:
+        elif step_id in ("injection", "medication"):
             _after_reassessment(run, snap, step_id)
 
 
@@ -93,14 +106,35 @@ def _image_first(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> N
     set_row_checkpoint(run, "imaging")
 
 
+def immediate_consult_diagnoses(run: Run) -> tuple[DiagnosisEntry, ...]:
+    """Confirmed diagnoses for surgical consult (b): recorded after t0 (1.x), or from t0 − the step's days
+    on (2.0), with the young traumatic ones (5.7), leaving out those that gave a (b) proposal before."""
+    state, step = run.state, run.definition.surgical_consult
+    since = step.fact_since_days_before_t0
+    if since is None:
+        return context.diagnoses(state, step.fact_groups, run.now, known_after=state.t0)
+    t0 = state.t0
+    assert t0 is not None  # an episode is open
+    young = step.young_traumatic.groups if step.young_traumatic else ()
+    candidates = context.diagnoses(state, (*step.fact_groups, *young), run.now)
+    return tuple(
+        d
+        for d in candidates
+        if d.at >= t0 - timedelta(days=since)
+        and d.source.reference not in state.consulted
+        and (set(d.groups) & set(step.fact_groups) or young_traumatic(run, d))
+    )
+
+
 def _surgical_consult(run: Run, snap: Snapshot) -> None:
     state, step = run.state, run.definition.surgical_consult
-    found = context.diagnoses(state, step.fact_groups, run.now, known_after=state.t0)
+    found = immediate_consult_diagnoses(run)
     priority = surgical_priority(run, found)
+    when = "recorded after t0" if step.fact_since_days_before_t0 is None else "on record"
     holds, reason = verdict(
         (state.has_fired("surgical-consult"), ONCE),
-        (not found, f"no confirmed {_labels(run, step.fact_groups)} diagnosis recorded after t0"),
-        holds="a confirmed diagnosis for a surgical opinion was recorded after t0, whatever the response",
+        (not found, f"no confirmed {_labels(run, step.fact_groups)} diagnosis {when}"),
+        holds=f"a confirmed diagnosis for a surgical opinion is {when}, whatever the response",
     )
     rule = "surgical-consult (fact)"
     if not holds or holding(run, rule, priority):
@@ -109,6 +143,9 @@ def _surgical_consult(run: Run, snap: Snapshot) -> None:
         return
     run.check(rule, True, reason, diagnoses=tuple(d.source.reference for d in found), priority=priority.value)
     fire_surgical_consult(run, snap, found, priority, "")
+    if step.fact_since_days_before_t0 is not None:  # 2.0: these Conditions give no (b) proposal again
+        consulted = (*run.state.consulted, *(d.source.reference for d in found))
+        run.state = replace(run.state, consulted=tuple(dict.fromkeys(consulted)))
 
 
 def _labels(run: Run, groups: Sequence[str]) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pathways.definition.model import Proposing
+from pathways.definition.model import DiagnosisStep, Proposing
 from pathways.explain import day, imaging_evidence, listing, measure_evidence
 from pathways.model import Evidence, Priority
+from pathways.rules import context
 from pathways.rules.run import Run, decide, reasons_of
 from pathways.rules.snapshot import Snapshot
+from pathways.rules.structural import young_traumatic
 from pathways.state import DiagnosisEntry, Entry
 
 
@@ -32,35 +34,60 @@ def fire_injection(
     `imaging`: the imaging done since t0 that an injection needs (spec 1.1), also among its reasons.
     """
     step = run.definition.injection
+    only = step.items_for(_groups_on_record(run, step, found))
     _decide_on_diagnoses(
-        run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection", also=imaging
+        run, snap, found, "injection", step.propose, step.diagnosis_groups, variant="injection", also=imaging, only=only
     )
 
 
 def fire_medication(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:
-    """Propose a medication review for neuropathic pain (the caller sets any checkpoint)."""
+    """Propose a medication review (1.x: for neuropathic pain; 2.0: worded for the first group on record)."""
     step = run.definition.medication
-    _decide_on_diagnoses(run, snap, found, "medication", step.propose, step.diagnosis_groups)
+    only = step.items_for(_groups_on_record(run, step, found))
+    _decide_on_diagnoses(run, snap, found, "medication", step.propose, step.diagnosis_groups, only=only)
+
+
+def _groups_on_record(run: Run, step: DiagnosisStep, found: Sequence[DiagnosisEntry]) -> tuple[str, ...]:
+    """The step's groups with a confirmed diagnosis on record (spec 5.5: one proposal per such group)."""
+    on_record = (*found, *context.diagnoses(run.state, step.diagnosis_groups, run.now))
+    return tuple(g for d in on_record for g in d.groups if g in step.diagnosis_groups)
 
 
 def surgical_priority(run: Run, found: Sequence[DiagnosisEntry]) -> Priority:
-    """Urgent for a fracture (spec, surgical-consult (b)), routine otherwise."""
+    """Urgent for a fracture (spec, surgical-consult (b)) or a young traumatic cuff tear (2.0, 5.7); else routine."""
     step = run.definition.surgical_consult
-    urgent = any(set(d.groups) & set(step.urgent_groups) for d in found)
+    urgent = any(set(d.groups) & set(step.urgent_groups) or young_traumatic(run, d) for d in found)
     return step.urgent_priority if urgent else step.propose.priority
 
 
 def fire_surgical_consult(
-    run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry], priority: Priority, context_words: str
+    run: Run,
+    snap: Snapshot,
+    found: Sequence[DiagnosisEntry],
+    priority: Priority,
+    context_words: str,
+    also: Sequence[Entry | DiagnosisEntry] = (),
 ) -> None:
-    """Referral to the orthopaedic surgeon (neurosurgeon when cervical) and a coordinator Task."""
+    """Referral to the orthopaedic surgeon (neurosurgeon when cervical) and a coordinator Task.
+
+    `also`: further facts it rests on (2.0: the degenerative radiograph that makes an OA structural).
+    """
     step = run.definition.surgical_consult
     template = step.propose.template("referral")
     variant = template.variant(snap.region)
     groups = (*run.definition.structural_groups, *step.fact_groups)
     words = {"specialty": variant.label if variant else "", "context": context_words}
     _decide_on_diagnoses(
-        run, snap, found, "surgical-consult", step.propose, groups, words, variant="referral", priority=priority
+        run,
+        snap,
+        found,
+        "surgical-consult",
+        step.propose,
+        groups,
+        words,
+        variant="referral",
+        priority=priority,
+        also=also,
     )
 
 
@@ -76,6 +103,7 @@ def _decide_on_diagnoses(
     variant: str | None = None,
     priority: Priority | None = None,
     also: Sequence[Entry | DiagnosisEntry] = (),
+    only: Sequence[str] | None = None,
 ) -> None:
     """Decide a step that confirmed diagnoses (`found`, named by their `groups`) led to.
 
@@ -92,4 +120,14 @@ def _decide_on_diagnoses(
         variants = {variant: snap.region}
     reasons += reasons_of(also)
     all_words = {**snap.words, "diagnoses": diagnosis_words(run, found, groups), **(words or {})}
-    decide(run, step, propose, all_words, evidence=evidence, reasons=reasons, variants=variants, priority=priority)
+    decide(
+        run,
+        step,
+        propose,
+        all_words,
+        evidence=evidence,
+        reasons=reasons,
+        variants=variants,
+        priority=priority,
+        only=only,
+    )

@@ -122,6 +122,7 @@ def build_proposals(
                 performer=(variant.performer if variant else None) or template.performer,
                 note=template.note,
                 due_within=due_within,
+                reason_codes=template.reason_codes,
             )
         )
     return tuple(proposals)

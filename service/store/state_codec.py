@@ -146,6 +146,8 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "renews_at": _time(state.renews_at),
         "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
         "role": state.role,
+        "surgical_at": _time(state.surgical_at),
+        "consulted": list(state.consulted),
     }
 
 
@@ -186,4 +188,6 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         renews_at=_maybe_untime(data.get("renews_at")),
         birth_date=None if data.get("birth_date") is None else date.fromisoformat(data["birth_date"]),
         role=data.get("role", WHOLE),
+        surgical_at=_maybe_untime(data.get("surgical_at")),  # states stored before 2.0 have neither
+        consulted=tuple(data.get("consulted", ())),
     )

@@ -650,3 +650,24 @@ def test_the_withdrawal_patch_fails_if_the_status_moved_on_meanwhile() -> None:
 )
 def test_a_closed_resource_is_left_alone(resource_type: str, status: str) -> None:
     assert withdrawal_updates({"resourceType": resource_type, "status": status}, "retracted") is None
+
+
+def test_a_service_request_carries_the_reason_codes_of_its_proposal() -> None:
+    """2.0 (spec 5.3, 5.8): the physiotherapist referral gives its reason as a code (LOCAL pt-approach-change)."""
+    referral = Proposal(
+        item="pt-approach-change",
+        kind=ProposalKind.SERVICE_REQUEST,
+        codes=(Coding(SNOMED, "308447003", "Referral to physiotherapist"),),
+        text="Referral to physiotherapist: change of PT approach.",
+        priority=Priority.ROUTINE,
+        reason_codes=(Coding(CAREPATH_CODE_SYSTEM, "pt-approach-change", "Change of PT approach"),),
+    )
+    rendered = render_decision(reassessment(proposals=(referral,)), "123", AUTHOR)
+    (request,) = by_type(rendered, "ServiceRequest")
+    assert request["reasonCode"] == [
+        {"coding": [{"system": CAREPATH_CODE_SYSTEM, "code": "pt-approach-change", "display": "Change of PT approach"}]}
+    ]
+    get_fhir_model_class("ServiceRequest").model_validate(request)
+    validate_resource(request, "ServiceRequest")
+    (plain,) = by_type(render_decision(imaging(), "123", AUTHOR), "ServiceRequest")[:1]
+    assert "reasonCode" not in plain

@@ -119,6 +119,7 @@ def service_request(ctx: Context, proposal: Proposal, key: str) -> Resource:
         "authoredOn": fhir_instant(decision.at),
         "requester": ctx.requester,
         "performerType": concept((proposal.performer,)) if proposal.performer else None,
+        "reasonCode": [concept((c,)) for c in proposal.reason_codes],
         "reasonReference": [reference(r) for r in reasons],
         "supportingInfo": [reference(r) for r in supporting],
         "note": [{"text": text} for text in (decision.explanation, proposal.note) if text],

@@ -170,7 +170,7 @@ def test_text_that_names_a_file_is_parsed_as_text_never_read_as_a_path() -> None
         ),
         (
             setting("findings.fever.severity", "severe"),
-            "findings.fever.severity: must be one of: major, minor, context",
+            "findings.fever.severity: must be one of: major, minor, context, clinical",
         ),
         (
             setting("steps.red-flags.major.priority", "critical"),
@@ -212,7 +212,7 @@ def test_an_unknown_step_id_is_reported_with_the_known_ones() -> None:
     found = [p for p in problems_of(data) if p.startswith("steps.triage:")]
     assert found == [
         "steps.triage: unknown step id 'triage'; known: progress-check, adherence, reassessment, "
-        "imaging, injection, medication, surgical-consult, red-flags, relapse"
+        "imaging, injection, medication, surgical-consult, red-flags, relapse, post-op-pt"
     ]
 
 
