@@ -90,6 +90,7 @@ class ClinicalRecord:
     clinical_status: str | None = None  # Condition.clinicalStatus code, None when absent
     components: tuple[Component, ...] = ()  # an Observation's components (a panel's values)
     value_missing: str | None = None  # why an Observation has no usable value of its own, else None
+    conclusion_codes: tuple[Coding, ...] = ()  # DiagnosticReport.conclusionCode (spec 2.0 5.4, radiograph conclusion)
 
 
 SAME_INSTANT_ORDER = ("Condition", "Procedure", "DiagnosticReport", "Encounter", "Observation")
