@@ -194,7 +194,9 @@ def _radiograph_conclusion(moment: Moment, conclusions: tuple[str, ...]) -> Resu
     run, region = moment.run, moment.snap.region
     found = [r for r in recent_radiographs(run, region) if r.conclusion in conclusions]
     if not found:
-        return Result(False, f"no recent {region} radiograph read as {listing(list(conclusions), 'or')}")
+        regional = run.definition.imaging.regional
+        labels = [regional.label(c) if regional else c for c in conclusions]
+        return Result(False, f"no recent {region} radiograph read as {listing(labels, 'or')}")
     words = listing([radiograph_words(run.definition, region, r) for r in found])
     return Result(True, f"recent {region} radiograph: {words}", facts=tuple(e for r in found for e in r.entries))
 

@@ -66,6 +66,11 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
         (reassessed is None, "reassessment has not fired"),
         (not found, "no confirmed qualifying diagnosis recorded since reassessment"),
         (state.responded, "the patient responded at the latest checkpoint"),
+        # Spec 2.0 5.2: not on a radiograph on which advanced imaging fires (listed before it in fact_steps).
+        (
+            step_id == "injection" and any(d.step == "advanced-imaging" for d in run.decisions),
+            "advanced-imaging fired on this fact: the injection waits for a checkpoint",
+        ),
         holds="a confirmed qualifying diagnosis was recorded since reassessment",
     )
     rule = f"{step_id} (fact)"

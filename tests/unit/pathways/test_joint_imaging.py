@@ -282,6 +282,17 @@ ROWS = [
         [REASSESSED, ("1/imaging/1", 10.0, ("radiographs",)), ("1/advanced-imaging/1", 11.0, ("mri",))],
     ),
     Row(
+        "5.2 injection: not on the radiograph on which advanced imaging fires; at the next checkpoint instead",
+        (condition(7, KNEE_OA), radiograph(8, NEGATIVE)),
+        [
+            REASSESSED,
+            ("1/imaging/1", 7.0, ("radiographs",)),
+            ("1/advanced-imaging/1", 8.0, ("mri",)),
+            ("1/injection/1", 14.0, ("injection", "modify-pt")),
+        ],
+        until=15,
+    ),
+    Row(
         "5.2 injection, image before injection: a confirmed knee OA after reassessment with no knee imaging "
         "fires imaging (radiographs) instead",
         (condition(7, KNEE_OA),),
