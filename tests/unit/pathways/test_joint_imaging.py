@@ -422,3 +422,27 @@ def test_a_hip_and_knee_oa_read_only_on_their_own_radiograph() -> None:
     assert read(XR_KNEE, DEGENERATIVE, NONDIAGNOSTIC, NEGATIVE) == "degenerative"
     assert read(XR_KNEE) is None  # unread
     assert read(MRI_KNEE, NEGATIVE) is None  # not a radiograph
+
+
+def test_a_radiograph_of_an_earlier_episode_counts_while_recent() -> None:
+    """Ruling 1: region imaging counts for every episode of its region whatever its date, while recent."""
+    t = journey("knee", lambda t: t.report(60, XR_KNEE, conclusion_codes=(NEGATIVE,)))
+    second = 160  # 92 days after episode 1's last PT visit (day 68): a new episode (1.1 rule, kept by 2.0)
+    for visit in range(9):
+        t.visit(second + 4 * visit)
+    t.pain(second, 7)
+    t.pain(second + 40, 6)
+    t.adherence(second + 39, 92)
+    evaluations = run(t, second + 71, KNEE)
+    assert [(key, step_week) for key, step_week, _ in decisions(evaluations) if key.startswith("2/")] == [
+        ("2/reassessment/1", 28.86),
+        ("2/advanced-imaging/1", 32.86),  # day 230: the day-60 radiograph is 170 days old, so no radiographs again
+    ]
+
+
+def test_the_plan_definition_says_a_report_fires_advanced_imaging() -> None:
+    from pathways.fhir.plandefinition import to_plan_definition
+
+    actions = {a["id"]: a for a in to_plan_definition(KNEE)["action"]}
+    assert actions["advanced-imaging"]["trigger"][0]["name"] == "a radiograph report is recorded"
+    assert actions["imaging-conclusion"]["action"][0]["code"][0]["coding"][0]["code"] == "record-imaging-conclusion"
