@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pathways.definition.model import COUNTING_CLINICAL_STATUSES, Definition, Measure, Severity
+from pathways.definition.model import (
+    COUNTING_CLINICAL_STATUSES,
+    Definition,
+    EpisodeLine,
+    Measure,
+    RegionalImaging,
+    Severity,
+)
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 
 PERCENT_UNIT = "%"
@@ -49,6 +56,7 @@ class Facts:
     region: str | None = None
     interventions: tuple[str, ...] = ()
     imaging_code: tuple[str, str] | None = None  # the record's first imaging code, to name the study
+    conclusion: str | None = None  # a radiograph report's conclusion class (spec 2.0 5.4); None: unread
 
     @property
     def is_diagnosis(self) -> bool:
@@ -103,11 +111,51 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     if kind == "Condition":
         return _condition(definition, record, base)
     if kind in ("Procedure", "DiagnosticReport"):
-        imaging = definition.imaging_codes.first(record.codes)
+        imaging = imaging_coding(definition, record.codes)
         return replace(
-            base, interventions=_interventions(definition, record), imaging_code=imaging.key if imaging else None
+            base,
+            interventions=_interventions(definition, record, imaging is not None),
+            imaging_code=imaging.key if imaging else None,
+            conclusion=radiograph_conclusion(definition, record) if kind == "DiagnosticReport" else None,
         )
     return base
+
+
+def _imaging_lines(definition: Definition) -> tuple[EpisodeLine, ...]:
+    lines = definition.regions.episode_lines
+    return lines.lines if lines is not None else ()
+
+
+def imaging_coding(definition: Definition, codes: tuple[Coding, ...]) -> Coding | None:
+    """The first imaging code among `codes`: of `facts.imaging`, else of a line's radiographs or advanced imaging."""
+    found = definition.imaging_codes.first(codes)
+    for line in _imaging_lines(definition):
+        found = found or line.radiographs.first(codes) or line.advanced_imaging.first(codes)
+    return found
+
+
+def radiograph_conclusion(definition: Definition, record: ClinicalRecord) -> str | None:
+    """The class of a radiograph report's conclusion codes (spec 2.0 5.4); None when it has none (unread).
+
+    Each code reads as the first class that lists it, else as the class marked `otherwise`; of
+    several codes the class listed first wins (other, degenerative, non-diagnostic, negative).
+    """
+    regional = definition.imaging.regional
+    line = next((line for line in _imaging_lines(definition) if line.radiographs.matches(record.codes)), None)
+    if regional is None or line is None:
+        return None
+    read = {_conclusion_of(definition, regional, line, code) for code in record.conclusion_codes}
+    return next((c.id for c in regional.conclusions if c.id in read), None)
+
+
+def _conclusion_of(definition: Definition, regional: RegionalImaging, line: EpisodeLine, code: Coding) -> str | None:
+    """A diagnosis group's codes read as its class only for a radiograph of the group's own line."""
+    for conclusion in regional.conclusions:
+        groups = (definition.diagnosis_group(g) for g in conclusion.groups)
+        own = (g for g in groups if g.line in (None, line.id))
+        if conclusion.codes.contains(code) or any(g.codes.contains(code) for g in own):
+            return conclusion.id
+    return next((c.id for c in regional.conclusions if c.otherwise), None)
 
 
 class UnreadableValue(ValueError):
@@ -210,11 +258,11 @@ def _findings(definition: Definition, record: ClinicalRecord) -> tuple[str, ...]
     return tuple(f.id for f in definition.findings if f.codes.matches(record.codes))
 
 
-def _interventions(definition: Definition, record: ClinicalRecord) -> tuple[str, ...]:
+def _interventions(definition: Definition, record: ClinicalRecord, imaging: bool) -> tuple[str, ...]:
     found = []
     if record.source.resource_type == "Procedure" and definition.injection_codes.matches(record.codes):
         found.append(INJECTION)
-    if definition.imaging_codes.matches(record.codes):
+    if imaging:
         found.append(IMAGING)
     post_op = definition.post_op_pt
     if record.source.resource_type == "Procedure" and post_op is not None and post_op.surgery.matches(record.codes):

@@ -55,12 +55,15 @@ class Entry:
 
     `code` is the (system, code) that matched, kept for imaging so that explanations can name
     the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display.
+    `detail` is what else one rule reads of it: for a radiograph report, the class of its
+    conclusion (spec 2.0 5.4, e.g. `negative`), None when it has none (unread).
     """
 
     at: datetime
     name: str
     source: SourceRef
     code: tuple[str, str] | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

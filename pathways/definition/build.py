@@ -16,7 +16,9 @@ from pathways.definition.model import (
     CHECKPOINT_STEPS,
     FACT_STEPS,
     STEP_IDS,
+    UNREAD,
     AdherenceStep,
+    AdvancedImagingStep,
     Barrier,
     Better,
     CheckpointRow,
@@ -101,6 +103,7 @@ class Loader:
         authored = self.authored_ids()
         minor = [f.id for f in findings if f.severity is Severity.MINOR]
         previous = is_previous(self.top)
+        lines = regions.episode_lines.lines if regions.episode_lines else ()
         context = Context(
             self.systems,
             group_ids,
@@ -110,8 +113,11 @@ class Loader:
             PREVIOUS_KEYS if previous else {},
             minor_findings=minor,
             findings=[f.id for f in findings],
+            lines=[line.id for line in lines],
+            radiograph_lines=[line.id for line in lines if line.radiographs.codings],
         )
         steps = read_steps(self.r, self.top, "", context)
+        conclusions = self.conclusions(steps)
         names = Names(
             steps=(*STEP_IDS, *authored),
             row_steps=(*CHECKPOINT_STEPS, *authored),
@@ -119,6 +125,7 @@ class Loader:
             structural_groups=[g.id for g in diagnoses if g.structural],
             findings=[f.id for f in findings],
             regions=regions.ids,
+            conclusions=conclusions,
         )
         unlisted: tuple[CheckpointRow, ...] = ()
         if previous:
@@ -158,10 +165,37 @@ class Loader:
             post_op_pt=cast(PostOpStep, steps["post-op-pt"]) if "post-op-pt" in steps else None,
             unlisted_rows=unlisted,
             task_due=read_task_due(self.r, self.top),
+            advanced_imaging=cast(AdvancedImagingStep, steps["advanced-imaging"])
+            if "advanced-imaging" in steps
+            else None,
+            imaging_conclusion=cast(ProposingStep, steps.get("imaging-conclusion")),
         )
+        self.named_steps_present(definition)
         if self.r.problems:
             raise DefinitionError(self.r.problems)
         return definition
+
+    def conclusions(self, steps: Mapping[str, Any]) -> tuple[str, ...]:
+        """The radiograph conclusions rows may name (2.0): the classes of `steps.imaging.regional`, and unread."""
+        regional = cast(ImagingStep, steps["imaging"]).regional
+        known = (*regional.conclusion_ids, UNREAD) if regional else ()
+        advanced = steps.get("advanced-imaging")
+        if isinstance(advanced, AdvancedImagingStep):
+            path = join(join("steps", "advanced-imaging"), "fires_on_report")
+            for index, conclusion in enumerate(advanced.fires_on_report):
+                if conclusion not in known:
+                    self.r.report(join(path, index), f"unknown conclusion {conclusion!r}")
+        return known
+
+    def named_steps_present(self, definition: Definition) -> None:
+        """A 2.0 imaging step named by a checkpoint row or `fact_steps` must be configured under `steps`."""
+        configured = {
+            "advanced-imaging": definition.advanced_imaging,
+            "imaging-conclusion": definition.imaging_conclusion,
+        }
+        for step_id, step in configured.items():
+            if step is None and (step_id in definition.checkpoint_rows or step_id in definition.fact_steps):
+                self.r.report(join("steps", step_id), "missing (a checkpoint row or fact_steps names it)")
 
     def identity(self) -> dict[str, str]:
         values = {key: self.r.text(self.top, key, "") for key in ("url", "version", "name", "title", "description")}
@@ -316,9 +350,11 @@ class Loader:
         names = self.r.names(self.top, "fact_steps", "", FACT_STEPS, "step id")
         if len(set(names)) != len(names):
             self.r.report("fact_steps", "lists a step twice")
-        if "injection" in names and not any(row.step == "injection" for row in table):
-            index = names.index("injection")
-            self.r.report(f"fact_steps[{index}]", "injection needs a checkpoint row: its next checkpoint is read there")
+        for step_id in ("injection", "advanced-imaging"):
+            if step_id in names and not any(row.step == step_id for row in table):
+                index = names.index(step_id)
+                why = f"{step_id} needs a checkpoint row: its next checkpoint is read there"
+                self.r.report(f"fact_steps[{index}]", why)
         if "post-op-pt" in names and "post-op-pt" not in self.top.get("steps", {}):
             self.r.report(f"fact_steps[{names.index('post-op-pt')}]", "post-op-pt needs its step under steps")
         return names

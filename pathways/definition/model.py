@@ -23,13 +23,16 @@ STEP_IDS = (
     "surgical-consult",
     "red-flags",
     "relapse",
+    "advanced-imaging",
+    "imaging-conclusion",
     "post-op-pt",
 )
-"""Steps the engine knows how to evaluate; a definition configures each of them (`relapse` only when it has one)."""
+"""Steps the engine knows how to evaluate; a definition configures each of them (`relapse`, and the
+2.0 imaging steps `advanced-imaging` and `imaging-conclusion`, only when it has them)."""
 
-CHECKPOINT_STEPS = STEP_IDS[:7]
+CHECKPOINT_STEPS = (*STEP_IDS[:7], "advanced-imaging", "imaging-conclusion")
 """Built-in steps a checkpoint row may name; a definition may author more (see `CheckpointRow`)."""
-FACT_STEPS = ("injection", "medication", "surgical-consult", "post-op-pt")
+FACT_STEPS = ("injection", "medication", "surgical-consult", "post-op-pt", "advanced-imaging")
 
 
 FAMILY_MARK = "*"
@@ -345,10 +348,82 @@ class CtInstead:
     withdrawal_reason: str
 
 
+UNREAD = "unread"
+"""The conclusion of a radiograph that no report with a conclusion code reads (spec 2.0 5.4); no definition lists it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionClass:
+    """One class of radiograph conclusion (spec 2.0 5.4): the conclusion codes that read as it.
+
+    `groups`: diagnosis groups whose codes read as it too, each only for a radiograph of its own
+    line (a knee radiograph concluded with a knee OA code is degenerative). `otherwise`: every
+    code no class lists reads as this one.
+    """
+
+    id: str
+    label: str
+    codes: CodeSet
+    groups: tuple[str, ...] = ()
+    otherwise: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalImaging:
+    """Spec 2.0 section 5: imaging of a region with radiograph codes of its own (`regions.lines.<id>.radiographs`).
+
+    Such a region is imaged with radiographs first; advanced imaging and the radiograph's conclusion
+    are the steps `advanced-imaging` and `imaging-conclusion`. `conclusions` are in precedence order:
+    of several codes on one report, the class listed first wins.
+    """
+
+    explanation: str
+    recent_days: int
+    report_days: int
+    conclusions: tuple[ConclusionClass, ...]
+    eligible_on_record: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Per region, findings whose record makes the region imaging-eligible before reassessment fired."""
+
+    def eligible_findings(self, region: str) -> tuple[str, ...]:
+        return dict(self.eligible_on_record).get(region, ())
+
+    @property
+    def conclusion_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.conclusions)
+
+    def label(self, conclusion: str) -> str:
+        return next((c.label for c in self.conclusions if c.id == conclusion), conclusion)
+
+
 @dataclass(frozen=True, slots=True)
 class ImagingStep(ProposingStep):
     ct_instead: CtInstead | None = None
     """When set, an MRI contraindication recorded after the MRI proposal turns it into a CT (absent in 1.0)."""
+    regional: RegionalImaging | None = None
+    """When set, a region whose episode line has radiograph codes is imaged radiographs first (2.0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MriAlternative:
+    """A study proposed instead of the MRI when a diagnosis of `when_diagnosis` is on record and none of
+    `unless_diagnosis` (any verification status but refuted or entered-in-error), for regions with a variant."""
+
+    item: str
+    when_diagnosis: tuple[str, ...]
+    unless_diagnosis: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdvancedImagingStep(ProposingStep):
+    """Spec 2.0 5.4: MRI of the region (CT when contraindicated, or an alternative) after a radiograph.
+
+    `fires_on_report`: the conclusion classes of a radiograph report, recorded after `imaging`
+    fired, on which it fires when the report arrives (with `advanced-imaging` in `fact_steps`).
+    """
+
+    fires_on_report: tuple[str, ...]
+    instead_of_mri: MriAlternative | None = None
+    ct_instead: CtInstead | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +583,11 @@ PREDICATES: dict[str, str] = {
     "finding": "findings",
     "region": "region",
     "surgical_candidate": "none",
+    "imaging_eligible": "none",
+    "recent_radiograph": "none",
+    "recent_advanced_imaging": "none",
+    "latest_radiograph": "conclusions",
+    "radiograph_conclusion": "conclusions",
 }
 """Every predicate a condition may use, with the kind of argument it takes (`none`: written bare)."""
 
@@ -614,6 +694,10 @@ class Definition:
     """
     task_due: tuple[tuple[Priority, timedelta], ...] = ()
     """How long after it is authored a Task of each priority is due; a priority not listed has no due time."""
+    advanced_imaging: AdvancedImagingStep | None = None
+    """Spec 2.0: advanced imaging of a region after its radiograph; None before 2.0."""
+    imaging_conclusion: ProposingStep | None = None
+    """Spec 2.0: a Task to record an unread radiograph's conclusion; None before 2.0."""
 
     def due_within(self, priority: Priority) -> timedelta | None:
         """The due time of a Task of `priority`, counted from its authoredOn; None when the definition sets none."""
@@ -649,6 +733,8 @@ class Definition:
             self.injection,
             self.medication,
             self.surgical_consult,
+            *((self.advanced_imaging,) if self.advanced_imaging else ()),
+            *((self.imaging_conclusion,) if self.imaging_conclusion else ()),
             *self.authored,
             *((self.relapse,) if self.relapse else ()),
             *((self.post_op_pt,) if self.post_op_pt else ()),

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pathways.definition.model import (
-    CHECKPOINT_STEPS,
     All,
     AnyOf,
     CheckpointRow,
@@ -39,6 +38,9 @@ PREVIOUS_KEYS: dict[str, tuple[str, ...]] = {
     "medication": (WEEKS,),
 }
 """The keys each step carried in the previous format (surgical-consult set no next checkpoint)."""
+
+PREVIOUS_STEPS = (*PREVIOUS_KEYS, "surgical-consult")
+"""The built-in steps of the previous format: a step added since has a row only in the current format."""
 
 
 def is_previous(top: Node) -> bool:
@@ -95,7 +97,7 @@ class PreviousTable:
         nodes: Mapping[str, Any] = steps if isinstance(steps, Mapping) else {}
         rows: dict[str, CheckpointRow] = {}
         for step_id, path in self.r.sequence(top, "checkpoint_rows", ""):
-            if step_id not in CHECKPOINT_STEPS:
+            if step_id not in PREVIOUS_STEPS:
                 self.r.report(path, unknown_step(step_id))
             elif step_id in rows:
                 self.r.report("checkpoint_rows", "lists a step twice")

@@ -11,13 +11,17 @@ from pathways.definition.codes import read_coding
 from pathways.definition.model import (
     CONDITION_CLINICAL_STATUSES,
     COUNTING_CLINICAL_STATUSES,
+    UNREAD,
     AdherenceStep,
+    AdvancedImagingStep,
     CodeSet,
+    ConclusionClass,
     CtInstead,
     ExpectedSigns,
     ImagingStep,
     InjectionStep,
     MedicationStep,
+    MriAlternative,
     PostOpStep,
     ProgressCheckStep,
     ProposalTemplate,
@@ -26,6 +30,7 @@ from pathways.definition.model import (
     Qualifier,
     ReassessmentStep,
     RedFlagsStep,
+    RegionalImaging,
     RelapseStep,
     SeverityRule,
     SpecialtyRule,
@@ -51,11 +56,20 @@ STEP_WORDS: dict[str, tuple[str, ...]] = {
     "red-flags": ("findings",),
     "relapse": ("relapse",),
     "post-op-pt": ("procedure",),
+    "advanced-imaging": ("studies", "radiograph"),
+    "imaging-conclusion": ("radiograph",),
 }
 """Placeholders of the built-in steps; a step a definition authors has the common ones only."""
 
 CT_INSTEAD_WORDS = ("studies", "contraindicated_on")
 """Placeholders of `steps.imaging.ct_instead`: the CT proposed and the day(s) the contraindication was recorded."""
+
+REGIONAL_WORDS = ("studies", "eligibility")
+"""Placeholders of `steps.imaging.regional.explanation`: the radiographs proposed and why the region is imaged."""
+
+RADIOGRAPHS = "radiographs"
+"""The `imaging` item a region imaged radiographs first proposes (spec 2.0 5.4), with a variant per such region."""
+MRI_ITEMS = ("mri", "ct")
 
 CONDITION_WORDS = ("groups", "fact_groups")
 """Placeholders of `applies_when` besides the step's and the episode's own numbers."""
@@ -81,6 +95,10 @@ class Context:
     """Ids of the minor findings: the only ones that can be expected signs of a diagnosis."""
     findings: Sequence[str] = ()
     """Ids of every finding, for the rules of 2.0 that read one (inflammatory features, recent trauma)."""
+    lines: Sequence[str] = ()
+    """2.0: the episode lines' ids (regions too: a line's episode has the line's id as its region)."""
+    radiograph_lines: Sequence[str] = ()
+    """2.0: the lines with radiograph codes: imaged radiographs first when `steps.imaging.regional` is set."""
 
 
 class StepReader:
@@ -288,13 +306,101 @@ class StepReader:
         return self.days(node, key, path) if key in node else 0
 
     def imaging(self, value: Any, path: str) -> ImagingStep:
-        node = self.fields(value, path, self.previous("imaging"), optional=("ct_instead",))
+        node = self.fields(value, path, self.previous("imaging"), optional=("ct_instead", "regional"))
         propose = self.proposing("imaging", node, path)
-        for item in ("mri", "ct"):
-            self.require_variants(propose, item, self.context.regions, path)
+        regional = self.regional(node["regional"], join(path, "regional")) if "regional" in node else None
+        radiographs_first = self.context.radiograph_lines if regional else ()
+        for item in MRI_ITEMS:
+            self.require_variants(propose, item, [r for r in self.context.regions if r not in radiographs_first], path)
         self.require_items(propose, ("ncs",), path)
+        if radiographs_first:
+            self.require_variants(propose, RADIOGRAPHS, radiographs_first, path)
         ct_instead = self.ct_instead(node["ct_instead"], join(path, "ct_instead")) if "ct_instead" in node else None
-        return ImagingStep(**self.base("imaging", node, path), propose=propose, ct_instead=ct_instead)
+        base = self.base("imaging", node, path)
+        return ImagingStep(**base, propose=propose, ct_instead=ct_instead, regional=regional)
+
+    def regional(self, value: Any, path: str) -> RegionalImaging:
+        """Spec 2.0 section 5: radiographs first, what *recent* means, and how a radiograph's conclusion reads."""
+        keys = ("explanation", "recent_days", "report_days", "conclusions")
+        node = self.r.fields(value, path, keys, ("eligible_on_record",))
+        explanation = self.r.text(node, "explanation", path)
+        self.placeholders(explanation, join(path, "explanation"), (*COMMON_WORDS, *REGIONAL_WORDS))
+        eligible = []
+        for region, _, region_path in self.r.entries(node, "eligible_on_record", path):
+            if region not in (*self.context.regions, *self.context.lines):
+                self.r.report(region_path, f"unknown region {shown(region)}")
+            findings = node["eligible_on_record"]
+            names = self.r.names(findings, region, join(path, "eligible_on_record"), self.context.findings, "finding")
+            eligible.append((region, names))
+        return RegionalImaging(
+            explanation=explanation,
+            recent_days=self.r.integer(node, "recent_days", path, 1, 3650),
+            report_days=self.days(node, "report_days", path),
+            conclusions=self.conclusions(node, path),
+            eligible_on_record=tuple(eligible),
+        )
+
+    def conclusions(self, node: Node, path: str) -> tuple[ConclusionClass, ...]:
+        """The classes of radiograph conclusion in precedence order; `unread` is the engine's own."""
+        classes = []
+        for class_id, value, class_path in self.r.entries(node, "conclusions", path):
+            if class_id == UNREAD:
+                self.r.report(class_path, "is reserved: a radiograph without a conclusion code is unread")
+            entry = self.r.fields(value, class_path, ("label",), ("codes", "groups", "otherwise"))
+            classes.append(
+                ConclusionClass(
+                    id=class_id,
+                    label=self.r.text(entry, "label", class_path),
+                    codes=CodeSet.of(self.matched_codes(entry, "codes", class_path)),
+                    groups=self.groups(entry, "groups", class_path) if "groups" in entry else (),
+                    otherwise=self.r.boolean(entry, "otherwise", class_path),
+                )
+            )
+        if sum(c.otherwise for c in classes) > 1:
+            self.r.report(join(path, "conclusions"), "at most one class reads every other code (otherwise: true)")
+        return tuple(classes)
+
+    def matched_codes(self, node: Node, key: str, path: str) -> tuple[Coding, ...]:
+        """Codes matched against facts: ICD-10-CM families allowed."""
+        found = (
+            read_coding(self.r, self.context.systems, item, p, family_allowed=True)
+            for item, p in self.r.sequence(node, key, path)
+        )
+        return tuple(c for c in found if c is not None)
+
+    def advanced_imaging(self, value: Any, path: str) -> AdvancedImagingStep:
+        """Spec 2.0 5.4: the MRI (CT when contraindicated, or its alternative) of a region after its radiograph."""
+        node = self.fields(value, path, ("fires_on_report",), optional=("instead_of_mri", "ct_instead"))
+        propose = self.proposing("advanced-imaging", node, path)
+        for item in MRI_ITEMS:
+            self.require_variants(propose, item, self.context.radiograph_lines, path)
+        alternative = None
+        if "instead_of_mri" in node:
+            alternative = self.mri_alternative(node["instead_of_mri"], join(path, "instead_of_mri"), propose)
+        ct_instead = self.ct_instead(node["ct_instead"], join(path, "ct_instead")) if "ct_instead" in node else None
+        return AdvancedImagingStep(
+            **self.base("advanced-imaging", node, path),
+            propose=propose,
+            # checked against `steps.imaging.regional.conclusions` once every step is read (build)
+            fires_on_report=tuple(str(item) for item, _ in self.r.sequence(node, "fires_on_report", path)),
+            instead_of_mri=alternative,
+            ct_instead=ct_instead,
+        )
+
+    def mri_alternative(self, value: Any, path: str, propose: Proposing) -> MriAlternative:
+        node = self.r.fields(value, path, ("item", "when_diagnosis"), ("unless_diagnosis",))
+        item = self.r.text(node, "item", path)
+        if item and item not in {t.item for t in propose.proposals}:
+            self.r.report(join(path, "item"), f"unknown proposal item {shown(item)}")
+        unless = self.groups(node, "unless_diagnosis", path) if "unless_diagnosis" in node else ()
+        return MriAlternative(item, self.groups(node, "when_diagnosis", path), unless)
+
+    def imaging_conclusion(self, value: Any, path: str) -> ProposingStep:
+        """Spec 2.0 5.1: a Task for the coordinator to record an unread radiograph's conclusion."""
+        node = self.fields(value, path, ())
+        propose = self.proposing("imaging-conclusion", node, path)
+        self.require_items(propose, ("task",), path)
+        return ProposingStep(**self.base("imaging-conclusion", node, path), propose=propose)
 
     def ct_instead(self, value: Any, path: str) -> CtInstead:
         """The wording of the CT that replaces a proposed MRI (spec 1.1, `imaging` (CT instead))."""
@@ -479,8 +585,14 @@ _READERS = {
     "surgical-consult": "surgical_consult",
     "red-flags": "red_flags",
 }
-_OPTIONAL_READERS = {"relapse": "relapse", "post-op-pt": "post_op_pt"}
-"""Steps a definition may leave out: without `relapse`, a responder gets nothing more (1.0)."""
+_OPTIONAL_READERS = {
+    "relapse": "relapse",
+    "post-op-pt": "post_op_pt",
+    "advanced-imaging": "advanced_imaging",
+    "imaging-conclusion": "imaging_conclusion",
+}
+"""Steps a definition may leave out: without `relapse`, a responder gets nothing more (1.0); the 2.0
+imaging steps are needed only by a checkpoint row or `fact_steps` naming them, `post-op-pt` only by 2.0."""
 
 
 def read_steps(reader: Reader, node: Node, path: str, context: Context) -> dict[str, Step]:

@@ -41,6 +41,8 @@ class Names:
     structural_groups: Sequence[str]
     findings: Sequence[str]
     regions: Sequence[str]
+    conclusions: Sequence[str] = ()
+    """2.0: the radiograph conclusion classes (`steps.imaging.regional.conclusions`) and `unread`."""
 
 
 def unknown_step(step: Any) -> str:
@@ -156,9 +158,10 @@ class TableReader:
             return self.one(value, path, self.names.regions, "region")
         if kind == "groups" and value == STRUCTURAL:
             return tuple(self.names.structural_groups)
-        known, what = (
-            (self.names.diagnosis_groups, "diagnosis group") if kind == "groups" else (self.names.findings, "finding")
-        )
+        known, what = {
+            "groups": (self.names.diagnosis_groups, "diagnosis group"),
+            "conclusions": (self.names.conclusions, "radiograph conclusion"),
+        }.get(kind, (self.names.findings, "finding"))
         if not isinstance(value, list) or not value:
             self.r.report(path, f"must be a non-empty list of {what} ids")
             return ()

@@ -64,7 +64,7 @@ def _action(definition: Definition, step: Step) -> JSON:
     propose = step.propose
     action["priority"] = propose.priority.value
     if step.id in definition.fact_steps:
-        action["trigger"] = [_trigger("a diagnosis is recorded", "Condition")]
+        action["trigger"] = [_FACT_TRIGGERS.get(step.id, _trigger("a diagnosis is recorded", "Condition"))]
     action["action"] = [_proposal(step.id, template, propose.priority) for template in propose.proposals]
     return action
 
@@ -83,6 +83,10 @@ def _expression(text: str) -> JSON:
 
 def _trigger(name: str, resource_type: str) -> JSON:
     return {"type": "data-added", "name": name, "data": [{"type": resource_type}]}
+
+
+_FACT_TRIGGERS = {"advanced-imaging": _trigger("a radiograph report is recorded", "DiagnosticReport")}
+"""Fact-driven steps a fact other than a diagnosis fires (spec 2.0 5.2)."""
 
 
 def _severity(severity: str, propose: Proposing) -> JSON:

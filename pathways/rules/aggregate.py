@@ -112,7 +112,9 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
         state = _barrier(state, Entry(facts.at, name, facts.source))
     findings = [Entry(facts.at, name, facts.source) for name in facts.findings]
     interventions = [
-        Entry(facts.at, name, facts.source, facts.imaging_code if name == IMAGING else None)
+        Entry(facts.at, name, facts.source, facts.imaging_code, facts.conclusion)
+        if name == IMAGING
+        else Entry(facts.at, name, facts.source)
         for name in facts.interventions
     ]
     contraindications = [Entry(facts.at, "mri-contraindicated", facts.source)] if facts.mri_contraindicated else []

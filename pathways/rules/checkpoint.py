@@ -13,10 +13,12 @@ from pathways.definition.model import CheckpointRow
 from pathways.explain import adherence_evidence, listing, measure_evidence, remedies_text
 from pathways.model import Evidence
 from pathways.rules import context
+from pathways.rules.advanced_imaging import fire_advanced_imaging, fire_imaging_conclusion
 from pathways.rules.conditions import Moment, Result, evaluate
 from pathways.rules.imaging import fire_imaging
 from pathways.rules.interventions import fire_injection, fire_medication, fire_surgical_consult
 from pathways.rules.next_checkpoint import set_next_checkpoint
+from pathways.rules.radiographs import latest_radiograph
 from pathways.rules.relapse import evaluate_watch, start_watch
 from pathways.rules.run import ONCE, Run, decide, reasons_of, supersede
 from pathways.rules.snapshot import Snapshot, snapshot
@@ -149,6 +151,14 @@ def _imaging(run: Run, snap: Snapshot, result: Result) -> None:
     fire_imaging(run, snap)
 
 
+def _advanced_imaging(run: Run, snap: Snapshot, result: Result) -> None:
+    fire_advanced_imaging(run, snap, latest_radiograph(run, snap.region))
+
+
+def _imaging_conclusion(run: Run, snap: Snapshot, result: Result) -> None:
+    fire_imaging_conclusion(run, snap, latest_radiograph(run, snap.region))
+
+
 def _injection(run: Run, snap: Snapshot, result: Result) -> None:
     # The row's other facts (the imaging done since t0, in 1.1) are reasons too.
     fire_injection(run, snap, _confirmed(run, result, run.definition.injection.diagnosis_groups), result.facts)
@@ -216,6 +226,8 @@ _FIRE: dict[str, Fire] = {
     "adherence": _adherence,
     "reassessment": _reassessment,
     "imaging": _imaging,
+    "advanced-imaging": _advanced_imaging,
+    "imaging-conclusion": _imaging_conclusion,
     "injection": _injection,
     "medication": _medication,
     "surgical-consult": _surgical_consult,

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from pathways.definition.model import All, Condition, Not, Predicate
 from pathways.explain import listing
 from pathways.rules import context
+from pathways.rules.radiographs import (
+    imaging_eligible,
+    latest_radiograph,
+    radiograph_words,
+    recent_advanced_imaging,
+    recent_radiographs,
+)
 from pathways.rules.run import Run
 from pathways.rules.snapshot import Snapshot
 from pathways.rules.structural import surgical_candidates
@@ -164,6 +171,48 @@ def _surgical_candidate(moment: Moment, _: tuple[str, ...]) -> Result:
     return Result(True, f"a confirmed {listing(list(labels))} diagnosis counts as structural", found, (*found, *facts))
 
 
+def _imaging_eligible(moment: Moment, _: tuple[str, ...]) -> Result:
+    found = imaging_eligible(moment.run, moment.snap.region)
+    return Result(found.holds, found.reason, facts=found.facts)
+
+
+def _recent_radiograph(moment: Moment, _: tuple[str, ...]) -> Result:
+    run, region = moment.run, moment.snap.region
+    found = recent_radiographs(run, region)
+    if not found:
+        return Result(False, f"no recent {region} radiograph")
+    words = listing([radiograph_words(run.definition, region, r) for r in found])
+    return Result(True, f"recent {region} radiograph: {words}", facts=tuple(e for r in found for e in r.entries))
+
+
+def _recent_advanced_imaging(moment: Moment, _: tuple[str, ...]) -> Result:
+    region = moment.snap.region
+    found = recent_advanced_imaging(moment.run, region)
+    if found:
+        return Result(True, f"recent {region} advanced imaging is on record", facts=found)
+    return Result(False, f"no recent {region} advanced imaging")
+
+
+def _latest_radiograph(moment: Moment, conclusions: tuple[str, ...]) -> Result:
+    run, region = moment.run, moment.snap.region
+    latest = latest_radiograph(run, region)
+    if latest is None:
+        return Result(False, f"no recent {region} radiograph")
+    words = f"the latest recent {region} radiograph: {radiograph_words(run.definition, region, latest)}"
+    return Result(latest.conclusion in conclusions, words, facts=latest.entries)
+
+
+def _radiograph_conclusion(moment: Moment, conclusions: tuple[str, ...]) -> Result:
+    run, region = moment.run, moment.snap.region
+    found = [r for r in recent_radiographs(run, region) if r.conclusion in conclusions]
+    if not found:
+        regional = run.definition.imaging.regional
+        labels = [regional.label(c) if regional else c for c in conclusions]
+        return Result(False, f"no recent {region} radiograph read as {listing(labels, 'or')}")
+    words = listing([radiograph_words(run.definition, region, r) for r in found])
+    return Result(True, f"recent {region} radiograph: {words}", facts=tuple(e for r in found for e in r.entries))
+
+
 _PREDICATES: dict[str, Callable[[Moment, tuple[str, ...]], Result]] = {
     "evaluable": _evaluable,
     "adherent": _adherent,
@@ -178,4 +227,9 @@ _PREDICATES: dict[str, Callable[[Moment, tuple[str, ...]], Result]] = {
     "finding": _finding,
     "region": _region,
     "surgical_candidate": _surgical_candidate,
+    "imaging_eligible": _imaging_eligible,
+    "recent_radiograph": _recent_radiograph,
+    "recent_advanced_imaging": _recent_advanced_imaging,
+    "latest_radiograph": _latest_radiograph,
+    "radiograph_conclusion": _radiograph_conclusion,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from pathways.classify import IMAGING
 from pathways.definition.model import Definition, Severity
 from pathways.state import FIRST_EPISODE, Entry, PatientState
 
@@ -62,15 +63,18 @@ def new_episode_state(state: PatientState, start: datetime) -> PatientState:
 
 def without_earlier_episodes(definition: Definition, state: PatientState) -> PatientState:
     """Drop what no rule of an episode after the first reads: findings before its red-flag window
-    (context findings count whatever their date) and interventions before its t0. Diagnoses stay
-    on record and MRI contraindications stay true."""
+    (context findings count whatever their date) and interventions before its t0, except imaging
+    still recent at its t0 where regions are imaged radiographs first (spec 2.0, settled reading 1).
+    Diagnoses stay on record and MRI contraindications stay true."""
     start = state.episode_start
     if start is None:
         return state
     window = start - timedelta(days=definition.red_flags.window_days_before_t0)
     context = {f.id for f in definition.findings if f.severity is Severity.CONTEXT}
+    regional = definition.imaging.regional
+    recent = start if regional is None else start - timedelta(days=regional.recent_days)
     return replace(
         state,
         findings=tuple(f for f in state.findings if f.name in context or f.at >= window),
-        interventions=tuple(i for i in state.interventions if i.at >= start),
+        interventions=tuple(i for i in state.interventions if i.at >= start or (i.name == IMAGING and i.at >= recent)),
     )

@@ -10,6 +10,7 @@ from pathways.classify import IMAGING, SURGERY, Facts
 from pathways.definition.model import Definition
 from pathways.explain import listing
 from pathways.rules import context
+from pathways.rules.advanced_imaging import evaluate_advanced_imaging_fact
 from pathways.rules.imaging import evaluate_ct_instead, fire_imaging
 from pathways.rules.interventions import (
     fire_injection,
@@ -19,22 +20,27 @@ from pathways.rules.interventions import (
 )
 from pathways.rules.next_checkpoint import set_row_checkpoint
 from pathways.rules.post_op import evaluate_post_op
+from pathways.rules.radiographs import imaging_line, region_imaging_on_record
 from pathways.rules.run import ONCE, Run, holding, verdict
 from pathways.rules.snapshot import Snapshot, snapshot
 from pathways.rules.structural import young_traumatic
-from pathways.state import DiagnosisEntry
+from pathways.state import DiagnosisEntry, Entry
 
 
 def triggers_fact_steps(definition: Definition, facts: Facts) -> bool:
     """Whether a counting fact is one the fact-driven steps fire on.
 
     A diagnosis always; from version 1.1 also imaging done (an injection needs it, so it may be the
-    later of the two) and an MRI contraindication (CT instead), when the definition has those rules.
+    later of the two) and an MRI contraindication (CT instead), when the definition has those rules;
+    from 2.0 a radiograph report (advanced imaging) and a contraindication after advanced imaging's MRI.
     """
     if not facts.counts:
         return False
-    imaging_done = IMAGING in facts.interventions and definition.injection.needs_imaging
-    contraindication = facts.mri_contraindicated and definition.imaging.ct_instead is not None
+    advanced = definition.advanced_imaging
+    imaging_read = definition.injection.needs_imaging or "advanced-imaging" in definition.fact_steps
+    imaging_done = IMAGING in facts.interventions and imaging_read
+    ct_instead = definition.imaging.ct_instead is not None or (advanced is not None and advanced.ct_instead is not None)
+    contraindication = facts.mri_contraindicated and ct_instead
     surgery = SURGERY in facts.interventions
     # 2.0 (5.2): an immediate-consult diagnosis recorded before the episode opened is evaluated at its PT visits.
     opening = facts.pt_visit and definition.surgical_consult.fact_since_days_before_t0 is not None
@@ -57,6 +63,8 @@ def evaluate_fact_steps(run: Run) -> None:
     for step_id in run.definition.fact_steps:
         if step_id == "surgical-consult":
             _surgical_consult(run, snap)
+        elif step_id == "advanced-imaging":
+            evaluate_advanced_imaging_fact(run, snap)
         elif step_id in ("injection", "medication"):
             _after_reassessment(run, snap, step_id)
 
@@ -71,10 +79,15 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
         (reassessed is None, "reassessment has not fired"),
         (not found, "no confirmed qualifying diagnosis recorded since reassessment"),
         (state.responded, "the patient responded at the latest checkpoint"),
+        # Spec 2.0 5.2: not on a radiograph on which advanced imaging fires (listed before it in fact_steps).
+        (
+            step_id == "injection" and any(d.step == "advanced-imaging" for d in run.decisions),
+            "advanced-imaging fired on this fact: the injection waits for a checkpoint",
+        ),
         holds="a confirmed qualifying diagnosis was recorded since reassessment",
     )
     rule = f"{step_id} (fact)"
-    imaged = context.imaging_since_t0(state, run.now)
+    imaged = _imaging_for_injection(run, snap)
     if holds and step_id == "injection" and definition.injection.needs_imaging and not imaged:
         _image_first(run, snap, found)
         return
@@ -88,6 +101,13 @@ def _after_reassessment(run: Run, snap: Snapshot, step_id: str) -> None:
         set_row_checkpoint(run, "injection")
     else:
         fire_medication(run, snap, found)
+
+
+def _imaging_for_injection(run: Run, snap: Snapshot) -> tuple[Entry, ...]:
+    """Imaging since t0 (1.1); for a region imaged radiographs first, region imaging on record (2.0 5.2)."""
+    if imaging_line(run.definition, snap.region) is not None:
+        return region_imaging_on_record(run, snap.region)
+    return context.imaging_since_t0(run.state, run.now)
 
 
 def _image_first(run: Run, snap: Snapshot, found: Sequence[DiagnosisEntry]) -> None:

@@ -55,14 +55,17 @@ def _unvalue(data: Any) -> Value | None:
 
 
 def _entry(entry: Entry) -> list[Any]:
-    # The matched code is a fourth element only when known: states stored without it still read.
-    code = [list(entry.code)] if entry.code else []
-    return [_time(entry.at), entry.name, _ref(entry.source), *code]
+    # The matched code is a fourth element, and a radiograph's conclusion a fifth, only when known:
+    # states stored without them still read, and most entries stay three elements long.
+    code = list(entry.code) if entry.code else None
+    tail = [code, entry.detail] if entry.detail is not None else [code] if code else []
+    return [_time(entry.at), entry.name, _ref(entry.source), *tail]
 
 
 def _unentry(data: Any) -> Entry:
-    code = (data[3][0], data[3][1]) if len(data) > 3 else None
-    return Entry(_untime(data[0]), data[1], _unref(data[2]), code)
+    code = (data[3][0], data[3][1]) if len(data) > 3 and data[3] else None
+    detail = data[4] if len(data) > 4 else None
+    return Entry(_untime(data[0]), data[1], _unref(data[2]), code, detail)
 
 
 def _diagnosis(entry: DiagnosisEntry) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from pathways.definition import SHIPPED_VERSIONS, load_definition_file
-from pathways.definition.model import CHECKPOINT_STEPS, Definition
+from pathways.definition.model import Definition
+from pathways.definition.previous import PREVIOUS_STEPS
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
     CHRONIC_PAIN,
@@ -47,7 +48,7 @@ def previous_data() -> Any:
 
 def test_the_fixture_is_written_in_the_previous_format() -> None:
     data = previous_data()
-    assert data["checkpoint_rows"] == list(CHECKPOINT_STEPS)
+    assert data["checkpoint_rows"] == list(PREVIOUS_STEPS)
     assert data["steps"]["imaging"]["next_checkpoint_on_diagnosis"]
 
 
@@ -111,7 +112,7 @@ def test_a_previous_format_definition_decides_exactly_what_the_shipped_rows_deci
 
 def test_the_journeys_take_every_checkpoint_row() -> None:
     steps = {d[1] for journey in JOURNEYS.values() for d in decisions(load(previous_data()), journey)}
-    assert steps >= set(CHECKPOINT_STEPS)
+    assert steps >= set(PREVIOUS_STEPS)
 
 
 def moments(definition: Definition, t: Timeline) -> list[tuple[str, float]]:
@@ -146,7 +147,7 @@ def test_injection_left_out_of_the_previous_list_still_sets_its_checkpoint_when_
     t = nonresponder()
     t.condition(week(8), LUMBAR_DISC)
     definition = load(data)
-    assert definition.checkpoint_rows == tuple(s for s in CHECKPOINT_STEPS if s != "injection")
+    assert definition.checkpoint_rows == tuple(s for s in PREVIOUS_STEPS if s != "injection")
     # 6 weeks after the injection proposal, not the 4 weeks reassessment had set
     assert moments(definition, t) == [("reassessment", 6), ("injection", 8), ("imaging", 14)]
 
@@ -175,7 +176,7 @@ def setting(path: tuple[str | int, ...], value: Any) -> Callable[[Any], None]:
     return change
 
 
-def removing(*path: str) -> Callable[[Any], None]:
+def removing(*path: str | int) -> Callable[[Any], None]:
     def change(data: Any) -> None:
         node = data
         for key in path[:-1]:
