@@ -50,7 +50,8 @@ class Entry:
     """A dated fact kept as a set member: a visit, barrier, finding or intervention.
 
     `code` is the (system, code) that matched, kept for imaging so that explanations can name
-    the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display.
+    the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display, and
+    for findings, some of whose codes only are an expected sign (2.0: weakness 26544005).
     """
 
     at: datetime
@@ -148,6 +149,12 @@ class PatientState:
     """A finished PT visit at or after this (the last one + the new-episode gap) starts a new episode."""
     birth_date: date | None = None
     """`Patient.birthDate` (partial dates at their earliest day), for the rules of 2.0 that read an age."""
+    open_lines: tuple[str, ...] = ()
+    """2.0: the episode lines with an open episode, set by the patient's episodes for the red-flag check.
+
+    Two or more make an expected sign marked `every_open_line` need a diagnosis expecting it for every one of
+    them (findings carry no region); empty (1.x, or one episode) reads every expected sign for the patient.
+    """
 
     @property
     def t0(self) -> datetime | None:

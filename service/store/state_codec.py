@@ -144,6 +144,7 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "closed_at": _time(state.closed_at),
         "renews_at": _time(state.renews_at),
         "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
+        "open_lines": list(state.open_lines),
     }
 
 
@@ -183,4 +184,5 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         closed_at=_maybe_untime(data.get("closed_at")),
         renews_at=_maybe_untime(data.get("renews_at")),
         birth_date=None if data.get("birth_date") is None else date.fromisoformat(data["birth_date"]),
+        open_lines=tuple(data.get("open_lines", ())),
     )
