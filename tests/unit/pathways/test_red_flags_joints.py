@@ -250,6 +250,8 @@ def test_after_the_higher_task_closes_only_a_finding_dated_after_those_it_covere
     )
     patient.close(urgent, 20)
     assert patient.receive(t.finding(13, RECENT_TRAUMA), now=21).decisions == ()  # dated before the covered one
+    rebuilt = patient.receive(t.visit(-2), now=21)  # a visit before t0: every finding is checked again
+    assert "rebuild" in rebuilt.trigger and rebuilt.decisions == ()
     # more than 30 days after the others: a single minor finding again
     assert [d.severity for d in patient.receive(t.finding(50, UNABLE_TO_BEAR_WEIGHT)).decisions] == ["minor"]
 
