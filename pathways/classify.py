@@ -50,6 +50,8 @@ class Facts:
     adherence_pct: float | None = None
     barriers: tuple[str, ...] = ()
     findings: tuple[str, ...] = ()
+    finding_codes: tuple[tuple[str, tuple[str, str]], ...] = ()
+    """(finding id, the record's first code of it): some expected signs are only some codes of a finding."""
     mri_contraindicated: bool = False
     diagnosis_groups: tuple[str, ...] = ()
     triggers: bool = False
@@ -227,20 +229,24 @@ def _observation(definition: Definition, record: ClinicalRecord, base: Facts) ->
         value_keys = {c.key for c in record.value_codes}
         barriers = tuple(b.id for b in definition.barriers if b.code.key in value_keys)
     present = record.value_boolean is not False
+    found = _findings(definition, record) if present else ()
     return replace(
         base,
         measure_values=measure_values(definition, record),
         adherence_pct=_adherence(definition, record),
         barriers=barriers,
-        findings=_findings(definition, record) if present else (),
+        findings=tuple(name for name, _ in found),
+        finding_codes=found,
         mri_contraindicated=present and definition.mri_contraindicated.matches(record.codes),
     )
 
 
 def _condition(definition: Definition, record: ClinicalRecord, base: Facts) -> Facts:
+    found = _findings(definition, record)
     facts = replace(
         base,
-        findings=_findings(definition, record),
+        findings=tuple(name for name, _ in found),
+        finding_codes=found,
         mri_contraindicated=definition.mri_contraindicated.matches(record.codes),
         diagnosis_groups=tuple(g.id for g in definition.diagnoses if g.codes.matches(record.codes)),
         triggers=record.verification in TRIGGERING_VERIFICATIONS,
@@ -251,11 +257,14 @@ def _condition(definition: Definition, record: ClinicalRecord, base: Facts) -> F
     # History counts whatever its clinical status (spec 1.1, context findings): a cancer in
     # remission still makes night pain urgent. Only the context findings count, nothing else.
     context = tuple(f for f in facts.findings if definition.finding(f).severity is Severity.CONTEXT)
-    return replace(base, counts=True, findings=context) if context else facts
+    codes = tuple((name, code) for name, code in facts.finding_codes if name in context)
+    return replace(base, counts=True, findings=context, finding_codes=codes) if context else facts
 
 
-def _findings(definition: Definition, record: ClinicalRecord) -> tuple[str, ...]:
-    return tuple(f.id for f in definition.findings if f.codes.matches(record.codes))
+def _findings(definition: Definition, record: ClinicalRecord) -> tuple[tuple[str, tuple[str, str]], ...]:
+    """Each finding the record has, with the record's first code of it."""
+    matched = ((f.id, f.codes.first(record.codes)) for f in definition.findings)
+    return tuple((name, code.key) for name, code in matched if code is not None)
 
 
 def _interventions(definition: Definition, record: ClinicalRecord, imaging: bool) -> tuple[str, ...]:

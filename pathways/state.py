@@ -54,7 +54,8 @@ class Entry:
     """A dated fact kept as a set member: a visit, barrier, finding or intervention.
 
     `code` is the (system, code) that matched, kept for imaging so that explanations can name
-    the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display.
+    the study ("MRI lumbar spine without contrast 2026-02-10") from the definition's display, and
+    for findings, some of whose codes only are an expected sign (2.0: weakness 26544005).
     `detail` is what else one rule reads of it: for a radiograph report, the class of its
     conclusion (spec 2.0 5.4, e.g. `negative`), None when it has none (unread).
     """
@@ -164,6 +165,13 @@ class PatientState:
     """2.0 (spec 5.8): when a surgery Procedure put the episode in state `surgical`; it then fires no step."""
     consulted: tuple[str, ...] = ()
     """2.0 (spec 5.2): Conditions that gave a surgical-consult (b) proposal; in no later episode do they again."""
+
+    open_lines: tuple[str, ...] = ()
+    """2.0: the episode lines with an open episode, set by the patient's episodes for the red-flag check.
+
+    Two or more make an expected sign marked `every_open_line` need a diagnosis expecting it for every one of
+    them (findings carry no region); empty (1.x, or one episode) reads every expected sign for the patient.
+    """
 
     @property
     def checks_red_flags(self) -> bool:

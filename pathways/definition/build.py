@@ -20,6 +20,7 @@ from pathways.definition.model import (
     AdherenceStep,
     AdvancedImagingStep,
     Barrier,
+    BelowAge,
     Better,
     CheckpointRow,
     CodeSet,
@@ -77,6 +78,9 @@ STEP_ID = r"[a-z][a-z0-9-]{0,39}"
 RESERVED_STEP_IDS = ("episode-start", "relapse")
 """An authored step id: it becomes a `meta.tag` code and part of every decision identifier."""
 
+BELOW_AGE = "below_age"
+"""2.0: a finding's class while the patient is younger than an age (spec section 6, acute traumatic cuff tear)."""
+
 _PATTERNS = {
     "url": (r"https?://[^\s|]+", "must be an absolute http(s) URL without '|'"),
     "version": (r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?", "must be a semantic version such as 1.0.0"),
@@ -115,6 +119,8 @@ class Loader:
             findings=[f.id for f in findings],
             lines=[line.id for line in lines],
             radiograph_lines=[line.id for line in lines if line.radiographs.codings],
+            finding_codes={f.id: f.codes for f in findings},
+            lined_groups=[g.id for g in diagnoses if g.line],
         )
         steps = read_steps(self.r, self.top, "", context)
         conclusions = self.conclusions(steps)
@@ -281,11 +287,29 @@ class Loader:
         severities = tuple(s.value for s in Severity)
         findings = []
         for finding_id, value, path in self.r.entries(self.top, "findings", ""):
-            node = self.r.fields(value, path, ("label", "severity", "codes"))
+            node = self.r.fields(value, path, ("label", "severity", "codes"), ("route", BELOW_AGE))
             severity = Severity(self.r.choice(node, "severity", path, severities))
             codes = self.code_set(node, "codes", path)
-            findings.append(Finding(finding_id, self.r.text(node, "label", path), severity, codes))
+            below_age = self.below_age(node[BELOW_AGE], join(path, BELOW_AGE), severity) if BELOW_AGE in node else None
+            route = self.r.optional_text(node, "route", path)
+            findings.append(Finding(finding_id, self.r.text(node, "label", path), severity, codes, route, below_age))
         return tuple(findings)
+
+    def below_age(self, value: Any, path: str, severity: Severity) -> BelowAge:
+        """A finding's class below an age (2.0): never context, which reads no date, and never its own class."""
+        node = self.r.fields(value, path, ("years", "severity", "unknown_counts"), ("route",))
+        classes = tuple(s.value for s in Severity if s is not Severity.CONTEXT)
+        younger = Severity(self.r.choice(node, "severity", path, classes))
+        if severity is Severity.CONTEXT:
+            self.r.report(path, "a context finding counts whatever its date: it has no age rule")
+        elif younger is severity:
+            self.r.report(join(path, "severity"), f"is the finding's own severity ({severity.value})")
+        return BelowAge(
+            years=self.r.integer(node, "years", path, 1, 130),
+            severity=younger,
+            unknown_counts=self.r.boolean(node, "unknown_counts", path),
+            route=self.r.optional_text(node, "route", path),
+        )
 
     def read_neurological(self, group_ids: list[str], minor: list[str]) -> Neurological:
         node = self.r.fields(self.top.get("neurological", {}), "neurological", ("diagnosis_groups", "findings"))

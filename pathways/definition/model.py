@@ -88,11 +88,13 @@ class Better(StrEnum):
 
 
 class Severity(StrEnum):
-    """Red-flag finding classes (spec, "Red flags")."""
+    """Red-flag finding classes (spec, "Red flags"; 2.0 section 6 adds urgent-alone)."""
 
     MAJOR = "major"
     MINOR = "minor"
     CONTEXT = "context"
+    URGENT_ALONE = "urgent-alone"
+    """One such finding alone makes the urgent severity (the cluster's Task and ServiceRequest)."""
     CLINICAL = "clinical"
     """2.0: a clinical finding some steps read (`inflammatory-features`); never a red flag."""
 
@@ -128,6 +130,18 @@ class Barrier:
 
 
 @dataclass(frozen=True, slots=True)
+class BelowAge:
+    """A finding's class for a patient younger than `years` at the finding (spec 2.0 section 6, acute cuff tear)."""
+
+    years: int
+    severity: Severity
+    unknown_counts: bool
+    """Whether a patient without a birthDate counts as younger."""
+    route: str | None = None
+    """The route text of this younger form, in place of the finding's own."""
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A red-flag finding; its codes are synonyms of one finding."""
 
@@ -135,6 +149,10 @@ class Finding:
     label: str
     severity: Severity
     codes: CodeSet
+    route: str | None = None
+    """2.0: where the finding sends the patient ("same-day imaging: suspected fracture"), named beside it."""
+    below_age: BelowAge | None = None
+    """2.0: another class (and route) while the patient is younger than an age; None: one class at every age."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,6 +548,8 @@ class SeverityRule:
 
     id: str
     propose: Proposing
+    alone_explanation: str | None = None
+    """2.0, the urgent severity: the explanation when one urgent-alone finding made it (no cluster to name)."""
 
 
 CONDITION_CLINICAL_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
@@ -540,11 +560,39 @@ COUNTING_CLINICAL_STATUSES = CONDITION_CLINICAL_STATUSES[:3]
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectedSign:
+    """A minor finding, or only some of its codes (2.0: muscle weakness 26544005, not 102568007)."""
+
+    finding: str
+    codes: CodeSet | None = None
+    """None: the finding whatever its code; else only a record of it coded with one of these."""
+
+    def matches(self, finding: str, code: tuple[str, str] | None) -> bool:
+        """Whether a record of `finding` matched by `code` is this sign (with `codes`, no code kept is no match)."""
+        if finding != self.finding:
+            return False
+        return self.codes is None or (code is not None and self.codes.contains(Coding(*code)))
+
+
+@dataclass(frozen=True, slots=True)
 class ExpectedSigns:
-    """Minor findings that are expected signs of a confirmed diagnosis of `group`, not red flags on their own."""
+    """Minor findings that are expected signs of a confirmed diagnosis of `group`, not red flags on their own.
+
+    `every_open_line` (2.0 section 6): while two or more episodes are open, the sign is expected only
+    when every open episode's line has a confirmed diagnosis of a group that expects it. Without it
+    (1.1's radicular signs, ruling 3) the sign is read for the patient, whatever episodes are open.
+    """
 
     group: str
-    findings: tuple[str, ...]
+    signs: tuple[ExpectedSign, ...]
+    every_open_line: bool = False
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        return tuple(sign.finding for sign in self.signs)
+
+    def expects(self, finding: str, code: tuple[str, str] | None) -> bool:
+        return any(sign.matches(finding, code) for sign in self.signs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,10 +606,16 @@ class RedFlagsStep(Step):
     """With these clinical statuses (or none) a Condition's context finding counts (spec 1.1: any)."""
     expected_signs: tuple[ExpectedSigns, ...] = ()
     """Spec 1.1 "expected radicular signs"; none (spec 1.0): every minor finding is a red flag."""
+    lower_waits_for_higher: bool = False
+    """Spec 2.0 ruling 11: a lower severity does not fire while a Task of a higher one is open (1.x: it does)."""
 
     def groups_expecting(self, finding_id: str) -> tuple[str, ...]:
-        """Diagnosis groups of which the finding is an expected sign."""
+        """Diagnosis groups of which the finding, by some or all of its codes, is an expected sign."""
         return tuple(e.group for e in self.expected_signs if finding_id in e.findings)
+
+    def expecting(self, finding_id: str, code: tuple[str, str] | None) -> tuple[ExpectedSigns, ...]:
+        """The expected-sign lists that name the finding, as recorded with `code`."""
+        return tuple(e for e in self.expected_signs if e.expects(finding_id, code))
 
     @property
     def severities(self) -> tuple[SeverityRule, ...]:

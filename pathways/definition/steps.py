@@ -17,6 +17,7 @@ from pathways.definition.model import (
     CodeSet,
     ConclusionClass,
     CtInstead,
+    ExpectedSign,
     ExpectedSigns,
     ImagingStep,
     InjectionStep,
@@ -74,6 +75,13 @@ MRI_ITEMS = ("mri", "ct")
 CONDITION_WORDS = ("groups", "fact_groups")
 """Placeholders of `applies_when` besides the step's and the episode's own numbers."""
 
+# Red-flag keys of 2.0 (spec section 6 and ruling 11); a definition without them reads red flags as 1.x.
+LOWER_WAITS = "lower_waits_for_higher"
+EVERY_OPEN_LINE = "every_open_line"
+URGENT_SEVERITY = "cluster"
+"""The urgent severity: a cluster of minor findings, or (2.0) one urgent-alone finding."""
+ALONE_EXPLANATION = "alone_explanation"
+
 _STEP_KEYS = ("title", "description", "applies_when")
 _PROPOSING_KEYS = ("priority", "proposals", "explanation")
 _PRIORITIES = tuple(p.value for p in Priority)
@@ -99,6 +107,10 @@ class Context:
     """2.0: the episode lines' ids (regions too: a line's episode has the line's id as its region)."""
     radiograph_lines: Sequence[str] = ()
     """2.0: the lines with radiograph codes: imaged radiographs first when `steps.imaging.regional` is set."""
+    finding_codes: Mapping[str, CodeSet] = field(default_factory=dict)
+    """Each finding's codes: an expected sign narrowed to some codes names codes of its finding only."""
+    lined_groups: Sequence[str] = ()
+    """Diagnosis groups with an episode line (2.0): only their signs can be read against every open line."""
 
 
 class StepReader:
@@ -499,7 +511,8 @@ class StepReader:
 
     def red_flags(self, value: Any, path: str) -> RedFlagsStep:
         required = ("window_days_before_t0", "cluster_days", "major", "cluster", "minor")
-        node = self.fields(value, path, required, False, ("context_clinical_statuses", "expected_signs"))
+        optional = ("context_clinical_statuses", "expected_signs", LOWER_WAITS)
+        node = self.fields(value, path, required, False, optional)
         return RedFlagsStep(
             **self.base("red-flags", node, path),
             window_days_before_t0=self.days(node, "window_days_before_t0", path),
@@ -509,6 +522,7 @@ class StepReader:
             minor=self.severity("minor", node, path),
             context_clinical_statuses=self.context_clinical_statuses(node, path),
             expected_signs=self.expected_signs(node, path),
+            lower_waits_for_higher=self.r.boolean(node, LOWER_WAITS, path),
         )
 
     def relapse(self, value: Any, path: str) -> RelapseStep:
@@ -550,16 +564,55 @@ class StepReader:
         return statuses
 
     def expected_signs(self, node: Node, path: str) -> tuple[ExpectedSigns, ...]:
-        """Per diagnosis group, the minor findings that are its expected signs (spec 1.1)."""
-        signs = []
+        """Per diagnosis group, the minor findings that are its expected signs (spec 1.1; 2.0 section 6).
+
+        A group's value is a list of signs (read for the patient, 1.1) or `{signs: [...], every_open_line: true}`
+        (2.0). A sign is a minor finding's id, or `{finding: id, codes: [...]}` for some of its codes only.
+        """
+        found = []
         signs_path = join(path, "expected_signs")
         for group, value, group_path in self.r.entries(node, "expected_signs", path):
             if group not in self.context.diagnosis_groups:
                 self.r.report(group_path, f"unknown diagnosis group {shown(group)}")
-            findings = self.r.names({group: value}, group, signs_path, self.context.minor_findings, "minor finding")
-            self.unique(findings, group_path, "a finding")
-            signs.append(ExpectedSigns(group, findings))
-        return tuple(signs)
+            items: Node = {group: value}
+            key, items_path, every_open_line = group, signs_path, False
+            if isinstance(value, Mapping):
+                items = self.r.fields(value, group_path, ("signs",), (EVERY_OPEN_LINE,))
+                key, items_path = "signs", group_path
+                every_open_line = self.r.boolean(items, EVERY_OPEN_LINE, group_path)
+                if (
+                    every_open_line
+                    and group in self.context.diagnosis_groups
+                    and group not in self.context.lined_groups
+                ):
+                    self.r.report(join(group_path, EVERY_OPEN_LINE), "needs a diagnosis group with a line")
+            signs = tuple(
+                sign
+                for item, item_path in self.r.sequence(items, key, items_path)
+                if (sign := self.expected_sign(item, item_path)) is not None
+            )
+            self.unique([sign.finding for sign in signs], join(items_path, key), "a finding")
+            found.append(ExpectedSigns(group, signs, every_open_line))
+        return tuple(found)
+
+    def expected_sign(self, value: Any, path: str) -> ExpectedSign | None:
+        """A minor finding's id, or `{finding, codes}`: the finding when recorded with one of those codes only."""
+        if not isinstance(value, Mapping):
+            if value not in self.context.minor_findings:
+                self.r.report(path, f"unknown minor finding {shown(value)}")
+                return None
+            return ExpectedSign(str(value))
+        node = self.r.fields(value, path, ("finding", "codes"))
+        finding = self.r.text(node, "finding", path)
+        if finding not in self.context.minor_findings:
+            self.r.report(join(path, "finding"), f"unknown minor finding {shown(finding)}")
+            return None
+        own = self.context.finding_codes.get(finding, CodeSet.of(()))
+        codes = self.codes(node, "codes", path)
+        for index, code in enumerate(codes):
+            if not own.contains(code):
+                self.r.report(join(join(path, "codes"), index), f"{code.code} is no code of the finding {finding!r}")
+        return ExpectedSign(finding, CodeSet.of(codes))
 
     def unique(self, ids: Sequence[str], path: str, what: str) -> None:
         if len(set(ids)) != len(ids):
@@ -569,10 +622,15 @@ class StepReader:
         sub_path = join(path, key)
         if key not in node:
             return SeverityRule(key, Proposing(Priority.ROUTINE, (), ""))  # reported as missing already
-        sub = self.r.fields(node[key], sub_path, _PROPOSING_KEYS)
+        alone = (ALONE_EXPLANATION,) if key == URGENT_SEVERITY else ()
+        sub = self.r.fields(node[key], sub_path, _PROPOSING_KEYS, alone)
         propose = self.proposing("red-flags", sub, sub_path)
         self.require_items(propose, ("task",), sub_path)
-        return SeverityRule(key, propose)
+        alone_explanation = self.r.optional_text(sub, ALONE_EXPLANATION, sub_path)
+        if alone_explanation is not None:
+            allowed = (*COMMON_WORDS, *STEP_WORDS["red-flags"])
+            self.placeholders(alone_explanation, join(sub_path, ALONE_EXPLANATION), allowed)
+        return SeverityRule(key, propose, alone_explanation)
 
 
 _READERS = {

@@ -110,7 +110,8 @@ def absorb(definition: Definition, state: PatientState, facts: Facts) -> Patient
             state = replace(state, adherence=value)
     for name in facts.barriers:
         state = _barrier(state, Entry(facts.at, name, facts.source))
-    findings = [Entry(facts.at, name, facts.source) for name in facts.findings]
+    codes = dict(facts.finding_codes)
+    findings = [Entry(facts.at, name, facts.source, codes.get(name)) for name in facts.findings]
     interventions = [
         Entry(facts.at, name, facts.source, facts.imaging_code, facts.conclusion)
         if name == IMAGING

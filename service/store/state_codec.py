@@ -151,6 +151,7 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "role": state.role,
         "surgical_at": _time(state.surgical_at),
         "consulted": list(state.consulted),
+        "open_lines": list(state.open_lines),
     }
 
 
@@ -193,4 +194,5 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         role=data.get("role", WHOLE),
         surgical_at=_maybe_untime(data.get("surgical_at")),  # states stored before 2.0 have neither
         consulted=tuple(data.get("consulted", ())),
+        open_lines=tuple(data.get("open_lines", ())),
     )

@@ -170,7 +170,7 @@ def test_text_that_names_a_file_is_parsed_as_text_never_read_as_a_path() -> None
         ),
         (
             setting("findings.fever.severity", "severe"),
-            "findings.fever.severity: must be one of: major, minor, context, clinical",
+            "findings.fever.severity: must be one of: major, minor, context, urgent-alone, clinical",
         ),
         (
             setting("steps.red-flags.major.priority", "critical"),

@@ -55,6 +55,17 @@ def test_state_json_round_trips_exactly() -> None:
     assert state_to_json(state_from_json(data)) == data
     born = replace(state, birth_date=date(1961, 6, 1))
     assert state_from_json(json.loads(json.dumps(state_to_json(born)))) == born
+    two_lines = replace(state, open_lines=("knee", "shoulder"))
+    assert state_from_json(json.loads(json.dumps(state_to_json(two_lines)))) == two_lines
+    assert [f.code for f in state.findings] == [CAUDA_EQUINA]  # the finding's code, for code-only expected signs
+
+
+def test_a_state_stored_before_open_lines_were_kept_reads_as_one_episode() -> None:
+    t = Timeline()
+    t.weekly_visits(2)
+    data = json.loads(json.dumps(state_to_json(_live(t.records, 5).state)))
+    del data["open_lines"]
+    assert state_from_json(data).open_lines == ()
 
 
 def test_a_state_stored_before_imaging_kept_its_code_still_reads() -> None:
