@@ -183,9 +183,16 @@ def _apply_flags(
     assert flags is not None
     if not _reaches_flags(record, facts, flags):
         return state
-    flags, evaluation = engine.apply_record(definition, flags, record, now)
+    flags, evaluation = engine.apply_record(definition, _with_open_lines(definition, state, flags), record, now)
     merged.add(evaluation)
     return _mirror(definition, replace(state, flags=flags), now, merged)
+
+
+def _with_open_lines(definition: Definition, state: RegionalState, flags: PatientState) -> PatientState:
+    """The red-flag state told which lines have an open episode: a joint expected sign must be one for each."""
+    lines = _lines(definition)
+    open_lines = tuple(dict.fromkeys(lane.line or lines.unregioned.id for lane in state.lanes if lane.open))
+    return replace(flags, open_lines=open_lines)
 
 
 def _reaches_flags(record: ClinicalRecord, facts: Facts, flags: PatientState) -> bool:
