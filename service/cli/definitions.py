@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from service.settings import Settings
 from service.store.database import lock_patient, transaction
 from service.usecases.definitions import versions
 from service.usecases.definitions.migration import diff, migrate_patient
+from service.usecases.definitions.registry import ISSUE_LINE_EXTENSION
 
 Result = TypeVar("Result")
 
@@ -60,8 +62,25 @@ def list_command() -> None:
 def upload_command(path: Path) -> None:
     """Validate and store a definition YAML as a draft version."""
     source = path.read_text(encoding="utf-8")
-    version = _refused_plainly(lambda s: versions.upload(s, source, "cli", audit.command_line()))
+    try:
+        version = versions.upload(build(Settings.from_env()), source, "cli", audit.command_line())
+    except Problem as problem:
+        # One problem per line, each with the line of the file and the path: an editor can jump to it.
+        click.echo(f"carepath: {path}: {problem.message}", err=True)
+        for issue in problem.outcome()["issue"]:
+            if issue.get("expression"):
+                click.echo(_problem_line(path, issue), err=True)
+        sys.exit(1)
     click.echo(f"uploaded {version.reference} as a draft")
+
+
+def _problem_line(path: Path, issue: dict[str, Any]) -> str:
+    """`file.yaml:280: steps.adherence.min_adherence_pct: must be ...`, the form editors jump to."""
+    diagnostics = str(issue.get("diagnostics", ""))
+    line = next((e["valueInteger"] for e in issue.get("extension", []) if e.get("url") == ISSUE_LINE_EXTENSION), None)
+    if line is None:
+        return f"{path}: {diagnostics}"
+    return f"{path}:{line}: {diagnostics.removeprefix(f'line {line}: ')}"
 
 
 # Each status change: its command, what it does, and the word for what was done.

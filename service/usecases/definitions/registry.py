@@ -17,10 +17,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from pathways.definition import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition import Problem as DefinitionProblem
 from service.problems import Problem, issue
 from service.store import definitions as store
 from service.store.definitions import DefinitionVersion
@@ -35,6 +37,18 @@ class ShippedVersion:
 
     definition: Definition
     source: str
+
+
+# FHIR's own extension for the line of the source an issue stands on.
+ISSUE_LINE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
+
+
+def _located_issue(problem: DefinitionProblem) -> dict[str, Any]:
+    """An OperationOutcome issue naming the path (`expression`) and, when known, the line of the upload."""
+    found = issue("invalid", problem.located, [problem.path])
+    if problem.line is not None:
+        found["extension"] = [{"url": ISSUE_LINE_EXTENSION, "valueInteger": problem.line}]
+    return found
 
 
 class DefinitionUnavailable(Problem):
@@ -129,7 +143,7 @@ class DefinitionRegistry:
                 422,
                 "invalid",
                 "The definition is invalid; nothing was stored.",
-                issues=[issue("invalid", f"{p.path}: {p.reason}", [p.path]) for p in error.problems],
+                issues=[_located_issue(p) for p in error.problems],
             ) from error
         stored = store.insert(
             connection,
