@@ -14,10 +14,10 @@ from service import audit
 from service.bootstrap import Services, build
 from service.problems import Problem
 from service.settings import Settings
-from service.store.database import lock_patient, transaction
+from service.store.database import transaction
 from service.usecases.definitions import versions
-from service.usecases.definitions.migration import diff, migrate_patient
-from service.usecases.definitions.registry import ISSUE_LINE_EXTENSION
+from service.usecases.definitions.migration import diff
+from service.usecases.definitions.registry import issue_line
 
 Result = TypeVar("Result")
 
@@ -77,7 +77,7 @@ def upload_command(path: Path) -> None:
 def _problem_line(path: Path, issue: dict[str, Any]) -> str:
     """`file.yaml:280: steps.adherence.min_adherence_pct: must be ...`, the form editors jump to."""
     diagnostics = str(issue.get("diagnostics", ""))
-    line = next((e["valueInteger"] for e in issue.get("extension", []) if e.get("url") == ISSUE_LINE_EXTENSION), None)
+    line = issue_line(issue)
     if line is None:
         return f"{path}: {diagnostics}"
     return f"{path}:{line}: {diagnostics.removeprefix(f'line {line}: ')}"
@@ -127,12 +127,7 @@ def diff_command(pathway_id: str, version: str) -> None:
 def migrate_command(pathway_id: str, version: str, patient_ids: tuple[str, ...]) -> None:
     """Move the named enrolled patients to this version (read its diff first)."""
     reference = _reference(pathway_id, version)
+    moved = _refused_plainly(lambda s: versions.migrate(s, reference, patient_ids, audit.command_line()))
     for patient_id in patient_ids:
-
-        def move(services: Services, connection: sa.Connection, patient_id: str = patient_id) -> bool:
-            lock_patient(connection, patient_id)
-            target = services.definitions.get(connection, reference)
-            return migrate_patient(services, connection, patient_id, target, services.clock()) is not None
-
-        outcome = "migrated" if _run(move) else "already on it, or not enrolled"
+        outcome = "migrated" if patient_id in moved else "already on it, or not enrolled"
         click.echo(f"Patient/{patient_id}: {outcome}")

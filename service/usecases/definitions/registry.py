@@ -51,6 +51,11 @@ def _located_issue(problem: DefinitionProblem) -> dict[str, Any]:
     return found
 
 
+def issue_line(found: dict[str, Any]) -> int | None:
+    """The line of the upload an OperationOutcome issue names, if it names one."""
+    return next((e["valueInteger"] for e in found.get("extension", []) if e.get("url") == ISSUE_LINE_EXTENSION), None)
+
+
 class DefinitionUnavailable(Problem):
     """A stored version cannot be loaded (stored before today's checks, or refused by them): nothing may run on it."""
 
@@ -163,11 +168,15 @@ class DefinitionRegistry:
             )
         return self._row(connection, definition.reference)
 
-    def publish(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
-        """Make a version the one new enrolments start on; the previous one is retired for them."""
+    def publish(self, connection: sa.Connection, reference: str, now: datetime, by: str) -> DefinitionVersion:
+        """Make a version the one new enrolments start on; the previous one is retired for them.
+
+        A retired version may be published again (a rollback): versions never change, so it
+        means what it meant when it was first published.
+        """
         current = self._row(connection, reference)
-        if current.status == "retired":
-            raise Problem(409, "business-rule", f"{reference} is retired; upload a new version instead.")
+        if current.status == "active":
+            raise Problem(409, "business-rule", f"{reference} is already the active version.")
         try:
             self.get(connection, reference)  # exactly the load every worker will run on it
         except DefinitionUnavailable as unavailable:
@@ -175,7 +184,7 @@ class DefinitionRegistry:
                 422, "business-rule", f"{reference} cannot be published: {unavailable.message}"
             ) from unavailable
         store.retire_active(connection, current.pathway_id, now)
-        store.set_values(connection, reference, status="active", published_at=now)
+        store.set_values(connection, reference, status="active", published_at=now, published_by=by, retired_at=None)
         return self._row(connection, reference)
 
     def retire(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
@@ -227,11 +236,11 @@ class DefinitionRegistry:
     def _gives_way(self, connection: sa.Connection, active: DefinitionVersion) -> bool:
         """Whether the active version is one Carepath listed itself and a newer shipped one replaces it.
 
-        An administrator's version is never replaced; nor is an older shipped one when an
-        administrator took the newest one's `url|version` first.
+        An administrator's version is never replaced, nor a shipped one an administrator published,
+        nor an older shipped one when an administrator took the newest one's `url|version` first.
         """
-        if active.uploaded_by != SHIPPED_UPLOADER or active.reference == self.shipped.reference:
-            return False
+        if active.uploaded_by != SHIPPED_UPLOADER or active.published_by or active.reference == self.shipped.reference:
+            return False  # an administrator's version, or a shipped one an administrator published (a rollback)
         newest = store.version_of(connection, self.shipped.reference)
         return newest is None or newest.uploaded_by == SHIPPED_UPLOADER
 
