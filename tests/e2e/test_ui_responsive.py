@@ -9,6 +9,7 @@ fills the dead letters, so the widest content the UI shows is on the pages check
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,10 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from service.app import create_app
 from service.settings import Settings
+from service.store import events
+from service.store import subscriptions as subscription_store
+from service.store.database import transaction
 from tests.access import bearer, post_as_ehr, token_for
 from tests.accessibility import axe_violations, with_axe
 from tests.builders import CAUDA_EQUINA, adherent_non_responder, finding, shipped_definition
@@ -118,7 +123,51 @@ def seen(refusing_stack: OwnStack) -> Seen:
     wait_until(lambda: refused_red_flag() is not None, 90, what="the refused red flag to be dead-lettered")
     task_id = refused_red_flag()
     assert task_id is not None
+    with transaction(refusing_stack.engine) as connection:
+        fill_the_admin_tables(connection, patient)
     return Seen(refusing_stack, patient, task_id, coordinator, admin)
+
+
+def fill_the_admin_tables(connection: sa.Connection, patient: str) -> None:
+    """A subscription with gaps and a resource kept as rejected, stored as notification intake stores them.
+
+    Registering a subscription needs an EHR that takes writes, and this one refuses them: the rows
+    are written here so that the subscriptions and rejected-events tables are shown filled.
+    """
+    now = datetime.now(UTC)
+    subscription_id = f"sub-{uuid.uuid4().hex}"
+    subscription_store.insert(
+        connection,
+        subscription_store.Subscription(
+            id=subscription_id,
+            kind="backport",
+            topic="http://hl7.org/SubscriptionTopic/observation-and-encounter-for-physical-therapy-patients-in-this-ehr",
+            criteria=("Observation?patient=Patient/" + patient, "Encounter?patient=Patient/" + patient),
+            payload="id-only",
+            endpoint="http://127.0.0.1:8000/notifications",
+            secret_hash="0" * 64,
+            status=subscription_store.ACTIVE,
+            heartbeat_seconds=60,
+            created_at=now - timedelta(days=3),
+            ehr_status="error",
+            events_since_start=1234,
+            contiguous_through=1200,
+        ),
+    )
+    subscription_store.add_gaps(connection, subscription_id, [(1201, 1210), (1220, 1234)], now)
+    event_id, _ = events.store_event(
+        connection,
+        dedup_key=f"responsive-{uuid.uuid4().hex}",
+        channel="notification",
+        resource_type="Observation",
+        resource_id=f"{patient}-pain-without-a-value-measured-at-the-visit",
+        version_id="3",
+        patient_id=patient,
+        body={"resourceType": "Observation"},
+        received_at=now,
+    )
+    reason = "Observation.value[x]: the pain measure needs a number of its own; it has a dataAbsentReason instead"
+    events.set_aside(connection, event_id, events.REJECTED, reason, now)
 
 
 @pytest.fixture(scope="module")
