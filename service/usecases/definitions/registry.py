@@ -175,8 +175,6 @@ class DefinitionRegistry:
         means what it meant when it was first published.
         """
         current = self._row(connection, reference)
-        if current.status == "active":
-            raise Problem(409, "business-rule", f"{reference} is already the active version.")
         try:
             self.get(connection, reference)  # exactly the load every worker will run on it
         except DefinitionUnavailable as unavailable:
