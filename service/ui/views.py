@@ -218,10 +218,9 @@ def pathway_source_download() -> Response:
 
 @blueprint.get("/editor-lines.svg")
 def editor_lines() -> Response:
-    """The line numbers drawn beside the definition editor (no patient data; cached like a static file)."""
+    """The line numbers drawn beside the definition editor: an image without patient data, made once per process."""
     response = make_response(editor.gutter_svg())
     response.mimetype = "image/svg+xml"
-    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 
