@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
@@ -36,30 +36,10 @@ from tests.faults.proxy import REFUSAL, FaultPlan, FaultProxy
 from tests.processes import ARTIFACTS, ROOT, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import OwnStack, new_database, new_patient_id, own_stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 MDT_REDIS_DB = 12
 WORKLIST_REDIS_DB = 11  # queues of their own: no other module's worker takes these events to another database
 SECRET_KEY = "e2e-" + uuid.uuid4().hex  # one key for every API process of the run, as production sets it
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-browser.sh (make test does)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from service.app import create_app
 from service.settings import Settings
@@ -35,8 +35,6 @@ from tests.stack import OwnStack, new_patient_id, own_stack
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = ARTIFACTS / "screenshots" / "responsive"
 WIDTHS = (390, 1366)
 RESPONSIVE_REDIS_DB = 14  # queues of their own: no other module's worker takes these events to another database
@@ -170,17 +168,6 @@ def fill_the_admin_tables(connection: sa.Connection, patient: str) -> None:
     events.set_aside(connection, event_id, events.REJECTED, reason, now)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-browser.sh (make test does)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 def signed_in(browser: Browser, base: str, width: int, token: str | None) -> tuple[BrowserContext, Page, list[str]]:
     """A context of `width` carrying axe-core, signed in with `token` (or not); the CSP refusals it meets."""
     context = with_axe(browser.new_context(viewport={"width": width, "height": 900}))
@@ -197,6 +184,7 @@ def signed_in(browser: Browser, base: str, width: int, token: str | None) -> tup
 
 def check(page: Page, name: str, width: int) -> list[str]:
     """What is wrong with the page as shown: horizontal scrolling, axe violations. Saves its screenshot."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     problems = []
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
