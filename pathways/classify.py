@@ -99,8 +99,10 @@ def classify(definition: Definition, record: ClinicalRecord) -> Facts:
     if kind == "Condition":
         return _condition(definition, record, base)
     if kind in ("Procedure", "DiagnosticReport"):
-        imaging = next((c.key for c in record.codes if c.key in definition.imaging_codes.keys), None)
-        return replace(base, interventions=_interventions(definition, record), imaging_code=imaging)
+        imaging = definition.imaging_codes.first(record.codes)
+        return replace(
+            base, interventions=_interventions(definition, record), imaging_code=imaging.key if imaging else None
+        )
     return base
 
 

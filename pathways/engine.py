@@ -78,11 +78,13 @@ def apply_record(
     _retractions(run, [record])
     if not had_episode and run.state.t0 is not None:
         _open_episode(run)
-        evaluate_red_flags(run, run.state.findings)
+        _red_flags(run, run.state.findings)
     elif facts.counts and facts.findings:
-        evaluate_red_flags(run, [f for f in run.state.findings if f.source.reference == reference])
-    else:
+        _red_flags(run, [f for f in run.state.findings if f.source.reference == reference])
+    elif run.state.checks_red_flags:
         run.check("red-flags", False, "no finding in this fact: nothing new to check")
+    if not run.state.runs_steps:
+        return _finish(run, f"fact {reference}")
     if triggers_fact_steps(definition, facts):
         evaluate_fact_steps(run)
     else:
@@ -90,6 +92,12 @@ def apply_record(
     own = [d for d in run.state.diagnoses if d.source.reference == reference]
     move_checkpoint(run, own, [i for i in run.state.interventions if i.source.reference == reference])
     return _finish(run, f"fact {reference}")
+
+
+def _red_flags(run: Run, candidates: Sequence[Entry]) -> None:
+    """Red flags, where this state checks them (a lane leaves them to the patient's red-flag state)."""
+    if run.state.checks_red_flags:
+        evaluate_red_flags(run, candidates)
 
 
 def run_checkpoint(definition: Definition, state: PatientState, now: datetime) -> tuple[PatientState, Evaluation]:
@@ -156,9 +164,10 @@ def rebuild(
         run.set_checkpoint(t0 + timedelta(weeks=definition.episode.first_checkpoint_weeks), EPISODE_START)
         run.check("episode", True, "t0 moved: the first checkpoint moves with it", t0=t0)
     if run.state.episode is not None:
-        evaluate_red_flags(run, run.state.findings)
-        evaluate_fact_steps(run)
-        move_checkpoint(run, run.state.diagnoses, run.state.interventions)
+        _red_flags(run, run.state.findings)
+        if run.state.runs_steps:
+            evaluate_fact_steps(run)
+            move_checkpoint(run, run.state.diagnoses, run.state.interventions)
     return _finish(run, f"rebuild ({len(latest)} records)")
 
 
@@ -214,7 +223,10 @@ def _open_episode(run: Run) -> None:
     t0 = run.state.t0
     assert t0 is not None
     due = t0 + timedelta(weeks=run.definition.episode.first_checkpoint_weeks)
-    run.state = replace(run.state, episode=FIRST_EPISODE)
+    run.state = replace(run.state, episode=run.state.next_episode_id or FIRST_EPISODE)
+    if not run.state.runs_steps:
+        run.check("episode", True, "the first finished PT visit starts the red-flag period", t0=t0)
+        return
     run.set_checkpoint(due, EPISODE_START)
     run.check(
         "episode",
@@ -231,7 +243,8 @@ def _new_episode(run: Run, visit: Entry, records: Sequence[ClinicalRecord], befo
     fresh = new_episode_state(run.state, visit.at)
     run.state = _refold(run.definition, records, fresh, before, run.now)
     due = visit.at + timedelta(weeks=run.definition.episode.first_checkpoint_weeks)
-    run.set_checkpoint(due, EPISODE_START)
+    if run.state.runs_steps:
+        run.set_checkpoint(due, EPISODE_START)
     run.check(
         "episode",
         True,
@@ -255,6 +268,8 @@ def _release(run: Run) -> None:
     """The last urgent red-flag Task closed: the held checkpoint is evaluated now, then held facts."""
     pending = run.state.checkpoint
     run.check("hold", False, "released: no urgent red-flag Task is open")
+    if not run.state.runs_steps:
+        return
     if pending is not None and pending.held:
         evaluate_checkpoint(run, replace(pending, held=False))
     evaluate_fact_steps(run)

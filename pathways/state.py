@@ -13,7 +13,7 @@ pass every record to `engine.rebuild`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pathways.model import ClinicalRecord, Priority, RecordStatus, SourceRef
 
@@ -22,6 +22,10 @@ EPISODE_START = "episode-start"
 
 FIRST_EPISODE = "1"
 """The id of a patient's first episode; later ones count on (`2`, `3`, …), so ids follow from the facts."""
+
+WHOLE, LANE, FLAGS = "whole", "lane", "flags"
+"""What one state evaluates: everything (1.x, one episode line per patient); the steps of one body
+region's episodes (a lane, 2.0); or the patient's red flags (2.0: one per patient, beside its lanes)."""
 
 HOLDING_PRIORITIES = (Priority.URGENT, Priority.ASAP, Priority.STAT)
 """An open red-flag Task of these priorities holds every routine step (spec, "Red flags")."""
@@ -146,6 +150,20 @@ class PatientState:
     """When the relapse watch ended without a relapse: a finished PT visit after it starts a new episode."""
     renews_at: datetime | None = None
     """A finished PT visit at or after this (the last one + the new-episode gap) starts a new episode."""
+    birth_date: date | None = None
+    """`Patient.birthDate` (partial dates at their earliest day), for the rules of 2.0 that read an age."""
+    role: str = WHOLE
+    """`WHOLE`, `LANE` or `FLAGS`: which of the rules this state evaluates (see `pathways.lines`)."""
+    next_episode_id: str | None = None
+    """The id this state's next episode takes when the patient's episodes are numbered across lanes."""
+
+    @property
+    def checks_red_flags(self) -> bool:
+        return self.role != LANE
+
+    @property
+    def runs_steps(self) -> bool:
+        return self.role != FLAGS
 
     @property
     def t0(self) -> datetime | None:

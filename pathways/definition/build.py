@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from pathways.definition.codes import read_coding
 from pathways.definition.due import KEY as DUE_KEY
 from pathways.definition.due import read_task_due
+from pathways.definition.lines import LINE_KEYS, MEASURE_LINE, MEASURE_LINES, read_episode_lines
 from pathways.definition.model import (
     CHECKPOINT_STEPS,
     FACT_STEPS,
@@ -89,7 +91,8 @@ class Loader:
     def build(self) -> Definition:
         self.systems = self.read_systems()
         diagnoses = self.read_diagnoses()
-        regions = self.read_regions()
+        measures = self.read_measures()
+        regions = self.read_regions(diagnoses, measures)
         findings = self.read_findings()
         episode = self.read_episode()
         group_ids = [g.id for g in diagnoses]
@@ -125,7 +128,7 @@ class Loader:
         definition = Definition(
             **self.identity(),
             episode=episode,
-            measures=self.read_measures(),
+            measures=measures,
             pt_visit=self.code_set(facts, "pt_visit", "facts"),
             adherence_codes=self.code_set(facts, "adherence", "facts"),
             barrier_codes=self.code_set(facts, "barrier", "facts"),
@@ -174,7 +177,9 @@ class Loader:
         return systems
 
     def code_set(self, node: Node, key: str, path: str) -> CodeSet:
-        found = (read_coding(self.r, self.systems, item, p) for item, p in self.r.sequence(node, key, path))
+        """Codes matched against facts: ICD-10-CM families (`icd10cm|M17*`) allowed."""
+        items = self.r.sequence(node, key, path)
+        found = (read_coding(self.r, self.systems, item, p, family_allowed=True) for item, p in items)
         return CodeSet.of(c for c in found if c is not None)
 
     def read_episode(self) -> EpisodeRules:
@@ -191,7 +196,9 @@ class Loader:
         return tuple(self.measure(i, v, p) for i, v, p in self.r.entries(self.top, "measures", ""))
 
     def measure(self, measure_id: str, value: Any, path: str) -> Measure:
-        node = self.r.fields(value, path, ("label", "codes", "better", "mcid_points"), ("mcid_percent",))
+        node = self.r.fields(
+            value, path, ("label", "codes", "better", "mcid_points"), ("mcid_percent", MEASURE_LINE, MEASURE_LINES)
+        )
         percent = self.r.number(node, "mcid_percent", path, 0, 100) if "mcid_percent" in node else None
         return Measure(
             id=measure_id,
@@ -200,6 +207,8 @@ class Loader:
             better=Better(self.r.choice(node, "better", path, tuple(b.value for b in Better))),
             mcid_points=self.r.number(node, "mcid_points", path, 0, 100),
             mcid_percent=percent,
+            names_line=self.r.text(node, MEASURE_LINE, path) if MEASURE_LINE in node else None,
+            lines=tuple(str(item) for item, _ in self.r.sequence(node, MEASURE_LINES, path)),
         )
 
     def read_barriers(self) -> tuple[Barrier, ...]:
@@ -231,26 +240,43 @@ class Loader:
     def read_diagnoses(self) -> tuple[DiagnosisGroup, ...]:
         groups = []
         for group_id, value, path in self.r.entries(self.top, "diagnoses", ""):
-            node = self.r.fields(value, path, ("label", "codes", "structural"))
+            node = self.r.fields(value, path, ("label", "codes", "structural"), ("line",))
             groups.append(
                 DiagnosisGroup(
                     group_id,
                     self.r.text(node, "label", path),
                     self.code_set(node, "codes", path),
                     self.r.boolean(node, "structural", path),
+                    self.r.text(node, "line", path) if "line" in node else None,
                 )
             )
         return tuple(groups)
 
-    def read_regions(self) -> Regions:
-        node = self.r.fields(self.top.get("regions", {}), "regions", ("default", "by_code"))
+    def read_regions(self, diagnoses: tuple[DiagnosisGroup, ...], measures: tuple[Measure, ...]) -> Regions:
+        node = self.r.fields(self.top.get("regions", {}), "regions", ("default", "by_code"), LINE_KEYS)
         default = self.r.text(node, "default", "regions", "default")
         by_code = []
         for region, value, path in self.r.entries(node, "by_code", "regions"):
             if region == default:
                 self.r.report(path, "the default region needs no codes")
             by_code.append((region, self.code_set({region: value}, region, join("regions", "by_code"))))
-        return Regions(default, tuple(by_code))
+        regions = Regions(default, tuple(by_code))
+        if "lines" not in node:
+            self.no_lines_named(diagnoses, measures)
+            return regions
+        lines = read_episode_lines(self.r, self.code_set, node, regions.ids, diagnoses, measures)
+        return replace(regions, episode_lines=lines)
+
+    def no_lines_named(self, diagnoses: tuple[DiagnosisGroup, ...], measures: tuple[Measure, ...]) -> None:
+        """Without `regions.lines` no group or measure may name one: it would silently mean nothing."""
+        for group in diagnoses:
+            if group.line is not None:
+                self.r.report(
+                    join(join("diagnoses", group.id), "line"), "names an episode line, but regions has no lines"
+                )
+        for measure in measures:
+            if measure.names_line is not None or measure.lines:
+                self.r.report(join("measures", measure.id), "names an episode line, but regions has no lines")
 
     def authored_ids(self) -> tuple[str, ...]:
         """Steps the checkpoint table names that Carepath does not build in: the definition authors them."""

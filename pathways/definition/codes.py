@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from pathways.definition.model import FAMILY_MARK
 from pathways.definition.reader import Reader
 from pathways.model import Coding
 
@@ -80,17 +81,28 @@ def _cpt(code: str) -> str | None:
 _CHECKS: dict[str, Callable[[str], str | None]] = {SNOMED: _snomed, LOINC: _loinc, ICD10CM: _icd10cm, CPT: _cpt}
 
 
-def _token_problem(code: str, system: str) -> str | None:
+def _token_problem(code: str, system: str, *, family_allowed: bool) -> str | None:
     if not code or any(ch.isspace() for ch in code):
         return "has an empty code or a code with spaces"
     if code.upper() == "UNCONFIRMED":
         return "is an UNCONFIRMED placeholder, not a code"
+    if code.endswith(FAMILY_MARK):
+        if not family_allowed:
+            return "is a family: only codes matched against facts may be families, never codes sent"
+        if system != ICD10CM:
+            return "is a family: only ICD-10-CM codes form families (other systems match exactly)"
+        code = code.removesuffix(FAMILY_MARK)
     check = _CHECKS.get(system)
     return check(code) if check else None
 
 
-def read_coding(reader: Reader, systems: Mapping[str, str], value: object, path: str) -> Coding | None:
-    """Parse `alias|code` or `alias|code|display`; report and return None when it is bad."""
+def read_coding(
+    reader: Reader, systems: Mapping[str, str], value: object, path: str, *, family_allowed: bool = False
+) -> Coding | None:
+    """Parse `alias|code` or `alias|code|display`; report and return None when it is bad.
+
+    With `family_allowed`, an ICD-10-CM code may end in `*` to name a family (`icd10cm|M17*`).
+    """
     if not isinstance(value, str) or value.count("|") not in (1, 2):
         reader.report(path, "must be a code written as system-alias|code or system-alias|code|display")
         return None
@@ -99,7 +111,7 @@ def read_coding(reader: Reader, systems: Mapping[str, str], value: object, path:
     if system is None:
         reader.report(path, f"unknown code system {alias!r} (declare it under systems)")
         return None
-    problem = _token_problem(code, system)
+    problem = _token_problem(code, system, family_allowed=family_allowed)
     if problem:
         reader.report(path, f"{alias}|{code} {problem}")
         return None

@@ -31,21 +31,49 @@ CHECKPOINT_STEPS = STEP_IDS[:7]
 FACT_STEPS = ("injection", "medication", "surgical-consult")
 
 
+FAMILY_MARK = "*"
+"""Ends an ICD-10-CM family token (`icd10cm|M17*`): every code that is or starts with the family."""
+
+
 @dataclass(frozen=True, slots=True)
 class CodeSet:
-    """Codings that mean one thing; matching uses (system, code) only."""
+    """Codings that mean one thing; matching uses (system, code) only.
+
+    `families` are ICD-10-CM families (spec 2.0, "Code matching"): (system, prefix) pairs that match
+    every code equal to the prefix or starting with it as written, dot included (`M25.56` matches
+    `M25.561`). Every other code matches exactly, with no subsumption.
+    """
 
     codings: tuple[Coding, ...]
     keys: frozenset[tuple[str, str]]
+    families: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, codings: Iterable[Coding]) -> CodeSet:
         items = tuple(codings)
-        return cls(items, frozenset(c.key for c in items))
+        exact = tuple(c for c in items if not c.code.endswith(FAMILY_MARK))
+        families = tuple((c.system, c.code.removesuffix(FAMILY_MARK)) for c in items if c.code.endswith(FAMILY_MARK))
+        return cls(items, frozenset(c.key for c in exact), families)
+
+    def contains(self, coding: Coding) -> bool:
+        """True when one coding is in the set, exactly or by its family."""
+        if coding.key in self.keys:
+            return True
+        return any(coding.system == system and coding.code.startswith(prefix) for system, prefix in self.families)
 
     def matches(self, codes: Iterable[Coding]) -> bool:
         """True when any of `codes` is in the set."""
-        return not self.keys.isdisjoint(c.key for c in codes)
+        if not self.families:
+            return not self.keys.isdisjoint(c.key for c in codes)
+        return any(self.contains(c) for c in codes)
+
+    def union(self, *others: CodeSet) -> CodeSet:
+        """One set holding this set's codings and the others'."""
+        return CodeSet.of((*self.codings, *(c for other in others for c in other.codings)))
+
+    def first(self, codes: Iterable[Coding]) -> Coding | None:
+        """The first of `codes` in the set, if any."""
+        return next((c for c in codes if self.contains(c)), None)
 
 
 class Better(StrEnum):
@@ -73,6 +101,11 @@ class Measure:
     better: Better
     mcid_points: float
     mcid_percent: float | None
+    names_line: str | None = None
+    """2.0: the episode line whose instrument this is (KOOS JR: knee). Its values name the line and go to
+    that line's open episode; None for a measure of any line (pain, PSFS) or of `lines`."""
+    lines: tuple[str, ...] = ()
+    """2.0: the episode lines a value without an instrument's line may go to (LEFS: knee, hip); empty: any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +136,66 @@ class DiagnosisGroup:
     label: str
     codes: CodeSet
     structural: bool
+    line: str | None = None
+    """2.0: the episode line whose diagnoses these are (its codes name the line); None: the patient's."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeLine:
+    """A body region with episodes of its own (spec 2.0, "Regions and episodes"): what names it, how it starts.
+
+    `codes` is the line's region code set: its own region codes and every code of its diagnosis
+    groups. The spine line covers the regions of `Regions.default` and `Regions.by_code` (one
+    spine episode at a time, lumbar or cervical by the 1.x rule); every other line is one region.
+    """
+
+    id: str
+    label: str
+    codes: CodeSet
+    body_sites: CodeSet
+    first_checkpoint_weeks: int
+    covers: tuple[str, ...] = ()
+    """The 1.x regions this line holds (the spine: lumbar and cervical); empty: the line is its own region."""
+    min_age_years: int | None = None
+    radiographs: CodeSet = CodeSet.of(())
+    advanced_imaging: CodeSet = CodeSet.of(())
+    surgery: CodeSet = CodeSet.of(())
+
+    def names(self, codes: Iterable[Coding]) -> bool:
+        return self.codes.matches(codes)
+
+    @property
+    def imaging(self) -> CodeSet:
+        return self.radiographs.union(self.advanced_imaging)
+
+
+@dataclass(frozen=True, slots=True)
+class GenericProcedure:
+    """Procedure codes that name no line (CPT 20610): attributed by body site, reason, or the one candidate open."""
+
+    codes: CodeSet
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeLines:
+    """2.0: the lines with episodes of their own, in the order that breaks every tie, and what is out of scope."""
+
+    lines: tuple[EpisodeLine, ...]
+    out_of_scope: CodeSet
+    generic_procedures: tuple[GenericProcedure, ...] = ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(line.id for line in self.lines)
+
+    def line(self, line_id: str) -> EpisodeLine:
+        return next(line for line in self.lines if line.id == line_id)
+
+    @property
+    def unregioned(self) -> EpisodeLine:
+        """The line an episode with no region evidence behaves as (spec 2.0 1.4: the 1.x "else lumbar")."""
+        return next((line for line in self.lines if line.covers), self.lines[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +204,8 @@ class Regions:
 
     default: str
     by_code: tuple[tuple[str, CodeSet], ...]
+    episode_lines: EpisodeLines | None = None
+    """2.0: episodes per region; None (1.x): one episode per patient, its region by the codes on record."""
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -118,8 +213,8 @@ class Regions:
 
     def region_of(self, codes: Iterable[Coding]) -> str | None:
         """The region a set of codes names, or None when they name none."""
-        keys = {c.key for c in codes}
-        return next((region for region, code_set in self.by_code if keys & code_set.keys), None)
+        found = tuple(codes)
+        return next((region for region, code_set in self.by_code if code_set.matches(found)), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ def new_episode_state(state: PatientState, start: datetime) -> PatientState:
     """
     return replace(
         state,
-        episode=next_episode(state.episode),
+        episode=state.next_episode_id or next_episode(state.episode),
         episode_start=start,
         fired=tuple(f for f in state.fired if f.open and not f.withdrawn),
         checkpoint=None,

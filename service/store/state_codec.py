@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pathways.model import Priority, SourceRef
 from pathways.state import (
     FIRST_EPISODE,
+    WHOLE,
     Checkpoint,
     DiagnosisEntry,
     Entry,
@@ -143,6 +144,8 @@ def state_to_json(state: PatientState) -> dict[str, object]:
         "watch": None if state.watch is None else _watch(state.watch),
         "closed_at": _time(state.closed_at),
         "renews_at": _time(state.renews_at),
+        "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
+        "role": state.role,
     }
 
 
@@ -181,4 +184,6 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         watch=_unwatch(data.get("watch")),
         closed_at=_maybe_untime(data.get("closed_at")),
         renews_at=_maybe_untime(data.get("renews_at")),
+        birth_date=None if data.get("birth_date") is None else date.fromisoformat(data["birth_date"]),
+        role=data.get("role", WHOLE),
     )

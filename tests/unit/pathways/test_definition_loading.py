@@ -139,6 +139,20 @@ def test_text_that_names_a_file_is_parsed_as_text_never_read_as_a_path() -> None
             setting("diagnoses.fracture.codes[5]", "icd10cm|s32"),
             "diagnoses.fracture.codes[5]: icd10cm|s32 is not an ICD-10-CM code",
         ),
+        (
+            setting("diagnoses.fracture.codes[5]", "snomed|50448004*"),
+            "diagnoses.fracture.codes[5]: snomed|50448004* is a family: only ICD-10-CM codes form families "
+            "(other systems match exactly)",
+        ),
+        (
+            setting("diagnoses.fracture.codes[5]", "icd10cm|s3*"),
+            "diagnoses.fracture.codes[5]: icd10cm|s3* is not an ICD-10-CM code",
+        ),
+        (
+            setting("steps.medication.proposals[0].codes[0]", "icd10cm|M17*"),
+            "steps.medication.proposals[0].codes[0]: icd10cm|M17* is a family: only codes matched against facts "
+            "may be families, never codes sent",
+        ),
         (setting("facts.injection[0]", "cpt|623"), "facts.injection[0]: cpt|623 is not a CPT code (5 characters)"),
         (
             setting("facts.imaging[0]", 72148),

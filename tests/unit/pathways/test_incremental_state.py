@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -52,6 +53,8 @@ def test_state_json_round_trips_exactly() -> None:
     data = json.loads(json.dumps(state_to_json(state)))
     assert state_from_json(data) == state
     assert state_to_json(state_from_json(data)) == data
+    born = replace(state, birth_date=date(1961, 6, 1))
+    assert state_from_json(json.loads(json.dumps(state_to_json(born)))) == born
 
 
 def test_a_state_stored_before_imaging_kept_its_code_still_reads() -> None:
