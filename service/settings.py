@@ -158,6 +158,22 @@ def setting(
 
 EMPTY = "(empty)"
 HTTP = ("http", "https")
+# The folder holding `service/`: a project checkout when it also holds Carepath's pyproject.toml.
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where the embedded defaults keep their files, whatever the current directory.
+
+    In a project checkout (an editable install, `make run`) it is the checkout's `var/`, so every
+    `carepath` command finds the database `make run` uses, wherever it is run from; an installed
+    package keeps them in the user's data folder (XDG), never in a stray `./var`.
+    """
+    pyproject = _SOURCE_ROOT / "pyproject.toml"
+    if pyproject.is_file() and 'name = "carepath"' in pyproject.read_text(encoding="utf-8"):
+        return _SOURCE_ROOT / "var"
+    data_home = env.get("XDG_DATA_HOME", "").strip()
+    return (Path(data_home) if data_home else Path.home() / ".local" / "share") / "carepath"
 
 
 @dataclass(frozen=True)
@@ -166,10 +182,12 @@ class Settings:
 
     data_dir: Path = setting(
         "CAREPATH_DATA_DIR",
-        Path("./var"),
-        "Folder for the embedded SQLite database and broker files.",
+        default_data_dir(os.environ),
+        "Folder for the embedded SQLite database and broker files. Empty: `var/` of the project checkout "
+        "Carepath runs from (where `make run` keeps it), wherever a command is run; an installed package uses "
+        "`$XDG_DATA_HOME/carepath` (`~/.local/share/carepath`).",
         path(),
-        shown="./var",
+        shown="<project>/var",
     )
     database_url: str = setting(
         "DATABASE_URL",
@@ -411,6 +429,8 @@ class Settings:
         """Build settings from `environ` (default: the process environment); a bad value raises SettingsError."""
         env = os.environ if environ is None else environ
         values = {spec.name: _read(spec, env.get(spec.metadata["variable"])) for spec in declared()}
+        if not env.get("CAREPATH_DATA_DIR", "").strip():
+            values["data_dir"] = default_data_dir(env)
         data_dir: Path = values["data_dir"]
         if not values["database_url"]:
             values["database_url"] = f"sqlite:///{data_dir.resolve() / 'carepath.db'}"
@@ -485,3 +505,35 @@ def settings_table_markdown() -> str:
         for spec in declared()
     ]
     return "\n".join(rows)
+
+
+MASKED = "(set, hidden)"
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*(?P<tail>@)", re.IGNORECASE)
+
+
+def shown_value(settings: Settings, spec: dataclasses.Field[Any]) -> str:
+    """A setting's value as `carepath settings` prints it: secrets hidden, a URL's password masked."""
+    value = getattr(settings, spec.name)
+    if value is None or value == () or value == "":
+        return EMPTY
+    if spec.metadata["secret"]:
+        return MASKED
+    if isinstance(value, tuple):
+        return ", ".join("=".join(pair) for pair in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _URL_PASSWORD.sub(r"\g<head>***\g<tail>", str(value))
+
+
+def settings_table(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """The settings in effect as a plain-text table: each variable, whether the environment set it, its value."""
+    env = os.environ if environ is None else environ
+    rows = [("Variable", "From", "Value")]
+    for spec in declared():
+        variable = spec.metadata["variable"]
+        source = "environment" if env.get(variable, "").strip() else "default"
+        rows.append((variable, source, shown_value(settings, spec)))
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    lines = [f"{name:<{widths[0]}}  {source:<{widths[1]}}  {value}" for name, source, value in rows]
+    lines.insert(1, f"{'-' * widths[0]}  {'-' * widths[1]}  -----")
+    return "\n".join(lines)

@@ -10,7 +10,8 @@ parsing), `codes` and `steps` (their sections), `build` (the whole definition), 
 
 Text is only ever parsed, whatever its shape (one line of JSON included); a path is only ever
 read. A bad definition raises `DefinitionError`, whose `problems` give each exact path and
-reason, e.g. `steps.adherence.min_adherence_pct: must be between 0 and 100`.
+reason and the line of the text it stands on, e.g.
+`line 57: steps.adherence.min_adherence_pct: must be between 0 and 100`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from pathways.definition.build import build_definition
 from pathways.definition.model import Definition
 from pathways.definition.reader import DefinitionError, Problem
-from pathways.definition.safe_yaml import DefinitionBeyondLimits, parse_yaml
+from pathways.definition.safe_yaml import DefinitionBeyondLimits, parse_located
 
 __all__ = [
     "Definition",
@@ -49,8 +50,15 @@ SHIPPED = SHIPPED_VERSIONS[-1]
 
 
 def load_definition_text(text: str) -> Definition:
-    """A definition from its YAML or JSON text; the text is never taken for a file name."""
-    return build_definition(parse_yaml(text))
+    """A definition from its YAML or JSON text; the text is never taken for a file name.
+
+    Each problem names the line of its path in the text as well as the path.
+    """
+    data, lines = parse_located(text)
+    try:
+        return build_definition(data)
+    except DefinitionError as error:
+        raise error.located(lines) from None
 
 
 def load_definition_file(path: Path) -> Definition:

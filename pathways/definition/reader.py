@@ -31,10 +31,14 @@ def _clipped(text: str, limit: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a definition: where (dotted path) and why, each clipped to a readable length."""
+    """One thing wrong with a definition: where (dotted path, and the line of the text when known) and why.
+
+    Path and reason are clipped to a readable length.
+    """
 
     path: str
     reason: str
+    line: int | None = None  # 1-based, in the text as uploaded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", _clipped(self.path, MAX_PATH_CHARS))
@@ -42,6 +46,13 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+    @property
+    def located(self) -> str:
+        """`line 57: steps.adherence.min_adherence_pct: must be between 0 and 100`, the line first when known."""
+        if self.line is None or self.path.startswith("(line "):
+            return str(self)
+        return f"line {self.line}: {self}"
 
 
 class DefinitionError(ValueError):
@@ -52,7 +63,23 @@ class DefinitionError(ValueError):
         if len(problems) > MAX_PROBLEMS:
             kept += (Problem("(definition)", f"{len(problems) - MAX_PROBLEMS} more problems not listed"),)
         self.problems = kept
-        super().__init__("; ".join(str(p) for p in self.problems))
+        super().__init__("; ".join(p.located for p in self.problems))
+
+    def located(self, lines: Mapping[str, int]) -> DefinitionError:
+        """The same problems, each with the line of its path in the text (or of its nearest ancestor's)."""
+        found = type(self)([])
+        found.problems = tuple(Problem(p.path, p.reason, p.line or line_of(p.path, lines)) for p in self.problems)
+        found.args = ("; ".join(p.located for p in found.problems),)  # already bounded: not counted again
+        return found
+
+
+def line_of(path: str, lines: Mapping[str, int]) -> int | None:
+    """The line where `path` (`steps.adherence.proposals[0]`) stands, or its nearest ancestor that does."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[: path.rindex("[")] if path.endswith("]") and "[" in path else path.rpartition(".")[0]
+    return None
 
 
 def join(path: str, key: str | int) -> str:

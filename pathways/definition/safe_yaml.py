@@ -42,12 +42,17 @@ def _line(mark: Any) -> str:
     return f"(line {mark.line + 1})" if mark is not None else "(yaml)"
 
 
+def _number(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
 def _beyond(node_or_mark: Any, reason: str) -> DefinitionBeyondLimits:
-    return DefinitionBeyondLimits([Problem(_line(getattr(node_or_mark, "start_mark", node_or_mark)), reason)])
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return DefinitionBeyondLimits([Problem(_line(mark), reason, _number(mark))])
 
 
-def _problem(where: str, reason: str) -> DefinitionError:
-    return DefinitionError([Problem(where, reason)])
+def _problem(where: str, reason: str, mark: Any = None) -> DefinitionError:
+    return DefinitionError([Problem(where, reason, _number(mark))])
 
 
 def _kind(tag: str) -> str:
@@ -63,7 +68,7 @@ def _refuse_collection_keys(node: Node, path: str, seen: set[int]) -> None:
     if isinstance(node, MappingNode):
         for key, value in node.value:
             if not isinstance(key, ScalarNode):
-                raise _problem(path or "(top)", f"mapping keys must be scalars {_line(key.start_mark)}")
+                raise _problem(path or "(top)", f"mapping keys must be scalars {_line(key.start_mark)}", key.start_mark)
             _refuse_collection_keys(value, join(path, key.value), seen)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
@@ -128,9 +133,10 @@ class BoundedLoader(yaml.SafeLoader):
         except DefinitionError:
             raise
         except _UNBUILDABLE as error:
-            raise _problem(_line(node.start_mark), f"{_kind(node.tag)} that cannot be read") from error
+            raise _problem(_line(node.start_mark), f"{_kind(node.tag)} that cannot be read", node.start_mark) from error
         if isinstance(value, str) and UNSTORABLE_TEXT.search(value):
-            raise _problem(_line(node.start_mark), "text that cannot be stored (a NUL character or a lone surrogate)")
+            reason = "text that cannot be stored (a NUL character or a lone surrogate)"
+            raise _problem(_line(node.start_mark), reason, node.start_mark)
         return value
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -140,7 +146,7 @@ class BoundedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise _problem(_line(key_node.start_mark), f"duplicate key {key!r}")
+                raise _problem(_line(key_node.start_mark), f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return dict(super().construct_mapping(node, deep=deep))
 
@@ -156,13 +162,43 @@ BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_b
 BoundedLoader.add_constructor("tag:yaml.org,2002:float", BoundedLoader.construct_bounded_number)
 
 
-def parse_yaml(text: str) -> Any:
-    """The data in YAML (or JSON) text; a syntax error or broken limit becomes a `DefinitionError`."""
+def parse_located(text: str) -> tuple[Any, dict[str, int]]:
+    """The data in YAML (or JSON) text, and the line (1-based) of each path in it (`steps.adherence` → 57).
+
+    A syntax error or a broken limit becomes a `DefinitionError`.
+    The lines let a problem found later, by path, name the line an administrator must edit.
+    """
     if len(text) > MAX_SOURCE_CHARS:
         raise DefinitionBeyondLimits([Problem("(yaml)", f"longer than {MAX_SOURCE_CHARS:,} characters")])
+    loader = BoundedLoader(text)
     try:
-        return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        data = loader.construct_document(node)
     except yaml.YAMLError as error:
-        where = _line(getattr(error, "problem_mark", None))
+        mark = getattr(error, "problem_mark", None)
         reason = getattr(error, "problem", None) or "cannot be parsed"
-        raise DefinitionError([Problem(where, f"not valid YAML: {reason}")]) from error
+        raise DefinitionError([Problem(_line(mark), f"not valid YAML: {reason}", _number(mark))]) from error
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    _record_lines(node, "", lines, set())
+    return data, lines
+
+
+def _record_lines(node: Node, path: str, lines: dict[str, int], seen: set[int]) -> None:
+    """Each path's line: a mapping entry's is its key's; a node an alias repeats is walked once."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            entry = join(path, str(key.value))
+            lines.setdefault(entry, key.start_mark.line + 1)
+            _record_lines(value, entry, lines, seen)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            entry = join(path, index)
+            lines.setdefault(entry, item.start_mark.line + 1)
+            _record_lines(item, entry, lines, seen)

@@ -14,10 +14,10 @@ from service.api.context import services
 from service.api.outcomes import fhir_response
 from service.bootstrap import Services
 from service.problems import Problem
-from service.store.database import lock_patient, transaction
+from service.store.database import transaction
 from service.store.definitions import DefinitionVersion
 from service.usecases.definitions import versions
-from service.usecases.definitions.migration import diff, migrate_patient
+from service.usecases.definitions.migration import diff
 
 Read = TypeVar("Read")
 
@@ -144,12 +144,5 @@ def migrate(pathway_id: str, version: str) -> Response:
     patient_ids = body.get("patients") if isinstance(body, dict) else None
     if not isinstance(patient_ids, list) or not all(isinstance(p, str) for p in patient_ids) or not patient_ids:
         raise Problem(400, "required", 'Name the patients to migrate: {"patients": ["id", ...]}.', ["patients"])
-    svc = services()
-    migrated = []
-    for patient_id in patient_ids:
-        with transaction(svc.db) as connection:
-            lock_patient(connection, patient_id)
-            target = svc.definitions.get(connection, reference)
-            if migrate_patient(svc, connection, patient_id, target, svc.clock()) is not None:
-                migrated.append(patient_id)
+    migrated = versions.migrate(services(), reference, patient_ids, current_actor())
     return jsonify(target=reference, migrated=migrated)

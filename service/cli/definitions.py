@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -13,9 +14,10 @@ from service import audit
 from service.bootstrap import Services, build
 from service.problems import Problem
 from service.settings import Settings
-from service.store.database import lock_patient, transaction
+from service.store.database import transaction
 from service.usecases.definitions import versions
-from service.usecases.definitions.migration import diff, migrate_patient
+from service.usecases.definitions.migration import diff
+from service.usecases.definitions.registry import issue_line
 
 Result = TypeVar("Result")
 
@@ -60,8 +62,25 @@ def list_command() -> None:
 def upload_command(path: Path) -> None:
     """Validate and store a definition YAML as a draft version."""
     source = path.read_text(encoding="utf-8")
-    version = _refused_plainly(lambda s: versions.upload(s, source, "cli", audit.command_line()))
+    try:
+        version = versions.upload(build(Settings.from_env()), source, "cli", audit.command_line())
+    except Problem as problem:
+        # One problem per line, each with the line of the file and the path: an editor can jump to it.
+        click.echo(f"carepath: {path}: {problem.message}", err=True)
+        for issue in problem.outcome()["issue"]:
+            if issue.get("expression"):
+                click.echo(_problem_line(path, issue), err=True)
+        sys.exit(1)
     click.echo(f"uploaded {version.reference} as a draft")
+
+
+def _problem_line(path: Path, issue: dict[str, Any]) -> str:
+    """`file.yaml:280: steps.adherence.min_adherence_pct: must be ...`, the form editors jump to."""
+    diagnostics = str(issue.get("diagnostics", ""))
+    line = issue_line(issue)
+    if line is None:
+        return f"{path}: {diagnostics}"
+    return f"{path}:{line}: {diagnostics.removeprefix(f'line {line}: ')}"
 
 
 # Each status change: its command, what it does, and the word for what was done.
@@ -108,12 +127,7 @@ def diff_command(pathway_id: str, version: str) -> None:
 def migrate_command(pathway_id: str, version: str, patient_ids: tuple[str, ...]) -> None:
     """Move the named enrolled patients to this version (read its diff first)."""
     reference = _reference(pathway_id, version)
+    moved = _refused_plainly(lambda s: versions.migrate(s, reference, patient_ids, audit.command_line()))
     for patient_id in patient_ids:
-
-        def move(services: Services, connection: sa.Connection, patient_id: str = patient_id) -> bool:
-            lock_patient(connection, patient_id)
-            target = services.definitions.get(connection, reference)
-            return migrate_patient(services, connection, patient_id, target, services.clock()) is not None
-
-        outcome = "migrated" if _run(move) else "already on it, or not enrolled"
+        outcome = "migrated" if patient_id in moved else "already on it, or not enrolled"
         click.echo(f"Patient/{patient_id}: {outcome}")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import click
@@ -104,9 +105,17 @@ def run(port: int | None) -> None:
         subprocess.Popen([*carepath, "beat"], env=env),
         subprocess.Popen([*carepath, "serve"], env=env),
     ]
-    click.echo(f"Carepath is running on http://{settings.host}:{settings.port} (Ctrl-C to stop)")
-    click.echo("Create a token: carepath tokens create --role admin --name you")
+    address = f"http://{settings.host}:{settings.port}"
+    click.echo(f"Carepath is running on {address} (Ctrl-C to stop); change the port with PORT=8001 or --port 8001")
+    click.echo(f"The web UI: {address}/ui/")
+    click.echo(f"Create a token to sign in with: {carepath_command()} tokens create --role admin --name you")
     _supervise(children)
+
+
+def carepath_command() -> str:
+    """The full path of the `carepath` command beside this Python (the virtualenv's), so it can be copied as is."""
+    beside = Path(sys.executable).parent / "carepath"
+    return str(beside) if beside.exists() else "carepath"
 
 
 def _supervise(children: list[subprocess.Popen[Any]]) -> None:

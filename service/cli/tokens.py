@@ -13,8 +13,6 @@ if TYPE_CHECKING:
     from service.audit import Actor
     from service.bootstrap import Services
 
-NOT_MIGRATED = "the database has no token table yet: run `carepath migrate` (or `carepath run`) first"
-
 
 def _services() -> Services:
     from service.bootstrap import build
@@ -27,12 +25,6 @@ def _actor() -> Actor:
     from service.audit import Actor
 
     return Actor(cli_identity())
-
-
-def _database_errors() -> tuple[type[Exception], ...]:
-    import sqlalchemy as sa
-
-    return (sa.exc.OperationalError, sa.exc.ProgrammingError)
 
 
 @click.group()
@@ -58,8 +50,6 @@ def create_command(role: str, name: str) -> None:
             audit.record(connection, actor, audit.CREATE, "token-create", [f"Token/{record.id}"], now)
     except Problem as problem:
         raise click.ClickException(problem.message) from None
-    except _database_errors():
-        raise click.ClickException(NOT_MIGRATED) from None
     click.echo(f"token {record.id} ({record.role}) for {record.name}; it is shown only now:", err=True)
     click.echo(token)
 
@@ -71,11 +61,8 @@ def list_command() -> None:
     from service.store.database import transaction
 
     services = _services()
-    try:
-        with transaction(services.db) as connection:
-            found = store.all_tokens(connection)
-    except _database_errors():
-        raise click.ClickException(NOT_MIGRATED) from None
+    with transaction(services.db) as connection:
+        found = store.all_tokens(connection)
     if not found:
         click.echo("no tokens")
     for t in found:
@@ -93,14 +80,11 @@ def revoke_command(token_id: int) -> None:
     from service.store.database import transaction
 
     services, actor = _services(), _actor()
-    try:
-        with transaction(services.db) as connection:
-            now = services.clock()
-            record = store.revoke(connection, token_id, now)
-            if record is not None:
-                audit.record(connection, actor, audit.UPDATE, "token-revoke", [f"Token/{token_id}"], now)
-    except _database_errors():
-        raise click.ClickException(NOT_MIGRATED) from None
+    with transaction(services.db) as connection:
+        now = services.clock()
+        record = store.revoke(connection, token_id, now)
+        if record is not None:
+            audit.record(connection, actor, audit.UPDATE, "token-revoke", [f"Token/{token_id}"], now)
     if record is None:
         raise click.ClickException(f"no token {token_id}")
     click.echo(

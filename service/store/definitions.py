@@ -23,6 +23,7 @@ class DefinitionVersion:
     uploaded_by: str | None
     published_at: datetime | None
     retired_at: datetime | None
+    published_by: str | None = None
 
     @property
     def reference(self) -> str:

@@ -249,6 +249,8 @@ pathway_definitions = numbered_table(
     sa.Column("uploaded_by", sa.String(120)),
     sa.Column("published_at", UtcDateTime()),
     sa.Column("retired_at", UtcDateTime()),
+    # Who published it; empty when Carepath made one of its shipped versions active itself.
+    sa.Column("published_by", sa.String(120)),
     sa.UniqueConstraint("url", "version", name="uq_pathway_definitions_url_version"),
 )
 

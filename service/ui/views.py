@@ -14,7 +14,7 @@ from service.access.token_cache import revocation_delay
 from service.api.access import authenticator
 from service.api.context import dispatcher, services
 from service.problems import Problem
-from service.ui import navigation, operations, pathway, patients, worklist
+from service.ui import editor, navigation, operations, pathway, patients, worklist
 from service.ui.session import (
     Refused,
     actor,
@@ -207,9 +207,8 @@ def pathway_page() -> str:
 @blueprint.post("/pathway/upload")
 @requires(ADMIN)
 def pathway_upload() -> Any:
-    """Store a new draft; a refusal re-renders the page with each path and reason next to the text."""
-    file = request.files.get("file")
-    source = file.read().decode("utf-8", errors="replace") if file and file.filename else request.form.get("source", "")
+    """Store a new draft; a refusal re-renders the page with each line, path and reason next to the text."""
+    source = _sent_text("file", "source")
     result = pathway.upload(services(), source, actor())
     if result.version is not None:
         flash(f"Uploaded {result.version.version} as a draft. Review its diagram and diff, then publish it.")
@@ -219,21 +218,65 @@ def pathway_upload() -> Any:
     return page, 422
 
 
-# Each status change, and what the administrator is told after it (the version's name at `{}`).
-_STATUS_CHANGES = {
-    "publish": (versions.publish, "Published {}: new patients start on it; enrolled patients stay where they are."),
-    "retire": (versions.retire, "Retired {}: no new enrolments; patients on it stay on it."),
-}
+def _sent_text(file_field: str, text_field: str) -> str:
+    """The text of the file chosen in `file_field`, else what was pasted in `text_field`."""
+    file = request.files.get(file_field)
+    if file and file.filename:
+        return str(file.read().decode("utf-8", errors="replace"))
+    return request.form.get(text_field, "")
 
 
-@blueprint.post("/pathway/publish", endpoint="pathway_publish", defaults={"change": "publish"})
-@blueprint.post("/pathway/retire", endpoint="pathway_retire", defaults={"change": "retire"})
+@blueprint.get("/pathway/publish")
 @requires(ADMIN)
-def pathway_change_status(change: str) -> Response:
-    change_status, message = _STATUS_CHANGES[change]
-    version = change_status(services(), request.form.get("reference", ""), actor())
-    flash(message.format(version.version))
+def pathway_publish_confirm() -> str:
+    """Ask before publishing: which version it retires, and what changes from it."""
+    publication = versions.preview_publication(services(), request.args.get("version", ""))
+    return render_template("publish.html", publication=publication)
+
+
+@blueprint.post("/pathway/publish")
+@requires(ADMIN)
+def pathway_publish() -> Response:
+    publication = versions.preview_publication(services(), request.form.get("reference", ""))
+    version = versions.publish(services(), publication.version.reference, actor())
+    retired = f" It retired {publication.retires.version}." if publication.retires else ""
+    flash(f"Published {version.version}: new patients start on it; enrolled patients stay where they are.{retired}")
     return redirect_to("ui.pathway_page", version=version.reference)
+
+
+@blueprint.post("/pathway/retire")
+@requires(ADMIN)
+def pathway_retire() -> Response:
+    version = versions.retire(services(), request.form.get("reference", ""), actor())
+    flash(f"Retired {version.version}: no new enrolments; patients on it stay on it.")
+    return redirect_to("ui.pathway_page", version=version.reference)
+
+
+@blueprint.get("/pathway/source")
+@requires(ADMIN)
+def pathway_source() -> str:
+    """A version's YAML, numbered line by line."""
+    version, text = pathway.source(services(), request.args.get("version", ""))
+    return render_template("source.html", version=version, numbered=pathway.numbered(text))
+
+
+@blueprint.get("/pathway/source.yaml")
+@requires(ADMIN)
+def pathway_source_download() -> Response:
+    """A version's YAML as a file, exactly as uploaded (or shipped)."""
+    version, text = pathway.source(services(), request.args.get("version", ""))
+    response = make_response(text)
+    response.mimetype = "application/yaml"
+    response.headers["Content-Disposition"] = f'attachment; filename="{pathway.file_name(version)}"'
+    return response
+
+
+@blueprint.get("/editor-lines.svg")
+def editor_lines() -> Response:
+    """The line numbers drawn beside the definition editor: an image without patient data, made once per process."""
+    response = make_response(editor.gutter_svg())
+    response.mimetype = "image/svg+xml"
+    return response
 
 
 @blueprint.get("/pathway/diff")
@@ -244,17 +287,28 @@ def pathway_diff() -> str:
     return render_template("diff.html", reference=reference, changes=changes)
 
 
+@blueprint.post("/pathway/migrate")
+@requires(ADMIN)
+def pathway_migrate() -> Response:
+    """Move the patients the diff listed (and the administrator kept ticked) to the version; audited per patient."""
+    reference, patient_ids = request.form.get("reference", ""), request.form.getlist("patient")
+    if not patient_ids:
+        raise Refused(400, "Tick the patients to migrate.")
+    moved = versions.migrate(services(), reference, patient_ids, actor())
+    flash(f"Migrated {len(moved)} of {len(patient_ids)} patient{'s' if len(patient_ids) != 1 else ''} to {reference}.")
+    return redirect_to("ui.pathway_diff", version=reference)
+
+
 @blueprint.post("/pathway/simulate")
 @requires(ADMIN)
-def pathway_simulate() -> str:
-    """Replay an uploaded Bundle up to a date and list what would have been proposed."""
-    file = request.files.get("bundle")
-    text = file.read().decode("utf-8", errors="replace") if file and file.filename else request.form.get("bundle", "")
+def pathway_simulate() -> Any:
+    """Replay a Bundle up to a date and list what would have been proposed; a refusal keeps the form as sent."""
+    text = _sent_text("bundle", "bundle_text")
     reference, moment = request.form.get("reference", ""), request.form.get("date", "")
-    found = pathway.simulate(services(), reference, text, moment, actor())
+    simulation = pathway.simulate(services(), reference, text, moment, actor())
     overview = pathway.overview(services(), reference or None)
-    simulation = {"date": moment, "proposals": found}
-    return render_template("pathway.html", overview=overview, upload=None, source="", simulation=simulation)
+    page = render_template("pathway.html", overview=overview, upload=None, source="", simulation=simulation)
+    return page, 422 if simulation.error else 200
 
 
 @blueprint.get("/admin/dead-letters")

@@ -9,6 +9,7 @@ definition `NAME.yaml` states its expected outcome in its header comment.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,12 +22,16 @@ import yaml
 
 from pathways.definition import SHIPPED, load_definition_file
 from pathways.model import PATHWAY_STEP_SYSTEM
+from tests.processes import start_api
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
 JOURNEYS = sorted(EXAMPLES.glob("*.json"))
 MDT_DEFINITION = EXAMPLES / "pt-nonresponse-mdt.yaml"
 EXPECT_BLOCK = re.compile(r"```yaml\n(expect:.*?)```", re.DOTALL)
+EXAMPLES_README = EXAMPLES / "README.md"
+BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
+SHOWN_BASE = "http://127.0.0.1:8000"  # `make run`'s address, as the examples show it
 
 
 def expectations(journey: Path) -> list[dict[str, Any]]:
@@ -80,6 +85,8 @@ def test_every_example_has_a_description_stating_its_expected_outcome() -> None:
     for path in sorted(EXAMPLES.iterdir()):
         if path.suffix == ".json":
             assert expectations(path), f"{path.name}: its description expects nothing"
+        elif path.name == "README.md":
+            continue
         elif path.suffix == ".md":
             assert path.with_suffix(".json").exists(), f"{path.name} describes no journey"
         elif path.suffix == ".yaml":
@@ -152,3 +159,72 @@ def test_bad_arguments_exit_2_with_one_clear_line(arguments: list[str], line: st
     assert (done.returncode, done.stdout) == (2, "")
     (shown,) = done.stderr.splitlines()
     assert shown.startswith(line)
+
+
+def shown_commands() -> list[str]:
+    """Each command the examples' README shows, continuation lines joined, comments left out."""
+    commands = []
+    for block in BASH_BLOCK.findall(EXAMPLES_README.read_text(encoding="utf-8")):
+        for command in block.replace("\\\n", " ").splitlines():
+            if command.strip() and not command.lstrip().startswith("#"):
+                commands.append(" ".join(command.split()))
+    return commands
+
+
+def test_every_file_in_docs_examples_is_described_in_its_readme_which_the_readme_names() -> None:
+    described = EXAMPLES_README.read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([^`]+)` \|", described, re.MULTILINE))
+    files = {path.name for path in EXAMPLES.iterdir()} - {"README.md"}
+    assert files == rows, f"described but missing: {rows - files}; not described: {files - rows}"
+    assert "docs/examples/README.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def journey_of(command: str) -> str:
+    found = re.search(r"docs/examples/\S+\.json", command)
+    assert found, command
+    return found.group(0)
+
+
+def test_each_journey_the_readme_shows_runs_as_shown_with_the_status_its_description_expects() -> None:
+    runs = {ROOT / journey_of(c): c for c in shown_commands() if c.startswith("carepath simulate ")}
+    assert set(runs) == set(JOURNEYS)
+    for journey, run in runs.items():
+        arguments = run.split()[1:]
+        done = subprocess.run(
+            [sys.executable, "-m", "service.cli", *arguments], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+        refused = any("exit" in expected for expected in expectations(journey))
+        assert done.returncode == (2 if refused else 0), f"{run}: {done.stderr}"
+
+
+@pytest.fixture()
+def embedded(tmp_path: Path) -> dict[str, str]:
+    """`make run`'s embedded defaults on a data folder of their own, migrated."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREPATH_", "DATABASE_", "REDIS_", "EHR_"))}
+    env |= {"CAREPATH_DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING", "SECRET_KEY": "doc-examples"}
+    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
+    return env
+
+
+def test_the_definition_posts_to_the_api_as_the_readme_shows_and_uploads_with_the_command(
+    embedded: dict[str, str],
+) -> None:
+    """The `curl` lines run in bash as written, against `carepath serve` on the embedded defaults."""
+    api, base = start_api(embedded, name="doc-examples-api")
+    try:
+        shown = "\n".join(c for c in shown_commands() if not c.startswith("carepath "))
+        script = shown.replace(SHOWN_BASE, base).replace("curl -s ", "curl -s -w '\\n%{http_code}' ")
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=embedded, cwd=ROOT, **CAPTURED)
+        assert done.returncode == 0, done.stderr
+        *body, status = done.stdout.splitlines()
+        assert status == "201", done.stdout
+        answer = json.loads("\n".join(body))
+        assert (answer["version"], answer["status"]) == ("1.1.0-mdt.1", "draft")
+    finally:
+        api.stop()
+    upload = next(c for c in shown_commands() if c.startswith("carepath definitions upload ")).split()[1:]
+    again = subprocess.run([sys.executable, "-m", "service.cli", *upload], env=embedded, cwd=ROOT, **CAPTURED)
+    assert again.returncode == 1 and "exists; versions are immutable" in again.stderr  # stored once, as it says
+
+
+CAPTURED: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 120}

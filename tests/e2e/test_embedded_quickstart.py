@@ -52,7 +52,9 @@ def test_carepath_run_turns_a_posted_event_into_a_task_with_no_services_configur
             return bundle["total"] >= 1
 
         wait_until(task_listed, 60, what="a Task at GET /fhir/Task")
-        assert "carepath tokens create --role admin" in (ARTIFACTS / "carepath-run.log").read_text()
+        printed = (ARTIFACTS / "carepath-run.log").read_text()
+        assert f"The web UI: {base}/ui/" in printed
+        assert f"{Path(sys.executable).parent / 'carepath'} tokens create --role admin" in printed  # copied as is
         ready = requests.get(f"{base}/readyz", timeout=10).json()
         assert ready["checks"]["database"]["status"] == "ok"
         assert ready["checks"]["broker"]["status"] == "ok"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
@@ -36,30 +36,10 @@ from tests.faults.proxy import REFUSAL, FaultPlan, FaultProxy
 from tests.processes import ARTIFACTS, ROOT, CarepathProcess, migrate, start_api, start_worker, wait_until
 from tests.stack import OwnStack, new_database, new_patient_id, own_stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 MDT_REDIS_DB = 12
 WORKLIST_REDIS_DB = 11  # queues of their own: no other module's worker takes these events to another database
 SECRET_KEY = "e2e-" + uuid.uuid4().hex  # one key for every API process of the run, as production sets it
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-browser.sh (make test does)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture()
@@ -193,10 +173,13 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
 
     fixed = shipped_definition("1.2.0")
     broken = fixed.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    broken_line = 1 + broken.splitlines().index(next(x for x in broken.splitlines() if "min_adherence_pct: 180" in x))
     page.get_by_label("or paste the YAML").fill(broken)
     page.get_by_role("button", name="Upload").click()
     errors = page.locator("#upload-errors")
-    expect(errors).to_contain_text("steps.adherence.min_adherence_pct")
+    expect(errors).to_contain_text(f"line {broken_line}: steps.adherence.min_adherence_pct: must be between 0 and 100")
+    expect(page.locator(f"ol.source li#L{broken_line}.marked")).to_contain_text("min_adherence_pct: 180")
+    expect(page.get_by_label("or paste the YAML")).to_have_value(broken)  # the text stays to be fixed
     expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)
     shot(page, "pathway-upload-errors")
 
@@ -206,21 +189,63 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     row = page.locator('tr[data-version="1.2.0"]')
     expect(row.locator(".badge")).to_have_text("draft")
     row.get_by_role("button", name="Publish 1.2.0").click()
+    expect(page.get_by_role("heading", name="Publish 1.2.0?")).to_be_visible()
+    expect(page.locator("#retires")).to_contain_text("It retires 1.1.0, the version new patients start on now")
+    expect(page.locator("#changes")).to_contain_text("Nothing but the version number changes")
+    expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)  # nothing published yet
+    shot(page, "pathway-publish-confirm")
+    page.get_by_role("button", name="Publish 1.2.0 and retire 1.1.0").click()
     expect(page.get_by_role("status")).to_contain_text("Published 1.2.0")
+    expect(page.get_by_role("status")).to_contain_text("It retired 1.1.0.")
     expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("active")
     expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
     expect(page.locator('svg.pathway-diagram g[data-step="red-flags"]')).to_have_count(1)
     shot(page, "pathway")
 
+    # A rollback: the retired 1.1.0 published again, asked for as such.
+    page.locator('tr[data-version="1.1.0"]').get_by_role("button", name="Publish again: 1.1.0").click()
+    expect(page.locator("#rollback")).to_contain_text("This is a rollback: 1.1.0 was retired")
+    expect(page.locator("#retires")).to_contain_text("It retires 1.2.0")
+    page.get_by_role("button", name="Publish 1.1.0 and retire 1.2.0").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 1.1.0")
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("retired")
+    page.reload()  # read again: Carepath does not take the version over from an administrator's rollback
+    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
+
+    page.locator('tr[data-version="1.2.0"]').get_by_role("link", name="YAML of 1.2.0").click()
+    expect(page.locator("ol.source li#L10")).to_have_text("version: 1.2.0")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the YAML").click()
+    assert download.value.suggested_filename == "pt-nonresponse-1.2.0.yaml"
+    assert Path(download.value.path()).read_text(encoding="utf-8") == fixed
+    shot(page, "pathway-yaml")
+
+    page.goto(f"{base}/ui/pathway")
+    page.get_by_label("or paste the Bundle's JSON").fill('{"resourceType": "Bundle", "type": ')
+    page.locator("#simulate-version").select_option("https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.2.0")
+    page.locator("#simulate-date").fill("2026-04-20")
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.locator("#simulation-error")).to_contain_text("The Bundle cannot be read")
+    expect(page.get_by_label("or paste the Bundle's JSON")).to_have_value('{"resourceType": "Bundle", "type": ')
+    expect(page.locator("#simulate-date")).to_have_value("2026-04-20")
+    expect(page.locator("#simulate-version")).to_have_value(
+        "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.2.0"
+    )
+    shot(page, "pathway-simulate-refused")
+
     admin = bearer(token_for(env, "admin"))
     plan = requests.get(f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=admin, timeout=10).json()
-    assert plan["version"] == "1.2.0"
+    assert plan["version"] == "1.1.0"  # rolled back
     trail = requests.get(
         f"{base}/admin/AuditEvent", params={"entity": "PlanDefinition/pt-nonresponse"}, headers=admin, timeout=10
     ).json()
     events = [entry["resource"] for entry in trail.get("entry", [])]
-    changes = {(e["subtype"][0]["code"], e["agent"][0]["who"]["display"]) for e in events}
-    assert {("definition-upload", "Ada Admin"), ("definition-publish", "Ada Admin")} <= changes
+    changes = [(e["subtype"][0]["code"], e["agent"][0]["who"]["display"], e.get("outcomeDesc")) for e in events]
+    published = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|{}"
+    assert ("definition-upload", "Ada Admin", published.format("1.2.0")) in changes
+    assert ("definition-publish", "Ada Admin", published.format("1.2.0")) in changes
+    assert ("definition-publish", "Ada Admin", published.format("1.1.0")) in changes  # the rollback
 
     for path, heading, name in (
         ("/ui/admin/dead-letters", "Dead letters", "dead-letters"),
@@ -455,6 +480,10 @@ def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_md
 
     page.goto(f"{base}/ui/pathway?version={MDT_REFERENCE}")
     page.locator('tr[data-version="1.1.0-mdt.1"]').get_by_role("button", name="Publish 1.1.0-mdt.1").click()
+    expect(page.locator("#changes")).to_contain_text("Steps added: mdt.")
+    expect(page.locator("#changes")).to_contain_text("reassessment → mdt → imaging")
+    mdt_shot(page, "5b-publish-confirm", "#changes")
+    page.get_by_role("button", name="Publish 1.1.0-mdt.1 and retire 1.1.0").click()
     expect(page.get_by_role("status")).to_contain_text("Published 1.1.0-mdt.1")
     expect(page.locator('tr[data-version="1.1.0-mdt.1"] .badge')).to_have_text("active")
     expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
@@ -470,6 +499,19 @@ def test_an_admin_authors_an_mdt_step_in_the_browser_and_new_patients_get_the_md
     page.goto(f"{base}/ui/patients/{newcomer}")
     expect(page.locator('svg.timeline-chart g[data-step="mdt"]')).to_have_count(1)
     mdt_shot(page, "7-patient-with-mdt-referral", "svg.timeline-chart")
+
+    # The enrolled patient moves to the MDT version with the diff page's Migrate button, audited.
+    page.goto(f"{base}/ui/pathway/diff?version={MDT_REFERENCE}")
+    expect(page.get_by_label(re.compile(enrolled))).to_be_checked()
+    page.get_by_role("button", name="Migrate the ticked patients").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Migrated 1 of 1 patient to {MDT_REFERENCE}")
+    expect(page.locator("tr", has_text=enrolled)).to_have_count(0)  # on the MDT version now: nothing differs
+    trail = requests.get(
+        f"{base}/admin/AuditEvent", params={"entity": f"Patient/{enrolled}"}, headers=bearer(reader), timeout=10
+    ).json()
+    events = [entry["resource"] for entry in trail.get("entry", [])]
+    moves = [e for e in events if e["subtype"][0]["code"] == "definition-migrate"]
+    assert [m["agent"][0]["who"]["display"] for m in moves] == ["Ada Admin"]
 
 
 @pytest.fixture(scope="module")

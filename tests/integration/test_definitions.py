@@ -17,6 +17,7 @@ from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store.database import transaction
 from service.store.tables import pathway_definitions
+from service.usecases.definitions.registry import ISSUE_LINE_EXTENSION
 from tests.access import token_for
 from tests.builders import PAIN, measure, on_one_line, pt_visit, shipped_definition
 from tests.enrolment import evaluate_each, pinned
@@ -65,6 +66,10 @@ def test_a_broken_definition_is_refused_with_every_exact_path_and_stores_nothing
     assert response.status_code == 422
     expressions = [e for i in response.get_json()["issue"] for e in i["expression"]]
     assert "steps.adherence.min_adherence_pct" in expressions
+    (issue,) = response.get_json()["issue"]
+    line = 1 + next(i for i, text in enumerate(broken.splitlines()) if "min_adherence_pct: 180" in text)
+    assert issue["extension"] == [{"url": ISSUE_LINE_EXTENSION, "valueInteger": line}]
+    assert issue["diagnostics"] == f"line {line}: steps.adherence.min_adherence_pct: must be between 0 and 100"
     listed = client.get("/admin/definitions").get_json()["definitions"]
     assert all(d["version"] != "9.9.9" for d in listed)
 
@@ -112,6 +117,9 @@ def test_publishing_moves_new_patients_only_and_the_diff_shows_what_would_change
     ).get_json()
     assert moved["migrated"] == [before]
     assert pinned(services, before).endswith("|1.2.0")
+    trail = client.get("/admin/AuditEvent", query_string={"entity": f"Patient/{before}"}).get_json()
+    moves = [e["resource"] for e in trail["entry"] if e["resource"]["subtype"][0]["code"] == "definition-migrate"]
+    assert [m["outcomeDesc"] for m in moves] == [diff["target"]]
 
 
 def test_the_active_version_cannot_be_retired_before_its_successor_is_published(client: FlaskClient) -> None:

@@ -190,3 +190,26 @@ def test_two_processes_starting_on_the_shipped_1_0_0_leave_exactly_one_active_ve
 def actor() -> audit.Actor:
     """The command line's actor: no identity."""
     return audit.Actor(None)
+
+
+def test_an_administrators_rollback_to_the_shipped_1_0_0_stays_active_and_1_1_0_waits_retired(
+    services: Services,
+) -> None:
+    """A retired version may be published again; Carepath never takes a version over from an administrator."""
+    assert listed(services)["1.0.0"] == ("retired", SHIPPED_UPLOADER)
+    preview = versions.preview_publication(services, f"{URL}|1.0.0")
+    assert preview.retires is not None and preview.retires.version == "1.1.0"
+    assert "Steps removed: relapse." in preview.changes
+
+    versions.publish(services, f"{URL}|1.0.0", actor())
+
+    again = build(services.settings)  # another process reading the versions afresh
+    try:
+        assert active_version(again) == "1.0.0"
+        assert {v: s for v, (s, _) in listed(again).items()} == {"1.0.0": "active", "1.1.0": "retired"}
+        patient = new_patient_id()
+        evaluate_each(again, [pt_visit(patient, datetime.now(UTC) - timedelta(days=1))])
+        assert pinned(again, patient) == f"{URL}|1.0.0"
+    finally:
+        again.db.dispose()
+    assert versions.preview_publication(services, f"{URL}|1.0.0").retires is None  # already active

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from service.app import create_app
 from service.bootstrap import Services, build
@@ -331,6 +332,31 @@ def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
     assert signed_out.status_code == 400 and client.get("/ui/worklist").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/ui/pathway/publish", {"reference": "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"}),
+        ("/ui/pathway/retire", {"reference": "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"}),
+        ("/ui/pathway/migrate", {"reference": "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"}),
+        ("/ui/pathway/upload", {"source": "version: 1"}),
+        ("/ui/pathway/simulate", {"bundle_text": "{}", "date": "2026-01-01"}),
+    ],
+    ids=["publish", "retire", "migrate", "upload", "simulate"],
+)
+def test_each_administration_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
+    client: FlaskClient, stack_services: Services, path: str, form: dict[str, str]
+) -> None:
+    sign_in(client, token_for(stack_services, "admin"))
+    before = client.get("/ui/pathway").get_data(as_text=True).count('class="badge state-active"')
+    for sent in ({}, {"csrf_token": "forged"}):
+        response = client.post(path, data=form | {"patient": "someone"} | sent)
+        assert response.status_code == 400
+        assert "expired or did not come from Carepath" in response.get_data(as_text=True)
+    after = client.get("/ui/pathway").get_data(as_text=True)
+    assert after.count('class="badge state-active"') == before
+    assert '<tr data-version="1.0.0">' in after and "Publish again: 1.0.0" in after  # 1.0.0 still retired
+
+
 @pytest.mark.parametrize("sent", ["é", "\u00e9" * 64, "🔑"], ids=["accented", "accented-token-length", "emoji"])
 def test_a_csrf_token_with_characters_beyond_ascii_is_refused_like_any_forged_one(
     client: FlaskClient, stack_services: Services, sent: str
@@ -445,7 +471,10 @@ def test_the_simulator_lists_what_a_bundle_would_have_proposed(client: FlaskClie
         },
         content_type="multipart/form-data",
     )
-    assert bad.status_code == 400 and "ISO 8601" in bad.get_data(as_text=True)
+    refused = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="simulation-error"' in refused and "ISO 8601" in refused
+    assert 'value="soon"' in refused and str(escape(json.dumps(bundle))) in refused  # the form as sent
+    assert f'<option value="{reference.group(1)}" selected' in refused
 
 
 def test_a_token_is_shown_once_at_creation_and_can_be_revoked(client: FlaskClient, stack_services: Services) -> None:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError, settings_table_markdown
+from service import settings as settings_module
+from service.settings import (
+    Settings,
+    SettingsError,
+    declared,
+    default_data_dir,
+    settings_table,
+    settings_table_markdown,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +96,42 @@ def test_the_command_line_reports_a_bad_setting_in_one_line_and_exits_2() -> Non
     assert result.returncode == 2
     assert result.stderr.strip() == "carepath: PORT: 'abc' is not valid; it takes a whole number from 1 to 65535."
     assert "Traceback" not in result.stderr
+
+
+def test_the_embedded_defaults_keep_their_data_in_the_checkouts_var_whatever_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.data_dir == checkout / "var"
+    assert settings.database_url == f"sqlite:///{checkout / 'var' / 'carepath.db'}"
+    assert Settings.from_env({"CAREPATH_DATA_DIR": str(tmp_path / "mine")}).data_dir == tmp_path / "mine"
+
+
+def test_an_installed_package_keeps_its_data_in_the_users_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "_SOURCE_ROOT", tmp_path / "site-packages")
+    assert default_data_dir({"XDG_DATA_HOME": str(tmp_path / "data")}) == tmp_path / "data" / "carepath"
+    assert default_data_dir({}) == Path.home() / ".local" / "share" / "carepath"
+
+
+def test_the_settings_table_hides_secrets_and_the_passwords_in_urls() -> None:
+    env = {
+        "DATABASE_URL": "postgresql+psycopg://carepath:s3cret-pw@db:5432/carepath",
+        "EHR_TOKEN": "ehr-token-value",
+        "SECRET_KEY": "signing-key-value",
+        "ALERT_WEBHOOK_URL": "https://hooks.example/T0/secret-path",
+        "PORT": "8001",
+    }
+    table = settings_table(Settings.from_env(env), env)
+    for secret in ("s3cret-pw", "ehr-token-value", "signing-key-value", "secret-path"):
+        assert secret not in table
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:]}
+    assert rows["DATABASE_URL"] == ["environment", "postgresql+psycopg://carepath:***@db:5432/carepath"]
+    assert rows["EHR_TOKEN"] == ["environment", "(set,", "hidden)"]
+    assert rows["PORT"] == ["environment", "8001"]
+    assert rows["HOST"] == ["default", "127.0.0.1"]
+    assert rows["EHR_BASE_URL"] == ["default", "(empty)"]
+    assert len(rows) == len(declared())

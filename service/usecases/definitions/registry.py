@@ -17,10 +17,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from pathways.definition import Definition, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition import Problem as DefinitionProblem
 from service.problems import Problem, issue
 from service.store import definitions as store
 from service.store.definitions import DefinitionVersion
@@ -35,6 +37,23 @@ class ShippedVersion:
 
     definition: Definition
     source: str
+
+
+# FHIR's own extension for the line of the source an issue stands on.
+ISSUE_LINE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
+
+
+def _located_issue(problem: DefinitionProblem) -> dict[str, Any]:
+    """An OperationOutcome issue naming the path (`expression`) and, when known, the line of the upload."""
+    found = issue("invalid", problem.located, [problem.path])
+    if problem.line is not None:
+        found["extension"] = [{"url": ISSUE_LINE_EXTENSION, "valueInteger": problem.line}]
+    return found
+
+
+def issue_line(found: dict[str, Any]) -> int | None:
+    """The line of the upload an OperationOutcome issue names, if it names one."""
+    return next((e["valueInteger"] for e in found.get("extension", []) if e.get("url") == ISSUE_LINE_EXTENSION), None)
 
 
 class DefinitionUnavailable(Problem):
@@ -129,7 +148,7 @@ class DefinitionRegistry:
                 422,
                 "invalid",
                 "The definition is invalid; nothing was stored.",
-                issues=[issue("invalid", f"{p.path}: {p.reason}", [p.path]) for p in error.problems],
+                issues=[_located_issue(p) for p in error.problems],
             ) from error
         stored = store.insert(
             connection,
@@ -149,11 +168,13 @@ class DefinitionRegistry:
             )
         return self._row(connection, definition.reference)
 
-    def publish(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
-        """Make a version the one new enrolments start on; the previous one is retired for them."""
+    def publish(self, connection: sa.Connection, reference: str, now: datetime, by: str) -> DefinitionVersion:
+        """Make a version the one new enrolments start on; the previous one is retired for them.
+
+        A retired version may be published again (a rollback): versions never change, so it
+        means what it meant when it was first published.
+        """
         current = self._row(connection, reference)
-        if current.status == "retired":
-            raise Problem(409, "business-rule", f"{reference} is retired; upload a new version instead.")
         try:
             self.get(connection, reference)  # exactly the load every worker will run on it
         except DefinitionUnavailable as unavailable:
@@ -161,7 +182,7 @@ class DefinitionRegistry:
                 422, "business-rule", f"{reference} cannot be published: {unavailable.message}"
             ) from unavailable
         store.retire_active(connection, current.pathway_id, now)
-        store.set_values(connection, reference, status="active", published_at=now)
+        store.set_values(connection, reference, status="active", published_at=now, published_by=by, retired_at=None)
         return self._row(connection, reference)
 
     def retire(self, connection: sa.Connection, reference: str, now: datetime) -> DefinitionVersion:
@@ -213,11 +234,11 @@ class DefinitionRegistry:
     def _gives_way(self, connection: sa.Connection, active: DefinitionVersion) -> bool:
         """Whether the active version is one Carepath listed itself and a newer shipped one replaces it.
 
-        An administrator's version is never replaced; nor is an older shipped one when an
-        administrator took the newest one's `url|version` first.
+        An administrator's version is never replaced, nor a shipped one an administrator published,
+        nor an older shipped one when an administrator took the newest one's `url|version` first.
         """
-        if active.uploaded_by != SHIPPED_UPLOADER or active.reference == self.shipped.reference:
-            return False
+        if active.uploaded_by != SHIPPED_UPLOADER or active.published_by or active.reference == self.shipped.reference:
+            return False  # an administrator's version, or a shipped one an administrator published (a rollback)
         newest = store.version_of(connection, self.shipped.reference)
         return newest is None or newest.uploaded_by == SHIPPED_UPLOADER
 
