@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from pathways.definition import SHIPPED_VERSIONS, Definition, build_definition
-from pathways.definition.safe_yaml import parse_yaml
+from pathways.definition.safe_yaml import parse_located
 
 # spec 2.2 — knee groups (roles: E injection, M medication, S structural, I immediate consult)
 KNEE_GROUPS: dict[str, Any] = {
@@ -636,7 +636,7 @@ def _merge_step(step: dict[str, Any], changes: dict[str, Any]) -> None:
 @cache
 def joint_definition(region: str) -> Definition:
     """pt-nonresponse 1.1.0 data as a single `region` line with the joint steps (spec 2.0, section 5)."""
-    data = copy.deepcopy(parse_yaml(SHIPPED_VERSIONS[1].read_text()))
+    data = copy.deepcopy(parse_located(SHIPPED_VERSIONS[1].read_text())[0])
     data["version"] = "2.0.0"
     data["regions"] = {"default": region}
     data["diagnoses"] = {**GROUPS[region], **PATIENT_GROUPS, "chronic-pain": data["diagnoses"]["chronic-pain"]}
