@@ -212,8 +212,8 @@ def test_an_unknown_step_id_is_reported_with_the_known_ones() -> None:
     found = [p for p in problems_of(data) if p.startswith("steps.triage:")]
     assert found == [
         "steps.triage: unknown step id 'triage'; known: progress-check, adherence, reassessment, "
-        "imaging, injection, medication, surgical-consult, red-flags, relapse, advanced-imaging, imaging-conclusion, "
-        "post-op-pt"
+        "imaging, injection, medication, surgical-consult, red-flags, relapse, post-op-pt, advanced-imaging, "
+        "imaging-conclusion"
     ]
 
 
