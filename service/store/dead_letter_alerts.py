@@ -30,6 +30,7 @@ class UrgentDeadLetter:
     http_status: int | None
     dead_at: datetime
     tasks: tuple[TaskRef, ...]
+    step_title: str = ""  # how the banner names the step (the active definition's title); the id when unknown
 
 
 def _urgent_and_dead() -> sa.ColumnElement[bool]:

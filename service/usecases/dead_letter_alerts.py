@@ -11,6 +11,7 @@ one twice deduplicates on `alert_id` (also sent as the `Idempotency-Key` header)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -88,7 +89,12 @@ def alert_body(letter: store.UrgentDeadLetter) -> dict[str, Any]:
 def banner(services: Services) -> list[store.UrgentDeadLetter]:
     """The urgent dead letters coordinators must see on every page: neither replayed nor dismissed."""
     with transaction(services.db) as connection:
-        return store.unresolved(connection)
+        letters = store.unresolved(connection)
+        if not letters:
+            return letters  # the usual page: no definition read
+        steps = services.definitions.active(connection).steps
+    titles = {step.id: step.title for step in steps}
+    return [replace(letter, step_title=titles.get(letter.step, letter.step)) for letter in letters]
 
 
 def dismiss(services: Services, actor: audit.Actor, decision_id: int) -> store.UrgentDeadLetter | None:

@@ -21,8 +21,10 @@ from playwright.sync_api import Browser, Page, expect
 from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
 from tests.access import bearer, post_as_ehr, token_for
+from tests.alert_receiver import AlertReceiver
 from tests.builders import (
     CAUDA_EQUINA,
+    FEVER,
     PAIN,
     adherence,
     adherent_non_responder,
@@ -261,27 +263,35 @@ REFUSING_REDIS_DB = 9  # queues of their own: the other tests' worker must not t
 
 
 @pytest.fixture(scope="module")
-def refusing_stack(ui_env: dict[str, str], sekmet: SekmetServer) -> Iterator[tuple[str, dict[str, str]]]:
-    """A worker and the API on a database of their own, whose EHR refuses every write with a 422."""
+def refusing_stack(ui_env: dict[str, str], sekmet: SekmetServer) -> Iterator[tuple[str, dict[str, str], AlertReceiver]]:
+    """A worker and the API on a database of their own, whose EHR refuses every write with a 422,
+    alerting a real webhook receiver of the urgent decisions the EHR refused."""
     proxy = FaultProxy(f"http://127.0.0.1:{sekmet.port}", FaultPlan(write_refusal=True)).start()
+    receiver = AlertReceiver().start()
     with new_database() as url:
         redis = ui_env["REDIS_URL"].rsplit("/", 1)[0] + f"/{REFUSING_REDIS_DB}"
-        env = ui_env | {"DATABASE_URL": url, "REDIS_URL": redis, "EHR_BASE_URL": proxy.url_for("/fhir")}
+        env = ui_env | {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis,
+            "EHR_BASE_URL": proxy.url_for("/fhir"),
+            "ALERT_WEBHOOK_URL": receiver.url,
+        }
         processes = [start_worker(env, name="ui-refused-worker")]
         try:
             api, base = start_api(env, name="ui-refused-api")
             processes.append(api)
-            yield base, env
+            yield base, env, receiver
         finally:
             for process in processes:
                 process.stop()
             proxy.stop()
+            receiver.stop()
 
 
 def test_a_red_flag_the_ehr_refused_shows_a_badge_on_its_row_and_task_and_a_banner_until_dismissed(
-    refusing_stack: tuple[str, dict[str, str]], browser: Browser, page: Page
+    refusing_stack: tuple[str, dict[str, str], AlertReceiver], browser: Browser, page: Page
 ) -> None:
-    base, env = refusing_stack
+    base, env, receiver = refusing_stack
     patient, t0 = new_patient_id(), datetime.now(UTC) - timedelta(days=2)
     headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(env, "ehr"))
     for resource in (pt_visit(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(hours=2))):
@@ -296,11 +306,15 @@ def test_a_red_flag_the_ehr_refused_shows_a_badge_on_its_row_and_task_and_a_bann
 
     wait_until(dead_lettered, 60, what="the refused red flag to be dead-lettered")
     task_id = our_task_id(base, coordinator, patient, "urgent-red-flag-review")
+    wait_until(lambda: any(a.get("patient_id") == patient for a in receiver.taken()), 60, what="the webhook alert")
+    (alert,) = [a for a in receiver.taken() if a.get("patient_id") == patient]
+    assert alert["priority"] == "stat" and alert["step"] == "red-flags"
+    assert f"Task/{task_id}" in str(alert)  # it names the Task to open
 
     sign_in(page, base, coordinator)
     banner = page.locator("#undelivered-urgent")
     expect(banner).to_contain_text("The EHR did not take 1 urgent decision")
-    expect(banner).to_contain_text("red-flags")
+    expect(banner).to_contain_text("Red flags")  # the step's title, not its id
     expect(banner.locator("button[data-replay]")).to_have_count(0)  # replaying is an administrator's
     row = page.locator(f'tr[data-task="{task_id}"]')
     expect(row).to_have_attribute("data-delivery", "failed")
@@ -653,3 +667,38 @@ def test_a_coordinator_sees_one_row_per_decision_finishes_it_with_done_notes_it_
     shot(page, "not-found")
     page.goto(f"{base}/")
     expect(page).to_have_url(re.compile(r"/ui/worklist"))
+
+
+WEIGHT_LOSS = ("http://snomed.info/sct", "422868009")  # a second minor finding: with fever, an urgent cluster
+
+
+def test_a_single_flag_review_overtaken_by_an_urgent_cluster_is_cancelled_with_its_reason_here_and_in_the_ehr(
+    running_stack: str, ui_env: dict[str, str], sekmet: SekmetServer, page: Page
+) -> None:
+    base, ehr = running_stack, token_for(ui_env, "ehr")
+    patient, t0 = new_patient_id(), datetime.now(UTC) - timedelta(days=3)
+    post_as_ehr(base, ehr, pt_visit(patient, t0))
+    post_as_ehr(base, ehr, finding(patient, FEVER, t0 + timedelta(hours=1)))
+    coordinator = token_for(ui_env, "coordinator", name="Rae Coordinator")
+    wait_until(lambda: ehr_task(sekmet, patient, "red-flag-review") is not None, 60, what="the single-flag review")
+    review_id = our_task_id(base, coordinator, patient, "red-flag-review")
+
+    post_as_ehr(base, ehr, finding(patient, WEIGHT_LOSS, t0 + timedelta(days=1)))
+
+    def cancelled_in_the_ehr() -> bool:
+        copy = ehr_task(sekmet, patient, "red-flag-review")
+        return copy is not None and copy["status"] == "cancelled"
+
+    wait_until(cancelled_in_the_ehr, 60, what="the superseded review to be cancelled in the EHR")
+    in_the_ehr = ehr_task(sekmet, patient, "red-flag-review")
+    assert in_the_ehr is not None
+    assert "superseded by the urgent red-flag review" in in_the_ehr["statusReason"]["text"]
+    assert ehr_task(sekmet, patient, "urgent-red-flag-review") is not None
+
+    sign_in(page, base, coordinator)
+    page.goto(f"{base}/ui/tasks/{review_id}")
+    expect(page.locator("#task-status")).to_have_text("cancelled")
+    expect(page.locator("dd", has=page.locator("#task-status"))).to_contain_text(
+        "superseded by the urgent red-flag review"
+    )
+    shot(page, "task-superseded-single-flag-review")
