@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathways import engine
 from pathways.classify import Facts, classify
 from pathways.definition.model import Definition, EpisodeLines
+from pathways.explain import day
 from pathways.lines.evidence import lines_named, out_of_scope_only
 from pathways.lines.patient import OUT_OF_SCOPE, Evidence, Lane, RegionalState, flags_of, lane_state
 from pathways.lines.routing import lines_opened, route
@@ -58,7 +59,10 @@ def apply_record(
         if not opened:
             merged.check("episode", False, "this PT visit opens no episode: " + _why_none(state, named))
     else:
-        targets = route(definition, lines, state, record, facts, named).lanes
+        routed = route(definition, lines, state, record, facts, named)
+        targets = routed.lanes
+        if routed.unattributed is not None:
+            state = _not_used(definition, state, record, facts, routed.unattributed, merged)
     if state.whole:
         return _apply_lanes(definition, state, record, targets, now, merged)
     state = _apply_flags(definition, state, record, facts, now, merged)
@@ -221,10 +225,33 @@ def _apply_lanes(
         view = line_view(definition, _line(definition, lane))
         after, evaluation = engine.apply_record(view, lane_now, record, now)
         opened = _count(opened, lane.state, after)
-        lanes[index] = replace(lane, state=replace(after, next_episode_id=None))
+        lanes[index], evaluation = _explained(replace(lane, state=replace(after, next_episode_id=None)), evaluation)
         merged.add(evaluation)
     state = replace(state, lanes=tuple(lanes), opened=opened)
     return state, merged.evaluation(state)
+
+
+def _not_used(
+    definition: Definition, state: RegionalState, record: ClinicalRecord, facts: Facts, why: str, merged: _Merged
+) -> RegionalState:
+    """A measure no episode can take: traced, and named in the next decision of every open episode."""
+    labels = {m.id: m.label for m in definition.measures}
+    values = ", ".join(f"{labels.get(m, m)} {number:g}" for m, number in facts.measure_values)
+    note = f"{values} on {day(record.at)} not used: {why}"
+    merged.check("attribution", False, note)
+    lanes = tuple(replace(lane, unused=(*lane.unused, note)) if lane.open else lane for lane in state.lanes)
+    return replace(state, lanes=lanes)
+
+
+def _explained(lane: Lane, evaluation: Evaluation) -> tuple[Lane, Evaluation]:
+    """The lane's decisions name the facts it could not use since its last decision (spec 2.0 1.5)."""
+    if not lane.unused or not evaluation.decisions:
+        return lane, evaluation
+    unused = " ".join(f"{note}." for note in lane.unused)
+    decisions = tuple(
+        replace(d, explanation=f"{d.explanation} {unused[0].upper()}{unused[1:]}") for d in evaluation.decisions
+    )
+    return replace(lane, unused=()), replace(evaluation, decisions=decisions)
 
 
 def _line(definition: Definition, lane: Lane):  # type: ignore[no-untyped-def]
@@ -276,7 +303,7 @@ def run_checkpoint(definition: Definition, state: RegionalState, now: datetime) 
         lane_now = replace(lane.state, next_episode_id=None if state.whole else str(opened + 1))
         after, evaluation = engine.run_checkpoint(view, lane_now, now)
         opened = _count(opened, lane.state, after)
-        lanes[index] = replace(lane, state=replace(after, next_episode_id=None))
+        lanes[index], evaluation = _explained(replace(lane, state=replace(after, next_episode_id=None)), evaluation)
         merged.add(evaluation)
     state = replace(state, lanes=tuple(lanes), opened=opened)
     return state, merged.evaluation(state)

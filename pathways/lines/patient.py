@@ -19,6 +19,8 @@ class Lane:
     line: str | None
     state: PatientState
     ended: str | None = None
+    unused: tuple[str, ...] = ()
+    """Facts not used because they could not be attributed, named in this lane's next decision (1.5)."""
 
     @property
     def has_episode(self) -> bool:

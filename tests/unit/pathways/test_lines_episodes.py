@@ -128,3 +128,19 @@ def test_pain_before_the_first_visit_is_the_baseline_of_the_episode_that_visit_o
     baseline = lane.state.measure("pain").baseline
     assert baseline is not None and baseline.at == day(-3)
     assert PAIN  # the 1.x pain code is the knee's pain too
+
+
+def test_the_next_decision_of_each_open_episode_names_the_value_it_could_not_use() -> None:
+    t, patient = two_regions()
+    patient.receive(t.pain(10, 6))  # no body site, two open episodes: unattributed
+    patient.advance(week(6))  # the knee's first checkpoint: no measure, a progress check
+    (check,) = [d for d in patient.decisions if d.step == "progress-check"]
+    assert check.episode == "1"
+    assert check.explanation.endswith(
+        f"Pain 6 on {day(10).date().isoformat()} not used: 2 open episodes and no body site."
+    )
+    patient.advance(week(12))  # the shoulder's: named there too, once
+    shoulder = [d for d in patient.decisions if d.step == "progress-check" and d.episode == "2"]
+    assert len(shoulder) == 1 and "Pain 6 on" in shoulder[0].explanation
+    later = [d for d in patient.decisions if d.step == "progress-check" and d.episode == "1"][1:]
+    assert all("not used" not in d.explanation for d in later)  # named once, in the next decision only
