@@ -170,18 +170,20 @@ def parse_located(text: str) -> tuple[Any, dict[str, int]]:
     """
     if len(text) > MAX_SOURCE_CHARS:
         raise DefinitionBeyondLimits([Problem("(yaml)", f"longer than {MAX_SOURCE_CHARS:,} characters")])
-    loader = BoundedLoader(text)
+    loader: BoundedLoader | None = None
     try:
+        loader = BoundedLoader(text)  # reads the stream: a character YAML forbids is refused here
         node = loader.get_single_node()
         if node is None:
             return None, {}
         data = loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        reason = getattr(error, "problem", None) or "cannot be parsed"
+        reason = getattr(error, "problem", None) or getattr(error, "reason", None) or "cannot be parsed"
         raise DefinitionError([Problem(_line(mark), f"not valid YAML: {reason}", _number(mark))]) from error
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[str, int] = {}
     _record_lines(node, "", lines, set())
     return data, lines

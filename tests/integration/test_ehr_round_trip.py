@@ -25,16 +25,15 @@ from service.fhir.ehr_copy import EHR_ID_SYSTEM
 from service.settings import Settings
 from service.store.database import make_engine
 from service.store.tables import inbound_events
-from service.usecases.intake import ACCEPTED_TYPES
 from tests.access import bearer, token_for
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.integration.test_ehr_references import ehr_put, unresolved_references
 from tests.processes import ROOT, CarepathProcess, start_api, start_worker, wait_until
 from tests.stack import isolated_env, new_database, new_patient_id
+from tests.topic import TOPIC_FILE, patient_filters
 
 OWN_REDIS_DB = 13  # queues of their own: no other module's worker takes these events to another database
-TOPIC_FILE = ROOT / "deploy" / "topic-pt-intake.json"  # the topic Carepath ships
 TOPIC_URL = "https://carepath.dev/fhir/SubscriptionTopic/pt-intake"
 RED_FLAG_REVIEW = "urgent-red-flag-review"
 SWEEP_SECONDS = 1.0
@@ -73,7 +72,7 @@ def stack(stack_settings: Settings, sekmet: SekmetServer) -> Iterator[Stack]:
 
 def register(env: dict[str, str], base: str, patient: str) -> str:
     """`carepath subscriptions register` with the shipped topic, filtered on the patient for every type."""
-    filters = [argument for t in ACCEPTED_TYPES for argument in ("--filter", f"{t}?patient=Patient/{patient}")]
+    filters = [argument for text in patient_filters(patient) for argument in ("--filter", text)]
     result = subprocess.run(
         [sys.executable, "-m", "service.cli", "subscriptions", "register", "--topic", TOPIC_URL, *filters,
          "--endpoint", f"{base}/notifications", "--payload", "id-only", "--topic-resource", str(TOPIC_FILE)],

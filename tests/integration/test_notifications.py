@@ -25,15 +25,14 @@ from service.store.access_tables import audit_event_entities, audit_events
 from service.store.database import transaction, try_exclusive
 from service.store.subscription_tables import subscription_events
 from service.store.tables import inbound_events
-from service.usecases.intake import ACCEPTED_TYPES
 from service.usecases.notifications import reactivation, registration
 from service.usecases.notifications.auth import secret_hash
 from tests.builders import CAUDA_EQUINA, PAIN, finding, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer, free_port
 from tests.processes import ROOT, CarepathProcess, start_api, start_worker, wait_until
 from tests.stack import new_patient_id
+from tests.topic import TOPIC_FILE, patient_filters
 
-TOPIC_FILE = ROOT / "deploy" / "topic-pt-intake.json"  # the topic Carepath ships
 TOPIC = json.loads(TOPIC_FILE.read_text())
 TOPIC_URL = "https://carepath.dev/fhir/SubscriptionTopic/pt-intake"
 FHIR_JSON = "application/fhir+json"
@@ -83,11 +82,6 @@ def register(
     # SEKMET sends the handshake asynchronously; switching it off before that lands would be undone.
     assert registration.wait_for_activation(services.ehr, result.subscription_id, 10)["status"] == "active"
     return result
-
-
-def patient_filters(patient: str) -> tuple[str, ...]:
-    """One patient's filter for every type the shipped topic covers: no other test's writes are notified."""
-    return tuple(f"{resource_type}?patient=Patient/{patient}" for resource_type in ACCEPTED_TYPES)
 
 
 def silence(sekmet: SekmetServer, subscription_id: str) -> None:

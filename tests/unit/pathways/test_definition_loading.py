@@ -247,6 +247,8 @@ def test_duplicate_keys_and_bad_yaml_are_rejected_with_their_line() -> None:
         load_definition_text("version: 1.0.0\nversion: 2.0.0\n")
     with pytest.raises(DefinitionError, match=r"\(line 2\): not valid YAML"):
         load_definition_text("url: a\nversion: b: c\n")
+    with pytest.raises(DefinitionError, match="not valid YAML: special characters are not allowed"):
+        load_definition_text('{"source": "\u00f7B\u001a"}')  # a control character YAML forbids: refused, not a 500
 
 
 def test_an_unreadable_path_is_a_definition_error(tmp_path: Path) -> None:
