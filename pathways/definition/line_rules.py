@@ -6,7 +6,7 @@ gives them inline (`regions.lines.<id>.checkpoint_rows`, `.fact_steps`, `.steps`
 block several lines share (`regions.lines.<id>.rules: <name>` → `regions.line_rules.<name>`,
 so knee, hip and shoulder read one joint table). `steps` there replace the top-level step of the
 same id; steps it does not name, and a table or fact-step list it does not give, are the
-top-level ones.
+top-level ones. A line that names a block may add `steps` of its own over the block's.
 
 Each line with rules of its own is read by the same Loader as a whole definition whose only
 region is that line (so a proposal needs a variant for that line only), and that definition is
@@ -29,11 +29,17 @@ LINE_RULES = "line_rules"
 
 @dataclass(frozen=True, slots=True)
 class LineRules:
-    """Where one line's own rules are written: `path` is `regions.lines.<id>` or `regions.line_rules.<name>`."""
+    """Where one line's own rules are written: `path` is `regions.lines.<id>` or `regions.line_rules.<name>`.
+
+    A line that names a block may still give `steps` of its own (`own_steps`, at `own_path`): they
+    replace the block's step of the same id for that line alone (e.g. wording naming its measures).
+    """
 
     line: str
     node: Mapping[str, Any]
     path: str
+    own_steps: Mapping[str, Any] | None = None
+    own_path: str = ""
 
 
 def line_rule_sources(r: Reader, regions: Node) -> list[LineRules]:
@@ -49,8 +55,9 @@ def line_rule_sources(r: Reader, regions: Node) -> list[LineRules]:
             continue  # reported where the line is read
         path = join(join("regions", "lines"), str(line_id))
         inline = [key for key in RULE_KEYS if key in value]
-        if RULES in value and inline:
-            r.report(join(path, RULES), f"give either rules or {', '.join(inline)}, not both")
+        tables = [key for key in inline if key != "steps"]
+        if RULES in value and tables:
+            r.report(join(path, RULES), f"give either rules or {', '.join(tables)}, not both")
             continue
         if value.get("covers") and (inline or RULES in value):
             r.report(path, "the line that covers the 1.x regions reads the top-level rules: it has none of its own")
@@ -62,8 +69,11 @@ def line_rule_sources(r: Reader, regions: Node) -> list[LineRules]:
                 continue
             named.add(name)
             block, block_path = blocks[name]
-            if isinstance(block, Mapping):
-                sources.append(LineRules(str(line_id), block, block_path))
+            own = value.get("steps")
+            if own is not None and not isinstance(own, Mapping):
+                r.report(join(path, "steps"), "must be a mapping")
+            elif isinstance(block, Mapping):
+                sources.append(LineRules(str(line_id), block, block_path, own, path))
         elif inline:
             sources.append(LineRules(str(line_id), value, path))
     for name, (_, path) in blocks.items():
@@ -84,6 +94,8 @@ def line_data(top: Mapping[str, Any], source: LineRules) -> dict[str, Any]:
         data["steps"] = {**(inherited if isinstance(inherited, Mapping) else {}), **own}
     elif "steps" in source.node:
         data["steps"] = own  # not a mapping: the line's reader reports it at the line's path
+    if source.own_steps and isinstance(data.get("steps"), Mapping):
+        data["steps"] = {**data["steps"], **source.own_steps}
     return data
 
 
@@ -94,15 +106,19 @@ def relocated(problems: list[Problem], source: LineRules, top: Mapping[str, Any]
     top-level step the line inherits keeps its path and says which line read it that way; every
     other problem is also a problem of the whole definition, reported there once.
     """
-    own_steps = source.node.get("steps")
-    own_step_ids = set(own_steps) if isinstance(own_steps, Mapping) else set()
+    block_steps = source.node.get("steps")
+    block_step_ids = set(block_steps) if isinstance(block_steps, Mapping) else set()
+    line_step_ids = set(source.own_steps or ())
     found = []
     for problem in problems:
         root, _, rest = problem.path.partition(".")
         head = root.partition("[")[0]
+        step_id = rest.partition(".")[0]
         own_table = head in ("checkpoint_rows", "fact_steps") and head in source.node
-        own_step = head == "steps" and "steps" in source.node and (rest.partition(".")[0] in own_step_ids or not rest)
-        if own_table or own_step:
+        own_step = head == "steps" and "steps" in source.node and (step_id in block_step_ids or not rest)
+        if head == "steps" and step_id in line_step_ids:
+            found.append(Problem(join(source.own_path, problem.path), problem.reason))
+        elif own_table or own_step:
             found.append(Problem(join(source.path, problem.path), problem.reason))
         elif head in ("checkpoint_rows", "fact_steps", "steps"):
             found.append(Problem(problem.path, f"{problem.reason} (as episode line {source.line!r} reads it)"))

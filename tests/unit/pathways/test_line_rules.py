@@ -210,3 +210,33 @@ def test_located_problems_name_the_line_of_the_text_they_stand_on() -> None:
     assert (
         "surgical-consult" in text.splitlines()[problem.line - 1] or "proposals" in text.splitlines()[problem.line - 1]
     )
+
+
+def test_a_line_naming_a_block_may_replace_one_of_its_steps_for_itself_alone() -> None:
+    block = {
+        "checkpoint_rows": JOINT_ROWS,
+        "fact_steps": ["medication"],
+        "steps": {"surgical-consult": consult("knee", "shoulder")},
+    }
+    progress = copy.deepcopy(lines_data()["steps"]["progress-check"])
+    progress["proposals"][0]["text"] = "Administer KOOS JR or LEFS, and pain with body site knee."
+    definition = load(
+        with_rules(
+            line_rules={"joint": block},
+            knee={"rules": "joint", "steps": {"progress-check": progress}},
+            shoulder={"rules": "joint"},
+        )
+    )
+    knee = line_view(definition, line(definition, "knee"))
+    shoulder = line_view(definition, line(definition, "shoulder"))
+    assert knee.progress_check.propose.proposals[0].text.startswith("Administer KOOS JR")
+    assert shoulder.progress_check == definition.progress_check
+    assert knee.surgical_consult == shoulder.surgical_consult != definition.surgical_consult  # the block's
+
+
+def test_a_problem_in_a_lines_own_step_over_a_block_is_reported_at_the_line() -> None:
+    block = {"checkpoint_rows": JOINT_ROWS, "fact_steps": ["medication"]}
+    found = problems(
+        with_rules(line_rules={"joint": block}, knee={"rules": "joint", "steps": {"surgical-consult": consult("hip")}})
+    )
+    assert found == ["regions.lines.knee.steps.surgical-consult.proposals: item 'referral' needs a variant 'knee'"]

@@ -75,3 +75,14 @@ def test_knee_hip_and_shoulder_run_the_joint_table_and_the_spine_1_1s() -> None:
         )  # spec 2.0 5.1
         assert view.fact_steps == ("advanced-imaging", "injection", "medication", "surgical-consult", "post-op-pt")
         assert view.post_op_pt is not None and view.advanced_imaging is not None
+    # spec 2.0 section 3: the progress check names the region's measures; the spine keeps 1.1's
+    texts = {
+        line_id: line_view(V2, lines.line(line_id)).progress_check.propose.proposals[0].text
+        for line_id in ("spine", "knee", "hip", "shoulder")
+    }
+    assert texts == {
+        "spine": "Administer the outcome measures (pain, ODI, PSFS).",
+        "knee": "Administer the outcome measures (KOOS JR or LEFS, and pain with body site knee).",
+        "hip": "Administer the outcome measures (HOOS JR or LEFS, and pain with body site hip).",
+        "shoulder": "Administer the outcome measures (QuickDASH or SPADI, and pain with body site shoulder).",
+    }
