@@ -2,7 +2,8 @@
 
 One definition holds the spine, which reads the top-level `checkpoint_rows`, `fact_steps` and
 `steps` (1.1's, unchanged), and joint lines that read a table and steps of their own. A line
-gives them inline (`regions.lines.<id>.checkpoint_rows`, `.fact_steps`, `.steps`) or names a
+gives them inline (`regions.lines.<id>.checkpoint_rows`, `.fact_steps`, `.steps`, and
+`.facts.injection` / `.facts.imaging`: what counts as done for its steps) or names a
 block several lines share (`regions.lines.<id>.rules: <name>` → `regions.line_rules.<name>`,
 so knee, hip and shoulder read one joint table). `steps` there replace the top-level step of the
 same id; steps it does not name, and a table or fact-step list it does not give, are the
@@ -21,8 +22,11 @@ from typing import Any
 
 from pathways.definition.reader import Node, Problem, Reader, join
 
-RULE_KEYS = ("checkpoint_rows", "fact_steps", "steps")
+RULE_KEYS = ("checkpoint_rows", "fact_steps", "steps", "facts")
 """What a line may give of its own (inline or in a named block)."""
+LINE_FACTS = ("injection", "imaging")
+"""The `facts` a line may set for its own steps: what counts as an injection or imaging done there.
+Visits, adherence, barriers and contraindications are the patient's, read the same by every line."""
 RULES = "rules"
 LINE_RULES = "line_rules"
 
@@ -46,7 +50,7 @@ def line_rule_sources(r: Reader, regions: Node) -> list[LineRules]:
     """The lines that have rules of their own, in line order; a bad reference or block is reported on `r`."""
     blocks = {name: (value, path) for name, value, path in r.entries(regions, LINE_RULES, "regions")}
     for value, path in blocks.values():
-        r.fields(value, path, (), RULE_KEYS)
+        _facts_keys(r, r.fields(value, path, (), RULE_KEYS), path)
     named: set[str] = set()
     sources = []
     lines = regions.get("lines")
@@ -75,11 +79,17 @@ def line_rule_sources(r: Reader, regions: Node) -> list[LineRules]:
             elif isinstance(block, Mapping):
                 sources.append(LineRules(str(line_id), block, block_path, own, path))
         elif inline:
+            _facts_keys(r, value, path)
             sources.append(LineRules(str(line_id), value, path))
     for name, (_, path) in blocks.items():
         if name not in named:
             r.report(path, "no line names this block (rules)")
     return sources
+
+
+def _facts_keys(r: Reader, node: Node, path: str) -> None:
+    if "facts" in node:
+        r.fields(node["facts"], join(path, "facts"), (), LINE_FACTS)
 
 
 def line_data(top: Mapping[str, Any], source: LineRules) -> dict[str, Any]:
@@ -88,6 +98,9 @@ def line_data(top: Mapping[str, Any], source: LineRules) -> dict[str, Any]:
     for key in ("checkpoint_rows", "fact_steps"):
         if key in source.node:
             data[key] = source.node[key]
+    facts, inherited_facts = source.node.get("facts"), top.get("facts")
+    if isinstance(facts, Mapping) and isinstance(inherited_facts, Mapping):
+        data["facts"] = {**inherited_facts, **facts}
     own = source.node.get("steps")
     if isinstance(own, Mapping):
         inherited = top.get("steps")
@@ -114,12 +127,12 @@ def relocated(problems: list[Problem], source: LineRules, top: Mapping[str, Any]
         root, _, rest = problem.path.partition(".")
         head = root.partition("[")[0]
         step_id = rest.partition(".")[0]
-        own_table = head in ("checkpoint_rows", "fact_steps") and head in source.node
+        own_table = head in ("checkpoint_rows", "fact_steps", "facts") and head in source.node
         own_step = head == "steps" and "steps" in source.node and (step_id in block_step_ids or not rest)
         if head == "steps" and step_id in line_step_ids:
             found.append(Problem(join(source.own_path, problem.path), problem.reason))
         elif own_table or own_step:
             found.append(Problem(join(source.path, problem.path), problem.reason))
-        elif head in ("checkpoint_rows", "fact_steps", "steps"):
+        elif head in ("checkpoint_rows", "fact_steps", "steps") or (head == "facts" and step_id in LINE_FACTS):
             found.append(Problem(problem.path, f"{problem.reason} (as episode line {source.line!r} reads it)"))
     return found

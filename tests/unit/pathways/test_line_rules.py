@@ -240,3 +240,17 @@ def test_a_problem_in_a_lines_own_step_over_a_block_is_reported_at_the_line() ->
         with_rules(line_rules={"joint": block}, knee={"rules": "joint", "steps": {"surgical-consult": consult("hip")}})
     )
     assert found == ["regions.lines.knee.steps.surgical-consult.proposals: item 'referral' needs a variant 'knee'"]
+
+
+def test_a_line_sets_what_counts_as_an_injection_done_for_its_own_steps() -> None:
+    rules = {"checkpoint_rows": JOINT_ROWS, "fact_steps": ["medication"], "facts": {"injection": ["cpt|64454"]}}
+    definition = load(with_rules(knee=rules))
+    knee = line_view(definition, line(definition, "knee"))
+    assert [c.code for c in knee.injection_codes.codings] == ["64454"]
+    assert knee.pt_visit == definition.pt_visit  # the patient's visits are read the same by every line
+    assert "64454" not in [c.code for c in definition.injection_codes.codings]
+
+
+def test_a_line_may_not_set_the_patients_facts() -> None:
+    rules = {"checkpoint_rows": JOINT_ROWS, "fact_steps": ["medication"], "facts": {"pt_visit": ["cpt|97110"]}}
+    assert "regions.lines.knee.facts.pt_visit: unknown key" in problems(with_rules(knee=rules))

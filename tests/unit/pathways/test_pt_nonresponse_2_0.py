@@ -75,6 +75,9 @@ def test_knee_hip_and_shoulder_run_the_joint_table_and_the_spine_1_1s() -> None:
         )  # spec 2.0 5.1
         assert view.fact_steps == ("advanced-imaging", "injection", "medication", "surgical-consult", "post-op-pt")
         assert view.post_op_pt is not None and view.advanced_imaging is not None
+        done = {c.code for c in view.injection_codes.codings}
+        assert {"64454", "64624", "subacromial-steroid-injection", "trochanteric-steroid-injection"} <= done  # 5.5
+        assert "62323" not in done  # an epidural is the spine's
     # spec 2.0 section 3: the progress check names the region's measures; the spine keeps 1.1's
     texts = {
         line_id: line_view(V2, lines.line(line_id)).progress_check.propose.proposals[0].text
