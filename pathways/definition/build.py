@@ -11,6 +11,7 @@ from typing import Any, cast
 from pathways.definition.codes import read_coding
 from pathways.definition.due import KEY as DUE_KEY
 from pathways.definition.due import read_task_due
+from pathways.definition.line_rules import line_data, line_rule_sources, relocated
 from pathways.definition.lines import LINE_KEYS, MEASURE_LINE, MEASURE_LINES, read_episode_lines
 from pathways.definition.model import (
     CHECKPOINT_STEPS,
@@ -91,7 +92,9 @@ _PATTERNS = {
 class Loader:
     """One pass over a definition's data; `build` raises `DefinitionError` listing every problem."""
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, line: str | None = None) -> None:
+        self.line = line
+        """Set: read the definition as that episode line reads it, the line as its only region."""
         self.r = Reader()
         self.top = self.r.fields(data, "", TOP_KEYS, (DUE_KEY,))
         self.systems: dict[str, str] = {}
@@ -141,8 +144,14 @@ class Loader:
         else:
             table = TableReader(self.r, names).rows(self.top, "checkpoint_rows")
         facts = self.r.fields(self.top.get("facts", {}), "facts", FACT_KEYS)
+        identity = self.identity()
         definition = Definition(
-            **self.identity(),
+            url=identity["url"],
+            version=identity["version"],
+            name=identity["name"],
+            title=identity["title"],
+            status=identity["status"],
+            description=identity["description"],
             episode=episode,
             measures=measures,
             pt_visit=self.code_set(facts, "pt_visit", "facts"),
@@ -177,9 +186,24 @@ class Loader:
             imaging_conclusion=cast(ProposingStep, steps.get("imaging-conclusion")),
         )
         self.named_steps_present(definition)
+        if self.line is None and regions.episode_lines is not None:
+            definition = replace(definition, line_definitions=self.line_definitions())
         if self.r.problems:
             raise DefinitionError(self.r.problems)
         return definition
+
+    def line_definitions(self) -> tuple[tuple[str, Definition], ...]:
+        """Each line with rules of its own, read by this Loader as a definition of that line alone."""
+        regions = self.top.get("regions")
+        found = []
+        for source in line_rule_sources(self.r, regions if isinstance(regions, Mapping) else {}):
+            try:
+                found.append((source.line, Loader(line_data(self.top, source), source.line).build()))
+            except DefinitionError as error:
+                for problem in relocated(list(error.problems), source, self.top):
+                    if problem not in self.r.problems:
+                        self.r.problems.append(problem)
+        return tuple(found)
 
     def conclusions(self, steps: Mapping[str, Any]) -> tuple[str, ...]:
         """The radiograph conclusions rows may name (2.0): the classes of `steps.imaging.regional`, and unread."""
@@ -346,6 +370,8 @@ class Loader:
             self.no_lines_named(diagnoses, measures)
             return regions
         lines = read_episode_lines(self.r, self.code_set, node, regions.ids, diagnoses, measures)
+        if self.line is not None:  # the line is the episode's region; the 1.x regions are the spine's
+            return Regions(self.line, (), lines)
         return replace(regions, episode_lines=lines)
 
     def no_lines_named(self, diagnoses: tuple[DiagnosisGroup, ...], measures: tuple[Measure, ...]) -> None:

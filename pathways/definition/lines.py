@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pathways.definition.line_rules import LINE_RULES, RULE_KEYS, RULES
 from pathways.definition.model import CodeSet, DiagnosisGroup, EpisodeLine, EpisodeLines, GenericProcedure, Measure
 from pathways.definition.reader import Node, Reader, join
 
-LINE_KEYS = ("lines", "out_of_scope", "generic_procedures")
+LINE_KEYS = ("lines", "out_of_scope", "generic_procedures", LINE_RULES)
 """Optional keys of `regions` from version 2.0."""
 LINE_REQUIRED = ("label", "body_sites", "first_checkpoint_weeks")
-LINE_OPTIONAL = ("codes", "covers", "min_age_years", "radiographs", "advanced_imaging", "surgery")
+LINE_OPTIONAL = ("codes", "covers", "min_age_years", "radiographs", "advanced_imaging", "surgery", RULES, *RULE_KEYS)
+"""`rules` and the `RULE_KEYS`: the line's own table and steps, read by `line_rules` (not here)."""
 MEASURE_LINE = "line"
 MEASURE_LINES = "lines"
 

@@ -752,6 +752,12 @@ class Definition:
     """Spec 2.0: advanced imaging of a region after its radiograph; None before 2.0."""
     imaging_conclusion: ProposingStep | None = None
     """Spec 2.0: a Task to record an unread radiograph's conclusion; None before 2.0."""
+    line_definitions: tuple[tuple[str, Definition], ...] = ()
+    """2.0: (line id, the definition that line's lanes run) for each line with rules of its own."""
+
+    def line_definition(self, line_id: str) -> Definition | None:
+        """The definition a line with rules of its own runs (its table and steps); None: it reads this one."""
+        return next((d for line, d in self.line_definitions if line == line_id), None)
 
     def due_within(self, priority: Priority) -> timedelta | None:
         """The due time of a Task of `priority`, counted from its authoredOn; None when the definition sets none."""

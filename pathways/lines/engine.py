@@ -23,7 +23,7 @@ from pathways.definition.model import Definition, EpisodeLines
 from pathways.explain import day
 from pathways.lines.evidence import lines_named, out_of_scope_only
 from pathways.lines.patient import OUT_OF_SCOPE, Evidence, Lane, RegionalState, flags_of, lane_state
-from pathways.lines.routing import lines_opened, route
+from pathways.lines.routing import lines_opened, route, serves
 from pathways.lines.views import line_view
 from pathways.model import ClinicalRecord, Evaluation, RecordStatus, RuleCheck, Withdrawal, clinical_order
 from pathways.rules.aggregate import RebuildRequired
@@ -425,11 +425,25 @@ def _plan(definition: Definition, lines: EpisodeLines, records: Sequence[Clinica
             flag_references.add(reference)
         if facts.pt_visit and facts.counts:
             opened = lines_opened(lines, state, record.at, named)
+            before = {lane.line for lane in state.lanes if lane.has_episode}
             state = _plan_open(state, opened)
             routes[reference] = _visit_lanes(state, opened, named)
+            _conditions_to_new_lanes(lines, state, routes, [line for line in opened if line not in before])
         else:
             routes[reference] = route(definition, lines, state, record, facts, named).lanes
     return _Plan(state, routes, flag_references)
+
+
+def _conditions_to_new_lanes(
+    lines: EpisodeLines, state: RegionalState, routes: dict[str, tuple[int, ...]], new: Sequence[str | None]
+) -> None:
+    """A Condition belongs to every episode of the regions it names (1.5), also one opened after it was recorded."""
+    for index, lane in enumerate(state.lanes):
+        if lane.line not in new:
+            continue
+        for reference, named in state.conditions:
+            if serves(lines, lane.line, named) and index not in routes.get(reference, ()):
+                routes[reference] = (*routes.get(reference, ()), index)
 
 
 def _plan_open(state: RegionalState, opened: Sequence[str | None]) -> RegionalState:

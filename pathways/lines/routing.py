@@ -64,9 +64,9 @@ def route(
         return _measure(definition, lines, state, record, facts, named, open_lanes)
     if kind == "Condition" and named:
         # A Condition reaches every lane of the regions it names, closed ones too (surgical consult (b)).
-        return Route(tuple(i for i, lane in enumerate(lanes) if _serves(lines, lane.line, named)))
+        return Route(tuple(i for i, lane in enumerate(lanes) if serves(lines, lane.line, named)))
     if kind in ("Procedure", "DiagnosticReport") and named:
-        return Route(tuple(i for i in open_lanes if _serves(lines, lanes[i].line, named)))
+        return Route(tuple(i for i in open_lanes if serves(lines, lanes[i].line, named)))
     if kind in ("Procedure", "DiagnosticReport"):
         generic = _generic(lines, state, record, open_lanes)
         if generic is not None:
@@ -76,7 +76,7 @@ def route(
     return Route(tuple(range(len(lanes))))
 
 
-def _serves(lines: EpisodeLines, lane_line: str | None, named: Sequence[str]) -> bool:
+def serves(lines: EpisodeLines, lane_line: str | None, named: Sequence[str]) -> bool:
     """Whether a lane of `lane_line` is one of the named lines' (the unregioned lane serves the covering line)."""
     line = lane_line or lines.unregioned.id
     return line in named

@@ -2,7 +2,9 @@
 
 A lane of a line that covers the 1.x regions (the spine) reads the definition as it is. A lane of
 any other line has that line as its only region, so every region variant, explanation and
-region predicate names it (`Regions.default`), and its first checkpoint is the line's.
+region predicate names it (`Regions.default`), and its first checkpoint is the line's. A line
+with rules of its own (`regions.lines.<id>.steps`, `checkpoint_rows`, `fact_steps`, or a shared
+`regions.line_rules` block) runs the definition the loader built for it, with its table and steps.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ def line_view(definition: Definition, line: EpisodeLine | None) -> Definition:
     cached = _VIEWS.get(key)
     if cached is not None and cached[0] is definition:
         return cached[1]
-    episode = replace(definition.episode, first_checkpoint_weeks=chosen.first_checkpoint_weeks)
+    own = definition.line_definition(chosen.id)
+    base = definition if own is None else own
+    episode = replace(base.episode, first_checkpoint_weeks=chosen.first_checkpoint_weeks)
     regions = definition.regions if chosen.covers else Regions(chosen.id, (), lines)
-    view = replace(definition, episode=episode, regions=regions)
+    view = replace(base, episode=episode, regions=regions)
     _VIEWS[key] = (definition, view)
     return view

@@ -16,11 +16,14 @@ from pathways.classify import INJECTION
 from pathways.definition.model import Definition
 from pathways.rules import context
 from pathways.rules.age import younger_than
+from pathways.rules.radiographs import imaging_line, radiographs
 from pathways.rules.run import Run
 from pathways.state import DiagnosisEntry, Entry, PatientState
 
 DEGENERATIVE_RADIOGRAPH = "radiograph-degenerative"
-"""The intervention name `degenerative_radiograph_on_record` reads until the imaging rules give it a body."""
+"""An intervention standing for a degenerative radiograph where the region is not imaged radiographs first."""
+DEGENERATIVE = "degenerative"
+"""The conclusion class (`steps.imaging.regional.conclusions`) a `degenerative_radiograph` qualifier reads."""
 
 
 def degenerative_radiograph_on_record(
@@ -28,10 +31,15 @@ def degenerative_radiograph_on_record(
 ) -> tuple[Entry, ...]:
     """Region radiographs with a *degenerative* conclusion on record at `moment` (spec 5.4).
 
-    The seam to the imaging rules, which read a report's conclusion (and its recency): until they
-    replace this body, it reads entries named `DEGENERATIVE_RADIOGRAPH` among the interventions.
+    For a region imaged radiographs first, its recent radiographs read by their report's
+    conclusion (the imaging rules); elsewhere, entries named `DEGENERATIVE_RADIOGRAPH`.
     """
-    return tuple(i for i in state.interventions if i.name == DEGENERATIVE_RADIOGRAPH and i.at <= moment)
+    stand_ins = tuple(i for i in state.interventions if i.name == DEGENERATIVE_RADIOGRAPH and i.at <= moment)
+    line = imaging_line(definition, definition.regions.default)
+    if line is None:
+        return stand_ins
+    read = radiographs(definition, state, line, moment)
+    return (*stand_ins, *(r.record for r in read if r.conclusion == DEGENERATIVE))
 
 
 def findings_since(
