@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import engine_cost, phases, report  # noqa: E402
+from bench import engine_cost, lines_cost, phases, report  # noqa: E402
 from bench.backfill_phase import timed_backfill  # noqa: E402
 from bench.cohort import DEFAULT_PATIENTS, DEFAULT_SEED, Journey, cohort, mix  # noqa: E402
 from bench.coverage import missing_steps, step_counts  # noqa: E402
@@ -81,6 +81,7 @@ def phase(results: dict[str, Any], key: str, name: str, run: Callable[[], Any]) 
 def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Every phase, in an order where each stack starts clean."""
     phase(results, "engine_cost", "engine cost per event by history size", engine_cost.costs)
+    phase(results, "lines_cost", "engine cost per event with three open episodes", lines_cost.cost)
     step(f"cohort of {args.patients} patients, and the steps it makes fire")
     journeys = cohort(args.patients, args.seed)
     results["cohort"] = mix(journeys) | {"steps": step_counts(journeys)}
