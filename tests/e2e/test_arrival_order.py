@@ -7,7 +7,8 @@ arrival orders, each as its own patient, all patients at once with small random 
 beat sweeps the checkpoints that fall due between the arrivals: so checkpoints are evaluated on
 partial facts and the facts that arrive after them are late. Once everything is quiet, each
 patient's open proposals, in Carepath and in the SEKMET EHR, must be those of a dry run of the
-same facts (`pathways.simulate`).
+same facts (`pathways.simulate`) — but for red flags the live pathway raised on part of the facts,
+which stand (spec: only a retraction withdraws a red flag): they may be open beside the dry run's.
 
 The journeys are drawn with a fixed seed and no example database, so every run posts the same
 facts; the property is checked over all of them at once (posting each journey on its own and
@@ -48,6 +49,7 @@ from tests.processes import wait_until
 from tests.stack import new_patient_id, settings_env
 
 JOURNEYS = int(os.environ.get("CAREPATH_ARRIVAL_JOURNEYS", "200"))
+RED_FLAG_IDENTIFIER = "|red-flags:"  # in a proposal identifier: `…|1.1.0|2|red-flags:major|1|physician-review`
 ORDERS = 3  # arrival orders of each journey, each posted as its own patient
 WEEKS_AGO = 30  # t0: every fact is dated within 22 weeks of it, so their checkpoints are all due
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -364,11 +366,17 @@ def test_open_proposals_after_every_arrival_order_are_those_of_a_dry_run_in_care
     now = datetime.now(UTC)
     definitions = enrolled_definitions(db, patients)
     live = live_open(db, patients)
-    broken = []
+    broken, standing = [], 0
     for case in cases:
         expected = open_expected(definitions[case.patient], case, now)
         in_ehr = ehr_open(sekmet, case.patient)
-        if live[case.patient] != expected or in_ehr != expected:
+        # A red flag raised live stands (spec: only a retraction withdraws one, and a red flag is never
+        # hidden): one the live pathway raised on part of the facts, say before a late visit joined two
+        # episodes into one, may be open beside the dry run's. Every other difference, and any red flag
+        # the dry run makes that the live pathway lacks, still fails.
+        extra = {item for item in live[case.patient] - expected if RED_FLAG_IDENTIFIER in item[1]}
+        standing += len(extra)
+        if live[case.patient] - extra != expected or in_ehr - extra != expected:
             broken.append(
                 f"{case.patient}: journey {case.journey}\n  arrival {[r['id'] for r in case.resources]}\n"
                 f"  only live {sorted(live[case.patient] - expected)}\n"
@@ -376,4 +384,5 @@ def test_open_proposals_after_every_arrival_order_are_those_of_a_dry_run_in_care
                 f"  EHR differs: {sorted(in_ehr ^ expected)}"
             )
     print(f"{len(cases)} patients posted and checked in {time.monotonic() - started:.0f} s")
+    print(f"{standing} red-flag proposals raised live on part of the facts stand beside the dry run's")
     assert broken == [], f"{len(broken)} of {len(cases)} patients differ from the dry run:\n" + "\n".join(broken[:20])
