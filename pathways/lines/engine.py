@@ -25,7 +25,7 @@ from pathways.lines.evidence import lines_named, out_of_scope_only
 from pathways.lines.patient import OUT_OF_SCOPE, Evidence, Lane, RegionalState, flags_of, lane_state
 from pathways.lines.routing import lines_opened, route, serves
 from pathways.lines.views import line_view
-from pathways.model import ClinicalRecord, Evaluation, RecordStatus, RuleCheck, Withdrawal, clinical_order
+from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, RuleCheck, Withdrawal, clinical_order
 from pathways.rules.aggregate import RebuildRequired
 from pathways.state import EPISODE_START, LANE, Checkpoint, PatientState
 
@@ -222,7 +222,7 @@ def _apply_lanes(
     for index in targets:
         lane = lanes[index]
         lane_now = replace(lane.state, next_episode_id=None if state.whole else str(opened + 1))
-        view = line_view(definition, _line(definition, lane))
+        view = _view(definition, lane)
         after, evaluation = engine.apply_record(view, lane_now, record, now)
         opened = _count(opened, lane.state, after)
         lanes[index], evaluation = _explained(replace(lane, state=replace(after, next_episode_id=None)), evaluation)
@@ -254,10 +254,9 @@ def _explained(lane: Lane, evaluation: Evaluation) -> tuple[Lane, Evaluation]:
     return replace(lane, unused=()), replace(evaluation, decisions=decisions)
 
 
-def _line(definition: Definition, lane: Lane):  # type: ignore[no-untyped-def]
-    lines = definition.regions.episode_lines
-    assert lines is not None
-    return None if lane.line is None else lines.line(lane.line)
+def _view(definition: Definition, lane: Lane) -> Definition:
+    """The definition as `lane` reads it (its line's rules; the unregioned lane reads the covering line's)."""
+    return line_view(definition, None if lane.line is None else _lines(definition).line(lane.line))
 
 
 def _count(opened: int, before: PatientState, after: PatientState) -> int:
@@ -284,7 +283,7 @@ def _mirror(definition: Definition, state: RegionalState, now: datetime, merged:
                 lane_state_now,
                 fired=(*lane_state_now.fired, next(f for f in lane.state.fired if f.key == key)),
             )
-            view = line_view(definition, _line(definition, lane))
+            view = _view(definition, lane)
             lane_state_now, evaluation = engine.close_task(view, lane_state_now, key, now)
             merged.add(evaluation)
         lanes.append(replace(lane, state=lane_state_now))
@@ -299,7 +298,7 @@ def run_checkpoint(definition: Definition, state: RegionalState, now: datetime) 
     for index, lane in enumerate(lanes):
         if lane.ended is not None or lane.state.checkpoint_due_at is None or lane.state.checkpoint_due_at > now:
             continue
-        view = line_view(definition, _line(definition, lane))
+        view = _view(definition, lane)
         lane_now = replace(lane.state, next_episode_id=None if state.whole else str(opened + 1))
         after, evaluation = engine.run_checkpoint(view, lane_now, now)
         opened = _count(opened, lane.state, after)
@@ -322,7 +321,7 @@ def close_task(
     lanes = list(state.lanes)
     for index, lane in enumerate(lanes):
         if any(f.key == decision_key for f in lane.state.fired):
-            view = line_view(definition, _line(definition, lane))
+            view = _view(definition, lane)
             after, evaluation = engine.close_task(view, lane.state, decision_key, now)
             lanes[index] = replace(lane, state=after)
             merged.add(evaluation)
@@ -359,7 +358,7 @@ def rebuild(
         if split:
             base = replace(base, role=LANE, fired=tuple(f for f in base.fired if f.step != "red-flags"))
         base = replace(base, birth_date=plan.state.birth_date, next_episode_id=str(opened + 1) if split else None)
-        view = line_view(definition, _line(definition, lane))
+        view = _view(definition, lane)
         lane_records = [r for r in latest if index in plan.routes.get(r.source.reference, ())]
         after, evaluation = engine.rebuild(view, lane_records, base, now)
         after = _moved_first_checkpoint(view, old, lane, after, now)
@@ -468,7 +467,7 @@ class _Merged:
     def __init__(self, at: datetime, trigger: str) -> None:
         self.at = at
         self.trigger = trigger
-        self.decisions: list = []  # type: ignore[type-arg]
+        self.decisions: list[Decision] = []
         self.checks: list[RuleCheck] = []
         self.withdrawals: dict[tuple[str, tuple[str, ...]], Withdrawal] = {}
 
