@@ -19,10 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.engine_cost import record  # noqa: E402
 from pathways.definition import DRAFT_2_0, load_definition_file  # noqa: E402
 from pathways.lines import engine  # noqa: E402
 from pathways.lines.patient import RegionalState  # noqa: E402
-from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef  # noqa: E402
+from pathways.model import ClinicalRecord, Coding  # noqa: E402
 
 DEFINITION = load_definition_file(DRAFT_2_0)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -37,17 +38,6 @@ assert LINES is not None
 SITES = tuple(LINES.line(line).body_sites.codings[0] for line in ("spine", "knee", "shoulder"))
 PT = DEFINITION.pt_visit.codings[0]
 PAIN = next(m for m in DEFINITION.measures if m.id == "pain").codes.codings[0]
-
-
-def record(number: int, kind: str, code: Coding, at: datetime, **values: object) -> ClinicalRecord:
-    return ClinicalRecord(
-        SourceRef(kind, f"{kind.lower()}-{number}", "1"),
-        "bench",
-        at,
-        RecordStatus.ACTIVE,
-        (code,),
-        **values,  # type: ignore[arg-type]
-    )
 
 
 def pain(number: int, at: datetime) -> ClinicalRecord:
