@@ -20,12 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine_cost import record  # noqa: E402
-from pathways.definition import DRAFT_2_0, load_definition_file  # noqa: E402
+from pathways.definition import SHIPPED_2_0, load_definition_file  # noqa: E402
 from pathways.lines import engine  # noqa: E402
 from pathways.lines.patient import RegionalState  # noqa: E402
 from pathways.model import ClinicalRecord, Coding  # noqa: E402
 
-DEFINITION = load_definition_file(DRAFT_2_0)
+DEFINITION = load_definition_file(SHIPPED_2_0)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PRIOR = 10_000
 EVENTS = 500

@@ -199,6 +199,8 @@ class Decision:
     definition: str  # canonical url|version
     severity: str | None = None  # red-flags only: major / cluster / minor
     reissue: int = 1
+    region: str | None = None
+    """The episode line (body region) the decision belongs to; None for the patient's red flags and 1.x pathways."""
 
     @property
     def key(self) -> str:

@@ -24,10 +24,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pathways.definition.model import Definition
-from pathways.engine import apply_record, close_task, latest_versions, rebuild, run_checkpoint
+from pathways.engine import latest_versions
 from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, Withdrawal, clinical_order
+from pathways.pathway import (
+    RebuildRequired,
+    State,
+    apply_record,
+    close_task,
+    join_red_flag,
+    new_state,
+    rebuild,
+    run_checkpoint,
+)
 from pathways.rules.red_flags import STEP as RED_FLAGS
-from pathways.state import Fired, PatientState, new_state
+from pathways.state import Fired
 
 _FACT, _STANDING, _CLOSURE = 0, 1, 2
 """At one instant: facts first, then the decisions they made, then Task closures (all before a checkpoint)."""
@@ -45,7 +55,7 @@ class Closure:
 class Replayed:
     """The state a replay ends in and every evaluation it made on the way."""
 
-    state: PatientState
+    state: State
     evaluations: tuple[Evaluation, ...]
 
     def decisions(self) -> dict[str, Decision]:
@@ -88,7 +98,7 @@ def replay(
     joined = [replace(f, open=f.open or f.key in closed) for f in standing if f.at <= now]
     events += [((f.at, _STANDING, 0, f.key), f) for f in joined]
     events += [((c.at, _CLOSURE, 0, c.decision_key), c) for c in closures]
-    state, out, applied = new_state(), _Evaluations(), []
+    state, out, applied = new_state(definition), _Evaluations(), []
     for (moment, _, _, _), event in sorted(events, key=lambda item: item[0]):
         state = _checkpoints(definition, state, moment, out, inclusive=False)
         if isinstance(event, ClinicalRecord):
@@ -97,7 +107,7 @@ def replay(
         elif isinstance(event, Closure):
             state = out.add(close_task(definition, state, event.decision_key, moment))
         else:
-            state = _join(state, event)
+            state = join_red_flag(definition, state, event, moment)
     state = _checkpoints(definition, state, now, out, inclusive=True)
     if keep_future:
         for record in (r for r in latest if r.at > now and r.is_event):
@@ -112,47 +122,39 @@ class _Evaluations:
     def __init__(self) -> None:
         self.items: list[Evaluation] = []
 
-    def add(self, result: tuple[PatientState, Evaluation]) -> PatientState:
+    def add(self, result: tuple[State, Evaluation]) -> State:
         self.items.append(result[1])
         return result[0]
 
 
 def _apply(
     definition: Definition,
-    state: PatientState,
+    state: State,
     record: ClinicalRecord,
     applied: Sequence[ClinicalRecord],
     moment: datetime,
     out: _Evaluations,
-) -> PatientState:
-    if state.needs_rebuild_for(record):
+) -> State:
+    try:
+        return out.add(apply_record(definition, state, record, moment))
+    except RebuildRequired:
         return out.add(rebuild(definition, applied, state, moment))
-    return out.add(apply_record(definition, state, record, moment))
 
 
-def _checkpoints(
-    definition: Definition, state: PatientState, until: datetime, out: _Evaluations, *, inclusive: bool
-) -> PatientState:
+def _checkpoints(definition: Definition, state: State, until: datetime, out: _Evaluations, *, inclusive: bool) -> State:
     """Run every checkpoint due before `until` (or at it, when inclusive), each at its due moment."""
     while (due := state.checkpoint_due_at) is not None and (due < until or (inclusive and due <= until)):
         state = out.add(run_checkpoint(definition, state, due))
     return state
 
 
-def _join(state: PatientState, decision: Fired) -> PatientState:
-    """A red-flag decision that stands joins the replay, unless the replay made it itself."""
-    if any(f.key == decision.key for f in state.fired):
-        return state
-    return replace(state, fired=(*state.fired, replace(decision, retracted=())))
-
-
-def standing_red_flags(state: PatientState, records: Sequence[ClinicalRecord]) -> tuple[Fired, ...]:
+def standing_red_flags(state: State, records: Sequence[ClinicalRecord]) -> tuple[Fired, ...]:
     """Red-flag decisions of `state` that stand whatever a replay decides (spec: only a retraction withdraws one)."""
     gone = retracted(state, records)
     return tuple(f for f in state.fired if f.step == RED_FLAGS and not f.withdrawn and f.key not in gone)
 
 
-def retracted(state: PatientState, records: Sequence[ClinicalRecord]) -> dict[str, tuple[str, ...]]:
+def retracted(state: State, records: Sequence[ClinicalRecord]) -> dict[str, tuple[str, ...]]:
     """Decisions of `state` every fact of which is now retracted (key → those facts): the retraction withdraws them."""
     gone = {r.source.reference for r in latest_versions(records) if r.status is RecordStatus.RETRACTED}
     found = {}

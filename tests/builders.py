@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_1_1
 from pathways.fhir.inbound import CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM
 from service.ehr.device import CarepathDevice
 from service.settings import Settings
@@ -108,7 +108,7 @@ def condition(
     }
 
 
-def shipped_definition(version: str, pain_mcid: int = 2, shipped: Path = SHIPPED) -> str:
+def shipped_definition(version: str, pain_mcid: int = 2, shipped: Path = SHIPPED_1_1) -> str:
     """A shipped definition's YAML (the default one unless named) as another version, with another pain MCID."""
     text = re.sub(r"^version: .*$", f"version: {version}", shipped.read_text(), count=1, flags=re.MULTILINE)
     return text.replace("mcid_points: 2     #", f"mcid_points: {pain_mcid}     #", 1)
@@ -118,7 +118,7 @@ MEASURE_RANGES = {"pain": (0, 10), "odi": (0, 100), "psfs": (0, 10)}
 """Each measure's scale (pathway-spec-joints.md, section 3, "Range"): never added to a shipped version."""
 
 
-def ranged_definition(version: str, shipped: Path = SHIPPED) -> str:
+def ranged_definition(version: str, shipped: Path = SHIPPED_1_1) -> str:
     """A shipped definition as another version whose measures carry their ranges."""
     data = yaml.safe_load(shipped_definition(version, shipped=shipped))
     for measure, bounds in MEASURE_RANGES.items():

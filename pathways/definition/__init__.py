@@ -27,10 +27,11 @@ from pathways.definition.safe_yaml import DefinitionBeyondLimits, parse_located
 __all__ = [
     "Definition",
     "DefinitionBeyondLimits",
-    "DRAFT_2_0",
     "DefinitionError",
     "Problem",
     "SHIPPED",
+    "SHIPPED_1_1",
+    "SHIPPED_2_0",
     "SHIPPED_VERSIONS",
     "default_definition",
     "load_definition_file",
@@ -42,12 +43,15 @@ _SHIPPED_DIRECTORY = Path(__file__).with_name("shipped")
 SHIPPED_VERSIONS = (
     _SHIPPED_DIRECTORY / "pt-nonresponse-1.0.0.yaml",
     _SHIPPED_DIRECTORY / "pt-nonresponse-1.1.0.yaml",
+    _SHIPPED_DIRECTORY / "pt-nonresponse-2.0.0.yaml",
 )
 """Every definition Carepath ships, oldest first. The last is the default; the earlier ones stay
 shipped so the patients pinned to them keep their behaviour until an administrator migrates them."""
 
-DRAFT_2_0 = Path(__file__).with_name("drafts") / "pt-nonresponse-2.0.0.yaml"
-"""pt-nonresponse 2.0.0 (spine, knee, shoulder, hip): loaded by tests, not yet served (see drafts/README.md)."""
+SHIPPED_1_1 = _SHIPPED_DIRECTORY / "pt-nonresponse-1.1.0.yaml"
+"""pt-nonresponse 1.1.0: lumbar and cervical spine, one episode at a time."""
+SHIPPED_2_0 = _SHIPPED_DIRECTORY / "pt-nonresponse-2.0.0.yaml"
+"""pt-nonresponse 2.0.0: lumbar, cervical, knee, shoulder and hip, with episodes per body region."""
 
 SHIPPED = SHIPPED_VERSIONS[-1]
 """The default pathway definition shipped with Carepath (the newest shipped version)."""

@@ -754,6 +754,13 @@ class Definition:
     """Spec 2.0: a Task to record an unread radiograph's conclusion; None before 2.0."""
     line_definitions: tuple[tuple[str, Definition], ...] = ()
     """2.0: (line id, the definition that line's lanes run) for each line with rules of its own."""
+    lane_of: str | None = None
+    """Set on the definition as one episode line's lanes read it (`pathways.lines.views`): a view, not a pathway."""
+
+    @property
+    def runs_lines(self) -> bool:
+        """Whether a patient's pathway runs episode lines (2.0); a lane's view runs as one 1.x pathway."""
+        return self.regions.episode_lines is not None and self.lane_of is None
 
     def line_definition(self, line_id: str) -> Definition | None:
         """The definition a line with rules of its own runs (its table and steps); None: it reads this one."""

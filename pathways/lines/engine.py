@@ -27,9 +27,9 @@ from pathways.lines.routing import lines_opened, route, serves
 from pathways.lines.views import line_view
 from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, RuleCheck, Withdrawal, clinical_order
 from pathways.rules.aggregate import RebuildRequired
-from pathways.state import EPISODE_START, LANE, Checkpoint, PatientState
+from pathways.state import EPISODE_START, LANE, Checkpoint, Fired, PatientState
 
-__all__ = ["RebuildRequired", "apply_record", "close_task", "rebuild", "run_checkpoint"]
+__all__ = ["RebuildRequired", "apply_record", "close_task", "join_red_flag", "rebuild", "run_checkpoint"]
 
 
 def _lines(definition: Definition) -> EpisodeLines:
@@ -226,9 +226,31 @@ def _apply_lanes(
         after, evaluation = engine.apply_record(view, lane_now, record, now)
         opened = _count(opened, lane.state, after)
         lanes[index], evaluation = _explained(replace(lane, state=replace(after, next_episode_id=None)), evaluation)
-        merged.add(evaluation)
+        merged.add(_of_lane(definition, lane, evaluation, whole=state.whole))
     state = replace(state, lanes=tuple(lanes), opened=opened)
     return state, merged.evaluation(state)
+
+
+def _of_lane(definition: Definition, lane: Lane, evaluation: Evaluation, *, whole: bool) -> Evaluation:
+    """A lane's decisions carry its region and, beside other episodes or for a joint, name it (spec 2.0 1.7).
+
+    The patient's red flags belong to no region. A spine-only patient's decisions read as 1.1's
+    (compatibility), so the covering line's are named only once another episode is open.
+    """
+    lines = _lines(definition)
+    line = lines.line(lane.line or lines.unregioned.id)
+    named = not whole or line.id != lines.unregioned.id
+    decisions = tuple(
+        d
+        if d.step == "red-flags"
+        else replace(
+            d,
+            region=line.id,
+            explanation=f"{line.label.capitalize()} episode {d.episode}: {d.explanation}" if named else d.explanation,
+        )
+        for d in evaluation.decisions
+    )
+    return replace(evaluation, decisions=decisions)
 
 
 def _not_used(
@@ -285,7 +307,7 @@ def _mirror(definition: Definition, state: RegionalState, now: datetime, merged:
             )
             view = _view(definition, lane)
             lane_state_now, evaluation = engine.close_task(view, lane_state_now, key, now)
-            merged.add(evaluation)
+            merged.add(_of_lane(definition, lane, evaluation, whole=False))
         lanes.append(replace(lane, state=lane_state_now))
     return replace(state, lanes=tuple(lanes))
 
@@ -303,7 +325,7 @@ def run_checkpoint(definition: Definition, state: RegionalState, now: datetime) 
         after, evaluation = engine.run_checkpoint(view, lane_now, now)
         opened = _count(opened, lane.state, after)
         lanes[index], evaluation = _explained(replace(lane, state=replace(after, next_episode_id=None)), evaluation)
-        merged.add(evaluation)
+        merged.add(_of_lane(definition, lane, evaluation, whole=state.whole))
     state = replace(state, lanes=tuple(lanes), opened=opened)
     return state, merged.evaluation(state)
 
@@ -324,9 +346,23 @@ def close_task(
             view = _view(definition, lane)
             after, evaluation = engine.close_task(view, lane.state, decision_key, now)
             lanes[index] = replace(lane, state=after)
-            merged.add(evaluation)
+            merged.add(_of_lane(definition, lane, evaluation, whole=state.whole))
     state = replace(state, lanes=tuple(lanes))
     return state, merged.evaluation(state)
+
+
+def join_red_flag(definition: Definition, state: RegionalState, decision: Fired, now: datetime) -> RegionalState:
+    """A red-flag decision made earlier joins the patient's red flags (a replay that did not make it itself).
+
+    While one lane is the whole pathway it holds the red flags; else the red-flag state does, and
+    a holding decision is mirrored into every lane.
+    """
+    if state.flags is None:
+        first = state.lanes[0]
+        lanes = (replace(first, state=replace(first.state, fired=(*first.state.fired, decision))), *state.lanes[1:])
+        return replace(state, lanes=lanes)
+    flags = replace(state.flags, fired=(*state.flags.fired, decision))
+    return _mirror(definition, replace(state, flags=flags), now, _Merged(now, f"joined {decision.key}"))
 
 
 def rebuild(
@@ -364,7 +400,7 @@ def rebuild(
         after = _moved_first_checkpoint(view, old, lane, after, now)
         opened = _count(opened, base, after)
         lanes.append(replace(lane, state=replace(after, next_episode_id=None), ended=old.ended if old else None))
-        merged.add(evaluation)
+        merged.add(_of_lane(definition, lane, evaluation, whole=not split))
     lanes += state.lanes[len(lanes) :]
     rebuilt = replace(plan.state, lanes=tuple(lanes), opened=opened, flags=flags)
     if flags is not None:

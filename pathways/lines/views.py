@@ -31,6 +31,6 @@ def line_view(definition: Definition, line: EpisodeLine | None) -> Definition:
     base = definition if own is None else own
     episode = replace(base.episode, first_checkpoint_weeks=chosen.first_checkpoint_weeks)
     regions = definition.regions if chosen.covers else Regions(chosen.id, (), lines)
-    view = replace(base, episode=episode, regions=regions)
+    view = replace(base, episode=episode, regions=regions, lane_of=chosen.id)
     _VIEWS[key] = (definition, view)
     return view

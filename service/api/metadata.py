@@ -129,7 +129,7 @@ def _pathway(shipped: Sequence[Definition]) -> str:
     kept = ", ".join(d.version for d in shipped[:-1])
     return (
         f"PlanDefinition/{default.id}: {default.title}, the active version (shipped: {default.version}"
-        + (f"; {kept} kept for the patients enrolled on it" if kept else "")
+        + (f"; {kept} kept for the patients enrolled on {'them' if len(shipped) > 2 else 'it'}" if kept else "")
         + f"), or ?version=. {default.version}: {default.description}"
     )
 

@@ -39,6 +39,7 @@ def save_decision(connection: sa.Connection, patient_id: str, decision: Decision
             "evidence": evidence_to_json(decision.evidence),
             "status": "active",
             "created_at": now,
+            "region": decision.region,
         },
         decisions.c.id,
     )

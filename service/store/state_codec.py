@@ -1,11 +1,14 @@
-"""JSON form of `PatientState`: plain dicts and lists, datetimes as ISO 8601 strings."""
+"""JSON form of a patient's state (`PatientState`, `RegionalState`): plain dicts and lists, ISO 8601 times."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
+from pathways.lines.patient import Evidence as RegionEvidence
+from pathways.lines.patient import Lane, RegionalState
 from pathways.model import Priority, SourceRef
+from pathways.pathway import State
 from pathways.state import (
     FIRST_EPISODE,
     WHOLE,
@@ -196,3 +199,46 @@ def state_from_json(data: dict[str, Any]) -> PatientState:
         consulted=tuple(data.get("consulted", ())),
         open_lines=tuple(data.get("open_lines", ())),
     )
+
+
+def regional_to_json(state: RegionalState) -> dict[str, object]:
+    """The JSON-safe dict of a patient's state on a pathway with episode lines: each lane's state in full."""
+    return {
+        "format": FORMAT,
+        "lanes": [
+            {"line": lane.line, "state": state_to_json(lane.state), "ended": lane.ended, "unused": list(lane.unused)}
+            for lane in state.lanes
+        ],
+        "flags": None if state.flags is None else state_to_json(state.flags),
+        "opened": state.opened,
+        "evidence": [[e.line, _time(e.at), e.reference] for e in state.evidence],
+        "conditions": [[reference, list(lines)] for reference, lines in state.conditions],
+        "birth_date": None if state.birth_date is None else state.birth_date.isoformat(),
+    }
+
+
+def regional_from_json(data: dict[str, Any]) -> RegionalState:
+    """The state a `regional_to_json` dict describes."""
+    if data.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"unknown patient state format {data.get('format')!r}; expected {FORMAT}")
+    return RegionalState(
+        lanes=tuple(
+            Lane(lane["line"], state_from_json(lane["state"]), lane["ended"], tuple(lane["unused"]))
+            for lane in data["lanes"]
+        ),
+        flags=None if data["flags"] is None else state_from_json(data["flags"]),
+        opened=data["opened"],
+        evidence=tuple(RegionEvidence(line, _untime(at), reference) for line, at, reference in data["evidence"]),
+        conditions=tuple((reference, tuple(lines)) for reference, lines in data["conditions"]),
+        birth_date=None if data["birth_date"] is None else date.fromisoformat(data["birth_date"]),
+    )
+
+
+def pathway_state_to_json(state: State) -> dict[str, object]:
+    """Either kind of state (`pathways.pathway.State`) as JSON; the shape says which it is."""
+    return regional_to_json(state) if isinstance(state, RegionalState) else state_to_json(state)
+
+
+def pathway_state_from_json(data: dict[str, Any]) -> State:
+    """A state stored by `pathway_state_to_json`: lanes for a pathway with episode lines, else one state."""
+    return regional_from_json(data) if "lanes" in data else state_from_json(data)

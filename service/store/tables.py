@@ -112,6 +112,8 @@ decisions = numbered_table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # the episode line (body region) of a pathway with lines; NULL: the patient's red flags, or 1.x
+    sa.Column("region", sa.String(64), index=True),
     sa.UniqueConstraint("patient_id", "decision_key", name="uq_decisions_patient_key"),
 )
 

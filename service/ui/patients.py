@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
+from pathways import pathway
 from pathways.definition import Definition
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
@@ -17,7 +18,7 @@ from service.store import audit as audit_store
 from service.store import decisions, patients
 from service.store import worklist as worklist_store
 from service.store.database import transaction
-from service.store.state_codec import state_from_json
+from service.store.state_codec import pathway_state_from_json
 from service.store.traces import evaluations_of
 from service.ui import chart, timeline, words
 from service.ui.delivery import Badge, badge
@@ -128,7 +129,8 @@ def _patient(services: Services, connection: sa.Connection, patient_id: str) -> 
     definition = (
         services.definitions.get(connection, stored.definition) if stored else services.definitions.active(connection)
     )
-    state = state_from_json(stored.state) if stored else None
+    # One chart for now: the first episode line's (each region's chart is the next step).
+    state = pathway.episode_states(pathway_state_from_json(stored.state))[0][1] if stored else None
     decided = decisions.decisions_of(connection, patient_id)
     course = timeline.build(definition, records, state, decided)
     _, tasks = decisions.search_proposals(connection, "Task", patient_id=patient_id, limit=200)

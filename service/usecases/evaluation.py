@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from pathways import engine
+from pathways import pathway
 from pathways.definition import Definition
 from pathways.fhir import inbound, outbound, readable, task_lifecycle
 from pathways.model import ClinicalRecord, Evaluation, RecordStatus, clinical_order, pathway_key_of
@@ -22,7 +22,7 @@ from service.bootstrap import Services
 from service.queue import DeliveryOrder
 from service.store import decisions, events, patients, traces
 from service.store.database import commit_without_flush_wait, lock_patient, transaction
-from service.store.state_codec import state_from_json, state_to_json
+from service.store.state_codec import pathway_state_from_json, pathway_state_to_json
 from service.usecases import replay
 from service.usecases.definitions.registry import DefinitionUnavailable
 from service.usecases.persist import persist_evaluation
@@ -251,11 +251,11 @@ def _apply_event(
         # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
         # arriving in order end where the dry run ends, and the moment marks what a late fact is.
         moment = min(record.at, now)
-        if patient.state.needs_rebuild_for(record):
+        try:
+            patient.state, evaluation = pathway.apply_record(patient.definition, patient.state, record, moment)
+        except pathway.RebuildRequired:
             history = patients.load_records(connection, event.patient_id)
-            patient.state, evaluation = engine.rebuild(patient.definition, history, patient.state, moment)
-        else:
-            patient.state, evaluation = engine.apply_record(patient.definition, patient.state, record, moment)
+            patient.state, evaluation = pathway.rebuild(patient.definition, history, patient.state, moment)
         orders += _persist(connection, services, patient, evaluation, now)
     events.mark_processed(connection, event.id, now)
     return orders
@@ -318,7 +318,7 @@ class Enrolment:
 
     patient_id: str
     definition: Definition
-    state: engine.PatientState
+    state: pathway.State
     revision: int  # 0 for a patient not yet stored
 
 
@@ -326,9 +326,10 @@ def enrol(connection: sa.Connection, services: Services, patient_id: str) -> Enr
     """Load a patient's state and pinned definition; a new patient starts on the active version."""
     stored = patients.load_state(connection, patient_id)
     if stored is None:
-        return Enrolment(patient_id, services.definitions.active(connection), engine.new_state(), 0)
+        active = services.definitions.active(connection)
+        return Enrolment(patient_id, active, pathway.new_state(active), 0)
     definition = services.definitions.get(connection, stored.definition)
-    return Enrolment(patient_id, definition, state_from_json(stored.state), stored.revision)
+    return Enrolment(patient_id, definition, pathway_state_from_json(stored.state), stored.revision)
 
 
 def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
@@ -337,7 +338,7 @@ def save(connection: sa.Connection, patient: Enrolment, now: datetime) -> None:
         connection,
         patient.patient_id,
         definition=patient.definition.reference,
-        state=state_to_json(patient.state),
+        state=pathway_state_to_json(patient.state),
         revision=patient.revision,
         checkpoint_due_at=patient.state.checkpoint_due_at,
         now=now,
@@ -364,7 +365,7 @@ def _checkpoints_due(
     while (due := patient.state.checkpoint_due_at) is not None and (due < moment or (inclusive and due <= moment)):
         if due > now:
             break
-        patient.state, evaluation = engine.run_checkpoint(patient.definition, patient.state, due)
+        patient.state, evaluation = pathway.run_checkpoint(patient.definition, patient.state, due)
         orders += _persist(connection, services, patient, evaluation, now)
     return orders
 
@@ -416,7 +417,7 @@ def apply_task_change(
         return []
     patient = enrol(connection, services, task.patient_id)
     closed = pathway_key_of(task.decision_key)  # the engine knows every issue of a decision by one key
-    patient.state, evaluation = engine.close_task(patient.definition, patient.state, closed, now)
+    patient.state, evaluation = pathway.close_task(patient.definition, patient.state, closed, now)
     orders = _persist(connection, services, patient, evaluation, now)
     orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
     save(connection, patient, now)

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from pathways import engine
+from pathways import pathway
 from pathways.definition import Definition
 from pathways.fhir import outbound
 from pathways.model import ClinicalRecord, Decision, Evaluation, RuleCheck, pathway_key_of
@@ -46,7 +46,7 @@ RETRACTED = "every fact it rested on was retracted: {facts}"
 class Replay:
     """One patient's pathway after a replay: its new state and the writes to queue."""
 
-    state: engine.PatientState
+    state: pathway.State
     orders: list[DeliveryOrder]
 
 
@@ -55,7 +55,7 @@ def replay_patient(
     services: Services,
     patient_id: str,
     definition: Definition,
-    state: engine.PatientState,
+    state: pathway.State,
     late: str,
     now: datetime,
 ) -> Replay:
@@ -107,7 +107,7 @@ def replay_patient(
     return Replay(replayed.state, orders)
 
 
-def _replayed_until(state: engine.PatientState, records: list[ClinicalRecord], now: datetime) -> datetime:
+def _replayed_until(state: pathway.State, records: list[ClinicalRecord], now: datetime) -> datetime:
     """How far the replay goes: as far as the pathway had been evaluated, or the latest fact held.
 
     Checkpoints that fell due after both are left pending, for the sweep (or the next fact) to

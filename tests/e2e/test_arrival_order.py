@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pathways.definition import SHIPPED as SHIPPED_1_0
+from pathways.definition import SHIPPED_1_1 as SHIPPED_1_0
 from pathways.definition import Definition, load_definition_file
 from pathways.fhir import outbound, task_lifecycle
 from service.settings import Settings

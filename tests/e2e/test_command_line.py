@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_1_1
 
 pytestmark = pytest.mark.e2e
 
@@ -105,7 +105,7 @@ def test_every_error_is_one_clear_line_never_a_traceback(
 def test_definitions_upload_prints_each_problem_on_its_own_line_with_the_files_line(
     migrated: dict[str, str], tmp_path: Path
 ) -> None:
-    text = SHIPPED.read_text(encoding="utf-8")
+    text = SHIPPED_1_1.read_text(encoding="utf-8")
     text = text.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1).replace("\nurl:", "\nlink:", 1)
     broken = tmp_path / "broken.yaml"
     broken.write_text(text, encoding="utf-8")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, load_definition_file
+from pathways.definition import SHIPPED_1_1, load_definition_file
 from pathways.model import PATHWAY_STEP_SYSTEM
 from tests.processes import start_api
 
@@ -124,7 +124,7 @@ def without_mdt(data: dict[str, Any]) -> dict[str, Any]:
 def test_the_mdt_example_is_the_shipped_1_1_0_plus_its_authored_step() -> None:
     """When the shipped definition changes, the example must follow it (apply the same change there)."""
     example = yaml.safe_load(MDT_DEFINITION.read_text(encoding="utf-8"))
-    assert without_mdt(example) == yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    assert without_mdt(example) == yaml.safe_load(SHIPPED_1_1.read_text(encoding="utf-8"))
     rows = load_definition_file(MDT_DEFINITION).checkpoint_rows
     assert rows[rows.index("reassessment") + 1 : rows.index("imaging")] == ("mdt",)
 

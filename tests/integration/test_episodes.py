@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_1_1
 from service.store.tables import decisions
 from tests.access import bearer, token_for
 from tests.builders import PAIN, measure, pt_visit
@@ -30,7 +30,7 @@ from tests.stack import new_patient_id
 # API, worker and beat on a database and queues of their own (the definitions module's stack).
 stack = test_definition_workers.stack
 admin = test_definition_workers.admin
-V1_1_SOURCE = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml").read_text()
+V1_1_SOURCE = SHIPPED_1_1.read_text()
 PROPOSAL_SYSTEM = "https://carepath.dev/fhir/identifier/proposal"
 
 
@@ -133,7 +133,7 @@ def test_simulate_replays_a_relapse_journey_on_version_1_1_0(tmp_path: Any) -> N
     path.write_text(
         json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]})
     )
-    definition = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
+    definition = SHIPPED_1_1
     result = subprocess.run(
         [
             sys.executable,

@@ -14,7 +14,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_1_1
 from service.settings import Settings
 from service.store.tables import decisions, inbound_events, patient_states
 from tests.access import bearer, token_for
@@ -23,7 +23,7 @@ from tests.ehr.sekmet import SekmetServer
 from tests.processes import wait_until
 from tests.stack import OwnStack, new_patient_id, own_stack
 
-V1_1 = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
+V1_1 = SHIPPED_1_1
 OWN_REDIS_DB = 7  # queues of their own: no other module's worker takes these events to another database
 RADICULOPATHY = (SNOMED, "128196005")
 WEAKNESS = (SNOMED, "26544005")

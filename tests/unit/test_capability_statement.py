@@ -81,5 +81,5 @@ def test_the_capability_statement_offers_the_shipped_pathway_and_its_dry_run(tmp
     ]
     documentation = plan["documentation"]
     assert documentation.startswith("PlanDefinition/pt-nonresponse: Physical therapy that is not working")
-    assert "shipped: 1.1.0; 1.0.0 kept for the patients enrolled on it" in documentation
-    assert "watched 12 weeks for a relapse" in documentation  # 1.1.0's own description
+    assert "shipped: 2.0.0; 1.0.0, 1.1.0 kept for the patients enrolled on them" in documentation
+    assert "Knee, shoulder and hip (2.0) have episodes of their own" in documentation

@@ -52,8 +52,8 @@ def test_the_ranges_are_read_from_the_definition() -> None:
     }
 
 
-@pytest.mark.parametrize("shipped", SHIPPED_VERSIONS, ids=lambda p: Path(p).name)
-def test_no_shipped_version_gives_a_measure_a_range(shipped: Path) -> None:
+@pytest.mark.parametrize("shipped", SHIPPED_VERSIONS[:2], ids=lambda p: Path(p).name)
+def test_no_1_x_version_gives_a_measure_a_range(shipped: Path) -> None:
     definition = load_definition_text(Path(shipped).read_text())
     assert [m.value_range for m in definition.measures] == [None] * len(definition.measures)
 

@@ -14,13 +14,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from pathways import engine
+from pathways import pathway
 from pathways.definition import Definition
 from pathways.model import ClinicalRecord, Decision
 from pathways.simulate import simulate
 from service.bootstrap import Services
 from service.store import patients
-from service.store.state_codec import state_from_json, state_to_json
+from service.store.state_codec import pathway_state_from_json, pathway_state_to_json
 
 DIFF_LIMIT = 200  # patients per diff request: replaying histories is the costly part
 
@@ -74,19 +74,19 @@ def diff(
 
 def migrate_patient(
     services: Services, connection: sa.Connection, patient_id: str, target: Definition, now: datetime
-) -> engine.PatientState | None:
+) -> pathway.State | None:
     """Rebuild one patient's aggregates under `target` and pin the patient to it (caller holds the lock)."""
     stored = patients.load_state(connection, patient_id)
     if stored is None or stored.definition == target.reference:
         return None
-    state = state_from_json(stored.state)
+    state = pathway.state_for(target, pathway_state_from_json(stored.state))
     records = patients.load_records(connection, patient_id)
-    state, _ = engine.rebuild(target, records, state, now)
+    state, _ = pathway.rebuild(target, records, state, now)
     patients.save_state(
         connection,
         patient_id,
         definition=target.reference,
-        state=state_to_json(state),
+        state=pathway_state_to_json(state),
         revision=stored.revision,
         checkpoint_due_at=state.checkpoint_due_at,
         now=now,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pathways.definition import SHIPPED, Definition, load_definition_text
+from pathways.definition import SHIPPED_1_1, Definition, load_definition_text
 from pathways.model import CAREPATH_CODE_SYSTEM, Coding
 from tests.unit.pathways.timeline import CPT, SNOMED
 
@@ -52,7 +52,7 @@ def fragment() -> Any:
 
 def joint_data() -> Any:
     """The shipped 1.1.0 data with the joint imaging data merged in, as plain JSON-able data."""
-    data = json.loads(json.dumps(yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))))
+    data = json.loads(json.dumps(yaml.safe_load(SHIPPED_1_1.read_text(encoding="utf-8"))))
     joint = fragment()
     data["version"] = "2.0.0-imaging.1"
     data["regions"]["lines"] = joint["regions"]["lines"]
@@ -89,6 +89,7 @@ def lane(definition: Definition, line_id: str) -> Definition:
         definition,
         regions=replace(definition.regions, default=line_id, by_code=()),
         episode=replace(definition.episode, first_checkpoint_weeks=line.first_checkpoint_weeks),
+        lane_of=line_id,
     )
 
 

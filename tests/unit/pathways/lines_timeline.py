@@ -1,6 +1,6 @@
 """A definition with episode lines for tests, and a driver that feeds a `RegionalState` as the live worker does.
 
-`LINES` is pt-nonresponse 2.0.0 (the draft in pathways/definition/drafts): the spine is 1.1.0's,
+`LINES` is pt-nonresponse 2.0.0 (pathways/definition/shipped): the spine is 1.1.0's,
 so the engine of episode lines can be compared with 1.1's on the same rules, and the knee, hip and
 shoulder read the joint rules. `lines_data` is the smaller definition the loader tests of line
 rules build on: 1.1.0 with a spine, a knee and a shoulder line that run 1.1's table.
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pathways.definition import DRAFT_2_0, SHIPPED_VERSIONS, Definition, load_definition_file
+from pathways.definition import SHIPPED_2_0, SHIPPED_VERSIONS, Definition, load_definition_file
 from pathways.lines import engine as lines_engine
 from pathways.lines.patient import RegionalState
 from pathways.model import ClinicalRecord, Decision, Evaluation
@@ -78,7 +78,7 @@ def lines_data() -> Any:
     return data
 
 
-LINES: Definition = load_definition_file(DRAFT_2_0)
+LINES: Definition = load_definition_file(SHIPPED_2_0)
 """pt-nonresponse 2.0.0 (a draft, not yet served): the spine as 1.1.0, the joints with their own rules."""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, SHIPPED_VERSIONS
+from pathways.definition import SHIPPED_1_1, SHIPPED_VERSIONS
 from pathways.definition.model import CHECKPOINT_STEPS, Definition
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -55,7 +55,7 @@ MDT_STEP = {
 }
 
 
-def shipped_data(path: Path = SHIPPED) -> Any:
+def shipped_data(path: Path = SHIPPED_1_1) -> Any:
     return json.loads(json.dumps(yaml.safe_load(path.read_text())))
 
 

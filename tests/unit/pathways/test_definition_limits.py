@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, DefinitionBeyondLimits, DefinitionError, load_definition_text
+from pathways.definition import SHIPPED_1_1, DefinitionBeyondLimits, DefinitionError, load_definition_text
 from pathways.definition.reader import MAX_PATH_CHARS, MAX_PROBLEMS, MAX_REASON_CHARS
 from pathways.definition.safe_yaml import MAX_DEPTH, MAX_SOURCE_CHARS
 
@@ -41,7 +41,7 @@ def test_an_alias_bomb_is_refused_with_a_short_message_and_little_memory() -> No
 
 
 def test_aliases_that_expand_modestly_still_load() -> None:
-    shipped = SHIPPED.read_text()
+    shipped = SHIPPED_1_1.read_text()
     assert "&" in shipped and "*" in shipped  # the shipped definition shares code lists by alias
     assert load_definition_text(shipped).id == "pt-nonresponse"
 
@@ -73,7 +73,7 @@ def test_text_past_the_size_bound_is_refused_before_parsing() -> None:
 
 
 def test_every_problem_message_is_bounded_whatever_the_uploaded_value() -> None:
-    data = yaml.safe_load(SHIPPED.read_text())
+    data = yaml.safe_load(SHIPPED_1_1.read_text())
     data["k" * 1_000] = "v" * 100_000  # YAML allows a key of at most 1,024 characters on one line
     data["checkpoint_rows"] = ["v" * 50_000, ["v" * 1_000] * 20]
     with pytest.raises(DefinitionError) as caught:
@@ -86,7 +86,7 @@ def test_every_problem_message_is_bounded_whatever_the_uploaded_value() -> None:
 
 
 def test_the_problems_listed_are_bounded_in_number() -> None:
-    data = yaml.safe_load(SHIPPED.read_text())
+    data = yaml.safe_load(SHIPPED_1_1.read_text())
     data.update({f"unknown_{n}": n for n in range(500)})
     with pytest.raises(DefinitionError) as caught:
         load_definition_text(json.dumps(data))

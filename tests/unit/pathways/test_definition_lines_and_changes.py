@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, SHIPPED_VERSIONS, DefinitionError, load_definition_text
+from pathways.definition import SHIPPED_1_1, SHIPPED_VERSIONS, DefinitionError, load_definition_text
 from pathways.definition.compare import summary
 from pathways.definition.reader import line_of
 from pathways.definition.safe_yaml import parse_located
@@ -24,7 +24,7 @@ def line_holding(text: str, fragment: str) -> int:
 
 
 def test_a_bad_value_is_refused_at_its_path_and_the_line_it_stands_on() -> None:
-    text = SHIPPED.read_text(encoding="utf-8").replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    text = SHIPPED_1_1.read_text(encoding="utf-8").replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     (problem,) = refused(text).problems
     line = line_holding(text, "min_adherence_pct: 180")
     assert (problem.path, problem.line) == ("steps.adherence.min_adherence_pct", line)
@@ -33,7 +33,7 @@ def test_a_bad_value_is_refused_at_its_path_and_the_line_it_stands_on() -> None:
 
 
 def test_an_unknown_key_names_its_own_line_and_a_missing_one_its_mappings_line() -> None:
-    text = SHIPPED.read_text(encoding="utf-8").replace("    min_pt_visits: 4", "    min_pt_visit: 4", 1)
+    text = SHIPPED_1_1.read_text(encoding="utf-8").replace("    min_pt_visits: 4", "    min_pt_visit: 4", 1)
     problems = {p.path: p.line for p in refused(text).problems}
     assert problems["steps.adherence.min_pt_visit"] == line_holding(text, "min_pt_visit: 4")
     lines = text.splitlines()
@@ -57,7 +57,7 @@ def test_yaml_that_cannot_be_parsed_names_its_line() -> None:
 
 
 def test_the_error_message_lists_each_problem_with_its_line() -> None:
-    text = SHIPPED.read_text(encoding="utf-8").replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
+    text = SHIPPED_1_1.read_text(encoding="utf-8").replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     assert f"line {line_holding(text, 'min_adherence_pct: 180')}: steps.adherence" in str(refused(text))
 
 
@@ -76,7 +76,7 @@ def test_the_changes_from_1_0_0_to_1_1_0_name_the_steps_and_sections_that_differ
 
 
 def test_a_version_that_only_renumbers_changes_nothing_else() -> None:
-    old = data(SHIPPED)
+    old = data(SHIPPED_1_1)
     assert summary(old, old | {"version": "9.9.9"}) == [
         "Nothing but the version number changes: both versions propose the same."
     ]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pathways.definition import (
-    SHIPPED,
+    SHIPPED_1_1,
     DefinitionError,
     default_definition,
     load_definition_file,
@@ -24,7 +24,7 @@ from pathways.model import Priority
 
 def shipped_data() -> Any:
     # JSON round trip: YAML anchors become independent copies, so one mutation changes one place
-    return json.loads(json.dumps(yaml.safe_load(SHIPPED.read_text())))
+    return json.loads(json.dumps(yaml.safe_load(SHIPPED_1_1.read_text())))
 
 
 def problems_of(data: Any) -> list[str]:
@@ -61,7 +61,8 @@ def removing(path: str) -> Callable[[Any], None]:
 
 
 def test_the_shipped_definition_loads_with_its_identity_and_thresholds() -> None:
-    definition = default_definition()
+    assert default_definition().reference == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|2.0.0"
+    definition = load_definition_file(SHIPPED_1_1)
     assert definition.reference == "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.1.0"
     assert definition.id == "pt-nonresponse"
     assert definition.episode.first_checkpoint_weeks == 6
@@ -73,7 +74,7 @@ def test_the_shipped_definition_loads_with_its_identity_and_thresholds() -> None
     assert (definition.adherence.min_adherence_pct, definition.adherence.min_pt_visits) == (80, 4)
     assert definition.red_flags.major.propose.priority is Priority.STAT
     assert definition.structural_groups == ("disc-herniation", "stenosis", "instability", "fracture")
-    assert default_definition() is definition  # loaded once
+    assert default_definition() is default_definition()  # loaded once
 
 
 def test_definitions_are_frozen() -> None:
@@ -83,19 +84,19 @@ def test_definitions_are_frozen() -> None:
 
 def test_a_definition_loads_from_a_file_or_from_text(tmp_path: Path) -> None:
     copy = tmp_path / "copy.yaml"
-    copy.write_text(SHIPPED.read_text())
-    assert load_definition_file(copy) == load_definition_text(SHIPPED.read_text())
+    copy.write_text(SHIPPED_1_1.read_text())
+    assert load_definition_file(copy) == load_definition_text(SHIPPED_1_1.read_text())
 
 
 def test_a_definition_on_one_line_of_json_loads_like_its_yaml() -> None:
     one_line = json.dumps(shipped_data())
     assert "\n" not in one_line
-    assert load_definition_text(one_line) == default_definition()
+    assert load_definition_text(one_line) == load_definition_file(SHIPPED_1_1)
 
 
 def test_text_that_names_a_file_is_parsed_as_text_never_read_as_a_path() -> None:
     with pytest.raises(DefinitionError) as caught:
-        load_definition_text(str(SHIPPED))
+        load_definition_text(str(SHIPPED_1_1))
     assert str(caught.value.problems[0]) == "(top): must be a mapping"
 
 
@@ -280,7 +281,7 @@ def test_loinc_check_digits(code: str, valid: bool) -> None:
 def test_every_number_in_the_shipped_definition_names_its_source() -> None:
     unsourced = [
         line.strip()
-        for line in SHIPPED.read_text().splitlines()
+        for line in SHIPPED_1_1.read_text().splitlines()
         if re.match(r"\s*[a-z_]+: [0-9.]+\s*(#.*)?$", line)
         and not line.startswith("version:")
         and not re.search(r"#.*\b(spec|ref)\b", line)

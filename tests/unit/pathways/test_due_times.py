@@ -9,7 +9,7 @@ import pytest
 import yaml
 from fhir.resources.R4B import get_fhir_model_class
 
-from pathways.definition import SHIPPED, default_definition
+from pathways.definition import SHIPPED_1_1, default_definition
 from pathways.fhir.outbound import render_decision
 from pathways.model import Priority
 from tests.builders import AUTHOR
@@ -34,7 +34,7 @@ SHIPPED_DUE = {
 
 
 def shipped_data() -> Any:
-    return yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    return yaml.safe_load(SHIPPED_1_1.read_text(encoding="utf-8"))
 
 
 def with_due(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED
+from pathways.definition import SHIPPED_1_1
 from pathways.model import Decision, Priority, ProposalKind
 from pathways.state import Watch
 from service.store.state_codec import state_from_json, state_to_json
@@ -37,7 +37,7 @@ from tests.unit.pathways.timeline import (
     steps,
 )
 
-V1_1_FILE = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
+V1_1_FILE = SHIPPED_1_1
 
 R = 42
 WATCH_DAYS = (70, 98, 126)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathways.definition import SHIPPED, SHIPPED_VERSIONS, Definition, load_definition_file
+from pathways.definition import SHIPPED_1_1, SHIPPED_VERSIONS, Definition, load_definition_file
 from pathways.model import Evaluation, Withdrawal
 from pathways.simulate import simulate
 from tests.unit.pathways.timeline import (
@@ -30,7 +30,7 @@ from tests.unit.pathways.timeline import (
 )
 
 V1_0 = load_definition_file(SHIPPED_VERSIONS[0])
-V1_1 = load_definition_file(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml"))
+V1_1 = load_definition_file(SHIPPED_1_1)
 DISC_WITH_RADICULOPATHY = (SNOMED, "202735001")  # radicular and disc herniation: structural
 MRI_LUMBAR_SNOMED = "394451000119106"
 CT_LUMBAR = {"572091000119106", "72131"}
@@ -282,7 +282,7 @@ def test_a_structural_problem_whose_injection_failed_reaches_the_surgeon_under_1
 
 
 def shipped_1_1() -> Any:
-    return json.loads(json.dumps(yaml.safe_load(Path(SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")).read_text())))
+    return json.loads(json.dumps(yaml.safe_load(Path(SHIPPED_1_1).read_text())))
 
 
 def test_version_1_0_has_neither_rule_and_1_1_has_both() -> None:

@@ -119,9 +119,9 @@ def journeys(draw: st.DrawFn) -> list[tuple[str, object, float]]:
 
 
 def _outcome(evaluations: list[Evaluation]) -> list[tuple[tuple[Decision, ...], tuple[object, ...]]]:
-    """Each evaluation's decisions (without the definition version) and withdrawals."""
+    """Each evaluation's decisions (without the definition version and 2.0's region tag) and withdrawals."""
     return [
-        (tuple(replace(d, definition="") for d in e.decisions), tuple(sorted(e.withdrawals, key=repr)))
+        (tuple(replace(d, definition="", region=None) for d in e.decisions), tuple(sorted(e.withdrawals, key=repr)))
         for e in evaluations
     ]
 

@@ -6,23 +6,23 @@ from typing import Any
 
 import yaml
 
-from pathways.definition import DRAFT_2_0, SHIPPED_VERSIONS, load_definition_file
+from pathways.definition import SHIPPED_2_0, SHIPPED_VERSIONS, load_definition_file
 from pathways.lines.views import line_view
 
-V2 = load_definition_file(DRAFT_2_0)
+V2 = load_definition_file(SHIPPED_2_0)
 
 
 def data(path: Any) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def test_it_is_a_draft_that_is_not_shipped() -> None:
-    assert V2.version == "2.0.0" and V2.status == "draft"
-    assert DRAFT_2_0 not in SHIPPED_VERSIONS
+def test_it_is_the_newest_shipped_version() -> None:
+    assert V2.version == "2.0.0" and V2.status == "active"
+    assert SHIPPED_VERSIONS[-1] == SHIPPED_2_0
 
 
 def test_every_value_the_spine_reads_is_1_1_0s() -> None:
-    v1, v2 = data(SHIPPED_VERSIONS[1]), data(DRAFT_2_0)
+    v1, v2 = data(SHIPPED_VERSIONS[1]), data(SHIPPED_2_0)
     for key in ("systems", "episode", "task_due", "facts", "barriers", "neurological", "checkpoint_rows", "fact_steps"):
         assert v2[key] == v1[key], key
     for key, value in v1["measures"].items():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pathways.classify import classify
-from pathways.definition import SHIPPED, Definition
+from pathways.definition import SHIPPED_1_1, Definition
 from pathways.fhir.inbound import CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, records_from_resource
 from pathways.model import ClinicalRecord, RecordStatus
 from tests.unit.pathways.test_definition_loading import problems_of, removing, setting
@@ -48,7 +48,6 @@ PROGRESSIVE_DEFICIT = (LOCAL, "rf-progressive-neuro-deficit")
 WEAKNESS_SYNONYM = (SNOMED, "102568007")
 MALIGNANCY_HISTORY = ("http://hl7.org/fhir/sid/icd-10-cm", "Z85.9")
 COUNTING = ("active", "recurrence", "relapse")
-SHIPPED_1_1 = SHIPPED.with_name("pt-nonresponse-1.1.0.yaml")
 
 
 def red_flags(t: Timeline, until: float, definition: Definition) -> list[tuple[str | None, int]]:
