@@ -99,6 +99,12 @@ def replay(
     events += [((f.at, _STANDING, 0, f.key), f) for f in joined]
     events += [((c.at, _CLOSURE, 0, c.decision_key), c) for c in closures]
     state, out, applied = new_state(definition), _Evaluations(), []
+    if definition.runs_lines:
+        # Who the patient is (the birth date) is known at every moment: it goes in before any fact,
+        # and every rebuild reads it with the facts. A 1.x pathway reads no Patient.
+        for record in (r for r in latest if not r.is_event):
+            applied.append(record)
+            state, _ = apply_record(definition, state, record, now)
     for (moment, _, _, _), event in sorted(events, key=lambda item: item[0]):
         state = _checkpoints(definition, state, moment, out, inclusive=False)
         if isinstance(event, ClinicalRecord):

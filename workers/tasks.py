@@ -9,7 +9,7 @@ from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
 from service.queue import DeliveryOrder
-from service.usecases import dead_letter_alerts, delivery, evaluation, reconcile, reconcile_facts
+from service.usecases import dead_letter_alerts, delivery, evaluation, patient_details, reconcile, reconcile_facts
 from service.usecases import sweep as sweeping
 from service.usecases.notifications import reactivation
 from workers.runtime import dispatcher_for, services_for
@@ -115,7 +115,11 @@ def watch_subscriptions(self: Task) -> None:
 
 @shared_task(name="carepath.reconcile_facts", bind=True)
 def reconcile_facts_with_ehr(self: Task) -> None:
-    """Compare a few patients' facts with what the EHR holds; evaluate the deletions and changes found."""
+    """Compare a few patients' facts with what the EHR holds, and read the Patient of a few never read.
+
+    Evaluates the deletions and changes found, and the Patients read (the pathway's age).
+    """
     dispatcher = dispatcher_for(self.app)
-    for event_id in reconcile_facts.reconcile_patients(services_for(self.app)):
+    services = services_for(self.app)
+    for event_id in reconcile_facts.reconcile_patients(services) + patient_details.read_unread(services):
         dispatcher.evaluate_event_safely(event_id)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from service.store.tables import patient_details
+from service.store.tables import patient_details, patient_states
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,15 @@ def save(connection: sa.Connection, cached: Cached) -> None:
     """Replace what is cached of one patient."""
     connection.execute(sa.delete(patient_details).where(patient_details.c.patient_id == cached.patient_id))
     connection.execute(sa.insert(patient_details).values(**dataclasses.asdict(cached)))
+
+
+def never_read(connection: sa.Connection, limit: int) -> list[str]:
+    """Patients on a pathway whose Patient was never read from the EHR, longest known first."""
+    query = (
+        sa.select(patient_states.c.patient_id)
+        .outerjoin(patient_details, patient_details.c.patient_id == patient_states.c.patient_id)
+        .where(patient_details.c.patient_id.is_(None))
+        .order_by(patient_states.c.updated_at, patient_states.c.patient_id)
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())

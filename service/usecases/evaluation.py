@@ -245,12 +245,15 @@ def _apply_event(
         # What an amendment took away is withdrawn now, even in a replay: a replay keeps red flags.
         if not patients.save_record(connection, record, event.id) or (replaying and record not in amended):
             continue  # an older version than the one already applied, or the replay's to evaluate
-        if not record.is_event:
+        if not record.is_event and not patient.definition.runs_lines:
             continue  # a Patient is kept for the engine to read with the facts; alone it decides nothing
-        orders += _checkpoints_due(connection, services, patient, record.at, now)
+        if record.is_event:
+            orders += _checkpoints_due(connection, services, patient, record.at, now)
         # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
         # arriving in order end where the dry run ends, and the moment marks what a late fact is.
-        moment = min(record.at, now)
+        # A Patient (2.0: the age) is at no moment: it is read now, and a change of the age an
+        # episode opened at rebuilds.
+        moment = min(record.at, now) if record.is_event else now
         try:
             patient.state, evaluation = pathway.apply_record(patient.definition, patient.state, record, moment)
         except pathway.RebuildRequired:

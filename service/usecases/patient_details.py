@@ -1,9 +1,14 @@
-"""Who a patient is, for the UI: name, birth date and age from the EHR's Patient, cached here.
+"""Who a patient is: name, birth date and age from the EHR's Patient, cached here, and kept for the pathway.
 
 The worklist and the patient page read the cache; a patient not yet cached is read from the EHR
 once (a few per page at most; none once the EHR fails to answer, nor while the deliveries' circuit
 breaker holds it down), and the patient page's refresh button reads again. Names and birth dates
 are never logged: only the patient's id is.
+
+The pathway reads the age too (2.0: no joint episode under 18; age-conditioned red flags), so
+every Patient read is also stored as an event (channel `ehr-patient-read`) that the worker files
+beside the patient's facts, and each fact reconciliation sweep reads the Patient of a few patients
+never read (`read_unread`): an EHR that posts facts need not post the Patient.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from service.ehr.errors import EhrError, EhrRejected
 from service.settings import PATIENT_PLACEHOLDER
 from service.store import patient_details as store
 from service.store.database import transaction
+from service.usecases.notifications import intake as notification_intake
+from service.usecases.notifications import resolve
 
 log = structlog.get_logger(__name__)
 
 NOT_FOUND = (404, 410)  # the EHR holds no such Patient (410: it was deleted)
 READS_PER_PAGE = 10  # uncached patients one page view may read from the EHR; the rest wait for the next view
+READS_PER_SWEEP = 20  # patients never read whose Patient one sweep reads for the pathway; the rest wait
+PATIENT_READ = "ehr-patient-read"  # the channel of a Patient Carepath read from the EHR itself
 
 KNOWN, UNKNOWN, NO_EHR, NOT_READ = "known", "unknown", "no-ehr", "not-read"
 
@@ -76,8 +85,25 @@ def refresh(services: Services, actor: audit.Actor, patient_id: str) -> PatientD
     return _shown(services, patient_id, found)
 
 
-def _read(services: Services, patient_id: str) -> store.Cached | None:
-    """The EHR's answer, cached; None when the EHR could not answer."""
+def read_unread(services: Services, *, reads: int = READS_PER_SWEEP) -> list[int]:
+    """Read the Patient of patients never read (for the pathway's age); return the events stored to evaluate."""
+    if services.ehr is None or not _ehr_answering(services):
+        return []
+    with transaction(services.db) as connection:
+        unread = store.never_read(connection, reads)
+    stored: list[int] = []
+    for patient_id in unread:
+        if _read(services, patient_id, stored) is None:
+            break  # the EHR is not answering: the others wait for the next sweep
+    return stored
+
+
+def _read(services: Services, patient_id: str, stored: list[int] | None = None) -> store.Cached | None:
+    """The EHR's answer, cached and kept as the patient's Patient record; None when the EHR could not answer.
+
+    The ids of the events stored are added to `stored` (the sweep queues them; otherwise the
+    sweep's re-queueing of pending events takes them).
+    """
     assert services.ehr is not None
     now = services.clock()
     try:
@@ -99,6 +125,9 @@ def _read(services: Services, patient_id: str) -> store.Cached | None:
     )
     with transaction(services.db) as connection:
         store.save(connection, cached)
+        if resource is not None:
+            items = resolve.accept(resource, PATIENT_READ).items
+            (stored if stored is not None else []).extend(notification_intake.store_items(connection, items, now))
     return cached
 
 

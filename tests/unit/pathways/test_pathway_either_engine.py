@@ -8,6 +8,7 @@ two keeps the decisions made.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from pathways import pathway
 from pathways.definition import SHIPPED_1_1, load_definition_file
@@ -16,8 +17,9 @@ from pathways.replay import replay
 from pathways.state import PatientState
 from service.store.state_codec import pathway_state_from_json, pathway_state_to_json
 from tests.unit.pathways.lines_timeline import LINES
+from tests.unit.pathways.test_lines_episodes import KNEE_PAIN
 from tests.unit.pathways.test_worked_examples_2_0 import NIGHT_PAIN, WEAKNESS, at, example_a, example_b, feed
-from tests.unit.pathways.timeline import Timeline
+from tests.unit.pathways.timeline import Timeline, day
 
 V1_1 = load_definition_file(SHIPPED_1_1)
 
@@ -86,3 +88,18 @@ def test_a_1_1_patient_migrated_to_2_0_keeps_its_decisions_as_the_whole_pathway(
     assert {f.key for f in before.fired} <= {f.key for f in rebuilt.fired}
     back = pathway.state_for(V1_1, rebuilt)
     assert isinstance(back, PatientState) and {f.key for f in back.fired} == {f.key for f in rebuilt.fired}
+
+
+def test_the_dry_run_of_2_0_reads_the_age_from_the_patient_whenever_it_arrived() -> None:
+    t = Timeline()
+    t.condition(-5, KNEE_PAIN)
+    t.weekly_visits(2)
+    t.add("Patient", 30, (), birth_date=date(2015, 6, 1))  # a child: no joint episode (spec 2.0 1.8)
+    state = replay(LINES, t.records, day(60)).state
+    assert isinstance(state, RegionalState) and state.birth_date == date(2015, 6, 1)
+    assert not any(lane.has_episode for lane in state.lanes)
+    adult = Timeline()
+    adult.condition(-5, KNEE_PAIN)
+    adult.weekly_visits(2)
+    adult_state = replay(LINES, adult.records, day(60)).state
+    assert isinstance(adult_state, RegionalState) and [lane.line for lane in adult_state.lanes] == ["knee"]

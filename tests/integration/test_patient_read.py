@@ -1,0 +1,110 @@
+"""Carepath reads a patient's Patient from the EHR itself, for the pathway's age (spec 2.0 section 8).
+
+Real PostgreSQL and SEKMET: an EHR that posts only facts still gives the pathway the birth date,
+read once per patient by the fact reconciliation sweep and filed beside the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from pathways.lines.patient import RegionalState
+from service.bootstrap import Services, build
+from service.settings import Settings
+from service.store import events, patients
+from service.store.database import transaction
+from service.store.state_codec import pathway_state_from_json
+from service.store.tables import inbound_events as events_table
+from service.usecases import evaluation, intake, patient_details
+from tests.builders import condition, pt_visit
+from tests.ehr.sekmet import SekmetServer
+from tests.stack import new_database, new_patient_id
+
+KNEE_OA = ("http://hl7.org/fhir/sid/icd-10-cm", "M17.11")
+
+
+@pytest.fixture()
+def own_services(stack_settings: Settings) -> Iterator[Services]:
+    """The real stack on a database of its own: the sweep reads every patient never read, only this test's here."""
+    with new_database() as url:
+        services = build(replace(stack_settings, database_url=url))
+        yield services
+        services.db.dispose()
+
+
+def _evaluate(services: Services, resource: dict) -> None:
+    prepared = intake.prepare(resource, resource["resourceType"])
+    with transaction(services.db) as connection:
+        event_id, _ = intake.store(connection, prepared, "test", services.clock())
+    evaluation.evaluate_event(services, event_id)
+
+
+def _state(services: Services, patient: str) -> RegionalState:
+    with transaction(services.db) as connection:
+        stored = patients.load_state(connection, patient)
+    assert stored is not None
+    state = pathway_state_from_json(stored.state)
+    assert isinstance(state, RegionalState)
+    return state
+
+
+def _read(services: Services, patient: str) -> list[int]:
+    stored = patient_details.read_unread(services)
+    with transaction(services.db) as connection:
+        assert patient in patient_details.store.read_many(connection, [patient])
+    return stored
+
+
+def test_the_sweep_reads_the_patient_from_the_ehr_once_and_the_pathway_learns_the_age(
+    own_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = new_patient_id()
+    sekmet.put({"resourceType": "Patient", "id": patient, "birthDate": "1958-04-02", "name": [{"family": "Lind"}]})
+    start = datetime.now(UTC) - timedelta(days=3)
+    _evaluate(own_services, condition(patient, KNEE_OA, start - timedelta(days=2)))
+    _evaluate(own_services, pt_visit(patient, start))
+    assert _state(own_services, patient).birth_date is None  # the EHR posted facts only
+
+    stored = _read(own_services, patient)
+    with transaction(own_services.db) as connection:
+        mine = connection.execute(
+            sa.select(events_table.c.id, events_table.c.channel).where(
+                events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
+            )
+        ).all()
+    assert [channel for _, channel in mine] == [patient_details.PATIENT_READ]
+    assert mine[0].id in stored
+    for event_id in stored:
+        evaluation.evaluate_event(own_services, event_id)
+    state = _state(own_services, patient)
+    assert state.birth_date is not None and state.birth_date.isoformat() == "1958-04-02"
+    assert [lane.line for lane in state.lanes] == ["knee"]
+
+    patient_details.read_unread(own_services)  # read once: a later sweep stores nothing more of it
+    with transaction(own_services.db) as connection:
+        count = connection.execute(
+            sa.select(sa.func.count()).where(
+                events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
+            )
+        ).scalar_one()
+        assert events.load_event(connection, mine[0].id) is not None
+    assert count == 1
+
+
+def test_a_patient_the_ehr_does_not_hold_is_read_once_and_stores_nothing(own_services: Services) -> None:
+    patient = new_patient_id()
+    _evaluate(own_services, pt_visit(patient, datetime.now(UTC) - timedelta(days=1)))
+    _read(own_services, patient)
+    with transaction(own_services.db) as connection:
+        cached = patient_details.store.read_many(connection, [patient])[patient]
+        stored = connection.execute(
+            sa.select(sa.func.count()).where(
+                events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
+            )
+        ).scalar_one()
+    assert not cached.known and stored == 0
