@@ -15,7 +15,7 @@ from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store.database import transaction
 from service.store.definitions import DefinitionVersion
-from service.ui import diagram
+from service.ui import diagram, pathway_regions
 from service.ui.session import Refused
 from service.usecases.definitions import versions
 from service.usecases.definitions.migration import PatientDiff, diff
@@ -28,7 +28,10 @@ class Overview:
     versions: list[DefinitionVersion]
     shown: DefinitionVersion
     definition: Definition
-    diagram: Markup
+    diagram: Markup | None
+    """The steps drawn as one flow (1.x); None for a definition with episode lines, shown per region instead."""
+    regions: list[pathway_regions.RegionSection] = field(default_factory=list)
+    red_flags: pathway_regions.RedFlagsSection | None = None
 
 
 EXCERPT_CONTEXT = 2  # lines shown around each line with a problem
@@ -93,6 +96,9 @@ def overview(services: Services, reference: str | None) -> Overview:
         if shown is None:
             raise Refused(404, f"There is no pathway version {wanted}.")
         definition = services.definitions.get(connection, shown.reference)
+    if definition.regions.episode_lines is not None:
+        regions, red_flags = pathway_regions.regions(definition), pathway_regions.red_flags(definition)
+        return Overview(versions, shown, definition, None, regions, red_flags)
     return Overview(versions, shown, definition, diagram.render(definition))
 
 

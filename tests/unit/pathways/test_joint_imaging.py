@@ -39,6 +39,7 @@ from tests.unit.pathways.imaging_joint_definitions import (
     XR_KNEE,
     XR_KNEE_LOINC,
     XR_SHOULDER,
+    joint_definition,
 )
 from tests.unit.pathways.timeline import (
     MRI_CONTRAINDICATED,
@@ -443,6 +444,8 @@ def test_a_radiograph_of_an_earlier_episode_counts_while_recent() -> None:
 def test_the_plan_definition_says_a_report_fires_advanced_imaging() -> None:
     from pathways.fhir.plandefinition import to_plan_definition
 
-    actions = {a["id"]: a for a in to_plan_definition(KNEE)["action"]}
-    assert actions["advanced-imaging"]["trigger"][0]["name"] == "a radiograph report is recorded"
-    assert actions["imaging-conclusion"]["action"][0]["code"][0]["coding"][0]["code"] == "record-imaging-conclusion"
+    knee = next(a for a in to_plan_definition(joint_definition())["action"] if a["id"] == "knee")
+    actions = {a["id"]: a for a in knee["action"]}  # a definition with lines: its steps per region
+    assert actions["knee.advanced-imaging"]["trigger"][0]["name"] == "a radiograph report is recorded"
+    conclusion = actions["knee.imaging-conclusion"]["action"][0]
+    assert conclusion["code"][0]["coding"][0]["code"] == "record-imaging-conclusion"
