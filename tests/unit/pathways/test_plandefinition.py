@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.plandefinition import PlanDefinition
 
-from pathways.definition import DRAFT_2_0, SHIPPED_VERSIONS, load_definition_file
+from pathways.definition import SHIPPED_2_0, SHIPPED_VERSIONS, load_definition_file
 from pathways.fhir.plandefinition import to_plan_definition
 from tests.unit.pathways.timeline import V1_1
 
 MDT_EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "pt-nonresponse-mdt.yaml"
-V2 = load_definition_file(DRAFT_2_0)
+V2 = load_definition_file(SHIPPED_2_0)
 
 
 def rendered() -> dict[str, Any]:

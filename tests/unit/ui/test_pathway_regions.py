@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from pathways.definition import DRAFT_2_0, default_definition, load_definition_file
+from pathways.definition import SHIPPED_1_1, SHIPPED_2_0, load_definition_file
 from pathways.lines.views import line_view
 from service.app import create_app
 from service.settings import Settings
@@ -18,8 +18,8 @@ from service.store.database import make_engine
 from service.ui import pathway_regions
 from tests.access import token_for
 
-V2_SOURCE = DRAFT_2_0.read_text(encoding="utf-8")
-V2 = load_definition_file(DRAFT_2_0)
+V2 = load_definition_file(SHIPPED_2_0)
+V1_1 = load_definition_file(SHIPPED_1_1)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -56,8 +56,8 @@ def test_the_red_flags_are_the_patients_once_with_the_urgent_alone_findings() ->
 
 
 def test_a_definition_without_lines_has_no_region_sections() -> None:
-    assert pathway_regions.regions(default_definition()) == []
-    assert pathway_regions.red_flags(default_definition()) is None
+    assert pathway_regions.regions(V1_1) == []
+    assert pathway_regions.red_flags(V1_1) is None
 
 
 class Markup(HTMLParser):
@@ -100,10 +100,7 @@ def csrf(page: str) -> str:
 def test_the_pathway_page_of_2_0_shows_a_section_per_region_and_the_red_flags_without_script_or_inline_style(
     admin: FlaskClient,
 ) -> None:
-    token = csrf(admin.get("/ui/pathway").get_data(as_text=True))
-    uploaded = admin.post("/ui/pathway/upload", data={"csrf_token": token, "source": V2_SOURCE})
-    assert uploaded.status_code == 303, uploaded.get_data(as_text=True)[:2000]
-    response = admin.get("/ui/pathway", query_string={"version": V2.reference})
+    response = admin.get("/ui/pathway")  # 2.0.0 is the active version
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     parsed = Markup()
@@ -118,6 +115,6 @@ def test_the_pathway_page_of_2_0_shows_a_section_per_region_and_the_red_flags_wi
 
 
 def test_the_pathway_page_of_1_1_keeps_its_diagram(admin: FlaskClient) -> None:
-    page = admin.get("/ui/pathway").get_data(as_text=True)
+    page = admin.get("/ui/pathway", query_string={"version": V1_1.reference}).get_data(as_text=True)
     assert 'id="diagram-heading"' in page and 'class="chart pathway-diagram"' in page
     assert 'id="regions-heading"' not in page
