@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways import pathway
+from pathways.state import PatientState
 from service.bootstrap import Services
 from service.store import patients
 from service.store.database import transaction
+from service.store.state_codec import pathway_state_from_json
 from service.usecases import evaluation, intake
 
 
@@ -25,3 +28,12 @@ def pinned(services: Services, patient: str) -> str:
         stored = patients.load_state(connection, patient)
     assert stored is not None
     return stored.definition
+
+
+def spine_state(services: Services, patient: str) -> PatientState:
+    """The engine state of a spine-only patient: on 2.0 its one lane, which is the whole pathway, as 1.x's."""
+    with transaction(services.db) as connection:
+        stored = patients.load_state(connection, patient)
+    assert stored is not None
+    (only,) = pathway.episode_states(pathway_state_from_json(stored.state))
+    return only[1]

@@ -68,7 +68,7 @@ def test_apply_adds_the_evaluation_trace_as_a_parameters_entry_after_the_proposa
     first = evaluations[0]
     assert parts(first, "moment")[0]["valueDateTime"] == "2026-01-05T09:00:00+00:00"
     assert parts(first, "trigger")[0]["valueString"] == "fact Encounter/visit-1"
-    assert parts(first, "definition")[0]["valueCanonical"].endswith("pt-nonresponse|1.1.0")
+    assert parts(first, "definition")[0]["valueCanonical"].endswith("pt-nonresponse|2.0.0")
 
     checkpoint = next(e for e in evaluations if parts(e, "trigger")[0]["valueString"] == "checkpoint")
     checks = {parts(c, "rule")[0]["valueString"]: c for c in parts(checkpoint, "check")}

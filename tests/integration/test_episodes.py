@@ -1,6 +1,6 @@
 """Spec 1.1 relapse watch and new episodes through the real API, worker, beat and the SEKMET EHR.
 
-Patients enrol on pt-nonresponse 1.1.0, published on a database of the module's own. Facts are
+Patients enrol on the active pt-nonresponse 2.0.0, whose spine is 1.1's, on a database of the module's own. Facts are
 dated weeks in the past, so the checkpoints they set fall due at once: the worker applies the
 facts in clinical order with the checkpoints due between them, and beat's sweep runs the rest.
 """
@@ -22,7 +22,7 @@ from tests.access import bearer, token_for
 from tests.builders import PAIN, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
 from tests.integration import test_definition_workers
-from tests.integration.test_definition_workers import Stack, pinned_version, upload_and_publish
+from tests.integration.test_definition_workers import Stack, pinned_version
 from tests.integration.test_facts_read import post_bundle
 from tests.processes import ROOT, wait_until
 from tests.stack import new_patient_id
@@ -30,7 +30,6 @@ from tests.stack import new_patient_id
 # API, worker and beat on a database and queues of their own (the definitions module's stack).
 stack = test_definition_workers.stack
 admin = test_definition_workers.admin
-V1_1_SOURCE = SHIPPED_1_1.read_text()
 PROPOSAL_SYSTEM = "https://carepath.dev/fhir/identifier/proposal"
 
 
@@ -45,11 +44,8 @@ def course(patient: str, t0: datetime, start: float, pains: list[tuple[float, fl
     return [*visits, *scores]
 
 
-def post_on_1_1_0(stack: Stack, admin: dict[str, str], resources: list[dict[str, Any]]) -> None:
-    """Post a patient's facts as the EHR does, once the shipped 1.1.0 is published (new patients enrol on it)."""
-    page = f"{stack.base}/admin/definitions/pt-nonresponse/1.1.0/PlanDefinition"
-    if requests.get(page, headers=admin, timeout=10).status_code != 200:
-        upload_and_publish(stack.base, admin, V1_1_SOURCE, "1.1.0")
+def post_as_the_ehr(stack: Stack, resources: list[dict[str, Any]]) -> None:
+    """Post a patient's facts as the EHR does; new patients enrol on the active version (2.0.0)."""
     headers = {"Content-Type": "application/fhir+json"} | bearer(token_for(stack.env, "ehr"))
     post_bundle(stack.base, headers, resources)
 
@@ -83,17 +79,17 @@ def test_a_relapse_after_a_response_reaches_the_ehr_as_a_review_relapse_task(
     patient = new_patient_id()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(weeks=16)
     # Pain 7 → 4 responds at the first checkpoint (day 42); 7 at day 65 is a relapse at day 70.
-    post_on_1_1_0(stack, admin, course(patient, t0, 0, [(0, 7), (40, 4), (65, 7)]))
+    post_as_the_ehr(stack, course(patient, t0, 0, [(0, 7), (40, 4), (65, 7)]))
 
     wait_until(
         lambda: task_coded(sekmet, patient, "review-relapse") is not None, 90, what="the relapse Task in the EHR"
     )
     task = task_coded(sekmet, patient, "review-relapse")
     assert task is not None
-    assert pinned_version(stack.engine, patient) == "1.1.0"
+    assert pinned_version(stack.engine, patient) == "2.0.0"
     assert task["status"] == "requested" and task["priority"] == "routine"
     assert task["authoredOn"] == at(t0, 70)
-    assert identifier(task) == f"Patient/{patient}|pt-nonresponse|1.1.0|1|relapse|1|task"
+    assert identifier(task) == f"Patient/{patient}|pt-nonresponse|2.0.0|1|relapse|1|task"
     assert "Pain 4 → 7 since responding" in task["code"]["text"]
     # Then a non-responding episode again: four weeks later the table's rows are tried (no adherence value).
     wait_until(lambda: task_coded(sekmet, patient, "assess-hep-adherence") is not None, 90, what="the adherence Task")
@@ -113,16 +109,16 @@ def test_a_pt_visit_after_a_closed_episode_starts_episode_2_whose_decisions_reac
         patient, ("https://carepath.dev/fhir/CodeSystem/pt-pathway", "hep-adherence-pct"), 92, at(t0, 189)
     )
     adherence["valueQuantity"] = {"value": 92, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
-    post_on_1_1_0(stack, admin, [*first, *second, adherence])
+    post_as_the_ehr(stack, [*first, *second, adherence])
 
     wait_until(lambda: task_coded(sekmet, patient, "notify-prescriber") is not None, 90, what="episode 2's Task")
     task = task_coded(sekmet, patient, "notify-prescriber")
     assert task is not None
-    assert identifier(task) == f"Patient/{patient}|pt-nonresponse|1.1.0|2|reassessment|1|notify-prescriber"
+    assert identifier(task) == f"Patient/{patient}|pt-nonresponse|2.0.0|2|reassessment|1|notify-prescriber"
     assert task["authoredOn"] == at(t0, 192)
     assert "Pain 8 → 7" in task["description"]  # the baseline restarted with the new episode
     assert decision_keys(stack.engine, patient) == ["2/reassessment/1"]
-    assert all("|1.1.0|2|" in identifier(t) for t in ehr_tasks(sekmet, patient))
+    assert all("|2.0.0|2|" in identifier(t) for t in ehr_tasks(sekmet, patient))
 
 
 def test_simulate_replays_a_relapse_journey_on_version_1_1_0(tmp_path: Any) -> None:
@@ -154,6 +150,6 @@ def test_simulate_replays_a_relapse_journey_on_version_1_1_0(tmp_path: Any) -> N
     assert result.returncode == 0, result.stderr
     written = [e["resource"] for e in json.loads(result.stdout)["entry"]]
     tasks = {t["code"]["coding"][0]["code"]: t for t in written if t["resourceType"] == "Task"}
-    assert identifier(tasks["review-relapse"]) == f"Patient/{patient}|pt-nonresponse|1.1.0|1|relapse|1|task"
+    assert identifier(tasks["review-relapse"]) == f"Patient/{patient}|pt-nonresponse|2.0.0|1|relapse|1|task"
     assert tasks["review-relapse"]["authoredOn"] == "2026-03-16T09:00:00Z"
     assert "assess-hep-adherence" in tasks  # the episode went on as a non-responding one

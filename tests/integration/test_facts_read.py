@@ -20,13 +20,13 @@ from pathways.simulate import simulate
 from service.bootstrap import Services
 from service.store import decisions, patients
 from service.store.database import transaction
-from service.store.state_codec import state_from_json
 from service.store.tables import inbound_events
 from service.usecases import evaluation
 from service.usecases.dry_run import records_of_bundle
 from tests.access import token_for
 from tests.builders import LOINC, PAIN, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
+from tests.enrolment import spine_state
 from tests.integration import test_notifications, test_ui_views
 from tests.integration.test_notifications import ehr_put, register
 from tests.integration.test_ui_views import sign_in
@@ -113,10 +113,7 @@ def evaluated(services: Services, patient: str) -> list[tuple[str, str, str]]:
 
 
 def responded(services: Services, patient: str) -> bool:
-    with services.db.connect() as connection:
-        stored = patients.load_state(connection, patient)
-    assert stored is not None
-    return state_from_json(stored.state).responded
+    return spine_state(services, patient).responded
 
 
 def events_of(services: Services, patient: str) -> list[tuple[str, str, str | None]]:

@@ -8,7 +8,7 @@ from pathways.fhir import task_lifecycle
 from service.bootstrap import Services
 from service.store import decisions, patients
 from service.store.database import lock_patient, transaction
-from service.store.state_codec import state_from_json
+from service.store.state_codec import pathway_state_from_json
 from service.usecases import delivery, evaluation, intake
 from tests.builders import PAIN, measure, pt_visit
 from tests.ehr.sekmet import SekmetServer
@@ -117,7 +117,7 @@ def test_a_decision_withdrawn_by_a_late_fact_and_brought_back_by_a_correction_is
         )
         stored = patients.load_state(connection, patient)
     assert stored is not None
-    (fired,) = [f for f in state_from_json(stored.state).fired if f.step == "adherence"]
+    (fired,) = [f for f in pathway_state_from_json(stored.state).fired if f.step == "adherence"]
     assert not fired.open
 
 

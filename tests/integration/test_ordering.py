@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pathways import engine
+from pathways.state import PatientState
 from service.bootstrap import Services
-from service.store import patients
 from service.store.database import transaction
-from service.store.state_codec import state_from_json
 from service.usecases import evaluation, intake
 from tests.builders import PAIN, measure, pt_visit
+from tests.enrolment import spine_state
 from tests.stack import new_patient_id
 
 
@@ -23,11 +22,8 @@ def arrive(services: Services, resources: list[dict]) -> None:
         evaluation.evaluate_event(services, event_id)
 
 
-def state_of(services: Services, patient: str) -> engine.PatientState:
-    with transaction(services.db) as connection:
-        stored = patients.load_state(connection, patient)
-    assert stored is not None
-    return state_from_json(stored.state)
+def state_of(services: Services, patient: str) -> PatientState:
+    return spine_state(services, patient)
 
 
 def journey(patient: str, t0: datetime) -> list[dict]:

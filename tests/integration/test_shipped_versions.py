@@ -1,4 +1,4 @@
-"""Carepath ships pt-nonresponse 1.0.0 and 1.1.0: the newest starts new patients, the older stays loadable.
+"""Carepath ships pt-nonresponse 1.0.0, 1.1.0 and 2.0.0: the newest starts new patients, the older stay loadable.
 
 Each test runs on a database of its own. "An earlier release" is Carepath started with only the
 1.0.0 it shipped then, stored as that release stored it (the previous checkpoint-table format).
@@ -82,20 +82,28 @@ def structural_after_a_failed_injection(patient: str, t0: datetime) -> list[dict
     ]
 
 
-def test_a_fresh_database_starts_new_patients_on_1_1_0_and_lists_1_0_0_retired_but_loadable(
+ALL_SHIPPED_2_0_ACTIVE = {
+    "2.0.0": ("active", SHIPPED_UPLOADER),
+    "1.1.0": ("retired", SHIPPED_UPLOADER),
+    "1.0.0": ("retired", SHIPPED_UPLOADER),
+}
+
+
+def test_a_fresh_database_starts_new_patients_on_2_0_0_and_lists_1_x_retired_but_loadable(
     services: Services,
 ) -> None:
     patient = new_patient_id()
     evaluate_each(services, [pt_visit(patient, datetime.now(UTC) - timedelta(days=1))])
 
-    assert pinned(services, patient) == f"{URL}|1.1.0"
-    assert listed(services) == {"1.1.0": ("active", SHIPPED_UPLOADER), "1.0.0": ("retired", SHIPPED_UPLOADER)}
+    assert pinned(services, patient) == f"{URL}|2.0.0"
+    assert listed(services) == ALL_SHIPPED_2_0_ACTIVE
     with transaction(services.db) as connection:
         assert services.definitions.get(connection, f"{URL}|1.0.0") == load_definition_file(SHIPPED_VERSIONS[0])
-        assert services.definitions.active(connection) == load_definition_file(SHIPPED_VERSIONS[1])
+        assert services.definitions.get(connection, f"{URL}|1.1.0") == load_definition_file(SHIPPED_VERSIONS[1])
+        assert services.definitions.active(connection) == load_definition_file(SHIPPED_VERSIONS[2])
 
 
-def test_on_a_database_running_the_shipped_1_0_0_new_patients_start_on_1_1_0_and_the_enrolled_stay_until_migrated(
+def test_on_a_database_running_the_shipped_1_0_0_new_patients_start_on_2_0_0_and_the_enrolled_stay_until_migrated(
     earlier_release: Services, services: Services
 ) -> None:
     enrolled, newcomer = new_patient_id(), new_patient_id()
@@ -103,26 +111,27 @@ def test_on_a_database_running_the_shipped_1_0_0_new_patients_start_on_1_1_0_and
     evaluate_each(earlier_release, structural_after_a_failed_injection(enrolled, t0))
     assert pinned(earlier_release, enrolled) == f"{URL}|1.0.0"
 
-    assert active_version(services) == "1.1.0"  # before anything listed the versions again
+    assert active_version(services) == "2.0.0"  # before anything listed the versions again
     evaluate_each(services, [pt_visit(newcomer, datetime.now(UTC) - timedelta(days=1))])
     evaluate_each(services, [pt_visit(enrolled, datetime.now(UTC) - timedelta(days=1))])
-    assert pinned(services, newcomer) == f"{URL}|1.1.0"
+    assert pinned(services, newcomer) == f"{URL}|2.0.0"
     assert pinned(services, enrolled) == f"{URL}|1.0.0"
 
-    assert listed(services) == {"1.1.0": ("active", SHIPPED_UPLOADER), "1.0.0": ("retired", SHIPPED_UPLOADER)}
+    assert listed(services) == ALL_SHIPPED_2_0_ACTIVE
     admin = admin_client(services)
-    (row,) = [v for v in admin.get("/admin/definitions").get_json()["definitions"] if v["version"] == "1.1.0"]
+    (row,) = [v for v in admin.get("/admin/definitions").get_json()["definitions"] if v["version"] == "2.0.0"]
     assert row["publishedAt"] is not None
 
-    diff = admin.get("/admin/definitions/pt-nonresponse/1.1.0/diff").get_json()
+    # 2.0's spine is 1.1's: the diff shows what 1.1 changed for this 1.0.0 patient
+    diff = admin.get("/admin/definitions/pt-nonresponse/2.0.0/diff").get_json()
     (mine,) = [p for p in diff["patients"] if p["patient"] == f"Patient/{enrolled}"]
     assert any("/medication/" in p for p in mine["onlyCurrent"]), mine
     assert any("/surgical-consult/" in p for p in mine["onlyTarget"]), mine
     assert all(p["patient"] != f"Patient/{newcomer}" for p in diff["patients"])
 
-    moved = admin.post("/admin/definitions/pt-nonresponse/1.1.0/migrate", json={"patients": [enrolled]}).get_json()
+    moved = admin.post("/admin/definitions/pt-nonresponse/2.0.0/migrate", json={"patients": [enrolled]}).get_json()
     assert moved["migrated"] == [enrolled]
-    assert pinned(services, enrolled) == f"{URL}|1.1.0"
+    assert pinned(services, enrolled) == f"{URL}|2.0.0"
 
 
 def admin_client(services: Services) -> FlaskClient:
@@ -131,7 +140,7 @@ def admin_client(services: Services) -> FlaskClient:
     return client
 
 
-def test_a_version_an_administrator_published_stays_active_and_1_1_0_waits_as_a_draft(
+def test_a_version_an_administrator_published_stays_active_and_the_newest_shipped_waits_as_a_draft(
     earlier_release: Services, services: Services
 ) -> None:
     own = versions.upload(earlier_release, shipped_definition("1.0.5", shipped=SHIPPED_VERSIONS[0]), "Ada", actor())
@@ -139,7 +148,8 @@ def test_a_version_an_administrator_published_stays_active_and_1_1_0_waits_as_a_
 
     assert active_version(services) == "1.0.5"
     assert listed(services) == {
-        "1.1.0": ("draft", SHIPPED_UPLOADER),
+        "2.0.0": ("draft", SHIPPED_UPLOADER),
+        "1.1.0": ("retired", SHIPPED_UPLOADER),  # only the newest waits for the administrator
         "1.0.5": ("active", "Ada"),
         "1.0.0": ("retired", SHIPPED_UPLOADER),
     }
@@ -147,21 +157,25 @@ def test_a_version_an_administrator_published_stays_active_and_1_1_0_waits_as_a_
     evaluate_each(services, [pt_visit(patient, datetime.now(UTC) - timedelta(days=1))])
     assert pinned(services, patient) == f"{URL}|1.0.5"
 
-    versions.publish(services, f"{URL}|1.1.0", actor())
-    assert active_version(services) == "1.1.0"
+    versions.publish(services, f"{URL}|2.0.0", actor())
+    assert active_version(services) == "2.0.0"
 
 
-def test_an_administrators_own_1_1_0_is_never_taken_for_the_shipped_one(
+def test_an_administrators_own_2_0_0_is_never_taken_for_the_shipped_one(
     earlier_release: Services, services: Services
 ) -> None:
     versions.upload(
-        earlier_release, shipped_definition("1.1.0", pain_mcid=1, shipped=SHIPPED_VERSIONS[0]), "Ada", actor()
+        earlier_release, shipped_definition("2.0.0", pain_mcid=1, shipped=SHIPPED_VERSIONS[0]), "Ada", actor()
     )
 
-    assert active_version(services) == "1.0.0"  # the shipped 1.1.0 cannot be listed under the same version
-    assert listed(services) == {"1.1.0": ("draft", "Ada"), "1.0.0": ("active", SHIPPED_UPLOADER)}
+    assert active_version(services) == "1.0.0"  # the shipped 2.0.0 cannot be listed under the same version
+    assert listed(services) == {
+        "2.0.0": ("draft", "Ada"),
+        "1.1.0": ("retired", SHIPPED_UPLOADER),
+        "1.0.0": ("active", SHIPPED_UPLOADER),
+    }
     with transaction(services.db) as connection:
-        theirs = services.definitions.get(connection, f"{URL}|1.1.0")
+        theirs = services.definitions.get(connection, f"{URL}|2.0.0")
     assert theirs.measures[0].mcid_points == 1
 
 
@@ -182,7 +196,7 @@ def test_two_processes_starting_on_the_shipped_1_0_0_leave_exactly_one_active_ve
         assert not finished.wait(1.0)  # held by the first transaction's rows
     other.join(10)
 
-    assert listed(first) == {"1.1.0": ("active", SHIPPED_UPLOADER), "1.0.0": ("retired", SHIPPED_UPLOADER)}
+    assert listed(first) == ALL_SHIPPED_2_0_ACTIVE
     first.db.dispose()
     second.db.dispose()
 
@@ -192,13 +206,13 @@ def actor() -> audit.Actor:
     return audit.Actor(None)
 
 
-def test_an_administrators_rollback_to_the_shipped_1_0_0_stays_active_and_1_1_0_waits_retired(
+def test_an_administrators_rollback_to_the_shipped_1_0_0_stays_active_and_2_0_0_waits_retired(
     services: Services,
 ) -> None:
     """A retired version may be published again; Carepath never takes a version over from an administrator."""
     assert listed(services)["1.0.0"] == ("retired", SHIPPED_UPLOADER)
     preview = versions.preview_publication(services, f"{URL}|1.0.0")
-    assert preview.retires is not None and preview.retires.version == "1.1.0"
+    assert preview.retires is not None and preview.retires.version == "2.0.0"
     assert "Steps removed: relapse." in preview.changes
 
     versions.publish(services, f"{URL}|1.0.0", actor())
@@ -206,7 +220,11 @@ def test_an_administrators_rollback_to_the_shipped_1_0_0_stays_active_and_1_1_0_
     again = build(services.settings)  # another process reading the versions afresh
     try:
         assert active_version(again) == "1.0.0"
-        assert {v: s for v, (s, _) in listed(again).items()} == {"1.0.0": "active", "1.1.0": "retired"}
+        assert {v: s for v, (s, _) in listed(again).items()} == {
+            "1.0.0": "active",
+            "1.1.0": "retired",
+            "2.0.0": "retired",
+        }
         patient = new_patient_id()
         evaluate_each(again, [pt_visit(patient, datetime.now(UTC) - timedelta(days=1))])
         assert pinned(again, patient) == f"{URL}|1.0.0"
