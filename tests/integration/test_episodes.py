@@ -150,6 +150,6 @@ def test_simulate_replays_a_relapse_journey_on_version_1_1_0(tmp_path: Any) -> N
     assert result.returncode == 0, result.stderr
     written = [e["resource"] for e in json.loads(result.stdout)["entry"]]
     tasks = {t["code"]["coding"][0]["code"]: t for t in written if t["resourceType"] == "Task"}
-    assert identifier(tasks["review-relapse"]) == f"Patient/{patient}|pt-nonresponse|2.0.0|1|relapse|1|task"
+    assert identifier(tasks["review-relapse"]) == f"Patient/{patient}|pt-nonresponse|1.1.0|1|relapse|1|task"
     assert tasks["review-relapse"]["authoredOn"] == "2026-03-16T09:00:00Z"
     assert "assess-hep-adherence" in tasks  # the episode went on as a non-responding one
