@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -89,3 +90,37 @@ def test_knee_hip_and_shoulder_run_the_joint_table_and_the_spine_1_1s() -> None:
         "hip": "Administer the outcome measures (HOOS JR or LEFS, and pain with body site hip).",
         "shoulder": "Administer the outcome measures (QuickDASH or SPADI, and pain with body site shoulder).",
     }
+
+
+# reference/joints/codes-joints.csv: the codes marked UNCONFIRMED (candidates named there) and the
+# LOCAL code each is replaced by. Spec 2.0: an UNCONFIRMED code is never sent or matched.
+UNCONFIRMED_CANDIDATES = ("snomed|49076000", "snomed|1290407002", "snomed|396181006", "cpt|72192", "cpt|64418")
+LOCAL_REPLACEMENTS = (
+    "local|quickdash-score",
+    "local|spadi-total",
+    "local|lefs-score",
+    "local|xr-knee",
+    "local|subacromial-steroid-injection",
+    "local|trochanteric-steroid-injection",
+)
+
+
+def test_no_unconfirmed_code_is_sent_or_matched_and_its_local_replacement_is() -> None:
+    written = "\n".join(line.split("#", 1)[0] for line in SHIPPED_2_0.read_text(encoding="utf-8").splitlines())
+    for candidate in UNCONFIRMED_CANDIDATES:
+        assert not re.search(rf"{re.escape(candidate)}(?![\w-])", written), candidate
+    for local in LOCAL_REPLACEMENTS:
+        assert re.search(rf"{re.escape(local)}(?![\w-])", written), local
+    proposed = _proposed_codes(data(SHIPPED_2_0))
+    assert "local|subacromial-steroid-injection|Subacromial corticosteroid injection" in proposed  # the scan reads
+    assert not [c for c in proposed if "hyaluron" in c.lower()]  # never proposed (spec 2.0 5.5)
+
+
+def _proposed_codes(node: Any) -> list[str]:
+    """The codes of every proposal template (a mapping with `kind` and `codes`) in the definition data."""
+    if isinstance(node, list):
+        return [c for item in node for c in _proposed_codes(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [str(c) for c in node.get("codes", [])] if "kind" in node else []
+    return own + [c for value in node.values() for c in _proposed_codes(value)]
