@@ -51,6 +51,27 @@ def pt_visit(patient: str, at: datetime | str, resource_id: str | None = None) -
     }
 
 
+def _event(
+    resource_type: str,
+    patient: str,
+    code: tuple[str, str],
+    at: datetime | str,
+    resource_id: str | None,
+    status: str = "final",
+    version: str = "1",
+) -> Resource:
+    """What an Observation or a DiagnosticReport of one coded fact at one moment says before its value."""
+    return {
+        "resourceType": resource_type,
+        "id": resource_id or _id(),
+        "meta": {"versionId": version},
+        "status": status,
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": _when(at),
+    }
+
+
 def measure(
     patient: str,
     code: tuple[str, str],
@@ -61,30 +82,14 @@ def measure(
     version: str = "1",
 ) -> dict[str, Any]:
     """An Observation with a numeric score."""
-    return {
-        "resourceType": "Observation",
-        "id": resource_id or _id(),
-        "meta": {"versionId": version},
-        "status": status,
-        "code": {"coding": [{"system": code[0], "code": code[1]}]},
-        "subject": {"reference": f"Patient/{patient}"},
-        "effectiveDateTime": _when(at),
+    return _event("Observation", patient, code, at, resource_id, status, version) | {
         "valueQuantity": {"value": value, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"},
     }
 
 
 def finding(patient: str, code: tuple[str, str], at: datetime | str, resource_id: str | None = None) -> dict[str, Any]:
     """An Observation whose code is the finding (present)."""
-    return {
-        "resourceType": "Observation",
-        "id": resource_id or _id(),
-        "meta": {"versionId": "1"},
-        "status": "final",
-        "code": {"coding": [{"system": code[0], "code": code[1]}]},
-        "subject": {"reference": f"Patient/{patient}"},
-        "effectiveDateTime": _when(at),
-        "valueBoolean": True,
-    }
+    return _event("Observation", patient, code, at, resource_id) | {"valueBoolean": True}
 
 
 def condition(
@@ -171,6 +176,20 @@ def procedure(patient: str, code: tuple[str, str], at: datetime | str, resource_
         "subject": {"reference": f"Patient/{patient}"},
         "performedDateTime": _when(at),
     }
+
+
+def report(
+    patient: str,
+    code: tuple[str, str],
+    at: datetime | str,
+    conclusion: tuple[str, str] | None = None,
+    resource_id: str | None = None,
+) -> Resource:
+    """A final DiagnosticReport (a radiograph read), with its conclusion code when given."""
+    body = _event("DiagnosticReport", patient, code, at, resource_id)
+    if conclusion is not None:
+        body["conclusionCode"] = [{"coding": [{"system": conclusion[0], "code": conclusion[1]}]}]
+    return body
 
 
 def adherent_non_responder(patient: str, t0: datetime) -> list[dict[str, Any]]:
