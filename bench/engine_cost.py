@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pathways.definition import default_definition  # noqa: E402
+from pathways.definition import SHIPPED_1_1, load_definition_file  # noqa: E402
 from pathways.engine import apply_record, new_state  # noqa: E402
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef  # noqa: E402
 from pathways.state import PatientState  # noqa: E402
 from service.store.state_codec import state_from_json, state_to_json  # noqa: E402
 
-DEFINITION = default_definition()
+DEFINITION = load_definition_file(SHIPPED_1_1)  # the 1.x engine; bench/lines_cost.py measures 2.0's lines
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SIZES = (10, 100, 1_000, 10_000)
 EVENTS = 500
