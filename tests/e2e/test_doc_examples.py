@@ -1,9 +1,12 @@
 """The examples in docs/examples/ do what their descriptions say, through `carepath simulate` as a user runs it.
 
 Each journey `NAME.json` has a description `NAME.md` whose `expect:` block lists runs: the
-instant (`now`), optionally a definition, and either the steps that fire (each with its day and
-the codes of its Tasks and ServiceRequests) or the exit status and the one error line. Each
-definition `NAME.yaml` states its expected outcome in its header comment.
+instant (`now`), optionally a definition, and either the steps that fire or the exit status and
+the one error line. Each step that fires is stated with its day and the codes of its Tasks and
+ServiceRequests, and optionally their `priority`, their `reasons` (reasonCode codes) and what
+their texts `says`; a withdrawn one with the reason it was `withdrawn`. A run's `trace` lists
+lines `--trace` shows, in order (next checkpoints, attributions, holds). Each definition
+`NAME.yaml` states its expected outcome in its header comment.
 """
 
 from __future__ import annotations
@@ -55,29 +58,69 @@ def simulate(journey: Path, run: dict[str, Any]) -> subprocess.CompletedProcess[
     command = [sys.executable, "-m", "service.cli", "simulate", str(journey), "--now", text(run["now"])]
     if "definition" in run:
         command += ["--definition", str(ROOT / run["definition"])]
+    if "trace" in run:
+        command.append("--trace")
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
 
 
 def fired(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each decision in the Bundle: its step, its day and every code of its Tasks and ServiceRequests."""
-    decisions: dict[tuple[str, str], set[str]] = {}
+    """Each decision in the Bundle: its step and day, every code, priority and reason code of its Tasks and
+    ServiceRequests, their texts, and why it was withdrawn (None while it stands)."""
+    decisions: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for entry in bundle.get("entry", []):
         resource = entry["resource"]
-        if resource["resourceType"] not in ("Task", "ServiceRequest"):
-            continue
-        step = next(t["code"] for t in resource["meta"]["tag"] if t["system"] == PATHWAY_STEP_SYSTEM)
-        codes = decisions.setdefault((resource["authoredOn"], step), set())
-        codes.update(coding["code"] for coding in resource["code"]["coding"])
+        if resource["resourceType"] in ("Task", "ServiceRequest"):
+            step = next(t["code"] for t in resource["meta"]["tag"] if t["system"] == PATHWAY_STEP_SYSTEM)
+            decisions.setdefault((resource["authoredOn"], step), []).append(resource)
     return [
-        {"step": step, "date": authored[:10], "codes": sorted(codes)}
-        for (authored, step), codes in sorted(decisions.items())
+        {"step": step, "date": authored[:10], **made_of(resources)}
+        for (authored, step), resources in sorted(decisions.items())
     ]
+
+
+def made_of(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    priorities = sorted({r["priority"] for r in resources})
+    reasons = [c["code"] for r in resources for concept in r.get("reasonCode", []) for c in concept["coding"]]
+    texts = [r["code"].get("text", "") for r in resources] + [r.get("description", "") for r in resources]
+    texts += [note["text"] for r in resources for note in r.get("note", [])]
+    withdrawn = [r.get("statusReason", {}).get("text", r["status"]) for r in resources if r["status"] == "cancelled"]
+    return {
+        "codes": sorted({coding["code"] for r in resources for coding in r["code"]["coding"]}),
+        "priority": priorities[0] if len(priorities) == 1 else priorities,
+        "reasons": sorted(set(reasons)),
+        "text": "\n".join(texts),
+        "withdrawn": withdrawn[0] if withdrawn else None,
+    }
 
 
 def stated(run: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"step": d["step"], "date": text(d["date"]), "codes": sorted(text(c) for c in d["codes"])} for d in run["fired"]
-    ]
+    """The decisions a run states, each with the keys it names; one it does not say is withdrawn stands."""
+    decisions = []
+    for d in run["fired"]:
+        decision = {"step": d["step"], "date": text(d["date"]), "codes": sorted(text(c) for c in d["codes"])}
+        decision |= {key: d[key] for key in ("priority", "says") if key in d}
+        decision |= {"reasons": sorted(text(c) for c in d["reasons"])} if "reasons" in d else {}
+        decisions.append(decision | {"withdrawn": d.get("withdrawn")})
+    return decisions
+
+
+def as_stated(decision: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
+    """The decision with only the keys its expectation names; `says` keeps the phrases its texts hold."""
+    shown = {key: decision[key] for key in expected if key != "says"}
+    if "says" in expected:
+        shown["says"] = [phrase for phrase in expected["says"] if phrase in decision["text"]]
+    return shown
+
+
+def traced_in_order(trace: str, lines: list[str]) -> list[str]:
+    """The lines found in the trace one after the other; the first one missing ends the list."""
+    found, position = [], 0
+    for line in lines:
+        position = trace.find(line, position)
+        if position < 0:
+            break
+        found.append(line)
+    return found
 
 
 def test_every_example_has_a_description_stating_its_expected_outcome() -> None:
@@ -111,7 +154,25 @@ def test_simulate_gives_the_outcome_each_example_states(journey: Path, run: dict
         assert done.stderr.splitlines() == [run["error"]]
     else:
         assert done.returncode == 0, done.stderr
-        assert fired(json.loads(done.stdout)) == stated(run)
+        decisions, expected = fired(json.loads(done.stdout)), stated(run)
+        outline = [{key: d[key] for key in ("step", "date", "codes")} for d in decisions]
+        assert outline == [{key: e[key] for key in ("step", "date", "codes")} for e in expected]
+        assert [as_stated(d, e) for d, e in zip(decisions, expected, strict=True)] == expected
+        trace = [text(line) for line in run.get("trace", [])]
+        found = traced_in_order(done.stderr, trace)
+        assert found == trace, f"--trace does not show, after {found[-1:]}: {trace[len(found) : len(found) + 1]}"
+
+
+def test_the_knee_and_shoulder_example_without_the_knee_raises_no_red_flag_task(tmp_path: Path) -> None:
+    """As its description says: with the shoulder episode alone open, night pain and weakness are expected signs."""
+    bundle = json.loads((EXAMPLES / "knee-and-shoulder.json").read_text(encoding="utf-8"))
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "knee-pain"]
+    (tmp_path / "shoulder-only.json").write_text(json.dumps(bundle), encoding="utf-8")
+    done = simulate(tmp_path / "shoulder-only.json", {"now": "2026-06-01T00:00:00Z", "trace": True})
+    assert done.returncode == 0, done.stderr
+    assert [d["step"] for d in fired(json.loads(done.stdout)) if d["step"] == "red-flags"] == []
+    for sign in ("night pain (2026-03-20", "muscle weakness (2026-03-27"):
+        assert f"{sign}; an expected sign of subacromial / rotator-cuff-related pain)" in done.stderr
 
 
 def without_mdt(data: dict[str, Any]) -> dict[str, Any]:

@@ -16,16 +16,31 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pathways.definition import SHIPPED_VERSIONS, load_definition_file
+from pathways.definition import SHIPPED_1_1, SHIPPED_VERSIONS, load_definition_file
+from pathways.lines.patient import RegionalState
 from service import audit
 from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
+from service.store import decisions, patients
 from service.store.database import transaction
+from service.store.state_codec import pathway_state_from_json
 from service.usecases.definitions import versions
+from service.usecases.definitions.migration import diff
 from service.usecases.definitions.registry import SHIPPED_UPLOADER
+from service.usecases.evaluation import run_due_checkpoint
 from tests.access import token_for
-from tests.builders import SNOMED, adherent_non_responder, diagnosis, procedure, pt_visit, shipped_definition
+from tests.builders import (
+    PAIN,
+    SNOMED,
+    adherence,
+    adherent_non_responder,
+    diagnosis,
+    measure,
+    procedure,
+    pt_visit,
+    shipped_definition,
+)
 from tests.enrolment import evaluate_each, pinned
 from tests.stack import new_database, new_patient_id
 
@@ -33,6 +48,12 @@ PREVIOUS_RELEASE = Path(__file__).parents[1] / "fixtures" / "definitions" / "pt-
 URL = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse"
 RADICULAR_DISC = (SNOMED, "202735001")  # a disc prolapse with radiculopathy: radicular and structural
 MRI_LUMBAR_DONE = ("http://www.ama-assn.org/go/cpt", "72148")
+NEWEST_ACTIVE = {
+    "2.0.0": ("active", SHIPPED_UPLOADER),
+    "1.1.0": ("retired", SHIPPED_UPLOADER),
+    "1.0.0": ("retired", SHIPPED_UPLOADER),
+}
+"""The shipped versions as Carepath lists them: the newest active, the older ones retired but loadable."""
 
 
 @pytest.fixture()
@@ -41,14 +62,25 @@ def settings(stack_settings: Settings) -> Iterator[Settings]:
         yield replace(stack_settings, database_url=url)
 
 
-@pytest.fixture()
-def earlier_release(settings: Settings) -> Iterator[Services]:
-    """Carepath as released before 1.1.0: 1.0.0 alone, listed as the active version."""
-    built = build(replace(settings, pathway_definition=PREVIOUS_RELEASE))
+def released_with(settings: Settings, definition: Path) -> Iterator[Services]:
+    """Carepath as released with `definition` alone, listed as the active version."""
+    built = build(replace(settings, pathway_definition=definition))
     with transaction(built.db) as connection:
         built.definitions.versions(connection)
     yield built
     built.db.dispose()
+
+
+@pytest.fixture()
+def earlier_release(settings: Settings) -> Iterator[Services]:
+    """Carepath as released before 1.1.0: 1.0.0 alone."""
+    yield from released_with(settings, PREVIOUS_RELEASE)
+
+
+@pytest.fixture()
+def release_1_1(settings: Settings) -> Iterator[Services]:
+    """Carepath as released with pt-nonresponse 1.1.0 alone, the version its patients were enrolled on."""
+    yield from released_with(settings, SHIPPED_1_1)
 
 
 @pytest.fixture()
@@ -73,20 +105,13 @@ def structural_after_a_failed_injection(patient: str, t0: datetime) -> list[dict
     """An adherent non-responder with a disc prolapse and radiculopathy, imaged after the MRI proposal.
 
     Reassessment at 6 weeks, imaging at 10, injection at 16; at 22 weeks 1.0.0 proposes a medication
-    review and 1.1.0 the surgical consult (a), tried first since 1.1.
+    review and 1.1.0 (2.0.0 likewise, for the spine) the surgical consult (a), tried first since 1.1.
     """
     return [
         *adherent_non_responder(patient, t0),
         diagnosis(patient, RADICULAR_DISC, t0 + timedelta(days=10)),
         procedure(patient, MRI_LUMBAR_DONE, t0 + timedelta(days=75)),
     ]
-
-
-ALL_SHIPPED_2_0_ACTIVE = {
-    "2.0.0": ("active", SHIPPED_UPLOADER),
-    "1.1.0": ("retired", SHIPPED_UPLOADER),
-    "1.0.0": ("retired", SHIPPED_UPLOADER),
-}
 
 
 def test_a_fresh_database_starts_new_patients_on_2_0_0_and_lists_1_x_retired_but_loadable(
@@ -96,7 +121,7 @@ def test_a_fresh_database_starts_new_patients_on_2_0_0_and_lists_1_x_retired_but
     evaluate_each(services, [pt_visit(patient, datetime.now(UTC) - timedelta(days=1))])
 
     assert pinned(services, patient) == f"{URL}|2.0.0"
-    assert listed(services) == ALL_SHIPPED_2_0_ACTIVE
+    assert listed(services) == NEWEST_ACTIVE
     with transaction(services.db) as connection:
         assert services.definitions.get(connection, f"{URL}|1.0.0") == load_definition_file(SHIPPED_VERSIONS[0])
         assert services.definitions.get(connection, f"{URL}|1.1.0") == load_definition_file(SHIPPED_VERSIONS[1])
@@ -117,12 +142,12 @@ def test_on_a_database_running_the_shipped_1_0_0_new_patients_start_on_2_0_0_and
     assert pinned(services, newcomer) == f"{URL}|2.0.0"
     assert pinned(services, enrolled) == f"{URL}|1.0.0"
 
-    assert listed(services) == ALL_SHIPPED_2_0_ACTIVE
+    assert listed(services) == NEWEST_ACTIVE
     admin = admin_client(services)
     (row,) = [v for v in admin.get("/admin/definitions").get_json()["definitions"] if v["version"] == "2.0.0"]
     assert row["publishedAt"] is not None
 
-    # 2.0's spine is 1.1's: the diff shows what 1.1 changed for this 1.0.0 patient
+    # A spine patient: 2.0.0 proposes what 1.1.0 does (spec 2.0 section 0), the surgical consult first.
     diff = admin.get("/admin/definitions/pt-nonresponse/2.0.0/diff").get_json()
     (mine,) = [p for p in diff["patients"] if p["patient"] == f"Patient/{enrolled}"]
     assert any("/medication/" in p for p in mine["onlyCurrent"]), mine
@@ -140,7 +165,7 @@ def admin_client(services: Services) -> FlaskClient:
     return client
 
 
-def test_a_version_an_administrator_published_stays_active_and_the_newest_shipped_waits_as_a_draft(
+def test_a_version_an_administrator_published_stays_active_and_2_0_0_waits_as_a_draft(
     earlier_release: Services, services: Services
 ) -> None:
     own = versions.upload(earlier_release, shipped_definition("1.0.5", shipped=SHIPPED_VERSIONS[0]), "Ada", actor())
@@ -149,7 +174,7 @@ def test_a_version_an_administrator_published_stays_active_and_the_newest_shippe
     assert active_version(services) == "1.0.5"
     assert listed(services) == {
         "2.0.0": ("draft", SHIPPED_UPLOADER),
-        "1.1.0": ("retired", SHIPPED_UPLOADER),  # only the newest waits for the administrator
+        "1.1.0": ("retired", SHIPPED_UPLOADER),
         "1.0.5": ("active", "Ada"),
         "1.0.0": ("retired", SHIPPED_UPLOADER),
     }
@@ -161,21 +186,22 @@ def test_a_version_an_administrator_published_stays_active_and_the_newest_shippe
     assert active_version(services) == "2.0.0"
 
 
-def test_an_administrators_own_2_0_0_is_never_taken_for_the_shipped_one(
+def test_an_administrators_own_1_1_0_is_never_taken_for_the_shipped_one(
     earlier_release: Services, services: Services
 ) -> None:
     versions.upload(
-        earlier_release, shipped_definition("2.0.0", pain_mcid=1, shipped=SHIPPED_VERSIONS[0]), "Ada", actor()
+        earlier_release, shipped_definition("1.1.0", pain_mcid=1, shipped=SHIPPED_VERSIONS[0]), "Ada", actor()
     )
 
-    assert active_version(services) == "1.0.0"  # the shipped 2.0.0 cannot be listed under the same version
+    # The shipped 1.1.0 cannot be listed under the same version; the shipped 2.0.0 takes over from 1.0.0.
+    assert active_version(services) == "2.0.0"
     assert listed(services) == {
-        "2.0.0": ("draft", "Ada"),
-        "1.1.0": ("retired", SHIPPED_UPLOADER),
-        "1.0.0": ("active", SHIPPED_UPLOADER),
+        "2.0.0": ("active", SHIPPED_UPLOADER),
+        "1.1.0": ("draft", "Ada"),
+        "1.0.0": ("retired", SHIPPED_UPLOADER),
     }
     with transaction(services.db) as connection:
-        theirs = services.definitions.get(connection, f"{URL}|2.0.0")
+        theirs = services.definitions.get(connection, f"{URL}|1.1.0")
     assert theirs.measures[0].mcid_points == 1
 
 
@@ -196,7 +222,7 @@ def test_two_processes_starting_on_the_shipped_1_0_0_leave_exactly_one_active_ve
         assert not finished.wait(1.0)  # held by the first transaction's rows
     other.join(10)
 
-    assert listed(first) == ALL_SHIPPED_2_0_ACTIVE
+    assert listed(first) == NEWEST_ACTIVE
     first.db.dispose()
     second.db.dispose()
 
@@ -231,3 +257,115 @@ def test_an_administrators_rollback_to_the_shipped_1_0_0_stays_active_and_2_0_0_
     finally:
         again.db.dispose()
     assert versions.preview_publication(services, f"{URL}|1.0.0").retires is None  # already active
+
+
+# --- 1.1.0 to 2.0.0 ----------------------------------------------------------------------------------
+# Spec 2.0 (pathway-spec-joints.md, section 0): patients enrolled on 1.x stay on their version until an
+# administrator migrates them, after the diff showed what 2.0.0 would change for each. The patient has
+# knee osteoarthritis and knee measures; 1.1.0 reads no knee and treated them as lumbar (an orthopaedic
+# second opinion, then a lumbar MRI); 2.0.0 opens a knee episode (sport and exercise medicine with a
+# change of PT approach, then knee radiographs).
+
+KNEE_OA = ("http://hl7.org/fhir/sid/icd-10-cm", "M17.11")  # spec 2.0 1.3; icd10cm-joints-expansion.csv
+KOOS_JR = ("http://loinc.org", "82332-8")  # spec 2.0 3; codes-joints.csv
+KNEE = {"coding": [{"system": SNOMED, "code": "72696002", "display": "Knee region structure"}]}  # spec 2.0 1.3
+LUMBAR_MRI, KNEE_RADIOGRAPH = "72148", "73562"  # CPT: 1.1 imaging row (lumbar); spec 2.0 5.4 (knee)
+
+
+def knee_pain(patient: str, value: float, at: datetime) -> dict[str, Any]:
+    return measure(patient, PAIN, value, at) | {"bodySite": KNEE}
+
+
+def knee_oa_treated_as_lumbar(patient: str, t0: datetime) -> list[dict[str, Any]]:
+    """Knee OA before the first visit; nine weekly visits; KOOS JR 41 → 49 and knee pain 7 → 6; adherence 92 %.
+
+    Not responded by either version's MCIDs (KOOS JR +8 < 15; pain −1, −14 %), adherent.
+    """
+    return [
+        diagnosis(patient, KNEE_OA, t0 - timedelta(days=3)),
+        *(pt_visit(patient, t0 + timedelta(weeks=n)) for n in range(9)),
+        measure(patient, KOOS_JR, 41, t0 + timedelta(hours=1)),
+        knee_pain(patient, 7, t0 + timedelta(hours=1)),
+        adherence(patient, 92, t0 + timedelta(days=39)),
+        measure(patient, KOOS_JR, 49, t0 + timedelta(days=40)),
+        knee_pain(patient, 6, t0 + timedelta(days=40)),
+    ]
+
+
+def clinical_time(resource: dict[str, Any]) -> str:
+    return str(resource.get("recordedDate") or resource.get("effectiveDateTime") or resource["period"]["start"])
+
+
+def enrolled_on_1_1(release_1_1: Services, patient: str, resources: list[dict[str, Any]]) -> None:
+    """The facts as the EHR sent them, in clinical order, each evaluated on 1.1.0 when it arrived."""
+    evaluate_each(release_1_1, sorted(resources, key=clinical_time))
+    run_due_checkpoint(release_1_1, patient)  # the ten-week imaging checkpoint, after the last fact
+    assert pinned(release_1_1, patient) == f"{URL}|1.1.0"
+
+
+def decided(services: Services, patient: str) -> list[tuple[str, str, str, str]]:
+    """The patient's stored decisions: key, step, the version that made each, and its status."""
+    with transaction(services.db) as connection:
+        rows = decisions.decisions_of(connection, patient)
+    return [(r["decision_key"], r["step"], r["definition"], r["status"]) for r in rows]
+
+
+def test_the_diff_to_2_0_0_names_the_knee_steps_instead_of_the_lumbar_ones_and_the_migration_keeps_the_decisions(
+    release_1_1: Services, services: Services
+) -> None:
+    knee, spine = new_patient_id(), new_patient_id()
+    t0 = datetime.now(UTC) - timedelta(weeks=11)
+    enrolled_on_1_1(release_1_1, knee, knee_oa_treated_as_lumbar(knee, t0))
+    enrolled_on_1_1(release_1_1, spine, adherent_non_responder(spine, t0))
+    made_on_1_1 = decided(release_1_1, knee)
+    assert [(step, definition) for _, step, definition, _ in made_on_1_1] == [
+        ("reassessment", f"{URL}|1.1.0"),
+        ("imaging", f"{URL}|1.1.0"),
+    ]
+
+    admin = admin_client(services)
+    answer = admin.get("/admin/definitions/pt-nonresponse/2.0.0/diff").get_json()
+    assert answer["target"] == f"{URL}|2.0.0"
+    (mine,) = [p for p in answer["patients"] if p["patient"] == f"Patient/{knee}"]
+    assert mine["current"] == f"{URL}|1.1.0"
+    # The lumbar MRI and the orthopaedic second opinion are no longer made; the knee's steps instead.
+    (no_longer_imaged,) = [p for p in mine["onlyCurrent"] if p.startswith("1/imaging/")]
+    (imaged_instead,) = [p for p in mine["onlyTarget"] if p.startswith("1/imaging/")]
+    assert LUMBAR_MRI in no_longer_imaged and KNEE_RADIOGRAPH in imaged_instead and "xr-knee" in imaged_instead
+    (reassessed,) = [p for p in mine["onlyTarget"] if p.startswith("1/reassessment/")]
+    assert "715962007" in reassessed and "308447003" in reassessed  # sport and exercise medicine; physiotherapist
+    # A spine patient's proposals are the same under 2.0.0 (spec 2.0 section 0, compatibility): not listed.
+    assert all(p["patient"] != f"Patient/{spine}" for p in answer["patients"])
+
+    with transaction(services.db) as connection:
+        changes = diff(services, connection, services.definitions.active(connection))
+    (change,) = [c for c in changes if c.patient_id == knee]
+    assert "MRI of the lumbar spine" in change.words(no_longer_imaged)
+    assert "Radiographs of the knee" in change.words(imaged_instead)
+
+    moved = admin.post("/admin/definitions/pt-nonresponse/2.0.0/migrate", json={"patients": [knee]}).get_json()
+    assert moved == {"target": f"{URL}|2.0.0", "migrated": [knee]}
+    assert pinned(services, knee) == f"{URL}|2.0.0"
+    assert pinned(services, spine) == f"{URL}|1.1.0"  # migration is per patient
+
+    with transaction(services.db) as connection:
+        stored = patients.load_state(connection, knee)
+    assert stored is not None
+    state = pathway_state_from_json(stored.state)
+    assert isinstance(state, RegionalState)  # the 2.0 form: one lane per episode line
+    (lane,) = state.lanes
+    assert (lane.line, lane.state.episode, lane.state.t0) == ("knee", "1", t0)
+    # The decisions made on 1.1.0 stand: stored as they were, and held by the knee episode as made.
+    assert decided(services, knee) == made_on_1_1
+    assert [f.key for f in lane.state.fired] == [key for key, *_ in made_on_1_1]
+    # Its next checkpoint is the knee's, six weeks after the imaging decision (spec 2.0 5.1).
+    knee_checkpoint = t0 + timedelta(weeks=10 + 6)
+    assert lane.state.checkpoint_due_at == knee_checkpoint
+    with transaction(services.db) as connection:  # and the sweep finds it then
+        assert knee not in patients.due_checkpoints(connection, knee_checkpoint - timedelta(seconds=1))
+        assert knee in patients.due_checkpoints(connection, knee_checkpoint)
+
+    # The next fact is evaluated on 2.0.0: nothing decided again.
+    evaluate_each(services, [pt_visit(knee, datetime.now(UTC) - timedelta(hours=1))])
+    assert pinned(services, knee) == f"{URL}|2.0.0"
+    assert decided(services, knee) == made_on_1_1

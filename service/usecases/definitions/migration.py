@@ -81,7 +81,10 @@ def migrate_patient(
         return None
     state = pathway.state_for(target, pathway_state_from_json(stored.state))
     records = patients.load_records(connection, patient_id)
-    state, _ = pathway.rebuild(target, records, state, now)
+    # As of the last moment the pathway was evaluated, not now: rebuilding at now would move that
+    # moment, and the next fact, dated before the migration but after every evaluation, would count
+    # as late and replay the patient under the target, withdrawing the decisions that stand.
+    state, _ = pathway.rebuild(target, records, state, state.horizon or now)
     patients.save_state(
         connection,
         patient_id,
