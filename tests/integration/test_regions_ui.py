@@ -22,15 +22,10 @@ from service.store.database import transaction
 from service.store.task_search import query
 from service.usecases import evaluation, intake
 from tests.access import token_for
-from tests.builders import LOCAL, LOINC, PAIN, diagnosis, measure, pt_visit
+from tests.builders import knee_and_shoulder as knee_and_shoulder_resources
 from tests.integration.test_ui_views import sign_in
 from tests.stack import new_patient_id
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-KNEE_PAIN = (ICD10, "M25.561")  # spec 2.0 section 2: family M25.56, knee
-SUBACROMIAL = (ICD10, "M75.41")  # spec 2.0 section 2: family M75, shoulder
-KOOS_JR = (LOINC, "82332-8")  # spec 2.0 section 3
-QUICKDASH = (LOCAL, "quickdash-score")  # spec 2.0 section 3
 ROW = re.compile(
     r'<tr data-task="([^"]+)" data-decision="(\d+)".*?<td class="region" data-label="Region">(.*?)</td>', re.S
 )
@@ -56,17 +51,7 @@ def evaluate(services: Services, resource: dict[str, Any]) -> None:
 def knee_and_shoulder(stack_services: Services) -> str:
     """Thirteen weeks of weekly PT for a knee and a shoulder: both first checkpoints (6 and 12 weeks) have run."""
     patient = new_patient_id()
-    t0 = datetime.now(UTC) - timedelta(weeks=13)
-    resources = [
-        diagnosis(patient, KNEE_PAIN, t0 - timedelta(days=5)),
-        diagnosis(patient, SUBACROMIAL, t0 - timedelta(days=5)),
-        *(pt_visit(patient, t0 + timedelta(weeks=n)) for n in range(13)),
-        measure(patient, KOOS_JR, 48, t0),
-        measure(patient, QUICKDASH, 40, t0),
-        measure(patient, PAIN, 6, t0 + timedelta(days=10)),  # no body site, two open episodes: not used
-        measure(patient, KOOS_JR, 50, t0 + timedelta(days=40)),
-        measure(patient, QUICKDASH, 38, t0 + timedelta(days=82)),
-    ]
+    resources = knee_and_shoulder_resources(patient, datetime.now(UTC) - timedelta(weeks=13))
     for resource in resources:
         evaluate(stack_services, resource)
     evaluation.run_due_checkpoint(stack_services, patient)
