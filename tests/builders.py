@@ -23,6 +23,11 @@ PAIN = (LOINC, "72514-3")
 ODI = (LOINC, "97909-6")
 PT_VISIT = (SNOMED, "91251008")
 CAUDA_EQUINA = (SNOMED, "192970008")
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+KNEE_PAIN = (ICD10, "M25.561")  # pathway-spec-joints.md section 2: family M25.56, knee
+SUBACROMIAL = (ICD10, "M75.41")  # pathway-spec-joints.md section 2: family M75, shoulder
+KOOS_JR = (LOINC, "82332-8")  # pathway-spec-joints.md section 3
+QUICKDASH = (LOCAL, "quickdash-score")  # pathway-spec-joints.md section 3
 FEVER = (SNOMED, "386661006")
 AUTHOR = CarepathDevice.of(Settings.from_env({})).author  # Carepath by identifier, as decisions are rendered
 
@@ -205,4 +210,24 @@ def adherent_non_responder(patient: str, t0: datetime) -> list[dict[str, Any]]:
         adherence(patient, 92, t0 + timedelta(days=39)),
         measure(patient, PAIN, 6, t0 + timedelta(days=40)),
         measure(patient, ODI, 40, t0 + timedelta(days=40)),
+    ]
+
+
+def knee_and_shoulder(patient: str, t0: datetime) -> list[dict[str, Any]]:
+    """Thirteen weekly PT visits from t0 for a knee and a shoulder (pathway 2.0.0: episodes 1 and 2).
+
+    KOOS JR 48 → 50 and QuickDASH 40 → 38 (neither reaches its MCID), a pain value with no body site
+    while both episodes are open, which neither can take, and an adherence value three days after the
+    shoulder's first checkpoint (12 weeks), so that checkpoint runs on a fact without waiting for a sweep.
+    """
+    return [
+        diagnosis(patient, KNEE_PAIN, t0 - timedelta(days=5)),
+        diagnosis(patient, SUBACROMIAL, t0 - timedelta(days=5)),
+        *(pt_visit(patient, t0 + timedelta(weeks=n)) for n in range(13)),
+        measure(patient, KOOS_JR, 48, t0),
+        measure(patient, QUICKDASH, 40, t0),
+        measure(patient, PAIN, 6, t0 + timedelta(days=10)),
+        measure(patient, KOOS_JR, 50, t0 + timedelta(days=40)),
+        measure(patient, QUICKDASH, 38, t0 + timedelta(days=82)),
+        adherence(patient, 90, t0 + timedelta(weeks=12, days=3)),
     ]

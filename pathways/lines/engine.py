@@ -14,7 +14,7 @@ Pure, as `pathways.engine` is: every rule tried is in the evaluation's checks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pathways import engine
@@ -29,7 +29,16 @@ from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, R
 from pathways.rules.aggregate import RebuildRequired
 from pathways.state import EPISODE_START, LANE, Checkpoint, Fired, PatientState
 
-__all__ = ["RebuildRequired", "apply_record", "close_task", "join_red_flag", "rebuild", "run_checkpoint"]
+__all__ = [
+    "Attribution",
+    "RebuildRequired",
+    "apply_record",
+    "attribution",
+    "close_task",
+    "join_red_flag",
+    "rebuild",
+    "run_checkpoint",
+]
 
 
 def _lines(definition: Definition) -> EpisodeLines:
@@ -429,10 +438,36 @@ PLANNED = "planned"
 class _Plan:
     """Lanes, their lines and what each record reaches, from routing every record in clinical-time order."""
 
-    def __init__(self, state: RegionalState, routes: dict[str, tuple[int, ...]], flag_references: set[str]) -> None:
+    def __init__(
+        self,
+        state: RegionalState,
+        routes: dict[str, tuple[int, ...]],
+        flag_references: set[str],
+        unattributed: dict[str, str],
+    ) -> None:
         self.state = state
         self.routes = routes
         self.flag_references = flag_references
+        self.unattributed = unattributed
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The episode lines each record reached as a rebuild routes it, and why a value reached none (1.5)."""
+
+    lines: dict[str, tuple[str, ...]]
+    """Record reference → the lines of the lanes it reached (an unregioned lane as the covering line)."""
+    unattributed: dict[str, str]
+    """Record reference → why no episode could take its measure values."""
+
+
+def attribution(definition: Definition, records: Sequence[ClinicalRecord], state: RegionalState) -> Attribution:
+    """Where each of a patient's records went, routed as `rebuild` routes them: for showing each episode's facts."""
+    lines = _lines(definition)
+    plan = _plan(definition, lines, engine.latest_versions(records), state)
+    line_of = [lane.line or lines.unregioned.id for lane in plan.state.lanes]
+    reached = {reference: tuple(dict.fromkeys(line_of[i] for i in lanes)) for reference, lanes in plan.routes.items()}
+    return Attribution(reached, plan.unattributed)
 
 
 def _plan(definition: Definition, lines: EpisodeLines, records: Sequence[ClinicalRecord], old: RegionalState) -> _Plan:
@@ -445,6 +480,7 @@ def _plan(definition: Definition, lines: EpisodeLines, records: Sequence[Clinica
     state = RegionalState(lanes=(Lane(None, PatientState(birth_date=born)),), birth_date=born)
     routes: dict[str, tuple[int, ...]] = {}
     flag_references: set[str] = set()
+    unattributed: dict[str, str] = {}
     for record in sorted(records, key=clinical_order):
         if record.source.resource_type == "Patient":
             continue
@@ -465,8 +501,11 @@ def _plan(definition: Definition, lines: EpisodeLines, records: Sequence[Clinica
             routes[reference] = _visit_lanes(state, opened, named)
             _conditions_to_new_lanes(lines, state, routes, [line for line in opened if line not in before])
         else:
-            routes[reference] = route(definition, lines, state, record, facts, named).lanes
-    return _Plan(state, routes, flag_references)
+            routed = route(definition, lines, state, record, facts, named)
+            routes[reference] = routed.lanes
+            if routed.unattributed is not None:
+                unattributed[reference] = routed.unattributed
+    return _Plan(state, routes, flag_references, unattributed)
 
 
 def _conditions_to_new_lanes(

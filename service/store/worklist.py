@@ -9,11 +9,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pathways.rules.red_flags import STEP as RED_FLAGS_STEP
 from service.fhir.delivery_state import DEAD, DELIVERED, FAILED, LOCAL, PENDING, QUEUED, WRITTEN, state_of
-from service.store.tables import dead_letters, deliveries, proposals
+from service.store.tables import dead_letters, decisions, deliveries, proposals
 
 # Urgency, most urgent first (R4 request-priority: stat > asap > urgent > routine).
 URGENCY = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
+RED_FLAGS = "red-flags"
+"""The region filter's value for the patient's red flags: they belong to the patient, not to a region."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Copy:
     last_updated: datetime
     delivery: Delivery
     ehr_id: str | None = None
+    region: str | None = None  # its decision's episode line; None: the patient's red flags, or a 1.x pathway
 
 
 def search(
@@ -115,9 +119,17 @@ def read(connection: sa.Connection, resource_type: str, resource_id: str) -> Cop
     return None if row is None else _copy(row)
 
 
+def in_region(region: str) -> sa.ColumnElement[bool]:
+    """Copies whose decision is of the episode line `region`; `RED_FLAGS`: those of the patient's red flags."""
+    if region == RED_FLAGS:
+        return decisions.c.step == RED_FLAGS_STEP
+    return decisions.c.region == region
+
+
 def _served() -> sa.FromClause:
-    """Proposals with their decision's outbox row and dead letter, when there are."""
-    return proposals.outerjoin(deliveries, deliveries.c.decision_id == proposals.c.decision_id).outerjoin(
+    """Proposals with their decision (for its region), its outbox row and dead letter, when there are."""
+    decided = proposals.join(decisions, decisions.c.id == proposals.c.decision_id)
+    return decided.outerjoin(deliveries, deliveries.c.decision_id == proposals.c.decision_id).outerjoin(
         dead_letters, dead_letters.c.decision_id == proposals.c.decision_id
     )
 
@@ -130,6 +142,7 @@ def _copies() -> sa.Select[Any]:
         proposals.c.decision_id,
         proposals.c.ehr_id,
         proposals.c.sync_pending,
+        decisions.c.region,
         deliveries.c.status.label("outbox_status"),
         deliveries.c.last_error,
         dead_letters.c.reason.label("dead_reason"),
@@ -150,7 +163,7 @@ def _copy(row: Any) -> Copy:
         dead_http_status=row.dead_http_status if dead else None,
         dead_outcome=row.dead_outcome if dead else None,
     )
-    return Copy(row.resource, row.version, row.last_updated, delivery, row.ehr_id)
+    return Copy(row.resource, row.version, row.last_updated, delivery, row.ehr_id, row.region)
 
 
 def delivery_state() -> sa.ColumnElement[str]:

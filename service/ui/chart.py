@@ -33,8 +33,8 @@ URGENT = frozenset({"urgent", "asap", "stat"})
 XScale = Callable[[datetime], float]
 
 
-def render(timeline: Timeline) -> Markup:
-    """The whole chart; an empty patient gets a short empty chart rather than none."""
+def render(timeline: Timeline, label: str = "Patient timeline") -> Markup:
+    """The whole chart, named `label`; an empty patient gets a short empty chart rather than none."""
     drawn = [s for s in timeline.series if s.points]
     start, end = _domain(timeline.moments)
     height = TOP + len(drawn) * (PANEL + GAP) + VISITS + EVENTS + AXIS
@@ -47,9 +47,7 @@ def render(timeline: Timeline) -> Markup:
     parts.append(_events(timeline.events, visits_top + VISITS, x))
     parts.append(_axis(start, end, visits_top + VISITS + EVENTS - 8, x))
     parts.append(_decisions(timeline, visits_top + VISITS + EVENTS - 12, x))
-    return svg_document(
-        WIDTH, height, "Patient timeline", _describe(timeline), *parts, css_class="chart timeline-chart"
-    )
+    return svg_document(WIDTH, height, label, _describe(timeline), *parts, css_class="chart timeline-chart")
 
 
 def _describe(timeline: Timeline) -> str:
@@ -182,8 +180,8 @@ def _axis(start: datetime, end: datetime, top: float, x: XScale) -> str:
 
 def _decisions(timeline: Timeline, bottom: float, x: XScale) -> str:
     parts = []
-    for number, marker in enumerate(timeline.decisions, start=1):
-        at = x(marker.at)
+    for marker in timeline.decisions:
+        at, number = x(marker.at), marker.number
         kind = "decision urgent" if marker.priority in URGENT else "decision"
         label = f"{number}. {marker.title} ({marker.priority}) as of {marker.at:%Y-%m-%d %H:%M} UTC"
         parts.append(

@@ -7,9 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from markupsafe import Markup
 
-from pathways import pathway
 from pathways.definition import Definition
 from pathways.model import PATHWAY_STEP_SYSTEM
 from service import audit
@@ -20,7 +18,7 @@ from service.store import worklist as worklist_store
 from service.store.database import transaction
 from service.store.state_codec import pathway_state_from_json
 from service.store.traces import evaluations_of
-from service.ui import chart, timeline, words
+from service.ui import episodes, words
 from service.ui.delivery import Badge, badge
 from service.ui.session import Refused
 from service.usecases import patient_details
@@ -33,8 +31,7 @@ HISTORY = 100  # changes listed on a Task page, newest first
 class PatientView:
     patient_id: str
     definition: Definition
-    chart: Markup
-    timeline: timeline.Timeline
+    courses: episodes.Courses  # one chart per episode line (2.0); one chart for a 1.x pathway
     decisions: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
@@ -129,16 +126,13 @@ def _patient(services: Services, connection: sa.Connection, patient_id: str) -> 
     definition = (
         services.definitions.get(connection, stored.definition) if stored else services.definitions.active(connection)
     )
-    # One chart for now: the first episode line's (each region's chart is the next step).
-    state = pathway.episode_states(pathway_state_from_json(stored.state))[0][1] if stored else None
+    state = pathway_state_from_json(stored.state) if stored else None
     decided = decisions.decisions_of(connection, patient_id)
-    course = timeline.build(definition, records, state, decided)
     _, tasks = decisions.search_proposals(connection, "Task", patient_id=patient_id, limit=200)
     return PatientView(
         patient_id=patient_id,
         definition=definition,
-        chart=chart.render(course),
-        timeline=course,
+        courses=episodes.courses(definition, records, state, decided),
         decisions=decided,
         evaluations=evaluations_of(connection, patient_id),
         tasks=tasks,

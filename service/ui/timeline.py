@@ -8,7 +8,7 @@ engine's own (the stored patient state), so the chart cannot disagree with the d
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,7 @@ class Marker:
     priority: str
     status: str
     title: str = ""  # the step's title in the definition
+    number: int = 0  # its place in the patient's decisions, which the page lists by number
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,18 @@ def build(
     records: Iterable[ClinicalRecord],
     state: PatientState | None,
     decisions: Iterable[Mapping[str, Any]],
+    *,
+    measures: Sequence[Measure] | None = None,
+    marked: Callable[[Mapping[str, Any]], bool] = lambda decision: True,
 ) -> Timeline:
-    """The chart data of one patient under the definition the patient is enrolled on."""
-    values: dict[str, list[Point]] = {m.id: [] for m in definition.measures}
-    units: dict[str, list[str]] = {m.id: [] for m in definition.measures}
+    """The chart data of one patient (or one episode line) under the definition the patient is enrolled on.
+
+    `measures` are the series drawn (all the definition's by default); `marked` chooses the decisions
+    drawn, each keeping its number among all of the patient's `decisions`.
+    """
+    drawn = tuple(definition.measures if measures is None else measures)
+    values: dict[str, list[Point]] = {m.id: [] for m in drawn}
+    units: dict[str, list[str]] = {m.id: [] for m in drawn}
     visits: list[datetime] = []
     events: list[Event] = []
     for record in records:
@@ -116,13 +125,16 @@ def build(
         if facts.pt_visit:
             visits.append(facts.at)
         for measure, number in facts.measure_values:
-            values[measure].append(Point(facts.at, number, facts.source.reference))
-            units[measure] += _units(definition, record, measure)
+            if measure in values:
+                values[measure].append(Point(facts.at, number, facts.source.reference))
+                units[measure] += _units(definition, record, measure)
         events += _events(definition, facts, record)
-    series = tuple(_series(m, values[m.id], state, _unit(units[m.id])) for m in definition.measures)
+    series = tuple(_series(m, values[m.id], state, _unit(units[m.id])) for m in drawn)
+    ordered = sorted(decisions, key=lambda d: d["decided_at"])
     markers = tuple(
-        Marker(d["decided_at"], d["step"], d["priority"], d["status"], words.step_title(definition, d["step"]))
-        for d in sorted(decisions, key=lambda d: d["decided_at"])
+        Marker(d["decided_at"], d["step"], d["priority"], d["status"], words.step_title(definition, d["step"]), n)
+        for n, d in enumerate(ordered, start=1)
+        if marked(d)
     )
     return Timeline(series, tuple(sorted(visits)), markers, tuple(sorted(events, key=lambda e: (e.at, e.label))))
 

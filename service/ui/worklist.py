@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pathways.definition.model import STEP_IDS
+from pathways.definition.model import STEP_IDS, Definition
 from pathways.fhir import task_lifecycle as states
 from pathways.model import PATHWAY_STEP_SYSTEM
+from pathways.rules.red_flags import STEP as RED_FLAGS_STEP
 from service import audit
 from service.access.identity import COORDINATOR, Identity
 from service.bootstrap import Services
@@ -37,6 +38,8 @@ PRIORITY_CHOICES = (("", "Any priority"), *((p, p) for p in ("stat", "asap", "ur
 OWNER_CHOICES = (("", "Anyone or no one"), ("mine", "Mine"), ("unassigned", "Unassigned"))
 CHOICES = {"status": STATUS_CHOICES, "priority": PRIORITY_CHOICES, "owner": OWNER_CHOICES}
 URGENT_FIRST = "priority"  # the most urgent first, the longest waiting first within a priority
+PATIENT = "Patient (red flags)"  # the region column of a red-flag decision: it belongs to the patient, not a region
+RED_FLAGS_CHOICE = "Red flags (the patient's)"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Filters:
     priority: str = ""
     step: str = ""
     owner: str = ""
+    region: str = ""  # an episode line's id, `store.RED_FLAGS`, or any
     offset: int = 0
 
     @classmethod
@@ -80,6 +84,7 @@ class Filters:
             priority=args.get("priority", ""),
             step=args.get("step", ""),
             owner=args.get("owner", ""),
+            region=args.get("region", ""),
             offset=int(offset) if offset.isdigit() else 0,
         )
 
@@ -125,6 +130,7 @@ class Row:
     overdue: bool
     members: tuple[Member, ...]
     patient: patient_details.PatientDetails | None = None
+    region: str | None = None  # the episode line's label ("Knee"); `PATIENT` for red flags; None: no region (1.x)
 
     @property
     def id(self) -> str:
@@ -146,11 +152,17 @@ class Page:
     filters: Filters
     shown: int  # Tasks on this page (a row may hold two)
     titles: Mapping[str, str] = field(default_factory=dict)  # step id → its title in the active version
+    regions: Mapping[str, str] = field(default_factory=dict)  # episode line id → its label in the active version
 
     @property
     def step_choices(self) -> tuple[tuple[str, str], ...]:
         """The step filter's options, by title."""
         return (("", "Any step"), *((s, self.titles.get(s, s)) for s in STEP_IDS))
+
+    @property
+    def region_choices(self) -> tuple[tuple[str, str], ...]:
+        """The region filter's options: the active version's episode lines, and the patient's red flags."""
+        return (("", "Any region"), *self.regions.items(), (store.RED_FLAGS, RED_FLAGS_CHOICE))
 
     @property
     def next_offset(self) -> int | None:
@@ -174,20 +186,36 @@ def page(services: Services, identity: Identity, filters: Filters, route: str) -
     """One page of Tasks, urgent first, a decision's Tasks on one row; audited as the API's Task search is."""
     params = filters.params(identity)
     found = search.query("Task", params)
+    conditions = [*found.conditions, *([store.in_region(filters.region)] if filters.region else [])]
     now = services.clock()
     with transaction(services.db) as connection:
-        total, read = store.search(connection, found.conditions, found.order, PAGE + SPILL, filters.offset)
+        total, read = store.search(connection, conditions, found.order, PAGE + SPILL, filters.offset)
         copies = whole_decisions(read, PAGE)
-        titles = words.step_titles(services.definitions.active(connection))
-        rows = rows_of(copies, identity, now, titles)
+        active = services.definitions.active(connection)
+        titles, regions = words.step_titles(active), region_labels(active)
+        rows = rows_of(copies, identity, now, titles, regions)
         patients = sorted({f"Patient/{r.patient_id}" for r in rows})
-        query = "&".join(f"{k}={v}" for k, v in params)
+        asked = [*params, *([("region", filters.region)] if filters.region else [])]
+        query = "&".join(f"{k}={v}" for k, v in asked)
         actor = audit.Actor(identity, None)
         audit.record(connection, actor, audit.READ, "search", patients, now, description=f"GET {route}", query=query)
     # After the commit: reading names from the EHR must not hold the transaction open.
     known = patient_details.details(services, [r.patient_id for r in rows])
     named = [replace(r, patient=known.get(r.patient_id)) for r in rows]
-    return Page(named, total, filters, len(copies), titles)
+    return Page(named, total, filters, len(copies), titles, regions)
+
+
+def region_labels(definition: Definition) -> dict[str, str]:
+    """Each episode line's id → its label as a coordinator reads it ("Knee"); none for a 1.x version."""
+    lines = definition.regions.episode_lines
+    return {line.id: line.label.capitalize() for line in lines.lines} if lines is not None else {}
+
+
+def region_of(copy: store.Copy, step: str, regions: Mapping[str, str]) -> str | None:
+    """What a row's decision is of: its episode line, the patient (red flags), or None (a 1.x pathway)."""
+    if copy.region is not None:
+        return regions.get(copy.region, copy.region.capitalize())
+    return PATIENT if step == RED_FLAGS_STEP else None
 
 
 def whole_decisions(copies: list[store.Copy], size: int) -> list[store.Copy]:
@@ -199,12 +227,18 @@ def whole_decisions(copies: list[store.Copy], size: int) -> list[store.Copy]:
     return kept
 
 
-def rows_of(copies: list[store.Copy], identity: Identity, now: datetime, titles: Mapping[str, str]) -> list[Row]:
+def rows_of(
+    copies: list[store.Copy],
+    identity: Identity,
+    now: datetime,
+    titles: Mapping[str, str],
+    regions: Mapping[str, str] | None = None,
+) -> list[Row]:
     """One row per decision, in the order of its first Task; the decision's own Task first."""
     grouped: dict[int, list[store.Copy]] = {}
     for copy in copies:
         grouped.setdefault(copy.delivery.decision_id, []).append(copy)
-    return [_row(sorted(group, key=_approve_last), identity, now, titles) for group in grouped.values()]
+    return [_row(sorted(group, key=_approve_last), identity, now, titles, regions or {}) for group in grouped.values()]
 
 
 def actions_for(
@@ -250,7 +284,9 @@ def _member(copy: store.Copy, identity: Identity) -> Member:
     )
 
 
-def _row(copies: list[store.Copy], identity: Identity, now: datetime, titles: Mapping[str, str]) -> Row:
+def _row(
+    copies: list[store.Copy], identity: Identity, now: datetime, titles: Mapping[str, str], regions: Mapping[str, str]
+) -> Row:
     task = copies[0].resource
     tags = task.get("meta", {}).get("tag", [])
     step = next((t.get("code", "") for t in tags if t.get("system") == PATHWAY_STEP_SYSTEM), "")
@@ -260,6 +296,7 @@ def _row(copies: list[store.Copy], identity: Identity, now: datetime, titles: Ma
         priority=str(task.get("priority", "routine")),
         step=step,
         step_title=titles.get(step, step),
+        region=region_of(copies[0], step, regions),
         patient_id=str(task.get("for", {}).get("reference", "")).removeprefix("Patient/"),
         authored=authored,
         waiting=waited(datetime.fromisoformat(authored), now) if authored else "",

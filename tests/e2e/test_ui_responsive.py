@@ -9,8 +9,10 @@ fills the dead letters, so the widest content the UI shows is on the pages check
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +24,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from service.app import create_app
 from service.settings import Settings
-from service.store import events
+from service.store import decisions, events
 from service.store import subscriptions as subscription_store
 from service.store.database import transaction
 from tests.access import bearer, post_as_ehr, token_for
 from tests.accessibility import axe_violations, with_axe
-from tests.builders import CAUDA_EQUINA, adherent_non_responder, finding, shipped_definition
+from tests.builders import CAUDA_EQUINA, adherent_non_responder, finding, knee_and_shoulder, shipped_definition
 from tests.ehr.sekmet import SekmetServer
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.processes import ARTIFACTS, wait_until
@@ -45,21 +47,30 @@ OLDER = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.0.0"
 
 @dataclass(frozen=True)
 class Seen:
-    """What the pages are shown on: the stack, a patient with a refused red flag and a course, and one Task."""
+    """What the pages are shown on: the stack, a patient with a refused red flag and a course, one Task,
+    and a patient of pathway 2.0.0 with a knee and a shoulder episode."""
 
     stack: OwnStack
     patient: str
     task_id: str
     coordinator: str
     admin: str
+    regional: str
 
 
 # Each GET page under /ui: (sample name, role that opens it, path). `{patient}` and `{task}` are filled in.
 PAGES: dict[str, list[tuple[str, str, str]]] = {
     "ui.sign_in": [("sign-in", "nobody", "/ui/sign-in")],
-    "ui.worklist_page": [("worklist", "coordinator", "/ui/worklist"), ("worklist-admin", "admin", "/ui/worklist")],
+    "ui.worklist_page": [
+        ("worklist", "coordinator", "/ui/worklist"),
+        ("worklist-knee", "coordinator", "/ui/worklist?region=knee"),
+        ("worklist-admin", "admin", "/ui/worklist"),
+    ],
     "ui.task_page": [("task", "coordinator", "/ui/tasks/{task}"), ("task-admin", "admin", "/ui/tasks/{task}")],
-    "ui.patient_page": [("patient", "coordinator", "/ui/patients/{patient}")],
+    "ui.patient_page": [
+        ("patient", "coordinator", "/ui/patients/{patient}"),
+        ("patient-knee-and-shoulder", "coordinator", "/ui/patients/{regional}"),
+    ],
     "ui.pathway_page": [("pathway", "admin", "/ui/pathway")],
     "ui.pathway_diff": [("pathway-diff", "admin", f"/ui/pathway/diff?version={OLDER}")],
     "ui.pathway_publish_confirm": [("pathway-publish", "admin", f"/ui/pathway/publish?version={OLDER}")],
@@ -103,11 +114,14 @@ def refusing_stack(stack_settings: Settings, sekmet: SekmetServer) -> Iterator[O
 
 @pytest.fixture(scope="module")
 def seen(refusing_stack: OwnStack) -> Seen:
-    """A patient nine weeks into PT who then reports cauda equina: a course to chart and a refused stat Task."""
+    """A patient nine weeks into PT who then reports cauda equina: a course to chart and a refused stat Task;
+    and a knee and shoulder patient thirteen weeks into PT, with decisions of both regions."""
     base, env = refusing_stack.base, refusing_stack.env
-    ehr, patient = token_for(env, "ehr"), new_patient_id()
+    ehr, patient, regional = token_for(env, "ehr"), new_patient_id(), new_patient_id()
     t0 = datetime.now(UTC) - timedelta(weeks=10)
     for resource in [*adherent_non_responder(patient, t0), finding(patient, CAUDA_EQUINA, t0 + timedelta(weeks=9))]:
+        post_as_ehr(base, ehr, resource)
+    for resource in knee_and_shoulder(regional, datetime.now(UTC) - timedelta(weeks=13)):
         post_as_ehr(base, ehr, resource)
     coordinator = token_for(env, "coordinator", name="Dana Reyes-Okonkwo")
     admin = token_for(env, "admin", name="Ada Admin")
@@ -118,12 +132,17 @@ def seen(refusing_stack: OwnStack) -> Seen:
         failed = [t for t in tasks if any(tag.get("code") == "failed" for tag in t["meta"].get("tag", []))]
         return next((t["id"] for t in failed if t["code"]["coding"][0]["code"] == "urgent-red-flag-review"), None)
 
+    def regions_decided() -> set[str | None]:
+        with transaction(refusing_stack.engine) as connection:
+            return {d["region"] for d in decisions.decisions_of(connection, regional)}
+
     wait_until(lambda: refused_red_flag() is not None, 90, what="the refused red flag to be dead-lettered")
+    wait_until(lambda: {"knee", "shoulder"} <= regions_decided(), 90, what="decisions of the knee and the shoulder")
     task_id = refused_red_flag()
     assert task_id is not None
     with transaction(refusing_stack.engine) as connection:
         fill_the_admin_tables(connection, patient)
-    return Seen(refusing_stack, patient, task_id, coordinator, admin)
+    return Seen(refusing_stack, patient, task_id, coordinator, admin, regional)
 
 
 def fill_the_admin_tables(connection: sa.Connection, patient: str) -> None:
@@ -206,7 +225,7 @@ def pages_for(seen: Seen) -> list[tuple[str, str, str]]:
     filled = []
     for samples in PAGES.values():
         for name, role, path in samples:
-            filled.append((name, role, path.format(patient=seen.patient, task=seen.task_id)))
+            filled.append((name, role, path.format(patient=seen.patient, task=seen.task_id, regional=seen.regional)))
     return filled
 
 
@@ -271,12 +290,21 @@ def test_every_page_reflows_without_sideways_scrolling_and_has_no_axe_violation(
     assert not problems, "\n".join(problems)
 
 
-def test_on_a_phone_a_worklist_row_is_a_card_whose_main_action_is_in_view_and_the_chart_keeps_its_size(
-    seen: Seen, browser: Browser
-) -> None:
+@contextmanager
+def coordinator_on_a_phone(seen: Seen, browser: Browser) -> Iterator[Page]:
+    """The coordinator's worklist at a phone's width (390 px)."""
     context, page, _ = signed_in(browser, seen.stack.base, 390, seen.coordinator)
     try:
         page.goto(f"{seen.stack.base}/ui/worklist")
+        yield page
+    finally:
+        context.close()
+
+
+def test_on_a_phone_a_worklist_row_is_a_card_whose_main_action_is_in_view_and_the_chart_keeps_its_size(
+    seen: Seen, browser: Browser
+) -> None:
+    with coordinator_on_a_phone(seen, browser) as page:
         row = page.locator(f'tr[data-task="{seen.task_id}"]')
         action = row.locator("button.primary").first
         expect(action).to_be_visible()
@@ -289,5 +317,29 @@ def test_on_a_phone_a_worklist_row_is_a_card_whose_main_action_is_in_view_and_th
         page.goto(f"{seen.stack.base}/ui/patients/{seen.patient}")
         chart = page.locator("figure.chart-frame svg").first.bounding_box()
         assert chart is not None and chart["width"] >= 600  # scrolls inside its frame rather than shrinking
-    finally:
-        context.close()
+
+
+def test_a_coordinator_filters_the_worklist_by_region_and_sees_a_chart_per_episode_of_a_knee_and_shoulder_patient(
+    seen: Seen, browser: Browser
+) -> None:
+    with coordinator_on_a_phone(seen, browser) as page:
+        page.get_by_label("Region").select_option(label="Shoulder")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"region=shoulder"))
+        rows = page.locator("#worklist tbody tr")
+        expect(rows.first).to_be_visible()
+        regions = page.locator("#worklist td.region").all_inner_texts()
+        assert regions and set(regions) == {"Shoulder"}
+        mine = page.locator(f'#worklist a[data-patient="{seen.regional}"]')
+        expect(mine.first).to_be_visible()
+        cell = rows.first.locator("td.region").bounding_box()
+        assert cell is not None and cell["x"] + cell["width"] <= 390  # a labelled line of the card
+
+        mine.first.click()
+        titles = page.locator("h3.chart-title")
+        expect(titles).to_have_text(["Knee episode 1", "Shoulder episode 2"])
+        knee, shoulder = page.locator('figure[data-line="knee"] svg'), page.locator('figure[data-line="shoulder"] svg')
+        expect(knee.locator('g[data-measure="koos-jr"] line.target')).to_have_count(1)
+        expect(shoulder.locator('g[data-measure="quickdash"] line.target')).to_have_count(1)
+        expect(shoulder.locator('g[data-measure="koos-jr"]')).to_have_count(0)
+        expect(page.locator("#not-used")).to_contain_text("not used: 2 open episodes and no body site")
