@@ -22,13 +22,14 @@ from pathways import engine
 from pathways.definition.model import Definition
 from pathways.lines import engine as lines_engine
 from pathways.lines.patient import Lane, RegionalState
-from pathways.model import ClinicalRecord, Evaluation
+from pathways.model import ClinicalRecord, Evaluation, RecordStatus
 from pathways.rules.aggregate import RebuildRequired
 from pathways.state import WHOLE, Fired, PatientState
 
 __all__ = [
     "RebuildRequired",
     "State",
+    "age_changes",
     "apply_record",
     "close_task",
     "episode_states",
@@ -107,6 +108,18 @@ def state_for(definition: Definition, state: State) -> State:
     held = {f.key for f in first.fired}
     red_flags = () if state.flags is None else tuple(f for f in state.flags.fired if f.key not in held)
     return replace(first, role=WHOLE, fired=(*first.fired, *red_flags), open_lines=())
+
+
+def age_changes(state: State, record: ClinicalRecord) -> bool:
+    """Whether a Patient changes the age the episodes of a pathway with lines were opened at.
+
+    Such a Patient cannot fold in: who had which episode depends on the age from the start, so
+    the caller replays the patient from every fact (a 1.x pathway reads no age).
+    """
+    if not isinstance(state, RegionalState) or record.source.resource_type != "Patient":
+        return False
+    born = record.birth_date if record.status is RecordStatus.ACTIVE else None
+    return born != state.birth_date and any(lane.has_episode for lane in state.lanes)
 
 
 def episode_states(state: State) -> tuple[tuple[str | None, PatientState], ...]:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from service.store.tables import patient_details, patient_states
+from service.store.tables import patient_details, patient_records, patient_states
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,18 @@ def save(connection: sa.Connection, cached: Cached) -> None:
 
 
 def never_read(connection: sa.Connection, limit: int) -> list[str]:
-    """Patients on a pathway whose Patient was never read from the EHR, longest known first."""
+    """Patients on a pathway with no Patient record held whose Patient the EHR may hold, longest known first.
+
+    Those the EHR said it does not hold are not asked again; those whose details were cached for
+    the UI alone (before Patients were kept for the pathway) are.
+    """
+    held = sa.exists().where(
+        (patient_records.c.patient_id == patient_states.c.patient_id) & (patient_records.c.resource_type == "Patient")
+    )
     query = (
         sa.select(patient_states.c.patient_id)
         .outerjoin(patient_details, patient_details.c.patient_id == patient_states.c.patient_id)
-        .where(patient_details.c.patient_id.is_(None))
+        .where(~held, sa.or_(patient_details.c.patient_id.is_(None), patient_details.c.known.is_(True)))
         .order_by(patient_states.c.updated_at, patient_states.c.patient_id)
         .limit(limit)
     )

@@ -32,6 +32,8 @@ log = structlog.get_logger(__name__)
 MAX_EVENT_ATTEMPTS = 10  # a poison event is set aside instead of being re-queued forever
 MAX_EVENTS_TOGETHER = 500  # a patient's pending events applied in one transaction; the rest follow
 _NO_RECORD = (datetime.max.replace(tzinfo=UTC), 0, "")  # an event with nothing to apply sorts last
+# A Patient on a pathway that reads the age (2.0) goes before every fact, as in a replay; never late.
+_WHO = (datetime.min.replace(tzinfo=UTC), 0, "")
 DELETION_SUFFIX = "-delete"  # channels of events that say a resource was deleted in the EHR
 
 
@@ -169,8 +171,8 @@ def _apply_events(
                 _reject(connection, event, error, now)
                 continue
         by_resource.setdefault((event.resource_type, event.resource_id), []).append(event)
-    placed = sorted((_earliest(connection, group, carried), group) for group in by_resource.values())
-    late = _late_fact(patient, placed)
+    placed = sorted((_earliest(connection, patient, group, carried), group) for group in by_resource.values())
+    late = _late_fact(patient, placed) or _age_changed(connection, patient, placed, carried)
     orders: list[DeliveryOrder] = []
     for _, group in placed:
         for event in group:
@@ -201,10 +203,29 @@ def _late_fact(patient: Enrolment, placed: Placed) -> str | None:
     the whole batch. A fact at that very moment may belong before what was evaluated there.
     """
     evaluated = patient.state.horizon
-    if not placed or evaluated is None or placed[0][0][0] > evaluated:
+    facts = [(moment, group) for moment, group in placed if moment != _WHO]
+    if not facts or evaluated is None or facts[0][0][0] > evaluated:
         return None
-    group = placed[0][1]
+    group = facts[0][1]
     return f"{group[0].resource_type}/{group[0].resource_id}"
+
+
+def _age_changed(
+    connection: sa.Connection, patient: Enrolment, placed: Placed, carried: dict[int, list[ClinicalRecord]]
+) -> str | None:
+    """A Patient that changes the age the open episodes were opened at: the batch replays, as a late fact does.
+
+    Applied on its own it would rebuild the episodes as of now; the replay decides what the dry
+    run decides with that age from the start, and withdraws what no longer stands.
+    """
+    for moment, group in placed:
+        if moment != _WHO:
+            continue
+        for event in group:
+            records = carried[event.id] if event.id in carried else _records_of(connection, event)
+            if any(pathway.age_changes(patient.state, record) for record in records):
+                return f"{event.resource_type}/{event.resource_id}"
+    return None
 
 
 def _reject(connection: sa.Connection, event: events.StoredEvent, error: inbound.RecordRejected, now: datetime) -> None:
@@ -214,15 +235,20 @@ def _reject(connection: sa.Connection, event: events.StoredEvent, error: inbound
 
 
 def _earliest(
-    connection: sa.Connection, group: list[events.StoredEvent], carried: dict[int, list[ClinicalRecord]]
+    connection: sa.Connection,
+    patient: Enrolment,
+    group: list[events.StoredEvent],
+    carried: dict[int, list[ClinicalRecord]],
 ) -> tuple[datetime, int, str]:
     """Where a resource's events go in clinical order: the earliest moment any of them carries.
 
-    A Patient carries no moment (`ClinicalRecord.is_event`): it goes last and is never a late fact.
+    A Patient carries no moment (`ClinicalRecord.is_event`) and is never a late fact: on a
+    pathway that reads the age it goes first, as in a replay; on 1.x, which only keeps it, last.
     """
     records = [r for e in group for r in (carried[e.id] if e.id in carried else _records_of(connection, e))]
-    records = [r for r in records if r.is_event]
-    return min((clinical_order(r) for r in records), default=_NO_RECORD)
+    if records and not any(r.is_event for r in records):
+        return _WHO if patient.definition.runs_lines else _NO_RECORD
+    return min((clinical_order(r) for r in records if r.is_event), default=_NO_RECORD)
 
 
 def _apply_event(
@@ -245,15 +271,17 @@ def _apply_event(
         # What an amendment took away is withdrawn now, even in a replay: a replay keeps red flags.
         if not patients.save_record(connection, record, event.id) or (replaying and record not in amended):
             continue  # an older version than the one already applied, or the replay's to evaluate
-        if not record.is_event and not patient.definition.runs_lines:
-            continue  # a Patient is kept for the engine to read with the facts; alone it decides nothing
-        if record.is_event:
-            orders += _checkpoints_due(connection, services, patient, record.at, now)
+        if not record.is_event:
+            # A Patient is kept for the engine to read with the facts; alone it decides nothing. A
+            # pathway that reads the age (2.0) learns it now; one that changes the age its episodes
+            # opened at made the batch a replay (`_age_changed`).
+            if patient.definition.runs_lines:
+                patient.state, _ = pathway.apply_record(patient.definition, patient.state, record, now)
+            continue
+        orders += _checkpoints_due(connection, services, patient, record.at, now)
         # Evaluated as of its clinical time, as a dry run does (never later than now): so facts
         # arriving in order end where the dry run ends, and the moment marks what a late fact is.
-        # A Patient (2.0: the age) is at no moment: it is read now, and a change of the age an
-        # episode opened at rebuilds.
-        moment = min(record.at, now) if record.is_event else now
+        moment = min(record.at, now)
         try:
             patient.state, evaluation = pathway.apply_record(patient.definition, patient.state, record, moment)
         except pathway.RebuildRequired:

@@ -34,6 +34,7 @@ from service.usecases.notifications import resolve
 log = structlog.get_logger(__name__)
 
 NOT_FOUND = (404, 410)  # the EHR holds no such Patient (410: it was deleted)
+REFUSES_EVERYONE = (401, 403)  # Carepath may not read Patients at all: the same for every patient
 READS_PER_PAGE = 10  # uncached patients one page view may read from the EHR; the rest wait for the next view
 READS_PER_SWEEP = 20  # patients never read whose Patient one sweep reads for the pathway; the rest wait
 PATIENT_READ = "ehr-patient-read"  # the channel of a Patient Carepath read from the EHR itself
@@ -93,16 +94,31 @@ def read_unread(services: Services, *, reads: int = READS_PER_SWEEP) -> list[int
         unread = store.never_read(connection, reads)
     stored: list[int] = []
     for patient_id in unread:
-        if _read(services, patient_id, stored) is None:
+        try:
+            _fetch_and_keep(services, patient_id, stored)
+        except EhrRejected as refused:
+            if refused.status in REFUSES_EVERYONE:
+                break  # not allowed to read Patients at all: asking for the others would be refused too
+        except EhrError:
             break  # the EHR is not answering: the others wait for the next sweep
     return stored
 
 
-def _read(services: Services, patient_id: str, stored: list[int] | None = None) -> store.Cached | None:
+def _read(services: Services, patient_id: str) -> store.Cached | None:
     """The EHR's answer, cached and kept as the patient's Patient record; None when the EHR could not answer.
 
-    The ids of the events stored are added to `stored` (the sweep queues them; otherwise the
-    sweep's re-queueing of pending events takes them).
+    The events stored wait for the sweep's re-queueing of pending events.
+    """
+    try:
+        return _fetch_and_keep(services, patient_id, [])
+    except EhrError:
+        return None
+
+
+def _fetch_and_keep(services: Services, patient_id: str, stored: list[int]) -> store.Cached:
+    """Read the patient from the EHR, cache the answer and store a found Patient as an event (ids into `stored`).
+
+    Raises `EhrError` (logged, by patient id only) when the EHR did not say who the patient is.
     """
     assert services.ehr is not None
     now = services.clock()
@@ -111,11 +127,11 @@ def _read(services: Services, patient_id: str, stored: list[int] | None = None) 
     except EhrRejected as refused:
         if refused.status not in NOT_FOUND:
             log.warning("patient details not read", patient=f"Patient/{patient_id}", status=refused.status)
-            return None
+            raise
         resource = None
     except EhrError as error:
         log.warning("patient details not read", patient=f"Patient/{patient_id}", error=type(error).__name__)
-        return None
+        raise
     cached = store.Cached(
         patient_id=patient_id,
         known=resource is not None,
@@ -127,7 +143,7 @@ def _read(services: Services, patient_id: str, stored: list[int] | None = None) 
         store.save(connection, cached)
         if resource is not None:
             items = resolve.accept(resource, PATIENT_READ).items
-            (stored if stored is not None else []).extend(notification_intake.store_items(connection, items, now))
+            stored.extend(notification_intake.store_items(connection, items, now))
     return cached
 
 

@@ -36,7 +36,7 @@ from pathways.replay import replay
 from service.queue import Dispatcher
 from service.settings import Settings
 from service.store.database import make_engine, transaction
-from service.store.state_codec import state_to_json
+from service.store.state_codec import pathway_state_to_json
 from service.usecases import intake as ingest
 from service.usecases.dry_run import dry_run, records_of_bundle
 from tests.builders import AUTHOR, CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
@@ -392,7 +392,12 @@ def dry_run_of(resources: list[dict[str, Any]], now: datetime) -> Oracle:
     }
     bundle = dry_run(definition, records, now, AUTHOR)
     written = {(entry["resource"]["resourceType"], key_of(entry["resource"])) for entry in bundle["entry"]}
-    return Oracle(decided, written, normalized(state_to_json(replayed.state)["measures"]))
+    return Oracle(decided, written, normalized(measures_of(pathway_state_to_json(replayed.state))))
+
+
+def measures_of(state: dict[str, Any]) -> Any:
+    """Each episode's measures of a stored state (2.0: per lane; 1.x: the one state's)."""
+    return [lane["state"]["measures"] for lane in state["lanes"]] if "lanes" in state else state["measures"]
 
 
 def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_sequential_dry_run_would(
@@ -452,7 +457,7 @@ def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_se
         assert live == decided, logs
         # The pathway ends on the facts the dry run ends on: no fact lost, none read from a stale state.
         # (A decision made before a late fact stands with the evidence it was made on; the state moves on.)
-        assert normalized(truth.state(patient)["measures"]) == expected.measures, logs
+        assert normalized(measures_of(truth.state(patient))) == expected.measures, logs
         # Every event kept once and none applied twice: a fact arriving in clinical order is
         # evaluated on its own; one arriving after a later fact is late, and a replay of every
         # fact held evaluates it (spec, "Evaluating as of a moment").

@@ -18,6 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
+from pathways.definition import SHIPPED_2_0
 from service.fhir.delivery_state import DELIVERY_STATE_SYSTEM
 from service.settings import Settings
 from tests.access import bearer, post_as_ehr, token_for
@@ -173,7 +174,7 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     sign_in(page, base, token_for(env, "admin", name="Ada Admin"))
     expect(page.get_by_role("heading", name="Physical therapy that is not working")).to_be_visible()
 
-    fixed = shipped_definition("1.2.0")
+    fixed = shipped_definition("2.1.0", shipped=SHIPPED_2_0)
     broken = fixed.replace("min_adherence_pct: 80 ", "min_adherence_pct: 180 ", 1)
     broken_line = 1 + broken.splitlines().index(next(x for x in broken.splitlines() if "min_adherence_pct: 180" in x))
     page.get_by_label("or paste the YAML").fill(broken)
@@ -182,72 +183,73 @@ def test_an_admin_sees_a_broken_definitions_exact_paths_then_uploads_a_fixed_one
     expect(errors).to_contain_text(f"line {broken_line}: steps.adherence.min_adherence_pct: must be between 0 and 100")
     expect(page.locator(f"ol.source li#L{broken_line}.marked")).to_contain_text("min_adherence_pct: 180")
     expect(page.get_by_label("or paste the YAML")).to_have_value(broken)  # the text stays to be fixed
-    expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)
+    expect(page.locator('tr[data-version="2.1.0"]')).to_have_count(0)
     shot(page, "pathway-upload-errors")
 
     page.get_by_label("or paste the YAML").fill(fixed)
     page.get_by_role("button", name="Upload").click()
-    expect(page.get_by_role("status")).to_contain_text("Uploaded 1.2.0 as a draft")
-    row = page.locator('tr[data-version="1.2.0"]')
+    expect(page.get_by_role("status")).to_contain_text("Uploaded 2.1.0 as a draft")
+    row = page.locator('tr[data-version="2.1.0"]')
     expect(row.locator(".badge")).to_have_text("draft")
-    row.get_by_role("button", name="Publish 1.2.0").click()
-    expect(page.get_by_role("heading", name="Publish 1.2.0?")).to_be_visible()
-    expect(page.locator("#retires")).to_contain_text("It retires 1.1.0, the version new patients start on now")
+    row.get_by_role("button", name="Publish 2.1.0").click()
+    expect(page.get_by_role("heading", name="Publish 2.1.0?")).to_be_visible()
+    expect(page.locator("#retires")).to_contain_text("It retires 2.0.0, the version new patients start on now")
     expect(page.locator("#changes")).to_contain_text("Nothing but the version number changes")
-    expect(page.locator('tr[data-version="1.2.0"]')).to_have_count(0)  # nothing published yet
+    expect(page.locator('tr[data-version="2.1.0"]')).to_have_count(0)  # nothing published yet
     shot(page, "pathway-publish-confirm")
-    page.get_by_role("button", name="Publish 1.2.0 and retire 1.1.0").click()
-    expect(page.get_by_role("status")).to_contain_text("Published 1.2.0")
-    expect(page.get_by_role("status")).to_contain_text("It retired 1.1.0.")
-    expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("active")
-    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("retired")
-    expect(page.locator('svg.pathway-diagram g[data-step="red-flags"]')).to_have_count(1)
+    page.get_by_role("button", name="Publish 2.1.0 and retire 2.0.0").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 2.1.0")
+    expect(page.get_by_role("status")).to_contain_text("It retired 2.0.0.")
+    expect(page.locator('tr[data-version="2.1.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="2.0.0"] .badge')).to_have_text("retired")
+    expect(page.locator('section[data-region="knee"]')).to_have_count(1)  # 2.x: a section per region
     shot(page, "pathway")
 
-    # A rollback: the retired 1.1.0 published again, asked for as such.
-    page.locator('tr[data-version="1.1.0"]').get_by_role("button", name="Publish again: 1.1.0").click()
-    expect(page.locator("#rollback")).to_contain_text("This is a rollback: 1.1.0 was retired")
-    expect(page.locator("#retires")).to_contain_text("It retires 1.2.0")
-    page.get_by_role("button", name="Publish 1.1.0 and retire 1.2.0").click()
-    expect(page.get_by_role("status")).to_contain_text("Published 1.1.0")
-    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
-    expect(page.locator('tr[data-version="1.2.0"] .badge')).to_have_text("retired")
+    # A rollback: the retired 2.0.0 published again, asked for as such.
+    page.locator('tr[data-version="2.0.0"]').get_by_role("button", name="Publish again: 2.0.0").click()
+    expect(page.locator("#rollback")).to_contain_text("This is a rollback: 2.0.0 was retired")
+    expect(page.locator("#retires")).to_contain_text("It retires 2.1.0")
+    page.get_by_role("button", name="Publish 2.0.0 and retire 2.1.0").click()
+    expect(page.get_by_role("status")).to_contain_text("Published 2.0.0")
+    expect(page.locator('tr[data-version="2.0.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="2.1.0"] .badge')).to_have_text("retired")
     page.reload()  # read again: Carepath does not take the version over from an administrator's rollback
-    expect(page.locator('tr[data-version="1.1.0"] .badge')).to_have_text("active")
+    expect(page.locator('tr[data-version="2.0.0"] .badge')).to_have_text("active")
 
-    page.locator('tr[data-version="1.2.0"]').get_by_role("link", name="YAML of 1.2.0").click()
-    expect(page.locator("ol.source li#L10")).to_have_text("version: 1.2.0")
+    page.locator('tr[data-version="2.1.0"]').get_by_role("link", name="YAML of 2.1.0").click()
+    version_line = 1 + fixed.splitlines().index("version: 2.1.0")
+    expect(page.locator(f"ol.source li#L{version_line}")).to_have_text("version: 2.1.0")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the YAML").click()
-    assert download.value.suggested_filename == "pt-nonresponse-1.2.0.yaml"
+    assert download.value.suggested_filename == "pt-nonresponse-2.1.0.yaml"
     assert Path(download.value.path()).read_text(encoding="utf-8") == fixed
     shot(page, "pathway-yaml")
 
     page.goto(f"{base}/ui/pathway")
     page.get_by_label("or paste the Bundle's JSON").fill('{"resourceType": "Bundle", "type": ')
-    page.locator("#simulate-version").select_option("https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.2.0")
+    page.locator("#simulate-version").select_option("https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|2.1.0")
     page.locator("#simulate-date").fill("2026-04-20")
     page.get_by_role("button", name="Simulate").click()
     expect(page.locator("#simulation-error")).to_contain_text("The Bundle cannot be read")
     expect(page.get_by_label("or paste the Bundle's JSON")).to_have_value('{"resourceType": "Bundle", "type": ')
     expect(page.locator("#simulate-date")).to_have_value("2026-04-20")
     expect(page.locator("#simulate-version")).to_have_value(
-        "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|1.2.0"
+        "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|2.1.0"
     )
     shot(page, "pathway-simulate-refused")
 
     admin = bearer(token_for(env, "admin"))
     plan = requests.get(f"{base}/fhir/PlanDefinition/pt-nonresponse", headers=admin, timeout=10).json()
-    assert plan["version"] == "1.1.0"  # rolled back
+    assert plan["version"] == "2.0.0"  # rolled back
     trail = requests.get(
         f"{base}/admin/AuditEvent", params={"entity": "PlanDefinition/pt-nonresponse"}, headers=admin, timeout=10
     ).json()
     events = [entry["resource"] for entry in trail.get("entry", [])]
     changes = [(e["subtype"][0]["code"], e["agent"][0]["who"]["display"], e.get("outcomeDesc")) for e in events]
     published = "https://carepath.dev/fhir/PlanDefinition/pt-nonresponse|{}"
-    assert ("definition-upload", "Ada Admin", published.format("1.2.0")) in changes
-    assert ("definition-publish", "Ada Admin", published.format("1.2.0")) in changes
-    assert ("definition-publish", "Ada Admin", published.format("1.1.0")) in changes  # the rollback
+    assert ("definition-upload", "Ada Admin", published.format("2.1.0")) in changes
+    assert ("definition-publish", "Ada Admin", published.format("2.1.0")) in changes
+    assert ("definition-publish", "Ada Admin", published.format("2.0.0")) in changes  # the rollback
 
     for path, heading, name in (
         ("/ui/admin/dead-letters", "Dead letters", "dead-letters"),
@@ -440,6 +442,10 @@ def mdt_stack(ui_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
         env = ui_env | {"DATABASE_URL": url, "REDIS_URL": ui_env["REDIS_URL"].rsplit("/", 1)[0] + f"/{MDT_REDIS_DB}"}
         worker = start_worker(env, name="mdt-worker")
         api, base = start_api(env, name="mdt-api")
+        # The MDT step is authored on 1.1.0 (docs/examples): the administrator runs 1.1.0 first.
+        admin = bearer(token_for(env, "admin"))
+        published = requests.post(f"{base}/admin/definitions/pt-nonresponse/1.1.0/publish", headers=admin, timeout=10)
+        assert published.status_code == 200, published.text
         yield base, env
         api.stop()
         worker.stop()

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from pathways.lines.patient import RegionalState
+from service import audit
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store import events, patients
@@ -51,6 +52,20 @@ def _state(services: Services, patient: str) -> RegionalState:
     state = pathway_state_from_json(stored.state)
     assert isinstance(state, RegionalState)
     return state
+
+
+def _read_again(services: Services, patient: str) -> list[int]:
+    """The patient page's button: the EHR's Patient read again (the same version stores no new event)."""
+    patient_details.refresh(services, audit.Actor(None), patient)
+    with transaction(services.db) as connection:
+        return [
+            row.id
+            for row in connection.execute(
+                sa.select(events_table.c.id).where(
+                    events_table.c.patient_id == patient, events_table.c.status == "pending"
+                )
+            )
+        ]
 
 
 def _read(services: Services, patient: str) -> list[int]:
@@ -108,3 +123,52 @@ def test_a_patient_the_ehr_does_not_hold_is_read_once_and_stores_nothing(own_ser
             )
         ).scalar_one()
     assert not cached.known and stored == 0
+
+
+def test_a_child_s_patient_read_after_the_knee_visits_takes_the_knee_episode_back_as_a_dry_run_would(
+    own_services: Services, sekmet: SekmetServer
+) -> None:
+    """No joint episode under 18 (spec 2.0 1.8): an age learnt late replays the patient, as a late fact does."""
+    patient = new_patient_id()
+    sekmet.put({"resourceType": "Patient", "id": patient, "birthDate": "2015-06-01"})
+    start = datetime.now(UTC) - timedelta(days=20)
+    _evaluate(own_services, condition(patient, KNEE_OA, start - timedelta(days=2)))
+    for week in range(3):
+        _evaluate(own_services, pt_visit(patient, start + timedelta(weeks=week)))
+    before = _state(own_services, patient)
+    assert [lane.line for lane in before.lanes if lane.has_episode] == ["knee"] and before.checkpoint_due_at
+
+    for event_id in _read(own_services, patient):
+        evaluation.evaluate_event(own_services, event_id)
+    after = _state(own_services, patient)
+    assert not any(lane.has_episode for lane in after.lanes) and after.checkpoint_due_at is None
+    with transaction(own_services.db) as connection:
+        triggers = [e["trigger"] for e in evaluation.traces.evaluations_of(connection, patient)]
+    assert any(t.startswith("replay") and "Patient/" in t for t in triggers), triggers
+
+
+def test_an_adult_s_patient_read_replays_once_and_changes_nothing_but_the_age(
+    own_services: Services, sekmet: SekmetServer
+) -> None:
+    patient = new_patient_id()
+    sekmet.put({"resourceType": "Patient", "id": patient, "birthDate": "1961-02-03"})
+    start = datetime.now(UTC) - timedelta(days=20)
+    _evaluate(own_services, condition(patient, KNEE_OA, start - timedelta(days=2)))
+    _evaluate(own_services, pt_visit(patient, start))
+    before = _state(own_services, patient)
+    with transaction(own_services.db) as connection:
+        made = [d["decision_key"] for d in evaluation.decisions.decisions_of(connection, patient)]
+
+    for event_id in _read(own_services, patient):
+        evaluation.evaluate_event(own_services, event_id)
+    after = _state(own_services, patient)
+    assert after.birth_date is not None and after.horizon == before.horizon
+    assert after.lanes[0].state.episode == before.lanes[0].state.episode == "1"
+    with transaction(own_services.db) as connection:
+        triggers = [e["trigger"] for e in evaluation.traces.evaluations_of(connection, patient)]
+        assert [d["decision_key"] for d in evaluation.decisions.decisions_of(connection, patient)] == made
+    assert [t for t in triggers if "Patient/" in t] == [f"replay after the late fact Patient/{patient}"]
+    for event_id in _read_again(own_services, patient):  # the same Patient again: nothing to replay
+        evaluation.evaluate_event(own_services, event_id)
+    with transaction(own_services.db) as connection:
+        assert len(evaluation.traces.evaluations_of(connection, patient)) == len(triggers)

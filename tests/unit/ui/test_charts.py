@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pathways.definition import default_definition
+from pathways.definition import SHIPPED_1_1, load_definition_file
 from pathways.model import ClinicalRecord, Coding, RecordStatus, SourceRef
 from pathways.state import MeasureState, PatientState, Value
 from service.ui import chart, diagram, timeline, words
@@ -14,7 +14,7 @@ from service.ui import chart, diagram, timeline, words
 SVG = "{http://www.w3.org/2000/svg}"
 LOINC = "http://loinc.org"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-DEFINITION = default_definition()
+DEFINITION = load_definition_file(SHIPPED_1_1)  # the 1.x flow diagram; 2.0 draws a section per region
 
 
 def record(

@@ -53,8 +53,13 @@ def test_each_episode_line_gets_its_own_chart_titled_by_region_and_episode() -> 
         ("Shoulder episode 2", "shoulder", "2"),
     ]
     knee, shoulder = (c.timeline for c in found.charts)
-    assert [s.measure_id for s in knee.series] == ["pain", "odi", "psfs", "koos-jr", "lefs"]  # the knee's measures
-    assert [s.measure_id for s in shoulder.series] == ["pain", "odi", "psfs", "quickdash", "spadi"]
+    assert [s.measure_id for s in knee.series] == ["pain", "psfs", "koos-jr", "lefs"]  # the knee's measures
+    assert [s.measure_id for s in shoulder.series] == [
+        "pain",
+        "psfs",
+        "quickdash",
+        "spadi",
+    ]  # ODI is the spine's (spec 2.0 1.2)
     assert len(knee.visits) == len(shoulder.visits) == 3  # visits naming no region count for both
 
 
