@@ -171,7 +171,11 @@ def _apply_events(
                 _reject(connection, event, error, now)
                 continue
         by_resource.setdefault((event.resource_type, event.resource_id), []).append(event)
-    placed = sorted((_earliest(connection, patient, group, carried), group) for group in by_resource.values())
+    # Sorted on the moment alone (stable: arrival order breaks ties), never on the events themselves.
+    placed = sorted(
+        ((_earliest(connection, patient, group, carried), group) for group in by_resource.values()),
+        key=lambda item: item[0],
+    )
     late = _late_fact(patient, placed) or _age_changed(connection, patient, placed, carried)
     orders: list[DeliveryOrder] = []
     for _, group in placed:
