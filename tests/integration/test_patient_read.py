@@ -17,13 +17,14 @@ from pathways.lines.patient import RegionalState
 from service import audit
 from service.bootstrap import Services, build
 from service.settings import Settings
-from service.store import events, patients
+from service.store import patients
 from service.store.database import transaction
 from service.store.state_codec import pathway_state_from_json
 from service.store.tables import inbound_events as events_table
-from service.usecases import evaluation, intake, patient_details
+from service.usecases import evaluation, patient_details
 from tests.builders import condition, pt_visit
 from tests.ehr.sekmet import SekmetServer
+from tests.enrolment import evaluate_each
 from tests.stack import new_database, new_patient_id
 
 KNEE_OA = ("http://hl7.org/fhir/sid/icd-10-cm", "M17.11")
@@ -39,10 +40,19 @@ def own_services(stack_settings: Settings) -> Iterator[Services]:
 
 
 def _evaluate(services: Services, resource: dict) -> None:
-    prepared = intake.prepare(resource, resource["resourceType"])
+    evaluate_each(services, [resource])
+
+
+def _patient_events(services: Services, patient: str) -> int:
+    """How many Patient events Carepath holds of `patient`."""
     with transaction(services.db) as connection:
-        event_id, _ = intake.store(connection, prepared, "test", services.clock())
-    evaluation.evaluate_event(services, event_id)
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).where(
+                    events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
+                )
+            ).scalar_one()
+        )
 
 
 def _state(services: Services, patient: str) -> RegionalState:
@@ -101,14 +111,7 @@ def test_the_sweep_reads_the_patient_from_the_ehr_once_and_the_pathway_learns_th
     assert [lane.line for lane in state.lanes] == ["knee"]
 
     patient_details.read_unread(own_services)  # read once: a later sweep stores nothing more of it
-    with transaction(own_services.db) as connection:
-        count = connection.execute(
-            sa.select(sa.func.count()).where(
-                events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
-            )
-        ).scalar_one()
-        assert events.load_event(connection, mine[0].id) is not None
-    assert count == 1
+    assert _patient_events(own_services, patient) == 1
 
 
 def test_a_patient_the_ehr_does_not_hold_is_read_once_and_stores_nothing(own_services: Services) -> None:
@@ -117,12 +120,7 @@ def test_a_patient_the_ehr_does_not_hold_is_read_once_and_stores_nothing(own_ser
     _read(own_services, patient)
     with transaction(own_services.db) as connection:
         cached = patient_details.store.read_many(connection, [patient])[patient]
-        stored = connection.execute(
-            sa.select(sa.func.count()).where(
-                events_table.c.patient_id == patient, events_table.c.resource_type == "Patient"
-            )
-        ).scalar_one()
-    assert not cached.known and stored == 0
+    assert not cached.known and _patient_events(own_services, patient) == 0
 
 
 def test_a_child_s_patient_read_after_the_knee_visits_takes_the_knee_episode_back_as_a_dry_run_would(
