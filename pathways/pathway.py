@@ -21,8 +21,8 @@ from datetime import datetime
 from pathways import engine
 from pathways.definition.model import Definition
 from pathways.lines import engine as lines_engine
-from pathways.lines.patient import Lane, RegionalState
-from pathways.model import ClinicalRecord, Evaluation, RecordStatus
+from pathways.lines.patient import Lane, RegionalState, birth_date_of
+from pathways.model import ClinicalRecord, Evaluation
 from pathways.rules.aggregate import RebuildRequired
 from pathways.state import WHOLE, Fired, PatientState
 
@@ -32,7 +32,6 @@ __all__ = [
     "age_changes",
     "apply_record",
     "close_task",
-    "episode_states",
     "join_red_flag",
     "new_state",
     "rebuild",
@@ -118,15 +117,7 @@ def age_changes(state: State, record: ClinicalRecord) -> bool:
     """
     if not isinstance(state, RegionalState) or record.source.resource_type != "Patient":
         return False
-    born = record.birth_date if record.status is RecordStatus.ACTIVE else None
-    return born != state.birth_date and any(lane.has_episode for lane in state.lanes)
-
-
-def episode_states(state: State) -> tuple[tuple[str | None, PatientState], ...]:
-    """Each episode line's state with its line id (None: a 1.x pathway, or an episode with no region yet)."""
-    if isinstance(state, RegionalState):
-        return tuple((lane.line, lane.state) for lane in state.lanes)
-    return ((None, state),)
+    return birth_date_of(record) != state.birth_date and any(lane.has_episode for lane in state.lanes)
 
 
 def _single(definition: Definition, state: PatientState) -> PatientState:

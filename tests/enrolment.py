@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways import pathway
+from pathways.lines.patient import RegionalState
 from pathways.state import PatientState
 from service.bootstrap import Services
 from service.store import patients
@@ -35,5 +35,8 @@ def spine_state(services: Services, patient: str) -> PatientState:
     with transaction(services.db) as connection:
         stored = patients.load_state(connection, patient)
     assert stored is not None
-    (only,) = pathway.episode_states(pathway_state_from_json(stored.state))
-    return only[1]
+    state = pathway_state_from_json(stored.state)
+    if not isinstance(state, RegionalState):
+        return state
+    (only,) = state.lanes
+    return only.state

@@ -22,10 +22,10 @@ from pathways.classify import Facts, classify
 from pathways.definition.model import Definition, EpisodeLines
 from pathways.explain import day
 from pathways.lines.evidence import lines_named, out_of_scope_only
-from pathways.lines.patient import OUT_OF_SCOPE, Evidence, Lane, RegionalState, flags_of, lane_state
+from pathways.lines.patient import OUT_OF_SCOPE, Evidence, Lane, RegionalState, birth_date_of, flags_of, lane_state
 from pathways.lines.routing import lines_opened, route, serves
 from pathways.lines.views import line_view
-from pathways.model import ClinicalRecord, Decision, Evaluation, RecordStatus, RuleCheck, Withdrawal, clinical_order
+from pathways.model import ClinicalRecord, Decision, Evaluation, RuleCheck, Withdrawal, clinical_order
 from pathways.rules.aggregate import RebuildRequired
 from pathways.state import EPISODE_START, LANE, Checkpoint, Fired, PatientState
 
@@ -93,7 +93,7 @@ def _why_none(state: RegionalState, named: Sequence[str]) -> str:
 
 def _patient(state: RegionalState, record: ClinicalRecord, now: datetime) -> tuple[RegionalState, Evaluation]:
     """A Patient's birthDate: kept for the rules that read an age; a change after an episode opened rebuilds."""
-    born = record.birth_date if record.status is RecordStatus.ACTIVE else None
+    born = birth_date_of(record)
     if born == state.birth_date:
         return state, _Merged(now, f"fact {record.source.reference}").evaluation(state)
     if any(lane.has_episode for lane in state.lanes):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from pathways.model import ClinicalRecord, RecordStatus
 from pathways.state import FLAGS, LANE, Fired, PatientState
 
 SURGICAL = "surgical"
@@ -96,6 +97,11 @@ class RegionalState:
         """Index of the line's current lane (its most recently opened), if any."""
         found = [i for i, lane in enumerate(self.lanes) if lane.line == line]
         return found[-1] if found else None
+
+
+def birth_date_of(record: ClinicalRecord) -> date | None:
+    """The birth date a Patient record tells: none once it is retracted."""
+    return record.birth_date if record.status is RecordStatus.ACTIVE else None
 
 
 def lane_state(birth_date: date | None, next_episode_id: str | None = None) -> PatientState:
