@@ -15,7 +15,7 @@ from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store import patients
 from service.store.database import transaction
-from service.usecases import intake
+from service.usecases import intake, wake
 
 blueprint = Blueprint("fhir_events", __name__)
 
@@ -43,9 +43,9 @@ def post_resource(resource_type: str) -> Response:
     svc = services()
     with transaction(svc.db) as connection:
         intake.Readability(connection, svc.definitions).check(prepared)
-        event_id, created = intake.store(connection, prepared, "api", svc.clock())
+        _, created = intake.store(connection, prepared, "api", svc.clock())
     if created:
-        dispatcher().evaluate_event_safely(event_id)
+        wake.wake(svc, dispatcher(), [prepared.lane])
     status = 201 if created else 200
     return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
 
@@ -61,9 +61,9 @@ def delete_resource(resource_type: str, resource_id: str) -> Response:
         if held is None:
             return Response(status=204)  # nothing held: already gone, as FHIR delete allows
         prepared = intake.deletion(resource_type, resource_id, held[0], svc.clock().isoformat())
-        event_id, created = intake.store(connection, prepared, "api-delete", svc.clock())
+        _, created = intake.store(connection, prepared, "api-delete", svc.clock())
     if created:
-        dispatcher().evaluate_event_safely(event_id)
+        wake.wake(svc, dispatcher(), [prepared.lane])
     return Response(status=204)
 
 
@@ -143,7 +143,7 @@ def _prepare_entry(
 
 def _store_entries(results: list[intake.PreparedEvent | Problem], response_type: str) -> Response:
     svc = services()
-    created_events: list[int] = []
+    lanes: set[str] = set()
     responses: list[dict[str, Any]] = []
     with transaction(svc.db) as connection:
         now = svc.clock()
@@ -151,11 +151,10 @@ def _store_entries(results: list[intake.PreparedEvent | Problem], response_type:
             if isinstance(result, Problem):
                 responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
             else:
-                event_id, created = intake.store(connection, result, "api", now)
+                _, created = intake.store(connection, result, "api", now)
                 if created:
-                    created_events.append(event_id)
+                    lanes.add(result.lane)
                 status = "201 Created" if created else "200 OK"
                 responses.append({"response": {"status": status, "location": _location(result)}})
-    for event_id in created_events:
-        dispatcher().evaluate_event_safely(event_id)
+    wake.wake(svc, dispatcher(), lanes)
     return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)

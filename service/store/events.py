@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store.event_queue import ROUTINE
 from service.store.rows import record_of
 from service.store.tables import inbound_events
 from service.store.upsert import insert_returning
@@ -36,6 +37,7 @@ def store_event(
     patient_id: str,
     body: dict[str, Any],
     received_at: datetime,
+    lane: str = ROUTINE,
 ) -> tuple[int, bool]:
     """Store an event unless its dedup key is known; return (event id, newly stored)."""
     event_id = insert_returning(
@@ -52,6 +54,7 @@ def store_event(
             "received_at": received_at,
             "status": "pending",
             "attempts": 0,
+            "lane": lane,
         },
         inbound_events.c.id,
     )
@@ -191,18 +194,6 @@ def set_aside(connection: sa.Connection, event_id: int, status: str, error: str,
         sa.update(inbound_events)
         .where(inbound_events.c.id == event_id)
         .values(status=status, error=error[:300], processed_at=at)
-    )
-
-
-def unprocessed_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[int]:
-    """Events stored before `cutoff` and still unprocessed: their queue message was lost."""
-    return list(
-        connection.execute(
-            sa.select(inbound_events.c.id)
-            .where(inbound_events.c.status == "pending", inbound_events.c.received_at < cutoff)
-            .order_by(inbound_events.c.id)
-            .limit(limit)
-        ).scalars()
     )
 
 

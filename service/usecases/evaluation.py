@@ -126,6 +126,28 @@ def _evaluate_event(services: Services, event_id: int, *, together: bool) -> lis
     return orders
 
 
+def apply_pending(
+    connection: sa.Connection, services: Services, patient_id: str, now: datetime
+) -> tuple[list[DeliveryOrder], int]:
+    """Under the patient's lock, apply every pending event of the patient in clinical-time order; save the state.
+
+    A batch's road (`service.usecases.drain`), in the batch's transaction. Returns the orders and
+    the number of events applied; raises StaleState when another writer changed the patient first.
+    """
+    lock_patient(connection, patient_id)
+    pending = events.pending_of_patient(connection, patient_id, MAX_EVENTS_TOGETHER)
+    if not pending:
+        return [], 0  # another worker applied them while this one waited for the lock
+    patient = enrol(connection, services, patient_id)
+    orders = _apply_events(connection, services, patient, pending, now)
+    save(connection, patient, now)
+    return orders, len(pending)
+
+
+def alert_unavailable(unavailable: DefinitionUnavailable, event_ids: list[int]) -> None:
+    _alert(unavailable, "events kept pending", events=len(event_ids))
+
+
 def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
     """Evaluate a patient's stored events in clinical-time order, in one transaction (a bulk load's path).
 

@@ -6,6 +6,7 @@ that commit. Anything invalid is refused whole with an OperationOutcome and stor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -15,12 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.definition import Definition
+from pathways.classify import may_be_red_flag
+from pathways.definition import SHIPPED_VERSIONS, Definition, load_definition_file
 from pathways.fhir import inbound, readable
 from pathways.model import ClinicalRecord
 from service.fhir import validation
 from service.problems import Problem, issue
-from service.store import events, patients
+from service.store import event_queue, events, patients
 from service.usecases.definitions.registry import DefinitionRegistry, DefinitionUnavailable
 
 ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport", "Patient")
@@ -40,6 +42,7 @@ class PreparedEvent:
     dedup_key: str
     # The facts `prepare` mapped the resource to, kept so that checking them costs no second mapping.
     records: tuple[ClinicalRecord, ...] = field(default=(), repr=False, compare=False)
+    lane: str = event_queue.ROUTINE  # `urgent` when a fact may be a red flag: evaluated before any routine batch
 
 
 def content_hash(resource: dict[str, Any]) -> str:
@@ -90,7 +93,25 @@ def prepare(
         patient_id=records[0].patient_id if records else _subject_id(payload),
         dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
         records=tuple(records),
+        lane=lane_of(records),
     )
+
+
+def lane_of(records: list[ClinicalRecord]) -> str:
+    """The urgent lane for a fact that may be a red flag in any shipped version, else the routine lane.
+
+    By code alone, without the patient's state or pinned version: intake must stay cheap, and a
+    finding a shipped version names is a finding in every version a patient may be pinned to.
+    """
+    definitions = _shipped_definitions()
+    if any(may_be_red_flag(definition, record) for record in records for definition in definitions):
+        return event_queue.URGENT
+    return event_queue.ROUTINE
+
+
+@functools.cache
+def _shipped_definitions() -> tuple[Definition, ...]:
+    return tuple(load_definition_file(path) for path in SHIPPED_VERSIONS)
 
 
 def resource_id_of(payload: dict[str, Any], digest: str | None = None) -> str:
@@ -180,6 +201,7 @@ def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now:
         patient_id=prepared.patient_id,
         body=prepared.resource,
         received_at=now,
+        lane=prepared.lane,
     )
 
 
