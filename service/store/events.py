@@ -102,12 +102,14 @@ def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
     return list(connection.execute(pending).scalars())
 
 
-def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
-    connection.execute(
-        sa.update(inbound_events)
-        .where(inbound_events.c.id == event_id)
-        .values(status="processed", processed_at=at, error=None)
-    )
+def mark_processed(connection: sa.Connection, event_ids: list[int], at: datetime) -> None:
+    """Mark events processed, in one statement."""
+    if event_ids:
+        connection.execute(
+            sa.update(inbound_events)
+            .where(inbound_events.c.id.in_(event_ids))
+            .values(status="processed", processed_at=at, error=None)
+        )
 
 
 REJECTED = "rejected"  # a status: a resource the pathway refused to read, never evaluated

@@ -150,11 +150,11 @@ class Readability:
             check_readable(definition, prepared, path)
 
     def _definition_of(self, patient_id: str) -> Definition | None:
-        stored = patients.load_state(self._connection, patient_id)
+        pinned = patients.pinned_definition(self._connection, patient_id)
         try:
-            if stored is None:
+            if pinned is None:
                 return self._definitions.active(self._connection)
-            return self._definitions.get(self._connection, stored.definition)
+            return self._definitions.get(self._connection, pinned)
         except DefinitionUnavailable:
             return None
 

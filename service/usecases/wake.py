@@ -18,7 +18,7 @@ import structlog
 from service.bootstrap import Services
 from service.queue import Dispatcher
 from service.store import event_queue
-from service.store.database import commit_without_flush_wait, transaction
+from service.store.database import single_statement, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +30,9 @@ def wake(services: Services, dispatcher: Dispatcher, lanes: Iterable[str]) -> No
         now = services.clock()
         stale_before = now - timedelta(seconds=services.settings.wake_signal_stale_seconds)
         try:
-            with transaction(services.db) as connection:
-                # A signal lost in a database crash only costs a wake-up sent again later.
-                commit_without_flush_wait(connection)
+            # One statement on its own (no transaction around it): the usual answer is "already on
+            # its way", which writes nothing. A signal lost in a database crash is sent again later.
+            with single_statement(services.db) as connection:
                 raised = event_queue.raise_signal(connection, lane, now, stale_before)
             if raised:
                 dispatcher.drain(lane)

@@ -14,12 +14,15 @@ import pytest
 import sqlalchemy as sa
 
 from service.bootstrap import Services, build
+from service.broker import producer
+from service.queue import EVALUATE_QUEUE, URGENT_QUEUE, Dispatcher
 from service.settings import Settings
 from service.store import event_queue
 from service.store.database import transaction
 from service.store.tables import decisions, inbound_events, patient_states
-from service.usecases import drain, evaluation, intake
+from service.usecases import drain, evaluation, intake, wake
 from tests.builders import CAUDA_EQUINA, adherent_non_responder, finding, pt_visit
+from tests.faults.redis_server import RedisServer
 from tests.stack import new_database, new_patient_id
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -173,3 +176,26 @@ def test_a_wake_up_is_sent_once_until_a_worker_takes_it_up_or_it_goes_stale(serv
     with transaction(services.db) as connection:
         assert event_queue.raise_signal(connection, event_queue.ROUTINE, now, fresh)
         assert not event_queue.raise_signal(connection, event_queue.URGENT, now, fresh)
+
+
+def test_intake_wakes_each_lane_once_however_many_events_it_stores_until_a_worker_takes_the_wake_up_up(
+    services: Services,
+) -> None:
+    with RedisServer() as redis:
+        settings = replace(services.settings, redis_url=redis.url())
+        dispatcher = Dispatcher(producer(settings))
+        for _ in range(5):
+            wake.wake(services, dispatcher, [event_queue.ROUTINE, event_queue.URGENT])
+        assert queued(redis) == {EVALUATE_QUEUE: 1, URGENT_QUEUE: 1}
+
+        drain.claim(services, event_queue.ROUTINE)  # a worker takes the routine wake-up up
+        wake.wake(services, dispatcher, [event_queue.ROUTINE, event_queue.URGENT])
+        assert queued(redis) == {EVALUATE_QUEUE: 2, URGENT_QUEUE: 1}
+
+
+def queued(redis: RedisServer) -> dict[str, int]:
+    client = redis.client()
+    try:
+        return {queue: client.llen(queue) for queue in (EVALUATE_QUEUE, URGENT_QUEUE)}
+    finally:
+        client.close()
