@@ -142,19 +142,21 @@ def _prepare_entry(
 
 
 def _store_entries(results: list[intake.PreparedEvent | Problem], response_type: str) -> Response:
+    """Store the accepted entries in one multi-row statement and answer each entry in its place."""
     svc = services()
-    lanes: set[str] = set()
-    responses: list[dict[str, Any]] = []
+    accepted = [r for r in results if not isinstance(r, Problem)]
     with transaction(svc.db) as connection:
-        now = svc.clock()
-        for result in results:
-            if isinstance(result, Problem):
-                responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
-            else:
-                _, created = intake.store(connection, result, "api", now)
-                if created:
-                    lanes.add(result.lane)
-                status = "201 Created" if created else "200 OK"
-                responses.append({"response": {"status": status, "location": _location(result)}})
+        stored = iter(intake.store_many(connection, accepted, "api", svc.clock()))
+    responses: list[dict[str, Any]] = []
+    lanes: set[str] = set()
+    for result in results:
+        if isinstance(result, Problem):
+            responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
+            continue
+        _, created = next(stored)
+        if created:
+            lanes.add(result.lane)
+        status = "201 Created" if created else "200 OK"
+        responses.append({"response": {"status": status, "location": _location(result)}})
     wake.wake(svc, dispatcher(), lanes)
     return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)

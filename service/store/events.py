@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from service.store.event_queue import ROUTINE
 from service.store.rows import record_of
 from service.store.tables import inbound_events
-from service.store.upsert import insert_returning
+from service.store.upsert import insert_many_returning, insert_returning
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,34 @@ def store_event(
         return int(event_id), True
     known = connection.execute(sa.select(inbound_events.c.id).where(inbound_events.c.dedup_key == dedup_key))
     return known.scalar_one(), False
+
+
+def store_events(connection: sa.Connection, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Store many events (the keyword arguments of `store_event` as dicts) in one multi-row statement.
+
+    Returns (event id, newly stored) in the order given; a dedup key known before, or given twice,
+    is stored once and its later copies answer with the first one's id.
+    """
+    if not rows:
+        return []
+    values = [{**row, "status": "pending", "attempts": 0} for row in rows]
+    inserted = dict(insert_many_returning(connection, inbound_events, values, inbound_events.c.dedup_key))
+    missing = {row["dedup_key"] for row in rows} - set(inserted)
+    known: dict[str, int] = {}
+    if missing:
+        query = sa.select(inbound_events.c.dedup_key, inbound_events.c.id).where(
+            inbound_events.c.dedup_key.in_(missing)
+        )
+        known = {row.dedup_key: row.id for row in connection.execute(query)}
+    stored: list[tuple[int, bool]] = []
+    for row in rows:
+        key = row["dedup_key"]
+        if key in inserted:
+            stored.append((inserted.pop(key), True))
+            known[key] = stored[-1][0]
+        else:
+            stored.append((known[key], False))
+    return stored
 
 
 def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:

@@ -191,18 +191,28 @@ def _prefixed(error: validation.InvalidResource, path: str) -> list[dict[str, An
 
 def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now: datetime) -> tuple[int, bool]:
     """Commit-ready insert of the raw event; a duplicate delivery returns the first event's id."""
-    return events.store_event(
-        connection,
-        dedup_key=prepared.dedup_key,
-        channel=channel,
-        resource_type=prepared.resource_type,
-        resource_id=prepared.resource_id,
-        version_id=prepared.version_id,
-        patient_id=prepared.patient_id,
-        body=prepared.resource,
-        received_at=now,
-        lane=prepared.lane,
-    )
+    return events.store_event(connection, **_row(prepared, channel, now))
+
+
+def store_many(
+    connection: sa.Connection, prepared: list[PreparedEvent], channel: str, now: datetime
+) -> list[tuple[int, bool]]:
+    """`store` for many events in one multi-row statement (a Bundle's entries), in the order given."""
+    return events.store_events(connection, [_row(p, channel, now) for p in prepared])
+
+
+def _row(prepared: PreparedEvent, channel: str, now: datetime) -> dict[str, Any]:
+    return {
+        "dedup_key": prepared.dedup_key,
+        "channel": channel,
+        "resource_type": prepared.resource_type,
+        "resource_id": prepared.resource_id,
+        "version_id": prepared.version_id,
+        "patient_id": prepared.patient_id,
+        "body": prepared.resource,
+        "received_at": now,
+        "lane": prepared.lane,
+    }
 
 
 def deletion(resource_type: str, resource_id: str, patient_id: str, stamp: str) -> PreparedEvent:
