@@ -277,3 +277,17 @@ def _interventions(definition: Definition, record: ClinicalRecord, imaging: bool
     if record.source.resource_type == "Procedure" and post_op is not None and post_op.surgery.matches(record.codes):
         found.append(SURGERY)
     return tuple(found)
+
+
+def may_be_red_flag(definition: Definition, record: ClinicalRecord) -> bool:
+    """Whether the record asserts a finding `definition` names: cheap, by code alone, before any state is read.
+
+    Intake sends such a record down the urgent lane. It over-approximates on purpose (a context
+    finding or an expected sign is no red flag on its own): a routine fact in the urgent lane costs
+    a little speed, a red flag behind a routine backlog could cost the patient.
+    """
+    if record.source.resource_type not in ("Observation", "Condition") or record.status is RecordStatus.RETRACTED:
+        return False
+    if record.value_boolean is False:
+        return False  # a finding recorded as absent
+    return any(finding.codes.matches(record.codes) for finding in definition.findings)

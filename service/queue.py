@@ -19,8 +19,10 @@ EVALUATE_QUEUE = "carepath.evaluate"
 DELIVER_QUEUE = "carepath.deliver"
 URGENT_QUEUE = "carepath.urgent"
 ALL_QUEUES = (URGENT_QUEUE, EVALUATE_QUEUE, DELIVER_QUEUE)
+URGENT_LANE = "urgent"  # the stored events' lane (`service.store.event_queue`) whose drain takes URGENT_QUEUE
 
-EVALUATE_EVENT = "carepath.evaluate_event"
+EVALUATE_EVENT = "carepath.evaluate_event"  # one stored event: messages queued before events were drained
+DRAIN_EVENTS = "carepath.drain_events"  # a batch of a lane's pending events
 RUN_CHECKPOINT = "carepath.run_checkpoint"
 DELIVER_DECISION = "carepath.deliver_decision"
 SWEEP = "carepath.sweep"
@@ -33,6 +35,7 @@ ALERT_DEAD_LETTER = "carepath.alert_dead_letter"
 
 ROUTES = {
     EVALUATE_EVENT: EVALUATE_QUEUE,
+    DRAIN_EVENTS: EVALUATE_QUEUE,  # the urgent lane's drain is sent to URGENT_QUEUE instead
     RUN_CHECKPOINT: EVALUATE_QUEUE,
     DELIVER_DECISION: DELIVER_QUEUE,  # an urgent delivery is sent to URGENT_QUEUE instead
     SWEEP: EVALUATE_QUEUE,
@@ -61,7 +64,7 @@ class DeliveryOrder:
 @dataclass
 class SweepWork:
     due_patients: list[str] = field(default_factory=list)
-    stranded_events: list[int] = field(default_factory=list)
+    stranded_lanes: list[str] = field(default_factory=list)
     stranded_deliveries: list[DeliveryOrder] = field(default_factory=list)
     decisions_to_sync: list[int] = field(default_factory=list)
     alerts_to_send: list[int] = field(default_factory=list)
@@ -69,7 +72,7 @@ class SweepWork:
     def summary(self) -> dict[str, int]:
         return {
             "due_checkpoints": len(self.due_patients),
-            "requeued_events": len(self.stranded_events),
+            "drained_lanes": len(self.stranded_lanes),
             "requeued_deliveries": len(self.stranded_deliveries),
             "decisions_to_sync": len(self.decisions_to_sync),
             "alerts_to_send": len(self.alerts_to_send),
@@ -86,14 +89,13 @@ class Dispatcher:
         self._app = app
 
     def evaluate_event(self, event_id: int) -> None:
+        """One event on its own (`drain` is the road of stored events; this one is for tools and old messages)."""
         self._app.send_task(EVALUATE_EVENT, args=[event_id])
 
-    def evaluate_event_safely(self, event_id: int) -> None:
-        """Queue an evaluation; if the broker is down, the stored event waits for the sweeper."""
-        try:
-            self.evaluate_event(event_id)
-        except Exception as error:  # noqa: BLE001 - any broker failure: the database copy is the record
-            log.warning("queueing deferred to the sweeper", event_id=event_id, error=type(error).__name__)
+    def drain(self, lane: str) -> None:
+        """Wake a worker to evaluate a batch of the lane's pending events (see `service.usecases.wake`)."""
+        queue = URGENT_QUEUE if lane == URGENT_LANE else EVALUATE_QUEUE
+        self._app.send_task(DRAIN_EVENTS, args=[lane], queue=queue)
 
     def run_checkpoint(self, patient_id: str) -> None:
         self._app.send_task(RUN_CHECKPOINT, args=[patient_id])
@@ -131,8 +133,8 @@ class Dispatcher:
     def dispatch_sweep(self, work: SweepWork) -> None:
         for patient_id in work.due_patients:
             self.run_checkpoint(patient_id)
-        for event_id in work.stranded_events:
-            self.evaluate_event(event_id)
+        for lane in work.stranded_lanes:
+            self.drain(lane)
         self.deliver_all(work.stranded_deliveries)
         for decision_id in work.decisions_to_sync:
             self._app.send_task(SYNC_DECISION, args=[decision_id])

@@ -303,6 +303,27 @@ class Settings:
         "How long an event may stay unprocessed, or a delivery unfinished, before beat re-queues it.",
         seconds(),
     )
+    evaluation_batch_size: int = setting(
+        "EVALUATION_BATCH_SIZE",
+        100,
+        "Most pending events a worker claims and evaluates in one transaction (each patient's together, "
+        "in clinical-time order).",
+        whole(1),
+    )
+    evaluation_lease_seconds: float = setting(
+        "EVALUATION_LEASE_SECONDS",
+        60.0,
+        "How long a worker's claim on a batch of events holds; a batch still pending after that (its worker "
+        "died) is claimed again.",
+        seconds(),
+    )
+    wake_signal_stale_seconds: float = setting(
+        "WAKE_SIGNAL_STALE_SECONDS",
+        10.0,
+        "How long a wake-up sent to the workers may go untaken before intake sends another (its message may "
+        "have died with the broker).",
+        seconds(),
+    )
     worker_heartbeat_seconds: float = setting(
         "WORKER_HEARTBEAT_SECONDS",
         10.0,

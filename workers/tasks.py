@@ -9,7 +9,16 @@ from celery import Task, shared_task
 
 from service.ehr.errors import EhrUnavailable
 from service.queue import DeliveryOrder
-from service.usecases import dead_letter_alerts, delivery, evaluation, patient_details, reconcile, reconcile_facts
+from service.usecases import (
+    dead_letter_alerts,
+    delivery,
+    drain,
+    evaluation,
+    patient_details,
+    reconcile,
+    reconcile_facts,
+    wake,
+)
 from service.usecases import sweep as sweeping
 from service.usecases.notifications import reactivation
 from workers.runtime import dispatcher_for, services_for
@@ -27,6 +36,20 @@ def evaluate_event(self: Task, event_id: int) -> None:
     """Evaluate the pathway for one stored inbound event."""
     orders = evaluation.evaluate_event(services_for(self.app), event_id)
     dispatcher_for(self.app).deliver_all(orders)
+
+
+@shared_task(name="carepath.drain_events", bind=True)
+def drain_events(self: Task, lane: str) -> int:
+    """Evaluate a batch of the lane's pending events; while more wait, another worker takes the next batch."""
+    services, dispatcher = services_for(self.app), dispatcher_for(self.app)
+    batch = drain.claim(services, lane)
+    if batch.full:
+        dispatcher.drain(lane)  # sent before this batch is evaluated, so the workers drain side by side
+    drained = drain.evaluate(services, batch)
+    dispatcher.deliver_all(drained.orders)
+    if drained.given_back:
+        wake.wake(services, dispatcher, [lane])
+    return drained.events
 
 
 @shared_task(
@@ -109,8 +132,8 @@ def watch_subscriptions(self: Task) -> None:
     services = services_for(self.app)
     grace = timedelta(seconds=services.settings.secret_grace_seconds)
     checked = reactivation.check_all(services.db, services.ehr, services.clock(), grace)
-    for event_id in (event_id for result in checked for event_id in result.event_ids):
-        dispatcher_for(self.app).evaluate_event_safely(event_id)
+    stored = [event_id for result in checked for event_id in result.event_ids]
+    wake.wake_for(services, dispatcher_for(self.app), stored)
 
 
 @shared_task(name="carepath.reconcile_facts", bind=True)
@@ -119,7 +142,6 @@ def reconcile_facts_with_ehr(self: Task) -> None:
 
     Evaluates the deletions and changes found, and the Patients read (the pathway's age).
     """
-    dispatcher = dispatcher_for(self.app)
     services = services_for(self.app)
-    for event_id in reconcile_facts.reconcile_patients(services) + patient_details.read_unread(services):
-        dispatcher.evaluate_event_safely(event_id)
+    stored = reconcile_facts.reconcile_patients(services) + patient_details.read_unread(services)
+    wake.wake_for(services, dispatcher_for(self.app), stored)

@@ -15,7 +15,7 @@ from service.fhir.json_input import parse_json
 from service.problems import Problem
 from service.store import patients
 from service.store.database import transaction
-from service.usecases import intake
+from service.usecases import intake, wake
 
 blueprint = Blueprint("fhir_events", __name__)
 
@@ -43,9 +43,9 @@ def post_resource(resource_type: str) -> Response:
     svc = services()
     with transaction(svc.db) as connection:
         intake.Readability(connection, svc.definitions).check(prepared)
-        event_id, created = intake.store(connection, prepared, "api", svc.clock())
+        _, created = intake.store(connection, prepared, "api", svc.clock())
     if created:
-        dispatcher().evaluate_event_safely(event_id)
+        wake.wake(svc, dispatcher(), [prepared.lane])
     status = 201 if created else 200
     return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
 
@@ -61,9 +61,9 @@ def delete_resource(resource_type: str, resource_id: str) -> Response:
         if held is None:
             return Response(status=204)  # nothing held: already gone, as FHIR delete allows
         prepared = intake.deletion(resource_type, resource_id, held[0], svc.clock().isoformat())
-        event_id, created = intake.store(connection, prepared, "api-delete", svc.clock())
+        _, created = intake.store(connection, prepared, "api-delete", svc.clock())
     if created:
-        dispatcher().evaluate_event_safely(event_id)
+        wake.wake(svc, dispatcher(), [prepared.lane])
     return Response(status=204)
 
 
@@ -142,20 +142,21 @@ def _prepare_entry(
 
 
 def _store_entries(results: list[intake.PreparedEvent | Problem], response_type: str) -> Response:
+    """Store the accepted entries in one multi-row statement and answer each entry in its place."""
     svc = services()
-    created_events: list[int] = []
-    responses: list[dict[str, Any]] = []
+    accepted = [r for r in results if not isinstance(r, Problem)]
     with transaction(svc.db) as connection:
-        now = svc.clock()
-        for result in results:
-            if isinstance(result, Problem):
-                responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
-            else:
-                event_id, created = intake.store(connection, result, "api", now)
-                if created:
-                    created_events.append(event_id)
-                status = "201 Created" if created else "200 OK"
-                responses.append({"response": {"status": status, "location": _location(result)}})
-    for event_id in created_events:
-        dispatcher().evaluate_event_safely(event_id)
+        stored = iter(intake.store_many(connection, accepted, "api", svc.clock()))
+    responses: list[dict[str, Any]] = []
+    lanes: set[str] = set()
+    for result in results:
+        if isinstance(result, Problem):
+            responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
+            continue
+        _, created = next(stored)
+        if created:
+            lanes.add(result.lane)
+        status = "201 Created" if created else "200 OK"
+        responses.append({"response": {"status": status, "location": _location(result)}})
+    wake.wake(svc, dispatcher(), lanes)
     return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)

@@ -18,6 +18,7 @@ from service.fhir import validation
 from service.fhir.json_input import parse_json
 from service.problems import Problem, issue
 from service.queue import Dispatcher
+from service.usecases import wake
 from service.usecases.notifications import intake, recovery, sender
 
 blueprint = Blueprint("notifications", __name__)
@@ -73,11 +74,10 @@ def _issues(found: list[validation.Issue]) -> list[dict[str, Any]]:
 def _acknowledge(accepted: intake.Accepted) -> Response:
     """Queue evaluation (the events are committed), answer, then recover any gap that is due."""
     queue = dispatcher()
-    for event_id in accepted.event_ids:
-        queue.evaluate_event_safely(event_id)
+    svc = services()
+    wake.wake_for(svc, queue, accepted.event_ids)
     note = issue("informational", accepted.message, severity="information")
     response = fhir_response({"resourceType": "OperationOutcome", "issue": [note]}, 200)
-    svc = services()
     # After the answer is sent: the EHR's delivery timeout must not include recovery reads.
     response.call_on_close(lambda: _recover_due_gaps(svc, queue))
     return response
@@ -90,5 +90,4 @@ def _recover_due_gaps(svc: Services, queue: Dispatcher) -> None:
     except sa.exc.SQLAlchemyError as error:
         log.warning("gap recovery deferred to the next notification", error=type(error).__name__)
         return
-    for event_id in event_ids:
-        queue.evaluate_event_safely(event_id)
+    wake.wake_for(svc, queue, event_ids)

@@ -166,16 +166,16 @@ def recover(grace: float) -> None:
     """Recover open gaps now (notifications also trigger this after GAP_GRACE_SECONDS)."""
     from datetime import timedelta
 
-    from service.bootstrap import system_clock
+    from service.bootstrap import build
     from service.broker import producer
     from service.queue import Dispatcher
+    from service.usecases import wake
     from service.usecases.notifications.recovery import recover_due
 
     settings = Settings.from_env()
-    event_ids = recover_due(_db(settings), _ehr(settings), system_clock(), timedelta(seconds=grace))
-    queue = Dispatcher(producer(settings))
-    for event_id in event_ids:
-        queue.evaluate_event_safely(event_id)
+    services = build(settings)
+    event_ids = recover_due(services.db, _ehr(settings), services.clock(), timedelta(seconds=grace))
+    wake.wake_for(services, Dispatcher(producer(settings)), event_ids)
     click.echo(f"{len(event_ids)} event(s) recovered")
 
 

@@ -8,13 +8,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # several worker processes share one SQLite file: wait, don't fail
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns (FHIR bodies, engine state, traces) written by orjson: several times faster than `json`."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, **options: Any) -> sa.Engine:
     """Create an engine; nothing connects until first use."""
+    options = {"json_serializer": _json_text, "json_deserializer": orjson.loads, **options}
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
@@ -42,6 +49,22 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One database transaction: committed on success, rolled back on any error."""
     with engine.begin() as connection:
         yield connection
+
+
+@contextmanager
+def single_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for one statement that commits by itself, in as few round trips as the database allows.
+
+    PostgreSQL: autocommit, so no BEGIN or COMMIT is sent (a statement that changes nothing writes
+    nothing). SQLite: an ordinary transaction, since the engine issues its own BEGIN IMMEDIATE,
+    which autocommit would leave open.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def lock_patient(connection: sa.Connection, patient_id: str) -> None:

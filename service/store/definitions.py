@@ -30,10 +30,15 @@ class DefinitionVersion:
         return f"{self.url}|{self.version}"
 
 
+# A version without its text: the text (tens of kilobytes) is read only to load a definition, not
+# each time intake or enrolment asks which version is active.
+_VERSION_COLUMNS = tuple(c for c in pathway_definitions.c if c.name not in ("id", "source"))
+
+
 def active_version(connection: sa.Connection, pathway_id: str) -> DefinitionVersion | None:
     """The version new enrolments on a pathway start on, if one was stored as active."""
     row = connection.execute(
-        sa.select(pathway_definitions).where(
+        sa.select(*_VERSION_COLUMNS).where(
             pathway_definitions.c.pathway_id == pathway_id, pathway_definitions.c.status == "active"
         )
     ).first()
@@ -42,7 +47,7 @@ def active_version(connection: sa.Connection, pathway_id: str) -> DefinitionVers
 
 def all_versions(connection: sa.Connection) -> list[DefinitionVersion]:
     """Every version of every pathway, newest upload first."""
-    rows = connection.execute(sa.select(pathway_definitions).order_by(pathway_definitions.c.id.desc()))
+    rows = connection.execute(sa.select(*_VERSION_COLUMNS).order_by(pathway_definitions.c.id.desc()))
     return [_version(r) for r in rows]
 
 
@@ -59,7 +64,7 @@ def source_of(connection: sa.Connection, reference: str) -> str | None:
 def version_of(connection: sa.Connection, reference: str) -> DefinitionVersion | None:
     url, _, version = reference.partition("|")
     row = connection.execute(
-        sa.select(pathway_definitions).where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
+        sa.select(*_VERSION_COLUMNS).where(pathway_definitions.c.url == url, pathway_definitions.c.version == version)
     ).first()
     return None if row is None else _version(row)
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store.event_queue import ROUTINE
 from service.store.rows import record_of
 from service.store.tables import inbound_events
-from service.store.upsert import insert_returning
+from service.store.upsert import insert_many_returning, insert_returning
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def store_event(
     patient_id: str,
     body: dict[str, Any],
     received_at: datetime,
+    lane: str = ROUTINE,
 ) -> tuple[int, bool]:
     """Store an event unless its dedup key is known; return (event id, newly stored)."""
     event_id = insert_returning(
@@ -52,6 +54,7 @@ def store_event(
             "received_at": received_at,
             "status": "pending",
             "attempts": 0,
+            "lane": lane,
         },
         inbound_events.c.id,
     )
@@ -59,6 +62,34 @@ def store_event(
         return int(event_id), True
     known = connection.execute(sa.select(inbound_events.c.id).where(inbound_events.c.dedup_key == dedup_key))
     return known.scalar_one(), False
+
+
+def store_events(connection: sa.Connection, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Store many events (the keyword arguments of `store_event` as dicts) in one multi-row statement.
+
+    Returns (event id, newly stored) in the order given; a dedup key known before, or given twice,
+    is stored once and its later copies answer with the first one's id.
+    """
+    if not rows:
+        return []
+    values = [{**row, "status": "pending", "attempts": 0} for row in rows]
+    inserted = dict(insert_many_returning(connection, inbound_events, values, inbound_events.c.dedup_key))
+    missing = {row["dedup_key"] for row in rows} - set(inserted)
+    known: dict[str, int] = {}
+    if missing:
+        query = sa.select(inbound_events.c.dedup_key, inbound_events.c.id).where(
+            inbound_events.c.dedup_key.in_(missing)
+        )
+        known = {row.dedup_key: row.id for row in connection.execute(query)}
+    stored: list[tuple[int, bool]] = []
+    for row in rows:
+        key = row["dedup_key"]
+        if key in inserted:
+            stored.append((inserted.pop(key), True))
+            known[key] = stored[-1][0]
+        else:
+            stored.append((known[key], False))
+    return stored
 
 
 def load_event(connection: sa.Connection, event_id: int) -> StoredEvent | None:
@@ -99,12 +130,14 @@ def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
     return list(connection.execute(pending).scalars())
 
 
-def mark_processed(connection: sa.Connection, event_id: int, at: datetime) -> None:
-    connection.execute(
-        sa.update(inbound_events)
-        .where(inbound_events.c.id == event_id)
-        .values(status="processed", processed_at=at, error=None)
-    )
+def mark_processed(connection: sa.Connection, event_ids: list[int], at: datetime) -> None:
+    """Mark events processed, in one statement."""
+    if event_ids:
+        connection.execute(
+            sa.update(inbound_events)
+            .where(inbound_events.c.id.in_(event_ids))
+            .values(status="processed", processed_at=at, error=None)
+        )
 
 
 REJECTED = "rejected"  # a status: a resource the pathway refused to read, never evaluated
@@ -191,18 +224,6 @@ def set_aside(connection: sa.Connection, event_id: int, status: str, error: str,
         sa.update(inbound_events)
         .where(inbound_events.c.id == event_id)
         .values(status=status, error=error[:300], processed_at=at)
-    )
-
-
-def unprocessed_before(connection: sa.Connection, cutoff: datetime, limit: int = 500) -> list[int]:
-    """Events stored before `cutoff` and still unprocessed: their queue message was lost."""
-    return list(
-        connection.execute(
-            sa.select(inbound_events.c.id)
-            .where(inbound_events.c.status == "pending", inbound_events.c.received_at < cutoff)
-            .order_by(inbound_events.c.id)
-            .limit(limit)
-        ).scalars()
     )
 
 

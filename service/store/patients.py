@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,36 +26,94 @@ def newer_version(version_id: str | None, than: str | None) -> bool:
     return _version_number(version_id) > _version_number(than)
 
 
-def save_record(connection: sa.Connection, record: ClinicalRecord, event_id: int | None) -> bool:
-    """Keep the newest version of a record; return False when `record` is an older version."""
-    key = (
-        (patient_records.c.patient_id == record.patient_id)
-        & (patient_records.c.resource_type == record.source.resource_type)
-        & (patient_records.c.resource_id == record.source.resource_id)
-    )
-    current = connection.execute(sa.select(patient_records.c.version_id).where(key)).first()
-    values = {
-        "version_id": record.source.version_id,
-        "clinical_time": record.at,
-        "status": record.status.value,
-        "record": record_to_json(record),
-        "event_id": event_id,
-    }
-    if current is None:
-        connection.execute(
-            sa.insert(patient_records).values(
-                patient_id=record.patient_id,
-                resource_type=record.source.resource_type,
-                resource_id=record.source.resource_id,
-                **values,
-            )
+class HeldRecords:
+    """A patient's held versions of the resources a batch of events carries, read in one statement.
+
+    Kept current as the batch saves records, so each record costs one write and no read. Valid
+    only under the patient's lock and in the transaction that read it: nobody else writes the
+    patient's records meanwhile.
+    """
+
+    def __init__(self, connection: sa.Connection, patient_id: str, resource_ids: Iterable[str]) -> None:
+        self._connection = connection
+        self._patient_id = patient_id
+        ids = set(resource_ids)
+        rows = connection.execute(
+            sa.select(
+                patient_records.c.resource_type,
+                patient_records.c.resource_id,
+                patient_records.c.version_id,
+                patient_records.c.record,
+            ).where(patient_records.c.patient_id == patient_id, patient_records.c.resource_id.in_(ids))
         )
+        self._held: dict[tuple[str, str, str], tuple[str | None, Any]] = {
+            (patient_id, row.resource_type, row.resource_id): (row.version_id, row.record) for row in rows
+        }
+        self._read = {(patient_id, "", resource_id) for resource_id in ids}
+        self._read |= set(self._held)
+
+    def _key(self, record: ClinicalRecord) -> tuple[str, str, str]:
+        key = (record.patient_id, record.source.resource_type, record.source.resource_id)
+        batch = (self._patient_id, "", record.source.resource_id)
+        if record.patient_id == self._patient_id and batch in self._read:
+            self._read.add(key)  # read with the batch: held or not, the map knows
+        if key not in self._read:  # a resource outside the batch: read it now
+            row = self._connection.execute(
+                sa.select(patient_records.c.version_id, patient_records.c.record).where(_record_key(record))
+            ).first()
+            if row is not None:
+                self._held[key] = (row.version_id, row.record)
+            self._read.add(key)
+        return key
+
+    def held(self, record: ClinicalRecord) -> ClinicalRecord | None:
+        """The version Carepath holds of the resource `record` comes from, if any."""
+        found = self._held.get(self._key(record))
+        return None if found is None else record_from_json(found[1])
+
+    def save(self, record: ClinicalRecord, event_id: int | None) -> bool:
+        """Keep the newest version of a record; return False when `record` is an older version."""
+        key = self._key(record)
+        current = self._held.get(key)
+        stored = record_to_json(record)
+        values = {
+            "version_id": record.source.version_id,
+            "clinical_time": record.at,
+            "status": record.status.value,
+            "record": stored,
+            "event_id": event_id,
+        }
+        keys = {
+            "patient_id": record.patient_id,
+            "resource_type": record.source.resource_type,
+            "resource_id": record.source.resource_id,
+        }
+        if current is None:
+            self._connection.execute(_INSERT_RECORD, keys | values)
+        else:
+            deletion = record.status is RecordStatus.RETRACTED and record.source.version_id is None
+            if not deletion and _version_number(record.source.version_id) < _version_number(current[0]):
+                return False  # an older version arriving late never replaces the newer one
+            self._connection.execute(_UPDATE_RECORD, {f"key_{k}": v for k, v in keys.items()} | values)
+        self._held[key] = (record.source.version_id, stored)
         return True
-    deletion = record.status is RecordStatus.RETRACTED and record.source.version_id is None
-    if not deletion and _version_number(record.source.version_id) < _version_number(current.version_id):
-        return False  # an older version arriving late never replaces the newer one
-    connection.execute(sa.update(patient_records).where(key).values(**values))
-    return True
+
+
+# Built once, values passed as parameters: the compiled forms are cached (one write per fact).
+_INSERT_RECORD = sa.insert(patient_records)
+_UPDATE_RECORD = sa.update(patient_records).where(
+    patient_records.c.patient_id == sa.bindparam("key_patient_id"),
+    patient_records.c.resource_type == sa.bindparam("key_resource_type"),
+    patient_records.c.resource_id == sa.bindparam("key_resource_id"),
+)
+
+
+def _record_key(record: ClinicalRecord) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        patient_records.c.patient_id == record.patient_id,
+        patient_records.c.resource_type == record.source.resource_type,
+        patient_records.c.resource_id == record.source.resource_id,
+    )
 
 
 def load_records(connection: sa.Connection, patient_id: str) -> list[ClinicalRecord]:
@@ -83,6 +141,12 @@ def load_state(connection: sa.Connection, patient_id: str) -> StoredState | None
         )
     ).first()
     return None if row is None else StoredState(row.state, row.revision, row.definition)
+
+
+def pinned_definition(connection: sa.Connection, patient_id: str) -> str | None:
+    """The `url|version` a patient is evaluated with, or None for a patient not yet enrolled (no state read)."""
+    query = sa.select(patient_states.c.definition).where(patient_states.c.patient_id == patient_id)
+    return connection.execute(query).scalar()
 
 
 class StaleState(RuntimeError):
@@ -133,18 +197,6 @@ def filed_under(connection: sa.Connection, resource_type: str, resource_id: str)
         .limit(1)
     ).first()
     return None if row is None else (row.patient_id, row.clinical_time)
-
-
-def held_record(connection: sa.Connection, record: ClinicalRecord) -> ClinicalRecord | None:
-    """The version Carepath holds of the resource `record` comes from, if any."""
-    row = connection.execute(
-        sa.select(patient_records.c.record).where(
-            patient_records.c.patient_id == record.patient_id,
-            patient_records.c.resource_type == record.source.resource_type,
-            patient_records.c.resource_id == record.source.resource_id,
-        )
-    ).scalar_one_or_none()
-    return None if row is None else record_from_json(row)
 
 
 def enrolled_elsewhere(connection: sa.Connection, url: str, reference: str, limit: int) -> list[tuple[str, str]]:

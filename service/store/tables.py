@@ -68,6 +68,27 @@ inbound_events = numbered_table(
     sa.Column("status", sa.String(16), nullable=False, default="pending", index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.String(300)),  # why an event was set aside, or waits; an error class, never PHI
+    # `urgent` when intake saw a code that may be a red flag: drained first, never behind a routine batch.
+    sa.Column("lane", sa.String(16), nullable=False, server_default="routine"),
+    # When a worker last claimed the pending event for a batch; another claims it only once that is stale.
+    sa.Column("claimed_at", UtcDateTime()),
+)
+# The drain's claim reads the oldest pending events of a lane: only pending rows are indexed.
+sa.Index(
+    "ix_inbound_events_pending_lane",
+    inbound_events.c.lane,
+    inbound_events.c.id,
+    postgresql_where=inbound_events.c.status == "pending",
+    sqlite_where=inbound_events.c.status == "pending",
+)
+
+# One row per lane: set when a drain message was sent and no worker has taken it up yet, so
+# intake sends at most one pending wake-up per lane instead of one message per event.
+wake_signals = sa.Table(
+    "wake_signals",
+    metadata,
+    sa.Column("lane", sa.String(16), primary_key=True),
+    sa.Column("signalled_at", UtcDateTime()),
 )
 
 # Every clinical record of a patient in its latest version: the timeline the engine was fed,

@@ -34,3 +34,16 @@ def _insert_statement(dialect_name: str, table: sa.Table, column: sa.ColumnEleme
     # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL drivers do not report rowcount.
     statement: sa.Executable = dialect.insert(table).on_conflict_do_nothing().returning(column)
     return statement
+
+
+def insert_many_returning(
+    connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], key: sa.Column[Any]
+) -> list[tuple[Any, int]]:
+    """Insert `rows` in multi-row statements, skipping those a unique key already holds.
+
+    Returns (`key`, id) of each row inserted; a row whose key was taken (before, or earlier in
+    `rows`) is left out.
+    """
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(key, table.c.id)
+    return [(row[0], int(row[1])) for row in connection.execute(statement, rows)]

@@ -126,6 +126,28 @@ def _evaluate_event(services: Services, event_id: int, *, together: bool) -> lis
     return orders
 
 
+def apply_pending(
+    connection: sa.Connection, services: Services, patient_id: str, now: datetime
+) -> tuple[list[DeliveryOrder], int]:
+    """Under the patient's lock, apply every pending event of the patient in clinical-time order; save the state.
+
+    A batch's road (`service.usecases.drain`), in the batch's transaction. Returns the orders and
+    the number of events applied; raises StaleState when another writer changed the patient first.
+    """
+    lock_patient(connection, patient_id)
+    pending = events.pending_of_patient(connection, patient_id, MAX_EVENTS_TOGETHER)
+    if not pending:
+        return [], 0  # another worker applied them while this one waited for the lock
+    patient = enrol(connection, services, patient_id)
+    orders = _apply_events(connection, services, patient, pending, now)
+    save(connection, patient, now)
+    return orders, len(pending)
+
+
+def alert_unavailable(unavailable: DefinitionUnavailable, event_ids: list[int]) -> None:
+    _alert(unavailable, "events kept pending", events=len(event_ids))
+
+
 def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
     """Evaluate a patient's stored events in clinical-time order, in one transaction (a bulk load's path).
 
@@ -177,7 +199,9 @@ def _apply_events(
         key=lambda item: item[0],
     )
     late = _late_fact(patient, placed) or _age_changed(connection, patient, placed, carried)
+    held = patients.HeldRecords(connection, patient.patient_id, (e.resource_id for e in stored))
     orders: list[DeliveryOrder] = []
+    applied: list[int] = []
     for _, group in placed:
         for event in group:
             records = carried[event.id] if event.id in carried else _records_of(connection, event)
@@ -186,7 +210,9 @@ def _apply_events(
             except inbound.RecordRejected as error:
                 _reject(connection, event, error, now)
                 continue
-            orders += _apply_event(connection, services, patient, event, records, now, replaying=late is not None)
+            orders += _apply_event(connection, services, patient, held, event, records, now, replaying=late is not None)
+            applied.append(event.id)
+    events.mark_processed(connection, applied, now)
     if late is not None:
         replayed = replay.replay_patient(
             connection, services, patient.patient_id, patient.definition, patient.state, late, now
@@ -259,21 +285,22 @@ def _apply_event(
     connection: sa.Connection,
     services: Services,
     patient: Enrolment,
+    held: patients.HeldRecords,
     event: events.StoredEvent,
     records: list[ClinicalRecord],
     now: datetime,
     *,
     replaying: bool = False,
 ) -> list[DeliveryOrder]:
-    """Feed one event's records to the patient's pathway, record what it decided, mark it processed.
+    """Feed one event's records to the patient's pathway and record what it decided (the caller marks it processed).
 
     When the batch is `replaying`, the records are only kept: the replay evaluates them all.
     """
     orders: list[DeliveryOrder] = []
-    amended = _amended_away(connection, records)
+    amended = _amended_away(held, records)
     for record in [*amended, *records]:
         # What an amendment took away is withdrawn now, even in a replay: a replay keeps red flags.
-        if not patients.save_record(connection, record, event.id) or (replaying and record not in amended):
+        if not held.save(record, event.id) or (replaying and record not in amended):
             continue  # an older version than the one already applied, or the replay's to evaluate
         if not record.is_event:
             # A Patient is kept for the engine to read with the facts; alone it decides nothing. A
@@ -292,7 +319,6 @@ def _apply_event(
             history = patients.load_records(connection, event.patient_id)
             patient.state, evaluation = pathway.rebuild(patient.definition, history, patient.state, moment)
         orders += _persist(connection, services, patient, evaluation, now)
-    events.mark_processed(connection, event.id, now)
     return orders
 
 
@@ -311,7 +337,7 @@ def _records_of(connection: sa.Connection, event: events.StoredEvent) -> list[Cl
     return [inbound.deleted_record(event.resource_type, event.resource_id, patient_id, clinical_time)]
 
 
-def _amended_away(connection: sa.Connection, records: list[ClinicalRecord]) -> list[ClinicalRecord]:
+def _amended_away(held_records: patients.HeldRecords, records: list[ClinicalRecord]) -> list[ClinicalRecord]:
     """A retraction of the held version when a new version of the resource is coded otherwise.
 
     The engine retracts a fact when its status says so (entered-in-error, a deletion); a code
@@ -322,7 +348,7 @@ def _amended_away(connection: sa.Connection, records: list[ClinicalRecord]) -> l
     if len(records) != 1 or records[0].status is not RecordStatus.ACTIVE:
         return []
     (record,) = records
-    held = patients.held_record(connection, record)
+    held = held_records.held(record)
     if held is None or held.status is not RecordStatus.ACTIVE or set(held.codes) == set(record.codes):
         return []
     if not patients.newer_version(record.source.version_id, held.source.version_id):

@@ -6,6 +6,7 @@ that commit. Anything invalid is refused whole with an OperationOutcome and stor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -15,12 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pathways.definition import Definition
+from pathways.classify import may_be_red_flag
+from pathways.definition import SHIPPED_VERSIONS, Definition, load_definition_file
 from pathways.fhir import inbound, readable
 from pathways.model import ClinicalRecord
 from service.fhir import validation
 from service.problems import Problem, issue
-from service.store import events, patients
+from service.store import event_queue, events, patients
 from service.usecases.definitions.registry import DefinitionRegistry, DefinitionUnavailable
 
 ACCEPTED_TYPES = ("Observation", "Encounter", "Condition", "Procedure", "DiagnosticReport", "Patient")
@@ -40,6 +42,7 @@ class PreparedEvent:
     dedup_key: str
     # The facts `prepare` mapped the resource to, kept so that checking them costs no second mapping.
     records: tuple[ClinicalRecord, ...] = field(default=(), repr=False, compare=False)
+    lane: str = event_queue.ROUTINE  # `urgent` when a fact may be a red flag: evaluated before any routine batch
 
 
 def content_hash(resource: dict[str, Any]) -> str:
@@ -90,7 +93,25 @@ def prepare(
         patient_id=records[0].patient_id if records else _subject_id(payload),
         dedup_key=dedup_key(resource_type, resource_id, version_id, digest),
         records=tuple(records),
+        lane=lane_of(records),
     )
+
+
+def lane_of(records: list[ClinicalRecord]) -> str:
+    """The urgent lane for a fact that may be a red flag in any shipped version, else the routine lane.
+
+    By code alone, without the patient's state or pinned version: intake must stay cheap, and a
+    finding a shipped version names is a finding in every version a patient may be pinned to.
+    """
+    definitions = _shipped_definitions()
+    if any(may_be_red_flag(definition, record) for record in records for definition in definitions):
+        return event_queue.URGENT
+    return event_queue.ROUTINE
+
+
+@functools.cache
+def _shipped_definitions() -> tuple[Definition, ...]:
+    return tuple(load_definition_file(path) for path in SHIPPED_VERSIONS)
 
 
 def resource_id_of(payload: dict[str, Any], digest: str | None = None) -> str:
@@ -129,11 +150,11 @@ class Readability:
             check_readable(definition, prepared, path)
 
     def _definition_of(self, patient_id: str) -> Definition | None:
-        stored = patients.load_state(self._connection, patient_id)
+        pinned = patients.pinned_definition(self._connection, patient_id)
         try:
-            if stored is None:
+            if pinned is None:
                 return self._definitions.active(self._connection)
-            return self._definitions.get(self._connection, stored.definition)
+            return self._definitions.get(self._connection, pinned)
         except DefinitionUnavailable:
             return None
 
@@ -170,17 +191,28 @@ def _prefixed(error: validation.InvalidResource, path: str) -> list[dict[str, An
 
 def store(connection: sa.Connection, prepared: PreparedEvent, channel: str, now: datetime) -> tuple[int, bool]:
     """Commit-ready insert of the raw event; a duplicate delivery returns the first event's id."""
-    return events.store_event(
-        connection,
-        dedup_key=prepared.dedup_key,
-        channel=channel,
-        resource_type=prepared.resource_type,
-        resource_id=prepared.resource_id,
-        version_id=prepared.version_id,
-        patient_id=prepared.patient_id,
-        body=prepared.resource,
-        received_at=now,
-    )
+    return events.store_event(connection, **_row(prepared, channel, now))
+
+
+def store_many(
+    connection: sa.Connection, prepared: list[PreparedEvent], channel: str, now: datetime
+) -> list[tuple[int, bool]]:
+    """`store` for many events in one multi-row statement (a Bundle's entries), in the order given."""
+    return events.store_events(connection, [_row(p, channel, now) for p in prepared])
+
+
+def _row(prepared: PreparedEvent, channel: str, now: datetime) -> dict[str, Any]:
+    return {
+        "dedup_key": prepared.dedup_key,
+        "channel": channel,
+        "resource_type": prepared.resource_type,
+        "resource_id": prepared.resource_id,
+        "version_id": prepared.version_id,
+        "patient_id": prepared.patient_id,
+        "body": prepared.resource,
+        "received_at": now,
+        "lane": prepared.lane,
+    }
 
 
 def deletion(resource_type: str, resource_id: str, patient_id: str, stamp: str) -> PreparedEvent:

@@ -33,10 +33,11 @@ import sqlalchemy as sa
 from pathways.definition import default_definition
 from pathways.fhir.outbound import key_of
 from pathways.replay import replay
-from service.queue import Dispatcher
+from service.queue import DRAIN_EVENTS, EVALUATE_QUEUE, URGENT_QUEUE, Dispatcher
 from service.settings import Settings
 from service.store.database import make_engine, transaction
 from service.store.state_codec import pathway_state_to_json
+from service.store.tables import inbound_events
 from service.usecases import intake as ingest
 from service.usecases.dry_run import dry_run, records_of_bundle
 from tests.builders import AUTHOR, CAUDA_EQUINA, FEVER, ODI, PAIN, finding, measure, pt_visit
@@ -122,6 +123,77 @@ def assert_one_copy_of_everything(ehr: Ehr, truth: Truth) -> None:
     assert keys, "no proposals were stored"
     copies = ehr.copies_of_each(keys)
     assert {key: n for key, n in copies.items() if n != 1} == {}
+
+
+def claims_in_flight(db: sa.Engine, patients: list[str]) -> int:
+    """Pending events of `patients` a worker has claimed for a batch it has not committed."""
+    with db.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.count())
+            .select_from(inbound_events)
+            .where(
+                inbound_events.c.patient_id.in_(patients),
+                inbound_events.c.status == "pending",
+                inbound_events.c.claimed_at.is_not(None),
+            )
+        ).scalar_one()
+
+
+def test_a_worker_killed_mid_batch_decides_nothing_twice_and_its_batch_is_evaluated_again(
+    base_env: dict[str, str], db: sa.Engine
+) -> None:
+    """The oracle is each patient's sequential dry run, as for the racing workers below.
+
+    A backlog is stored while no worker runs; a worker drains it in small batches and is SIGKILLed
+    while it holds a claimed batch it has not committed. Its claim lapses, beat wakes the lane, a
+    new worker evaluates the batch again: every fact counts once, every decision is the dry run's.
+    """
+    now = datetime.now(UTC)
+    t0 = now - timedelta(weeks=7)
+    cases = [minor_flag_and_checkpoint_case, major_flag_case] * 12
+    facts = {patient: case(patient, t0) for patient, case in ((new_patient_id(), case) for case in cases)}
+    oracle = {patient: dry_run_of(resources, now) for patient, resources in facts.items()}
+    patients = list(facts)
+    truth = Truth(db, patients)
+    everything = [r for resources in facts.values() for r in resources]
+    random.Random(20261206).shuffle(everything)
+    with transaction(db) as connection:  # stored as the API stores them; no worker is running yet
+        for resource in everything:
+            ingest.store(connection, ingest.prepare(resource, resource["resourceType"]), "test", now)
+
+    env = {**base_env, "EVALUATION_BATCH_SIZE": "8", "EVALUATION_LEASE_SECONDS": "3"}
+    with launcher(env, "batch-kill") as run:
+        worker = run.worker(concurrency=1)  # its connection to the broker wakes the lanes
+        wait_until(
+            lambda: truth.event_statuses()["processed"] > 0 and claims_in_flight(db, patients) > 0,
+            60,
+            interval=0.01,
+            what="the worker to hold a claimed batch after committing one",
+        )
+        worker.kill(signal.SIGKILL)  # the whole process group: the Celery parent and its pool
+        wait_until(lambda: not worker.alive(), 10, what="the worker to die")
+        assert claims_in_flight(db, patients) > 0, "the worker was not killed mid-batch"
+        assert truth.event_statuses()["pending"] > 0
+
+        run.together(lambda: run.worker("worker-2"), run.beat)
+        wait_until(lambda: truth.event_statuses() == {"processed": len(everything)}, 60, what="every event evaluated")
+        expected = sum(len(o.decided) for o in oracle.values())
+        wait_until(lambda: len(truth.decisions()) >= expected, 30, what="the overdue checkpoints decided")
+        logs = run.logs()
+
+    stored = truth.decisions()
+    for patient, resources in facts.items():
+        live = {
+            d["decision_key"]: (d["step"], d["priority"])
+            for d in stored
+            if d["patient_id"] == patient and d["status"] == "active"
+        }
+        assert live == oracle[patient].decided, logs
+        assert normalized(measures_of(truth.state(patient))) == oracle[patient].measures, logs
+        assert truth.records()[patient] == len(resources)
+        applied = [t for t in truth.triggers()[patient] if t.startswith(("fact ", "replay"))]
+        # A patient's pending events go together under its lock, in clinical order: each fact once.
+        assert len(applied) == len(set(applied)) == len(resources), applied
 
 
 def test_decisions_made_while_the_ehr_is_down_reach_it_exactly_once_after_it_comes_back(
@@ -242,17 +314,16 @@ def test_a_pool_process_killed_mid_delivery_has_its_message_redelivered_by_the_b
     assert_one_copy_of_everything(ehr, truth)
 
 
-EVALUATE_QUEUE = "carepath.evaluate"
-
-
-def queued_evaluations(server: RedisServer) -> int:
-    """Evaluation messages waiting in the broker (beat's own sweep messages aside)."""
+def queued_wakeups(server: RedisServer) -> Counter[str]:
+    """Drain messages waiting in the broker, by queue (beat's own sweep messages aside)."""
     client = server.client()
     try:
-        messages = client.lrange(EVALUATE_QUEUE, 0, -1)
+        messages = {queue: client.lrange(queue, 0, -1) for queue in (EVALUATE_QUEUE, URGENT_QUEUE)}
     finally:
         client.close()
-    return sum(json.loads(m)["headers"]["task"] == "carepath.evaluate_event" for m in messages)
+    return Counter(
+        queue for queue, found in messages.items() for m in found if json.loads(m)["headers"]["task"] == DRAIN_EVENTS
+    )
 
 
 def test_events_whose_queue_messages_died_with_redis_are_all_evaluated_and_delivered(
@@ -276,14 +347,15 @@ def test_events_whose_queue_messages_died_with_redis_are_all_evaluated_and_deliv
 
     with launcher(env, "redis-restart") as run:
         base = run.api()
-        # Stored and queued, but no worker is reading yet: these messages exist only in Redis.
+        # Stored, and the workers woken once per lane (not once per event), but no worker is
+        # reading yet: these wake-ups exist only in Redis.
         assert post_batch(base, batches[0]) == [201] * 6
-        assert queued_evaluations(fresh_broker) == 6
+        assert queued_wakeups(fresh_broker) == Counter({EVALUATE_QUEUE: 1, URGENT_QUEUE: 1})
         # While Redis is down, events are still acknowledged: stored first, queueing deferred.
         fresh_broker.stop()
         assert post_batch(base, batches[1]) == [201] * 6
         fresh_broker.start()
-        assert queued_evaluations(fresh_broker) == 0  # every queued message died with Redis
+        assert queued_wakeups(fresh_broker) == Counter()  # every queued message died with Redis
         assert truth.event_statuses() == {"pending": 12}
 
         run.together(run.worker, run.beat)
@@ -442,7 +514,7 @@ def test_three_workers_racing_on_the_same_patients_decide_each_step_once_as_a_se
         )
         logs = run.logs()
         # A race needs racers: evaluations ran in more than one worker process group.
-        evaluating = [w for w in workers if "carepath.evaluate_event[" in log_text(w)]
+        evaluating = [w for w in workers if "carepath.drain_events[" in log_text(w)]
         assert len(evaluating) >= 2, logs
 
     stored = truth.decisions()

@@ -76,7 +76,7 @@ def test_a_crash_in_a_request_is_one_json_line_with_its_request_id_and_the_trace
     assert {"Starting gunicorn 27.0.1", "Booting worker with pid", "Shutting down"} <= gunicorn, gunicorn
 
 
-def test_a_worker_logs_only_json_and_names_the_task_and_the_request_that_queued_it(
+def test_a_worker_logs_only_json_and_names_the_task_and_the_request_that_woke_it(
     json_env: dict[str, str], stopped_after: list[CarepathProcess]
 ) -> None:
     worker = start_worker(json_env, name="json-logs-worker", concurrency=1)
@@ -105,7 +105,7 @@ def test_a_worker_logs_only_json_and_names_the_task_and_the_request_that_queued_
     assert any(line["event"] == "worker: Warm shutdown (MainProcess)" for line in lines)
     ran = [line for line in lines if line.get("logger") == "celery.app.trace"]
     assert ran and all(line.get("task_id") and line.get("task") for line in ran)
-    evaluated = [line for line in ran if line["task"] == "carepath.evaluate_event"]
+    evaluated = [line for line in ran if line["task"] == "carepath.drain_events"]
     assert {line.get("request_id") for line in evaluated} >= {f"intake-{patient}-0", red_flag}
     received = [line for line in lines if line.get("logger") == "celery.worker.strategy"]
     assert received and all(line.get("task_id") and line.get("task") for line in received)

@@ -1,0 +1,118 @@
+"""The stored events as the workers' queue: lanes, claims of a batch, and the wake-up signal of each lane.
+
+An event is stored `pending` in a lane. A worker claims the oldest pending events of a lane in
+one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never claim the same rows
+at once; SQLite has one writer at a time anyway), stamping `claimed_at` and counting an attempt.
+A claim is a lease: another worker takes the event only once the claim is older than the lease,
+which happens only when the claiming worker died mid-batch (its transaction rolled back, so
+nothing of the batch was decided). The event leaves the queue when it is marked processed,
+rejected or failed (`service.store.events`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from service.store.tables import inbound_events, wake_signals
+
+ROUTINE = "routine"
+URGENT = "urgent"
+LANES = (URGENT, ROUTINE)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    patient_id: str
+    attempts: int
+
+
+def _claimable(lane: str, stale_before: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        inbound_events.c.status == "pending",
+        inbound_events.c.lane == lane,
+        sa.or_(inbound_events.c.claimed_at.is_(None), inbound_events.c.claimed_at < stale_before),
+    )
+
+
+def claim(connection: sa.Connection, lane: str, limit: int, now: datetime, stale_before: datetime) -> list[Claimed]:
+    """Claim the oldest `limit` claimable events of `lane`, counting an attempt for each; oldest first."""
+    oldest = (
+        sa.select(inbound_events.c.id)
+        .where(_claimable(lane, stale_before))
+        .order_by(inbound_events.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = connection.execute(
+        sa.update(inbound_events)
+        .where(inbound_events.c.id.in_(oldest.scalar_subquery()))
+        .values(claimed_at=now, attempts=inbound_events.c.attempts + 1)
+        .returning(inbound_events.c.id, inbound_events.c.patient_id, inbound_events.c.attempts)
+    )
+    return sorted((Claimed(row.id, row.patient_id, row.attempts) for row in claimed), key=lambda c: c.id)
+
+
+def release(connection: sa.Connection, event_ids: list[int]) -> None:
+    """Give claimed events back to the queue at once (the claiming worker will not apply them)."""
+    if event_ids:
+        connection.execute(
+            sa.update(inbound_events)
+            .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")
+            .values(claimed_at=None)
+        )
+
+
+def lanes_of(connection: sa.Connection, event_ids: list[int]) -> list[str]:
+    """The lanes of the pending events among `event_ids`."""
+    query = sa.select(inbound_events.c.lane).where(
+        inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending"
+    )
+    return list(connection.execute(query.distinct()).scalars())
+
+
+def lanes_waiting(connection: sa.Connection, received_before: datetime, stale_before: datetime) -> list[str]:
+    """The lanes holding an event received before `received_before` that no live claim covers: a wake-up was lost."""
+    waiting = sa.select(inbound_events.c.lane).where(
+        inbound_events.c.received_at < received_before,
+        sa.or_(*(_claimable(lane, stale_before) for lane in LANES)),
+    )
+    found = set(connection.execute(waiting.distinct()).scalars())
+    return [lane for lane in LANES if lane in found]
+
+
+def count_pending(connection: sa.Connection, lane: str | None = None) -> int:
+    query = sa.select(sa.func.count()).select_from(inbound_events).where(inbound_events.c.status == "pending")
+    if lane is not None:
+        query = query.where(inbound_events.c.lane == lane)
+    return int(connection.execute(query).scalar_one())
+
+
+def raise_signal(connection: sa.Connection, lane: str, now: datetime, stale_before: datetime) -> bool:
+    """Mark a wake-up of `lane` as sent; False when one is already on its way (sent after `stale_before`).
+
+    Only the caller that turns the signal on sends the wake-up; the others' events are found by it.
+    A signal older than `stale_before` is taken as lost (its message died with the broker) and sent again.
+    """
+    raised = connection.execute(
+        sa.update(wake_signals)
+        .where(
+            wake_signals.c.lane == lane,
+            sa.or_(wake_signals.c.signalled_at.is_(None), wake_signals.c.signalled_at < stale_before),
+        )
+        .values(signalled_at=now)
+        .returning(wake_signals.c.lane)
+    ).first()
+    return raised is not None
+
+
+def clear_signal(connection: sa.Connection, lane: str) -> None:
+    """A worker took up the lane's wake-up: the next event stored sends a new one."""
+    connection.execute(
+        sa.update(wake_signals)
+        .where(wake_signals.c.lane == lane, wake_signals.c.signalled_at.is_not(None))
+        .values(signalled_at=None)
+    )
