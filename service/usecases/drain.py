@@ -63,6 +63,15 @@ class Drained:
     events: int = 0  # events applied (processed or rejected)
     orders: list[DeliveryOrder] = field(default_factory=list)
     given_back: bool = False  # some events went back to the queue: the lane needs waking again
+    more: bool = False  # the claim was full or events went back: the lane may hold more
+
+
+def drain(services: Services, lane: str, limit: int | None = None) -> Drained:
+    """Claim and evaluate one batch, in process (tools and measurements; the worker's task does the same in two steps)."""
+    batch = claim(services, lane, limit)
+    drained = evaluate(services, batch)
+    drained.more = batch.full or drained.given_back
+    return drained
 
 
 def claim(services: Services, lane: str, limit: int | None = None) -> Batch:
