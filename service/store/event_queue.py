@@ -56,14 +56,23 @@ def claim(connection: sa.Connection, lane: str, limit: int, now: datetime, stale
     return sorted((Claimed(row.id, row.patient_id, row.attempts) for row in claimed), key=lambda c: c.id)
 
 
-def release(connection: sa.Connection, event_ids: list[int]) -> None:
-    """Give claimed events back to the queue at once (the claiming worker will not apply them)."""
-    if event_ids:
-        connection.execute(
-            sa.update(inbound_events)
-            .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")
-            .values(claimed_at=None)
+def release(connection: sa.Connection, event_ids: list[int]) -> int:
+    """Give those of the claimed events still pending back to the queue at once, untried; return how many.
+
+    Their claim's attempt is given back too: an event a full batch had no room for was not tried.
+    """
+    if not event_ids:
+        return 0
+    released = connection.execute(
+        sa.update(inbound_events)
+        .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")
+        .values(
+            claimed_at=None,
+            attempts=sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0),
         )
+        .returning(inbound_events.c.id)
+    )
+    return len(released.all())
 
 
 def lanes_of(connection: sa.Connection, event_ids: list[int]) -> list[str]:

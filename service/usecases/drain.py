@@ -32,6 +32,8 @@ from service.usecases.definitions.registry import DefinitionUnavailable
 
 log = structlog.get_logger(__name__)
 
+EVENTS_PER_CLAIMED = 2
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -40,6 +42,16 @@ class Batch:
     lane: str
     by_patient: dict[str, list[int]]
     full: bool  # as many as asked for: more may be waiting
+    limit: int = 100  # the claim's size
+
+    @property
+    def budget(self) -> int:
+        """Most events the batch applies: a patient's pending events ride with the claimed ones up to this.
+
+        Bounded so that a batch stays short however deep a patient's backlog: a worker busy with a
+        routine batch is one the next wake-up waits for.
+        """
+        return EVENTS_PER_CLAIMED * self.limit
 
     @property
     def size(self) -> int:
@@ -51,6 +63,15 @@ class Drained:
     events: int = 0  # events applied (processed or rejected)
     orders: list[DeliveryOrder] = field(default_factory=list)
     given_back: bool = False  # some events went back to the queue: the lane needs waking again
+    more: bool = False  # the claim was full or events went back: the lane may hold more
+
+
+def drain(services: Services, lane: str, limit: int | None = None) -> Drained:
+    """Claim and evaluate one batch, in process (tools and measurements; the worker's task does the same in two steps)."""
+    batch = claim(services, lane, limit)
+    drained = evaluate(services, batch)
+    drained.more = batch.full or drained.given_back
+    return drained
 
 
 def claim(services: Services, lane: str, limit: int | None = None) -> Batch:
@@ -72,29 +93,38 @@ def claim(services: Services, lane: str, limit: int | None = None) -> Batch:
                 log.error("event failed too often; set aside", event_id=event.id)
             else:
                 by_patient[event.patient_id].append(event.id)
-    return Batch(lane, dict(by_patient), full=len(claimed) >= size)
+    return Batch(lane, dict(by_patient), full=len(claimed) >= size, limit=size)
 
 
 def evaluate(services: Services, batch: Batch) -> Drained:
     """Apply the batch, each patient's pending events together, in one transaction; then its failures one by one."""
     drained = Drained()
     failed: list[int] = []
+    kept: list[int] = []  # claims that stand: events waiting for a definition that loads
     now = services.clock()
     with transaction(services.db) as connection:
         for patient_id in sorted(batch.by_patient):
             claimed = batch.by_patient[patient_id]
+            room = batch.budget - drained.events
+            if room < len(claimed):
+                continue  # the batch is full: given back below, for the next one
             try:
                 with connection.begin_nested():
-                    orders, applied = evaluation.apply_pending(connection, services, patient_id, now)
+                    orders, applied = evaluation.apply_pending(connection, services, patient_id, now, room)
             except DefinitionUnavailable as unavailable:
                 # The definition is at fault, not the events: they wait, attempts unspent, for a version that loads.
                 _wait_for_definition(connection, claimed, unavailable)
+                kept += claimed
             except Exception as error:  # noqa: BLE001 - not swallowed: each event is evaluated alone below
                 log.warning("a patient's events failed in a batch", events=len(claimed), error=type(error).__name__)
                 failed += claimed
             else:
                 drained.orders += orders
                 drained.events += applied
+        # Claimed events the budget left pending go back to the queue now, not when their claim lapses.
+        standing = set(failed) | set(kept)
+        unapplied = [e for ids in batch.by_patient.values() for e in ids if e not in standing]
+        drained.given_back = event_queue.release(connection, unapplied) > 0
     for event_id in failed:
         _one_by_one(services, event_id, drained)
     log.info("batch evaluated", lane=batch.lane, events=drained.events, decisions=len(drained.orders))

@@ -127,15 +127,15 @@ def _evaluate_event(services: Services, event_id: int, *, together: bool) -> lis
 
 
 def apply_pending(
-    connection: sa.Connection, services: Services, patient_id: str, now: datetime
+    connection: sa.Connection, services: Services, patient_id: str, now: datetime, limit: int = MAX_EVENTS_TOGETHER
 ) -> tuple[list[DeliveryOrder], int]:
-    """Under the patient's lock, apply every pending event of the patient in clinical-time order; save the state.
+    """Under the patient's lock, apply its oldest `limit` pending events in clinical-time order; save the state.
 
     A batch's road (`service.usecases.drain`), in the batch's transaction. Returns the orders and
     the number of events applied; raises StaleState when another writer changed the patient first.
     """
     lock_patient(connection, patient_id)
-    pending = events.pending_of_patient(connection, patient_id, MAX_EVENTS_TOGETHER)
+    pending = events.pending_of_patient(connection, patient_id, min(limit, MAX_EVENTS_TOGETHER))
     if not pending:
         return [], 0  # another worker applied them while this one waited for the lock
     patient = enrol(connection, services, patient_id)

@@ -199,3 +199,27 @@ def queued(redis: RedisServer) -> dict[str, int]:
         return {queue: client.llen(queue) for queue in (EVALUATE_QUEUE, URGENT_QUEUE)}
     finally:
         client.close()
+
+
+def test_a_batch_applies_at_most_twice_its_claim_and_gives_the_rest_back_untried(services: Services) -> None:
+    first, second = f"pt-a-{new_patient_id()}", f"pt-b-{new_patient_id()}"  # taken in this order
+    visits = [pt_visit(first, T0 + timedelta(days=n)) for n in range(5)]
+    ids = stored(services, [visits[0], pt_visit(second, T0), *visits[1:]])
+
+    batch = drain.claim(services, event_queue.ROUTINE, limit=2)
+    assert batch.by_patient == {first: [ids[0]], second: [ids[1]]}
+    drained = drain.evaluate(services, batch)
+
+    # The first patient's pending events ride with its claimed one up to the budget of 2 × 2.
+    assert drained.events == 4
+    assert drained.given_back
+    assert (
+        statuses(services, ids)
+        == {
+            ids[0]: ("processed", 1),
+            ids[1]: ("pending", 0),  # no room left: back in the queue, its attempt given back
+            **{event_id: ("processed", 0) for event_id in ids[2:5]},
+            ids[5]: ("pending", 0),
+        }
+    )
+    assert drain.claim(services, event_queue.ROUTINE, limit=2).by_patient == {first: [ids[5]], second: [ids[1]]}
