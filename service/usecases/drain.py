@@ -67,7 +67,7 @@ class Drained:
 
 
 def drain(services: Services, lane: str, limit: int | None = None) -> Drained:
-    """Claim and evaluate one batch, in process (tools and measurements; the worker's task does the same in two steps)."""
+    """Claim and evaluate one batch in process (tools, measurements); the worker's task does it in two steps."""
     batch = claim(services, lane, limit)
     drained = evaluate(services, batch)
     drained.more = batch.full or drained.given_back
