@@ -92,10 +92,10 @@ class Dispatcher:
         """One event on its own (`drain` is the road of stored events; this one is for tools and old messages)."""
         self._app.send_task(EVALUATE_EVENT, args=[event_id])
 
-    def drain(self, lane: str) -> None:
+    def drain(self, lane: str, countdown: float | None = None) -> None:
         """Wake a worker to evaluate a batch of the lane's pending events (see `service.usecases.wake`)."""
         queue = URGENT_QUEUE if lane == URGENT_LANE else EVALUATE_QUEUE
-        self._app.send_task(DRAIN_EVENTS, args=[lane], queue=queue)
+        self._app.send_task(DRAIN_EVENTS, args=[lane], queue=queue, countdown=countdown)
 
     def run_checkpoint(self, patient_id: str) -> None:
         self._app.send_task(RUN_CHECKPOINT, args=[patient_id])

@@ -312,9 +312,9 @@ class Settings:
     )
     evaluation_lease_seconds: float = setting(
         "EVALUATION_LEASE_SECONDS",
-        60.0,
-        "How long a worker's claim on a batch of events holds; a batch still pending after that (its worker "
-        "died) is claimed again.",
+        5.0,
+        "How long a claimed batch is kept for its worker to start on it; once started, the worker holds it "
+        "until its commit. A batch no worker holds after that (its worker died) is claimed again.",
         seconds(),
     )
     wake_signal_stale_seconds: float = setting(

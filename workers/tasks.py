@@ -45,6 +45,9 @@ def drain_events(self: Task, lane: str) -> int:
     batch = drain.claim(services, lane)
     if batch.full:
         dispatcher.drain(lane)  # sent before this batch is evaluated, so the workers drain side by side
+    elif drain.orphaned(services, lane):
+        # A batch whose worker died (this may be its message, redelivered): claimable after the grace.
+        dispatcher.drain(lane, countdown=services.settings.evaluation_lease_seconds)
     drained = drain.evaluate(services, batch)
     dispatcher.deliver_all(drained.orders)
     if drained.given_back:

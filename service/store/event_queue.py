@@ -3,9 +3,10 @@
 An event is stored `pending` in a lane. A worker claims the oldest pending events of a lane in
 one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never claim the same rows
 at once; SQLite has one writer at a time anyway), stamping `claimed_at` and counting an attempt.
-A claim is a lease: another worker takes the event only once the claim is older than the lease,
-which happens only when the claiming worker died mid-batch (its transaction rolled back, so
-nothing of the batch was decided). The event leaves the queue when it is marked processed,
+The claiming worker then holds its events with row locks for its batch's transaction (`hold`); a
+claim is kept for it only for a short grace (`EVALUATION_LEASE_SECONDS`) until then. A batch no
+worker holds once the grace is over belonged to a worker that died (its transaction rolled back,
+so nothing of the batch was decided), and is claimed again. The event leaves the queue when it is marked processed,
 rejected or failed (`service.store.events`).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -56,20 +58,47 @@ def claim(connection: sa.Connection, lane: str, limit: int, now: datetime, stale
     return sorted((Claimed(row.id, row.patient_id, row.attempts) for row in claimed), key=lambda c: c.id)
 
 
-def release(connection: sa.Connection, event_ids: list[int]) -> int:
-    """Give those of the claimed events still pending back to the queue at once, untried; return how many.
+def hold(connection: sa.Connection, event_ids: list[int]) -> set[int]:
+    """Lock those of the claimed events still pending for this transaction; skip any another worker holds."""
+    if not event_ids:
+        return set()
+    held = connection.execute(
+        sa.select(inbound_events.c.id)
+        .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")
+        .with_for_update(skip_locked=True)
+    )
+    return set(held.scalars())
 
-    Their claim's attempt is given back too: an event a full batch had no room for was not tried.
+
+def orphaned(connection: sa.Connection, lane: str, stale_before: datetime) -> bool:
+    """Whether the lane holds a claim still in its grace that no worker holds: its worker may have died."""
+    unheld = (
+        sa.select(inbound_events.c.id)
+        .where(
+            inbound_events.c.status == "pending",
+            inbound_events.c.lane == lane,
+            inbound_events.c.claimed_at >= stale_before,
+        )
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return connection.execute(unheld).first() is not None
+
+
+def release(connection: sa.Connection, event_ids: list[int], *, untried: bool = True) -> int:
+    """Give those of the claimed events still pending back to the queue at once; return how many.
+
+    `untried`: their claim's attempt is given back too (a full batch had no room for them).
     """
     if not event_ids:
         return 0
+    values: dict[str, Any] = {"claimed_at": None}
+    if untried:
+        values["attempts"] = sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0)
     released = connection.execute(
         sa.update(inbound_events)
         .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")
-        .values(
-            claimed_at=None,
-            attempts=sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0),
-        )
+        .values(**values)
         .returning(inbound_events.c.id)
     )
     return len(released.all())
@@ -83,11 +112,13 @@ def lanes_of(connection: sa.Connection, event_ids: list[int]) -> list[str]:
     return list(connection.execute(query.distinct()).scalars())
 
 
-def lanes_waiting(connection: sa.Connection, received_before: datetime, stale_before: datetime) -> list[str]:
-    """The lanes holding an event received before `received_before` that no live claim covers: a wake-up was lost."""
+def lanes_waiting(connection: sa.Connection, received_before: datetime) -> list[str]:
+    """The lanes holding a pending event received before `received_before`: a wake-up may have been lost.
+
+    Claimed events count too: a drain finds a claim whose worker died and takes it once its grace is over.
+    """
     waiting = sa.select(inbound_events.c.lane).where(
-        inbound_events.c.received_at < received_before,
-        sa.or_(*(_claimable(lane, stale_before) for lane in LANES)),
+        inbound_events.c.status == "pending", inbound_events.c.received_at < received_before
     )
     found = set(connection.execute(waiting.distinct()).scalars())
     return [lane for lane in LANES if lane in found]

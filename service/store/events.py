@@ -110,12 +110,17 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
 
 
 def pending_of_patient(connection: sa.Connection, patient_id: str, limit: int) -> list[StoredEvent]:
-    """A patient's pending events, oldest first (the caller orders them clinically)."""
+    """A patient's pending events, oldest first (the caller orders them clinically), locked for this transaction.
+
+    Those another worker's batch holds are skipped: that batch applies them once it has the
+    patient's lock, and waiting for them here while it waits for ours would deadlock.
+    """
     rows = connection.execute(
         sa.select(inbound_events)
         .where(inbound_events.c.patient_id == patient_id, inbound_events.c.status == "pending")
         .order_by(inbound_events.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return [_stored(row) for row in rows]
 

@@ -66,6 +66,13 @@ class Drained:
     more: bool = False  # the claim was full or events went back: the lane may hold more
 
 
+def orphaned(services: Services, lane: str) -> bool:
+    """Whether a claim no worker holds is still in its grace: a drain is due once the grace is over."""
+    stale_before = services.clock() - timedelta(seconds=services.settings.evaluation_lease_seconds)
+    with transaction(services.db) as connection:
+        return event_queue.orphaned(connection, lane, stale_before)
+
+
 def drain(services: Services, lane: str, limit: int | None = None) -> Drained:
     """Claim and evaluate one batch in process (tools, measurements); the worker's task does it in two steps."""
     batch = claim(services, lane, limit)
@@ -103,8 +110,12 @@ def evaluate(services: Services, batch: Batch) -> Drained:
     kept: list[int] = []  # claims that stand: events waiting for a definition that loads
     now = services.clock()
     with transaction(services.db) as connection:
+        # Held until the commit: no other worker claims them while this one lives, whatever the time.
+        held = event_queue.hold(connection, [e for ids in batch.by_patient.values() for e in ids])
         for patient_id in sorted(batch.by_patient):
-            claimed = batch.by_patient[patient_id]
+            claimed = [e for e in batch.by_patient[patient_id] if e in held]
+            if not claimed:
+                continue  # processed meanwhile, or another worker claimed them again and holds them
             room = batch.budget - drained.events
             if room < len(claimed):
                 continue  # the batch is full: given back below, for the next one
@@ -123,7 +134,7 @@ def evaluate(services: Services, batch: Batch) -> Drained:
                 drained.events += applied
         # Claimed events the budget left pending go back to the queue now, not when their claim lapses.
         standing = set(failed) | set(kept)
-        unapplied = [e for ids in batch.by_patient.values() for e in ids if e not in standing]
+        unapplied = [e for e in held if e not in standing]
         drained.given_back = event_queue.release(connection, unapplied) > 0
     for event_id in failed:
         _one_by_one(services, event_id, drained)
@@ -132,9 +143,13 @@ def evaluate(services: Services, batch: Batch) -> Drained:
 
 
 def _wait_for_definition(connection: sa.Connection, event_ids: list[int], unavailable: DefinitionUnavailable) -> None:
-    # Their claims stand: tried again once a claim lapses, not at the head of every batch meanwhile.
+    """Keep the events pending, their attempts unspent, for the next drain of the lane (the sweep wakes it).
+
+    The lane is not woken again at once: nothing changes until a version that loads is published.
+    """
     for event_id in event_ids:
-        events.wait_for_definition(connection, event_id, unavailable.reference)
+        events.wait_for_definition(connection, event_id, unavailable.reference)  # gives the attempt back
+    event_queue.release(connection, event_ids, untried=False)
     evaluation.alert_unavailable(unavailable, event_ids)
 
 

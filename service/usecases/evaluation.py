@@ -145,7 +145,7 @@ def apply_pending(
 
 
 def alert_unavailable(unavailable: DefinitionUnavailable, event_ids: list[int]) -> None:
-    _alert(unavailable, "events kept pending", events=len(event_ids))
+    _alert(unavailable, "event kept pending", events=len(event_ids))
 
 
 def evaluate_patient_events(services: Services, patient_id: str, event_ids: list[int]) -> list[DeliveryOrder]:
@@ -362,8 +362,9 @@ def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrde
         with transaction(services.db) as connection:
             lock_patient(connection, patient_id)
             now = services.clock()
+            orders = _received_first(connection, services, patient_id, now)
             patient = enrol(connection, services, patient_id)
-            orders = _checkpoints_due(connection, services, patient, now, now, inclusive=True)
+            orders += _checkpoints_due(connection, services, patient, now, now, inclusive=True)
             save(connection, patient, now)
     except patients.StaleState as error:
         raise Contention(str(error)) from error
@@ -371,6 +372,26 @@ def run_due_checkpoint(services: Services, patient_id: str) -> list[DeliveryOrde
         _alert(unavailable, "checkpoint left due")  # the sweep queues it again while it stays due
         return []
     return orders
+
+
+def _received_first(
+    connection: sa.Connection, services: Services, patient_id: str, now: datetime
+) -> list[DeliveryOrder]:
+    """Apply the patient's events still waiting for a batch before a checkpoint is evaluated as of now.
+
+    The checkpoint must see every fact received by then, as the dry run of those facts would; left
+    to their batch, a fact dated before the checkpoint would replay the pathway afterwards. Should
+    they fail, the checkpoint goes on without them: their batch sets a poison event aside.
+    """
+    try:
+        with connection.begin_nested():
+            orders, _ = apply_pending(connection, services, patient_id, now)
+            return orders
+    except (patients.StaleState, DefinitionUnavailable):
+        raise
+    except Exception as error:  # noqa: BLE001 - the batch evaluates them again, counting attempts
+        log.warning("pending events failed before a checkpoint", error=type(error).__name__)
+        return []
 
 
 @dataclass

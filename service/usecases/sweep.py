@@ -34,17 +34,12 @@ def sweep_stranded(services: Services) -> SweepWork:
     return work
 
 
-def _lapsed_claims(services: Services, now: datetime) -> datetime:
-    """Claims made before this have lapsed: their worker died mid-batch, and the events are free again."""
-    return now - timedelta(seconds=services.settings.evaluation_lease_seconds)
-
-
 def _pending_work(services: Services, cutoff: datetime, due_checkpoints: bool) -> SweepWork:
     now = services.clock()
     with transaction(services.db) as connection:
         work = SweepWork(
             due_patients=patients.due_checkpoints(connection, now) if due_checkpoints else [],
-            stranded_lanes=event_queue.lanes_waiting(connection, cutoff, _lapsed_claims(services, now)),
+            stranded_lanes=event_queue.lanes_waiting(connection, cutoff),
             stranded_deliveries=[
                 DeliveryOrder(decision_id, urgent)
                 for decision_id, urgent in decisions.undelivered_before(connection, cutoff)

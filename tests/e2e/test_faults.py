@@ -191,9 +191,13 @@ def test_a_worker_killed_mid_batch_decides_nothing_twice_and_its_batch_is_evalua
         assert live == oracle[patient].decided, logs
         assert normalized(measures_of(truth.state(patient))) == oracle[patient].measures, logs
         assert truth.records()[patient] == len(resources)
-        applied = [t for t in truth.triggers()[patient] if t.startswith(("fact ", "replay"))]
-        # A patient's pending events go together under its lock, in clinical order: each fact once.
-        assert len(applied) == len(set(applied)) == len(resources), applied
+        # Every fact applied once: on its own in clinical order, or by a replay when it came late
+        # (a batch takes a patient's facts in clinical order, but a patient's facts may span batches).
+        triggers = truth.triggers()[patient]
+        applied = [t for t in triggers if t.startswith("fact ")]
+        assert len(applied) == len(set(applied)), triggers
+        replayed = any(t.startswith("replay after the late fact ") for t in triggers)
+        assert len(applied) == len(resources) or (replayed and len(applied) < len(resources)), triggers
 
 
 def test_decisions_made_while_the_ehr_is_down_reach_it_exactly_once_after_it_comes_back(
