@@ -202,24 +202,34 @@ def queued(redis: RedisServer) -> dict[str, int]:
 
 
 def test_a_batch_applies_at_most_twice_its_claim_and_gives_the_rest_back_untried(services: Services) -> None:
-    first, second = f"pt-a-{new_patient_id()}", f"pt-b-{new_patient_id()}"  # taken in this order
-    visits = [pt_visit(first, T0 + timedelta(days=n)) for n in range(5)]
-    ids = stored(services, [visits[0], pt_visit(second, T0), *visits[1:]])
+    first, second = f"pt-a-{new_patient_id()}", f"pt-b-{new_patient_id()}"  # evaluated in this order
+    findings = [finding(first, CAUDA_EQUINA, T0 + timedelta(days=n)) for n in range(1, 5)]  # the urgent lane
+    ids = stored(services, [pt_visit(first, T0), pt_visit(second, T0), *findings])
 
     batch = drain.claim(services, event_queue.ROUTINE, limit=2)
     assert batch.by_patient == {first: [ids[0]], second: [ids[1]]}
     drained = drain.evaluate(services, batch)
 
-    # The first patient's pending events ride with its claimed one up to the budget of 2 × 2.
+    # The first patient's pending events of any lane ride with its claimed one, up to 2 × 2.
     assert drained.events == 4
     assert drained.given_back
-    assert (
-        statuses(services, ids)
-        == {
-            ids[0]: ("processed", 1),
-            ids[1]: ("pending", 0),  # no room left: back in the queue, its attempt given back
-            **{event_id: ("processed", 0) for event_id in ids[2:5]},
-            ids[5]: ("pending", 0),
-        }
-    )
-    assert drain.claim(services, event_queue.ROUTINE, limit=2).by_patient == {first: [ids[5]], second: [ids[1]]}
+    assert statuses(services, ids) == {
+        ids[0]: ("processed", 1),
+        ids[1]: ("pending", 0),  # no room left: back in the queue, its attempt given back
+        **{event_id: ("processed", 0) for event_id in ids[2:5]},
+        ids[5]: ("pending", 0),
+    }
+    assert drain.claim(services, event_queue.ROUTINE, limit=2).by_patient == {second: [ids[1]]}
+
+
+def test_a_claim_takes_whole_patients_so_two_workers_side_by_side_never_share_one(services: Services) -> None:
+    first, second, third = new_patient_id(), new_patient_id(), new_patient_id()
+    interleaved = [pt_visit(p, T0 + timedelta(days=n)) for n in range(3) for p in (first, second, third)]
+    ids = stored(services, interleaved)
+
+    one = drain.claim(services, event_queue.ROUTINE, limit=4)
+    other = drain.claim(services, event_queue.ROUTINE, limit=4)
+
+    # Patients by their oldest claimable event, each whole as far as the limit allows.
+    assert one.by_patient == {first: ids[0::3], second: [ids[1]]}
+    assert other.by_patient == {third: ids[2::3], second: [ids[4]]}
