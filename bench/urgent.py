@@ -1,9 +1,12 @@
 """The urgent lane: how fast red-flag decisions reach the EHR while a routine backlog waits.
 
-The routine backlog is made of real decisions: journeys of the cohort run through the pure
-engine, stored through the workers' own persistence (trace, decision, proposals, outbox row)
-under fresh patient ids, and queued for delivery as the workers queue them. Then red flags
-arrive over HTTP, one patient at a time, and each stat decision's delivery time is read back.
+Two backlogs. Routine *events* to evaluate: flag-free journeys of the cohort, posted as `batch`
+Bundles while the workers are stopped (which also measures Bundle intake); the workers then
+drain them while a red flag for a fresh patient arrives every 0.5 s, and each stat Task's
+creation in the EHR is timed from its red flag's acknowledgement. Routine *deliveries*: journeys
+run through the pure engine, stored through the workers' own persistence (trace, decision,
+proposals, outbox row) under fresh patient ids and queued for delivery as the workers queue
+them; then red flags arrive over HTTP and each stat decision's delivery time is read back.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 
+from bench import bundles, measure
 from bench import ehr_resources as fhir
-from bench import measure
 from bench.cohort import MAJOR_FLAGS, Journey
+from bench.events import EventFeed
 from bench.stack import Stack
+from tests.processes import wait_until
 from pathways.definition import default_definition
 from pathways.fhir import inbound
 from pathways.model import Evaluation, Priority
@@ -42,6 +48,18 @@ SETTLE = timedelta(weeks=7)
 URGENT_PRIORITIES = ("stat", "urgent")
 URGENT_LANE_QUEUES = f"{URGENT_QUEUE},{EVALUATE_QUEUE}"
 LANE_CONCURRENCY = 1
+EVENT_BACKLOG = 10_000
+EVENT_BACKLOG_ROUND = 7  # the feed's round of fresh patient ids (`c7-…`): no earlier phase used it
+ENROLMENT_TIMEOUT_SECONDS = 60
+RED_FLAG_WAIT_SECONDS = 90  # after the last red flag: a stat Task later than this is counted as missing
+RED_FLAG_POLL_SECONDS = 0.5
+STAT_DELIVERED = sa.text(
+    """
+    SELECT count(*) FROM decisions x JOIN deliveries d ON d.decision_id = x.id
+    WHERE x.patient_id LIKE :prefix AND x.priority = 'stat' AND d.delivered_at IS NOT NULL
+    """
+)
+EVALUATED_SINCE = sa.text("SELECT count(*) FROM inbound_events WHERE processed_at >= :since")
 
 
 def routine_evaluations(journeys: list[Journey]) -> list[list[Evaluation]]:
@@ -155,4 +173,89 @@ def urgent_lane(stack: Stack, journeys: list[Journey], workers: int, backlog: in
         "worker_processes": workers,
         "shared_workers_only": shared,
         "with_urgent_lane_worker": lane | {"lane_queues": URGENT_LANE_QUEUES, "lane_processes": LANE_CONCURRENCY},
+    }
+
+
+def routine_feed(journeys: list[Journey]) -> EventFeed:
+    """The live feed of the journeys without red flags: a backlog with nothing urgent in it."""
+    return EventFeed.of([journey for journey in journeys if journey.flags is None])
+
+
+def _enrol(stack: Stack, patients: list[str], at: datetime) -> None:
+    """A PT visit for each patient, evaluated (the workers run): each red flag then meets an open episode."""
+    session = requests.Session()
+    for patient in patients:
+        visit = fhir.visit(f"{patient}-visit", patient, at)
+        session.post(f"{stack.api_url}/fhir/Encounter", json=visit, headers=stack.headers(), timeout=30).raise_for_status()
+    wait_until(lambda: stack.pending_events() == 0, ENROLMENT_TIMEOUT_SECONDS, what="the visits to be evaluated")
+
+
+def _post_flags(stack: Stack, patients: list[str], at: datetime) -> tuple[dict[str, float], list[int]]:
+    """One major red flag per patient, one every URGENT_INTERVAL_SECONDS; each one's acknowledgement moment,
+    and the routine events still pending as each was acknowledged."""
+    session = requests.Session()
+    acknowledged: dict[str, float] = {}
+    pending: list[int] = []
+    began = time.time()
+    for number, patient in enumerate(patients):
+        flag = fhir.finding(f"{patient}-flag", patient, at + timedelta(days=3), MAJOR_FLAGS[number % len(MAJOR_FLAGS)])
+        response = session.post(f"{stack.api_url}/fhir/Observation", json=flag, headers=stack.headers(), timeout=30)
+        response.raise_for_status()
+        acknowledged[patient] = time.time()
+        pending.append(stack.pending_events())
+        time.sleep(max(0.0, began + (number + 1) * URGENT_INTERVAL_SECONDS - time.time()))
+    return acknowledged, pending
+
+
+def _stat_task_created(stack: Stack, patient: str) -> float | None:
+    """When the EHR created the patient's stat Task (its first version's `lastUpdated`), None if it holds none."""
+    assert stack.ehr is not None
+    for task in stack.ehr.search("Task", patient=f"Patient/{patient}"):
+        if task.get("priority") == "stat":
+            return datetime.fromisoformat(task["meta"]["lastUpdated"].replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def urgent_behind_events(
+    stack: Stack, journeys: list[Journey], workers: int, backlog: int = EVENT_BACKLOG
+) -> dict[str, Any]:
+    """Red flags while `backlog` routine events wait to be evaluated by the default workers.
+
+    Each red flag's time runs from its POST's acknowledgement to the moment the EHR created its
+    stat Task. The Bundles that store the backlog are timed too: intake with the workers stopped.
+    """
+    prefix = "urgent-events"
+    patients = [f"{prefix}-{number:04d}" for number in range(URGENT_PATIENTS)]
+    at = datetime.now(UTC) - timedelta(days=7)
+    _enrol(stack, patients, at)
+    stack.stop_workers()
+    feed = routine_feed(journeys)
+    intake = bundles.post_bundles(
+        stack.api_url, stack.headers(), bundles.bundle_bodies(feed, EVENT_BACKLOG_ROUND * len(feed), backlog)
+    )
+    waiting = stack.pending_events()
+    stack.start_workers(workers, name="bench-worker-events")
+    started = time.time()
+    acknowledged, pending = _post_flags(stack, patients, at)
+    deadline = time.time() + RED_FLAG_WAIT_SECONDS
+    delivered = 0
+    while delivered < len(patients) and time.time() < deadline:
+        time.sleep(RED_FLAG_POLL_SECONDS)
+        delivered = int(stack.scalar(STAT_DELIVERED.text, prefix=f"{prefix}-%") or 0)
+    created = {patient: _stat_task_created(stack, patient) for patient in patients}
+    latencies = [moment - acknowledged[p] for p, moment in created.items() if moment is not None]
+    evaluated = int(stack.scalar(EVALUATED_SINCE.text, since=measure.moment(started)) or 0)
+    return {
+        "routine_events_waiting": waiting,
+        "urgent_patients": len(patients),
+        "interval_s": URGENT_INTERVAL_SECONDS,
+        "worker_processes": workers,
+        "stat_tasks_missing": sum(1 for moment in created.values() if moment is None),
+        "wait_bound_after_last_flag_s": RED_FLAG_WAIT_SECONDS,
+        "routine_pending_at_first_flag": pending[0],
+        "routine_pending_at_last_flag": pending[-1],
+        "events_evaluated_meanwhile": evaluated,
+        "seconds_from_workers_start": round(time.time() - started, 1),
+        "ack_to_stat_task_in_ehr_s": measure.percentiles(latencies),
+        "bundle_intake_workers_stopped": intake,
     }
