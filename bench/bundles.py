@@ -34,7 +34,10 @@ def bundle_bodies(feed: EventFeed, first_event: int, events: int) -> list[bytes]
 
 
 def post_bundles(url: str, headers: dict[str, str], bodies: list[bytes]) -> dict[str, Any]:
-    """POST every Bundle to `url`/fhir with CLIENT_THREADS threads; entries accepted per second, first send to last answer."""
+    """POST every Bundle to `url`/fhir with CLIENT_THREADS threads; entries accepted per second.
+
+    The time runs from the first send to the last answer.
+    """
     local = threading.local()
 
     def post(body: bytes) -> tuple[float, int, int]:

@@ -1,7 +1,8 @@
 """The load generator: client processes with `requests` sessions, closed loop or paced open loop.
 
 Closed loop (each client sends its next event as soon as the last is answered) finds the maximum
-rate; bounded by a number of events, it sends exactly that many, as fast as they are accepted. Open loop sends event k at start + k / rate whatever the server does, and times each
+rate; bounded by a number of events, it sends exactly that many, as fast as they are accepted.
+Open loop sends event k at start + k / rate whatever the server does, and times each
 answer from that intended moment, so a stalled server cannot hide its queue (no coordinated
 omission). Each client process reports the CPU it used, so the report can show how much of the
 machine the load itself took.

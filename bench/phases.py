@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench import load, measure
+from bench import load, measure, sustained
 from bench.bare.stack import bare_pipeline
 from bench.events import EventFeed
 from bench.stack import API_PROCESSES, API_THREADS, Stack
@@ -128,8 +128,12 @@ def latency_at(stack: Stack, feed: EventFeed, cursor: Cursor, rate: float, secon
     return {"target_per_s": round(rate, 1), "drained": drained, **_client_figures(result), **figures}
 
 
-def bare(feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
-    """The same closed loop against the bare pipeline (gunicorn + Celery, no-op task)."""
-    with bare_pipeline(API_PROCESSES, worker_processes=2, api_threads=API_THREADS) as (url, _):
+def bare(feed: EventFeed, cursor: Cursor, seconds: float, sustained_feed: EventFeed) -> dict[str, Any]:
+    """The bare pipeline (gunicorn + Celery, no-op task): the sustained run's events first, then the closed loop."""
+    with bare_pipeline(API_PROCESSES, worker_processes=sustained.WORKER_PROCESSES, api_threads=API_THREADS) as (
+        url,
+        redis,
+    ):
+        end_to_end = sustained.bare(url, redis, sustained_feed)
         result = _closed_loop(url, {"Content-Type": "application/fhir+json"}, feed, cursor, seconds)
-    return _client_figures(result)
+    return _client_figures(result) | {"sustained": end_to_end}

@@ -14,11 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import load, measure
-from bench.bare.stack import bare_pipeline
 from bench.bare.tasks import LAST_RUN_KEY, QUEUE, RUNS_KEY
 from bench.cohort import Journey
 from bench.events import EventFeed
-from bench.stack import API_PROCESSES, API_THREADS, carepath_stack
+from bench.stack import carepath_stack
 from tests.faults.redis_server import RedisServer
 from tests.processes import wait_until
 
@@ -80,7 +79,7 @@ def carepath(feed: EventFeed) -> dict[str, Any]:
 
 
 def bare(url: str, redis: RedisServer, feed: EventFeed) -> dict[str, Any]:
-    """The bare pipeline already running at `url` with its `redis`: posted until accepted, timed until every task ran."""
+    """The bare pipeline running at `url` with its `redis`: posted until accepted, timed until every task ran."""
     client = redis.client()
     try:
         client.delete(RUNS_KEY, LAST_RUN_KEY)
@@ -96,7 +95,7 @@ def bare(url: str, redis: RedisServer, feed: EventFeed) -> dict[str, Any]:
     return _figures(result, last, runs)
 
 
-def bare_alone(feed: EventFeed) -> dict[str, Any]:
-    """`bare` on a bare pipeline of its own, shaped as `phases.bare` starts it."""
-    with bare_pipeline(API_PROCESSES, worker_processes=WORKER_PROCESSES, api_threads=API_THREADS) as (url, redis):
-        return bare(url, redis, feed)
+def compared(carepath_figures: dict[str, Any], bare_figures: dict[str, Any]) -> dict[str, Any]:
+    """Both runs and Carepath's rate as a multiple of the bare pipeline's."""
+    ratio = carepath_figures["events_per_s"] / bare_figures["events_per_s"]
+    return {"carepath": carepath_figures, "bare": bare_figures, "ratio_to_bare": round(ratio, 3)}

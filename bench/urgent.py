@@ -25,7 +25,6 @@ from bench import ehr_resources as fhir
 from bench.cohort import MAJOR_FLAGS, Journey
 from bench.events import EventFeed
 from bench.stack import Stack
-from tests.processes import wait_until
 from pathways.definition import default_definition
 from pathways.fhir import inbound
 from pathways.model import Evaluation, Priority
@@ -36,6 +35,7 @@ from service.queue import EVALUATE_QUEUE, URGENT_QUEUE, DeliveryOrder, Dispatche
 from service.settings import Settings
 from service.store.database import transaction
 from service.usecases.persist import persist_evaluation
+from tests.processes import wait_until
 
 ROUTINE_BACKLOG = 10_000
 URGENT_PATIENTS = 40
@@ -163,12 +163,14 @@ def urgent_lane(stack: Stack, journeys: list[Journey], workers: int, backlog: in
     """
     stack.stop_workers()
     seeded = seed_routine_backlog(stack, journeys, backlog)
+    waiting = stack.pending_deliveries()  # the seeded ones and any an earlier phase left
     stack.start_workers(workers, name="bench-worker-urgent")
     shared = red_flags_through(stack, "urgent-shared")
     stack.start_workers(LANE_CONCURRENCY, name="bench-worker-lane", queues=URGENT_LANE_QUEUES)
     lane = red_flags_through(stack, "urgent-lane")
     return {
         "routine_deliveries_queued": seeded,
+        "routine_deliveries_pending": waiting,
         "urgent_patients": URGENT_PATIENTS,
         "worker_processes": workers,
         "shared_workers_only": shared,
@@ -186,7 +188,8 @@ def _enrol(stack: Stack, patients: list[str], at: datetime) -> None:
     session = requests.Session()
     for patient in patients:
         visit = fhir.visit(f"{patient}-visit", patient, at)
-        session.post(f"{stack.api_url}/fhir/Encounter", json=visit, headers=stack.headers(), timeout=30).raise_for_status()
+        response = session.post(f"{stack.api_url}/fhir/Encounter", json=visit, headers=stack.headers(), timeout=30)
+        response.raise_for_status()
     wait_until(lambda: stack.pending_events() == 0, ENROLMENT_TIMEOUT_SECONDS, what="the visits to be evaluated")
 
 
@@ -205,6 +208,11 @@ def _post_flags(stack: Stack, patients: list[str], at: datetime) -> tuple[dict[s
         pending.append(stack.pending_events())
         time.sleep(max(0.0, began + (number + 1) * URGENT_INTERVAL_SECONDS - time.time()))
     return acknowledged, pending
+
+
+def _count(stack: Stack, query: sa.TextClause, **params: object) -> int:
+    with stack.db.connect() as connection:
+        return int(connection.execute(query, params).scalar_one())
 
 
 def _stat_task_created(stack: Stack, patient: str) -> float | None:
@@ -241,10 +249,10 @@ def urgent_behind_events(
     delivered = 0
     while delivered < len(patients) and time.time() < deadline:
         time.sleep(RED_FLAG_POLL_SECONDS)
-        delivered = int(stack.scalar(STAT_DELIVERED.text, prefix=f"{prefix}-%") or 0)
+        delivered = _count(stack, STAT_DELIVERED, prefix=f"{prefix}-%")
     created = {patient: _stat_task_created(stack, patient) for patient in patients}
     latencies = [moment - acknowledged[p] for p, moment in created.items() if moment is not None]
-    evaluated = int(stack.scalar(EVALUATED_SINCE.text, since=measure.moment(started)) or 0)
+    evaluated = _count(stack, EVALUATED_SINCE, since=measure.moment(started))
     return {
         "routine_events_waiting": waiting,
         "urgent_patients": len(patients),
