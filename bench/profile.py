@@ -9,7 +9,7 @@ and wall time per event, and prints a pyinstrument profile of each half. Not a t
 
 `--batches` (and `make bench`, through `batch_costs`) stores a backlog of cohort events for each
 batch size and drains it with the workers' use case, `drain(services, "routine", limit=size)`,
-until the claim comes back short: the worker's CPU (this process; PostgreSQL's own CPU is not in
+until a call applies nothing: the worker's CPU (this process; PostgreSQL's own CPU is not in
 it) and statements per event applied.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ BATCH_BACKLOG = 800  # events drained at each batch size, fresh patients each ti
 BATCH_WARM_UP = 100  # drained first, unmeasured: definitions loaded, caches filled, connections open
 BATCH_JOURNEYS = 400
 STORE_CHUNK = 500  # events stored per transaction
+DRAIN_MODULE = "service.usecases.drain"  # batched draining's use case
 PENDING_ROUTINE = sa.text("SELECT count(*) FROM inbound_events WHERE status = 'pending'")
 
 
@@ -132,13 +134,13 @@ def store_backlog(services: Services, feed: EventFeed, first: int, count: int) -
 
 
 def drain_all(services: Services, size: int) -> tuple[int, int]:
-    """Drain the routine lane `size` events at a time until a claim comes back short; (events, calls)."""
-    drain = importlib.import_module("service.usecases.drain").drain  # batched draining's use case
+    """Drain the routine lane `size` events at a time until a call applies none; (events, calls)."""
+    drain = importlib.import_module(DRAIN_MODULE).drain
     events = calls = 0
     while True:
         drained = drain(services, "routine", limit=size)
         events, calls = events + drained.events, calls + 1
-        if not drained.more:
+        if not drained.events:
             return events, calls
 
 
@@ -148,6 +150,8 @@ def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKL
     The events are those of the cohort's flag-free journeys (the routine lane only), in the
     live feed's order; each batch size gets the feed's next round of patient ids.
     """
+    if importlib.util.find_spec(DRAIN_MODULE) is None:
+        raise LookupError(f"{DRAIN_MODULE} is not in this tree: batched draining is needed for these figures")
     feed = EventFeed.of([j for j in cohort(BATCH_JOURNEYS) if j.flags is None])
     results: dict[str, dict[str, float]] = {}
     ARTIFACTS.mkdir(exist_ok=True)

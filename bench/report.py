@@ -204,28 +204,34 @@ def _urgent(results: dict[str, Any]) -> list[Row]:
     return table
 
 
+# Each section and the phase whose figures it reads: a failed phase shows its own error.
 SECTIONS = (
-    _throughput,
-    _sustained,
-    _batches,
-    _engine,
-    _latency,
-    _workers,
-    _backfill,
-    _bundles,
-    _urgent_events,
-    _urgent,
+    (_throughput, "ingest"),
+    (_sustained, "sustained"),
+    (_batches, "batches"),
+    (_engine, "engine_cost"),
+    (_latency, "latency"),
+    (_workers, "workers"),
+    (_backfill, "backfill"),
+    (_bundles, "urgent_events"),
+    (_urgent_events, "urgent_events"),
+    (_urgent, "urgent"),
 )
 
 
 def rows(results: dict[str, Any]) -> list[Row]:
     """Every figure beside its target; a phase that failed shows as one row saying so."""
     table: list[Row] = []
-    for section in SECTIONS:
+    for section, key in SECTIONS:
+        name = section.__name__.strip("_")
+        failed = results.get(key)
+        if isinstance(failed, dict) and "error" in failed:
+            table.append((name, "not measured", "", f"({failed['error']})"))
+            continue
         try:
             table += section(results)
         except (KeyError, TypeError, ZeroDivisionError, IndexError) as error:
-            table.append((section.__name__.strip("_"), "not measured", "", f"({type(error).__name__}: {error})"))
+            table.append((name, "not measured", "", f"({type(error).__name__}: {error})"))
     return table
 
 

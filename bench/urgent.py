@@ -51,7 +51,7 @@ LANE_CONCURRENCY = 1
 EVENT_BACKLOG = 10_000
 EVENT_BACKLOG_ROUND = 7  # the feed's round of fresh patient ids (`c7-…`): no earlier phase used it
 ENROLMENT_TIMEOUT_SECONDS = 60
-RED_FLAG_WAIT_SECONDS = 90  # after the last red flag: a stat Task later than this is counted as missing
+RED_FLAG_WAIT_SECONDS = 30  # after the last red flag: a stat Task later than this is counted as missing
 RED_FLAG_POLL_SECONDS = 0.5
 STAT_DELIVERED = sa.text(
     """
