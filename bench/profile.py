@@ -8,16 +8,16 @@ database and a private Redis, counts database statements and commits per event, 
 and wall time per event, and prints a pyinstrument profile of each half. Not a test.
 
 `--batches` (and `make bench`, through `batch_costs`) stores a backlog of cohort events for each
-batch size and drains it with the workers' use case, `drain(services, "routine", limit=size)`,
-until a call applies nothing: the worker's CPU (this process; PostgreSQL's own CPU is not in
-it) and statements per event applied.
+batch size and drains its routine lane as the `carepath.drain_events` task does, minus the
+queueing: `drain.claim(services, "routine", size)` then `drain.evaluate(services, batch)`, until
+a claim comes back empty. It reports the worker's CPU (this process; PostgreSQL's own CPU is
+not in it) and statements per event applied. A claim applies each claimed patient's other
+pending events too, so at small sizes a claim applies more events than it asked for.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +25,7 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -36,7 +37,8 @@ from service.app import create_app
 from service.bootstrap import Services, build
 from service.settings import Settings
 from service.store.database import transaction
-from service.usecases import evaluation, intake
+from service.store.event_queue import LANES, ROUTINE
+from service.usecases import drain, evaluation, intake
 from tests.access import token_for
 from tests.faults.redis_server import RedisServer
 from tests.processes import ARTIFACTS
@@ -49,8 +51,7 @@ BATCH_BACKLOG = 800  # events drained at each batch size, fresh patients each ti
 BATCH_WARM_UP = 100  # drained first, unmeasured: definitions loaded, caches filled, connections open
 BATCH_JOURNEYS = 400
 STORE_CHUNK = 500  # events stored per transaction
-DRAIN_MODULE = "service.usecases.drain"  # batched draining's use case
-PENDING_ROUTINE = sa.text("SELECT count(*) FROM inbound_events WHERE status = 'pending'")
+PENDING = sa.text("SELECT count(*) FROM inbound_events WHERE status = 'pending' AND lane = :lane")
 
 
 @dataclass
@@ -134,26 +135,22 @@ def store_backlog(services: Services, feed: EventFeed, first: int, count: int) -
 
 
 def drain_all(services: Services, size: int) -> tuple[int, int]:
-    """Drain the routine lane `size` events at a time until a call applies none; (events, calls)."""
-    drain = importlib.import_module(DRAIN_MODULE).drain
-    events = calls = 0
-    while True:
-        drained = drain(services, "routine", limit=size)
-        events, calls = events + drained.events, calls + 1
-        if not drained.events:
-            return events, calls
+    """Claim and evaluate the routine lane `size` events at a time until a claim is empty; (events, claims)."""
+    events = claims = 0
+    while (batch := drain.claim(services, ROUTINE, size)).size:
+        events, claims = events + drain.evaluate(services, batch).events, claims + 1
+    return events, claims
 
 
-def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKLOG) -> dict[str, dict[str, float]]:
+def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKLOG) -> dict[str, dict[str, Any]]:
     """Worker CPU ms and statements per event applied, by batch size, each on a backlog of `backlog` new events.
 
-    The events are those of the cohort's flag-free journeys (the routine lane only), in the
-    live feed's order; each batch size gets the feed's next round of patient ids.
+    The events are those of the cohort's flag-free journeys, in the live feed's order (any that
+    intake puts in the urgent lane stay pending and are counted); each batch size gets the
+    feed's next round of patient ids.
     """
-    if importlib.util.find_spec(DRAIN_MODULE) is None:
-        raise LookupError(f"{DRAIN_MODULE} is not in this tree: batched draining is needed for these figures")
     feed = EventFeed.of([j for j in cohort(BATCH_JOURNEYS) if j.flags is None])
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     ARTIFACTS.mkdir(exist_ok=True)
     # The use case logs as in a worker (its cost counts); the lines go to a file, not the bench's output.
     with (ARTIFACTS / "bench-batches.log").open("w") as log, redirect_stdout(log), profiled_services() as services:
@@ -164,14 +161,14 @@ def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKL
             store_backlog(services, feed, round_number * len(feed), backlog)
             statements = counts.statements
             cpu, wall = time.process_time(), time.perf_counter()
-            events, calls = drain_all(services, size)
+            events, claims = drain_all(services, size)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             with services.db.connect() as connection:
-                left = int(connection.execute(PENDING_ROUTINE).scalar_one())
+                left = {lane: int(connection.execute(PENDING, {"lane": lane}).scalar_one()) for lane in LANES}
             results[str(size)] = {
                 "events": events,
-                "drain_calls": calls,
-                "left_pending": left,
+                "claims": claims,
+                "left_pending_by_lane": left,
                 "cpu_ms_per_event": round(cpu / events * 1e3, 3),
                 "wall_ms_per_event": round(wall / events * 1e3, 3),
                 "statements_per_event": round((counts.statements - statements) / events, 2),
