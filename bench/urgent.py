@@ -195,7 +195,7 @@ def _enrol(stack: Stack, patients: list[str], at: datetime) -> None:
 
 def _post_flags(stack: Stack, patients: list[str], at: datetime) -> tuple[dict[str, float], list[int]]:
     """One major red flag per patient, one every URGENT_INTERVAL_SECONDS; each one's acknowledgement moment,
-    and the routine events still pending as each was acknowledged."""
+    and the events (the flag included) still pending as each was acknowledged."""
     session = requests.Session()
     acknowledged: dict[str, float] = {}
     pending: list[int] = []
@@ -260,8 +260,8 @@ def urgent_behind_events(
         "worker_processes": workers,
         "stat_tasks_missing": sum(1 for moment in created.values() if moment is None),
         "wait_bound_after_last_flag_s": RED_FLAG_WAIT_SECONDS,
-        "routine_pending_at_first_flag": pending[0],
-        "routine_pending_at_last_flag": pending[-1],
+        "events_pending_at_first_flag": pending[0],
+        "events_pending_at_last_flag": pending[-1],
         "events_evaluated_meanwhile": evaluated,
         "seconds_from_workers_start": round(time.time() - started, 1),
         "ack_to_stat_task_in_ehr_s": measure.percentiles(latencies),
