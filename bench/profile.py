@@ -8,11 +8,11 @@ database and a private Redis, counts database statements and commits per event, 
 and wall time per event, and prints a pyinstrument profile of each half. Not a test.
 
 `--batches` (and `make bench`, through `batch_costs`) stores a backlog of cohort events for each
-batch size and drains its routine lane as the `carepath.drain_events` task does, minus the
-queueing: `drain.claim(services, "routine", size)` then `drain.evaluate(services, batch)`, until
-a claim comes back empty. It reports the worker's CPU (this process; PostgreSQL's own CPU is
-not in it) and statements per event applied. A claim applies each claimed patient's other
-pending events too, so at small sizes a claim applies more events than it asked for.
+batch size and drains its routine lane with the workers' use case, `drain(services, "routine",
+limit=size)`, until a call says no more wait. It reports the worker's CPU (this process;
+PostgreSQL's own CPU is not in it) and statements per event applied. A batch takes each claimed
+patient's other pending events too (up to twice the claim), so a call may apply more events
+than its limit.
 """
 
 from __future__ import annotations
@@ -135,11 +135,13 @@ def store_backlog(services: Services, feed: EventFeed, first: int, count: int) -
 
 
 def drain_all(services: Services, size: int) -> tuple[int, int]:
-    """Claim and evaluate the routine lane `size` events at a time until a claim is empty; (events, claims)."""
-    events = claims = 0
-    while (batch := drain.claim(services, ROUTINE, size)).size:
-        events, claims = events + drain.evaluate(services, batch).events, claims + 1
-    return events, claims
+    """Drain the routine lane `size` events at a time until a call says no more wait; (events, calls)."""
+    events = calls = 0
+    while True:
+        drained = drain.drain(services, ROUTINE, limit=size)
+        events, calls = events + drained.events, calls + 1
+        if not drained.more:
+            return events, calls
 
 
 def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKLOG) -> dict[str, dict[str, Any]]:
@@ -161,13 +163,13 @@ def batch_costs(sizes: tuple[int, ...] = BATCH_SIZES, backlog: int = BATCH_BACKL
             store_backlog(services, feed, round_number * len(feed), backlog)
             statements = counts.statements
             cpu, wall = time.process_time(), time.perf_counter()
-            events, claims = drain_all(services, size)
+            events, calls = drain_all(services, size)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             with services.db.connect() as connection:
                 left = {lane: int(connection.execute(PENDING, {"lane": lane}).scalar_one()) for lane in LANES}
             results[str(size)] = {
                 "events": events,
-                "claims": claims,
+                "drain_calls": calls,
                 "left_pending_by_lane": left,
                 "cpu_ms_per_event": round(cpu / events * 1e3, 3),
                 "wall_ms_per_event": round(wall / events * 1e3, 3),

@@ -31,7 +31,7 @@ from pathways.model import Evaluation, Priority
 from pathways.simulate import simulate
 from service.bootstrap import build
 from service.broker import producer
-from service.queue import EVALUATE_QUEUE, URGENT_QUEUE, DeliveryOrder, Dispatcher
+from service.queue import URGENT_QUEUE, DeliveryOrder, Dispatcher
 from service.settings import Settings
 from service.store.database import transaction
 from service.usecases.persist import persist_evaluation
@@ -46,7 +46,7 @@ SEED_PROCESSES = 2
 TEMPLATE_JOURNEYS = 200  # enough distinct journeys to copy from; simulating all 2,000 would cost seconds
 SETTLE = timedelta(weeks=7)
 URGENT_PRIORITIES = ("stat", "urgent")
-URGENT_LANE_QUEUES = f"{URGENT_QUEUE},{EVALUATE_QUEUE}"
+URGENT_LANE_QUEUES = URGENT_QUEUE  # as `worker-urgent` in docker-compose.yml: urgent evaluations and deliveries only
 LANE_CONCURRENCY = 1
 EVENT_BACKLOG = 10_000
 EVENT_BACKLOG_ROUND = 7  # the feed's round of fresh patient ids (`c7-…`): no earlier phase used it
@@ -158,8 +158,8 @@ def urgent_lane(stack: Stack, journeys: list[Journey], workers: int, backlog: in
 
     The shared workers consume every queue; urgent deliveries are fetched first, but a red flag
     still waits for a process to come free from a routine delivery at each of its two steps
-    (evaluation, delivery). The urgent-lane worker consumes only evaluations and urgent
-    deliveries, so neither step waits behind the EHR's answer to a routine delivery.
+    (evaluation, delivery). The urgent-lane worker consumes only the urgent queue (the urgent
+    lane's drains and urgent deliveries), so neither step waits behind a routine task.
     """
     stack.stop_workers()
     seeded = seed_routine_backlog(stack, journeys, backlog)
