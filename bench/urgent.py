@@ -224,25 +224,20 @@ def _stat_task_created(stack: Stack, patient: str) -> float | None:
     return None
 
 
-def urgent_behind_events(
-    stack: Stack, journeys: list[Journey], workers: int, backlog: int = EVENT_BACKLOG
+def _flags_behind_events(
+    stack: Stack, feed: EventFeed, backlog_round: int, prefix: str, workers: int, backlog: int, lane_worker: bool
 ) -> dict[str, Any]:
-    """Red flags while `backlog` routine events wait to be evaluated by the default workers.
-
-    Each red flag's time runs from its POST's acknowledgement to the moment the EHR created its
-    stat Task. The Bundles that store the backlog are timed too: intake with the workers stopped.
-    """
-    prefix = "urgent-events"
+    """Enrol new patients, store `backlog` routine events with the workers stopped, restart them, send the red flags."""
     patients = [f"{prefix}-{number:04d}" for number in range(URGENT_PATIENTS)]
     at = datetime.now(UTC) - timedelta(days=7)
     _enrol(stack, patients, at)
     stack.stop_workers()
-    feed = routine_feed(journeys)
-    intake = bundles.post_bundles(
-        stack.api_url, stack.headers(), bundles.bundle_bodies(feed, EVENT_BACKLOG_ROUND * len(feed), backlog)
-    )
+    bodies = bundles.bundle_bodies(feed, backlog_round * len(feed), backlog)
+    intake = bundles.post_bundles(stack.api_url, stack.headers(), bodies)
     waiting = stack.pending_events()
-    stack.start_workers(workers, name="bench-worker-events")
+    stack.start_workers(workers, name=f"bench-worker-{prefix}")
+    if lane_worker:
+        stack.start_workers(LANE_CONCURRENCY, name=f"bench-worker-{prefix}-lane", queues=URGENT_LANE_QUEUES)
     started = time.time()
     acknowledged, pending = _post_flags(stack, patients, at)
     deadline = time.time() + RED_FLAG_WAIT_SECONDS
@@ -258,6 +253,7 @@ def urgent_behind_events(
         "urgent_patients": len(patients),
         "interval_s": URGENT_INTERVAL_SECONDS,
         "worker_processes": workers,
+        "urgent_lane_worker": {"queues": URGENT_LANE_QUEUES, "processes": LANE_CONCURRENCY} if lane_worker else None,
         "stat_tasks_missing": sum(1 for moment in created.values() if moment is None),
         "wait_bound_after_last_flag_s": RED_FLAG_WAIT_SECONDS,
         "events_pending_at_first_flag": pending[0],
@@ -266,4 +262,23 @@ def urgent_behind_events(
         "seconds_from_workers_start": round(time.time() - started, 1),
         "ack_to_stat_task_in_ehr_s": measure.percentiles(latencies),
         "bundle_intake_workers_stopped": intake,
+    }
+
+
+def urgent_behind_events(
+    stack: Stack, journeys: list[Journey], workers: int, backlog: int = EVENT_BACKLOG
+) -> dict[str, Any]:
+    """Red flags while `backlog` routine events wait: the default workers alone, then with an urgent-lane worker.
+
+    Each red flag's time runs from its POST's acknowledgement to the moment the EHR created its
+    stat Task. Each run stores a backlog of its own, for new patients; the Bundles that store
+    the first are the Bundle intake figure (the workers stopped).
+    """
+    feed = routine_feed(journeys)
+    shared = _flags_behind_events(stack, feed, EVENT_BACKLOG_ROUND, "flags-shared", workers, backlog, False)
+    lane = _flags_behind_events(stack, feed, EVENT_BACKLOG_ROUND + 1, "flags-lane", workers, backlog, True)
+    return {
+        "bundle_intake_workers_stopped": shared.pop("bundle_intake_workers_stopped"),
+        "shared_workers_only": shared,
+        "with_urgent_lane_worker": lane,
     }
