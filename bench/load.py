@@ -1,7 +1,8 @@
 """The load generator: client processes with `requests` sessions, closed loop or paced open loop.
 
 Closed loop (each client sends its next event as soon as the last is answered) finds the maximum
-rate. Open loop sends event k at start + k / rate whatever the server does, and times each
+rate; bounded by a number of events, it sends exactly that many, as fast as they are accepted.
+Open loop sends event k at start + k / rate whatever the server does, and times each
 answer from that intended moment, so a stalled server cannot hide its queue (no coordinated
 omission). Each client process reports the CPU it used, so the report can show how much of the
 machine the load itself took.
@@ -70,6 +71,7 @@ class Plan:
     processes: int
     threads: int
     rate: float | None  # None: closed loop
+    events: int | None = None  # closed loop: stop after this many events (`duration` is then only a bound)
 
 
 _FEED: EventFeed | None = None  # set before forking: children read the parent's events copy-on-write
@@ -131,6 +133,8 @@ def _closed_loop(plan: Plan, start_at: float, counter: Synchronized[int], out: l
         while (now := time.time()) < deadline:
             with counter.get_lock():
                 number = counter.value
+                if plan.events is not None and number >= plan.events:
+                    return
                 counter.value += 1
             out.append(_post(session, plan, plan.first_event + number, now))
 

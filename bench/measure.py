@@ -11,8 +11,10 @@ PERCENTILES = (50, 95, 99)
 RAW = "raw"  # every sample, for the chart; dropped from results.json
 
 # An event's evaluation stores its decisions in the same transaction, with the same `now`: the
-# decision's created_at equals the event's processed_at. Delivery is the moment the EHR's answer
-# to the transaction that created the Task was recorded.
+# decision's created_at equals the event's processed_at. One evaluation may apply several events
+# of a patient at once (all of them then share that processed_at), so each decision is counted
+# once, timed from the earliest of them: the longest any event behind it waited. Delivery is the
+# moment the EHR's answer to the transaction that created the Task was recorded.
 EVENT_TIMES = sa.text(
     """
     SELECT EXTRACT(EPOCH FROM processed_at - received_at) AS evaluated
@@ -22,17 +24,18 @@ EVENT_TIMES = sa.text(
 )
 DELIVERY_TIMES = sa.text(
     """
-    SELECT EXTRACT(EPOCH FROM d.delivered_at - e.received_at) AS delivered, x.priority
+    SELECT EXTRACT(EPOCH FROM d.delivered_at - min(e.received_at)) AS delivered, x.priority
     FROM inbound_events e
     JOIN decisions x ON x.patient_id = e.patient_id AND x.created_at = e.processed_at
     JOIN deliveries d ON d.decision_id = x.id
     WHERE e.channel = 'api' AND e.received_at >= :since AND e.received_at < :until
       AND d.delivered_at IS NOT NULL
+    GROUP BY x.id, x.priority, d.delivered_at
     """
 )
 NOT_DELIVERED = sa.text(
     """
-    SELECT count(*) FROM inbound_events e
+    SELECT count(DISTINCT x.id) FROM inbound_events e
     JOIN decisions x ON x.patient_id = e.patient_id AND x.created_at = e.processed_at
     JOIN deliveries d ON d.decision_id = x.id
     WHERE e.received_at >= :since AND e.received_at < :until AND d.delivered_at IS NULL

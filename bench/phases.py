@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench import load, measure
+from bench import bundles, load, measure, sustained
 from bench.bare.stack import bare_pipeline
 from bench.events import EventFeed
 from bench.stack import API_PROCESSES, API_THREADS, Stack
@@ -16,12 +16,10 @@ CLOSED_LOOP_THREADS = 3  # per process: a request in flight and one queued for e
 OPEN_LOOP_THREADS = 8  # per process: enough lanes that a slow answer never delays the next send
 DRAIN_TIMEOUT_SECONDS = 45
 WORKER_COUNTS = (1, 2, 4)
-CURVE_BACKLOG = 1_200  # events waiting before each worker count starts: more than 4 workers clear in the window
+CURVE_BACKLOG = 6_000  # events waiting before each worker count starts: more than batched workers clear in the window
 CURVE_POLL_SECONDS = 0.5
 WARM_UP_SECONDS = 30  # a forked worker process builds its services (definition, engines) on its first task
 WARM_UP_EVENTS_PER_PROCESS = 5
-TOP_UP_SECONDS = 40
-TOP_UP_STEP_SECONDS = 10
 
 
 @dataclass
@@ -79,8 +77,9 @@ def ingest_alone(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) 
 def worker_curve(stack: Stack, feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
     """Evaluation throughput of a backlog with 1, 2 and 4 worker processes, at most `seconds` each.
 
-    Before each count the backlog is topped up (workers stopped) so it cannot run out early; the
-    rate is taken over the time the backlog lasted, so a drained queue does not dilute it.
+    Before each count the backlog is topped up (workers stopped, with Bundles: thousands of
+    events in seconds) so it cannot run out early; the rate is taken over the time the backlog
+    lasted, so a drained queue does not dilute it.
     """
     curve: dict[str, Any] = {}
     for count in WORKER_COUNTS:
@@ -112,10 +111,11 @@ def _warm_up(stack: Stack, processes: int) -> None:
 
 
 def _top_up(stack: Stack, feed: EventFeed, cursor: Cursor, backlog: int) -> None:
-    """Post events (closed loop, bounded in time) until at least `backlog` wait for evaluation."""
-    deadline = time.time() + TOP_UP_SECONDS
-    while (missing := backlog - stack.pending_events()) > 0 and time.time() < deadline:
-        _closed_loop(stack.api_url, stack.headers(), feed, cursor, min(TOP_UP_STEP_SECONDS, 1 + missing / 100))
+    """Post the events missing for `backlog` to wait for evaluation, as Bundles."""
+    missing = backlog - stack.pending_events()
+    if missing > 0:
+        bundles.post_bundles(stack.api_url, stack.headers(), bundles.bundle_bodies(feed, cursor.next, missing))
+        cursor.next += missing
 
 
 def latency_at(stack: Stack, feed: EventFeed, cursor: Cursor, rate: float, seconds: float) -> dict[str, Any]:
@@ -128,8 +128,12 @@ def latency_at(stack: Stack, feed: EventFeed, cursor: Cursor, rate: float, secon
     return {"target_per_s": round(rate, 1), "drained": drained, **_client_figures(result), **figures}
 
 
-def bare(feed: EventFeed, cursor: Cursor, seconds: float) -> dict[str, Any]:
-    """The same closed loop against the bare pipeline (gunicorn + Celery, no-op task)."""
-    with bare_pipeline(API_PROCESSES, worker_processes=2, api_threads=API_THREADS) as (url, _):
+def bare(feed: EventFeed, cursor: Cursor, seconds: float, sustained_feed: EventFeed) -> dict[str, Any]:
+    """The bare pipeline (gunicorn + Celery, no-op task): the sustained run's events first, then the closed loop."""
+    with bare_pipeline(API_PROCESSES, worker_processes=sustained.WORKER_PROCESSES, api_threads=API_THREADS) as (
+        url,
+        redis,
+    ):
+        end_to_end = sustained.bare(url, redis, sustained_feed)
         result = _closed_loop(url, {"Content-Type": "application/fhir+json"}, feed, cursor, seconds)
-    return _client_figures(result)
+    return _client_figures(result) | {"sustained": end_to_end}

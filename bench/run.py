@@ -1,9 +1,10 @@
 """`make bench`: Carepath's speed and scale on this machine, every figure beside its target.
 
-    python bench/run.py [--patients 2000] [--seed N] [--ingest-seconds 60] [--latency-seconds 25]
+    python bench/run.py [--patients 2000] [--seed N] [--ingest-seconds 30] [--latency-seconds 25]
 
 Starts the real stack (gunicorn API, Celery workers, beat, a new PostgreSQL database, a private
-Redis, SEKMET as the EHR), drives it with a seeded synthetic cohort, and writes
+Redis, SEKMET as the EHR, or no EHR where a phase measures evaluation alone), drives it with a
+seeded synthetic cohort, and writes
 bench/results/results.json and bench/results/bench.png. Everything it starts listens on
 127.0.0.1 and is stopped before it exits.
 """
@@ -22,18 +23,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import engine_cost, lines_cost, phases, report  # noqa: E402
+from bench import engine_cost, lines_cost, phases, profile, report, sustained  # noqa: E402
 from bench.backfill_phase import timed_backfill  # noqa: E402
 from bench.cohort import DEFAULT_PATIENTS, DEFAULT_SEED, Journey, cohort, mix  # noqa: E402
 from bench.coverage import missing_steps, step_counts  # noqa: E402
 from bench.events import EventFeed  # noqa: E402
 from bench.stack import carepath_stack  # noqa: E402
-from bench.urgent import ROUTINE_BACKLOG, urgent_lane  # noqa: E402
+from bench.urgent import EVENT_BACKLOG, ROUTINE_BACKLOG, urgent_behind_events, urgent_lane  # noqa: E402
 from tests.processes import ARTIFACTS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_WORKERS = 2  # WORKER_CONCURRENCY's default
-CURVE_SECONDS = 15.0
+CURVE_SECONDS = 10.0  # per worker count: the backlog outlasts it, and the whole run stays under 10 minutes
 LATENCY_SHARES = (50, 90)
 BACKFILL_PATIENTS = 300  # about 9,000 resources: enough for a steady rate inside the time budget
 
@@ -82,17 +83,26 @@ def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> Non
     """Every phase, in an order where each stack starts clean."""
     phase(results, "engine_cost", "engine cost per event by history size", engine_cost.costs)
     phase(results, "lines_cost", "engine cost per event with three open episodes", lines_cost.cost)
+    phase(results, "batches", "worker CPU and statements per event by batch size", profile.batch_costs)
     step(f"cohort of {args.patients} patients, and the steps it makes fire")
     journeys = cohort(args.patients, args.seed)
     results["cohort"] = mix(journeys) | {"steps": step_counts(journeys)}
     results["cohort"]["steps_never_fired"] = missing_steps(results["cohort"]["steps"])
     feed, cursor = EventFeed.of(journeys), phases.Cursor()
+    sustained_feed = sustained.feed_of(journeys)
     bare_seconds = args.ingest_seconds / 2
     phase(
         results,
         "bare_pipeline",
-        "bare pipeline: gunicorn + Celery, no-op task",
-        lambda: phases.bare(feed, phases.Cursor(), bare_seconds),
+        f"bare pipeline: gunicorn + Celery, no-op task: {sustained.EVENTS:,} events end to end, "
+        f"then a closed loop for {bare_seconds:.0f} s",
+        lambda: phases.bare(feed, phases.Cursor(), bare_seconds, sustained_feed),
+    )
+    phase(
+        results,
+        "sustained",
+        f"stack 0 (no EHR): {sustained.EVENTS:,} events end to end",
+        lambda: sustained.compared(sustained.carepath(sustained_feed), results["bare_pipeline"]["sustained"]),
     )
     phase(
         results,
@@ -105,6 +115,12 @@ def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> Non
         "latency_stack",
         "stack 2: end-to-end latency and the urgent lane",
         lambda: latency(args, results, feed, cursor, journeys),
+    )
+    phase(
+        results,
+        "urgent_events",
+        f"stack 3: red flags while {args.event_backlog:,} routine events drain",
+        lambda: urgent_events(args, journeys),
     )
     phase(
         results,
@@ -159,10 +175,16 @@ def latency(
         phase(
             results,
             "urgent",
-            "urgent lane behind a routine backlog",
+            "urgent lane behind a routine delivery backlog",
             lambda: urgent_lane(stack, journeys, DEFAULT_WORKERS, args.routine_backlog),
         )
     return "done"
+
+
+def urgent_events(args: argparse.Namespace, journeys: list[Journey]) -> dict[str, Any]:
+    """On a stack of its own: what an earlier phase left queued must not stand between the red flags and the EHR."""
+    with carepath_stack(workers=DEFAULT_WORKERS) as stack:
+        return urgent_behind_events(stack, journeys, DEFAULT_WORKERS, args.event_backlog)
 
 
 def step(name: str) -> None:
@@ -173,9 +195,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=DEFAULT_PATIENTS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--ingest-seconds", type=float, default=60.0)
+    parser.add_argument("--ingest-seconds", type=float, default=30.0)
     parser.add_argument("--latency-seconds", type=float, default=25.0)
     parser.add_argument("--routine-backlog", type=int, default=ROUTINE_BACKLOG)
+    parser.add_argument("--event-backlog", type=int, default=EVENT_BACKLOG)
     parser.add_argument("--backfill-patients", type=int, default=BACKFILL_PATIENTS)
     args = parser.parse_args()
     began = time.monotonic()

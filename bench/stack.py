@@ -1,5 +1,8 @@
 """The production shape on one machine: gunicorn API, Celery workers, beat, PostgreSQL, Redis, SEKMET.
 
+SEKMET is optional: without an EHR (`EHR_BASE_URL` empty) decisions stay local and no delivery is
+queued, which is how a phase measures evaluation alone.
+
 Everything listens on 127.0.0.1 and is stopped when the context exits, whatever happened.
 """
 
@@ -31,7 +34,7 @@ class Stack:
 
     env: dict[str, str]
     api_url: str
-    ehr: SekmetServer
+    ehr: SekmetServer | None
     redis: RedisServer
     db: sa.Engine
     token: str
@@ -95,22 +98,16 @@ def _ready(process: CarepathProcess) -> bool:
 
 
 @contextmanager
-def carepath_stack(workers: int = 2, beat: bool = True) -> Iterator[Stack]:
-    """Start the whole stack on a new database; stop it all on exit."""
+def carepath_stack(workers: int = 2, beat: bool = True, with_ehr: bool = True) -> Iterator[Stack]:
+    """Start the whole stack on a new database (SEKMET as the EHR unless `with_ehr` is False); stop it all on exit."""
     with ExitStack() as stack:
         url = stack.enter_context(new_database())
         redis = stack.enter_context(RedisServer())
-        ehr = stack.enter_context(SekmetServer())
+        ehr = stack.enter_context(SekmetServer()) if with_ehr else None
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="carepath-bench-")))
-        settings = replace(
-            Settings.from_env({}),
-            data_dir=data_dir,
-            database_url=url,
-            redis_url=redis.url(),
-            ehr_base_url=ehr.base_url,
-            ehr_auth="bearer",
-            ehr_token=ehr.token,
-        )
+        settings = replace(Settings.from_env({}), data_dir=data_dir, database_url=url, redis_url=redis.url())
+        if ehr is not None:
+            settings = replace(settings, ehr_base_url=ehr.base_url, ehr_auth="bearer", ehr_token=ehr.token)
         env = settings_env(settings) | {"WEB_CONCURRENCY": str(API_PROCESSES), "WEB_THREADS": str(API_THREADS)}
         token = token_for(env, "ehr", "bench-ehr")
         api, api_url = start_api(env, name="bench-api")
