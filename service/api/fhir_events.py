@@ -41,11 +41,12 @@ def post_resource(resource_type: str) -> Response:
         raise Problem(404, "not-supported", f"Carepath does not accept {resource_type} resources here.")
     prepared = intake.prepare(_json_body(), resource_type)
     svc = services()
-    with transaction(svc.db) as connection:
-        intake.Readability(connection, svc.definitions).check(prepared)
-        _, created = intake.store(connection, prepared, "api", svc.clock())
-    if created:
-        wake.wake(svc, dispatcher(), [prepared.lane])
+    with svc.db.connect() as connection:
+        with connection.begin():
+            intake.Readability(connection, svc.definitions).check(prepared)
+            _, created = intake.store(connection, prepared, "api", svc.clock())
+        if created:
+            wake.wake(svc, dispatcher(), [prepared.lane], connection)
     status = 201 if created else 200
     return fhir_response(prepared.resource, status, {"Location": f"{request.host_url}fhir/{_location(prepared)}"})
 
@@ -145,18 +146,19 @@ def _store_entries(results: list[intake.PreparedEvent | Problem], response_type:
     """Store the accepted entries in one multi-row statement and answer each entry in its place."""
     svc = services()
     accepted = [r for r in results if not isinstance(r, Problem)]
-    with transaction(svc.db) as connection:
-        stored = iter(intake.store_many(connection, accepted, "api", svc.clock()))
+    with svc.db.connect() as connection:
+        with connection.begin():
+            outcomes = intake.store_many(connection, accepted, "api", svc.clock())
+        lanes = {prepared.lane for prepared, (_, created) in zip(accepted, outcomes, strict=True) if created}
+        if lanes:
+            wake.wake(svc, dispatcher(), lanes, connection)
+    stored = iter(outcomes)
     responses: list[dict[str, Any]] = []
-    lanes: set[str] = set()
     for result in results:
         if isinstance(result, Problem):
             responses.append({"response": {"status": f"{result.status} Bad Request", "outcome": result.outcome()}})
             continue
         _, created = next(stored)
-        if created:
-            lanes.add(result.lane)
         status = "201 Created" if created else "200 OK"
         responses.append({"response": {"status": status, "location": _location(result)}})
-    wake.wake(svc, dispatcher(), lanes)
     return fhir_response({"resourceType": "Bundle", "type": response_type, "entry": responses}, 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,19 +53,21 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def single_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
+def single_statement(source: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
     """A connection for one statement that commits by itself, in as few round trips as the database allows.
 
     PostgreSQL: autocommit, so no BEGIN or COMMIT is sent (a statement that changes nothing writes
     nothing). SQLite: an ordinary transaction, since the engine issues its own BEGIN IMMEDIATE,
-    which autocommit would leave open.
+    which autocommit would leave open. `source` may be a connection with no transaction open (one
+    just committed), which spares checking another out of the pool.
     """
-    if engine.dialect.name != "postgresql":
-        with engine.begin() as connection:
-            yield connection
-        return
-    with engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with contextlib.ExitStack() as stack:
+        connection = source if isinstance(source, sa.Connection) else stack.enter_context(source.connect())
+        if connection.dialect.name != "postgresql":
+            with connection.begin():
+                yield connection
+        else:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def lock_patient(connection: sa.Connection, patient_id: str) -> None:

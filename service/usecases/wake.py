@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+import sqlalchemy as sa
 import structlog
 
 from service.bootstrap import Services
@@ -23,8 +24,13 @@ from service.store.database import single_statement, transaction
 log = structlog.get_logger(__name__)
 
 
-def wake(services: Services, dispatcher: Dispatcher, lanes: Iterable[str]) -> None:
-    """Make sure a worker will drain each of `lanes` (urgent first); a failure leaves it to the sweep."""
+def wake(
+    services: Services, dispatcher: Dispatcher, lanes: Iterable[str], connection: sa.Connection | None = None
+) -> None:
+    """Make sure a worker will drain each of `lanes` (urgent first); a failure leaves it to the sweep.
+
+    `connection`: the one that stored the events, its transaction committed, reused for the signal.
+    """
     wanted = set(lanes)
     for lane in (lane for lane in event_queue.LANES if lane in wanted):
         now = services.clock()
@@ -32,8 +38,8 @@ def wake(services: Services, dispatcher: Dispatcher, lanes: Iterable[str]) -> No
         try:
             # One statement on its own (no transaction around it): the usual answer is "already on
             # its way", which writes nothing. A signal lost in a database crash is sent again later.
-            with single_statement(services.db) as connection:
-                raised = event_queue.raise_signal(connection, lane, now, stale_before)
+            with single_statement(connection or services.db) as statement:
+                raised = event_queue.raise_signal(statement, lane, now, stale_before)
             if raised:
                 dispatcher.drain(lane)
         except Exception as error:  # noqa: BLE001 - the broker or the database: the stored events are the record

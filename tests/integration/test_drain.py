@@ -213,12 +213,15 @@ def test_a_batch_applies_at_most_twice_its_claim_and_gives_the_rest_back_untried
     # The first patient's pending events of any lane ride with its claimed one, up to 2 × 2.
     assert drained.events == 4
     assert drained.given_back
-    assert statuses(services, ids) == {
-        ids[0]: ("processed", 1),
-        ids[1]: ("pending", 0),  # no room left: back in the queue, its attempt given back
-        **{event_id: ("processed", 0) for event_id in ids[2:5]},
-        ids[5]: ("pending", 0),
-    }
+    assert (
+        statuses(services, ids)
+        == {
+            ids[0]: ("processed", 1),
+            ids[1]: ("pending", 0),  # no room left: back in the queue, its attempt given back
+            **{event_id: ("processed", 0) for event_id in ids[2:5]},
+            ids[5]: ("pending", 0),
+        }
+    )
     assert drain.claim(services, event_queue.ROUTINE, limit=2).by_patient == {second: [ids[1]]}
 
 
