@@ -118,6 +118,7 @@ def backfill(
     report.load_seconds = time.perf_counter() - began
     _count_decisions(services, report, before=True)
     report.patients = len(waiting)
+    progress.evaluating(0, report.patients, 0)
     evaluate_waiting(services, waiting, report.workers, deliver, _Evaluated(report, progress))
     _count_decisions(services, report, before=False)
     report.seconds = time.perf_counter() - began
@@ -130,6 +131,7 @@ def _load(services: Services, files: list[Path], report: BackfillReport, progres
     """Store every file's valid lines, chunk by chunk; return the ids of the events waiting, by patient."""
     waiting: Waiting = {}
     read = _BytesRead(sum(path.stat().st_size for path in files), report, progress)
+    read.show()  # the clock of the rate and the ETA starts now, not at the first chunk
     for path in files:
         for chunk in _chunks(parsed_lines(path, services.settings.max_body_bytes, read)):
             report.lines += len(chunk)
