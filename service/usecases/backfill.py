@@ -25,6 +25,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,13 +145,7 @@ def _load(services: Services, files: list[Path], report: BackfillReport, progres
 
 
 def _chunks(lines: Iterator[tuple[int, Parsed]]) -> Iterator[list[tuple[int, Parsed]]]:
-    chunk: list[tuple[int, Parsed]] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == LINES_PER_CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
+    while chunk := list(islice(lines, LINES_PER_CHUNK)):
         yield chunk
 
 

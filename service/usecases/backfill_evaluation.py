@@ -12,6 +12,7 @@ import multiprocessing
 from array import array
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 
 import structlog
 
@@ -60,13 +61,7 @@ def _work(waiting: Waiting) -> Iterator[PatientWork]:
 
 
 def _tasks(work: Iterator[PatientWork]) -> Iterator[list[PatientWork]]:
-    task: list[PatientWork] = []
-    for patient in work:
-        task.append(patient)
-        if len(task) == PATIENTS_PER_TASK:
-            yield task
-            task = []
-    if task:
+    while task := list(islice(work, PATIENTS_PER_TASK)):
         yield task
 
 
