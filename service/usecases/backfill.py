@@ -114,13 +114,13 @@ def backfill(
     """Store every valid line of the export once, then evaluate each patient whose facts wait."""
     began = time.perf_counter()
     progress = progress or _Silent()
-    report = BackfillReport(workers=workers if services.db.dialect.name == "postgresql" else 1)
+    report = BackfillReport()
     waiting = _load(services, export_files(directory), report, progress)
     report.load_seconds = time.perf_counter() - began
     _count_decisions(services, report, before=True)
     report.patients = len(waiting)
     progress.evaluating(0, report.patients, 0)
-    evaluate_waiting(services, waiting, report.workers, deliver, _Evaluated(report, progress))
+    report.workers = evaluate_waiting(services, waiting, workers, deliver, _Evaluated(report, progress))
     _count_decisions(services, report, before=False)
     report.seconds = time.perf_counter() - began
     report.evaluation_seconds = report.seconds - report.load_seconds

@@ -38,20 +38,22 @@ PatientWork = tuple[str, list[int]]
 
 def evaluate_waiting(
     services: Services, waiting: Waiting, workers: int, deliver: Deliver | None, evaluated: Evaluated
-) -> None:
-    """Evaluate every waiting patient, with `workers` processes (one, in this one, on SQLite)."""
+) -> int:
+    """Evaluate every waiting patient with up to `workers` processes (this one alone on SQLite); return how many."""
     work = _work(waiting)
+    workers = min(workers, -(-len(waiting) // PATIENTS_PER_TASK))  # no process started with nothing to do
     if workers <= 1 or services.db.dialect.name != "postgresql":
         for patient_id, event_ids in work:
             _deliver(deliver, evaluate_patient(services, patient_id, event_ids))
             evaluated(1, len(event_ids))
-        return
+        return 1
     # A forked child would inherit the parent's pooled connections; spawned ones start clean.
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_start_worker, initargs=(services.settings,)) as pool:
         for orders, patients, facts in pool.imap_unordered(_evaluate_task, _tasks(work)):
             _deliver(deliver, orders)
             evaluated(patients, facts)
+    return workers
 
 
 def _work(waiting: Waiting) -> Iterator[PatientWork]:
