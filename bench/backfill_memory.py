@@ -56,8 +56,8 @@ def write_large_export(directory: Path, megabytes: float) -> tuple[int, int]:
     return lines, written
 
 
-def tree_rss_bytes(root: int) -> int:
-    """The resident memory of `root` and all its descendants now, from /proc."""
+def tree_rss_bytes(root: int) -> tuple[int, int]:
+    """The resident memory of `root` alone and of `root` with all its descendants now, from /proc."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -65,15 +65,15 @@ def tree_rss_bytes(root: int) -> int:
         except OSError:
             continue  # the process ended while we looked
         parents[int(stat.parent.name)] = int(fields[1])
-    tree, total = {root}, 0
-    for pid in _descendants(root, parents):
-        tree.add(pid)
-    for pid in tree:
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
-        except OSError:
-            continue
-    return total
+    own = _rss_bytes(root)
+    return own, own + sum(_rss_bytes(pid) for pid in _descendants(root, parents))
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+    except OSError:
+        return 0  # the process ended while we looked
 
 
 def _descendants(root: int, parents: dict[int, int]) -> Iterator[int]:
@@ -95,11 +95,12 @@ def peak_memory(megabytes: float = DEFAULT_MEGABYTES, workers: int | None = None
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        peak, done = [0], threading.Event()
+        peak, done = [0, 0], threading.Event()
 
         def sample() -> None:
             while not done.wait(SAMPLE_SECONDS):
-                peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+                own, tree = tree_rss_bytes(process.pid)
+                peak[:] = max(peak[0], own), max(peak[1], tree)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -112,7 +113,8 @@ def peak_memory(megabytes: float = DEFAULT_MEGABYTES, workers: int | None = None
     return {
         "export_mb": round(size / 1e6, 1),
         "lines_written": lines,
-        "peak_rss_mb": round(peak[0] / 1e6, 1),  # the command and its workers together
+        "peak_rss_mb": round(peak[1] / 1e6, 1),  # the command and its workers together
+        "command_peak_rss_mb": round(peak[0] / 1e6, 1),  # the process that reads and stores the export
         "largest_process_rss_mb": round(_largest_child_rss_bytes() / 1e6, 1),
         "target_peak_mb_at_1gb": TARGET_PEAK_MB_AT_1GB,
         "resources_per_s": report["resources_per_s"],

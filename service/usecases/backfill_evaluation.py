@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 from array import array
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from itertools import islice
 
@@ -27,6 +28,7 @@ from service.usecases import evaluation
 log = structlog.get_logger(__name__)
 
 PATIENTS_PER_TASK = 8  # patients sent to a worker at a time: fewer messages, still an even spread
+TASKS_AHEAD_PER_WORKER = 4  # batches handed out before one is done: workers never wait, memory stays bounded
 _UNDATED = datetime.max.replace(tzinfo=UTC)
 
 Waiting = dict[str, "array[int]"]
@@ -34,6 +36,7 @@ Waiting = dict[str, "array[int]"]
 Deliver = Callable[[list[DeliveryOrder]], None]
 Evaluated = Callable[[int, int], None]  # (patients, events) just evaluated
 PatientWork = tuple[str, list[int]]
+TaskResult = tuple[list[DeliveryOrder], int, int]  # delivery orders, patients, events
 
 
 def evaluate_waiting(
@@ -47,13 +50,31 @@ def evaluate_waiting(
             _deliver(deliver, evaluate_patient(services, patient_id, event_ids))
             evaluated(1, len(event_ids))
         return 1
+    _in_worker_processes(services.settings, work, workers, deliver, evaluated)
+    return workers
+
+
+def _in_worker_processes(
+    settings: Settings, work: Iterator[PatientWork], workers: int, deliver: Deliver | None, evaluated: Evaluated
+) -> None:
+    """Hand the patients to worker processes a few batches ahead; a worker that dies fails the run, never hangs it."""
     # A forked child would inherit the parent's pooled connections; spawned ones start clean.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start_worker, initargs=(services.settings,)) as pool:
-        for orders, patients, facts in pool.imap_unordered(_evaluate_task, _tasks(work)):
-            _deliver(deliver, orders)
-            evaluated(patients, facts)
-    return workers
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(settings,)) as pool:
+        running: set[Future[TaskResult]] = set()
+        for task in _tasks(work):
+            if len(running) >= workers * TASKS_AHEAD_PER_WORKER:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                _collect(done, deliver, evaluated)
+            running.add(pool.submit(_evaluate_task, task))
+        _collect(wait(running).done, deliver, evaluated)
+
+
+def _collect(done: set[Future[TaskResult]], deliver: Deliver | None, evaluated: Evaluated) -> None:
+    for future in done:
+        orders, patients, facts = future.result()  # a worker's error is raised here
+        _deliver(deliver, orders)
+        evaluated(patients, facts)
 
 
 def _work(waiting: Waiting) -> Iterator[PatientWork]:
@@ -119,7 +140,7 @@ def _start_worker(settings: Settings) -> None:
     _worker_services = build(settings)
 
 
-def _evaluate_task(task: list[PatientWork]) -> tuple[list[DeliveryOrder], int, int]:
+def _evaluate_task(task: list[PatientWork]) -> TaskResult:
     """Evaluate a few patients; return their delivery orders (each committed) and the counts."""
     if _worker_services is None:
         raise RuntimeError("worker process started without its services")
