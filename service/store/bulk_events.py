@@ -8,11 +8,11 @@ table's other columns keep their server defaults.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
@@ -21,7 +21,7 @@ from service.store.tables import inbound_events
 PENDING = "pending"
 
 # What a bulk row brings; the channel, the time received, the status and the attempts are the chunk's.
-ROW_COLUMNS = ("dedup_key", "resource_type", "resource_id", "version_id", "patient_id", "body")
+ROW_COLUMNS = ("dedup_key", "resource_type", "resource_id", "version_id", "patient_id", "body", "lane")
 STAGING = "bulk_inbound_events"
 
 
@@ -35,10 +35,19 @@ class NewEvent:
     version_id: str | None
     patient_id: str
     body: str
+    lane: str  # as intake chose it, should a worker drain the event before the load evaluates it
 
     def values(self) -> tuple[str | None, ...]:
         """The row's values in the order of ROW_COLUMNS."""
-        return (self.dedup_key, self.resource_type, self.resource_id, self.version_id, self.patient_id, self.body)
+        return (
+            self.dedup_key,
+            self.resource_type,
+            self.resource_id,
+            self.version_id,
+            self.patient_id,
+            self.body,
+            self.lane,
+        )
 
 
 @dataclass
@@ -141,5 +150,5 @@ def _sqlite_insert() -> sa.Executable:
 
 
 def dumps_body(resource: dict[str, Any]) -> str:
-    """A resource as the JSON text stored for it."""
-    return json.dumps(resource, separators=(",", ":"))
+    """A resource as the JSON text stored for it, written as the engine writes its JSON columns (orjson)."""
+    return orjson.dumps(resource, option=orjson.OPT_NON_STR_KEYS).decode()

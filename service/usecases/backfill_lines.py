@@ -90,6 +90,7 @@ def parse_line(file: str, number: int, text: str) -> Parsed:
         version_id=prepared.version_id,
         patient_id=prepared.patient_id,
         body=dumps_body(prepared.resource),
+        lane=prepared.lane,
     )
 
 

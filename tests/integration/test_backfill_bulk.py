@@ -44,6 +44,7 @@ def test_loading_the_same_export_twice_through_copy_stores_and_counts_each_line_
     assert (second.patients, second.evaluated, second.decisions) == (0, 0, 0)
     assert counts(stack_services, slow) == (9, ["adherence"])
     assert counts(stack_services, flagged) == (2, ["red-flags"])
+    assert lanes(stack_services, flagged) == ["routine", "urgent"]  # the visit, and the red flag as intake lanes it
 
 
 def test_a_refused_line_is_reported_with_its_file_and_line_and_nothing_of_it_is_stored(
@@ -104,6 +105,12 @@ def test_on_sqlite_a_load_stores_each_line_once_and_decides_in_one_process(
         assert counts(services, slow) == (9, ["adherence"])
     finally:
         services.db.dispose()
+
+
+def lanes(services: Services, patient: str) -> list[str]:
+    with services.db.connect() as connection:
+        query = sa.text("SELECT lane FROM inbound_events WHERE patient_id = :p ORDER BY lane")
+        return list(connection.execute(query, {"p": patient}).scalars())
 
 
 def stored_ids(services: Services, patient: str) -> list[str]:
