@@ -136,15 +136,15 @@ def _load(services: Services, files: list[Path], report: BackfillReport, progres
     for path in files:
         for chunk in _chunks(parsed_lines(path, services.settings.max_body_bytes, read)):
             report.lines += len(chunk)
-            new = [parsed for _, parsed in chunk if isinstance(parsed, bulk_events.NewEvent)]
-            for _, parsed in chunk:
+            new = [parsed for parsed in chunk if isinstance(parsed, bulk_events.NewEvent)]
+            for parsed in chunk:
                 report.note(parsed)
             _store(services, new, report, waiting)
             read.show()
     return waiting
 
 
-def _chunks(lines: Iterator[tuple[int, Parsed]]) -> Iterator[list[tuple[int, Parsed]]]:
+def _chunks(lines: Iterator[Parsed]) -> Iterator[list[Parsed]]:
     while chunk := list(islice(lines, LINES_PER_CHUNK)):
         yield chunk
 

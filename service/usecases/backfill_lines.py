@@ -44,8 +44,8 @@ def export_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.name.endswith(NDJSON_SUFFIXES))
 
 
-def parsed_lines(path: Path, max_line_bytes: int, read: Callable[[int], None]) -> Iterator[tuple[int, Parsed]]:
-    """(line number, what the line is) for each non-blank line of `path`; `read` is told the bytes consumed."""
+def parsed_lines(path: Path, max_line_bytes: int, read: Callable[[int], None]) -> Iterator[Parsed]:
+    """What each non-blank line of `path` is; `read` is told the bytes consumed."""
     with path.open("rb") as handle:
         number = 0
         while raw := handle.readline(max_line_bytes + 1):
@@ -53,12 +53,12 @@ def parsed_lines(path: Path, max_line_bytes: int, read: Callable[[int], None]) -
             read(len(raw))
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                 read(_skip_rest_of_line(handle))
-                yield number, RefusedLine(path.name, number, f"line longer than {max_line_bytes} bytes")
+                yield RefusedLine(path.name, number, f"line longer than {max_line_bytes} bytes")
                 continue
             # As before: bytes that are not UTF-8 become U+FFFD, and validation judges the result.
             text = raw.decode("utf-8", errors="replace")
             if text.strip():
-                yield number, parse_line(path.name, number, text)
+                yield parse_line(path.name, number, text)
 
 
 def _skip_rest_of_line(handle: BinaryIO) -> int:
