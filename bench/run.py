@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import engine_cost, lines_cost, phases, profile, report, sustained  # noqa: E402
+from bench.backfill_memory import DEFAULT_MEGABYTES, peak_memory  # noqa: E402
 from bench.backfill_phase import timed_backfill  # noqa: E402
 from bench.cohort import DEFAULT_PATIENTS, DEFAULT_SEED, Journey, cohort, mix  # noqa: E402
 from bench.coverage import missing_steps, step_counts  # noqa: E402
@@ -128,6 +129,12 @@ def measure_everything(args: argparse.Namespace, results: dict[str, Any]) -> Non
         f"backfill of {args.backfill_patients} patients from NDJSON",
         lambda: timed_backfill(journeys[: args.backfill_patients]),
     )
+    phase(
+        results,
+        "backfill_memory",
+        f"backfill peak memory on a {args.backfill_megabytes:.0f} MB export",
+        lambda: peak_memory(args.backfill_megabytes),
+    )
 
 
 def throughput(args: argparse.Namespace, results: dict[str, Any], feed: EventFeed, cursor: phases.Cursor) -> str:
@@ -200,6 +207,7 @@ def main() -> None:
     parser.add_argument("--routine-backlog", type=int, default=ROUTINE_BACKLOG)
     parser.add_argument("--event-backlog", type=int, default=EVENT_BACKLOG)
     parser.add_argument("--backfill-patients", type=int, default=BACKFILL_PATIENTS)
+    parser.add_argument("--backfill-megabytes", type=float, default=DEFAULT_MEGABYTES)
     args = parser.parse_args()
     began = time.monotonic()
     for old_log in ARTIFACTS.glob("bench-*.log"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -60,3 +61,27 @@ def test_nan_and_infinity_are_refused_as_not_json(constant: str) -> None:
 def test_bytes_in_any_json_encoding_decode_and_invalid_utf8_is_refused() -> None:
     assert parse_json('{"a": 1}'.encode("utf-16")) == {"a": 1}
     assert "not valid JSON" in refusal(b'{"a": "\xff"}')
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"valueQuantity": {"value": 123456789012345678, "unit": "mg"}}',  # 18 digits: the fast decoder
+        '{"value": 1234567890123456789}',  # 19 digits: the checked decoder
+        '{"value": 9.99999999999999e99, "low": -1.5e-99, "zero": -0}',
+        '{"value": 1e100}',  # a three-digit exponent: the checked decoder
+        '{"id": "0000000000000000000000-abc", "text": "a \\u00e9 \\ud800 lone surrogate"}',
+        '{"a": 1, "a": 2}',
+        ' [true, false, null, "\\n"] \n',
+    ],
+)
+def test_every_document_decodes_to_what_the_standard_decoder_gives(document: str) -> None:
+    assert parse_json(document) == json.loads(document)
+
+
+@pytest.mark.parametrize(
+    "document", ['{"value": 12345678901234567890}', '{"value": 1e999}', '{"a": 1,}', '{"a": NaN}', '"a\tb"']
+)
+def test_what_the_bounds_or_the_grammar_refuse_is_refused_whichever_decoder_reads_it_first(document: str) -> None:
+    with pytest.raises(Problem):
+        parse_json(document)
