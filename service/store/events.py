@@ -125,6 +125,14 @@ def pending_of_patient(connection: sa.Connection, patient_id: str, limit: int) -
     return [_stored(row) for row in rows]
 
 
+def has_pending(connection: sa.Connection, patient_id: str) -> bool:
+    """Whether any event of the patient waits to be applied (whoever holds it)."""
+    query = sa.select(inbound_events.c.id).where(
+        inbound_events.c.patient_id == patient_id, inbound_events.c.status == "pending"
+    )
+    return connection.execute(query.limit(1)).first() is not None
+
+
 def pending_among(connection: sa.Connection, event_ids: list[int]) -> list[int]:
     """Those of `event_ids` still waiting for their evaluation."""
     if not event_ids:
