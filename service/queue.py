@@ -18,9 +18,6 @@ import structlog
 EVALUATE_QUEUE = "carepath.evaluate"
 DELIVER_QUEUE = "carepath.deliver"
 URGENT_QUEUE = "carepath.urgent"
-# In the order a free worker process takes from them (`workers.celery_app`): red flags first, then
-# deliveries (short EHR writes), then batches. Batches last, since a stream of events always has
-# one waiting: ahead of the deliveries they would hold every decision back from the EHR.
 ALL_QUEUES = (URGENT_QUEUE, DELIVER_QUEUE, EVALUATE_QUEUE)
 URGENT_LANE = "urgent"  # the stored events' lane (`service.store.event_queue`) whose drain takes URGENT_QUEUE
 

@@ -21,10 +21,6 @@ REDIS_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,  # seconds; a broker on the local network answers far sooner
     "socket_keepalive": True,
     "health_check_interval": 25,  # seconds; kombu's default, stated since it bounds a silent drop
-    # A free worker process takes from the queues in the order given (`service.queue.ALL_QUEUES`:
-    # urgent, deliveries, batches), not round robin: a red flag never waits a turn behind a
-    # routine batch, and a stream of batches never holds decisions back from the EHR.
-    "queue_order_strategy": "priority",
 }
 
 
