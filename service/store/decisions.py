@@ -149,8 +149,10 @@ def record_ehr_id(
     """
     values: dict[str, Any] = {"ehr_id": ehr_id, "last_updated": now}
     if sent is not None:
+        # Locked to compare: a withdrawal still uncommitted when the EHR answered is waited for and
+        # seen, not compared with the copy it replaces (its own write, seeing no EHR id yet, flags nothing).
         ours = connection.execute(
-            sa.select(proposals.c.resource).where(proposals.c.identifier == identifier)
+            sa.select(proposals.c.resource).where(proposals.c.identifier == identifier).with_for_update()
         ).scalar_one_or_none()
         if ours is not None and any(ours.get(k) != sent.get(k) for k in task_lifecycle.FOLLOWED):
             values["sync_pending"] = True  # never cleared here: the EHR may hold an older copy than what was sent
@@ -302,15 +304,15 @@ def withdraw(
             .where(deliveries.c.decision_id == decision_id, deliveries.c.status == "pending")
             .values(status="withdrawn", updated_at=now)
         )
-    synced = False
+    changed = []
     for proposal in proposals_of_decision(connection, decision_id):
         if not outbound.withdrawal_reaches(proposal.identifier, items):
             continue
         update = outbound.withdrawal_updates(proposal.resource, reason)
         if update is not None:
-            update_proposal(connection, proposal.id, update.resource, now, sync_pending=proposal.ehr_id is not None)
-            synced = synced or proposal.ehr_id is not None
-    return (decision_id, urgent) if synced else None
+            update_proposal(connection, proposal.id, update.resource, now, sync_pending=IF_DELIVERED)
+            changed.append(proposal.id)
+    return (decision_id, urgent) if delivered(connection, changed) else None
 
 
 def acted_on(connection: sa.Connection, patient_id: str, decision_key: str) -> bool:
@@ -363,10 +365,36 @@ def proposals_of_decision(connection: sa.Connection, decision_id: int) -> list[S
     return [_stored(r) for r in rows]
 
 
+IF_DELIVERED = proposals.c.ehr_id.isnot(None)
+"""`sync_pending` of a change the EHR's copy must follow once there is one: decided by the write itself.
+
+Never by an earlier read: a delivery may record the EHR's id between the two, and a flag decided
+from the read would leave the EHR's copy behind for good.
+"""
+
+
+def delivered(connection: sa.Connection, proposal_ids: list[str]) -> bool:
+    """Whether any of the proposals has a copy in the EHR (read after writing them: as the writes saw it)."""
+    if not proposal_ids:
+        return False
+    found = connection.execute(
+        sa.select(proposals.c.id).where(proposals.c.id.in_(proposal_ids), IF_DELIVERED).limit(1)
+    ).first()
+    return found is not None
+
+
 def update_proposal(
-    connection: sa.Connection, proposal_id: str, resource: dict[str, Any], now: datetime, *, sync_pending: bool
+    connection: sa.Connection,
+    proposal_id: str,
+    resource: dict[str, Any],
+    now: datetime,
+    *,
+    sync_pending: bool | sa.ColumnElement[bool],
 ) -> None:
-    """Replace Carepath's copy of a proposal (status changes from either side); a new version."""
+    """Replace Carepath's copy of a proposal (status changes from either side); a new version.
+
+    `sync_pending`: whether the EHR's copy must follow (`IF_DELIVERED`: if it has one by now).
+    """
     # By literal reference, or `system|value` for an owner named by identifier: either way searchable.
     owner = reference_key(resource.get("owner"))
     connection.execute(

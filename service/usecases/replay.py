@@ -218,7 +218,7 @@ def _note(
     if found is None:
         return []
     decision_id, urgent = found
-    synced = False
+    noted_ids = []
     for task in decisions.proposals_of_decision(connection, decision_id):
         if task.resource_type != "Task":
             continue
@@ -226,7 +226,8 @@ def _note(
         if any(n.get("text") == text for n in notes):
             continue  # noted by an earlier replay of the same late fact
         noted = {**task.resource, "note": [*notes, {"text": text}]}
-        # Flagged even before the EHR has a copy: a delivery on its way then carries the note there too.
-        decisions.update_proposal(connection, task.id, noted, now, sync_pending=task.ehr_id is not None)
-        synced = synced or task.ehr_id is not None
+        # A copy still on its way to the EHR follows when its delivery records the id (`record_ehr_id`).
+        decisions.update_proposal(connection, task.id, noted, now, sync_pending=decisions.IF_DELIVERED)
+        noted_ids.append(task.id)
+    synced = decisions.delivered(connection, noted_ids)
     return [DeliveryOrder(decision_id, urgent=urgent)] if synced and services.ehr is not None else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +141,51 @@ def test_a_retraction_committed_while_the_decision_is_being_written_still_withdr
         delivery.deliver_decision(services, order.decision_id)  # the retraction commits mid-write
     for order in retraction_orders:
         delivery.deliver_decision(services, order.decision_id)
+
+    assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
+    assert ehr_statuses(sekmet, "ServiceRequest", patient) == ["revoked"]
+    services.db.dispose()
+
+
+class WithdrawingWhileWriting(EhrClient):
+    """SEKMET's client, but the decision is withdrawn here while its transaction is on its way, and the
+    withdrawal commits only after the delivery has begun recording the EHR's ids."""
+
+    withdraw: Callable[[], None] | None = None
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        withdraw, self.withdraw = self.withdraw, None
+        if withdraw is not None:
+            written = threading.Event()
+            threading.Thread(target=withdraw, args=(written,), daemon=True).start()
+            assert written.wait(10), "the withdrawal never wrote"
+        return super().transaction(bundle)
+
+
+def test_a_withdrawal_still_uncommitted_when_the_ehrs_ids_are_recorded_still_withdraws_the_ehrs_copies(
+    stack_settings: Settings, sekmet: SekmetServer
+) -> None:
+    """A replay's batch withdraws a decision in a long transaction while the decision is being written:
+    the delivery's comparison must see the withdrawal, or the EHR keeps an open Task Carepath withdrew."""
+    ehr = WithdrawingWhileWriting(sekmet.base_url, auth=BearerToken(sekmet.token), timeout=(3.05, 20))
+    services = build(stack_settings, ehr=ehr)
+    patient = new_patient_id()
+    t0 = datetime.now(UTC) - timedelta(days=3)
+    evaluate(services, intake.prepare(pt_visit(patient, t0), "Encounter"))
+    (order,) = store_and_evaluate(
+        services, intake.prepare(finding(patient, CAUDA_EQUINA, t0 + timedelta(days=1)), "Observation")
+    )
+    with transaction(services.db) as connection:
+        (made,) = decisions.decisions_of(connection, patient)
+
+    def withdraw(written: threading.Event) -> None:
+        with transaction(services.db) as connection:
+            decisions.withdraw(connection, patient, str(made["decision_key"]), "the facts changed", services.clock())
+            written.set()
+            time.sleep(1)  # still uncommitted while the delivery records the EHR's ids
+
+    ehr.withdraw = withdraw
+    delivery.deliver_decision(services, order.decision_id)
 
     assert ehr_statuses(sekmet, "Task", patient) == ["cancelled", "cancelled"]
     assert ehr_statuses(sekmet, "ServiceRequest", patient) == ["revoked"]
