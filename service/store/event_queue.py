@@ -92,6 +92,10 @@ def orphaned(connection: sa.Connection, lane: str, stale_before: datetime) -> bo
     return connection.execute(unheld).first() is not None
 
 
+ATTEMPT_GIVEN_BACK = sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0)
+"""`attempts` less the one counted for a try that never ran (no room in the batch, no loadable definition)."""
+
+
 def release(connection: sa.Connection, event_ids: list[int], *, untried: bool = True) -> int:
     """Give those of the claimed events still pending back to the queue at once; return how many.
 
@@ -101,7 +105,7 @@ def release(connection: sa.Connection, event_ids: list[int], *, untried: bool = 
         return 0
     values: dict[str, Any] = {"claimed_at": None}
     if untried:
-        values["attempts"] = sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0)
+        values["attempts"] = ATTEMPT_GIVEN_BACK
     released = connection.execute(
         sa.update(inbound_events)
         .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == "pending")

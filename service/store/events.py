@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.store.event_queue import ROUTINE
+from service.store.event_queue import ATTEMPT_GIVEN_BACK, ROUTINE
 from service.store.rows import record_of
 from service.store.tables import inbound_events
 from service.store.upsert import insert_many_returning, insert_returning
@@ -163,7 +163,7 @@ def wait_for_definition(connection: sa.Connection, event_id: int, reference: str
         sa.update(inbound_events)
         .where(inbound_events.c.id == event_id, inbound_events.c.status == "pending")
         .values(
-            attempts=sa.case((inbound_events.c.attempts > 0, inbound_events.c.attempts - 1), else_=0),
+            attempts=ATTEMPT_GIVEN_BACK,
             error=(WAITING_FOR_DEFINITION + reference)[:300],
         )
     )
