@@ -151,7 +151,7 @@ class WithdrawingWhileWriting(EhrClient):
     """SEKMET's client, but the decision is withdrawn here while its transaction is on its way, and the
     withdrawal commits only after the delivery has begun recording the EHR's ids."""
 
-    withdraw: Callable[[], None] | None = None
+    withdraw: Callable[[threading.Event], None] | None = None  # sets the event once its write is made
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         withdraw, self.withdraw = self.withdraw, None
